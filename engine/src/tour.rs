@@ -1,0 +1,626 @@
+//! The per-member tour state machine, sans-IO.
+//!
+//! A [`TourMachine`] is told what arrived and when (`handle_datagram(now, bytes)`,
+//! `handle_timeout(now)`), asks for new messages to send (`poll_send`), and answers with a
+//! [`Verdict`] saying what the driver must do with the buffer it just handed in: forward it,
+//! hold it, flush everything held, or drop it. It never reads a clock or touches a socket:
+//! the io_uring and syscall backends, and the simulated links of the tests, drive it.
+#![forbid(unsafe_code)]
+
+use hdrhistogram::Histogram;
+
+use crate::wire::{FLAG_WARMUP, HEADER_LEN, Header, Kind, MAX_DATAGRAM};
+
+/// Nanoseconds on a monotonic clock chosen by the driver.
+pub type Nanos = u64;
+
+/// Where a member sits in the ring. Member 0 is the origin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingPosition {
+    /// This member's index, 0 for the origin.
+    pub index: u32,
+    /// Number of members in the ring.
+    pub ring_len: u32,
+}
+
+impl RingPosition {
+    /// Whether this member starts and ends every tour.
+    pub fn is_origin(&self) -> bool {
+        self.index == 0
+    }
+
+    /// The hop count a data datagram carries when it arrives here: the origin sends with
+    /// hop 0 and every forward adds one, so member i receives hop i−1 and the origin, at the
+    /// end of the tour, hop ring_len−1.
+    pub fn expected_hop(&self) -> u32 {
+        if self.index == 0 {
+            self.ring_len - 1
+        } else {
+            self.index - 1
+        }
+    }
+}
+
+/// The tour parameters a ring is configured with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TourConfig {
+    /// Messages per tour.
+    pub count: u32,
+    /// Bytes per message, header included.
+    pub msg_len: u32,
+    /// Messages the origin keeps in flight; `count` sends them all at once.
+    pub window: u32,
+    /// Forward every message as it arrives (true) or hold all `count` and then send them.
+    pub forward_immediately: bool,
+    /// How long the origin waits for the next message before it ends the tour as timed out.
+    pub member_timeout_ns: u64,
+}
+
+/// Why a [`TourConfig`] cannot be used. Each variant names the field at fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `msg_len` outside what one datagram carries.
+    #[error(
+        "msgbytelen {msg_len} is out of range: a message needs at least the {HEADER_LEN}-byte header and at most {MAX_DATAGRAM} bytes fit one UDP datagram"
+    )]
+    MessageLength {
+        /// The rejected length.
+        msg_len: u32,
+    },
+    /// `count` is zero.
+    #[error("msgcount must be at least 1")]
+    ZeroCount,
+    /// `window` is zero or larger than `count`.
+    #[error("window {window} must be between 1 and msgcount ({count})")]
+    Window {
+        /// The rejected window.
+        window: u32,
+        /// The configured count.
+        count: u32,
+    },
+    /// Holding members would never release anything with fewer than `count` messages in flight.
+    #[error(
+        "window {window} is smaller than msgcount {count}, but with forward-immediately false every member holds all msgcount messages before it forwards any: the tour could never finish; use --forward-immediately true or a window equal to msgcount"
+    )]
+    WindowWithHold {
+        /// The rejected window.
+        window: u32,
+        /// The configured count.
+        count: u32,
+    },
+    /// `member_timeout_ns` is zero.
+    #[error("member-timeout must be greater than 0")]
+    ZeroTimeout,
+    /// The ring has no member.
+    #[error("a ring needs at least one member")]
+    EmptyRing,
+}
+
+impl TourConfig {
+    /// Checks every field; the error names the one at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if (self.msg_len as usize) < HEADER_LEN || self.msg_len as usize > MAX_DATAGRAM {
+            return Err(ConfigError::MessageLength {
+                msg_len: self.msg_len,
+            });
+        }
+        if self.count == 0 {
+            return Err(ConfigError::ZeroCount);
+        }
+        if self.window == 0 || self.window > self.count {
+            return Err(ConfigError::Window {
+                window: self.window,
+                count: self.count,
+            });
+        }
+        if !self.forward_immediately && self.window < self.count {
+            return Err(ConfigError::WindowWithHold {
+                window: self.window,
+                count: self.count,
+            });
+        }
+        if self.member_timeout_ns == 0 {
+            return Err(ConfigError::ZeroTimeout);
+        }
+        Ok(())
+    }
+}
+
+/// What the driver must do with the datagram it just passed to
+/// [`TourMachine::handle_datagram`]. The buffer was rewritten in place where needed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// Send the buffer to the next member now (its hop and send time are already stamped).
+    Forward,
+    /// Keep the buffer untouched until a later [`Verdict::FlushHeld`].
+    Hold,
+    /// Keep this buffer too, then send every held buffer in the order they arrived,
+    /// stamping each one's send time ([`Header::set_prev_send_ns`]) as it goes.
+    FlushHeld,
+    /// The origin got a message back: its tour is recorded, the buffer is free.
+    Arrived,
+    /// An echo request, turned into its reply in place: send it back to its source.
+    EchoReply,
+    /// Not forwarded; counted under this reason. The buffer is free.
+    Dropped(DropReason),
+}
+
+/// Why a datagram was dropped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DropReason {
+    /// It failed [`Header::decode`], or does not match the configured message length/count.
+    Malformed,
+    /// A data datagram arrived while no tour was armed here.
+    NoTour,
+    /// A data datagram of another tour.
+    StaleTour,
+    /// Its hop count is not the one this member's position expects.
+    WrongHop,
+    /// A message this member already received in this tour.
+    Duplicate,
+    /// A kind this member does not handle on the data path.
+    UnexpectedKind,
+}
+
+/// Where a tour stands on this member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Configured, no tour armed.
+    Idle,
+    /// Armed for a tour: a forwarder accepts its messages, the origin waits for `start`.
+    Armed,
+    /// The origin is sending and receiving.
+    Running,
+    /// The origin got every message back.
+    Complete,
+    /// The origin waited `member_timeout` without progress and gave up.
+    TimedOut,
+}
+
+/// Per-member counters of one tour.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Counters {
+    /// Messages this member sent as the origin.
+    pub sent: u64,
+    /// Distinct messages received.
+    pub received: u64,
+    /// Messages forwarded to the next member (immediately or at the flush).
+    pub forwarded: u64,
+    /// Messages held, waiting for the rest of the tour (hold mode).
+    pub held: u64,
+    /// Messages received again after their first arrival.
+    pub duplicates: u64,
+    /// Messages that arrived after one with a higher sequence number.
+    pub reordered: u64,
+    /// Datagrams rejected by the decoder or not matching the configured tour shape.
+    pub malformed: u64,
+    /// Data datagrams of another tour, or of none.
+    pub stale: u64,
+    /// Data datagrams with a hop count this member does not expect.
+    pub wrong_hop: u64,
+    /// Datagrams of a kind the data path does not handle.
+    pub unexpected_kind: u64,
+}
+
+/// One member's tour state machine. Everything it needs is allocated at construction
+/// (configure time); handling a datagram allocates nothing.
+#[derive(Debug)]
+pub struct TourMachine {
+    position: RingPosition,
+    config: TourConfig,
+    phase: Phase,
+    tour_id: u64,
+    /// One bit per sequence number: received in this tour.
+    seen: Vec<u64>,
+    next_seq: u32,
+    /// One past the highest sequence number received so far.
+    next_expected: u32,
+    counters: Counters,
+    first_send_ns: Option<Nanos>,
+    last_receive_ns: Option<Nanos>,
+    last_activity_ns: Nanos,
+    /// Origin only: tour latency of every message (now − origin send time).
+    tour_latency: Histogram<u64>,
+}
+
+impl TourMachine {
+    /// Builds the machine for a configured ring position; validates the configuration and
+    /// allocates the sequence bitmap and the histogram.
+    pub fn new(position: RingPosition, config: TourConfig) -> Result<TourMachine, ConfigError> {
+        config.validate()?;
+        if position.ring_len == 0 || position.index >= position.ring_len {
+            return Err(ConfigError::EmptyRing);
+        }
+        let tour_latency = crate::histogram::new_histogram();
+        Ok(TourMachine {
+            position,
+            config,
+            phase: Phase::Idle,
+            tour_id: 0,
+            seen: vec![0; (config.count as usize).div_ceil(64)],
+            next_seq: 0,
+            next_expected: 0,
+            counters: Counters::default(),
+            first_send_ns: None,
+            last_receive_ns: None,
+            last_activity_ns: 0,
+            tour_latency,
+        })
+    }
+
+    /// The configuration this machine was built for.
+    pub fn config(&self) -> &TourConfig {
+        &self.config
+    }
+
+    /// This member's place in the ring.
+    pub fn position(&self) -> RingPosition {
+        self.position
+    }
+
+    /// Arms the machine for a new tour, clearing everything the last tour left.
+    /// Any buffers the driver still holds from the last tour must be released first.
+    pub fn prepare(&mut self, tour_id: u64) {
+        self.tour_id = tour_id;
+        self.phase = Phase::Armed;
+        self.seen.fill(0);
+        self.next_seq = 0;
+        self.next_expected = 0;
+        self.counters = Counters::default();
+        self.first_send_ns = None;
+        self.last_receive_ns = None;
+        self.last_activity_ns = 0;
+        self.tour_latency.reset();
+    }
+
+    /// Origin: begins sending. Ignored on forwarders and when not armed.
+    pub fn start(&mut self, now: Nanos) {
+        if self.position.is_origin() && self.phase == Phase::Armed {
+            self.phase = Phase::Running;
+            self.last_activity_ns = now;
+        }
+    }
+
+    /// Ends the tour on this member (the coordinator's end of tour). Returns how many
+    /// messages were still held, whose buffers the driver may now reuse.
+    pub fn end(&mut self) -> u64 {
+        self.phase = match self.phase {
+            // The coordinator ended a tour the origin was still running.
+            Phase::Running => Phase::TimedOut,
+            Phase::Armed => Phase::Idle,
+            other => other,
+        };
+        self.counters.held
+    }
+
+    /// The current tour id (0 before the first tour).
+    pub fn tour_id(&self) -> u64 {
+        self.tour_id
+    }
+
+    /// Where the tour stands.
+    pub fn phase(&self) -> Phase {
+        self.phase
+    }
+
+    /// Whether the origin's tour is over (complete or timed out).
+    pub fn is_finished(&self) -> bool {
+        matches!(self.phase, Phase::Complete | Phase::TimedOut)
+    }
+
+    /// Counters of the current (or last) tour.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// Origin: tour latency of every message that came back.
+    pub fn tour_latency(&self) -> &Histogram<u64> {
+        &self.tour_latency
+    }
+
+    /// Origin: when the first message was sent.
+    pub fn first_send_ns(&self) -> Option<Nanos> {
+        self.first_send_ns
+    }
+
+    /// When the last distinct message arrived.
+    pub fn last_receive_ns(&self) -> Option<Nanos> {
+        self.last_receive_ns
+    }
+
+    /// Whether the origin has a message it may send now (window and count allow).
+    pub fn wants_to_send(&self) -> bool {
+        self.phase == Phase::Running
+            && self.next_seq < self.config.count
+            && self.counters.sent - self.counters.received < u64::from(self.config.window)
+    }
+
+    /// Origin: writes the next message into `buf` and returns its length, or `None` when
+    /// nothing may be sent now. `buf` must hold at least `msg_len` bytes.
+    pub fn poll_send(&mut self, now: Nanos, buf: &mut [u8]) -> Option<usize> {
+        if !self.wants_to_send() || buf.len() < self.config.msg_len as usize {
+            return None;
+        }
+        let header = Header {
+            kind: Kind::Data,
+            flags: 0,
+            tour_id: self.tour_id,
+            seq: self.next_seq,
+            frag_index: 0,
+            frag_count: 1,
+            msg_len: self.config.msg_len,
+            hop: 0,
+            prev_send_ns: now,
+            origin_send_ns: now,
+        };
+        let len = crate::wire::write_message(buf, &header);
+        self.next_seq += 1;
+        self.counters.sent += 1;
+        self.first_send_ns.get_or_insert(now);
+        self.last_activity_ns = now;
+        Some(len)
+    }
+
+    /// Handles one received datagram, rewriting it in place when it is to be forwarded or
+    /// answered, and says what to do with the buffer.
+    pub fn handle_datagram(&mut self, now: Nanos, datagram: &mut [u8]) -> Verdict {
+        let header = match Header::decode(datagram) {
+            Ok(h) => h,
+            Err(_) => return self.drop(DropReason::Malformed),
+        };
+        match header.kind {
+            Kind::Data => {}
+            Kind::EchoRequest => {
+                Header::make_echo_reply(datagram);
+                return Verdict::EchoReply;
+            }
+            _ => return self.drop(DropReason::UnexpectedKind),
+        }
+        let accepting = match self.phase {
+            Phase::Armed => !self.position.is_origin(),
+            Phase::Running => true,
+            _ => false,
+        };
+        if !accepting {
+            return self.drop(DropReason::NoTour);
+        }
+        if header.tour_id != self.tour_id {
+            return self.drop(DropReason::StaleTour);
+        }
+        if header.seq >= self.config.count
+            || header.msg_len != self.config.msg_len
+            || header.frag_count != 1
+        {
+            return self.drop(DropReason::Malformed);
+        }
+        if u32::from(header.hop) != self.position.expected_hop() {
+            return self.drop(DropReason::WrongHop);
+        }
+        let (word, bit) = ((header.seq / 64) as usize, header.seq % 64);
+        if self.seen[word] & (1 << bit) != 0 {
+            return self.drop(DropReason::Duplicate);
+        }
+        self.seen[word] |= 1 << bit;
+        self.counters.received += 1;
+        if header.seq < self.next_expected {
+            self.counters.reordered += 1;
+        } else {
+            self.next_expected = header.seq + 1;
+        }
+        self.last_receive_ns = Some(now);
+        self.last_activity_ns = now;
+
+        if self.position.is_origin() {
+            if header.flags & FLAG_WARMUP == 0 {
+                self.tour_latency
+                    .saturating_record(now.saturating_sub(header.origin_send_ns));
+            }
+            if self.counters.received == u64::from(self.config.count) {
+                self.phase = Phase::Complete;
+            }
+            return Verdict::Arrived;
+        }
+
+        let next_hop = header.hop.wrapping_add(1);
+        Header::stamp_forward(datagram, next_hop, now);
+        if self.config.forward_immediately {
+            self.counters.forwarded += 1;
+            Verdict::Forward
+        } else if self.counters.received == u64::from(self.config.count) {
+            self.counters.forwarded += self.counters.held + 1;
+            self.counters.held = 0;
+            Verdict::FlushHeld
+        } else {
+            self.counters.held += 1;
+            Verdict::Hold
+        }
+    }
+
+    fn drop(&mut self, reason: DropReason) -> Verdict {
+        let c = &mut self.counters;
+        match reason {
+            DropReason::Malformed => c.malformed += 1,
+            DropReason::NoTour | DropReason::StaleTour => c.stale += 1,
+            DropReason::WrongHop => c.wrong_hop += 1,
+            DropReason::Duplicate => c.duplicates += 1,
+            DropReason::UnexpectedKind => c.unexpected_kind += 1,
+        }
+        Verdict::Dropped(reason)
+    }
+
+    /// When the driver must call [`TourMachine::handle_timeout`] next, if at all.
+    pub fn poll_timeout(&self) -> Option<Nanos> {
+        (self.phase == Phase::Running)
+            .then(|| self.last_activity_ns + self.config.member_timeout_ns)
+    }
+
+    /// Origin: ends the tour as timed out once `member_timeout` has passed without a
+    /// message sent or received.
+    pub fn handle_timeout(&mut self, now: Nanos) {
+        if let Some(deadline) = self.poll_timeout()
+            && now >= deadline
+        {
+            self.phase = Phase::TimedOut;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(count: u32, forward_immediately: bool) -> TourConfig {
+        TourConfig {
+            count,
+            msg_len: 100,
+            window: count,
+            forward_immediately,
+            member_timeout_ns: 1_000,
+        }
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        let ok = config(10, true);
+        assert_eq!(ok.validate(), Ok(()));
+        assert_eq!(
+            TourConfig { msg_len: 63, ..ok }.validate(),
+            Err(ConfigError::MessageLength { msg_len: 63 })
+        );
+        assert_eq!(
+            TourConfig {
+                msg_len: 65_508,
+                ..ok
+            }
+            .validate(),
+            Err(ConfigError::MessageLength { msg_len: 65_508 })
+        );
+        assert_eq!(
+            TourConfig {
+                count: 0,
+                window: 0,
+                ..ok
+            }
+            .validate(),
+            Err(ConfigError::ZeroCount)
+        );
+        assert_eq!(
+            TourConfig { window: 11, ..ok }.validate(),
+            Err(ConfigError::Window {
+                window: 11,
+                count: 10
+            })
+        );
+        assert_eq!(
+            TourConfig {
+                window: 2,
+                ..config(10, false)
+            }
+            .validate(),
+            Err(ConfigError::WindowWithHold {
+                window: 2,
+                count: 10
+            })
+        );
+        assert!(
+            ConfigError::MessageLength { msg_len: 63 }
+                .to_string()
+                .starts_with("msgbytelen 63")
+        );
+    }
+
+    #[test]
+    fn origin_respects_window_and_times_out() {
+        let pos = RingPosition {
+            index: 0,
+            ring_len: 2,
+        };
+        let mut m = TourMachine::new(
+            pos,
+            TourConfig {
+                window: 2,
+                ..config(5, true)
+            },
+        )
+        .unwrap();
+        m.prepare(7);
+        let mut buf = [0u8; 100];
+        assert_eq!(m.poll_send(10, &mut buf), None, "not started");
+        m.start(10);
+        assert_eq!(m.poll_send(10, &mut buf), Some(100));
+        assert_eq!(m.poll_send(11, &mut buf), Some(100));
+        assert_eq!(m.poll_send(12, &mut buf), None, "window of 2 is full");
+        assert_eq!(m.poll_timeout(), Some(11 + 1_000));
+        m.handle_timeout(1_010);
+        assert_eq!(m.phase(), Phase::Running);
+        m.handle_timeout(1_011);
+        assert_eq!(m.phase(), Phase::TimedOut);
+        assert_eq!(m.counters().sent, 2);
+    }
+
+    #[test]
+    fn echo_request_is_answered_in_any_phase() {
+        let pos = RingPosition {
+            index: 1,
+            ring_len: 3,
+        };
+        let mut m = TourMachine::new(pos, config(1, true)).unwrap();
+        let mut buf = [0u8; HEADER_LEN];
+        let h = Header {
+            kind: Kind::EchoRequest,
+            flags: 0,
+            tour_id: 99,
+            seq: 5,
+            frag_index: 0,
+            frag_count: 1,
+            msg_len: HEADER_LEN as u32,
+            hop: 0,
+            prev_send_ns: 0,
+            origin_send_ns: 0,
+        };
+        h.encode(&mut buf);
+        assert_eq!(m.handle_datagram(1, &mut buf), Verdict::EchoReply);
+        assert_eq!(
+            Header::decode(&buf),
+            Ok(Header {
+                kind: Kind::EchoReply,
+                ..h
+            })
+        );
+    }
+
+    #[test]
+    fn data_without_tour_is_stale() {
+        let pos = RingPosition {
+            index: 1,
+            ring_len: 2,
+        };
+        let mut m = TourMachine::new(pos, config(1, true)).unwrap();
+        let mut buf = [0u8; 100];
+        let h = Header {
+            kind: Kind::Data,
+            flags: 0,
+            tour_id: 1,
+            seq: 0,
+            frag_index: 0,
+            frag_count: 1,
+            msg_len: 100,
+            hop: 0,
+            prev_send_ns: 0,
+            origin_send_ns: 0,
+        };
+        crate::wire::write_message(&mut buf, &h);
+        assert_eq!(
+            m.handle_datagram(1, &mut buf),
+            Verdict::Dropped(DropReason::NoTour)
+        );
+        m.prepare(2);
+        assert_eq!(
+            m.handle_datagram(1, &mut buf),
+            Verdict::Dropped(DropReason::StaleTour)
+        );
+        m.prepare(1);
+        assert_eq!(m.handle_datagram(1, &mut buf), Verdict::Forward);
+        assert_eq!(m.counters().stale, 0, "prepare clears the counters");
+    }
+}
