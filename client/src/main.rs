@@ -1,1 +1,59 @@
-fn main() {}
+//! `stillepost`: the Stillepost client.
+
+mod app;
+mod cli;
+mod echo;
+mod local;
+mod ping;
+mod report;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::app::{Coordinator, Failure};
+use crate::cli::{Cli, Command};
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Local(args) = &cli.command {
+        return local::local(args, cli.json).await;
+    }
+    let coord = Coordinator::connect(&cli.coordinator)?;
+    match &cli.command {
+        Command::Configure(args) => app::configure(&coord, args, cli.json).await,
+        Command::Stillepost => app::run(&coord, cli.json).await,
+        Command::EchoMembers(args) => app::echo_members(&coord, args, cli.json).await,
+        Command::PingSystems(args) => app::ping_systems(&coord, args, cli.json).await,
+        Command::Status => app::status(&coord, cli.json).await,
+        Command::Local(_) => unreachable!("handled above"),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STILLEPOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(e.downcast_ref::<Failure>().map_or(1, |f| f.code))
+        }
+    }
+}

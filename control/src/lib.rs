@@ -1,1 +1,15 @@
+//! Stillepost's control plane: the gRPC protocol (`proto/stillepost.proto`, compiled by
+//! build.rs without `protoc`), the coordinator and member cores, and thin tonic services
+//! over them. The `stillepostd` binary and `stillepost local` both run these.
 
+/// Code generated from `proto/stillepost.proto`.
+#[allow(missing_docs, clippy::all)]
+pub mod proto {
+    tonic::include_proto!("stillepost.v1");
+}
+
+pub mod coordinator;
+pub mod member;
+pub mod ring;
+pub mod rpc;
+pub mod service;

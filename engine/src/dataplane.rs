@@ -96,7 +96,7 @@ pub struct TourReport {
     pub io: IoCounters,
 }
 
-/// Counters of the I/O layer, cumulative since the data plane started.
+/// Counters of the I/O layer for the current tour (reset when a tour is prepared).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct IoCounters {
     /// `sendto` calls that failed.
@@ -544,6 +544,7 @@ impl Worker {
                         s.release_held();
                         s.machine.prepare(tour_id);
                         s.notified = false;
+                        self.io = IoCounters::default();
                         self.progress.sent.store(0, Ordering::Relaxed);
                         self.progress.received.store(0, Ordering::Relaxed);
                         Ok(())

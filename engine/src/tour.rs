@@ -14,6 +14,9 @@ use crate::wire::{FLAG_WARMUP, HEADER_LEN, Header, Kind, MAX_DATAGRAM};
 /// Nanoseconds on a monotonic clock chosen by the driver.
 pub type Nanos = u64;
 
+/// Longest member timeout a tour accepts: one day.
+pub const MAX_MEMBER_TIMEOUT_NS: u64 = 86_400 * 1_000_000_000;
+
 /// Where a member sits in the ring. Member 0 is the origin.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RingPosition {
@@ -88,9 +91,9 @@ pub enum ConfigError {
         /// The configured count.
         count: u32,
     },
-    /// `member_timeout_ns` is zero.
-    #[error("member-timeout must be greater than 0")]
-    ZeroTimeout,
+    /// `member_timeout_ns` is zero or longer than [`MAX_MEMBER_TIMEOUT_NS`].
+    #[error("member-timeout must be greater than 0 ms and at most one day (86400000 ms)")]
+    MemberTimeout,
     /// The ring has no member.
     #[error("a ring needs at least one member")]
     EmptyRing,
@@ -119,8 +122,8 @@ impl TourConfig {
                 count: self.count,
             });
         }
-        if self.member_timeout_ns == 0 {
-            return Err(ConfigError::ZeroTimeout);
+        if self.member_timeout_ns == 0 || self.member_timeout_ns > MAX_MEMBER_TIMEOUT_NS {
+            return Err(ConfigError::MemberTimeout);
         }
         Ok(())
     }
@@ -450,8 +453,10 @@ impl TourMachine {
 
     /// When the driver must call [`TourMachine::handle_timeout`] next, if at all.
     pub fn poll_timeout(&self) -> Option<Nanos> {
-        (self.phase == Phase::Running)
-            .then(|| self.last_activity_ns + self.config.member_timeout_ns)
+        (self.phase == Phase::Running).then(|| {
+            self.last_activity_ns
+                .saturating_add(self.config.member_timeout_ns)
+        })
     }
 
     /// Origin: ends the tour as timed out once `member_timeout` has passed without a

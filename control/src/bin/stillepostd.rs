@@ -1,1 +1,153 @@
-fn main() {}
+//! `stillepostd`: the Stillepost daemon, as a coordinator or as a ring member.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::Arc;
+
+use anyhow::{Context, Result, anyhow};
+use clap::{Parser, Subcommand};
+use stillepost_control::coordinator::CoordinatorCore;
+use stillepost_control::member::MemberCore;
+use stillepost_control::service::{bind, serve_coordinator, serve_member};
+use stillepost_engine::dataplane::{DataPlane, Faults};
+
+/// The Stillepost daemon: run one coordinator per ring and one member per host (or per
+/// core) that takes part in the ring.
+#[derive(Debug, Parser)]
+#[command(name = "stillepostd", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    role: Role,
+}
+
+#[derive(Debug, Subcommand)]
+enum Role {
+    /// Drive a ring: take `stillepost` client requests, configure members, run tours.
+    Coordinator {
+        /// Address the client API (gRPC) listens on, host:port.
+        #[arg(long, default_value = "127.0.0.1:7000", value_name = "HOST:PORT")]
+        client_bind: String,
+    },
+    /// Take part in a ring: a control endpoint for the coordinator and a UDP peer socket
+    /// that forwards tour messages.
+    Member {
+        /// Address the control API (gRPC) for the coordinator listens on, host:port.
+        #[arg(long, value_name = "HOST:PORT")]
+        coord_bind: String,
+        /// Address of the UDP peer socket that receives and forwards tour messages.
+        /// Binding a wildcard address (0.0.0.0) advertises the address the coordinator
+        /// reached this member at, never 0.0.0.0.
+        #[arg(long, value_name = "HOST:PORT")]
+        peer_bind: String,
+        /// Peer endpoint to advertise to the ring instead (behind NAT, or on hosts with
+        /// several addresses).
+        #[arg(long, value_name = "IP:PORT")]
+        advertise: Option<SocketAddr>,
+        /// Testing aid: silently discard every tour datagram this member receives.
+        #[arg(long, hide = true)]
+        fault_drop_data: bool,
+    },
+}
+
+fn resolve(flag: &str, value: &str) -> Result<SocketAddr> {
+    value
+        .to_socket_addrs()
+        .with_context(|| format!("{flag} '{value}' is not a host:port that resolves"))?
+        .next()
+        .ok_or_else(|| anyhow!("{flag} '{value}' resolves to no address"))
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+async fn run(cli: Cli) -> Result<()> {
+    match cli.role {
+        Role::Coordinator { client_bind } => {
+            let addr = resolve("--client-bind", &client_bind)?;
+            let listener = bind("--client-bind", addr).await?;
+            let local = listener.local_addr()?;
+            println!("stillepostd coordinator: listening for clients on {local}");
+            tracing::info!(%local, "coordinator ready");
+            serve_coordinator(
+                listener,
+                Arc::new(CoordinatorCore::new()),
+                shutdown_signal(),
+            )
+            .await
+            .context("the coordinator's gRPC server failed")?;
+        }
+        Role::Member {
+            coord_bind,
+            peer_bind,
+            advertise,
+            fault_drop_data,
+        } => {
+            let control_addr = resolve("--coord-bind", &coord_bind)?;
+            let peer_addr = resolve("--peer-bind", &peer_bind)?;
+            let faults = Faults {
+                drop_data: fault_drop_data,
+            };
+            let dataplane = DataPlane::spawn(peer_addr, faults)
+                .with_context(|| format!("--peer-bind {peer_bind}"))?;
+            let peer_local = dataplane.local_addr();
+            let listener = bind("--coord-bind", control_addr).await?;
+            let local = listener.local_addr()?;
+            if fault_drop_data {
+                tracing::warn!("fault injection: every tour datagram will be dropped");
+            }
+            println!("stillepostd member: control on {local}, peer socket on {peer_local}");
+            tracing::info!(control = %local, peer = %peer_local, "member ready");
+            let core = Arc::new(MemberCore::new(dataplane, advertise));
+            serve_member(listener, core, shutdown_signal())
+                .await
+                .context("the member's gRPC server failed")?;
+        }
+    }
+    Ok(())
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STILLEPOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

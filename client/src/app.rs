@@ -1,0 +1,357 @@
+//! The client's commands, over the coordinator's gRPC API.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
+use stillepost_control::proto::coordinator_client::CoordinatorClient;
+use stillepost_control::proto::{
+    ConfigureReply, ConfigureRequest, RunTourRequest, StatusReply, StatusRequest, TourParams,
+    TourResult, WaitTourRequest,
+};
+use stillepost_control::ring::{validate_cluster, validate_params};
+use stillepost_control::rpc::{
+    CALL_TIMEOUT, CONNECT_TIMEOUT, call, describe, lazy_channel, request,
+};
+use tonic::transport::Channel;
+
+use crate::cli::{ConfigureArgs, EchoArgs, PingArgs, TourArgs};
+use crate::report;
+
+/// An error with the exit status it stands for (see `stillepost --help`).
+#[derive(Debug)]
+pub struct Failure {
+    /// Process exit status.
+    pub code: u8,
+    /// What went wrong and what to do.
+    pub message: String,
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for Failure {}
+
+/// Exit status for invalid input.
+pub const EXIT_INVALID: u8 = 2;
+
+pub fn invalid(message: impl Into<String>) -> anyhow::Error {
+    Failure {
+        code: EXIT_INVALID,
+        message: message.into(),
+    }
+    .into()
+}
+
+/// Turns a status from the coordinator into a failure with the right exit status; a
+/// transport error means the coordinator itself could not be reached.
+fn from_status(coordinator: &str, status: tonic::Status) -> anyhow::Error {
+    use tonic::Code;
+    let transport = std::error::Error::source(&status).is_some();
+    let (code, message) = match status.code() {
+        Code::Unavailable | Code::DeadlineExceeded if transport || status.message().is_empty() => (
+            4,
+            format!(
+                "cannot reach the coordinator at {coordinator}: {}; is `stillepostd coordinator` running there? (set it with --coordinator or STILLEPOST_COORDINATOR)",
+                describe(&status)
+            ),
+        ),
+        Code::DeadlineExceeded => (
+            4,
+            format!(
+                "the coordinator at {coordinator} did not answer in time: {}",
+                describe(&status)
+            ),
+        ),
+        Code::InvalidArgument => (EXIT_INVALID, describe(&status)),
+        Code::Aborted => (3, describe(&status)),
+        Code::Unavailable => (4, describe(&status)),
+        _ => (1, describe(&status)),
+    };
+    Failure { code, message }.into()
+}
+
+/// A connection to the coordinator.
+pub struct Coordinator {
+    endpoint: String,
+    client: CoordinatorClient<Channel>,
+}
+
+impl Coordinator {
+    pub fn connect(endpoint: &str) -> Result<Coordinator> {
+        let channel = lazy_channel(endpoint, CONNECT_TIMEOUT)
+            .map_err(|e| invalid(format!("--coordinator {e}")))?;
+        Ok(Coordinator {
+            endpoint: endpoint.to_string(),
+            client: CoordinatorClient::new(channel),
+        })
+    }
+
+    pub fn endpoint(&self) -> &str {
+        &self.endpoint
+    }
+
+    pub async fn configure(&self, req: ConfigureRequest) -> Result<ConfigureReply> {
+        let deadline = Duration::from_millis(req.configure_timeout_ms) + CALL_TIMEOUT * 2;
+        call(
+            deadline,
+            self.client.clone().configure(request(req, deadline)),
+        )
+        .await
+        .map_err(|s| from_status(&self.endpoint, s))
+    }
+
+    pub async fn status(&self) -> Result<StatusReply> {
+        // The coordinator asks every member in parallel, each with CALL_TIMEOUT.
+        let deadline = CALL_TIMEOUT * 2;
+        call(
+            deadline,
+            self.client
+                .clone()
+                .status(request(StatusRequest {}, deadline)),
+        )
+        .await
+        .map_err(|s| from_status(&self.endpoint, s))
+    }
+
+    /// Runs one tour and waits for its result (long-polling, each call with a deadline).
+    pub async fn run_tour(&self, mut progress: impl FnMut(u64, u64, u64)) -> Result<TourResult> {
+        // Preparing members and starting the origin take up to two member calls.
+        let deadline = CALL_TIMEOUT * 3;
+        let tour_id = call(
+            deadline,
+            self.client
+                .clone()
+                .run_tour(request(RunTourRequest {}, deadline)),
+        )
+        .await
+        .map_err(|s| from_status(&self.endpoint, s))?
+        .tour_id;
+        let wait = Duration::from_millis(1000);
+        loop {
+            let deadline = wait + CALL_TIMEOUT;
+            let reply = call(
+                deadline,
+                self.client.clone().wait_tour(request(
+                    WaitTourRequest {
+                        tour_id,
+                        wait_ms: wait.as_millis() as u32,
+                    },
+                    deadline,
+                )),
+            )
+            .await
+            .map_err(|s| from_status(&self.endpoint, s))?;
+            if reply.done {
+                return reply.result.ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "the coordinator reported tour {tour_id:016x} done without a result"
+                    )
+                });
+            }
+            progress(tour_id, reply.sent, reply.received);
+        }
+    }
+}
+
+/// Validates tour flags into protocol parameters; errors name the flag.
+pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
+    let params = TourParams {
+        msg_len: args.msg_len,
+        count: args.count,
+        window: args.window.unwrap_or(0),
+        forward_immediately: args.forward_immediately,
+        member_timeout_ms: args.member_timeout,
+    };
+    validate_params(&params).map_err(|e| invalid(format!("--{e}")))?;
+    Ok(params)
+}
+
+/// Validates `configure` flags into a request.
+pub fn configure_request(args: &ConfigureArgs) -> Result<ConfigureRequest> {
+    let cluster = validate_cluster(&args.cluster).map_err(|e| invalid(e.to_string()))?;
+    if args.timeout == 0 {
+        return Err(invalid("--timeout must be at least 1 second"));
+    }
+    Ok(ConfigureRequest {
+        cluster,
+        params: Some(tour_params(&args.tour)?),
+        configure_timeout_ms: args.timeout.saturating_mul(1000),
+    })
+}
+
+/// Prints one JSON document or text.
+pub fn emit(json_mode: bool, value: impl FnOnce() -> Value, text: impl FnOnce() -> String) {
+    if json_mode {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value()).unwrap_or_default()
+        );
+    } else {
+        print!("{}", text());
+    }
+}
+
+pub async fn configure(coord: &Coordinator, args: &ConfigureArgs, json_mode: bool) -> Result<()> {
+    let req = configure_request(args)?;
+    let reply = coord.configure(req).await?;
+    emit(
+        json_mode,
+        || report::configure_json(&reply),
+        || report::configure_text(&reply),
+    );
+    Ok(())
+}
+
+pub async fn run(coord: &Coordinator, json_mode: bool) -> Result<()> {
+    let result = coord.run_tour(|_, _, _| {}).await?;
+    emit(
+        json_mode,
+        || report::tour_json(&result),
+        || report::tour_text(&result),
+    );
+    tour_failure(&result)
+}
+
+/// A tour that failed outright (not one that merely lost messages) exits non-zero.
+pub fn tour_failure(result: &TourResult) -> Result<()> {
+    if result.outcome == "failed" {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "tour {} failed: {}",
+                report::tour_id(result.tour_id),
+                result.error
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+pub async fn status(coord: &Coordinator, json_mode: bool) -> Result<()> {
+    let reply = coord.status().await?;
+    emit(
+        json_mode,
+        || report::status_json(coord.endpoint(), &reply),
+        || report::status_text(coord.endpoint(), &reply),
+    );
+    Ok(())
+}
+
+/// The configured members' peer endpoints, from the coordinator.
+async fn member_peers(coord: &Coordinator) -> Result<Vec<(u32, SocketAddr)>> {
+    let reply = coord.status().await?;
+    if !reply.configured {
+        return Err(Failure {
+            code: 1,
+            message: "the ring is not configured: run `stillepost configure --cluster <member,member,...>` first".into(),
+        }
+        .into());
+    }
+    reply
+        .members
+        .iter()
+        .map(|m| {
+            m.peer_endpoint
+                .parse()
+                .map(|addr| (m.index, addr))
+                .with_context(|| {
+                    format!(
+                        "member {} advertised '{}', which is no ip:port",
+                        m.index, m.peer_endpoint
+                    )
+                })
+        })
+        .collect()
+}
+
+pub async fn echo_members(coord: &Coordinator, args: &EchoArgs, json_mode: bool) -> Result<()> {
+    let peers = member_peers(coord).await?;
+    let timeout = args.timeout();
+    let results = tokio::task::spawn_blocking(move || crate::echo::echo_all(&peers, timeout))
+        .await
+        .context("the echo task failed")??;
+    let missing = results.iter().filter(|r| r.rtt.is_none()).count();
+    emit(
+        json_mode,
+        || json!({ "members": results.iter().map(|r| r.to_json()).collect::<Vec<_>>() }),
+        || results.iter().map(|r| r.to_text(timeout) + "\n").collect(),
+    );
+    if missing > 0 {
+        return Err(Failure {
+            code: 1,
+            message: format!(
+                "{missing} of {} members did not answer the echo",
+                results.len()
+            ),
+        }
+        .into());
+    }
+    Ok(())
+}
+
+pub async fn ping_systems(coord: &Coordinator, args: &PingArgs, json_mode: bool) -> Result<()> {
+    let peers = member_peers(coord).await?;
+    // One summary per host, whichever members share it.
+    let mut hosts: Vec<(std::net::IpAddr, Vec<u32>)> = Vec::new();
+    for (index, addr) in peers {
+        match hosts.iter_mut().find(|(ip, _)| *ip == addr.ip()) {
+            Some((_, members)) => members.push(index),
+            None => hosts.push((addr.ip(), vec![index])),
+        }
+    }
+    let opts = crate::ping::PingOptions {
+        count: args.count,
+        timeout: Duration::from_millis(args.timeout),
+        ..crate::ping::PingOptions::default()
+    };
+    let summaries = futures::future::join_all(
+        hosts
+            .iter()
+            .map(|(ip, _)| crate::ping::ping_host(*ip, &opts)),
+    )
+    .await;
+    let mut docs = Vec::new();
+    let mut text = String::new();
+    let mut failed = Vec::new();
+    for ((ip, members), summary) in hosts.iter().zip(summaries) {
+        let members_list = members
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        match summary {
+            Ok(s) => {
+                if s.received == 0 {
+                    failed.push(ip.to_string());
+                }
+                let mut doc = serde_json::to_value(&s).unwrap_or(Value::Null);
+                doc["members"] = json!(members);
+                docs.push(doc);
+                text.push_str(&format!("members {members_list}:\n{}\n", s.render()));
+            }
+            Err(e) => {
+                failed.push(ip.to_string());
+                docs.push(
+                    json!({ "host": ip.to_string(), "members": members, "error": e.to_string() }),
+                );
+                text.push_str(&format!("members {members_list}: {ip}: {e}\n\n"));
+            }
+        }
+    }
+    emit(json_mode, || json!({ "hosts": docs }), || text);
+    if !failed.is_empty() {
+        return Err(Failure {
+            code: 1,
+            message: format!("no ICMP echo reply from {}", failed.join(", ")),
+        }
+        .into());
+    }
+    Ok(())
+}

@@ -1,0 +1,130 @@
+//! Command-line interface: flags as the original Stillepost had them, with readable aliases.
+
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand};
+use stillepost_control::ring::{
+    DEFAULT_CONFIGURE_TIMEOUT_S, DEFAULT_COUNT, DEFAULT_MEMBER_TIMEOUT_MS, DEFAULT_MSG_LEN,
+};
+
+/// Stillepost measures the latency of a cluster network: UDP messages of a chosen length
+/// travel `count` times around a ring of member daemons (stillepostd member), driven by a
+/// coordinator (stillepostd coordinator).
+///
+/// Start with `stillepost local`, a whole ring inside this process on loopback.
+#[derive(Debug, Parser)]
+#[command(name = "stillepost", version, about, long_about, after_help = EXIT_CODES)]
+pub struct Cli {
+    /// The coordinator's client endpoint, host:port.
+    #[arg(
+        long,
+        global = true,
+        env = "STILLEPOST_COORDINATOR",
+        default_value = "127.0.0.1:7000",
+        value_name = "HOST:PORT"
+    )]
+    pub coordinator: String,
+
+    /// Print one JSON document on stdout instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+const EXIT_CODES: &str = "Exit status: 0 success; 1 error (a member or the coordinator failed, a member did not answer); 2 invalid input; 3 ring busy; 4 coordinator or member unreachable.";
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Configure the ring: its members (in ring order, the first is the origin) and the
+    /// tours it runs.
+    Configure(ConfigureArgs),
+    /// Run one tour around the configured ring and print its result.
+    #[command(visible_alias = "run")]
+    Stillepost,
+    /// Send one UDP echo to each member's peer socket and print the round-trip time.
+    EchoMembers(EchoArgs),
+    /// Send ICMP echo requests to each member host, like ping.
+    PingSystems(PingArgs),
+    /// Show the ring's configuration and every member's state.
+    Status,
+    /// Run a coordinator and a ring of members inside this process on 127.0.0.1 (free
+    /// ports are chosen automatically), run tours and print their results.
+    Local(LocalArgs),
+}
+
+/// Tour parameters shared by `configure` and `local`.
+#[derive(Debug, Clone, Args)]
+pub struct TourArgs {
+    /// Message length in bytes, header (64 B) included; at most 65507 B (one UDP datagram).
+    #[arg(long = "msgbytelen", visible_alias = "msg-len", default_value_t = DEFAULT_MSG_LEN, value_name = "BYTES")]
+    pub msg_len: u32,
+    /// Messages sent around the ring per tour.
+    #[arg(long = "msgcount", visible_alias = "count", default_value_t = DEFAULT_COUNT, value_name = "N")]
+    pub count: u32,
+    /// Forward each message as soon as it arrives (true), or wait until all msgcount
+    /// messages have arrived and then send them (false).
+    #[arg(long, action = ArgAction::Set, default_value_t = true, value_name = "BOOL")]
+    pub forward_immediately: bool,
+    /// Messages the origin keeps in flight; default: all msgcount at once. 1 is
+    /// ping-pong around the ring. Must equal msgcount with --forward-immediately false.
+    #[arg(long, value_name = "N")]
+    pub window: Option<u32>,
+    /// How long the origin waits for the next message before it ends a tour and
+    /// reports what is missing, in milliseconds.
+    #[arg(long, default_value_t = DEFAULT_MEMBER_TIMEOUT_MS, value_name = "MS")]
+    pub member_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct ConfigureArgs {
+    /// Members' control endpoints (their --coord-bind), in ring order, comma-separated.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        required = true,
+        value_name = "HOST:PORT,..."
+    )]
+    pub cluster: Vec<String>,
+    #[command(flatten)]
+    pub tour: TourArgs,
+    /// How long configuring may take (reaching every member), in seconds.
+    #[arg(long, default_value_t = DEFAULT_CONFIGURE_TIMEOUT_S, value_name = "S")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct EchoArgs {
+    /// How long to wait for each member's answer, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub timeout: u64,
+}
+
+impl EchoArgs {
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout)
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct PingArgs {
+    /// Echo requests per host.
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub count: u32,
+    /// How long to wait for each reply, in milliseconds.
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// Members in the ring.
+    #[arg(long, default_value_t = 3, value_name = "N")]
+    pub members: u32,
+    #[command(flatten)]
+    pub tour: TourArgs,
+    /// Tours to run.
+    #[arg(long, default_value_t = 1, value_name = "K")]
+    pub tours: u32,
+}

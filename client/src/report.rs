@@ -1,0 +1,357 @@
+//! What the client prints: text for people, one JSON document for tools. The JSON keys are
+//! part of Stillepost's interface (README.md lists them).
+
+use std::fmt::Write as _;
+
+use serde_json::{Value, json};
+use stillepost_control::proto::{
+    ConfigureReply, MemberInfo, MemberTourStats, StatusReply, TourParams, TourResult,
+};
+use stillepost_engine::histogram::{Summary, decode};
+
+/// A tour id as users see it: 16 hex digits.
+pub fn tour_id(id: u64) -> String {
+    format!("{id:016x}")
+}
+
+/// Nanoseconds in the unit that reads best.
+pub fn duration(ns: u64) -> String {
+    let ns = ns as f64;
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else if ns < 1e9 {
+        format!("{:.3} ms", ns / 1e6)
+    } else {
+        format!("{:.3} s", ns / 1e9)
+    }
+}
+
+fn params_text(p: &TourParams, members: usize) -> String {
+    let mode = if p.forward_immediately {
+        "forward-immediately"
+    } else {
+        "hold-then-forward"
+    };
+    let window = if p.window == 0 || p.window == p.count {
+        "all in flight".to_string()
+    } else {
+        format!("window {}", p.window)
+    };
+    format!(
+        "{members} members, {} messages × {} B, {mode}, {window}, member timeout {} ms",
+        p.count, p.msg_len, p.member_timeout_ms
+    )
+}
+
+fn params_json(p: &TourParams) -> Value {
+    json!({
+        "msg_len": p.msg_len,
+        "count": p.count,
+        "window": if p.window == 0 { p.count } else { p.window },
+        "forward_immediately": p.forward_immediately,
+        "member_timeout_ms": p.member_timeout_ms,
+    })
+}
+
+/// The origin's tour-latency summary; empty when the histogram bytes are missing.
+fn latency_summary(result: &TourResult) -> Summary {
+    decode(&result.tour_latency)
+        .map(|h| Summary::of(&h))
+        .unwrap_or_default()
+}
+
+fn summary_json(s: &Summary) -> Value {
+    json!({
+        "min_ns": s.min_ns,
+        "p50_ns": s.p50_ns,
+        "p90_ns": s.p90_ns,
+        "p99_ns": s.p99_ns,
+        "p999_ns": s.p999_ns,
+        "max_ns": s.max_ns,
+        "mean_ns": s.mean_ns,
+        "count": s.count,
+    })
+}
+
+/// Messages per second and bytes per second over the tour's total time.
+fn throughput(result: &TourResult) -> (f64, f64) {
+    if result.total_ns == 0 {
+        return (0.0, 0.0);
+    }
+    let secs = result.total_ns as f64 / 1e9;
+    let msgs = result.messages_received as f64 / secs;
+    let msg_len = result.params.map_or(0, |p| p.msg_len) as f64;
+    (msgs, msgs * msg_len)
+}
+
+fn member_json(m: &MemberTourStats) -> Value {
+    json!({
+        "index": m.index,
+        "peer_endpoint": m.peer_endpoint,
+        "backend": m.backend,
+        "sent": m.sent,
+        "received": m.received,
+        "forwarded": m.forwarded,
+        "held": m.held,
+        "duplicates": m.duplicates,
+        "reordered": m.reordered,
+        "malformed": m.malformed,
+        "stale": m.stale,
+        "wrong_hop": m.wrong_hop,
+        "unexpected_kind": m.unexpected_kind,
+        "wrong_source": m.wrong_source,
+        "send_errors": m.send_errors,
+        "recv_errors": m.recv_errors,
+        "injected_drops": m.injected_drops,
+    })
+}
+
+/// A tour result as a JSON object.
+pub fn tour_json(result: &TourResult) -> Value {
+    let (msgs_per_s, bytes_per_s) = throughput(result);
+    json!({
+        "tour_id": tour_id(result.tour_id),
+        "outcome": result.outcome,
+        "error": if result.error.is_empty() { Value::Null } else { json!(result.error) },
+        "started_unix_ms": result.started_unix_ms,
+        "params": result.params.as_ref().map(params_json),
+        "total_ns": result.total_ns,
+        "messages_sent": result.messages_sent,
+        "messages_received": result.messages_received,
+        "lost": result.lost,
+        "throughput_msgs_per_s": msgs_per_s,
+        "throughput_bytes_per_s": bytes_per_s,
+        "tour_latency": summary_json(&latency_summary(result)),
+        "hop_losses": result.hop_losses.iter().map(|h| json!({
+            "from": h.from, "to": h.to, "lost": h.lost,
+        })).collect::<Vec<_>>(),
+        "members": result.members.iter().map(member_json).collect::<Vec<_>>(),
+    })
+}
+
+fn endpoint(result: &TourResult, index: u32) -> &str {
+    result
+        .members
+        .get(index as usize)
+        .map_or("?", |m| m.peer_endpoint.as_str())
+}
+
+/// A tour result as text.
+pub fn tour_text(result: &TourResult) -> String {
+    let mut out = String::new();
+    let members = result.members.len();
+    let _ = writeln!(
+        out,
+        "tour {}: {}",
+        tour_id(result.tour_id),
+        result.outcome.replace('_', " ")
+    );
+    if let Some(p) = &result.params {
+        let _ = writeln!(out, "  ring          {}", params_text(p, members));
+    }
+    if !result.error.is_empty() {
+        let _ = writeln!(out, "  error         {}", result.error);
+    }
+    let _ = writeln!(
+        out,
+        "  messages      sent {}, received {}, lost {}",
+        result.messages_sent, result.messages_received, result.lost
+    );
+    let _ = writeln!(
+        out,
+        "  total time    {}  (first send to last receive at the origin)",
+        duration(result.total_ns)
+    );
+    let (msgs, bytes) = throughput(result);
+    let _ = writeln!(
+        out,
+        "  throughput    {msgs:.0} msg/s, {:.2} MB/s",
+        bytes / 1e6
+    );
+    let s = latency_summary(result);
+    let _ = writeln!(
+        out,
+        "  tour latency  {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        "min", "p50", "p90", "p99", "p99.9", "max"
+    );
+    let us = |ns: u64| format!("{:.2}", ns as f64 / 1e3);
+    let _ = writeln!(
+        out,
+        "  (µs)          {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+        us(s.min_ns),
+        us(s.p50_ns),
+        us(s.p90_ns),
+        us(s.p99_ns),
+        us(s.p999_ns),
+        us(s.max_ns)
+    );
+    if result.lost > 0 {
+        let _ = writeln!(
+            out,
+            "  where the {} lost messages were last seen:",
+            result.lost
+        );
+        for hop in result.hop_losses.iter().filter(|h| h.lost > 0) {
+            let _ = writeln!(
+                out,
+                "    hop {}→{} ({} → {}): {} sent, never received",
+                hop.from,
+                hop.to,
+                endpoint(result, hop.from),
+                endpoint(result, hop.to),
+                hop.lost
+            );
+        }
+        for m in result.members.iter().filter(|m| m.held > 0) {
+            let _ = writeln!(
+                out,
+                "    member {} ({}): {} held, still waiting for the rest of the tour",
+                m.index, m.peer_endpoint, m.held
+            );
+        }
+    }
+    for m in &result.members {
+        let drops = [
+            (m.duplicates, "duplicates"),
+            (m.reordered, "reordered"),
+            (m.malformed, "malformed"),
+            (m.stale, "from another tour"),
+            (m.wrong_hop, "with a wrong hop count"),
+            (m.wrong_source, "from an unexpected source"),
+            (m.send_errors, "send errors"),
+            (m.recv_errors, "receive errors"),
+            (m.injected_drops, "dropped by fault injection"),
+        ];
+        let noted: Vec<String> = drops
+            .iter()
+            .filter(|(n, _)| *n > 0)
+            .map(|(n, what)| format!("{n} {what}"))
+            .collect();
+        if !noted.is_empty() {
+            let _ = writeln!(
+                out,
+                "  member {} ({}): {}",
+                m.index,
+                m.peer_endpoint,
+                noted.join(", ")
+            );
+        }
+    }
+    out
+}
+
+fn member_info_json(m: &MemberInfo) -> Value {
+    json!({
+        "index": m.index,
+        "control_endpoint": m.control_endpoint,
+        "peer_endpoint": m.peer_endpoint,
+        "state": m.state,
+        "error": if m.error.is_empty() { Value::Null } else { json!(m.error) },
+        "backend": m.backend,
+        "rcvbuf_requested": m.rcvbuf_requested,
+        "rcvbuf_granted": m.rcvbuf_granted,
+        "warnings": m.warnings,
+    })
+}
+
+fn members_table(out: &mut String, members: &[MemberInfo]) {
+    let _ = writeln!(
+        out,
+        "  {:<7} {:<22} {:<22} {:<12} {}",
+        "member", "control", "peer", "state", "backend"
+    );
+    for m in members {
+        let _ = writeln!(
+            out,
+            "  {:<7} {:<22} {:<22} {:<12} {}",
+            m.index, m.control_endpoint, m.peer_endpoint, m.state, m.backend
+        );
+        if !m.error.is_empty() {
+            let _ = writeln!(out, "          {}", m.error);
+        }
+        for w in &m.warnings {
+            let _ = writeln!(out, "          warning: {w}");
+        }
+    }
+}
+
+/// The reply to `configure` as JSON.
+pub fn configure_json(reply: &ConfigureReply) -> Value {
+    json!({
+        "params": reply.params.as_ref().map(params_json),
+        "members": reply.members.iter().map(member_info_json).collect::<Vec<_>>(),
+    })
+}
+
+/// The reply to `configure` as text.
+pub fn configure_text(reply: &ConfigureReply) -> String {
+    let mut out = String::new();
+    if let Some(p) = &reply.params {
+        let _ = writeln!(
+            out,
+            "configured a ring of {}",
+            params_text(p, reply.members.len())
+        );
+    }
+    members_table(&mut out, &reply.members);
+    out
+}
+
+/// The reply to `status` as JSON.
+pub fn status_json(coordinator: &str, reply: &StatusReply) -> Value {
+    json!({
+        "coordinator": coordinator,
+        "configured": reply.configured,
+        "params": reply.params.as_ref().map(params_json),
+        "running_tour": (reply.running_tour != 0).then(|| tour_id(reply.running_tour)),
+        "last_tour": (reply.last_tour != 0).then(|| tour_id(reply.last_tour)),
+        "members": reply.members.iter().map(member_info_json).collect::<Vec<_>>(),
+    })
+}
+
+/// The reply to `status` as text.
+pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
+    let mut out = String::new();
+    if !reply.configured {
+        let _ = writeln!(
+            out,
+            "coordinator {coordinator}: no ring configured; run `stillepost configure --cluster ...`"
+        );
+        return out;
+    }
+    if let Some(p) = &reply.params {
+        let _ = writeln!(
+            out,
+            "coordinator {coordinator}: ring of {}",
+            params_text(p, reply.members.len())
+        );
+    }
+    let running = if reply.running_tour != 0 {
+        format!("tour {} running", tour_id(reply.running_tour))
+    } else {
+        "no tour running".to_string()
+    };
+    let last = if reply.last_tour != 0 {
+        format!("; last tour {}", tour_id(reply.last_tour))
+    } else {
+        String::new()
+    };
+    let _ = writeln!(out, "{running}{last}");
+    members_table(&mut out, &reply.members);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_read_well() {
+        assert_eq!(duration(999), "999 ns");
+        assert_eq!(duration(45_120), "45.12 µs");
+        assert_eq!(duration(12_345_678), "12.346 ms");
+        assert_eq!(duration(2_500_000_000), "2.500 s");
+    }
+}

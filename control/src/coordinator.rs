@@ -1,0 +1,665 @@
+//! The coordinator core: configures the ring, runs tours one at a time, and assembles each
+//! tour's result from the members' reports. The tonic service
+//! ([`crate::service::CoordinatorService`]) only converts protocol messages to calls here.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use futures::future::join_all;
+use tokio::sync::watch;
+use tonic::Status;
+use tonic::transport::Channel;
+
+use crate::proto::member_client::MemberClient;
+use crate::proto::{self, TourParams};
+use crate::ring::{validate_cluster, validate_params};
+use crate::rpc::{CALL_TIMEOUT, CONNECT_TIMEOUT, call, describe, is_unreachable, request};
+
+/// How long one long-poll of the origin waits before reporting progress.
+const ORIGIN_POLL: Duration = Duration::from_millis(500);
+/// Beyond the member timeout, how long the coordinator waits for an origin that reports
+/// no progress and no end before it ends the tour itself.
+const ORIGIN_GRACE: Duration = Duration::from_secs(5);
+/// Results kept in memory.
+const RESULTS_KEPT: usize = 256;
+
+/// Why the coordinator refused or failed a request. Each maps to one gRPC status code in
+/// `From<CoordError> for Status`, the only place that mapping is made.
+#[derive(Debug, thiserror::Error)]
+pub enum CoordError {
+    /// A request field is invalid; the text names it.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// No ring has been configured yet.
+    #[error(
+        "the ring is not configured: run `stillepost configure --cluster <member,member,...>` first"
+    )]
+    NotConfigured,
+    /// A tour (or a configuration) is in progress.
+    #[error("ring busy: {0}; try again when it has finished")]
+    Busy(String),
+    /// A member could not be reached.
+    #[error(
+        "member {index} ({endpoint}) is unreachable: {cause}; check that `stillepostd member` runs there and that its --coord-bind address is reachable from the coordinator"
+    )]
+    MemberUnreachable {
+        /// Ring index.
+        index: usize,
+        /// Control endpoint as configured.
+        endpoint: String,
+        /// What the transport said.
+        cause: String,
+    },
+    /// A member answered with an error.
+    #[error("member {index} ({endpoint}) refused {call}: {cause}")]
+    MemberRefused {
+        /// Ring index.
+        index: usize,
+        /// Control endpoint as configured.
+        endpoint: String,
+        /// The call refused.
+        call: &'static str,
+        /// The member's message.
+        cause: String,
+    },
+    /// No tour with that id is known.
+    #[error("no tour {0:016x} is known to this coordinator")]
+    UnknownTour(u64),
+}
+
+impl From<CoordError> for Status {
+    fn from(e: CoordError) -> Status {
+        let text = e.to_string();
+        match e {
+            CoordError::InvalidArgument(_) => Status::invalid_argument(text),
+            CoordError::NotConfigured => Status::failed_precondition(text),
+            CoordError::Busy(_) => Status::aborted(text),
+            CoordError::MemberUnreachable { .. } => Status::unavailable(text),
+            CoordError::MemberRefused { .. } => Status::failed_precondition(text),
+            CoordError::UnknownTour(_) => Status::not_found(text),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct RingMember {
+    index: usize,
+    control: String,
+    client: MemberClient<Channel>,
+    info: proto::MemberInfo,
+}
+
+impl RingMember {
+    fn error(&self, call_name: &'static str, status: &Status) -> CoordError {
+        member_error(self.index, &self.control, call_name, status)
+    }
+}
+
+fn member_error(
+    index: usize,
+    endpoint: &str,
+    call_name: &'static str,
+    status: &Status,
+) -> CoordError {
+    if is_unreachable(status) {
+        CoordError::MemberUnreachable {
+            index,
+            endpoint: endpoint.to_string(),
+            cause: describe(status),
+        }
+    } else {
+        CoordError::MemberRefused {
+            index,
+            endpoint: endpoint.to_string(),
+            call: call_name,
+            cause: describe(status),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Ring {
+    params: TourParams,
+    members: Vec<RingMember>,
+}
+
+/// What a running tour has reported so far.
+#[derive(Debug, Clone)]
+enum TourState {
+    Running { sent: u64, received: u64 },
+    Done(Arc<proto::TourResult>),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Busy {
+    Configuring,
+    Tour(u64),
+}
+
+#[derive(Debug, Default)]
+struct State {
+    ring: Option<Arc<Ring>>,
+    busy: Option<Busy>,
+    running: HashMap<u64, watch::Receiver<TourState>>,
+    results: HashMap<u64, Arc<proto::TourResult>>,
+    order: VecDeque<u64>,
+    last_tour: u64,
+}
+
+/// The coordinator: one ring, one tour at a time.
+#[derive(Debug, Default)]
+pub struct CoordinatorCore {
+    state: Mutex<State>,
+}
+
+/// Clears the busy mark when a configuration or tour set-up ends early.
+struct BusyGuard<'a> {
+    core: &'a CoordinatorCore,
+    armed: bool,
+}
+
+impl Drop for BusyGuard<'_> {
+    fn drop(&mut self) {
+        if self.armed {
+            self.core.lock().busy = None;
+        }
+    }
+}
+
+fn busy_text(busy: Busy) -> String {
+    match busy {
+        Busy::Configuring => "the ring is being configured".to_string(),
+        Busy::Tour(id) => format!("tour {id:016x} is running"),
+    }
+}
+
+impl CoordinatorCore {
+    /// A coordinator with no ring.
+    pub fn new() -> CoordinatorCore {
+        CoordinatorCore::default()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn mark_busy(&self, what: Busy) -> Result<BusyGuard<'_>, CoordError> {
+        let mut state = self.lock();
+        if let Some(busy) = state.busy {
+            return Err(CoordError::Busy(busy_text(busy)));
+        }
+        state.busy = Some(what);
+        Ok(BusyGuard {
+            core: self,
+            armed: true,
+        })
+    }
+
+    /// Configures the ring: validates, resolves and reaches every member in parallel,
+    /// then tells each its position, neighbours and the tour parameters.
+    pub async fn configure(
+        &self,
+        req: proto::ConfigureRequest,
+    ) -> Result<proto::ConfigureReply, CoordError> {
+        let cluster = validate_cluster(&req.cluster)
+            .map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
+        let params = req
+            .params
+            .ok_or_else(|| CoordError::InvalidArgument("params are missing".into()))?;
+        validate_params(&params).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
+        if req.configure_timeout_ms == 0 {
+            return Err(CoordError::InvalidArgument(
+                "timeout must be at least 1 s".into(),
+            ));
+        }
+        let deadline = Duration::from_millis(req.configure_timeout_ms);
+        let _busy = self.mark_busy(Busy::Configuring)?;
+
+        // Resolve every entry; the same member under two names is a duplicate too.
+        let resolved = join_all(cluster.iter().map(|entry| resolve(entry, deadline))).await;
+        let mut addrs: Vec<SocketAddr> = Vec::with_capacity(cluster.len());
+        for (i, (entry, addr)) in cluster.iter().zip(resolved).enumerate() {
+            let addr = addr.map_err(|cause| {
+                CoordError::InvalidArgument(format!(
+                    "--cluster entry {} '{entry}': cannot resolve the host: {cause}",
+                    i + 1
+                ))
+            })?;
+            if let Some(first) = addrs.iter().position(|a| *a == addr) {
+                return Err(CoordError::InvalidArgument(format!(
+                    "--cluster entries {} '{}' and {} '{entry}' are the same member ({addr})",
+                    first + 1,
+                    cluster[first],
+                    i + 1
+                )));
+            }
+            addrs.push(addr);
+        }
+
+        // Reach every member and learn its peer endpoint, all at once.
+        let infos = join_all(cluster.iter().zip(&addrs).enumerate().map(
+            |(index, (entry, addr))| async move {
+                let channel =
+                    crate::rpc::lazy_channel(&addr.to_string(), CONNECT_TIMEOUT.min(deadline))
+                        .map_err(CoordError::InvalidArgument)?;
+                let mut client = MemberClient::new(channel);
+                let info = call(
+                    deadline,
+                    client.info(request(proto::InfoRequest {}, deadline)),
+                )
+                .await
+                .map_err(|s| member_error(index, entry, "Info", &s))?;
+                let peer: SocketAddr =
+                    info.peer_endpoint
+                        .parse()
+                        .map_err(|_| CoordError::MemberRefused {
+                            index,
+                            endpoint: entry.clone(),
+                            call: "Info",
+                            cause: format!(
+                                "it advertised '{}', which is no ip:port",
+                                info.peer_endpoint
+                            ),
+                        })?;
+                Ok::<_, CoordError>((client, info, peer))
+            },
+        ))
+        .await;
+        let mut reached = Vec::with_capacity(infos.len());
+        for info in infos {
+            reached.push(info?);
+        }
+
+        // Tell every member its neighbours, all at once.
+        let n = reached.len();
+        let configured = join_all(reached.iter().enumerate().map(|(index, (client, _, _))| {
+            let mut client = client.clone();
+            let msg = proto::MemberConfigureRequest {
+                index: index as u32,
+                ring_len: n as u32,
+                next_peer: reached[(index + 1) % n].2.to_string(),
+                prev_peer: reached[(index + n - 1) % n].2.to_string(),
+                params: Some(params),
+            };
+            let entry = cluster[index].clone();
+            async move {
+                call(deadline, client.configure(request(msg, deadline)))
+                    .await
+                    .map_err(|s| member_error(index, &entry, "Configure", &s))
+            }
+        }))
+        .await;
+
+        let mut members = Vec::with_capacity(n);
+        for (index, ((client, info, peer), reply)) in
+            reached.into_iter().zip(configured).enumerate()
+        {
+            let reply = reply?;
+            members.push(RingMember {
+                index,
+                control: cluster[index].clone(),
+                client,
+                info: proto::MemberInfo {
+                    index: index as u32,
+                    control_endpoint: cluster[index].clone(),
+                    peer_endpoint: peer.to_string(),
+                    state: "configured".into(),
+                    error: String::new(),
+                    backend: info.backend,
+                    rcvbuf_requested: reply.rcvbuf_requested,
+                    rcvbuf_granted: reply.rcvbuf_granted,
+                    warnings: reply.warnings,
+                },
+            });
+        }
+        let reply = proto::ConfigureReply {
+            members: members.iter().map(|m| m.info.clone()).collect(),
+            params: Some(params),
+        };
+        self.lock().ring = Some(Arc::new(Ring { params, members }));
+        Ok(reply)
+    }
+
+    /// Prepares every member, starts the tour at the origin and returns its id; the tour
+    /// then runs on its own task. Refused while another tour runs.
+    pub async fn run_tour(self: &Arc<Self>) -> Result<u64, CoordError> {
+        let ring = self.lock().ring.clone().ok_or(CoordError::NotConfigured)?;
+        let tour_id = loop {
+            let id: u64 = rand::random();
+            if id != 0 && !self.lock().results.contains_key(&id) {
+                break id;
+            }
+        };
+        let mut busy = self.mark_busy(Busy::Tour(tour_id))?;
+        let started_unix_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+
+        let prepared = join_all(ring.members.iter().map(|m| {
+            let mut client = m.client.clone();
+            async move {
+                call(
+                    CALL_TIMEOUT,
+                    client.prepare(request(proto::TourRef { tour_id }, CALL_TIMEOUT)),
+                )
+                .await
+                .map_err(|s| m.error("Prepare", &s))
+            }
+        }))
+        .await;
+        for p in prepared {
+            p?;
+        }
+        let origin = &ring.members[0];
+        call(
+            CALL_TIMEOUT,
+            origin
+                .client
+                .clone()
+                .start(request(proto::TourRef { tour_id }, CALL_TIMEOUT)),
+        )
+        .await
+        .map_err(|s| origin.error("Start", &s))?;
+
+        let (tx, rx) = watch::channel(TourState::Running {
+            sent: 0,
+            received: 0,
+        });
+        self.lock().running.insert(tour_id, rx);
+        // The tour task owns the busy mark from here on.
+        busy.armed = false;
+        let core = Arc::clone(self);
+        tokio::spawn(async move { core.drive_tour(ring, tour_id, started_unix_ms, tx).await });
+        Ok(tour_id)
+    }
+
+    async fn drive_tour(
+        self: Arc<Self>,
+        ring: Arc<Ring>,
+        tour_id: u64,
+        started_unix_ms: u64,
+        progress: watch::Sender<TourState>,
+    ) {
+        let origin = &ring.members[0];
+        let patience = Duration::from_millis(ring.params.member_timeout_ms) + ORIGIN_GRACE;
+        let mut last = (0, 0);
+        let mut last_change = Instant::now();
+        let mut error = None;
+        loop {
+            let wait = proto::MemberWaitRequest {
+                tour_id,
+                wait_ms: ORIGIN_POLL.as_millis() as u32,
+            };
+            let deadline = ORIGIN_POLL + CALL_TIMEOUT;
+            match call(
+                deadline,
+                origin.client.clone().wait(request(wait, deadline)),
+            )
+            .await
+            {
+                Ok(reply) => {
+                    if reply.done {
+                        break;
+                    }
+                    let now = (reply.sent, reply.received);
+                    if now != last {
+                        last = now;
+                        last_change = Instant::now();
+                        let _ = progress.send(TourState::Running {
+                            sent: now.0,
+                            received: now.1,
+                        });
+                    } else if last_change.elapsed() > patience {
+                        // The origin should have timed out by itself; end the tour anyway.
+                        break;
+                    }
+                }
+                Err(status) => {
+                    error = Some(origin.error("Wait", &status).to_string());
+                    break;
+                }
+            }
+        }
+
+        let reports = join_all(ring.members.iter().map(|m| {
+            let mut client = m.client.clone();
+            async move {
+                call(
+                    CALL_TIMEOUT,
+                    client.end(request(proto::TourRef { tour_id }, CALL_TIMEOUT)),
+                )
+                .await
+                .map_err(|s| m.error("End", &s))
+            }
+        }))
+        .await;
+        let result = Arc::new(assemble_result(
+            tour_id,
+            &ring,
+            reports,
+            error,
+            started_unix_ms,
+        ));
+        let mut state = self.lock();
+        state.results.insert(tour_id, Arc::clone(&result));
+        state.order.push_back(tour_id);
+        while state.order.len() > RESULTS_KEPT {
+            if let Some(old) = state.order.pop_front() {
+                state.results.remove(&old);
+            }
+        }
+        state.running.remove(&tour_id);
+        state.last_tour = tour_id;
+        state.busy = None;
+        drop(state);
+        let _ = progress.send(TourState::Done(result));
+    }
+
+    /// Waits up to `wait` for a tour to end. Returns its result when it has, else progress.
+    pub async fn wait_tour(
+        &self,
+        tour_id: u64,
+        wait: Duration,
+    ) -> Result<proto::WaitTourReply, CoordError> {
+        let mut rx = {
+            let state = self.lock();
+            if let Some(result) = state.results.get(&tour_id) {
+                return Ok(done_reply(result));
+            }
+            state
+                .running
+                .get(&tour_id)
+                .cloned()
+                .ok_or(CoordError::UnknownTour(tour_id))?
+        };
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let current = rx.borrow_and_update().clone();
+            match current {
+                TourState::Done(result) => return Ok(done_reply(&result)),
+                TourState::Running { sent, received } => {
+                    let changed = tokio::time::timeout_at(deadline, rx.changed()).await;
+                    match changed {
+                        Ok(Ok(())) => continue,
+                        // Sender gone: the result is stored; look it up.
+                        Ok(Err(_)) => {
+                            let state = self.lock();
+                            return state
+                                .results
+                                .get(&tour_id)
+                                .map(|r| done_reply(r))
+                                .ok_or(CoordError::UnknownTour(tour_id));
+                        }
+                        Err(_) => {
+                            return Ok(proto::WaitTourReply {
+                                done: false,
+                                sent,
+                                received,
+                                result: None,
+                            });
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The ring's configuration and every member's live state (asked in parallel).
+    pub async fn status(&self) -> proto::StatusReply {
+        let (ring, running, last_tour) = {
+            let state = self.lock();
+            let running = match state.busy {
+                Some(Busy::Tour(id)) => id,
+                _ => 0,
+            };
+            (state.ring.clone(), running, state.last_tour)
+        };
+        let Some(ring) = ring else {
+            return proto::StatusReply {
+                configured: false,
+                params: None,
+                members: Vec::new(),
+                running_tour: running,
+                last_tour,
+            };
+        };
+        let members = join_all(ring.members.iter().map(|m| {
+            let mut client = m.client.clone();
+            async move {
+                let mut info = m.info.clone();
+                match call(
+                    CALL_TIMEOUT,
+                    client.info(request(proto::InfoRequest {}, CALL_TIMEOUT)),
+                )
+                .await
+                {
+                    Ok(reply) => {
+                        info.state = reply.state;
+                        info.backend = reply.backend;
+                    }
+                    Err(status) => {
+                        info.state = "unreachable".into();
+                        info.error = describe(&status);
+                    }
+                }
+                info
+            }
+        }))
+        .await;
+        proto::StatusReply {
+            configured: true,
+            params: Some(ring.params),
+            members,
+            running_tour: running,
+            last_tour,
+        }
+    }
+}
+
+fn done_reply(result: &proto::TourResult) -> proto::WaitTourReply {
+    proto::WaitTourReply {
+        done: true,
+        sent: result.messages_sent,
+        received: result.messages_received,
+        result: Some(result.clone()),
+    }
+}
+
+async fn resolve(entry: &str, deadline: Duration) -> Result<SocketAddr, String> {
+    match tokio::time::timeout(deadline, tokio::net::lookup_host(entry)).await {
+        Err(_) => Err(format!(
+            "no answer from the resolver within {} ms",
+            deadline.as_millis()
+        )),
+        Ok(Err(e)) => Err(e.to_string()),
+        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| "no address found".to_string()),
+    }
+}
+
+/// Builds a tour's result from the members' end-of-tour reports.
+///
+/// Loss is located hop by hop: a hop i→i+1 lost what member i sent or forwarded and member
+/// i+1 never received; messages still held by a member (forward-immediately false) are
+/// reported on that member. Together they add up to `lost`.
+fn assemble_result(
+    tour_id: u64,
+    ring: &Ring,
+    reports: Vec<Result<proto::MemberTourReport, CoordError>>,
+    mut error: Option<String>,
+    started_unix_ms: u64,
+) -> proto::TourResult {
+    let n = ring.members.len();
+    let mut stats: Vec<proto::MemberTourStats> = Vec::with_capacity(n);
+    let mut origin_report = None;
+    for (index, report) in reports.into_iter().enumerate() {
+        match report {
+            Ok(report) => {
+                let mut s = report.stats.clone().unwrap_or_default();
+                s.index = index as u32;
+                stats.push(s);
+                if index == 0 {
+                    origin_report = Some(report);
+                }
+            }
+            Err(e) => {
+                let text = e.to_string();
+                error = Some(match error {
+                    Some(prev) => format!("{prev}; {text}"),
+                    None => text,
+                });
+                stats.push(proto::MemberTourStats {
+                    index: index as u32,
+                    peer_endpoint: ring.members[index].info.peer_endpoint.clone(),
+                    ..Default::default()
+                });
+            }
+        }
+    }
+    let origin = &stats[0];
+    let (sent, received) = (origin.sent, origin.received);
+    let hop_losses = (0..n)
+        .map(|from| {
+            let to = (from + 1) % n;
+            let out = if from == 0 {
+                stats[0].sent
+            } else {
+                stats[from].forwarded
+            };
+            proto::HopLoss {
+                from: from as u32,
+                to: to as u32,
+                lost: out.saturating_sub(stats[to].received),
+            }
+        })
+        .collect();
+    let (outcome, total_ns, tour_latency) = match &origin_report {
+        Some(r) => (
+            if error.is_some() {
+                "failed"
+            } else if r.phase == "complete" {
+                "complete"
+            } else {
+                "timed_out"
+            },
+            r.last_receive_ns.saturating_sub(r.first_send_ns),
+            r.tour_latency.clone(),
+        ),
+        None => ("failed", 0, Vec::new()),
+    };
+    proto::TourResult {
+        tour_id,
+        params: Some(ring.params),
+        outcome: outcome.to_string(),
+        error: error.unwrap_or_default(),
+        total_ns: if received == 0 { 0 } else { total_ns },
+        messages_sent: sent,
+        messages_received: received,
+        lost: sent.saturating_sub(received),
+        tour_latency,
+        members: stats,
+        hop_losses,
+        started_unix_ms,
+    }
+}

@@ -1,0 +1,282 @@
+//! The member core: owns the member's data plane and turns the coordinator's requests into
+//! data-plane commands. The tonic service ([`crate::service::MemberService`]) only converts
+//! protocol messages to calls on this core.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use stillepost_engine::dataplane::{DataPlane, DataPlaneError, RingSetup, TourReport};
+use stillepost_engine::tour::{Phase, RingPosition};
+
+use crate::proto;
+use crate::ring::params_to_config;
+
+/// Name of the data-plane backend this build runs.
+pub const BACKEND: &str = "syscall";
+
+/// Why a member refused or failed a request.
+#[derive(Debug, thiserror::Error)]
+pub enum MemberError {
+    /// A field of the request is invalid.
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// The member cannot tell its neighbours where to send.
+    #[error(
+        "the peer socket is bound to {bind}, and the coordinator reached this member over {seen:?}, which is no address of that family; start the member with --advertise <ip:port>"
+    )]
+    NoAdvertisableAddress {
+        /// The peer socket's bind address.
+        bind: SocketAddr,
+        /// The local address the coordinator's connection arrived at.
+        seen: Option<IpAddr>,
+    },
+    /// The data plane refused or failed.
+    #[error(transparent)]
+    DataPlane(#[from] DataPlaneError),
+    /// A blocking task could not be run.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+#[derive(Debug, Default)]
+struct MemberState {
+    position: Option<RingPosition>,
+    tour: Option<u64>,
+    tour_running: bool,
+}
+
+/// A member: its data plane and what it was told.
+#[derive(Debug)]
+pub struct MemberCore {
+    dataplane: Arc<DataPlane>,
+    advertise: Option<SocketAddr>,
+    state: Mutex<MemberState>,
+}
+
+fn lock(state: &Mutex<MemberState>) -> std::sync::MutexGuard<'_, MemberState> {
+    // A panic while holding this lock leaves plain data behind; carry on with it.
+    state
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl MemberCore {
+    /// Wraps a running data plane. `advertise` overrides the peer endpoint the member
+    /// tells the coordinator.
+    pub fn new(dataplane: DataPlane, advertise: Option<SocketAddr>) -> MemberCore {
+        MemberCore {
+            dataplane: Arc::new(dataplane),
+            advertise,
+            state: Mutex::new(MemberState::default()),
+        }
+    }
+
+    /// The peer socket's bound address.
+    pub fn peer_bind(&self) -> SocketAddr {
+        self.dataplane.local_addr()
+    }
+
+    /// The endpoint neighbours must send to. A socket bound to a wildcard address is
+    /// advertised with the address the coordinator reached this member at (`seen`),
+    /// which is on the cluster's network; never as `0.0.0.0`.
+    pub fn peer_endpoint(&self, seen: Option<IpAddr>) -> Result<SocketAddr, MemberError> {
+        if let Some(addr) = self.advertise {
+            return Ok(addr);
+        }
+        let bind = self.dataplane.local_addr();
+        if !bind.ip().is_unspecified() {
+            return Ok(bind);
+        }
+        match seen.map(|ip| ip.to_canonical()) {
+            Some(ip) if ip.is_ipv4() == bind.is_ipv4() && !ip.is_unspecified() => {
+                Ok(SocketAddr::new(ip, bind.port()))
+            }
+            other => Err(MemberError::NoAdvertisableAddress { bind, seen: other }),
+        }
+    }
+
+    /// The member's identity and state.
+    pub fn info(&self, seen: Option<IpAddr>) -> Result<proto::InfoReply, MemberError> {
+        let peer = self.peer_endpoint(seen)?;
+        let state = lock(&self.state);
+        let (index, ring_len) = state.position.map_or((0, 0), |p| (p.index, p.ring_len));
+        Ok(proto::InfoReply {
+            peer_endpoint: peer.to_string(),
+            state: state_name(&state).to_string(),
+            backend: BACKEND.to_string(),
+            index,
+            ring_len,
+            version: env!("CARGO_PKG_VERSION").to_string(),
+        })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&DataPlane) -> Result<T, DataPlaneError> + Send + 'static,
+    ) -> Result<T, MemberError> {
+        let dataplane = Arc::clone(&self.dataplane);
+        tokio::task::spawn_blocking(move || f(&dataplane))
+            .await
+            .map_err(|e| MemberError::Internal(e.to_string()))?
+            .map_err(MemberError::from)
+    }
+
+    /// Takes a ring position, neighbours and tour parameters.
+    pub async fn configure(
+        &self,
+        req: proto::MemberConfigureRequest,
+    ) -> Result<proto::MemberConfigureReply, MemberError> {
+        let parse = |field: &str, value: &str| {
+            value.parse::<SocketAddr>().map_err(|e| {
+                MemberError::InvalidArgument(format!("{field} '{value}' is not an ip:port: {e}"))
+            })
+        };
+        let next_peer = parse("next_peer", &req.next_peer)?;
+        let prev_peer = parse("prev_peer", &req.prev_peer)?;
+        let params = req
+            .params
+            .ok_or_else(|| MemberError::InvalidArgument("params are missing".into()))?;
+        let config = params_to_config(&params);
+        if req.ring_len == 0 || req.index >= req.ring_len {
+            return Err(MemberError::InvalidArgument(format!(
+                "index {} is not a position in a ring of {}",
+                req.index, req.ring_len
+            )));
+        }
+        let position = RingPosition {
+            index: req.index,
+            ring_len: req.ring_len,
+        };
+        let setup = RingSetup {
+            position,
+            config,
+            next_peer,
+            prev_peer,
+        };
+        let report = self.blocking(move |dp| dp.configure(setup)).await?;
+        let mut warnings = Vec::new();
+        if report.rcvbuf_granted < report.rcvbuf_requested {
+            warnings.push(format!(
+                "peer socket receive buffer: asked for {} B, granted {} B; a burst of messages may be dropped by the kernel (raise net.core.rmem_max, or run the member as root)",
+                report.rcvbuf_requested, report.rcvbuf_granted
+            ));
+        }
+        let mut state = lock(&self.state);
+        state.position = Some(position);
+        state.tour = None;
+        state.tour_running = false;
+        Ok(proto::MemberConfigureReply {
+            rcvbuf_requested: report.rcvbuf_requested as u64,
+            rcvbuf_granted: report.rcvbuf_granted as u64,
+            sndbuf_granted: report.sndbuf_granted as u64,
+            warnings,
+        })
+    }
+
+    /// Arms the data plane for a tour.
+    pub async fn prepare(&self, tour_id: u64) -> Result<(), MemberError> {
+        self.blocking(move |dp| dp.prepare(tour_id)).await?;
+        let mut state = lock(&self.state);
+        state.tour = Some(tour_id);
+        state.tour_running = false;
+        Ok(())
+    }
+
+    /// Origin: starts sending.
+    pub async fn start(&self, tour_id: u64) -> Result<(), MemberError> {
+        self.blocking(move |dp| dp.start(tour_id)).await?;
+        lock(&self.state).tour_running = true;
+        Ok(())
+    }
+
+    /// Origin: waits up to `wait` for the tour to finish. Returns (done, sent, received).
+    pub async fn wait(
+        &self,
+        tour_id: u64,
+        wait: Duration,
+    ) -> Result<(bool, u64, u64), MemberError> {
+        let done = self
+            .blocking(move |dp| Ok(dp.wait_finished(tour_id, wait)))
+            .await?;
+        let progress = self.dataplane.progress();
+        use std::sync::atomic::Ordering::Relaxed;
+        Ok((
+            done,
+            progress.sent.load(Relaxed),
+            progress.received.load(Relaxed),
+        ))
+    }
+
+    /// Ends the tour here and returns this member's report.
+    pub async fn end(
+        &self,
+        tour_id: u64,
+        seen: Option<IpAddr>,
+    ) -> Result<proto::MemberTourReport, MemberError> {
+        let report = self.blocking(move |dp| dp.end(tour_id)).await?;
+        let peer = self.peer_endpoint(seen)?;
+        let mut state = lock(&self.state);
+        state.tour_running = false;
+        let index = state.position.map_or(0, |p| p.index);
+        report_to_proto(&report, index, peer.to_string())
+    }
+}
+
+fn state_name(state: &MemberState) -> &'static str {
+    match (state.position, state.tour, state.tour_running) {
+        (None, _, _) => "idle",
+        (Some(_), _, true) => "in-tour",
+        (Some(_), Some(_), false) => "configured",
+        (Some(_), None, false) => "configured",
+    }
+}
+
+/// The protocol name of a tour phase.
+pub fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Idle => "idle",
+        Phase::Armed => "armed",
+        Phase::Running => "running",
+        Phase::Complete => "complete",
+        Phase::TimedOut => "timed_out",
+    }
+}
+
+/// Converts a data-plane tour report into its protocol message.
+fn report_to_proto(
+    report: &TourReport,
+    index: u32,
+    peer: String,
+) -> Result<proto::MemberTourReport, MemberError> {
+    let c = &report.counters;
+    let io = &report.io;
+    let tour_latency = stillepost_engine::histogram::encode(&report.tour_latency)
+        .map_err(|e| MemberError::Internal(e.to_string()))?;
+    Ok(proto::MemberTourReport {
+        tour_id: report.tour_id,
+        phase: phase_name(report.phase).to_string(),
+        stats: Some(proto::MemberTourStats {
+            index,
+            peer_endpoint: peer,
+            sent: c.sent,
+            received: c.received,
+            forwarded: c.forwarded,
+            held: c.held,
+            duplicates: c.duplicates,
+            reordered: c.reordered,
+            malformed: c.malformed,
+            stale: c.stale,
+            wrong_hop: c.wrong_hop,
+            unexpected_kind: c.unexpected_kind,
+            send_errors: io.send_errors,
+            recv_errors: io.recv_errors,
+            wrong_source: io.wrong_source,
+            injected_drops: io.injected_drops,
+            backend: BACKEND.to_string(),
+        }),
+        first_send_ns: report.first_send_ns.unwrap_or(0),
+        last_receive_ns: report.last_receive_ns.unwrap_or(0),
+        tour_latency,
+    })
+}

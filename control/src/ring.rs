@@ -1,0 +1,163 @@
+//! Ring configuration shared by the client and the coordinator: defaults, validation of
+//! the cluster list and of tour parameters, and conversion to the engine's types.
+#![forbid(unsafe_code)]
+
+use stillepost_engine::tour::{ConfigError, TourConfig};
+
+use crate::proto::TourParams;
+
+/// Default message length, bytes (header included).
+pub const DEFAULT_MSG_LEN: u32 = 1024;
+/// Default messages per tour.
+pub const DEFAULT_COUNT: u32 = 1000;
+/// Default member timeout, ms: a tour whose messages stop arriving ends after this long.
+pub const DEFAULT_MEMBER_TIMEOUT_MS: u64 = 10_000;
+/// Default configure timeout, s.
+pub const DEFAULT_CONFIGURE_TIMEOUT_S: u64 = 10;
+
+/// What is wrong with a cluster list. Positions are 1-based, as a user counts entries.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClusterError {
+    /// No member at all.
+    #[error("--cluster is empty: list the members' control endpoints, host:port,host:port,...")]
+    Empty,
+    /// An empty entry, as in `a:1,,b:2`.
+    #[error("--cluster entry {position} is empty (two commas in a row, or a trailing comma?)")]
+    EmptyEntry {
+        /// 1-based position.
+        position: usize,
+    },
+    /// Not `host:port`.
+    #[error("--cluster entry {position} '{entry}' is not host:port: {reason}")]
+    BadEndpoint {
+        /// 1-based position.
+        position: usize,
+        /// The entry.
+        entry: String,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// The same member listed twice.
+    #[error(
+        "--cluster lists '{entry}' twice (entries {first} and {second}); every member may appear once"
+    )]
+    Duplicate {
+        /// The entry.
+        entry: String,
+        /// 1-based position of the first occurrence.
+        first: usize,
+        /// 1-based position of the second.
+        second: usize,
+    },
+}
+
+/// Checks a cluster list's syntax and returns the trimmed entries. Name resolution and
+/// duplicates by address are checked by the coordinator, which is where it matters.
+pub fn validate_cluster(entries: &[String]) -> Result<Vec<String>, ClusterError> {
+    if entries.is_empty() {
+        return Err(ClusterError::Empty);
+    }
+    let mut out: Vec<String> = Vec::with_capacity(entries.len());
+    for (i, raw) in entries.iter().enumerate() {
+        let position = i + 1;
+        let entry = raw.trim();
+        if entry.is_empty() {
+            return Err(ClusterError::EmptyEntry { position });
+        }
+        let bad = |reason| ClusterError::BadEndpoint {
+            position,
+            entry: entry.to_string(),
+            reason,
+        };
+        let (host, port) = entry
+            .rsplit_once(':')
+            .ok_or_else(|| bad("the port is missing"))?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        if host.is_empty() {
+            return Err(bad("the host is missing"));
+        }
+        match port.parse::<u16>() {
+            Ok(0) => return Err(bad("port 0 is not a port a member listens on")),
+            Ok(_) => {}
+            Err(_) => return Err(bad("the port is not a number from 1 to 65535")),
+        }
+        if let Some(first) = out.iter().position(|e| e.eq_ignore_ascii_case(entry)) {
+            return Err(ClusterError::Duplicate {
+                entry: entry.to_string(),
+                first: first + 1,
+                second: position,
+            });
+        }
+        out.push(entry.to_string());
+    }
+    Ok(out)
+}
+
+/// The engine's tour configuration for protocol parameters (window 0 = all at once).
+pub fn params_to_config(params: &TourParams) -> TourConfig {
+    TourConfig {
+        count: params.count,
+        msg_len: params.msg_len,
+        window: if params.window == 0 {
+            params.count
+        } else {
+            params.window
+        },
+        forward_immediately: params.forward_immediately,
+        member_timeout_ns: params.member_timeout_ms.saturating_mul(1_000_000),
+    }
+}
+
+/// Validates tour parameters; the message names the flag at fault.
+pub fn validate_params(params: &TourParams) -> Result<(), ConfigError> {
+    params_to_config(params).validate()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn list(s: &[&str]) -> Vec<String> {
+        s.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn cluster_validation_names_the_entry() {
+        assert_eq!(
+            validate_cluster(&list(&[" a:1", "[::1]:2", "b.example:3 "])),
+            Ok(list(&["a:1", "[::1]:2", "b.example:3"]))
+        );
+        assert_eq!(validate_cluster(&[]), Err(ClusterError::Empty));
+        assert_eq!(
+            validate_cluster(&list(&["a:1", " ", "b:2"])),
+            Err(ClusterError::EmptyEntry { position: 2 })
+        );
+        assert_eq!(
+            validate_cluster(&list(&["a:1", "b:2", "A:1"])),
+            Err(ClusterError::Duplicate {
+                entry: "A:1".into(),
+                first: 1,
+                second: 3
+            })
+        );
+        assert!(matches!(
+            validate_cluster(&list(&["a"])),
+            Err(ClusterError::BadEndpoint {
+                position: 1,
+                reason: "the port is missing",
+                ..
+            })
+        ));
+        assert!(matches!(
+            validate_cluster(&list(&["a:1", "b:x"])),
+            Err(ClusterError::BadEndpoint { position: 2, .. })
+        ));
+        assert!(matches!(
+            validate_cluster(&list(&[":1"])),
+            Err(ClusterError::BadEndpoint {
+                reason: "the host is missing",
+                ..
+            })
+        ));
+    }
+}

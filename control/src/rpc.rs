@@ -1,0 +1,74 @@
+//! gRPC plumbing shared by the coordinator and the client: deadlines on every call,
+//! lazily connected channels, and error text that keeps tonic's cause chain.
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::time::Duration;
+
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Request, Response, Status};
+
+/// Deadline for a short control call (info, configure, prepare, start, end).
+pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
+/// Deadline for establishing a TCP connection to a daemon.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// A request carrying its deadline (sent as `grpc-timeout`, so the server gives up too).
+pub fn request<T>(message: T, deadline: Duration) -> Request<T> {
+    let mut req = Request::new(message);
+    req.set_timeout(deadline);
+    req
+}
+
+/// Runs a call with a client-side deadline as well, so a peer that accepts the connection
+/// but never answers cannot hang the caller.
+pub async fn call<T>(
+    deadline: Duration,
+    fut: impl Future<Output = Result<Response<T>, Status>>,
+) -> Result<T, Status> {
+    match tokio::time::timeout(deadline, fut).await {
+        Ok(result) => result.map(Response::into_inner),
+        Err(_) => Err(Status::deadline_exceeded(format!(
+            "no answer within {} ms",
+            deadline.as_millis()
+        ))),
+    }
+}
+
+/// A channel to `addr` (host:port or ip:port) that connects on first use.
+pub fn lazy_channel(addr: &str, connect_timeout: Duration) -> Result<Channel, String> {
+    let uri = format!("http://{addr}");
+    Endpoint::from_shared(uri)
+        .map(|e| {
+            e.connect_timeout(connect_timeout)
+                .tcp_nodelay(true)
+                .connect_lazy()
+        })
+        .map_err(|e| format!("'{addr}' is not a valid endpoint: {e}"))
+}
+
+/// The status message followed by its causes ("tcp connect error: Connection refused").
+pub fn describe(status: &Status) -> String {
+    let mut text = status.message().to_string();
+    let mut source = std::error::Error::source(status);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            text.push_str(": ");
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    if text.is_empty() {
+        text = format!("{:?}", status.code());
+    }
+    text
+}
+
+/// Whether a status means the peer could not be reached at all (rather than refused).
+pub fn is_unreachable(status: &Status) -> bool {
+    matches!(
+        status.code(),
+        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
+    )
+}

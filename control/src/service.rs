@@ -1,0 +1,187 @@
+//! Thin tonic services: each RPC hands its message to a core and maps the core's error to
+//! a status. No tour logic lives here.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tonic::transport::server::TcpIncoming;
+use tonic::{Request, Response, Status};
+
+use crate::coordinator::CoordinatorCore;
+use crate::member::{MemberCore, MemberError};
+use crate::proto;
+use crate::proto::coordinator_server::{Coordinator, CoordinatorServer};
+use crate::proto::member_server::{Member, MemberServer};
+
+/// Longest a client's long-poll may ask to wait.
+const MAX_WAIT: Duration = Duration::from_secs(10);
+
+impl From<MemberError> for Status {
+    fn from(e: MemberError) -> Status {
+        let text = e.to_string();
+        match e {
+            MemberError::InvalidArgument(_) => Status::invalid_argument(text),
+            MemberError::NoAdvertisableAddress { .. } => Status::failed_precondition(text),
+            MemberError::DataPlane(stillepost_engine::dataplane::DataPlaneError::Unresponsive(
+                _,
+            )) => Status::internal(text),
+            MemberError::DataPlane(_) => Status::failed_precondition(text),
+            MemberError::Internal(_) => Status::internal(text),
+        }
+    }
+}
+
+/// The member's gRPC service.
+#[derive(Debug, Clone)]
+pub struct MemberService {
+    core: Arc<MemberCore>,
+}
+
+impl MemberService {
+    /// Serves `core`.
+    pub fn new(core: Arc<MemberCore>) -> MemberService {
+        MemberService { core }
+    }
+}
+
+/// The local address a request arrived at: the member's address as the coordinator sees it.
+fn seen_as<T>(req: &Request<T>) -> Option<IpAddr> {
+    req.local_addr().map(|a| a.ip())
+}
+
+#[tonic::async_trait]
+impl Member for MemberService {
+    async fn info(
+        &self,
+        req: Request<proto::InfoRequest>,
+    ) -> Result<Response<proto::InfoReply>, Status> {
+        Ok(Response::new(self.core.info(seen_as(&req))?))
+    }
+
+    async fn configure(
+        &self,
+        req: Request<proto::MemberConfigureRequest>,
+    ) -> Result<Response<proto::MemberConfigureReply>, Status> {
+        Ok(Response::new(self.core.configure(req.into_inner()).await?))
+    }
+
+    async fn prepare(&self, req: Request<proto::TourRef>) -> Result<Response<proto::Ack>, Status> {
+        self.core.prepare(req.into_inner().tour_id).await?;
+        Ok(Response::new(proto::Ack {}))
+    }
+
+    async fn start(&self, req: Request<proto::TourRef>) -> Result<Response<proto::Ack>, Status> {
+        self.core.start(req.into_inner().tour_id).await?;
+        Ok(Response::new(proto::Ack {}))
+    }
+
+    async fn wait(
+        &self,
+        req: Request<proto::MemberWaitRequest>,
+    ) -> Result<Response<proto::MemberWaitReply>, Status> {
+        let req = req.into_inner();
+        let wait = Duration::from_millis(u64::from(req.wait_ms)).min(MAX_WAIT);
+        let (done, sent, received) = self.core.wait(req.tour_id, wait).await?;
+        Ok(Response::new(proto::MemberWaitReply {
+            done,
+            sent,
+            received,
+        }))
+    }
+
+    async fn end(
+        &self,
+        req: Request<proto::TourRef>,
+    ) -> Result<Response<proto::MemberTourReport>, Status> {
+        let seen = seen_as(&req);
+        Ok(Response::new(
+            self.core.end(req.into_inner().tour_id, seen).await?,
+        ))
+    }
+}
+
+/// The coordinator's gRPC service.
+#[derive(Debug, Clone)]
+pub struct CoordinatorService {
+    core: Arc<CoordinatorCore>,
+}
+
+impl CoordinatorService {
+    /// Serves `core`.
+    pub fn new(core: Arc<CoordinatorCore>) -> CoordinatorService {
+        CoordinatorService { core }
+    }
+}
+
+#[tonic::async_trait]
+impl Coordinator for CoordinatorService {
+    async fn configure(
+        &self,
+        req: Request<proto::ConfigureRequest>,
+    ) -> Result<Response<proto::ConfigureReply>, Status> {
+        Ok(Response::new(self.core.configure(req.into_inner()).await?))
+    }
+
+    async fn run_tour(
+        &self,
+        _req: Request<proto::RunTourRequest>,
+    ) -> Result<Response<proto::RunTourReply>, Status> {
+        let tour_id = self.core.run_tour().await?;
+        Ok(Response::new(proto::RunTourReply { tour_id }))
+    }
+
+    async fn wait_tour(
+        &self,
+        req: Request<proto::WaitTourRequest>,
+    ) -> Result<Response<proto::WaitTourReply>, Status> {
+        let req = req.into_inner();
+        let wait = Duration::from_millis(u64::from(req.wait_ms)).min(MAX_WAIT);
+        Ok(Response::new(self.core.wait_tour(req.tour_id, wait).await?))
+    }
+
+    async fn status(
+        &self,
+        _req: Request<proto::StatusRequest>,
+    ) -> Result<Response<proto::StatusReply>, Status> {
+        Ok(Response::new(self.core.status().await))
+    }
+}
+
+/// Binds a TCP listener for a gRPC server, naming the flag and address on failure.
+pub async fn bind(flag: &str, addr: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        std::io::Error::new(e.kind(), format!("{flag} {addr}: cannot listen there: {e}"))
+    })
+}
+
+/// Serves the member service on `listener` until `shutdown` completes.
+pub async fn serve_member(
+    listener: TcpListener,
+    core: Arc<MemberCore>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(MemberServer::new(MemberService::new(core)))
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
+        .await
+}
+
+/// Serves the coordinator service on `listener` until `shutdown` completes.
+pub async fn serve_coordinator(
+    listener: TcpListener,
+    core: Arc<CoordinatorCore>,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+) -> Result<(), tonic::transport::Error> {
+    tonic::transport::Server::builder()
+        .add_service(CoordinatorServer::new(CoordinatorService::new(core)))
+        .serve_with_incoming_shutdown(
+            TcpIncoming::from(listener).with_nodelay(Some(true)),
+            shutdown,
+        )
+        .await
+}

@@ -1,0 +1,636 @@
+//! A ring of [`TourMachine`]s over simulated links with a simulated clock, in the style of
+//! quinn-proto's `tests/util.rs`: no sockets, no threads, no wall clock.
+//!
+//! Link `i` carries datagrams from member `i` to member `(i + 1) % n` after a fixed latency,
+//! with deterministic faults chosen per link by sequence number (drop, duplicate, delay).
+//! The driver does with every [`Verdict`] what `dataplane.rs` does, and the clock jumps from
+//! event to event (the next delivery or the next `poll_timeout`). Latencies stay below 2048 ns
+//! so the HDR histogram records them exactly and the tests can assert exact values.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use stillepost_engine::tour::{
+    Counters, DropReason, Nanos, Phase, RingPosition, TourConfig, TourMachine, Verdict,
+};
+use stillepost_engine::wire::{Header, Kind, write_message};
+
+/// One-way latency of every link.
+const LATENCY_NS: Nanos = 100;
+/// Ring of three members: a message's tour takes three link latencies.
+const RING_LATENCY_NS: Nanos = 3 * LATENCY_NS;
+const MEMBER_TIMEOUT_NS: Nanos = 1_000_000;
+const TOUR_ID: u64 = 42;
+const MSG_LEN: u32 = 100;
+/// No test needs more than a few thousand events; a bug that loops is stopped here.
+const MAX_STEPS: usize = 100_000;
+
+/// Deterministic faults of one link, keyed by the datagram's sequence number.
+#[derive(Debug, Default, Clone)]
+struct Faults {
+    /// Datagrams with these sequence numbers never arrive.
+    drop: BTreeSet<u32>,
+    /// Datagrams with these sequence numbers arrive twice (the copy right after the original).
+    duplicate: BTreeSet<u32>,
+    /// Extra latency for these sequence numbers, so they arrive after later ones.
+    delay: BTreeMap<u32, Nanos>,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    deliver_at: Nanos,
+    /// Send order, so datagrams due at the same instant arrive in the order they were sent.
+    serial: u64,
+    bytes: Vec<u8>,
+}
+
+#[derive(Debug)]
+struct Link {
+    faults: Faults,
+    queue: Vec<InFlight>,
+    dropped: u64,
+    duplicated: u64,
+}
+
+/// One datagram handed to a member, as the test sees it afterwards.
+#[derive(Debug, Clone)]
+struct Delivery {
+    at: Nanos,
+    to: usize,
+    /// The header as it arrived, before the machine rewrote it.
+    header: Option<Header>,
+    verdict: Verdict,
+}
+
+#[derive(Debug)]
+struct Sim {
+    now: Nanos,
+    members: Vec<TourMachine>,
+    /// Buffers each member holds (hold mode), in arrival order.
+    held: Vec<Vec<Vec<u8>>>,
+    /// `links[i]` goes from member `i` to member `i + 1` (mod n).
+    links: Vec<Link>,
+    next_serial: u64,
+    trace: Vec<Delivery>,
+    /// Largest `sent - received` the origin ever had right after a send.
+    max_in_flight: u64,
+    /// When the origin's tour ended (complete or timed out).
+    finished_at: Option<Nanos>,
+}
+
+impl Sim {
+    /// A ring of `n` members, every one prepared for [`TOUR_ID`]; the origin is not started.
+    fn new(n: u32, config: TourConfig) -> Sim {
+        let members: Vec<TourMachine> = (0..n)
+            .map(|index| {
+                let position = RingPosition { index, ring_len: n };
+                let mut m = match TourMachine::new(position, config) {
+                    Ok(m) => m,
+                    Err(e) => panic!("member {index}: {e}"),
+                };
+                m.prepare(TOUR_ID);
+                m
+            })
+            .collect();
+        let links = (0..n)
+            .map(|_| Link {
+                faults: Faults::default(),
+                queue: Vec::new(),
+                dropped: 0,
+                duplicated: 0,
+            })
+            .collect();
+        Sim {
+            now: 0,
+            held: vec![Vec::new(); n as usize],
+            members,
+            links,
+            next_serial: 0,
+            trace: Vec::new(),
+            max_in_flight: 0,
+            finished_at: None,
+        }
+    }
+
+    fn with_faults(mut self, link: usize, faults: Faults) -> Sim {
+        self.links[link].faults = faults;
+        self
+    }
+
+    /// Puts raw bytes on the link into `to`, due now, bypassing the link's faults.
+    fn inject(&mut self, to: usize, bytes: Vec<u8>) {
+        let n = self.members.len();
+        let link = (to + n - 1) % n;
+        let serial = self.take_serial();
+        self.links[link].queue.push(InFlight {
+            deliver_at: self.now,
+            serial,
+            bytes,
+        });
+    }
+
+    fn take_serial(&mut self) -> u64 {
+        self.next_serial += 1;
+        self.next_serial
+    }
+
+    /// Member `from` sends `bytes` on its outgoing link; the link's faults apply.
+    fn send(&mut self, from: usize, bytes: Vec<u8>) {
+        let Ok(header) = Header::decode(&bytes) else {
+            panic!("member {from} sent bytes that do not decode");
+        };
+        let link = &self.links[from];
+        if link.faults.drop.contains(&header.seq) {
+            self.links[from].dropped += 1;
+            return;
+        }
+        let extra = link.faults.delay.get(&header.seq).copied().unwrap_or(0);
+        let duplicate = link.faults.duplicate.contains(&header.seq);
+        let deliver_at = self.now + LATENCY_NS + extra;
+        if duplicate {
+            let serial = self.take_serial();
+            self.links[from].duplicated += 1;
+            self.links[from].queue.push(InFlight {
+                deliver_at,
+                serial,
+                bytes: bytes.clone(),
+            });
+        }
+        let serial = self.take_serial();
+        self.links[from].queue.push(InFlight {
+            deliver_at,
+            serial,
+            bytes,
+        });
+    }
+
+    /// The origin sends while its window and count allow, as the data plane's origin step.
+    fn origin_sends(&mut self) {
+        while self.members[0].wants_to_send() {
+            let mut buf = vec![0u8; MSG_LEN as usize];
+            let Some(len) = self.members[0].poll_send(self.now, &mut buf) else {
+                panic!("wants_to_send() was true but poll_send returned None");
+            };
+            buf.truncate(len);
+            let origin = &self.members[0];
+            let in_flight = origin.counters().sent - origin.counters().received;
+            assert!(
+                in_flight <= u64::from(origin.config().window),
+                "origin has {in_flight} messages in flight, window is {}",
+                origin.config().window
+            );
+            self.max_in_flight = self.max_in_flight.max(in_flight);
+            self.send(0, buf);
+        }
+    }
+
+    /// Delivers the datagram at `queue[index]` of `link` to the link's receiving member.
+    fn deliver(&mut self, link: usize, index: usize) {
+        let n = self.members.len();
+        let to = (link + 1) % n;
+        let mut bytes = self.links[link].queue.swap_remove(index).bytes;
+        let header = Header::decode(&bytes).ok();
+        let verdict = self.members[to].handle_datagram(self.now, &mut bytes);
+        self.trace.push(Delivery {
+            at: self.now,
+            to,
+            header,
+            verdict,
+        });
+        match verdict {
+            Verdict::Forward => self.send(to, bytes),
+            Verdict::Hold => self.held[to].push(bytes),
+            Verdict::FlushHeld => {
+                self.held[to].push(bytes);
+                for mut held in std::mem::take(&mut self.held[to]) {
+                    Header::set_prev_send_ns(&mut held, self.now);
+                    self.send(to, held);
+                }
+            }
+            Verdict::EchoReply => panic!("no echo request is ever sent in these tests"),
+            Verdict::Arrived | Verdict::Dropped(_) => {}
+        }
+        self.note_finished();
+    }
+
+    fn note_finished(&mut self) {
+        if self.finished_at.is_none() && self.members[0].is_finished() {
+            self.finished_at = Some(self.now);
+        }
+    }
+
+    /// One event: the origin sends what it may, then the clock jumps to the earliest of the
+    /// next delivery and the next timeout and handles it. A delivery due at the same instant
+    /// as a timeout goes first. Returns false when nothing is left to happen.
+    fn step(&mut self) -> bool {
+        self.origin_sends();
+        let next_delivery = self
+            .links
+            .iter()
+            .enumerate()
+            .flat_map(|(link, l)| {
+                l.queue
+                    .iter()
+                    .enumerate()
+                    .map(move |(index, d)| (d.deliver_at, d.serial, link, index))
+            })
+            .min();
+        let next_timeout = self.members.iter().filter_map(|m| m.poll_timeout()).min();
+        match (next_delivery, next_timeout) {
+            (None, None) => false,
+            (Some((at, _, link, index)), timeout) if timeout.is_none_or(|t| at <= t) => {
+                assert!(at >= self.now, "the clock never goes back");
+                self.now = at;
+                self.deliver(link, index);
+                true
+            }
+            (_, Some(deadline)) => {
+                self.now = self.now.max(deadline);
+                for m in &mut self.members {
+                    if m.poll_timeout().is_some_and(|t| t <= self.now) {
+                        m.handle_timeout(self.now);
+                    }
+                }
+                self.note_finished();
+                true
+            }
+            (Some(_), None) => unreachable!("the guard above takes every delivery without timeout"),
+        }
+    }
+
+    /// Starts the origin now and runs until nothing is left to happen.
+    fn run(&mut self) {
+        self.members[0].start(self.now);
+        let mut steps = 0;
+        while self.step() {
+            steps += 1;
+            assert!(steps < MAX_STEPS, "simulation did not settle");
+        }
+    }
+
+    fn counters(&self, member: usize) -> &Counters {
+        self.members[member].counters()
+    }
+
+    fn deliveries_to(&self, member: usize) -> impl Iterator<Item = (usize, &Delivery)> {
+        self.trace
+            .iter()
+            .enumerate()
+            .filter(move |(_, d)| d.to == member)
+    }
+}
+
+fn config(count: u32, window: u32, forward_immediately: bool) -> TourConfig {
+    TourConfig {
+        count,
+        msg_len: MSG_LEN,
+        window,
+        forward_immediately,
+        member_timeout_ns: MEMBER_TIMEOUT_NS,
+    }
+}
+
+fn seqs(list: &[u32]) -> BTreeSet<u32> {
+    list.iter().copied().collect()
+}
+
+/// Counters of a forwarder that got and forwarded `n` messages and nothing else.
+fn forwarded_all(n: u64) -> Counters {
+    Counters {
+        received: n,
+        forwarded: n,
+        ..Counters::default()
+    }
+}
+
+/// Counters of an origin that sent `sent` and got `received` back, nothing else.
+fn origin_counters(sent: u64, received: u64) -> Counters {
+    Counters {
+        sent,
+        received,
+        ..Counters::default()
+    }
+}
+
+#[test]
+fn forward_immediately_without_faults_completes() {
+    let mut sim = Sim::new(3, config(100, 100, true));
+    sim.run();
+
+    let origin = &sim.members[0];
+    assert_eq!(origin.phase(), Phase::Complete);
+    assert_eq!(sim.counters(0), &origin_counters(100, 100));
+    assert_eq!(sim.counters(1), &forwarded_all(100));
+    assert_eq!(sim.counters(2), &forwarded_all(100));
+    let h = origin.tour_latency();
+    assert_eq!(h.len(), 100);
+    assert_eq!(h.min(), RING_LATENCY_NS);
+    assert_eq!(h.max(), RING_LATENCY_NS);
+    assert_eq!(origin.first_send_ns(), Some(0));
+    assert_eq!(origin.last_receive_ns(), Some(RING_LATENCY_NS));
+    assert_eq!(sim.finished_at, Some(RING_LATENCY_NS));
+    assert_eq!(
+        origin.poll_timeout(),
+        None,
+        "a complete tour has no timeout"
+    );
+    // Every hop sees the hop count its position expects, stamped with the sender's time.
+    for (member, hop, sent_at) in [(1, 0, 0), (2, 1, LATENCY_NS), (0, 2, 2 * LATENCY_NS)] {
+        let hops: Vec<(u16, Nanos)> = sim
+            .deliveries_to(member)
+            .map(|(_, d)| {
+                let h = d.header.unwrap();
+                (h.hop, h.prev_send_ns)
+            })
+            .collect();
+        assert_eq!(hops, vec![(hop, sent_at); 100], "member {member}");
+    }
+}
+
+#[test]
+fn hold_mode_forwards_only_after_the_last_message() {
+    let mut sim = Sim::new(3, config(100, 100, false));
+    sim.run();
+
+    let origin = &sim.members[0];
+    assert_eq!(origin.phase(), Phase::Complete);
+    assert_eq!(sim.counters(0), &origin_counters(100, 100));
+    // After the flush nothing is held any more: `held` counts what is still waiting.
+    assert_eq!(sim.counters(1), &forwarded_all(100));
+    assert_eq!(sim.counters(2), &forwarded_all(100));
+    assert!(sim.held.iter().all(Vec::is_empty));
+    let h = origin.tour_latency();
+    assert_eq!(h.len(), 100);
+    assert_eq!(h.min(), RING_LATENCY_NS);
+
+    for member in [1, 2] {
+        let verdicts: Vec<Verdict> = sim.deliveries_to(member).map(|(_, d)| d.verdict).collect();
+        let mut expected = vec![Verdict::Hold; 99];
+        expected.push(Verdict::FlushHeld);
+        assert_eq!(verdicts, expected, "member {member}");
+    }
+    let (flush_index, flush) = sim
+        .deliveries_to(1)
+        .find(|(_, d)| d.verdict == Verdict::FlushHeld)
+        .unwrap();
+    assert_eq!(flush.header.unwrap().seq, 99);
+    assert_eq!(flush.at, LATENCY_NS);
+    // Nothing reached member 2 before member 1 had the 100th message; every datagram it got
+    // was sent at the flush, in member 1's arrival order.
+    let at_member_2: Vec<(usize, Delivery)> =
+        sim.deliveries_to(2).map(|(i, d)| (i, d.clone())).collect();
+    assert_eq!(at_member_2.len(), 100);
+    for (seq, (index, d)) in at_member_2.iter().enumerate() {
+        assert!(*index > flush_index);
+        let h = d.header.unwrap();
+        assert_eq!((h.seq, h.hop, h.prev_send_ns), (seq as u32, 1, LATENCY_NS));
+        assert_eq!(d.at, 2 * LATENCY_NS);
+    }
+}
+
+#[test]
+fn loss_times_out_at_member_timeout_after_the_last_arrival() {
+    let faults = Faults {
+        drop: seqs(&[3, 50, 99]),
+        ..Faults::default()
+    };
+    let mut sim = Sim::new(3, config(100, 100, true)).with_faults(1, faults);
+    sim.run();
+
+    let origin = &sim.members[0];
+    assert_eq!(origin.phase(), Phase::TimedOut);
+    assert_eq!(sim.links[1].dropped, 3);
+    assert_eq!(sim.counters(0), &origin_counters(100, 97));
+    assert_eq!(sim.counters(1), &forwarded_all(100));
+    assert_eq!(sim.counters(2), &forwarded_all(97));
+    assert_eq!(origin.tour_latency().len(), 97);
+    // The last activity was the last arrival at the origin; the tour ends exactly one
+    // member timeout later, not a nanosecond earlier.
+    assert_eq!(origin.last_receive_ns(), Some(RING_LATENCY_NS));
+    assert_eq!(sim.finished_at, Some(RING_LATENCY_NS + MEMBER_TIMEOUT_NS));
+    assert_eq!(sim.now, RING_LATENCY_NS + MEMBER_TIMEOUT_NS);
+    let lost: Vec<u32> = (0..100)
+        .filter(|seq| {
+            !sim.deliveries_to(0)
+                .any(|(_, d)| d.header.is_some_and(|h| h.seq == *seq))
+        })
+        .collect();
+    assert_eq!(lost, vec![3, 50, 99]);
+}
+
+#[test]
+fn duplicates_are_counted_and_not_forwarded() {
+    let faults = Faults {
+        duplicate: seqs(&[0, 10, 20, 30]),
+        ..Faults::default()
+    };
+    let mut sim = Sim::new(3, config(100, 100, true)).with_faults(0, faults);
+    sim.run();
+
+    assert_eq!(sim.members[0].phase(), Phase::Complete);
+    assert_eq!(sim.links[0].duplicated, 4);
+    assert_eq!(
+        sim.counters(1),
+        &Counters {
+            duplicates: 4,
+            ..forwarded_all(100)
+        }
+    );
+    assert_eq!(sim.counters(2), &forwarded_all(100));
+    assert_eq!(sim.counters(0), &origin_counters(100, 100));
+    assert_eq!(sim.members[0].tour_latency().len(), 100);
+    let dropped: Vec<u32> = sim
+        .deliveries_to(1)
+        .filter(|(_, d)| d.verdict == Verdict::Dropped(DropReason::Duplicate))
+        .map(|(_, d)| d.header.unwrap().seq)
+        .collect();
+    assert_eq!(dropped, vec![0, 10, 20, 30]);
+}
+
+#[test]
+fn late_messages_are_counted_as_reordered_downstream() {
+    const EXTRA_NS: Nanos = 500;
+    let faults = Faults {
+        delay: [(5, EXTRA_NS), (6, EXTRA_NS), (7, EXTRA_NS)].into(),
+        ..Faults::default()
+    };
+    let mut sim = Sim::new(3, config(100, 100, true)).with_faults(1, faults);
+    sim.run();
+
+    let origin = &sim.members[0];
+    assert_eq!(origin.phase(), Phase::Complete);
+    assert_eq!(sim.counters(1), &forwarded_all(100));
+    // 5, 6 and 7 arrive at member 2 after 99, and member 2 forwards them in that order,
+    // so the origin sees them late too.
+    let arrival: Vec<u32> = sim
+        .deliveries_to(2)
+        .map(|(_, d)| d.header.unwrap().seq)
+        .collect();
+    let mut expected: Vec<u32> = (0..5).chain(8..100).collect();
+    expected.extend([5, 6, 7]);
+    assert_eq!(arrival, expected);
+    assert_eq!(
+        sim.counters(2),
+        &Counters {
+            reordered: 3,
+            ..forwarded_all(100)
+        }
+    );
+    assert_eq!(
+        sim.counters(0),
+        &Counters {
+            reordered: 3,
+            ..origin_counters(100, 100)
+        }
+    );
+    let h = origin.tour_latency();
+    assert_eq!(h.len(), 100);
+    assert_eq!(h.min(), RING_LATENCY_NS);
+    assert_eq!(h.max(), RING_LATENCY_NS + EXTRA_NS);
+    assert_eq!(h.count_at(RING_LATENCY_NS + EXTRA_NS), 3);
+    assert_eq!(sim.finished_at, Some(RING_LATENCY_NS + EXTRA_NS));
+}
+
+#[test]
+fn hold_mode_with_one_loss_holds_everything_until_the_timeout() {
+    let faults = Faults {
+        drop: seqs(&[42]),
+        ..Faults::default()
+    };
+    let mut sim = Sim::new(3, config(100, 100, false)).with_faults(0, faults);
+    sim.run();
+
+    assert_eq!(sim.members[0].phase(), Phase::TimedOut);
+    // The origin's last activity was its last send, at 0.
+    assert_eq!(sim.finished_at, Some(MEMBER_TIMEOUT_NS));
+    assert_eq!(sim.counters(0), &origin_counters(100, 0));
+    assert_eq!(sim.members[0].tour_latency().len(), 0);
+    assert_eq!(
+        sim.counters(1),
+        &Counters {
+            received: 99,
+            held: 99,
+            ..Counters::default()
+        }
+    );
+    assert_eq!(sim.counters(2), &Counters::default());
+    assert_eq!(sim.held[1].len(), 99);
+    assert_eq!(
+        sim.members[1].end(),
+        99,
+        "end() reports the buffers to release"
+    );
+}
+
+#[test]
+fn window_of_one_is_ping_pong() {
+    let mut sim = Sim::new(3, config(20, 1, true));
+    sim.run();
+
+    let origin = &sim.members[0];
+    assert_eq!(origin.phase(), Phase::Complete);
+    assert_eq!(sim.max_in_flight, 1);
+    assert_eq!(sim.counters(0), &origin_counters(20, 20));
+    assert_eq!(sim.counters(1), &forwarded_all(20));
+    assert_eq!(sim.counters(2), &forwarded_all(20));
+    assert_eq!(origin.first_send_ns(), Some(0));
+    assert_eq!(origin.last_receive_ns(), Some(20 * RING_LATENCY_NS));
+    assert_eq!(sim.finished_at, Some(20 * RING_LATENCY_NS));
+    let h = origin.tour_latency();
+    assert_eq!(
+        (h.len(), h.min(), h.max()),
+        (20, RING_LATENCY_NS, RING_LATENCY_NS)
+    );
+    // Message k leaves the origin when message k − 1 is back.
+    let sent_at: Vec<Nanos> = sim
+        .deliveries_to(1)
+        .map(|(_, d)| d.header.unwrap().origin_send_ns)
+        .collect();
+    let expected: Vec<Nanos> = (0..20).map(|k| k * RING_LATENCY_NS).collect();
+    assert_eq!(sent_at, expected);
+}
+
+#[test]
+fn stale_tour_and_wrong_hop_are_dropped_and_counted() {
+    let mut sim = Sim::new(3, config(100, 100, true));
+    let datagram = |tour_id: u64, seq: u32, hop: u16| {
+        let mut buf = vec![0u8; MSG_LEN as usize];
+        let header = Header {
+            kind: Kind::Data,
+            flags: 0,
+            tour_id,
+            seq,
+            frag_index: 0,
+            frag_count: 1,
+            msg_len: MSG_LEN,
+            hop,
+            prev_send_ns: 0,
+            origin_send_ns: 0,
+        };
+        write_message(&mut buf, &header);
+        buf
+    };
+    // A message of the previous tour, and one of this tour that claims to have travelled
+    // further than member 1's position allows. Both use sequence numbers of this tour,
+    // which must still be accepted when the real messages arrive.
+    sim.inject(1, datagram(TOUR_ID - 1, 7, 0));
+    sim.inject(1, datagram(TOUR_ID, 8, 2));
+    sim.run();
+
+    let verdicts: Vec<Verdict> = sim
+        .deliveries_to(1)
+        .take(2)
+        .map(|(_, d)| d.verdict)
+        .collect();
+    assert_eq!(
+        verdicts,
+        vec![
+            Verdict::Dropped(DropReason::StaleTour),
+            Verdict::Dropped(DropReason::WrongHop)
+        ]
+    );
+    assert_eq!(
+        sim.counters(1),
+        &Counters {
+            stale: 1,
+            wrong_hop: 1,
+            ..forwarded_all(100)
+        }
+    );
+    assert_eq!(sim.counters(2), &forwarded_all(100));
+    assert_eq!(sim.members[0].phase(), Phase::Complete);
+    assert_eq!(sim.counters(0), &origin_counters(100, 100));
+}
+
+#[test]
+fn hold_mode_flushes_in_arrival_order() {
+    const EXTRA_NS: Nanos = 200;
+    let faults = Faults {
+        delay: [(0, EXTRA_NS)].into(),
+        ..Faults::default()
+    };
+    let mut sim = Sim::new(3, config(100, 100, false)).with_faults(0, faults);
+    sim.run();
+
+    assert_eq!(sim.members[0].phase(), Phase::Complete);
+    // Seq 0 arrives last at member 1, completes the set and triggers the flush; it goes out
+    // last, so every member downstream sees it after 99 as well.
+    let mut expected: Vec<u32> = (1..100).collect();
+    expected.push(0);
+    for member in [1, 2, 0] {
+        let arrival: Vec<u32> = sim
+            .deliveries_to(member)
+            .map(|(_, d)| d.header.unwrap().seq)
+            .collect();
+        assert_eq!(arrival, expected, "member {member}");
+    }
+    let reordered_once = |c: Counters| Counters { reordered: 1, ..c };
+    assert_eq!(sim.counters(1), &reordered_once(forwarded_all(100)));
+    assert_eq!(sim.counters(2), &reordered_once(forwarded_all(100)));
+    assert_eq!(sim.counters(0), &reordered_once(origin_counters(100, 100)));
+    // All 100 were flushed at once, when seq 0 reached member 1.
+    let h = sim.members[0].tour_latency();
+    assert_eq!(
+        (h.len(), h.min(), h.max()),
+        (100, RING_LATENCY_NS + EXTRA_NS, RING_LATENCY_NS + EXTRA_NS)
+    );
+}
