@@ -161,6 +161,11 @@ impl Coordinator {
 
 /// Validates tour flags into protocol parameters; errors name the flag.
 pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
+    if args.window == Some(0) {
+        return Err(invalid(
+            "--window 0 is out of range: at least 1 message must be in flight (omit --window to send all msgcount at once)",
+        ));
+    }
     let params = TourParams {
         msg_len: args.msg_len,
         count: args.count,
@@ -174,7 +179,7 @@ pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
 
 /// Validates `configure` flags into a request.
 pub fn configure_request(args: &ConfigureArgs) -> Result<ConfigureRequest> {
-    let cluster = validate_cluster(&args.cluster).map_err(|e| invalid(e.to_string()))?;
+    let cluster = validate_cluster(&args.cluster_entries()).map_err(|e| invalid(e.to_string()))?;
     if args.timeout == 0 {
         return Err(invalid("--timeout must be at least 1 second"));
     }

@@ -94,6 +94,18 @@ pub struct ConfigureArgs {
     pub timeout: u64,
 }
 
+impl ConfigureArgs {
+    /// The cluster entries, split at commas here rather than by clap, so that an empty
+    /// entry (`a:1,,b:2` or a trailing comma) is reported instead of silently dropped.
+    pub fn cluster_entries(&self) -> Vec<String> {
+        self.cluster
+            .iter()
+            .flat_map(|list| list.split(','))
+            .map(str::to_string)
+            .collect()
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct EchoArgs {
     /// How long to wait for each member's answer, in milliseconds.

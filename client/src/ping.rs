@@ -514,7 +514,11 @@ async fn ping_with_binary(ping: &Path, addr: IpAddr, opts: &PingOptions) -> Outc
         Outcome::Unavailable(MethodFailure {
             method: METHOD_BINARY,
             cause,
-            remedy: BINARY_REMEDY.to_owned(),
+            remedy: format!(
+                "see why with `{} -c 1 {addr}`; without CAP_NET_RAW it needs \
+                 {PING_GROUP_RANGE} as well",
+                ping.display()
+            ),
         })
     };
     // Both take whole seconds for -W and -w; the deadline lets ping print its summary
@@ -571,7 +575,13 @@ async fn ping_with_binary(ping: &Path, addr: IpAddr, opts: &PingOptions) -> Outc
         None => {
             let status =
                 status.map_or_else(|| "killed after its deadline".to_owned(), |s| s.to_string());
-            let said = stderr.trim();
+            // One line, so that the report of every attempt keeps one line each.
+            let said = stderr
+                .lines()
+                .map(str::trim)
+                .filter(|line| !line.is_empty())
+                .collect::<Vec<_>>()
+                .join(" | ");
             failure(if said.is_empty() {
                 format!("{} gave no summary ({status})", ping.display())
             } else {
@@ -1143,7 +1153,8 @@ PING ::1 (::1): 56 data bytes
     #[tokio::test]
     async fn a_ping_binary_without_summary_is_unavailable_with_its_stderr() {
         let dir = scratch_dir("fail");
-        let ping = fake_ping(&dir, "", "ping: socket: Operation not permitted", 2);
+        let stderr = "ping: socket: Operation not permitted\nping: => missing cap_net_raw+p capability or setuid?";
+        let ping = fake_ping(&dir, "", stderr, 2);
         let outcome = ping_with_binary(
             &ping,
             IpAddr::V6(Ipv6Addr::LOCALHOST),
@@ -1158,7 +1169,16 @@ PING ::1 (::1): 56 data bytes
         assert_eq!(
             failure.cause,
             format!(
-                "{} gave no summary (exit status: 2): ping: socket: Operation not permitted",
+                "{} gave no summary (exit status: 2): ping: socket: Operation not permitted \
+                 | ping: => missing cap_net_raw+p capability or setuid?",
+                ping.display()
+            )
+        );
+        assert_eq!(
+            failure.remedy,
+            format!(
+                "see why with `{} -c 1 ::1`; without CAP_NET_RAW it needs \
+                 net.ipv4.ping_group_range as well",
                 ping.display()
             )
         );

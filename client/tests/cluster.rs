@@ -1,0 +1,504 @@
+//! End-to-end tests: a real coordinator and real members (`stillepostd` processes on
+//! 127.0.0.1) driven through the real `stillepost` binary, as a user would.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::*;
+
+fn tour_json(cluster: &Cluster) -> Value {
+    let out = cluster.client(&["stillepost", "--json"]);
+    assert_success(&out);
+    json(&out)
+}
+
+/// Checks the JSON keys other tools rely on, for a tour that lost nothing.
+fn assert_complete_tour(tour: &Value, count: u64, members: usize) {
+    assert_eq!(tour["outcome"], "complete", "{tour:#}");
+    let id = tour["tour_id"].as_str().expect("tour_id is a string");
+    assert_eq!(id.len(), 16, "tour_id is 16 hex digits: {id}");
+    assert!(u64::from_str_radix(id, 16).is_ok());
+    assert_eq!(tour["messages_sent"], count);
+    assert_eq!(tour["messages_received"], count);
+    assert_eq!(tour["lost"], 0);
+    assert!(tour["total_ns"].as_u64().expect("total_ns") > 0);
+    let lat = &tour["tour_latency"];
+    assert_eq!(lat["count"], count);
+    let keys = ["min_ns", "p50_ns", "p90_ns", "p99_ns", "p999_ns", "max_ns"];
+    let values: Vec<u64> = keys
+        .iter()
+        .map(|k| {
+            lat[k]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{k} missing: {lat}"))
+        })
+        .collect();
+    assert!(values[0] > 0, "a tour takes time: {lat}");
+    assert!(
+        values.windows(2).all(|w| w[0] <= w[1]),
+        "percentiles ascend: {lat}"
+    );
+    // A tour of messages cannot take longer than the whole tour did.
+    assert!(values[5] <= tour["total_ns"].as_u64().unwrap() + 1_000_000);
+    let stats = tour["members"].as_array().expect("members");
+    assert_eq!(stats.len(), members);
+    for m in stats {
+        assert_eq!(m["received"], count, "every member saw every message: {m}");
+        assert_eq!(m["duplicates"], 0);
+    }
+    for hop in tour["hop_losses"].as_array().expect("hop_losses") {
+        assert_eq!(hop["lost"], 0);
+    }
+}
+
+#[test]
+fn configure_and_run_forwarding_immediately() {
+    let cluster = Cluster::start(3);
+    let out = cluster.configure(&["--msgbytelen", "256", "--msgcount", "300"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains("configured a ring of 3 members, 300 messages × 256 B, forward-immediately"),
+        "{text}"
+    );
+    for peer in &cluster.peers {
+        assert!(
+            text.contains(peer.as_str()),
+            "configure lists peer {peer}:\n{text}"
+        );
+    }
+    let tour = tour_json(&cluster);
+    assert_complete_tour(&tour, 300, 3);
+    assert_eq!(tour["params"]["msg_len"], 256);
+    assert_eq!(tour["params"]["forward_immediately"], true);
+
+    // The text form says the same.
+    let out = cluster.client(&["stillepost"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.contains(": complete"), "{text}");
+    assert!(
+        text.contains("messages      sent 300, received 300, lost 0"),
+        "{text}"
+    );
+    assert!(text.contains("tour latency"), "{text}");
+    // `run` is the same command.
+    let out = cluster.client(&["run", "--json"]);
+    assert_success(&out);
+    assert_complete_tour(&json(&out), 300, 3);
+}
+
+#[test]
+fn run_holding_until_all_messages_arrived() {
+    let cluster = Cluster::start(3);
+    // The original's flag spellings.
+    cluster.configure(&[
+        "--msgbytelen",
+        "1400",
+        "--msgcount",
+        "200",
+        "--forward-immediately",
+        "false",
+        "--timeout",
+        "5",
+        "--member-timeout",
+        "3000",
+    ]);
+    let tour = tour_json(&cluster);
+    assert_complete_tour(&tour, 200, 3);
+    assert_eq!(tour["params"]["forward_immediately"], false);
+    for m in tour["members"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(m["forwarded"], 200, "{m}");
+        assert_eq!(m["held"], 0, "{m}");
+    }
+}
+
+#[test]
+fn window_one_and_readable_aliases() {
+    let cluster = Cluster::start(3);
+    cluster.configure(&["--msg-len", "64", "--count", "50", "--window", "1"]);
+    let tour = tour_json(&cluster);
+    assert_complete_tour(&tour, 50, 3);
+    assert_eq!(tour["params"]["window"], 1);
+    // In ping-pong every message sees an empty ring: no message waits behind another, so
+    // the sum of tour latencies cannot exceed the whole tour.
+    let lat = &tour["tour_latency"];
+    let mean = lat["mean_ns"].as_f64().unwrap();
+    assert!(
+        mean * 50.0 <= tour["total_ns"].as_f64().unwrap() * 1.01,
+        "{tour:#}"
+    );
+}
+
+#[test]
+fn echo_members_answers_and_names_the_silent_one() {
+    let mut cluster = Cluster::start(3);
+    cluster.configure(&[]);
+    let out = cluster.client(&["echo-members"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 3, "{text}");
+    for (i, line) in lines.iter().enumerate() {
+        assert!(
+            line.starts_with(&format!("member {i} {}: echo ", cluster.peers[i])),
+            "{line}"
+        );
+        assert!(line.contains(" rtt "), "{line}");
+    }
+    let out = cluster.client(&["echo-members", "--json"]);
+    assert_success(&out);
+    let doc = json(&out);
+    for (i, m) in doc["members"].as_array().unwrap().iter().enumerate() {
+        assert_eq!(m["index"], i as u64);
+        assert_eq!(m["answered"], true);
+        assert!(m["rtt_ns"].as_u64().unwrap() > 0);
+    }
+
+    cluster.members[1].kill();
+    let out = cluster.client(&["echo-members", "--timeout", "300"]);
+    assert_failure(&out, 1, &["1 of 3 members did not answer"]);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!("member 1 {}: echo", cluster.peers[1]))
+            && text.contains("NO ANSWER within 300 ms"),
+        "{text}"
+    );
+    assert_eq!(
+        text.lines().filter(|l| l.contains(" rtt ")).count(),
+        2,
+        "{text}"
+    );
+}
+
+#[test]
+fn ping_systems_summarises_each_host() {
+    let cluster = Cluster::start(3);
+    cluster.configure(&[]);
+    let out = cluster.client(&["ping-systems", "--json"]);
+    assert_success(&out);
+    let doc = json(&out);
+    let hosts = doc["hosts"].as_array().unwrap();
+    // All three members live on 127.0.0.1: one host, one summary naming all three.
+    assert_eq!(hosts.len(), 1, "{doc:#}");
+    assert_eq!(hosts[0]["host"], "127.0.0.1");
+    assert_eq!(hosts[0]["members"], serde_json::json!([0, 1, 2]));
+    assert_eq!(hosts[0]["sent"], 5);
+    assert_eq!(hosts[0]["received"], 5);
+    let out = cluster.client(&["ping-systems"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("5 packets transmitted, 5 received, 0% packet loss"),
+        "{text}"
+    );
+    assert!(text.contains("rtt min/avg/max = "), "{text}");
+}
+
+#[test]
+fn status_shows_configuration_and_member_states() {
+    let mut cluster = Cluster::start(3);
+    let out = cluster.client(&["status"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("no ring configured"),
+        "{}",
+        stdout(&out)
+    );
+
+    cluster.configure(&["--msgcount", "10"]);
+    let out = cluster.client(&["status", "--json"]);
+    assert_success(&out);
+    let doc = json(&out);
+    assert_eq!(doc["configured"], true);
+    assert_eq!(doc["params"]["count"], 10);
+    let members = doc["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    for (i, m) in members.iter().enumerate() {
+        assert_eq!(m["control_endpoint"], cluster.controls[i].as_str());
+        assert_eq!(m["peer_endpoint"], cluster.peers[i].as_str());
+        assert_eq!(m["state"], "configured");
+        assert_eq!(m["backend"], "syscall");
+    }
+
+    cluster.members[2].kill();
+    let out = cluster.client(&["status"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    let line = text
+        .lines()
+        .find(|l| l.contains(cluster.controls[2].as_str()))
+        .expect("member 2 listed");
+    assert!(line.contains("unreachable"), "{text}");
+}
+
+#[test]
+fn a_black_hole_member_ends_the_tour_at_the_member_timeout() {
+    let cluster = Cluster::start_with(3, &[1]);
+    cluster.configure(&["--msgcount", "100", "--member-timeout", "1500"]);
+    let started = Instant::now();
+    let out = cluster.client(&["stillepost", "--json"]);
+    let elapsed = started.elapsed();
+    assert_success(&out);
+    let tour = json(&out);
+    assert!(
+        elapsed < Duration::from_millis(1500 + 2000),
+        "the tour returned after {elapsed:?}"
+    );
+    assert!(elapsed >= Duration::from_millis(1500), "{elapsed:?}");
+    assert_eq!(tour["outcome"], "timed_out");
+    assert_eq!(tour["messages_sent"], 100);
+    assert_eq!(tour["messages_received"], 0);
+    assert_eq!(tour["lost"], 100);
+    assert_eq!(tour["tour_latency"]["count"], 0);
+    // Lost on the hop into member 1, which saw (and dropped) every one of them.
+    let hops = tour["hop_losses"].as_array().unwrap();
+    assert_eq!(
+        hops[0],
+        serde_json::json!({"from": 0, "to": 1, "lost": 100})
+    );
+    assert_eq!(hops[1]["lost"], 0);
+    assert_eq!(hops[2]["lost"], 0);
+    assert_eq!(tour["members"][1]["injected_drops"], 100);
+
+    let out = cluster.client(&["stillepost"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.contains(": timed out"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "hop 0→1 ({} → {}): 100 sent, never received",
+            cluster.peers[0], cluster.peers[1]
+        )),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_held_tour_with_a_black_hole_reports_where_messages_wait() {
+    let cluster = Cluster::start_with(3, &[2]);
+    cluster.configure(&[
+        "--msgcount",
+        "20",
+        "--member-timeout",
+        "1000",
+        "--forward-immediately",
+        "false",
+    ]);
+    let tour = tour_json(&cluster);
+    assert_eq!(tour["outcome"], "timed_out");
+    assert_eq!(tour["lost"], 20);
+    // Member 1 got all 20 and forwarded them; member 2 dropped them all.
+    assert_eq!(tour["members"][1]["received"], 20);
+    assert_eq!(tour["members"][1]["forwarded"], 20);
+    assert_eq!(
+        tour["hop_losses"][1],
+        serde_json::json!({"from": 1, "to": 2, "lost": 20})
+    );
+}
+
+#[test]
+fn a_second_tour_or_configure_while_running_is_refused_as_ring_busy() {
+    let cluster = Cluster::start_with(3, &[1]);
+    cluster.configure(&["--msgcount", "10", "--member-timeout", "3000"]);
+    let first = {
+        let coordinator = cluster.coordinator_addr.clone();
+        std::thread::spawn(move || {
+            stillepost(&["--coordinator", &coordinator, "stillepost", "--json"])
+        })
+    };
+    // Wait until the tour is running.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let out = cluster.client(&["status", "--json"]);
+        assert_success(&out);
+        if !json(&out)["running_tour"].is_null() {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the first tour never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let out = cluster.client(&["stillepost"]);
+    assert_failure(&out, 3, &["ring busy", "is running"]);
+    let cl = cluster.cluster_arg();
+    let out = cluster.client(&["configure", "--cluster", &cl]);
+    assert_failure(&out, 3, &["ring busy"]);
+
+    let first = first.join().unwrap();
+    assert_success(&first);
+    assert_eq!(json(&first)["lost"], 10);
+    // Once it ended, the ring takes tours again.
+    let out = cluster.client(&["configure", "--cluster", &cl, "--msgcount", "5"]);
+    assert_success(&out);
+}
+
+#[test]
+fn bad_input_names_the_field_and_exits_non_zero() {
+    let cluster = Cluster::start(2);
+    let cl = cluster.cluster_arg();
+    let cases: Vec<(Vec<String>, &[&str])> = vec![
+        (
+            vec!["--msgbytelen".into(), "63".into()],
+            &["msgbytelen 63", "64-byte header"],
+        ),
+        (
+            vec!["--msgbytelen".into(), "65508".into()],
+            &["msgbytelen 65508", "65507"],
+        ),
+        (
+            vec!["--msgcount".into(), "0".into()],
+            &["msgcount must be at least 1"],
+        ),
+        (vec!["--window".into(), "0".into()], &["window 0"]),
+        (
+            vec![
+                "--window".into(),
+                "5".into(),
+                "--forward-immediately".into(),
+                "false".into(),
+            ],
+            &["window 5 is smaller than msgcount"],
+        ),
+        (
+            vec!["--member-timeout".into(), "0".into()],
+            &["member-timeout"],
+        ),
+        (vec!["--timeout".into(), "0".into()], &["--timeout"]),
+    ];
+    for (extra, needles) in cases {
+        let mut args = vec!["configure", "--cluster", &cl];
+        args.extend(extra.iter().map(String::as_str));
+        let out = cluster.client(&args);
+        assert_failure(&out, 2, needles);
+    }
+
+    let (a, b) = (&cluster.controls[0], &cluster.controls[1]);
+    let cluster_cases: Vec<(String, &[&str])> = vec![
+        (format!("{a},,{b}"), &["--cluster entry 2 is empty"]),
+        (
+            format!("{a},{b},{a}"),
+            &["lists", "twice (entries 1 and 3)"],
+        ),
+        (format!("{a},{b},"), &["--cluster entry 3 is empty"]),
+        (
+            "no-such-host.invalid:7001".to_string(),
+            &["'no-such-host.invalid:7001'", "cannot resolve"],
+        ),
+        // The same member under two names resolves to one address.
+        (
+            format!("{a},{b},localhost:{}", b.rsplit_once(':').unwrap().1),
+            &["entries 2", "and 3", "are the same member"],
+        ),
+        ("127.0.0.1".to_string(), &["port is missing"]),
+    ];
+    for (list, needles) in cluster_cases {
+        let out = cluster.client(&["configure", "--cluster", &list]);
+        assert_failure(&out, 2, needles);
+    }
+
+    // An unreachable member is named, with its endpoint.
+    let dead = format!("127.0.0.1:{}", closed_port());
+    let list = format!("{a},{dead}");
+    let out = cluster.client(&["configure", "--cluster", &list, "--timeout", "3"]);
+    assert_failure(&out, 4, &[&format!("member 1 ({dead}) is unreachable")]);
+
+    // A run before any successful configure.
+    let out = cluster.client(&["stillepost"]);
+    assert_failure(&out, 1, &["not configured", "stillepost configure"]);
+
+    // No coordinator at all.
+    let nowhere = format!("127.0.0.1:{}", closed_port());
+    let out = stillepost(&["--coordinator", &nowhere, "status"]);
+    assert_failure(
+        &out,
+        4,
+        &[&format!("cannot reach the coordinator at {nowhere}")],
+    );
+}
+
+#[test]
+fn a_member_killed_before_a_run_is_named() {
+    let mut cluster = Cluster::start(3);
+    cluster.configure(&["--msgcount", "10"]);
+    cluster.members[2].kill();
+    let out = cluster.client(&["stillepost"]);
+    assert_failure(
+        &out,
+        4,
+        &[&format!(
+            "member 2 ({}) is unreachable",
+            cluster.controls[2]
+        )],
+    );
+    // The coordinator is not left busy.
+    let out = cluster.client(&["status", "--json"]);
+    assert_success(&out);
+    assert!(json(&out)["running_tour"].is_null());
+}
+
+#[test]
+fn a_wildcard_peer_bind_is_advertised_as_a_reachable_address() {
+    let cluster = Cluster::start(1);
+    let (_wild, control, bound) = start_member("0.0.0.0:0", &[]);
+    assert!(bound.starts_with("0.0.0.0:"), "{bound}");
+    let port = bound.rsplit_once(':').unwrap().1;
+    let list = format!("{},{control}", cluster.controls[0]);
+    let out = cluster.client(&[
+        "configure",
+        "--cluster",
+        &list,
+        "--msgcount",
+        "20",
+        "--json",
+    ]);
+    assert_success(&out);
+    let doc = json(&out);
+    // Reached at 127.0.0.1, so advertised there, with the port it is bound to.
+    assert_eq!(
+        doc["members"][1]["peer_endpoint"],
+        format!("127.0.0.1:{port}")
+    );
+    // And the ring works through it.
+    assert_complete_tour(&tour_json(&cluster), 20, 2);
+}
+
+#[test]
+fn local_runs_a_ring_in_one_process() {
+    let out = stillepost(&[
+        "local",
+        "--members",
+        "3",
+        "--msgcount",
+        "100",
+        "--tours",
+        "2",
+        "--json",
+    ]);
+    assert_success(&out);
+    let doc = json(&out);
+    assert_eq!(doc["ring"]["members"].as_array().unwrap().len(), 3);
+    let tours = doc["tours"].as_array().unwrap();
+    assert_eq!(tours.len(), 2);
+    assert_ne!(tours[0]["tour_id"], tours[1]["tour_id"]);
+    for tour in tours {
+        assert_complete_tour(tour, 100, 3);
+    }
+    let out = stillepost(&[
+        "local",
+        "--members",
+        "2",
+        "--msgcount",
+        "10",
+        "--forward-immediately",
+        "false",
+    ]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("sent 10, received 10, lost 0"),
+        "{}",
+        stdout(&out)
+    );
+    let out = stillepost(&["local", "--members", "0"]);
+    assert_failure(&out, 2, &["--members 0"]);
+}
