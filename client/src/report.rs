@@ -259,8 +259,8 @@ fn member_info_json(m: &MemberInfo) -> Value {
 fn members_table(out: &mut String, members: &[MemberInfo]) {
     let _ = writeln!(
         out,
-        "  {:<7} {:<22} {:<22} {:<12} {}",
-        "member", "control", "peer", "state", "backend"
+        "  {:<7} {:<22} {:<22} {:<12} backend",
+        "member", "control", "peer", "state"
     );
     for m in members {
         let _ = writeln!(

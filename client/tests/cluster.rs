@@ -1,6 +1,8 @@
 //! End-to-end tests: a real coordinator and real members (`stillepostd` processes on
 //! 127.0.0.1) driven through the real `stillepost` binary, as a user would.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
 mod support;
 
 use std::time::{Duration, Instant};

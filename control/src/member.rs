@@ -42,8 +42,8 @@ pub enum MemberError {
 #[derive(Debug, Default)]
 struct MemberState {
     position: Option<RingPosition>,
-    tour: Option<u64>,
-    tour_running: bool,
+    /// idle | configured | armed | in-tour
+    phase: &'static str,
 }
 
 /// A member: its data plane and what it was told.
@@ -103,7 +103,12 @@ impl MemberCore {
         let (index, ring_len) = state.position.map_or((0, 0), |p| (p.index, p.ring_len));
         Ok(proto::InfoReply {
             peer_endpoint: peer.to_string(),
-            state: state_name(&state).to_string(),
+            state: if state.phase.is_empty() {
+                "idle"
+            } else {
+                state.phase
+            }
+            .to_string(),
             backend: BACKEND.to_string(),
             index,
             ring_len,
@@ -164,8 +169,7 @@ impl MemberCore {
         }
         let mut state = lock(&self.state);
         state.position = Some(position);
-        state.tour = None;
-        state.tour_running = false;
+        state.phase = "configured";
         Ok(proto::MemberConfigureReply {
             rcvbuf_requested: report.rcvbuf_requested as u64,
             rcvbuf_granted: report.rcvbuf_granted as u64,
@@ -177,16 +181,14 @@ impl MemberCore {
     /// Arms the data plane for a tour.
     pub async fn prepare(&self, tour_id: u64) -> Result<(), MemberError> {
         self.blocking(move |dp| dp.prepare(tour_id)).await?;
-        let mut state = lock(&self.state);
-        state.tour = Some(tour_id);
-        state.tour_running = false;
+        lock(&self.state).phase = "armed";
         Ok(())
     }
 
     /// Origin: starts sending.
     pub async fn start(&self, tour_id: u64) -> Result<(), MemberError> {
         self.blocking(move |dp| dp.start(tour_id)).await?;
-        lock(&self.state).tour_running = true;
+        lock(&self.state).phase = "in-tour";
         Ok(())
     }
 
@@ -217,18 +219,9 @@ impl MemberCore {
         let report = self.blocking(move |dp| dp.end(tour_id)).await?;
         let peer = self.peer_endpoint(seen)?;
         let mut state = lock(&self.state);
-        state.tour_running = false;
+        state.phase = "configured";
         let index = state.position.map_or(0, |p| p.index);
         report_to_proto(&report, index, peer.to_string())
-    }
-}
-
-fn state_name(state: &MemberState) -> &'static str {
-    match (state.position, state.tour, state.tour_running) {
-        (None, _, _) => "idle",
-        (Some(_), _, true) => "in-tour",
-        (Some(_), Some(_), false) => "configured",
-        (Some(_), None, false) => "configured",
     }
 }
 

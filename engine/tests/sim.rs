@@ -7,6 +7,8 @@
 //! event to event (the next delivery or the next `poll_timeout`). Latencies stay below 2048 ns
 //! so the HDR histogram records them exactly and the tests can assert exact values.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
 use std::collections::{BTreeMap, BTreeSet};
 
 use stillepost_engine::tour::{
