@@ -162,10 +162,17 @@ impl MemberCore {
         let report = self.blocking(move |dp| dp.configure(setup)).await?;
         let mut warnings = Vec::new();
         if report.rcvbuf_granted < report.rcvbuf_requested {
-            warnings.push(format!(
-                "peer socket receive buffer: asked for {} B, granted {} B; a burst of messages may be dropped by the kernel (raise net.core.rmem_max, or run the member as root)",
+            let mut text = format!(
+                "peer socket receive buffer: asked for {} B, the kernel granted {} B; a burst of messages may be dropped",
                 report.rcvbuf_requested, report.rcvbuf_granted
-            ));
+            );
+            let sysctls = stillepost_tuning::Sysctls::default();
+            match stillepost_tuning::advise_rmem_max(&sysctls, report.rcvbuf_requested as u64) {
+                Ok(Some(advice)) => text.push_str(&format!("; {advice}")),
+                Ok(None) => {}
+                Err(e) => text.push_str(&format!("; {e}")),
+            }
+            warnings.push(text);
         }
         let mut state = lock(&self.state);
         state.position = Some(position);

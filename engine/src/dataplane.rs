@@ -26,8 +26,6 @@ use crate::wire::{HEADER_LEN, Header, Kind, MAX_DATAGRAM};
 const RECV_POLL: Duration = Duration::from_millis(5);
 /// How long a control call waits for the data-plane thread to answer.
 const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
-/// Per-datagram kernel overhead assumed when sizing socket buffers (skb and truesize).
-const SKB_OVERHEAD: usize = 1024;
 /// Socket buffer size a member asks for at least.
 const MIN_SOCKET_BUFFER: usize = 4 << 20;
 /// Socket buffer size a member never asks beyond.
@@ -229,8 +227,11 @@ impl Session {
         let slots: Vec<Box<[u8]>> = (0..slot_count)
             .map(|_| vec![0u8; slot_len].into_boxed_slice())
             .collect();
-        let in_flight = if hold { cfg.count } else { cfg.window } as usize;
-        let rcvbuf_requested = (in_flight.saturating_mul(cfg.msg_len as usize + SKB_OVERHEAD))
+        let in_flight = if hold { cfg.count } else { cfg.window };
+        let needed =
+            stillepost_tuning::receive_buffer_needed(u64::from(cfg.msg_len), u64::from(in_flight));
+        let rcvbuf_requested = usize::try_from(needed)
+            .unwrap_or(usize::MAX)
             .clamp(MIN_SOCKET_BUFFER, MAX_SOCKET_BUFFER);
         Ok(Session {
             setup,
