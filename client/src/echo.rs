@@ -49,7 +49,7 @@ impl EchoResult {
 
 /// Echoes each member in turn, so one member's answer never delays another's timing.
 pub fn echo_all(peers: &[(u32, SocketAddr)], timeout: Duration) -> Result<Vec<EchoResult>> {
-    let base: u64 = rand::random::<u64>() & 0xffff_ffff_0000_0000;
+    let base = u64::from(rand::random::<u32>()) << 8;
     let mut v4 = None;
     let mut v6 = None;
     let mut results = Vec::with_capacity(peers.len());
