@@ -86,18 +86,7 @@ fn echo_one(
     echo_id: u64,
     timeout: Duration,
 ) -> Result<Option<Duration>> {
-    let header = Header {
-        kind: Kind::EchoRequest,
-        flags: 0,
-        tour_id: echo_id,
-        seq: 0,
-        frag_index: 0,
-        frag_count: 1,
-        msg_len: HEADER_LEN as u32,
-        hop: 0,
-        prev_send_ns: 0,
-        origin_send_ns: 0,
-    };
+    let header = Header::echo_request(echo_id);
     let mut out = [0u8; HEADER_LEN];
     header.encode(&mut out);
     let mut buf = [0u8; 2048];

@@ -125,6 +125,32 @@ struct Ring {
     members: Vec<RingMember>,
 }
 
+impl Ring {
+    /// Makes one tour call on every member at once, each with a deadline.
+    async fn on_every_member<T, Fut>(
+        &self,
+        call_name: &'static str,
+        tour_id: u64,
+        make_call: impl Fn(MemberClient<Channel>, tonic::Request<proto::TourRef>) -> Fut,
+    ) -> Vec<Result<T, CoordError>>
+    where
+        Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
+    {
+        join_all(self.members.iter().map(|m| {
+            let fut = make_call(
+                m.client.clone(),
+                request(proto::TourRef { tour_id }, CALL_TIMEOUT),
+            );
+            async move {
+                call(CALL_TIMEOUT, fut)
+                    .await
+                    .map_err(|s| m.error(call_name, &s))
+            }
+        }))
+        .await
+    }
+}
+
 /// What a running tour has reported so far.
 #[derive(Debug, Clone)]
 enum TourState {
@@ -337,18 +363,11 @@ impl CoordinatorCore {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
 
-        let prepared = join_all(ring.members.iter().map(|m| {
-            let mut client = m.client.clone();
-            async move {
-                call(
-                    CALL_TIMEOUT,
-                    client.prepare(request(proto::TourRef { tour_id }, CALL_TIMEOUT)),
-                )
-                .await
-                .map_err(|s| m.error("Prepare", &s))
-            }
-        }))
-        .await;
+        let prepared = ring
+            .on_every_member("Prepare", tour_id, |mut client, req| async move {
+                client.prepare(req).await
+            })
+            .await;
         for p in prepared {
             p?;
         }
@@ -423,18 +442,11 @@ impl CoordinatorCore {
             }
         }
 
-        let reports = join_all(ring.members.iter().map(|m| {
-            let mut client = m.client.clone();
-            async move {
-                call(
-                    CALL_TIMEOUT,
-                    client.end(request(proto::TourRef { tour_id }, CALL_TIMEOUT)),
-                )
-                .await
-                .map_err(|s| m.error("End", &s))
-            }
-        }))
-        .await;
+        let reports = ring
+            .on_every_member("End", tour_id, |mut client, req| async move {
+                client.end(req).await
+            })
+            .await;
         let result = Arc::new(assemble_result(
             tour_id,
             &ring,

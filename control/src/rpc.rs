@@ -72,3 +72,23 @@ pub fn is_unreachable(status: &Status) -> bool {
         tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
     )
 }
+
+/// Logs to stderr, filtered by `STILLEPOST_LOG` (tracing's env-filter syntax), else `default`.
+pub fn init_logging(default: &str) {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("STILLEPOST_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
+        )
+        .init();
+}
+
+/// The control plane's runtime: two workers are plenty for a handful of RPCs, and leave
+/// the other cores to the data plane.
+pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+}

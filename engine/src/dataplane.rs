@@ -554,43 +554,32 @@ impl Worker {
                 let _ = reply.send(result);
             }
             Command::Start(tour_id, reply) => {
-                let result = match self.session.as_deref_mut() {
-                    None => Err(DataPlaneError::NotConfigured),
-                    Some(s) if s.machine.tour_id() != tour_id => Err(DataPlaneError::WrongTour {
-                        asked: tour_id,
-                        armed: s.machine.tour_id(),
-                    }),
-                    Some(s) if !s.setup.position.is_origin() => Err(DataPlaneError::NotOrigin {
-                        index: s.setup.position.index,
-                    }),
-                    Some(s) => {
-                        s.machine.start(monotonic_ns());
-                        Ok(())
+                let result = session_for(&mut self.session, tour_id).and_then(|s| {
+                    if !s.setup.position.is_origin() {
+                        return Err(DataPlaneError::NotOrigin {
+                            index: s.setup.position.index,
+                        });
                     }
-                };
+                    s.machine.start(monotonic_ns());
+                    Ok(())
+                });
                 let _ = reply.send(result);
             }
             Command::End(tour_id, reply) => {
-                let result = match self.session.as_deref_mut() {
-                    None => Err(DataPlaneError::NotConfigured),
-                    Some(s) if s.machine.tour_id() != tour_id => Err(DataPlaneError::WrongTour {
-                        asked: tour_id,
-                        armed: s.machine.tour_id(),
-                    }),
-                    Some(s) => {
-                        s.machine.end();
-                        s.release_held();
-                        Ok(TourReport {
-                            tour_id,
-                            phase: s.machine.phase(),
-                            counters: s.machine.counters().clone(),
-                            first_send_ns: s.machine.first_send_ns(),
-                            last_receive_ns: s.machine.last_receive_ns(),
-                            tour_latency: s.machine.tour_latency().clone(),
-                            io: self.io,
-                        })
+                let io = self.io;
+                let result = session_for(&mut self.session, tour_id).map(|s| {
+                    s.machine.end();
+                    s.release_held();
+                    TourReport {
+                        tour_id,
+                        phase: s.machine.phase(),
+                        counters: s.machine.counters().clone(),
+                        first_send_ns: s.machine.first_send_ns(),
+                        last_receive_ns: s.machine.last_receive_ns(),
+                        tour_latency: s.machine.tour_latency().clone(),
+                        io,
                     }
-                };
+                });
                 let _ = reply.send(result);
             }
             Command::Shutdown => return false,
@@ -613,6 +602,21 @@ impl Worker {
             rcvbuf_granted: self.socket.recv_buffer_size().unwrap_or(0),
             sndbuf_granted: self.socket.send_buffer_size().unwrap_or(0),
         }
+    }
+}
+
+/// The session armed for `tour_id`, or why there is none.
+fn session_for(
+    session: &mut Option<Box<Session>>,
+    tour_id: u64,
+) -> Result<&mut Session, DataPlaneError> {
+    match session.as_deref_mut() {
+        None => Err(DataPlaneError::NotConfigured),
+        Some(s) if s.machine.tour_id() != tour_id => Err(DataPlaneError::WrongTour {
+            asked: tour_id,
+            armed: s.machine.tour_id(),
+        }),
+        Some(s) => Ok(s),
     }
 }
 

@@ -571,18 +571,7 @@ mod tests {
         };
         let mut m = TourMachine::new(pos, config(1, true)).unwrap();
         let mut buf = [0u8; HEADER_LEN];
-        let h = Header {
-            kind: Kind::EchoRequest,
-            flags: 0,
-            tour_id: 99,
-            seq: 5,
-            frag_index: 0,
-            frag_count: 1,
-            msg_len: HEADER_LEN as u32,
-            hop: 0,
-            prev_send_ns: 0,
-            origin_send_ns: 0,
-        };
+        let h = Header::echo_request(99);
         h.encode(&mut buf);
         assert_eq!(m.handle_datagram(1, &mut buf), Verdict::EchoReply);
         assert_eq!(

@@ -235,6 +235,22 @@ impl Header {
         datagram[OFF_PREV_SEND..OFF_PREV_SEND + 8].copy_from_slice(&send_ns.to_be_bytes());
     }
 
+    /// The header of an echo request: a header-only datagram carrying `echo_id`.
+    pub fn echo_request(echo_id: u64) -> Header {
+        Header {
+            kind: Kind::EchoRequest,
+            flags: 0,
+            tour_id: echo_id,
+            seq: 0,
+            frag_index: 0,
+            frag_count: 1,
+            msg_len: HEADER_LEN as u32,
+            hop: 0,
+            prev_send_ns: 0,
+            origin_send_ns: 0,
+        }
+    }
+
     /// Stamps the previous member's send time into a datagram about to be sent (used when
     /// held messages are flushed, long after they were stamped on arrival).
     pub fn set_prev_send_ns(datagram: &mut [u8], send_ns: u64) {
