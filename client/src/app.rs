@@ -11,7 +11,7 @@ use stillepost_control::proto::{
     ConfigureReply, ConfigureRequest, RunTourRequest, StatusReply, StatusRequest, TourParams,
     TourResult, WaitTourRequest,
 };
-use stillepost_control::ring::{validate_cluster, validate_params};
+use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, call, describe, lazy_channel, request,
 };
@@ -180,8 +180,11 @@ pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
 /// Validates `configure` flags into a request.
 pub fn configure_request(args: &ConfigureArgs) -> Result<ConfigureRequest> {
     let cluster = validate_cluster(&args.cluster_entries()).map_err(|e| invalid(e.to_string()))?;
-    if args.timeout == 0 {
-        return Err(invalid("--timeout must be at least 1 second"));
+    if args.timeout == 0 || args.timeout.saturating_mul(1000) > MAX_CONFIGURE_TIMEOUT_MS {
+        return Err(invalid(format!(
+            "--timeout must be from 1 to {} s",
+            MAX_CONFIGURE_TIMEOUT_MS / 1000
+        )));
     }
     Ok(ConfigureRequest {
         cluster,

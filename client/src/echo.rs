@@ -14,6 +14,8 @@ pub struct EchoResult {
     pub peer: SocketAddr,
     pub echo_id: u64,
     pub rtt: Option<Duration>,
+    /// Why the echo could not even be sent or received.
+    pub error: Option<String>,
 }
 
 impl EchoResult {
@@ -24,10 +26,17 @@ impl EchoResult {
             "echo_id": self.echo_id,
             "answered": self.rtt.is_some(),
             "rtt_ns": self.rtt.map(|d| d.as_nanos() as u64),
+            "error": self.error,
         })
     }
 
     pub fn to_text(&self, timeout: Duration) -> String {
+        if let Some(error) = &self.error {
+            return format!(
+                "member {} {}: echo {} FAILED: {error}",
+                self.index, self.peer, self.echo_id
+            );
+        }
         match self.rtt {
             Some(rtt) => format!(
                 "member {} {}: echo {} rtt {}",
@@ -70,11 +79,17 @@ pub fn echo_all(peers: &[(u32, SocketAddr)], timeout: Duration) -> Result<Vec<Ec
             continue;
         };
         let echo_id = base | (i as u64 + 1);
+        // One member's failure is that member's line, not the end of the command.
+        let (rtt, error) = match echo_one(socket, peer, echo_id, timeout) {
+            Ok(rtt) => (rtt, None),
+            Err(e) => (None, Some(format!("{e:#}"))),
+        };
         results.push(EchoResult {
             index,
             peer,
             echo_id,
-            rtt: echo_one(socket, peer, echo_id, timeout)?,
+            rtt,
+            error,
         });
     }
     Ok(results)

@@ -87,13 +87,17 @@ async fn drive(
         println!();
     }
     let mut results = Vec::with_capacity(args.tours as usize);
+    let mut failure = Ok(());
     for _ in 0..args.tours {
         let result = coord.run_tour(|_, _, _| {}).await?;
         if !json_mode {
             println!("{}", report::tour_text(&result));
         }
-        tour_failure(&result)?;
+        failure = tour_failure(&result);
         results.push(result);
+        if failure.is_err() {
+            break;
+        }
     }
     if json_mode {
         emit(
@@ -107,5 +111,5 @@ async fn drive(
             String::new,
         );
     }
-    Ok(())
+    failure
 }

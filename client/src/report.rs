@@ -120,6 +120,7 @@ pub fn tour_json(result: &TourResult) -> Value {
         "total_ns": result.total_ns,
         "messages_sent": result.messages_sent,
         "messages_received": result.messages_received,
+        "messages_unsent": result.messages_unsent,
         "lost": result.lost,
         "throughput_msgs_per_s": msgs_per_s,
         "throughput_bytes_per_s": bytes_per_s,
@@ -159,6 +160,13 @@ pub fn tour_text(result: &TourResult) -> String {
         "  messages      sent {}, received {}, lost {}",
         result.messages_sent, result.messages_received, result.lost
     );
+    if result.messages_unsent > 0 {
+        let _ = writeln!(
+            out,
+            "  unsent        {}: the window stayed full of lost messages until the timeout",
+            result.messages_unsent
+        );
+    }
     let _ = writeln!(
         out,
         "  total time    {}  (first send to last receive at the origin)",

@@ -301,6 +301,28 @@ fn a_held_tour_with_a_black_hole_reports_where_messages_wait() {
 }
 
 #[test]
+fn a_windowed_tour_with_a_black_hole_reports_unsent_messages() {
+    let cluster = Cluster::start_with(2, &[1]);
+    cluster.configure(&[
+        "--msgcount",
+        "100",
+        "--window",
+        "10",
+        "--member-timeout",
+        "1000",
+    ]);
+    let tour = tour_json(&cluster);
+    assert_eq!(tour["outcome"], "timed_out");
+    assert_eq!(tour["messages_sent"], 10);
+    assert_eq!(tour["messages_unsent"], 90);
+    assert_eq!(tour["lost"], 10);
+    assert_eq!(
+        tour["hop_losses"][0],
+        serde_json::json!({"from": 0, "to": 1, "lost": 10})
+    );
+}
+
+#[test]
 fn a_second_tour_or_configure_while_running_is_refused_as_ring_busy() {
     let cluster = Cluster::start_with(3, &[1]);
     cluster.configure(&["--msgcount", "10", "--member-timeout", "3000"]);
@@ -350,7 +372,7 @@ fn bad_input_names_the_field_and_exits_non_zero() {
         ),
         (
             vec!["--msgcount".into(), "0".into()],
-            &["msgcount must be at least 1"],
+            &["msgcount 0 is out of range"],
         ),
         (vec!["--window".into(), "0".into()], &["window 0"]),
         (
@@ -366,7 +388,18 @@ fn bad_input_names_the_field_and_exits_non_zero() {
             vec!["--member-timeout".into(), "0".into()],
             &["member-timeout"],
         ),
-        (vec!["--timeout".into(), "0".into()], &["--timeout"]),
+        (
+            vec!["--timeout".into(), "0".into()],
+            &["--timeout must be from 1 to 3600 s"],
+        ),
+        (
+            vec!["--timeout".into(), "99999999999".into()],
+            &["--timeout must be from 1 to 3600 s"],
+        ),
+        (
+            vec!["--msgcount".into(), "100000001".into()],
+            &["msgcount 100000001 is out of range"],
+        ),
     ];
     for (extra, needles) in cases {
         let mut args = vec!["configure", "--cluster", &cl];

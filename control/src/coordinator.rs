@@ -14,7 +14,7 @@ use tonic::transport::Channel;
 
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
-use crate::ring::{validate_cluster, validate_params};
+use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use crate::rpc::{CALL_TIMEOUT, CONNECT_TIMEOUT, call, describe, is_unreachable, request};
 
 /// How long one long-poll of the origin waits before reporting progress.
@@ -64,6 +64,14 @@ pub enum CoordError {
         /// The member's message.
         cause: String,
     },
+    /// Configuring took longer than the request allowed.
+    #[error(
+        "configuring the ring took longer than --timeout ({seconds} s); the ring is not configured"
+    )]
+    ConfigureTimeout {
+        /// The timeout.
+        seconds: f64,
+    },
     /// No tour with that id is known.
     #[error("no tour {0:016x} is known to this coordinator")]
     UnknownTour(u64),
@@ -78,6 +86,7 @@ impl From<CoordError> for Status {
             CoordError::Busy(_) => Status::aborted(text),
             CoordError::MemberUnreachable { .. } => Status::unavailable(text),
             CoordError::MemberRefused { .. } => Status::failed_precondition(text),
+            CoordError::ConfigureTimeout { .. } => Status::unavailable(text),
             CoordError::UnknownTour(_) => Status::not_found(text),
         }
     }
@@ -224,7 +233,8 @@ impl CoordinatorCore {
     }
 
     /// Configures the ring: validates, resolves and reaches every member in parallel,
-    /// then tells each its position, neighbours and the tour parameters.
+    /// then tells each its position, neighbours and the tour parameters. The whole of it
+    /// runs within the request's configure timeout.
     pub async fn configure(
         &self,
         req: proto::ConfigureRequest,
@@ -235,70 +245,90 @@ impl CoordinatorCore {
             .params
             .ok_or_else(|| CoordError::InvalidArgument("params are missing".into()))?;
         validate_params(&params).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
-        if req.configure_timeout_ms == 0 {
-            return Err(CoordError::InvalidArgument(
-                "timeout must be at least 1 s".into(),
-            ));
+        if req.configure_timeout_ms == 0 || req.configure_timeout_ms > MAX_CONFIGURE_TIMEOUT_MS {
+            return Err(CoordError::InvalidArgument(format!(
+                "--timeout must be from 1 to {} s",
+                MAX_CONFIGURE_TIMEOUT_MS / 1000
+            )));
         }
-        let deadline = Duration::from_millis(req.configure_timeout_ms);
+        let timeout = Duration::from_millis(req.configure_timeout_ms);
         let _busy = self.mark_busy(Busy::Configuring)?;
+        match tokio::time::timeout(timeout, self.configure_members(&cluster, params, timeout)).await
+        {
+            Ok(result) => result,
+            Err(_) => Err(CoordError::ConfigureTimeout {
+                seconds: timeout.as_secs_f64(),
+            }),
+        }
+    }
 
+    async fn configure_members(
+        &self,
+        cluster: &[String],
+        params: TourParams,
+        deadline: Duration,
+    ) -> Result<proto::ConfigureReply, CoordError> {
         // Resolve every entry; the same member under two names is a duplicate too.
-        let resolved = join_all(cluster.iter().map(|entry| resolve(entry, deadline))).await;
-        let mut addrs: Vec<SocketAddr> = Vec::with_capacity(cluster.len());
-        for (i, (entry, addr)) in cluster.iter().zip(resolved).enumerate() {
-            let addr = addr.map_err(|cause| {
+        let resolved = join_all(cluster.iter().map(|entry| resolve(entry))).await;
+        let mut addrs: Vec<Vec<SocketAddr>> = Vec::with_capacity(cluster.len());
+        for (i, (entry, found)) in cluster.iter().zip(resolved).enumerate() {
+            let found = found.map_err(|cause| {
                 CoordError::InvalidArgument(format!(
                     "--cluster entry {} '{entry}': cannot resolve the host: {cause}",
                     i + 1
                 ))
             })?;
-            if let Some(first) = addrs.iter().position(|a| *a == addr) {
+            let same = addrs
+                .iter()
+                .position(|earlier| earlier.iter().any(|a| found.contains(a)));
+            if let Some(first) = same {
                 return Err(CoordError::InvalidArgument(format!(
-                    "--cluster entries {} '{}' and {} '{entry}' are the same member ({addr})",
+                    "--cluster entries {} '{}' and {} '{entry}' are the same member ({})",
                     first + 1,
                     cluster[first],
-                    i + 1
+                    i + 1,
+                    found[0]
                 )));
             }
-            addrs.push(addr);
+            addrs.push(found);
         }
 
-        // Reach every member and learn its peer endpoint, all at once.
-        let infos = join_all(cluster.iter().zip(&addrs).enumerate().map(
-            |(index, (entry, addr))| async move {
-                let channel =
-                    crate::rpc::lazy_channel(&addr.to_string(), CONNECT_TIMEOUT.min(deadline))
-                        .map_err(CoordError::InvalidArgument)?;
-                let mut client = MemberClient::new(channel);
-                let info = call(
-                    deadline,
-                    client.info(request(proto::InfoRequest {}, deadline)),
-                )
-                .await
-                .map_err(|s| member_error(index, entry, "Info", &s))?;
-                let peer: SocketAddr =
-                    info.peer_endpoint
-                        .parse()
-                        .map_err(|_| CoordError::MemberRefused {
-                            index,
-                            endpoint: entry.clone(),
-                            call: "Info",
-                            cause: format!(
-                                "it advertised '{}', which is no ip:port",
-                                info.peer_endpoint
-                            ),
-                        })?;
-                Ok::<_, CoordError>((client, info, peer))
-            },
-        ))
+        // Reach every member and learn its peer endpoint, all at once. The channel is
+        // made from the entry as given, so every address it resolves to is tried.
+        let infos = join_all(cluster.iter().enumerate().map(|(index, entry)| async move {
+            let channel = crate::rpc::lazy_channel(entry, CONNECT_TIMEOUT.min(deadline))
+                .map_err(CoordError::InvalidArgument)?;
+            let mut client = MemberClient::new(channel);
+            let info = call(
+                deadline,
+                client.info(request(proto::InfoRequest {}, deadline)),
+            )
+            .await
+            .map_err(|s| member_error(index, entry, "Info", &s))?;
+            let peer: SocketAddr =
+                info.peer_endpoint
+                    .parse()
+                    .map_err(|_| CoordError::MemberRefused {
+                        index,
+                        endpoint: entry.clone(),
+                        call: "Info",
+                        cause: format!(
+                            "it advertised '{}', which is no ip:port",
+                            info.peer_endpoint
+                        ),
+                    })?;
+            Ok::<_, CoordError>((client, info, peer))
+        }))
         .await;
         let mut reached = Vec::with_capacity(infos.len());
         for info in infos {
             reached.push(info?);
         }
+        check_reachable_peers(cluster, reached.iter().map(|(_, _, peer)| *peer))?;
 
-        // Tell every member its neighbours, all at once.
+        // From here members change their configuration: the old ring is gone, whatever
+        // happens next.
+        self.lock().ring = None;
         let n = reached.len();
         let configured = join_all(reached.iter().enumerate().map(|(index, (client, _, _))| {
             let mut client = client.clone();
@@ -309,11 +339,11 @@ impl CoordinatorCore {
                 prev_peer: reached[(index + n - 1) % n].2.to_string(),
                 params: Some(params),
             };
-            let entry = cluster[index].clone();
+            let entry = &cluster[index];
             async move {
                 call(deadline, client.configure(request(msg, deadline)))
                     .await
-                    .map_err(|s| member_error(index, &entry, "Configure", &s))
+                    .map_err(|s| member_error(index, entry, "Configure", &s))
             }
         }))
         .await;
@@ -351,14 +381,26 @@ impl CoordinatorCore {
     /// Prepares every member, starts the tour at the origin and returns its id; the tour
     /// then runs on its own task. Refused while another tour runs.
     pub async fn run_tour(self: &Arc<Self>) -> Result<u64, CoordError> {
-        let ring = self.lock().ring.clone().ok_or(CoordError::NotConfigured)?;
-        let tour_id = loop {
-            let id: u64 = rand::random();
-            if id != 0 && !self.lock().results.contains_key(&id) {
-                break id;
+        // Ring and busy mark under one lock: a configure cannot slip in between.
+        let (ring, tour_id, mut busy) = {
+            let mut state = self.lock();
+            if let Some(busy) = state.busy {
+                return Err(CoordError::Busy(busy_text(busy)));
             }
+            let ring = state.ring.clone().ok_or(CoordError::NotConfigured)?;
+            let tour_id = loop {
+                let id: u64 = rand::random();
+                if id != 0 && !state.results.contains_key(&id) {
+                    break id;
+                }
+            };
+            state.busy = Some(Busy::Tour(tour_id));
+            let guard = BusyGuard {
+                core: self,
+                armed: true,
+            };
+            (ring, tour_id, guard)
         };
-        let mut busy = self.mark_busy(Busy::Tour(tour_id))?;
         let started_unix_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
@@ -579,15 +621,33 @@ fn done_reply(result: &proto::TourResult) -> proto::WaitTourReply {
     }
 }
 
-async fn resolve(entry: &str, deadline: Duration) -> Result<SocketAddr, String> {
-    match tokio::time::timeout(deadline, tokio::net::lookup_host(entry)).await {
-        Err(_) => Err(format!(
-            "no answer from the resolver within {} ms",
-            deadline.as_millis()
-        )),
-        Ok(Err(e)) => Err(e.to_string()),
-        Ok(Ok(mut addrs)) => addrs.next().ok_or_else(|| "no address found".to_string()),
+async fn resolve(entry: &str) -> Result<Vec<SocketAddr>, String> {
+    let found: Vec<SocketAddr> = tokio::net::lookup_host(entry)
+        .await
+        .map_err(|e| e.to_string())?
+        .collect();
+    if found.is_empty() {
+        return Err("no address found".to_string());
     }
+    Ok(found)
+}
+
+/// A ring that mixes loopback and other peer endpoints cannot work: members on other hosts
+/// would send to their own loopback. Refuse it, naming the member.
+fn check_reachable_peers(
+    cluster: &[String],
+    peers: impl Iterator<Item = SocketAddr>,
+) -> Result<(), CoordError> {
+    let peers: Vec<SocketAddr> = peers.collect();
+    let remote = peers.iter().position(|p| !p.ip().is_loopback());
+    let local = peers.iter().position(|p| p.ip().is_loopback());
+    if let (Some(remote), Some(local)) = (remote, local) {
+        return Err(CoordError::InvalidArgument(format!(
+            "member {local} ({}) advertises the loopback endpoint {}, which member {remote} ({}, peer {}) cannot reach; list every member by an address of the cluster network, or start member {local} with --advertise",
+            cluster[local], peers[local], cluster[remote], peers[remote]
+        )));
+    }
+    Ok(())
 }
 
 /// Builds a tour's result from the members' end-of-tour reports.
@@ -604,6 +664,7 @@ fn assemble_result(
 ) -> proto::TourResult {
     let n = ring.members.len();
     let mut stats: Vec<proto::MemberTourStats> = Vec::with_capacity(n);
+    let mut reported = vec![false; n];
     let mut origin_report = None;
     for (index, report) in reports.into_iter().enumerate() {
         match report {
@@ -611,6 +672,7 @@ fn assemble_result(
                 let mut s = report.stats.clone().unwrap_or_default();
                 s.index = index as u32;
                 stats.push(s);
+                reported[index] = true;
                 if index == 0 {
                     origin_report = Some(report);
                 }
@@ -631,7 +693,10 @@ fn assemble_result(
     }
     let origin = &stats[0];
     let (sent, received) = (origin.sent, origin.received);
+    // A hop whose sender or receiver could not report has no known loss: it is left out
+    // rather than guessed.
     let hop_losses = (0..n)
+        .filter(|&from| reported[from] && reported[(from + 1) % n])
         .map(|from| {
             let to = (from + 1) % n;
             let out = if from == 0 {
@@ -667,11 +732,37 @@ fn assemble_result(
         error: error.unwrap_or_default(),
         total_ns: if received == 0 { 0 } else { total_ns },
         messages_sent: sent,
+        messages_unsent: u64::from(ring.params.count).saturating_sub(sent),
         messages_received: received,
         lost: sent.saturating_sub(received),
         tour_latency,
         members: stats,
         hop_losses,
         started_unix_ms,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ring_mixing_loopback_and_remote_peers_is_refused() {
+        let cluster = vec!["a:7001".to_string(), "b:7001".to_string()];
+        let peers = |list: &[&str]| {
+            list.iter()
+                .map(|p| p.parse::<SocketAddr>().unwrap())
+                .collect::<Vec<_>>()
+                .into_iter()
+        };
+        assert!(check_reachable_peers(&cluster, peers(&["127.0.0.1:1", "127.0.0.1:2"])).is_ok());
+        assert!(check_reachable_peers(&cluster, peers(&["10.0.0.1:1", "10.0.0.2:2"])).is_ok());
+        let err = check_reachable_peers(&cluster, peers(&["10.0.0.1:1", "127.0.0.1:2"]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("member 1 (b:7001) advertises the loopback endpoint 127.0.0.1:2, which member 0 (a:7001, peer 10.0.0.1:1) cannot reach"),
+            "{err}"
+        );
     }
 }

@@ -14,6 +14,8 @@ pub const DEFAULT_COUNT: u32 = 1000;
 pub const DEFAULT_MEMBER_TIMEOUT_MS: u64 = 10_000;
 /// Default configure timeout, s.
 pub const DEFAULT_CONFIGURE_TIMEOUT_S: u64 = 10;
+/// Longest configure timeout accepted: one hour.
+pub const MAX_CONFIGURE_TIMEOUT_MS: u64 = 3_600_000;
 
 /// What is wrong with a cluster list. Positions are 1-based, as a user counts entries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -24,8 +24,9 @@ use crate::wire::{HEADER_LEN, Header, Kind, MAX_DATAGRAM};
 
 /// How long a blocking receive waits before the thread looks at its command queue again.
 const RECV_POLL: Duration = Duration::from_millis(5);
-/// How long a control call waits for the data-plane thread to answer.
-const COMMAND_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a control call waits for the data-plane thread to answer (below the
+/// control plane's 5 s call deadline).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(4);
 /// Socket buffer size a member asks for at least.
 const MIN_SOCKET_BUFFER: usize = 4 << 20;
 /// Socket buffer size a member never asks beyond.
@@ -139,7 +140,7 @@ pub enum DataPlaneError {
     Config(#[from] ConfigError),
     /// Holding `count` messages would take too much memory.
     #[error(
-        "forward-immediately false holds all msgcount messages in memory: {count} × {msg_len} B = {bytes} B exceeds the {limit} B limit; lower --msgcount or --msgbytelen, or use --forward-immediately true"
+        "forward-immediately false holds all msgcount messages in memory: {count} messages of {msg_len} B take {bytes} B of buffers, more than the {limit} B limit; lower --msgcount or --msgbytelen, or use --forward-immediately true"
     )]
     HoldMemory {
         /// Configured count.
@@ -207,16 +208,8 @@ impl Session {
         let cfg = setup.config;
         let hold = !cfg.forward_immediately && !setup.position.is_origin();
         let (slot_count, slot_len) = if hold {
-            let bytes = u64::from(cfg.count) * u64::from(cfg.msg_len);
-            if bytes > MAX_HOLD_MEMORY {
-                return Err(DataPlaneError::HoldMemory {
-                    count: cfg.count,
-                    msg_len: cfg.msg_len,
-                    bytes,
-                    limit: MAX_HOLD_MEMORY,
-                });
-            }
-            // A slot a little longer than a message, so a longer datagram is seen as such.
+            // One slot per held message plus a spare, each a little longer than a message
+            // so that a longer datagram is seen as such.
             (
                 cfg.count as usize + 1,
                 (cfg.msg_len as usize + 1).max(HEADER_LEN * 4),
@@ -224,6 +217,15 @@ impl Session {
         } else {
             (1, MAX_DATAGRAM + 1)
         };
+        let bytes = slot_count as u64 * slot_len as u64;
+        if hold && bytes > MAX_HOLD_MEMORY {
+            return Err(DataPlaneError::HoldMemory {
+                count: cfg.count,
+                msg_len: cfg.msg_len,
+                bytes,
+                limit: MAX_HOLD_MEMORY,
+            });
+        }
         let slots: Vec<Box<[u8]>> = (0..slot_count)
             .map(|_| vec![0u8; slot_len].into_boxed_slice())
             .collect();
@@ -328,11 +330,13 @@ impl DataPlane {
         &self,
         make: impl FnOnce(Sender<Result<T, DataPlaneError>>) -> Command,
     ) -> Result<T, DataPlaneError> {
+        // One deadline for the whole exchange, shorter than the gRPC call that waits on it.
+        let deadline = std::time::Instant::now() + COMMAND_TIMEOUT;
         let (tx, rx) = bounded(1);
         self.commands
-            .send_timeout(make(tx), COMMAND_TIMEOUT)
+            .send_deadline(make(tx), deadline)
             .map_err(|_| DataPlaneError::Unresponsive(COMMAND_TIMEOUT))?;
-        rx.recv_timeout(COMMAND_TIMEOUT)
+        rx.recv_deadline(deadline)
             .map_err(|_| DataPlaneError::Unresponsive(COMMAND_TIMEOUT))?
     }
 

@@ -14,6 +14,9 @@ use crate::wire::{FLAG_WARMUP, HEADER_LEN, Header, Kind, MAX_DATAGRAM};
 /// Nanoseconds on a monotonic clock chosen by the driver.
 pub type Nanos = u64;
 
+/// Most messages a tour may have: every member keeps one bit per message (12.5 MB here).
+pub const MAX_COUNT: u32 = 100_000_000;
+
 /// Longest member timeout a tour accepts: one day.
 pub const MAX_MEMBER_TIMEOUT_NS: u64 = 86_400 * 1_000_000_000;
 
@@ -70,9 +73,12 @@ pub enum ConfigError {
         /// The rejected length.
         msg_len: u32,
     },
-    /// `count` is zero.
-    #[error("msgcount must be at least 1")]
-    ZeroCount,
+    /// `count` is zero or above [`MAX_COUNT`].
+    #[error("msgcount {count} is out of range: a tour has 1 to {MAX_COUNT} messages")]
+    Count {
+        /// The rejected count.
+        count: u32,
+    },
     /// `window` is zero or larger than `count`.
     #[error("window {window} must be between 1 and msgcount ({count})")]
     Window {
@@ -107,8 +113,8 @@ impl TourConfig {
                 msg_len: self.msg_len,
             });
         }
-        if self.count == 0 {
-            return Err(ConfigError::ZeroCount);
+        if self.count == 0 || self.count > MAX_COUNT {
+            return Err(ConfigError::Count { count: self.count });
         }
         if self.window == 0 || self.window > self.count {
             return Err(ConfigError::Window {
@@ -335,7 +341,8 @@ impl TourMachine {
     pub fn wants_to_send(&self) -> bool {
         self.phase == Phase::Running
             && self.next_seq < self.config.count
-            && self.counters.sent - self.counters.received < u64::from(self.config.window)
+            && self.counters.sent.saturating_sub(self.counters.received)
+                < u64::from(self.config.window)
     }
 
     /// Origin: writes the next message into `buf` and returns its length, or `None` when
@@ -390,10 +397,13 @@ impl TourMachine {
         if header.tour_id != self.tour_id {
             return self.drop(DropReason::StaleTour);
         }
-        if header.seq >= self.config.count
-            || header.msg_len != self.config.msg_len
-            || header.frag_count != 1
-        {
+        // The origin only takes back what it sent; anything else is forged or corrupt.
+        let limit = if self.position.is_origin() {
+            self.next_seq
+        } else {
+            self.config.count
+        };
+        if header.seq >= limit || header.msg_len != self.config.msg_len || header.frag_count != 1 {
             return self.drop(DropReason::Malformed);
         }
         if u32::from(header.hop) != self.position.expected_hop() {
@@ -507,7 +517,7 @@ mod tests {
                 ..ok
             }
             .validate(),
-            Err(ConfigError::ZeroCount)
+            Err(ConfigError::Count { count: 0 })
         );
         assert_eq!(
             TourConfig { window: 11, ..ok }.validate(),
@@ -561,6 +571,37 @@ mod tests {
         m.handle_timeout(1_011);
         assert_eq!(m.phase(), Phase::TimedOut);
         assert_eq!(m.counters().sent, 2);
+    }
+
+    #[test]
+    fn origin_drops_messages_it_never_sent() {
+        let pos = RingPosition {
+            index: 0,
+            ring_len: 2,
+        };
+        let mut m = TourMachine::new(pos, config(5, true)).unwrap();
+        m.prepare(7);
+        m.start(0);
+        let mut sent = [0u8; 100];
+        assert_eq!(m.poll_send(1, &mut sent), Some(100));
+        // seq 3 is within the tour's count but was never sent: forged, not counted.
+        let mut forged = sent;
+        let h = Header::decode(&sent).unwrap();
+        Header {
+            seq: 3,
+            hop: 1,
+            ..h
+        }
+        .encode(&mut forged);
+        assert_eq!(
+            m.handle_datagram(2, &mut forged),
+            Verdict::Dropped(DropReason::Malformed)
+        );
+        Header::stamp_forward(&mut sent, 1, 2);
+        assert_eq!(m.handle_datagram(3, &mut sent), Verdict::Arrived);
+        assert_eq!(m.counters().received, 1);
+        assert_eq!(m.counters().malformed, 1);
+        assert!(m.wants_to_send());
     }
 
     #[test]

@@ -458,6 +458,29 @@ mod tests {
             }
         }
 
+        /// Whatever the bytes, a datagram shorter than the header is rejected as truncated.
+        #[test]
+        fn prop_truncated(bytes in proptest::collection::vec(any::<u8>(), 0..HEADER_LEN)) {
+            prop_assert_eq!(Header::decode(&bytes), Err(DecodeError::Truncated { len: bytes.len() }));
+        }
+
+        /// Whatever the header says, a datagram longer than any UDP payload is rejected.
+        #[test]
+        fn prop_oversize(extra in 1usize..2000, msg_len: u32, seq: u32) {
+            let mut buf = vec![0u8; MAX_DATAGRAM + extra];
+            Header { msg_len, seq, ..sample(0) }.encode(&mut buf);
+            prop_assert_eq!(Header::decode(&buf), Err(DecodeError::Oversize { len: MAX_DATAGRAM + extra }));
+        }
+
+        /// A valid message cut short anywhere is never accepted.
+        #[test]
+        fn prop_cut_short(msg_len in HEADER_LEN as u32 + 1..3000, cut_pick: usize) {
+            let mut buf = vec![0u8; msg_len as usize];
+            write_message(&mut buf, &sample(msg_len));
+            let cut = HEADER_LEN + cut_pick % (msg_len as usize - HEADER_LEN);
+            prop_assert!(Header::decode(&buf[..cut]).is_err());
+        }
+
         /// Any datagram whose first four bytes are not the magic is rejected as such.
         #[test]
         fn prop_wrong_magic(mut bytes in proptest::collection::vec(any::<u8>(), HEADER_LEN..300)) {
