@@ -355,6 +355,110 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
 mod tests {
     use super::*;
 
+    use stillepost_control::proto::HopLoss;
+    use stillepost_engine::histogram::{encode, new_histogram};
+
+    fn member(index: u32, received: u64, forwarded: u64) -> MemberTourStats {
+        MemberTourStats {
+            index,
+            peer_endpoint: format!("10.0.0.{}:7101", index + 1),
+            received,
+            forwarded,
+            backend: "syscall".into(),
+            ..Default::default()
+        }
+    }
+
+    /// A tour of 100 messages around 3 members in which hop 1→2 lost 3 and member 2 saw
+    /// one duplicate; latencies 100..=196 µs.
+    fn lossy_tour() -> TourResult {
+        let mut h = new_histogram();
+        for i in 0..97u64 {
+            h.record(100_000 + i * 1_000).unwrap();
+        }
+        let mut origin = member(0, 97, 0);
+        origin.sent = 100;
+        let mut m2 = member(2, 97, 97);
+        m2.duplicates = 1;
+        TourResult {
+            tour_id: 0x00c0_ffee_0000_0001,
+            params: Some(TourParams {
+                msg_len: 512,
+                count: 100,
+                window: 0,
+                forward_immediately: true,
+                member_timeout_ms: 2000,
+            }),
+            outcome: "timed_out".into(),
+            error: String::new(),
+            total_ns: 25_000_000,
+            messages_sent: 100,
+            messages_unsent: 0,
+            messages_received: 97,
+            lost: 3,
+            tour_latency: encode(&h).unwrap(),
+            members: vec![origin, member(1, 100, 100), m2],
+            hop_losses: vec![
+                HopLoss {
+                    from: 0,
+                    to: 1,
+                    lost: 0,
+                },
+                HopLoss {
+                    from: 1,
+                    to: 2,
+                    lost: 3,
+                },
+                HopLoss {
+                    from: 2,
+                    to: 0,
+                    lost: 0,
+                },
+            ],
+            started_unix_ms: 1_795_000_000_000,
+        }
+    }
+
+    #[test]
+    fn tour_text_is_pinned() {
+        insta::assert_snapshot!(tour_text(&lossy_tour()));
+    }
+
+    #[test]
+    fn tour_json_is_pinned() {
+        insta::assert_snapshot!(serde_json::to_string_pretty(&tour_json(&lossy_tour())).unwrap());
+    }
+
+    #[test]
+    fn status_text_is_pinned() {
+        let reply = StatusReply {
+            configured: true,
+            params: lossy_tour().params,
+            members: vec![
+                MemberInfo {
+                    index: 0,
+                    control_endpoint: "node1:7001".into(),
+                    peer_endpoint: "10.0.0.1:7101".into(),
+                    state: "configured".into(),
+                    backend: "syscall".into(),
+                    ..Default::default()
+                },
+                MemberInfo {
+                    index: 1,
+                    control_endpoint: "node2:7001".into(),
+                    peer_endpoint: "10.0.0.2:7101".into(),
+                    state: "unreachable".into(),
+                    error: "tcp connect error: Connection refused (os error 111)".into(),
+                    backend: "syscall".into(),
+                    ..Default::default()
+                },
+            ],
+            running_tour: 0,
+            last_tour: 0x00c0_ffee_0000_0001,
+        };
+        insta::assert_snapshot!(status_text("127.0.0.1:7000", &reply));
+    }
+
     #[test]
     fn durations_read_well() {
         assert_eq!(duration(999), "999 ns");
