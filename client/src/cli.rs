@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use stillepost_control::options::{BackendArg, PollArg};
 use stillepost_control::ring::{
     DEFAULT_CONFIGURE_TIMEOUT_S, DEFAULT_COUNT, DEFAULT_MEMBER_TIMEOUT_MS, DEFAULT_MSG_LEN,
 };
@@ -139,4 +140,15 @@ pub struct LocalArgs {
     /// Tours to run.
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub tours: u32,
+    /// Data-plane backend of every member.
+    #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+    pub backend: BackendArg,
+    /// How members' data-plane threads wait. `spin` needs a core per member; on a host
+    /// with fewer cores `local` runs in block mode and says so.
+    #[arg(long, value_enum, default_value_t = PollArg::Block)]
+    pub poll: PollArg,
+    /// Cores for the members' data-plane threads, one per member in ring order (a
+    /// single value applies to all). Default: spread over the cores, sparing core 0.
+    #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
+    pub cpus: Vec<usize>,
 }

@@ -11,7 +11,8 @@ use stillepost_control::member::MemberCore;
 use stillepost_control::proto::ConfigureRequest;
 use stillepost_control::ring::DEFAULT_CONFIGURE_TIMEOUT_S;
 use stillepost_control::service::{bind, serve_coordinator, serve_member};
-use stillepost_engine::dataplane::{DataPlane, Faults};
+use stillepost_control::options::{PollArg, available_cores};
+use stillepost_engine::dataplane::{DataPlane, DataPlaneOptions, Faults, PollMode};
 use tokio::sync::watch;
 
 use crate::app::{Coordinator, emit, invalid, tour_failure, tour_params};
@@ -32,6 +33,7 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
         return Err(invalid("--tours must be at least 1"));
     }
     let params = tour_params(&args.tour)?;
+    let (poll, cpus) = plan_cores(args)?;
     let loopback: SocketAddr = "127.0.0.1:0".parse()?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
@@ -43,9 +45,20 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
 
     let mut cluster = Vec::new();
     let mut servers = Vec::new();
-    for index in 0..args.members {
-        let dataplane = DataPlane::spawn(loopback, Faults::default())
+    for (index, cpu) in cpus.iter().enumerate() {
+        let options = DataPlaneOptions {
+            backend: args.backend.into(),
+            poll,
+            cpu: Some(*cpu),
+            faults: Faults::default(),
+        };
+        let dataplane = DataPlane::spawn_with(loopback, options)
             .with_context(|| format!("starting member {index}'s data plane"))?;
+        if index == 0
+            && let Some(reason) = dataplane.fallback_reason()
+        {
+            eprintln!("note: io_uring cannot start ({reason}); the members run the syscall backend");
+        }
         let listener = bind("member control", loopback).await?;
         cluster.push(listener.local_addr()?.to_string());
         let core = Arc::new(MemberCore::new(dataplane, None));
@@ -112,4 +125,57 @@ async fn drive(
         );
     }
     failure
+}
+
+/// Chooses each member's core, and the poll mode the host allows: spinning members need a
+/// core each, so with fewer cores than members `local` blocks instead, and says so.
+fn plan_cores(args: &LocalArgs) -> Result<(PollMode, Vec<usize>)> {
+    let n = args.members as usize;
+    let cores = available_cores();
+    if cores.is_empty() {
+        return Err(anyhow::anyhow!("cannot read which cores this process may use"));
+    }
+    if !args.cpus.is_empty() {
+        let cpus: Vec<usize> = match args.cpus.len() {
+            1 => vec![args.cpus[0]; n],
+            len if len == n => args.cpus.clone(),
+            len => {
+                return Err(invalid(format!(
+                    "--cpus lists {len} cores for {n} members: give one per member, or one for all"
+                )));
+            }
+        };
+        if let Some(bad) = cpus.iter().find(|c| !cores.contains(c)) {
+            return Err(invalid(format!(
+                "--cpus {bad}: this process may use cores {cores:?} only"
+            )));
+        }
+        if args.poll == PollArg::Spin {
+            for (i, a) in cpus.iter().enumerate() {
+                if let Some(j) = cpus[i + 1..].iter().position(|b| b == a) {
+                    return Err(invalid(format!(
+                        "--cpus gives core {a} to members {i} and {}: spinning members need a core each; use --poll block to share cores",
+                        i + 1 + j
+                    )));
+                }
+            }
+        }
+        return Ok((args.poll.into(), cpus));
+    }
+    if args.poll == PollArg::Spin {
+        if n <= cores.len() {
+            return Ok((PollMode::Spin, cores[cores.len() - n..].to_vec()));
+        }
+        eprintln!(
+            "note: --poll spin needs a core per member, and this host has {} cores for {n} members: running in block mode",
+            cores.len()
+        );
+    }
+    // Spread the members over the cores, sparing core 0 for the control plane when there
+    // is more than one.
+    let spare: &[usize] = if cores.len() > 1 { &cores[1..] } else { &cores };
+    Ok((
+        PollMode::Block,
+        (0..n).map(|i| spare[i % spare.len()]).collect(),
+    ))
 }

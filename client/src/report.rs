@@ -91,6 +91,8 @@ fn member_json(m: &MemberTourStats) -> Value {
         "index": m.index,
         "peer_endpoint": m.peer_endpoint,
         "backend": m.backend,
+        "poll": m.poll,
+        "cpu": (m.cpu >= 0).then_some(m.cpu),
         "sent": m.sent,
         "received": m.received,
         "forwarded": m.forwarded,
@@ -104,6 +106,7 @@ fn member_json(m: &MemberTourStats) -> Value {
         "wrong_source": m.wrong_source,
         "send_errors": m.send_errors,
         "recv_errors": m.recv_errors,
+        "recv_no_buffers": m.recv_no_buffers,
         "injected_drops": m.injected_drops,
     })
 }
@@ -230,6 +233,7 @@ pub fn tour_text(result: &TourResult) -> String {
             (m.wrong_source, "from an unexpected source"),
             (m.send_errors, "send errors"),
             (m.recv_errors, "receive errors"),
+            (m.recv_no_buffers, "receives out of buffers"),
             (m.injected_drops, "dropped by fault injection"),
         ];
         let noted: Vec<String> = drops
@@ -258,6 +262,8 @@ fn member_info_json(m: &MemberInfo) -> Value {
         "state": m.state,
         "error": if m.error.is_empty() { Value::Null } else { json!(m.error) },
         "backend": m.backend,
+        "poll": m.poll,
+        "cpu": (m.cpu >= 0).then_some(m.cpu),
         "rcvbuf_requested": m.rcvbuf_requested,
         "rcvbuf_granted": m.rcvbuf_granted,
         "warnings": m.warnings,
@@ -267,14 +273,19 @@ fn member_info_json(m: &MemberInfo) -> Value {
 fn members_table(out: &mut String, members: &[MemberInfo]) {
     let _ = writeln!(
         out,
-        "  {:<7} {:<22} {:<22} {:<12} backend",
-        "member", "control", "peer", "state"
+        "  {:<7} {:<22} {:<22} {:<12} {:<8} {:<6} cpu",
+        "member", "control", "peer", "state", "backend", "poll"
     );
     for m in members {
+        let cpu = if m.cpu >= 0 {
+            m.cpu.to_string()
+        } else {
+            "any".to_string()
+        };
         let _ = writeln!(
             out,
-            "  {:<7} {:<22} {:<22} {:<12} {}",
-            m.index, m.control_endpoint, m.peer_endpoint, m.state, m.backend
+            "  {:<7} {:<22} {:<22} {:<12} {:<8} {:<6} {cpu}",
+            m.index, m.control_endpoint, m.peer_endpoint, m.state, m.backend, m.poll
         );
         if !m.error.is_empty() {
             let _ = writeln!(out, "          {}", m.error);
@@ -364,7 +375,9 @@ mod tests {
             peer_endpoint: format!("10.0.0.{}:7101", index + 1),
             received,
             forwarded,
-            backend: "syscall".into(),
+            backend: "uring".into(),
+            poll: "block".into(),
+            cpu: 1,
             ..Default::default()
         }
     }
@@ -440,7 +453,9 @@ mod tests {
                     control_endpoint: "node1:7001".into(),
                     peer_endpoint: "10.0.0.1:7101".into(),
                     state: "configured".into(),
-                    backend: "syscall".into(),
+                    backend: "uring".into(),
+                    poll: "spin".into(),
+                    cpu: 3,
                     ..Default::default()
                 },
                 MemberInfo {
@@ -450,6 +465,8 @@ mod tests {
                     state: "unreachable".into(),
                     error: "tcp connect error: Connection refused (os error 111)".into(),
                     backend: "syscall".into(),
+                    poll: "block".into(),
+                    cpu: -1,
                     ..Default::default()
                 },
             ],

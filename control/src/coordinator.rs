@@ -325,6 +325,7 @@ impl CoordinatorCore {
             reached.push(info?);
         }
         check_reachable_peers(cluster, reached.iter().map(|(_, _, peer)| *peer))?;
+        check_spinning_cores(cluster, reached.iter().map(|(_, info, _)| info))?;
 
         // From here members change their configuration: the old ring is gone, whatever
         // happens next.
@@ -364,6 +365,8 @@ impl CoordinatorCore {
                     state: "configured".into(),
                     error: String::new(),
                     backend: info.backend,
+                    poll: info.poll,
+                    cpu: info.cpu,
                     rcvbuf_requested: reply.rcvbuf_requested,
                     rcvbuf_granted: reply.rcvbuf_granted,
                     warnings: reply.warnings,
@@ -592,6 +595,8 @@ impl CoordinatorCore {
                     Ok(reply) => {
                         info.state = reply.state;
                         info.backend = reply.backend;
+                        info.poll = reply.poll;
+                        info.cpu = reply.cpu;
                     }
                     Err(status) => {
                         info.state = "unreachable".into();
@@ -646,6 +651,40 @@ fn check_reachable_peers(
             "member {local} ({}) advertises the loopback endpoint {}, which member {remote} ({}, peer {}) cannot reach; list every member by an address of the cluster network, or start member {local} with --advertise",
             cluster[local], peers[local], cluster[remote], peers[remote]
         )));
+    }
+    Ok(())
+}
+
+/// Two spinning members on one core would take turns instead of polling: refuse that.
+/// Members share cores when they report the same host id; an unpinned spinning member may
+/// run on any core, so it shares with every other spinning member of its host.
+fn check_spinning_cores<'a>(
+    cluster: &[String],
+    infos: impl Iterator<Item = &'a proto::InfoReply>,
+) -> Result<(), CoordError> {
+    let infos: Vec<&proto::InfoReply> = infos.collect();
+    for (i, a) in infos.iter().enumerate() {
+        for (j, b) in infos.iter().enumerate().skip(i + 1) {
+            let same_host = !a.host_id.is_empty() && a.host_id == b.host_id;
+            let both_spin = a.poll == "spin" && b.poll == "spin";
+            let same_core = a.cpu < 0 || b.cpu < 0 || a.cpu == b.cpu;
+            if same_host && both_spin && same_core {
+                let core = |cpu: i32| {
+                    if cpu < 0 {
+                        "no fixed core".to_string()
+                    } else {
+                        format!("core {cpu}")
+                    }
+                };
+                return Err(CoordError::InvalidArgument(format!(
+                    "members {i} ({}, {}) and {j} ({}, {}) both spin on the same host and could share a core: a spinning member needs a core of its own; start them with different --cpu values, or with --poll block",
+                    cluster[i],
+                    core(a.cpu),
+                    cluster[j],
+                    core(b.cpu)
+                )));
+            }
+        }
     }
     Ok(())
 }

@@ -10,6 +10,7 @@ pub mod proto {
 
 pub mod coordinator;
 pub mod member;
+pub mod options;
 pub mod ring;
 pub mod rpc;
 pub mod service;

@@ -6,14 +6,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stillepost_engine::dataplane::{DataPlane, DataPlaneError, RingSetup, TourReport};
+use stillepost_engine::dataplane::{DataPlane, DataPlaneError, RingSetup, Started, TourReport};
 use stillepost_engine::tour::{Phase, RingPosition};
 
 use crate::proto;
 use crate::ring::params_to_config;
-
-/// Name of the data-plane backend this build runs.
-pub const BACKEND: &str = "syscall";
 
 /// Why a member refused or failed a request.
 #[derive(Debug, thiserror::Error)]
@@ -109,10 +106,18 @@ impl MemberCore {
                 state.phase
             }
             .to_string(),
-            backend: BACKEND.to_string(),
+            backend: self.dataplane.started().backend.name().to_string(),
             index,
             ring_len,
             version: env!("CARGO_PKG_VERSION").to_string(),
+            poll: self.dataplane.started().poll.name().to_string(),
+            cpu: cpu_field(self.dataplane.started().cpu),
+            host_id: host_id(),
+            fallback_reason: self
+                .dataplane
+                .fallback_reason()
+                .unwrap_or_default()
+                .to_string(),
         })
     }
 
@@ -228,7 +233,7 @@ impl MemberCore {
         let mut state = lock(&self.state);
         state.phase = "configured";
         let index = state.position.map_or(0, |p| p.index);
-        report_to_proto(&report, index, peer.to_string())
+        report_to_proto(&report, index, peer.to_string(), self.dataplane.started())
     }
 }
 
@@ -248,6 +253,7 @@ fn report_to_proto(
     report: &TourReport,
     index: u32,
     peer: String,
+    started: Started,
 ) -> Result<proto::MemberTourReport, MemberError> {
     let c = &report.counters;
     let io = &report.io;
@@ -273,10 +279,26 @@ fn report_to_proto(
             recv_errors: io.recv_errors,
             wrong_source: io.wrong_source,
             injected_drops: io.injected_drops,
-            backend: BACKEND.to_string(),
+            backend: started.backend.name().to_string(),
+            poll: started.poll.name().to_string(),
+            cpu: cpu_field(started.cpu),
+            recv_no_buffers: io.recv_no_buffers,
         }),
         first_send_ns: report.first_send_ns.unwrap_or(0),
         last_receive_ns: report.last_receive_ns.unwrap_or(0),
         tour_latency,
     })
+}
+
+/// A core id as the protocol carries it (-1: not pinned).
+fn cpu_field(cpu: Option<usize>) -> i32 {
+    cpu.and_then(|c| i32::try_from(c).ok()).unwrap_or(-1)
+}
+
+/// This host's boot id: members that report the same one run on the same machine (network
+/// namespaces included) and share its cores.
+pub fn host_id() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_default()
 }

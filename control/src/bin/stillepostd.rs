@@ -8,7 +8,8 @@ use clap::{Parser, Subcommand};
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
 use stillepost_control::service::{bind, serve_coordinator, serve_member};
-use stillepost_engine::dataplane::{DataPlane, Faults};
+use stillepost_control::options::{BackendArg, PollArg, available_cores};
+use stillepost_engine::dataplane::{DataPlane, DataPlaneOptions, Faults};
 
 /// The Stillepost daemon: run one coordinator per ring and one member per host (or per
 /// core) that takes part in the ring.
@@ -42,9 +43,25 @@ enum Role {
         /// several addresses).
         #[arg(long, value_name = "IP:PORT")]
         advertise: Option<SocketAddr>,
+        /// Data-plane backend.
+        #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
+        backend: BackendArg,
+        /// How the data-plane thread waits for datagrams. `spin` needs a core of its own.
+        #[arg(long, value_enum, default_value_t = PollArg::Block)]
+        poll: PollArg,
+        /// Core to pin the data-plane thread to (default: the last core of this host,
+        /// leaving the first to the system and the control plane).
+        #[arg(long, value_name = "N")]
+        cpu: Option<usize>,
         /// Testing aid: silently discard every tour datagram this member receives.
         #[arg(long, hide = true)]
         fault_drop_data: bool,
+        /// Testing aid: make io_uring set-up fail as if the kernel refused it.
+        #[arg(long, hide = true)]
+        fault_refuse_uring: bool,
+        /// Testing aid: use this many receive buffers.
+        #[arg(long, hide = true)]
+        fault_buffers: Option<u32>,
     },
 }
 
@@ -97,22 +114,42 @@ async fn run(cli: Cli) -> Result<()> {
             coord_bind,
             peer_bind,
             advertise,
+            backend,
+            poll,
+            cpu,
             fault_drop_data,
+            fault_refuse_uring,
+            fault_buffers,
         } => {
             let control_addr = resolve("--coord-bind", &coord_bind)?;
             let peer_addr = resolve("--peer-bind", &peer_bind)?;
-            let faults = Faults {
-                drop_data: fault_drop_data,
+            let options = DataPlaneOptions {
+                backend: backend.into(),
+                poll: poll.into(),
+                cpu: cpu.or_else(|| available_cores().last().copied()),
+                faults: Faults {
+                    drop_data: fault_drop_data,
+                    refuse_uring: fault_refuse_uring,
+                    buffers: fault_buffers,
+                },
             };
-            let dataplane = DataPlane::spawn(peer_addr, faults)
-                .with_context(|| format!("--peer-bind {peer_bind}"))?;
+            let dataplane = DataPlane::spawn_with(peer_addr, options)?;
+            let started = dataplane.started();
             let peer_local = dataplane.local_addr();
             let listener = bind("--coord-bind", control_addr).await?;
             let local = listener.local_addr()?;
             if fault_drop_data {
                 tracing::warn!("fault injection: every tour datagram will be dropped");
             }
-            println!("stillepostd member: control on {local}, peer socket on {peer_local}");
+            println!(
+                "stillepostd member: control on {local}, peer socket on {peer_local}, backend {}, poll {}, cpu {}",
+                started.backend.name(),
+                started.poll.name(),
+                started.cpu.map_or("any".to_string(), |c| c.to_string())
+            );
+            if let Some(reason) = dataplane.fallback_reason() {
+                println!("stillepostd member: io_uring cannot start ({reason}); running the syscall backend");
+            }
             tracing::info!(control = %local, peer = %peer_local, "member ready");
             let core = Arc::new(MemberCore::new(dataplane, advertise));
             serve_member(listener, core, shutdown_signal())

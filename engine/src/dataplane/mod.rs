@@ -1,0 +1,840 @@
+//! A member's data plane: one thread, pinned to a core, that owns the member's UDP peer
+//! socket, answers echoes, and drives the member's [`TourMachine`] with datagrams and
+//! timestamps.
+//!
+//! Two backends run the thread's loop: [`uring`] (io_uring: multishot receive into a
+//! provided-buffer ring, sends straight out of the receive buffer, one `io_uring_enter` per
+//! loop iteration) and [`syscall`] (`recvmmsg`/`sendmmsg` batches over the same buffer
+//! pool). `auto` picks io_uring and falls back to the syscall backend, saying why, when the
+//! kernel or a seccomp filter refuses it. Everything a tour needs (state machine, buffer
+//! pool, histogram) is allocated when the ring is configured; handling a datagram
+//! allocates nothing, takes no lock and logs nothing.
+
+mod pool;
+mod syscall;
+mod sys;
+mod uring;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{Receiver, Sender, bounded};
+use hdrhistogram::Histogram;
+use socket2::{Domain, Protocol, SockAddr, Socket, Type};
+
+use crate::tour::{ConfigError, Counters, Phase, RingPosition, TourConfig, TourMachine, Verdict};
+use crate::wire::{HEADER_LEN, Kind};
+use pool::Pool;
+pub use sys::monotonic_ns;
+
+/// How long a blocking receive waits before the syscall backend looks at its command
+/// queue again (the io_uring backend is woken through an eventfd instead).
+const RECV_POLL: Duration = Duration::from_millis(5);
+/// How long a control call waits for the data-plane thread to answer (below the
+/// control plane's 5 s call deadline).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(4);
+/// Socket buffer size a member asks for at least.
+const MIN_SOCKET_BUFFER: usize = 4 << 20;
+/// Socket buffer size a member never asks beyond.
+const MAX_SOCKET_BUFFER: usize = 1 << 30;
+/// Memory a holding member may use for the `count` messages it holds.
+pub const MAX_HOLD_MEMORY: u64 = 1 << 30;
+/// Most receive buffers one member has (io_uring buffer ids are 16 bits).
+pub const MAX_BUFFERS: u32 = 32_768;
+/// Receive buffers of a member that forwards immediately, unless the window needs fewer.
+const DEFAULT_BUFFERS: u32 = 1024;
+/// Buffers the origin uses for new messages in flight in the kernel.
+const SEND_SLOTS: u32 = 256;
+/// Room before the payload in every receive buffer: io_uring's `recvmsg_out` header and the
+/// source address.
+const RECV_HEADROOM: usize = 16 + std::mem::size_of::<libc::sockaddr_storage>();
+
+/// Which data-plane backend to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum BackendChoice {
+    /// io_uring, or the syscall backend when io_uring cannot start.
+    #[default]
+    Auto,
+    /// io_uring only; fail when it cannot start.
+    Uring,
+    /// `recvmmsg`/`sendmmsg`.
+    Syscall,
+}
+
+/// The backend a data plane actually runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// io_uring.
+    Uring,
+    /// `recvmmsg`/`sendmmsg`.
+    Syscall,
+}
+
+impl Backend {
+    /// The name results and logs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Uring => "uring",
+            Backend::Syscall => "syscall",
+        }
+    }
+}
+
+/// How the data-plane thread waits for datagrams.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PollMode {
+    /// Sleep in the kernel until something arrives (a core is shared).
+    #[default]
+    Block,
+    /// Busy-poll without sleeping (the thread owns its core).
+    Spin,
+}
+
+impl PollMode {
+    /// The name results and logs use.
+    pub fn name(self) -> &'static str {
+        match self {
+            PollMode::Block => "block",
+            PollMode::Spin => "spin",
+        }
+    }
+}
+
+/// Faults injected into a member's data plane, for tests of loss handling.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Silently discard every data datagram on arrival, as a black-hole link would.
+    pub drop_data: bool,
+    /// Make io_uring set-up fail as if the kernel refused it (EPERM).
+    pub refuse_uring: bool,
+    /// Use this many receive buffers instead of what the configuration calls for.
+    pub buffers: Option<u32>,
+}
+
+/// How a data plane is started.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DataPlaneOptions {
+    /// Backend to run.
+    pub backend: BackendChoice,
+    /// How the thread waits.
+    pub poll: PollMode,
+    /// Core to pin the thread to.
+    pub cpu: Option<usize>,
+    /// Injected faults (testing).
+    pub faults: Faults,
+}
+
+/// Everything a member's data plane needs to take part in tours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingSetup {
+    /// This member's place in the ring.
+    pub position: RingPosition,
+    /// The tour parameters.
+    pub config: TourConfig,
+    /// Where this member sends: the next member's peer endpoint.
+    pub next_peer: SocketAddr,
+    /// Where this member's data comes from: the previous member's peer endpoint.
+    pub prev_peer: SocketAddr,
+}
+
+/// What the data plane reports after it took a configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigureReport {
+    /// Receive buffer requested for the peer socket, bytes.
+    pub rcvbuf_requested: usize,
+    /// Receive buffer the kernel granted (as `getsockopt` reports it), bytes.
+    pub rcvbuf_granted: usize,
+    /// Send buffer the kernel granted, bytes.
+    pub sndbuf_granted: usize,
+    /// Receive buffers in the pool.
+    pub buffers: u32,
+}
+
+/// A member's counters and histogram at the end of a tour.
+#[derive(Debug, Clone)]
+pub struct TourReport {
+    /// The tour reported.
+    pub tour_id: u64,
+    /// Where the tour stood when it ended.
+    pub phase: Phase,
+    /// The state machine's counters.
+    pub counters: Counters,
+    /// Origin: first message sent (monotonic ns).
+    pub first_send_ns: Option<u64>,
+    /// Last distinct message received (monotonic ns).
+    pub last_receive_ns: Option<u64>,
+    /// Origin: tour latency per message.
+    pub tour_latency: Histogram<u64>,
+    /// Data-plane counters outside the state machine.
+    pub io: IoCounters,
+}
+
+/// Counters of the I/O layer for the current tour (reset when a tour is prepared).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoCounters {
+    /// Sends that failed.
+    pub send_errors: u64,
+    /// Receives that failed, other than by running out of buffers.
+    pub recv_errors: u64,
+    /// Times the receive ran out of buffers (io_uring ENOBUFS) and was re-armed later.
+    pub recv_no_buffers: u64,
+    /// Data datagrams from an address other than the previous member's.
+    pub wrong_source: u64,
+    /// Data datagrams discarded by an injected fault.
+    pub injected_drops: u64,
+    /// Echo requests answered.
+    pub echoes: u64,
+}
+
+/// Live progress of the current tour, readable from the control plane at any time.
+#[derive(Debug, Default)]
+pub struct Progress {
+    /// Messages sent by the origin so far.
+    pub sent: AtomicU64,
+    /// Distinct messages received so far.
+    pub received: AtomicU64,
+    /// The last tour that finished on this member (origin), 0 if none.
+    pub finished_tour: AtomicU64,
+}
+
+/// Why a data-plane call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DataPlaneError {
+    /// The peer socket could not be created or bound.
+    #[error("cannot bind the peer socket to {addr}: {source}")]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// The data-plane thread could not be started.
+    #[error("cannot start the data-plane thread: {0}")]
+    Spawn(io::Error),
+    /// `--backend uring` was asked for and io_uring cannot start.
+    #[error(
+        "--backend uring: io_uring cannot start here: {0}; use --backend auto (falls back to the syscall backend) or --backend syscall"
+    )]
+    UringUnavailable(String),
+    /// The thread could not be pinned to the core asked for.
+    #[error("--cpu {cpu}: cannot pin the data-plane thread to that core (this host has cores 0 to {last})")]
+    Pin {
+        /// The core asked for.
+        cpu: usize,
+        /// The highest core id there is.
+        last: usize,
+    },
+    /// The configuration was rejected.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// Holding `count` messages would take too much memory.
+    #[error(
+        "forward-immediately false holds all msgcount messages in memory: {count} messages of {msg_len} B take {bytes} B of buffers, more than the {limit} B limit; lower --msgcount or --msgbytelen, or use --forward-immediately true"
+    )]
+    HoldMemory {
+        /// Configured count.
+        count: u32,
+        /// Configured message length.
+        msg_len: u32,
+        /// Memory needed.
+        bytes: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// Holding `count` messages needs more buffers than one member has.
+    #[error(
+        "forward-immediately false holds all msgcount messages: {count} is more than the {max} receive buffers a member has; lower --msgcount or use --forward-immediately true"
+    )]
+    HoldCount {
+        /// Configured count.
+        count: u32,
+        /// The most buffers.
+        max: u32,
+    },
+    /// A tour command arrived before any configuration.
+    #[error("this member is not configured: run `stillepost configure` first")]
+    NotConfigured,
+    /// A command named another tour than the one armed.
+    #[error("tour {asked:016x} is not the tour armed on this member ({armed:016x})")]
+    WrongTour {
+        /// The tour asked for.
+        asked: u64,
+        /// The tour armed.
+        armed: u64,
+    },
+    /// Start was sent to a member that is not the origin.
+    #[error("only the origin (member 0) starts a tour; this is member {index}")]
+    NotOrigin {
+        /// This member's index.
+        index: u32,
+    },
+    /// The backend failed outside the hot path (set-up, registration).
+    #[error("data plane: {0}")]
+    Backend(String),
+    /// The data-plane thread did not answer in time or is gone.
+    #[error("the data-plane thread did not answer within {0:?}; it may have crashed")]
+    Unresponsive(Duration),
+}
+
+pub(crate) enum Command {
+    Configure(Box<Session>, Sender<Result<ConfigureReport, DataPlaneError>>),
+    Prepare(u64, Sender<Result<(), DataPlaneError>>),
+    Start(u64, Sender<Result<(), DataPlaneError>>),
+    End(u64, Sender<Result<TourReport, DataPlaneError>>),
+    Shutdown,
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Command::Configure(..) => "Configure",
+            Command::Prepare(..) => "Prepare",
+            Command::Start(..) => "Start",
+            Command::End(..) => "End",
+            Command::Shutdown => "Shutdown",
+        })
+    }
+}
+
+/// A message held by a member in hold mode: its buffer and where the datagram lies in it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Held {
+    pub bid: u16,
+    pub offset: u32,
+    pub len: u32,
+}
+
+/// The tour state a data-plane thread owns: the state machine (absent before the first
+/// configuration, when the member only answers echoes) and its buffers.
+pub(crate) struct Session {
+    pub setup: Option<RingSetup>,
+    pub machine: Option<TourMachine>,
+    /// The next member's address, at a stable place for the kernel to read.
+    pub next: Box<SockAddr>,
+    /// Receive buffers.
+    pub pool: Pool,
+    /// Messages held (hold mode), in arrival order.
+    pub held: Vec<Held>,
+    /// Origin: buffers for new messages while the kernel sends them.
+    pub send_pool: Pool,
+    pub rcvbuf_requested: usize,
+    pub notified: bool,
+}
+
+impl Session {
+    /// The session of a member that is not configured: a few small buffers for echoes.
+    fn unconfigured(payload_offset: usize) -> Session {
+        Session {
+            setup: None,
+            machine: None,
+            next: Box::new(SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 9)))),
+            pool: Pool::new(16, payload_offset + 2048, payload_offset),
+            held: Vec::new(),
+            send_pool: Pool::new(0, 0, 0),
+            rcvbuf_requested: MIN_SOCKET_BUFFER,
+            notified: false,
+        }
+    }
+
+    fn new(setup: RingSetup, backend: Backend, faults: Faults) -> Result<Session, DataPlaneError> {
+        let machine = TourMachine::new(setup.position, setup.config)?;
+        let cfg = setup.config;
+        let hold = !cfg.forward_immediately && !setup.position.is_origin();
+        let headroom = match backend {
+            Backend::Uring => RECV_HEADROOM,
+            Backend::Syscall => 0,
+        };
+        // A buffer a little longer than a message, so a longer datagram shows as such.
+        let payload = (cfg.msg_len as usize + 1).max(HEADER_LEN * 4);
+        let wanted = if hold {
+            // Every held message keeps its buffer until the flush; a few more keep
+            // receiving echoes and duplicates meanwhile.
+            if cfg.count > MAX_BUFFERS - 64 {
+                return Err(DataPlaneError::HoldCount {
+                    count: cfg.count,
+                    max: MAX_BUFFERS - 64,
+                });
+            }
+            cfg.count + 64
+        } else {
+            cfg.window.clamp(64, DEFAULT_BUFFERS)
+        };
+        let buffers = faults
+            .buffers
+            .unwrap_or(wanted)
+            .clamp(2, MAX_BUFFERS)
+            .next_power_of_two();
+        let bytes = u64::from(buffers) * (headroom + payload) as u64;
+        if hold && bytes > MAX_HOLD_MEMORY {
+            return Err(DataPlaneError::HoldMemory {
+                count: cfg.count,
+                msg_len: cfg.msg_len,
+                bytes,
+                limit: MAX_HOLD_MEMORY,
+            });
+        }
+        let in_flight = if hold { cfg.count } else { cfg.window };
+        let needed =
+            stillepost_tuning::receive_buffer_needed(u64::from(cfg.msg_len), u64::from(in_flight));
+        let rcvbuf_requested = usize::try_from(needed)
+            .unwrap_or(usize::MAX)
+            .clamp(MIN_SOCKET_BUFFER, MAX_SOCKET_BUFFER);
+        let send_slots = if setup.position.is_origin() {
+            cfg.window.min(SEND_SLOTS)
+        } else {
+            0
+        };
+        Ok(Session {
+            setup: Some(setup),
+            machine: Some(machine),
+            next: Box::new(SockAddr::from(setup.next_peer)),
+            pool: Pool::new(buffers, headroom + payload, headroom),
+            held: Vec::with_capacity(buffers as usize),
+            send_pool: Pool::new(send_slots, cfg.msg_len as usize, 0),
+            rcvbuf_requested,
+            notified: false,
+        })
+    }
+
+    /// Hands one received datagram to the state machine, after the I/O layer's own
+    /// checks (injected faults, source address). `None`: dropped by those checks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn admit(
+        &mut self,
+        now: u64,
+        slot: u16,
+        offset: usize,
+        len: usize,
+        source: Option<SocketAddr>,
+        io: &mut IoCounters,
+        faults: &Faults,
+    ) -> Option<Verdict> {
+        let datagram = self.pool.slot(slot).get_mut(offset..offset + len)?;
+        let Some(machine) = self.machine.as_mut() else {
+            // Not configured: answer echoes, ignore the rest.
+            return match crate::wire::Header::decode(datagram) {
+                Ok(h) if h.kind == Kind::EchoRequest => {
+                    crate::wire::Header::make_echo_reply(datagram);
+                    Some(Verdict::EchoReply)
+                }
+                _ => None,
+            };
+        };
+        if datagram.get(5) == Some(&(Kind::Data as u8)) {
+            if faults.drop_data {
+                io.injected_drops += 1;
+                return None;
+            }
+            if source != self.setup.map(|s| s.prev_peer) {
+                io.wrong_source += 1;
+                return None;
+            }
+        }
+        Some(machine.handle_datagram(now, datagram))
+    }
+
+    /// Origin: tells the control plane once that the tour is over.
+    fn notify_if_finished(&mut self, progress: &Progress, finished: &Sender<u64>) {
+        if let Some(machine) = self.machine.as_ref()
+            && machine.is_finished()
+            && !self.notified
+        {
+            self.notified = true;
+            let id = machine.tour_id();
+            progress.finished_tour.store(id, Ordering::Release);
+            let _ = finished.try_send(id);
+        }
+    }
+
+    fn publish_progress(&self, progress: &Progress) {
+        if let Some(machine) = self.machine.as_ref() {
+            let c = machine.counters();
+            progress.sent.store(c.sent, Ordering::Relaxed);
+            progress.received.store(c.received, Ordering::Relaxed);
+        }
+    }
+
+    fn armed(&mut self, tour_id: u64) -> Result<&mut TourMachine, DataPlaneError> {
+        match self.machine.as_mut() {
+            None => Err(DataPlaneError::NotConfigured),
+            Some(m) if m.tour_id() != tour_id => Err(DataPlaneError::WrongTour {
+                asked: tour_id,
+                armed: m.tour_id(),
+            }),
+            Some(m) => Ok(m),
+        }
+    }
+}
+
+/// What every backend shares: the socket, the command queue and the counters.
+pub(crate) struct Core {
+    pub socket: Socket,
+    pub commands: Receiver<Command>,
+    pub finished: Sender<u64>,
+    pub progress: Arc<Progress>,
+    pub io: IoCounters,
+    pub faults: Faults,
+    pub poll: PollMode,
+}
+
+/// What a backend must do when the core changes its session or buffers.
+pub(crate) trait BufferOwner {
+    /// The buffers of `held` messages may be reused.
+    fn release(&mut self, session: &mut Session, held: &[Held]);
+    /// `new` replaces the current session; the backend hands the kernel the new buffers
+    /// once the old ones are no longer in use. Returns the number of receive buffers.
+    fn replace_session(&mut self, core: &mut Core, session: &mut Box<Session>, new: Box<Session>)
+    -> Result<(), DataPlaneError>;
+}
+
+impl Core {
+    /// Handles every queued command; false when the thread must stop.
+    pub fn drain_commands(
+        &mut self,
+        session: &mut Box<Session>,
+        owner: &mut impl BufferOwner,
+    ) -> bool {
+        while let Ok(command) = self.commands.try_recv() {
+            if !self.handle_command(command, session, owner) {
+                return false;
+            }
+        }
+        true
+    }
+
+    fn release_held(session: &mut Session, owner: &mut impl BufferOwner) {
+        let held = std::mem::take(&mut session.held);
+        owner.release(session, &held);
+        session.held = held;
+        session.held.clear();
+    }
+
+    fn handle_command(
+        &mut self,
+        command: Command,
+        session: &mut Box<Session>,
+        owner: &mut impl BufferOwner,
+    ) -> bool {
+        match command {
+            Command::Configure(new, reply) => {
+                Core::release_held(session, owner);
+                let buffers = new.pool.count();
+                let result = owner.replace_session(self, session, new).map(|()| {
+                    let mut report = self.size_socket_buffers(session.rcvbuf_requested);
+                    report.buffers = buffers;
+                    report
+                });
+                let _ = reply.send(result);
+            }
+            Command::Prepare(tour_id, reply) => {
+                Core::release_held(session, owner);
+                let result = match session.machine.as_mut() {
+                    None => Err(DataPlaneError::NotConfigured),
+                    Some(machine) => {
+                        machine.prepare(tour_id);
+                        Ok(())
+                    }
+                };
+                if result.is_ok() {
+                    session.notified = false;
+                    self.io = IoCounters::default();
+                    session.publish_progress(&self.progress);
+                }
+                let _ = reply.send(result);
+            }
+            Command::Start(tour_id, reply) => {
+                let is_origin = session.setup.is_some_and(|s| s.position.is_origin());
+                let index = session.setup.map_or(0, |s| s.position.index);
+                let result = session.armed(tour_id).and_then(|machine| {
+                    if !is_origin {
+                        return Err(DataPlaneError::NotOrigin { index });
+                    }
+                    machine.start(monotonic_ns());
+                    Ok(())
+                });
+                let _ = reply.send(result);
+            }
+            Command::End(tour_id, reply) => {
+                let io = self.io;
+                let result = session.armed(tour_id).map(|machine| {
+                    machine.end();
+                    TourReport {
+                        tour_id,
+                        phase: machine.phase(),
+                        counters: machine.counters().clone(),
+                        first_send_ns: machine.first_send_ns(),
+                        last_receive_ns: machine.last_receive_ns(),
+                        tour_latency: machine.tour_latency().clone(),
+                        io,
+                    }
+                });
+                Core::release_held(session, owner);
+                let _ = reply.send(result);
+            }
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Asks for socket buffers that hold what a tour can have in flight; with
+    /// CAP_NET_ADMIN beyond `net.core.rmem_max` (`SO_RCVBUFFORCE`).
+    fn size_socket_buffers(&self, want: usize) -> ConfigureReport {
+        let forced = sys::set_buffer_force(&self.socket, libc::SO_RCVBUFFORCE, want).is_ok();
+        if !forced {
+            let _ = self.socket.set_recv_buffer_size(want);
+        }
+        if sys::set_buffer_force(&self.socket, libc::SO_SNDBUFFORCE, MIN_SOCKET_BUFFER).is_err() {
+            let _ = self.socket.set_send_buffer_size(MIN_SOCKET_BUFFER);
+        }
+        ConfigureReport {
+            rcvbuf_requested: want,
+            rcvbuf_granted: self.socket.recv_buffer_size().unwrap_or(0),
+            sndbuf_granted: self.socket.send_buffer_size().unwrap_or(0),
+            buffers: 0,
+        }
+    }
+}
+
+/// How the data-plane thread came up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Started {
+    /// The backend it runs.
+    pub backend: Backend,
+    /// How it waits.
+    pub poll: PollMode,
+    /// The core it is pinned to, if any.
+    pub cpu: Option<usize>,
+}
+
+/// Handle to a member's data-plane thread. Dropping it stops the thread.
+#[derive(Debug)]
+pub struct DataPlane {
+    commands: Sender<Command>,
+    wake: Arc<OwnedFd>,
+    finished: Receiver<u64>,
+    progress: Arc<Progress>,
+    local_addr: SocketAddr,
+    started: Started,
+    /// Why `auto` did not run io_uring, if it did not.
+    fallback_reason: Option<String>,
+    faults: Faults,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl DataPlane {
+    /// Binds the peer socket and starts the data-plane thread with the default options.
+    pub fn spawn(bind: SocketAddr, faults: Faults) -> Result<DataPlane, DataPlaneError> {
+        DataPlane::spawn_with(
+            bind,
+            DataPlaneOptions {
+                faults,
+                ..DataPlaneOptions::default()
+            },
+        )
+    }
+
+    /// Binds the peer socket, starts the data-plane thread on its core and brings up the
+    /// backend asked for (falling back from io_uring to syscalls with `auto`).
+    pub fn spawn_with(
+        bind: SocketAddr,
+        options: DataPlaneOptions,
+    ) -> Result<DataPlane, DataPlaneError> {
+        let bind_err = |source| DataPlaneError::Bind { addr: bind, source };
+        let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))
+            .map_err(bind_err)?;
+        socket.bind(&SockAddr::from(bind)).map_err(bind_err)?;
+        socket.set_read_timeout(Some(RECV_POLL)).map_err(bind_err)?;
+        let local_addr = socket
+            .local_addr()
+            .map_err(bind_err)?
+            .as_socket()
+            .ok_or_else(|| bind_err(io::Error::other("bound address is not an IP socket")))?;
+        let wake = Arc::new(sys::eventfd().map_err(DataPlaneError::Spawn)?);
+        let (commands, command_rx) = bounded(16);
+        let (finished_tx, finished) = bounded(16);
+        let (started_tx, started_rx) = bounded(1);
+        let progress = Arc::new(Progress::default());
+        let core = Core {
+            socket,
+            commands: command_rx,
+            finished: finished_tx,
+            progress: Arc::clone(&progress),
+            io: IoCounters::default(),
+            faults: options.faults,
+            poll: options.poll,
+        };
+        let thread_wake = Arc::clone(&wake);
+        let thread = std::thread::Builder::new()
+            .name(format!("dataplane-{}", local_addr.port()))
+            .spawn(move || run_thread(core, options, thread_wake, started_tx))
+            .map_err(DataPlaneError::Spawn)?;
+        let (started, fallback_reason) = match started_rx.recv_timeout(COMMAND_TIMEOUT) {
+            Ok(Ok(started)) => started,
+            Ok(Err(e)) => {
+                let _ = thread.join();
+                return Err(e);
+            }
+            Err(_) => return Err(DataPlaneError::Unresponsive(COMMAND_TIMEOUT)),
+        };
+        Ok(DataPlane {
+            commands,
+            wake,
+            finished,
+            progress,
+            local_addr,
+            started,
+            fallback_reason,
+            faults: options.faults,
+            thread: Some(thread),
+        })
+    }
+
+    /// The address the peer socket is bound to.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Backend, poll mode and core the thread runs with.
+    pub fn started(&self) -> Started {
+        self.started
+    }
+
+    /// Why `--backend auto` runs the syscall backend, when it does.
+    pub fn fallback_reason(&self) -> Option<&str> {
+        self.fallback_reason.as_deref()
+    }
+
+    /// Live progress counters of the current tour.
+    pub fn progress(&self) -> &Progress {
+        &self.progress
+    }
+
+    fn call<T>(
+        &self,
+        make: impl FnOnce(Sender<Result<T, DataPlaneError>>) -> Command,
+    ) -> Result<T, DataPlaneError> {
+        // One deadline for the whole exchange, shorter than the gRPC call that waits on it.
+        let deadline = Instant::now() + COMMAND_TIMEOUT;
+        let (tx, rx) = bounded(1);
+        self.commands
+            .send_deadline(make(tx), deadline)
+            .map_err(|_| DataPlaneError::Unresponsive(COMMAND_TIMEOUT))?;
+        sys::wake(&self.wake);
+        rx.recv_deadline(deadline)
+            .map_err(|_| DataPlaneError::Unresponsive(COMMAND_TIMEOUT))?
+    }
+
+    /// Takes a ring configuration: allocates the tour's buffers here, on the caller's
+    /// thread, then hands them to the data plane, which gives them to the kernel and sizes
+    /// the socket buffers.
+    pub fn configure(&self, setup: RingSetup) -> Result<ConfigureReport, DataPlaneError> {
+        let session = Box::new(Session::new(setup, self.started.backend, self.faults)?);
+        self.call(|tx| Command::Configure(session, tx))
+    }
+
+    /// Arms the data plane for a tour.
+    pub fn prepare(&self, tour_id: u64) -> Result<(), DataPlaneError> {
+        self.call(|tx| Command::Prepare(tour_id, tx))
+    }
+
+    /// Origin: starts sending the armed tour.
+    pub fn start(&self, tour_id: u64) -> Result<(), DataPlaneError> {
+        self.call(|tx| Command::Start(tour_id, tx))
+    }
+
+    /// Origin: waits up to `wait` for the tour to finish; true when it has.
+    pub fn wait_finished(&self, tour_id: u64, wait: Duration) -> bool {
+        let deadline = Instant::now() + wait;
+        loop {
+            if self.progress.finished_tour.load(Ordering::Acquire) == tour_id {
+                return true;
+            }
+            match self.finished.recv_deadline(deadline) {
+                Ok(id) if id == tour_id => return true,
+                Ok(_) => continue,
+                Err(_) => return self.progress.finished_tour.load(Ordering::Acquire) == tour_id,
+            }
+        }
+    }
+
+    /// Ends the tour on this member and returns its report.
+    pub fn end(&self, tour_id: u64) -> Result<TourReport, DataPlaneError> {
+        self.call(|tx| Command::End(tour_id, tx))
+    }
+}
+
+impl Drop for DataPlane {
+    fn drop(&mut self) {
+        let _ = self.commands.send(Command::Shutdown);
+        sys::wake(&self.wake);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+type StartReply = Result<(Started, Option<String>), DataPlaneError>;
+
+/// The data-plane thread: pins itself, brings up its backend, reports, and loops.
+fn run_thread(
+    core: Core,
+    options: DataPlaneOptions,
+    wake: Arc<OwnedFd>,
+    started: Sender<StartReply>,
+) {
+    if let Some(cpu) = options.cpu {
+        let ids = core_affinity::get_core_ids().unwrap_or_default();
+        let last = ids.iter().map(|c| c.id).max().unwrap_or(0);
+        if !ids.iter().any(|c| c.id == cpu)
+            || !core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
+        {
+            let _ = started.send(Err(DataPlaneError::Pin { cpu, last }));
+            return;
+        }
+    }
+    let report = |backend| Started {
+        backend,
+        poll: options.poll,
+        cpu: options.cpu,
+    };
+    let uring = match options.backend {
+        BackendChoice::Syscall => Err("--backend syscall".to_string()),
+        _ => uring::Uring::new(&core, wake.as_raw_fd(), options.faults.refuse_uring),
+    };
+    match (uring, options.backend) {
+        (Ok(backend), _) => {
+            let _ = started.send(Ok((report(Backend::Uring), None)));
+            backend.run(core);
+        }
+        (Err(reason), BackendChoice::Uring) => {
+            let _ = started.send(Err(DataPlaneError::UringUnavailable(reason)));
+        }
+        (Err(reason), choice) => {
+            let fallback = (choice == BackendChoice::Auto).then(|| {
+                tracing::warn!(
+                    peer = ?core.socket.local_addr().ok().and_then(|a| a.as_socket()),
+                    "io_uring cannot start ({reason}); using the syscall backend"
+                );
+                reason
+            });
+            let _ = started.send(Ok((report(Backend::Syscall), fallback)));
+            syscall::Syscall::new().run(core);
+        }
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("setup", &self.setup)
+            .field("buffers", &self.pool.count())
+            .field("held", &self.held.len())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,558 @@
+//! The io_uring backend.
+//!
+//! One ring per data-plane thread (single issuer, deferred task running). A multishot
+//! `RecvMsgMulti` receives into a provided-buffer ring made of the session's receive pool;
+//! a forwarded datagram is sent straight out of the buffer the kernel received it into, and
+//! that buffer goes back to the kernel only when the send's completion has arrived. New
+//! submissions are queued during the loop and submitted with one `io_uring_enter` per
+//! iteration, which also waits (block mode) or only reaps (spin mode); a full submission
+//! queue spills into a bounded backlog. The control plane wakes the thread through an
+//! eventfd watched by a multishot poll.
+//!
+//! Operations are named by their `user_data`: the operation kind in the top byte, the
+//! buffer or slot index below.
+
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{AsRawFd, RawFd};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use io_uring::types::{BufRingEntry, Fd, RecvMsgOut, SubmitArgs, Timespec};
+use io_uring::{IoUring, Probe, cqueue, opcode, squeue};
+
+use super::{BufferOwner, Core, DataPlaneError, Held, PollMode, Session, monotonic_ns, sys};
+use crate::tour::Verdict;
+use crate::wire::Header;
+
+const OP_RECV: u64 = 1;
+/// A send out of a receive buffer (a forward or an echo reply); index = buffer id.
+const OP_SEND_RECV_BUF: u64 = 2;
+/// A send of a new message from the origin's send pool; index = slot.
+const OP_SEND_NEW: u64 = 3;
+const OP_WAKE: u64 = 4;
+const OP_CANCEL: u64 = 5;
+
+const SQ_ENTRIES: u32 = 1024;
+const CQ_ENTRIES: u32 = 8192;
+/// `IORING_ENTER_GETEVENTS`: run deferred task work and post completions.
+const ENTER_GETEVENTS: u32 = 1;
+/// Longest a blocked thread sleeps without a reason to wake (commands use the eventfd).
+const IDLE_WAIT: Duration = Duration::from_secs(1);
+/// How long a reconfiguration waits for the old buffers to come back from the kernel.
+const QUIESCE_TIMEOUT: Duration = Duration::from_secs(2);
+
+fn user_data(op: u64, index: u16) -> u64 {
+    (op << 56) | u64::from(index)
+}
+
+fn op_of(user_data: u64) -> (u64, u16) {
+    (user_data >> 56, user_data as u16)
+}
+
+/// A provided-buffer ring: an array of buffer descriptors shared with the kernel.
+struct BufRing {
+    base: *mut BufRingEntry,
+    entries: u16,
+    tail: u16,
+    bgid: u16,
+    map_len: usize,
+}
+
+impl BufRing {
+    /// Maps and registers a ring of `entries` (a power of two) descriptors as group `bgid`.
+    fn new(ring: &IoUring, entries: u16, bgid: u16) -> io::Result<BufRing> {
+        let map_len = usize::from(entries) * std::mem::size_of::<BufRingEntry>();
+        // SAFETY: an anonymous private mapping; no pointer is read by mmap itself.
+        let ptr = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                map_len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_ANONYMOUS | libc::MAP_PRIVATE,
+                -1,
+                0,
+            )
+        };
+        if ptr == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `ptr` is a page-aligned mapping of `entries` descriptors that stays mapped
+        // until `destroy` unregisters it first.
+        let registered = unsafe {
+            ring.submitter()
+                .register_buf_ring_with_flags(ptr as u64, entries, bgid, 0)
+        };
+        if let Err(e) = registered {
+            // SAFETY: unmapping the mapping made above, which nothing else references.
+            unsafe { libc::munmap(ptr, map_len) };
+            return Err(e);
+        }
+        Ok(BufRing {
+            base: ptr.cast(),
+            entries,
+            tail: 0,
+            bgid,
+            map_len,
+        })
+    }
+
+    /// Adds a buffer at the tail (visible to the kernel after `publish`).
+    fn push(&mut self, addr: *mut u8, len: usize, bid: u16) {
+        let index = usize::from(self.tail & (self.entries - 1));
+        // SAFETY: index < entries, inside the mapping; the kernel only reads descriptors
+        // between its head and the published tail, and this one is past the tail.
+        let entry = unsafe { &mut *self.base.add(index) };
+        entry.set_addr(addr as u64);
+        entry.set_len(len as u32);
+        entry.set_bid(bid);
+        self.tail = self.tail.wrapping_add(1);
+    }
+
+    /// Makes the buffers pushed so far visible to the kernel.
+    fn publish(&self) {
+        // SAFETY: the tail field lives inside the first descriptor of our mapping and is
+        // u16-aligned; the kernel reads it concurrently, hence the atomic release store.
+        let tail = unsafe { &*(BufRingEntry::tail(self.base).cast::<AtomicU16>()) };
+        tail.store(self.tail, Ordering::Release);
+    }
+
+    fn destroy(self, ring: &IoUring) {
+        let _ = ring.submitter().unregister_buf_ring(self.bgid);
+        // SAFETY: the kernel no longer references the ring (unregistered above, and no
+        // receive using it is armed); nothing else points into the mapping.
+        unsafe { libc::munmap(self.base.cast(), self.map_len) };
+    }
+}
+
+pub(super) struct Uring {
+    ring: IoUring,
+    fd: RawFd,
+    wake_fd: RawFd,
+    msghdr: Box<libc::msghdr>,
+    bufring: Option<BufRing>,
+    next_bgid: u16,
+    recv_armed: bool,
+    wake_armed: bool,
+    /// Buffers the kernel currently has for receiving.
+    available: u32,
+    /// Submitted operations whose completion has not arrived (sends, cancels).
+    inflight: u32,
+    backlog: VecDeque<squeue::Entry>,
+    completions: Vec<(u64, i32, u32)>,
+    initial: Option<Box<Session>>,
+}
+
+impl Uring {
+    /// Sets up the ring and checks what the loop needs; the error says what is missing.
+    pub fn new(core: &Core, wake_fd: RawFd, refuse: bool) -> Result<Uring, String> {
+        if refuse {
+            return Err(
+                "io_uring_setup: Operation not permitted (os error 1) (injected for testing)"
+                    .into(),
+            );
+        }
+        let ring = IoUring::builder()
+            .setup_single_issuer()
+            .setup_defer_taskrun()
+            .setup_cqsize(CQ_ENTRIES)
+            .build(SQ_ENTRIES)
+            .map_err(|e| format!("io_uring_setup: {e}"))?;
+        let mut probe = Probe::new();
+        ring.submitter()
+            .register_probe(&mut probe)
+            .map_err(|e| format!("io_uring probe: {e}"))?;
+        for (code, name) in [
+            (opcode::RecvMsgMulti::CODE, "RecvMsg"),
+            (opcode::Send::CODE, "Send"),
+            (opcode::PollAdd::CODE, "PollAdd"),
+            (opcode::AsyncCancel::CODE, "AsyncCancel"),
+        ] {
+            if !probe.is_supported(code) {
+                return Err(format!("the kernel's io_uring lacks the {name} operation"));
+            }
+        }
+        // SAFETY: msghdr is a plain C struct; all-zero is valid (no name, no control).
+        let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+        msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        let mut uring = Uring {
+            ring,
+            fd: core.socket.as_raw_fd(),
+            wake_fd,
+            msghdr,
+            bufring: None,
+            next_bgid: 0,
+            recv_armed: false,
+            wake_armed: false,
+            available: 0,
+            inflight: 0,
+            backlog: VecDeque::with_capacity(super::MAX_BUFFERS as usize + 1024),
+            completions: Vec::with_capacity(CQ_ENTRIES as usize),
+            initial: None,
+        };
+        // Provided-buffer rings (kernel 5.19+) are checked by registering the first one.
+        let mut session = Box::new(Session::unconfigured(super::RECV_HEADROOM));
+        uring
+            .give_buffers(&mut session)
+            .map_err(|e| format!("registering a provided-buffer ring: {e}"))?;
+        uring.initial = Some(session);
+        Ok(uring)
+    }
+
+    pub fn run(mut self, mut core: Core) {
+        let Some(mut session) = self.initial.take() else {
+            return;
+        };
+        self.arm_wake();
+        loop {
+            if !core.drain_commands(&mut session, &mut self) {
+                self.shutdown(&mut core, session);
+                return;
+            }
+            self.origin_sends(&mut session);
+            self.arm_recv();
+            self.enter(&session, core.poll);
+            self.complete_all(&mut core, &mut session);
+            if let Some(machine) = session.machine.as_mut() {
+                machine.handle_timeout(monotonic_ns());
+            }
+            session.publish_progress(&core.progress);
+            session.notify_if_finished(&core.progress, &core.finished);
+        }
+    }
+
+    /// Queues a submission; spills into the backlog when the queue is full.
+    fn push(&mut self, entry: squeue::Entry) {
+        if !self.backlog.is_empty() {
+            self.backlog.push_back(entry);
+            return;
+        }
+        // SAFETY: every entry queued here points at memory that stays valid until its
+        // completion: pool buffers and addresses owned by the session (kept until the
+        // ring is quiet, see `replace_session`) or by self (msghdr).
+        if unsafe { self.ring.submission().push(&entry) }.is_err() {
+            self.backlog.push_back(entry);
+        }
+    }
+
+    fn flush_backlog(&mut self) {
+        while let Some(entry) = self.backlog.front() {
+            // SAFETY: as in `push`: the entry's memory lives until its completion.
+            if unsafe { self.ring.submission().push(entry) }.is_err() {
+                return;
+            }
+            self.backlog.pop_front();
+        }
+    }
+
+    fn arm_wake(&mut self) {
+        if !self.wake_armed {
+            let entry = opcode::PollAdd::new(Fd(self.wake_fd), libc::POLLIN as u32)
+                .multi(true)
+                .build()
+                .user_data(user_data(OP_WAKE, 0));
+            self.push(entry);
+            self.wake_armed = true;
+        }
+    }
+
+    /// (Re-)arms the multishot receive once the kernel has buffers for it.
+    fn arm_recv(&mut self) {
+        if self.recv_armed || self.available == 0 {
+            return;
+        }
+        let Some(bufring) = self.bufring.as_ref() else {
+            return;
+        };
+        let entry = opcode::RecvMsgMulti::new(Fd(self.fd), &*self.msghdr, bufring.bgid)
+            .build()
+            .user_data(user_data(OP_RECV, 0));
+        self.push(entry);
+        self.recv_armed = true;
+    }
+
+    /// Submits everything queued and waits for completions: one `io_uring_enter`.
+    fn enter(&mut self, session: &Session, poll: PollMode) {
+        self.flush_backlog();
+        let pending = self.ring.completion().len();
+        let to_submit = self.ring.submission().len() as u32;
+        if poll == PollMode::Spin || pending > 0 || !self.backlog.is_empty() {
+            // SAFETY: a plain enter with no argument struct: submits the queued entries
+            // and runs deferred task work, never blocking.
+            let _ = unsafe {
+                self.ring
+                    .submitter()
+                    .enter::<libc::sigset_t>(to_submit, 0, ENTER_GETEVENTS, None)
+            };
+            return;
+        }
+        let submitter = self.ring.submitter();
+        let wait = session
+            .machine
+            .as_ref()
+            .and_then(|m| m.poll_timeout())
+            .map_or(IDLE_WAIT, |deadline| {
+                Duration::from_nanos(deadline.saturating_sub(monotonic_ns())).min(IDLE_WAIT)
+            });
+        let ts = Timespec::from(wait);
+        let args = SubmitArgs::new().timespec(&ts);
+        // ETIME (the wait ran out) and EINTR are expected; the loop goes on either way.
+        let _ = submitter.submit_with_args(1, &args);
+    }
+
+    fn complete_all(&mut self, core: &mut Core, session: &mut Session) {
+        self.completions.clear();
+        for cqe in self.ring.completion() {
+            self.completions.push((cqe.user_data(), cqe.result(), cqe.flags()));
+        }
+        for i in 0..self.completions.len() {
+            let (data, result, flags) = self.completions[i];
+            self.complete(core, session, data, result, flags);
+        }
+        if let Some(bufring) = self.bufring.as_ref() {
+            bufring.publish();
+        }
+    }
+
+    /// Gives a receive buffer back to the kernel (visible at the next `publish`).
+    fn recycle(&mut self, session: &mut Session, bid: u16) {
+        if let Some(bufring) = self.bufring.as_mut() {
+            let slot = session.pool.slot(bid);
+            bufring.push(slot.as_mut_ptr(), slot.len(), bid);
+            self.available += 1;
+        }
+    }
+
+    fn complete(&mut self, core: &mut Core, session: &mut Session, data: u64, result: i32, flags: u32) {
+        let (op, index) = op_of(data);
+        match op {
+            OP_RECV => {
+                if !cqueue::more(flags) {
+                    self.recv_armed = false;
+                }
+                if result < 0 {
+                    if result == -libc::ENOBUFS {
+                        core.io.recv_no_buffers += 1;
+                    } else if result != -libc::ECANCELED {
+                        core.io.recv_errors += 1;
+                    }
+                    return;
+                }
+                let Some(bid) = cqueue::buffer_select(flags) else {
+                    core.io.recv_errors += 1;
+                    return;
+                };
+                self.available = self.available.saturating_sub(1);
+                self.received(core, session, bid, result as usize);
+            }
+            OP_SEND_RECV_BUF => {
+                self.inflight = self.inflight.saturating_sub(1);
+                if result < 0 {
+                    core.io.send_errors += 1;
+                }
+                self.recycle(session, index);
+            }
+            OP_SEND_NEW => {
+                self.inflight = self.inflight.saturating_sub(1);
+                if result < 0 {
+                    core.io.send_errors += 1;
+                }
+                session.send_pool.put(index);
+            }
+            OP_WAKE => {
+                sys::drain_eventfd(self.wake_fd);
+                if !cqueue::more(flags) {
+                    self.wake_armed = false;
+                    self.arm_wake();
+                }
+            }
+            OP_CANCEL => self.inflight = self.inflight.saturating_sub(1),
+            _ => {}
+        }
+    }
+
+    /// A datagram arrived in buffer `bid` (`used` bytes of it, header and name included).
+    fn received(&mut self, core: &mut Core, session: &mut Session, bid: u16, used: usize) {
+        let slot = session.pool.slot(bid);
+        let Some(out) = slot
+            .get(..used)
+            .and_then(|b| RecvMsgOut::parse(b, &self.msghdr).ok())
+        else {
+            core.io.recv_errors += 1;
+            self.recycle(session, bid);
+            return;
+        };
+        let source = sys::socket_addr(out.name_data());
+        let name_len = out.incoming_name_len().min(self.msghdr.msg_namelen);
+        let len = out.payload_data().len();
+        let offset = out.payload_data().as_ptr() as usize - slot.as_ptr() as usize;
+        let name_ptr = out.name_data().as_ptr();
+        let now = monotonic_ns();
+        match session.admit(now, bid, offset, len, source, &mut core.io, &core.faults) {
+            Some(Verdict::Forward) => {
+                let (next, next_len) = (session.next.as_ptr(), session.next.len());
+                self.send_from(session, bid, offset, len, next.cast(), next_len);
+            }
+            Some(Verdict::EchoReply) => {
+                core.io.echoes += 1;
+                self.send_from(session, bid, offset, len, name_ptr.cast(), name_len);
+            }
+            Some(Verdict::Hold) => session.held.push(Held {
+                bid,
+                offset: offset as u32,
+                len: len as u32,
+            }),
+            Some(Verdict::FlushHeld) => {
+                session.held.push(Held {
+                    bid,
+                    offset: offset as u32,
+                    len: len as u32,
+                });
+                let (next, next_len) = (session.next.as_ptr(), session.next.len());
+                for h in 0..session.held.len() {
+                    let Held { bid, offset, len } = session.held[h];
+                    let (offset, len) = (offset as usize, len as usize);
+                    if let Some(datagram) = session.pool.slot(bid).get_mut(offset..offset + len) {
+                        Header::set_prev_send_ns(datagram, monotonic_ns());
+                    }
+                    self.send_from(session, bid, offset, len, next.cast(), next_len);
+                }
+                session.held.clear();
+            }
+            Some(Verdict::Arrived | Verdict::Dropped(_)) | None => self.recycle(session, bid),
+        }
+    }
+
+    /// Sends `len` bytes at `offset` of receive buffer `bid` to `dest`; the buffer returns
+    /// to the kernel when the send completes.
+    fn send_from(
+        &mut self,
+        session: &mut Session,
+        bid: u16,
+        offset: usize,
+        len: usize,
+        dest: *const libc::sockaddr,
+        dest_len: libc::socklen_t,
+    ) {
+        let ptr = session.pool.slot(bid)[offset..].as_ptr();
+        let entry = opcode::Send::new(Fd(self.fd), ptr, len as u32)
+            .dest_addr(dest)
+            .dest_addr_len(dest_len)
+            .build()
+            .user_data(user_data(OP_SEND_RECV_BUF, bid));
+        self.inflight += 1;
+        self.push(entry);
+    }
+
+    /// Origin: queues new messages while the window and the send slots allow.
+    fn origin_sends(&mut self, session: &mut Session) {
+        let Some(machine) = session.machine.as_mut() else {
+            return;
+        };
+        if !machine.wants_to_send() {
+            return;
+        }
+        let now = monotonic_ns();
+        while let Some(slot) = session.send_pool.take() {
+            let buf = session.send_pool.payload(slot);
+            let Some(len) = machine.poll_send(now, buf) else {
+                session.send_pool.put(slot);
+                break;
+            };
+            let entry = opcode::Send::new(Fd(self.fd), buf.as_ptr(), len as u32)
+                .dest_addr(session.next.as_ptr().cast())
+                .dest_addr_len(session.next.len())
+                .build()
+                .user_data(user_data(OP_SEND_NEW, slot));
+            self.inflight += 1;
+            self.push(entry);
+        }
+    }
+
+    /// Hands the session's receive pool to the kernel as a new provided-buffer ring.
+    fn give_buffers(&mut self, session: &mut Session) -> io::Result<()> {
+        let count = session.pool.count();
+        let entries = u16::try_from(count).map_err(|_| io::Error::other("too many buffers"))?;
+        let bgid = self.next_bgid;
+        self.next_bgid = self.next_bgid.wrapping_add(1);
+        let mut bufring = BufRing::new(&self.ring, entries, bgid)?;
+        for bid in 0..entries {
+            let slot = session.pool.slot(bid);
+            bufring.push(slot.as_mut_ptr(), slot.len(), bid);
+        }
+        bufring.publish();
+        self.bufring = Some(bufring);
+        self.available = count;
+        Ok(())
+    }
+
+    /// Cancels the receive and reaps completions until nothing submitted still uses the
+    /// session's buffers (or the timeout passes).
+    fn quiesce(&mut self, core: &mut Core, session: &mut Session) -> bool {
+        if self.recv_armed {
+            let entry = opcode::AsyncCancel::new(user_data(OP_RECV, 0))
+                .build()
+                .user_data(user_data(OP_CANCEL, 0));
+            self.inflight += 1;
+            self.push(entry);
+        }
+        let deadline = Instant::now() + QUIESCE_TIMEOUT;
+        while (self.recv_armed || self.inflight > 0) && Instant::now() < deadline {
+            self.flush_backlog();
+            let ts = Timespec::from(Duration::from_millis(10));
+            let args = SubmitArgs::new().timespec(&ts);
+            let _ = self.ring.submitter().submit_with_args(1, &args);
+            self.complete_all(core, session);
+            // A receive that completed meanwhile re-arms nowhere: `arm_recv` is not called.
+        }
+        !self.recv_armed && self.inflight == 0
+    }
+
+    /// Stops every operation before the buffers go away. If the kernel does not give
+    /// them back in time, they are leaked rather than freed under its feet.
+    fn shutdown(&mut self, core: &mut Core, mut session: Box<Session>) {
+        if self.quiesce(core, &mut session) {
+            if let Some(bufring) = self.bufring.take() {
+                bufring.destroy(&self.ring);
+            }
+        } else {
+            Box::leak(session);
+        }
+    }
+}
+
+impl BufferOwner for Uring {
+    fn release(&mut self, session: &mut Session, held: &[Held]) {
+        for h in held {
+            self.recycle(session, h.bid);
+        }
+        if let Some(bufring) = self.bufring.as_ref() {
+            bufring.publish();
+        }
+    }
+
+    fn replace_session(
+        &mut self,
+        core: &mut Core,
+        session: &mut Box<Session>,
+        mut new: Box<Session>,
+    ) -> Result<(), DataPlaneError> {
+        if !self.quiesce(core, session) {
+            return Err(DataPlaneError::Backend(
+                "the kernel did not return the old receive buffers within 2 s; the member keeps its old configuration".into(),
+            ));
+        }
+        if let Some(old) = self.bufring.take() {
+            old.destroy(&self.ring);
+        }
+        if let Err(e) = self.give_buffers(&mut new) {
+            // Keep receiving into the old buffers; the configuration is refused.
+            let _ = self.give_buffers(session);
+            return Err(DataPlaneError::Backend(format!(
+                "registering the receive buffers with io_uring: {e}"
+            )));
+        }
+        *session = new;
+        Ok(())
+    }
+}
