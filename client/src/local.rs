@@ -8,10 +8,10 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
+use stillepost_control::options::{PollArg, available_cores};
 use stillepost_control::proto::ConfigureRequest;
 use stillepost_control::ring::DEFAULT_CONFIGURE_TIMEOUT_S;
 use stillepost_control::service::{bind, serve_coordinator, serve_member};
-use stillepost_control::options::{PollArg, available_cores};
 use stillepost_engine::dataplane::{DataPlane, DataPlaneOptions, Faults, PollMode};
 use tokio::sync::watch;
 
@@ -57,7 +57,9 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
         if index == 0
             && let Some(reason) = dataplane.fallback_reason()
         {
-            eprintln!("note: io_uring cannot start ({reason}); the members run the syscall backend");
+            eprintln!(
+                "note: io_uring cannot start ({reason}); the members run the syscall backend"
+            );
         }
         let listener = bind("member control", loopback).await?;
         cluster.push(listener.local_addr()?.to_string());
@@ -133,7 +135,9 @@ fn plan_cores(args: &LocalArgs) -> Result<(PollMode, Vec<usize>)> {
     let n = args.members as usize;
     let cores = available_cores();
     if cores.is_empty() {
-        return Err(anyhow::anyhow!("cannot read which cores this process may use"));
+        return Err(anyhow::anyhow!(
+            "cannot read which cores this process may use"
+        ));
     }
     if !args.cpus.is_empty() {
         let cpus: Vec<usize> = match args.cpus.len() {

@@ -5,6 +5,24 @@
 
 mod support;
 
+/// Runs each test once per data-plane backend: `<test>::uring` and `<test>::syscall`.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[test]
+                fn uring() {
+                    super::$name("uring");
+                }
+                #[test]
+                fn syscall() {
+                    super::$name("syscall");
+                }
+            }
+        )*
+    };
+}
+
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -48,6 +66,7 @@ fn assert_complete_tour(tour: &Value, count: u64, members: usize) {
     assert_eq!(stats.len(), members);
     for m in stats {
         assert_eq!(m["received"], count, "every member saw every message: {m}");
+        assert!(m["backend"] == "uring" || m["backend"] == "syscall", "{m}");
         assert_eq!(m["duplicates"], 0);
     }
     for hop in tour["hop_losses"].as_array().expect("hop_losses") {
@@ -55,9 +74,8 @@ fn assert_complete_tour(tour: &Value, count: u64, members: usize) {
     }
 }
 
-#[test]
-fn configure_and_run_forwarding_immediately() {
-    let cluster = Cluster::start(3);
+fn configure_and_run_forwarding_immediately(backend: &str) {
+    let cluster = Cluster::start(backend, 3);
     let out = cluster.configure(&["--msgbytelen", "256", "--msgcount", "300"]);
     let text = stdout(&out);
     assert!(
@@ -91,9 +109,8 @@ fn configure_and_run_forwarding_immediately() {
     assert_complete_tour(&json(&out), 300, 3);
 }
 
-#[test]
-fn run_holding_until_all_messages_arrived() {
-    let cluster = Cluster::start(3);
+fn run_holding_until_all_messages_arrived(backend: &str) {
+    let cluster = Cluster::start(backend, 3);
     // The original's flag spellings.
     cluster.configure(&[
         "--msgbytelen",
@@ -116,9 +133,8 @@ fn run_holding_until_all_messages_arrived() {
     }
 }
 
-#[test]
-fn window_one_and_readable_aliases() {
-    let cluster = Cluster::start(3);
+fn window_one_and_readable_aliases(backend: &str) {
+    let cluster = Cluster::start(backend, 3);
     cluster.configure(&["--msg-len", "64", "--count", "50", "--window", "1"]);
     let tour = tour_json(&cluster);
     assert_complete_tour(&tour, 50, 3);
@@ -133,9 +149,8 @@ fn window_one_and_readable_aliases() {
     );
 }
 
-#[test]
-fn echo_members_answers_and_names_the_silent_one() {
-    let mut cluster = Cluster::start(3);
+fn echo_members_answers_and_names_the_silent_one(backend: &str) {
+    let mut cluster = Cluster::start(backend, 3);
     cluster.configure(&[]);
     let out = cluster.client(&["echo-members"]);
     assert_success(&out);
@@ -174,9 +189,8 @@ fn echo_members_answers_and_names_the_silent_one() {
     );
 }
 
-#[test]
-fn ping_systems_summarises_each_host() {
-    let cluster = Cluster::start(3);
+fn ping_systems_summarises_each_host(backend: &str) {
+    let cluster = Cluster::start(backend, 3);
     cluster.configure(&[]);
     let out = cluster.client(&["ping-systems", "--json"]);
     assert_success(&out);
@@ -198,9 +212,8 @@ fn ping_systems_summarises_each_host() {
     assert!(text.contains("rtt min/avg/max = "), "{text}");
 }
 
-#[test]
-fn status_shows_configuration_and_member_states() {
-    let mut cluster = Cluster::start(3);
+fn status_shows_configuration_and_member_states(backend: &str) {
+    let mut cluster = Cluster::start(backend, 3);
     let out = cluster.client(&["status"]);
     assert_success(&out);
     assert!(
@@ -221,7 +234,7 @@ fn status_shows_configuration_and_member_states() {
         assert_eq!(m["control_endpoint"], cluster.controls[i].as_str());
         assert_eq!(m["peer_endpoint"], cluster.peers[i].as_str());
         assert_eq!(m["state"], "configured");
-        assert_eq!(m["backend"], "syscall");
+        assert_eq!(m["backend"], backend);
     }
 
     cluster.members[2].kill();
@@ -235,9 +248,8 @@ fn status_shows_configuration_and_member_states() {
     assert!(line.contains("unreachable"), "{text}");
 }
 
-#[test]
-fn a_black_hole_member_ends_the_tour_at_the_member_timeout() {
-    let cluster = Cluster::start_with(3, &[1]);
+fn a_black_hole_member_ends_the_tour_at_the_member_timeout(backend: &str) {
+    let cluster = Cluster::start_with(backend, 3, &[1]);
     cluster.configure(&["--msgcount", "100", "--member-timeout", "1500"]);
     let started = Instant::now();
     let out = cluster.client(&["stillepost", "--json"]);
@@ -277,9 +289,8 @@ fn a_black_hole_member_ends_the_tour_at_the_member_timeout() {
     );
 }
 
-#[test]
-fn a_held_tour_with_a_black_hole_reports_where_messages_wait() {
-    let cluster = Cluster::start_with(3, &[2]);
+fn a_held_tour_with_a_black_hole_reports_where_messages_wait(backend: &str) {
+    let cluster = Cluster::start_with(backend, 3, &[2]);
     cluster.configure(&[
         "--msgcount",
         "20",
@@ -287,6 +298,8 @@ fn a_held_tour_with_a_black_hole_reports_where_messages_wait() {
         "1000",
         "--forward-immediately",
         "false",
+        "--backend",
+        backend,
     ]);
     let tour = tour_json(&cluster);
     assert_eq!(tour["outcome"], "timed_out");
@@ -300,9 +313,8 @@ fn a_held_tour_with_a_black_hole_reports_where_messages_wait() {
     );
 }
 
-#[test]
-fn a_windowed_tour_with_a_black_hole_reports_unsent_messages() {
-    let cluster = Cluster::start_with(2, &[1]);
+fn a_windowed_tour_with_a_black_hole_reports_unsent_messages(backend: &str) {
+    let cluster = Cluster::start_with(backend, 2, &[1]);
     cluster.configure(&[
         "--msgcount",
         "100",
@@ -322,9 +334,8 @@ fn a_windowed_tour_with_a_black_hole_reports_unsent_messages() {
     );
 }
 
-#[test]
-fn a_second_tour_or_configure_while_running_is_refused_as_ring_busy() {
-    let cluster = Cluster::start_with(3, &[1]);
+fn a_second_tour_or_configure_while_running_is_refused_as_ring_busy(backend: &str) {
+    let cluster = Cluster::start_with(backend, 3, &[1]);
     cluster.configure(&["--msgcount", "10", "--member-timeout", "3000"]);
     let first = {
         let coordinator = cluster.coordinator_addr.clone();
@@ -357,9 +368,8 @@ fn a_second_tour_or_configure_while_running_is_refused_as_ring_busy() {
     assert_success(&out);
 }
 
-#[test]
-fn bad_input_names_the_field_and_exits_non_zero() {
-    let cluster = Cluster::start(2);
+fn bad_input_names_the_field_and_exits_non_zero(backend: &str) {
+    let cluster = Cluster::start(backend, 2);
     let cl = cluster.cluster_arg();
     let cases: Vec<(Vec<String>, &[&str])> = vec![
         (
@@ -452,9 +462,8 @@ fn bad_input_names_the_field_and_exits_non_zero() {
     );
 }
 
-#[test]
-fn a_member_killed_before_a_run_is_named() {
-    let mut cluster = Cluster::start(3);
+fn a_member_killed_before_a_run_is_named(backend: &str) {
+    let mut cluster = Cluster::start(backend, 3);
     cluster.configure(&["--msgcount", "10"]);
     cluster.members[2].kill();
     let out = cluster.client(&["stillepost"]);
@@ -472,10 +481,9 @@ fn a_member_killed_before_a_run_is_named() {
     assert!(json(&out)["running_tour"].is_null());
 }
 
-#[test]
-fn a_wildcard_peer_bind_is_advertised_as_a_reachable_address() {
-    let cluster = Cluster::start(1);
-    let (_wild, control, bound) = start_member("0.0.0.0:0", &[]);
+fn a_wildcard_peer_bind_is_advertised_as_a_reachable_address(backend: &str) {
+    let cluster = Cluster::start(backend, 1);
+    let (_wild, control, bound) = start_member("0.0.0.0:0", &["--backend", backend]);
     assert!(bound.starts_with("0.0.0.0:"), "{bound}");
     let port = bound.rsplit_once(':').unwrap().1;
     let list = format!("{},{control}", cluster.controls[0]);
@@ -498,8 +506,7 @@ fn a_wildcard_peer_bind_is_advertised_as_a_reachable_address() {
     assert_complete_tour(&tour_json(&cluster), 20, 2);
 }
 
-#[test]
-fn local_runs_a_ring_in_one_process() {
+fn local_runs_a_ring_in_one_process(backend: &str) {
     let out = stillepost(&[
         "local",
         "--members",
@@ -509,6 +516,8 @@ fn local_runs_a_ring_in_one_process() {
         "--tours",
         "2",
         "--json",
+        "--backend",
+        backend,
     ]);
     assert_success(&out);
     let doc = json(&out);
@@ -518,6 +527,9 @@ fn local_runs_a_ring_in_one_process() {
     assert_ne!(tours[0]["tour_id"], tours[1]["tour_id"]);
     for tour in tours {
         assert_complete_tour(tour, 100, 3);
+        for m in tour["members"].as_array().unwrap() {
+            assert_eq!(m["backend"], backend);
+        }
     }
     let out = stillepost(&[
         "local",
@@ -527,6 +539,8 @@ fn local_runs_a_ring_in_one_process() {
         "10",
         "--forward-immediately",
         "false",
+        "--backend",
+        backend,
     ]);
     assert_success(&out);
     assert!(
@@ -537,3 +551,20 @@ fn local_runs_a_ring_in_one_process() {
     let out = stillepost(&["local", "--members", "0"]);
     assert_failure(&out, 2, &["--members 0"]);
 }
+
+on_both_backends!(
+    configure_and_run_forwarding_immediately,
+    run_holding_until_all_messages_arrived,
+    window_one_and_readable_aliases,
+    echo_members_answers_and_names_the_silent_one,
+    ping_systems_summarises_each_host,
+    status_shows_configuration_and_member_states,
+    a_black_hole_member_ends_the_tour_at_the_member_timeout,
+    a_held_tour_with_a_black_hole_reports_where_messages_wait,
+    a_windowed_tour_with_a_black_hole_reports_unsent_messages,
+    a_second_tour_or_configure_while_running_is_refused_as_ring_busy,
+    bad_input_names_the_field_and_exits_non_zero,
+    a_member_killed_before_a_run_is_named,
+    a_wildcard_peer_bind_is_advertised_as_a_reachable_address,
+    local_runs_a_ring_in_one_process,
+);

@@ -166,6 +166,11 @@ impl MemberCore {
         };
         let report = self.blocking(move |dp| dp.configure(setup)).await?;
         let mut warnings = Vec::new();
+        if let Some(reason) = self.dataplane.fallback_reason() {
+            warnings.push(format!(
+                "io_uring cannot start ({reason}); this member runs the syscall backend"
+            ));
+        }
         if report.rcvbuf_granted < report.rcvbuf_requested {
             let mut text = format!(
                 "peer socket receive buffer: asked for {} B, the kernel granted {} B; a burst of messages may be dropped",

@@ -35,7 +35,18 @@ pub struct Daemon {
 
 impl Daemon {
     fn start(args: &[&str]) -> Daemon {
-        let mut child = Command::new(bin("stillepostd"))
+        Daemon::start_command(Command::new(bin("stillepostd")), args)
+    }
+
+    /// Starts a daemon whose io_uring_setup fails with EPERM (see [`without_io_uring`]).
+    pub fn start_without_io_uring(args: &[&str]) -> Daemon {
+        let mut command = Command::new(bin("stillepostd"));
+        without_io_uring(&mut command);
+        Daemon::start_command(command, args)
+    }
+
+    fn start_command(mut command: Command, args: &[&str]) -> Daemon {
+        let mut child = command
             .args(args)
             .env("STILLEPOST_LOG", "warn")
             .stdin(Stdio::null())
@@ -101,6 +112,15 @@ pub struct Cluster {
 
 /// Starts a member with extra flags; returns it with its control and peer addresses.
 pub fn start_member(peer_bind: &str, extra: &[&str]) -> (Daemon, String, String) {
+    start_member_with(peer_bind, extra, Daemon::start)
+}
+
+/// Starts a member with extra flags through `start` (a plain or a restricted start).
+pub fn start_member_with(
+    peer_bind: &str,
+    extra: &[&str],
+    start: impl FnOnce(&[&str]) -> Daemon,
+) -> (Daemon, String, String) {
     let mut args = vec![
         "member",
         "--coord-bind",
@@ -109,27 +129,26 @@ pub fn start_member(peer_bind: &str, extra: &[&str]) -> (Daemon, String, String)
         peer_bind,
     ];
     args.extend_from_slice(extra);
-    let daemon = Daemon::start(&args);
+    let daemon = start(&args);
     let control = daemon.addr_after("control on ");
     let peer = daemon.addr_after("peer socket on ");
     (daemon, control, peer)
 }
 
 impl Cluster {
-    /// A coordinator and `n` members; `faulty` members get `--fault-drop-data`.
-    pub fn start_with(n: usize, faulty: &[usize]) -> Cluster {
+    /// A coordinator and `n` members on `backend`; `faulty` members get `--fault-drop-data`.
+    pub fn start_with(backend: &str, n: usize, faulty: &[usize]) -> Cluster {
         let coordinator = Daemon::start(&["coordinator", "--client-bind", "127.0.0.1:0"]);
         let coordinator_addr = coordinator.addr_after("listening for clients on ");
         let mut members = Vec::new();
         let mut controls = Vec::new();
         let mut peers = Vec::new();
         for i in 0..n {
-            let extra: &[&str] = if faulty.contains(&i) {
-                &["--fault-drop-data"]
-            } else {
-                &[]
-            };
-            let (daemon, control, peer) = start_member("127.0.0.1:0", extra);
+            let mut extra = vec!["--backend", backend];
+            if faulty.contains(&i) {
+                extra.push("--fault-drop-data");
+            }
+            let (daemon, control, peer) = start_member("127.0.0.1:0", &extra);
             members.push(daemon);
             controls.push(control);
             peers.push(peer);
@@ -143,8 +162,8 @@ impl Cluster {
         }
     }
 
-    pub fn start(n: usize) -> Cluster {
-        Cluster::start_with(n, &[])
+    pub fn start(backend: &str, n: usize) -> Cluster {
+        Cluster::start_with(backend, n, &[])
     }
 
     pub fn cluster_arg(&self) -> String {
@@ -226,4 +245,57 @@ pub fn assert_failure(out: &Output, code: i32, needles: &[&str]) {
 pub fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     listener.local_addr().expect("addr").port()
+}
+
+/// Makes io_uring_setup fail with EPERM in the child, as under a container's seccomp
+/// profile: a real seccomp filter installed after fork, before exec.
+pub fn without_io_uring(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the forked child before exec and only makes two prctl
+    // calls with a filter that lives on its stack frame; it allocates nothing.
+    unsafe {
+        command.pre_exec(|| {
+            // seccomp_data.nr is the first 32-bit word; 425 is io_uring_setup on every
+            // architecture with the unified syscall table (x86_64, aarch64, ...).
+            let filter = [
+                bpf((libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, 0, 0, 0),
+                bpf(
+                    (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+                    0,
+                    1,
+                    425,
+                ),
+                bpf(
+                    (libc::BPF_RET | libc::BPF_K) as u16,
+                    0,
+                    0,
+                    libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+                ),
+                bpf(
+                    (libc::BPF_RET | libc::BPF_K) as u16,
+                    0,
+                    0,
+                    libc::SECCOMP_RET_ALLOW,
+                ),
+            ];
+            let program = libc::sock_fprog {
+                len: filter.len() as u16,
+                filter: filter.as_ptr().cast_mut(),
+            };
+            if libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0
+                || libc::prctl(
+                    libc::PR_SET_SECCOMP,
+                    libc::SECCOMP_MODE_FILTER,
+                    &program as *const libc::sock_fprog,
+                ) != 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+fn bpf(code: u16, jt: u8, jf: u8, k: u32) -> libc::sock_filter {
+    libc::sock_filter { code, jt, jf, k }
 }

@@ -7,8 +7,8 @@ use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
-use stillepost_control::service::{bind, serve_coordinator, serve_member};
 use stillepost_control::options::{BackendArg, PollArg, available_cores};
+use stillepost_control::service::{bind, serve_coordinator, serve_member};
 use stillepost_engine::dataplane::{DataPlane, DataPlaneOptions, Faults};
 
 /// The Stillepost daemon: run one coordinator per ring and one member per host (or per
@@ -148,7 +148,9 @@ async fn run(cli: Cli) -> Result<()> {
                 started.cpu.map_or("any".to_string(), |c| c.to_string())
             );
             if let Some(reason) = dataplane.fallback_reason() {
-                println!("stillepostd member: io_uring cannot start ({reason}); running the syscall backend");
+                println!(
+                    "stillepostd member: io_uring cannot start ({reason}); running the syscall backend"
+                );
             }
             tracing::info!(control = %local, peer = %peer_local, "member ready");
             let core = Arc::new(MemberCore::new(dataplane, advertise));

@@ -11,8 +11,8 @@
 //! allocates nothing, takes no lock and logs nothing.
 
 mod pool;
-mod syscall;
 mod sys;
+mod syscall;
 mod uring;
 
 use std::fmt;
@@ -223,7 +223,9 @@ pub enum DataPlaneError {
     )]
     UringUnavailable(String),
     /// The thread could not be pinned to the core asked for.
-    #[error("--cpu {cpu}: cannot pin the data-plane thread to that core (this host has cores 0 to {last})")]
+    #[error(
+        "--cpu {cpu}: cannot pin the data-plane thread to that core (this host has cores 0 to {last})"
+    )]
     Pin {
         /// The core asked for.
         cpu: usize,
@@ -283,7 +285,10 @@ pub enum DataPlaneError {
 }
 
 pub(crate) enum Command {
-    Configure(Box<Session>, Sender<Result<ConfigureReport, DataPlaneError>>),
+    Configure(
+        Box<Session>,
+        Sender<Result<ConfigureReport, DataPlaneError>>,
+    ),
     Prepare(u64, Sender<Result<(), DataPlaneError>>),
     Start(u64, Sender<Result<(), DataPlaneError>>),
     End(u64, Sender<Result<TourReport, DataPlaneError>>),
@@ -489,8 +494,12 @@ pub(crate) trait BufferOwner {
     fn release(&mut self, session: &mut Session, held: &[Held]);
     /// `new` replaces the current session; the backend hands the kernel the new buffers
     /// once the old ones are no longer in use. Returns the number of receive buffers.
-    fn replace_session(&mut self, core: &mut Core, session: &mut Box<Session>, new: Box<Session>)
-    -> Result<(), DataPlaneError>;
+    fn replace_session(
+        &mut self,
+        core: &mut Core,
+        session: &mut Box<Session>,
+        new: Box<Session>,
+    ) -> Result<(), DataPlaneError>;
 }
 
 impl Core {

@@ -201,7 +201,9 @@ impl Syscall {
             let err = std::io::Error::last_os_error();
             if !matches!(
                 err.kind(),
-                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut | std::io::ErrorKind::Interrupted
+                std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::TimedOut
+                    | std::io::ErrorKind::Interrupted
             ) {
                 core.io.recv_errors += 1;
             }
@@ -262,7 +264,15 @@ impl Syscall {
                             &mut session.pool.payload(bid)[..len as usize],
                             monotonic_ns(),
                         );
-                        self.queue_forward(core, session, &mut queued, bid, len as usize, next, next_len);
+                        self.queue_forward(
+                            core,
+                            session,
+                            &mut queued,
+                            bid,
+                            len as usize,
+                            next,
+                            next_len,
+                        );
                     }
                     session.held.clear();
                 }

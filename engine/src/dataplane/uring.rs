@@ -303,7 +303,8 @@ impl Uring {
     fn complete_all(&mut self, core: &mut Core, session: &mut Session) {
         self.completions.clear();
         for cqe in self.ring.completion() {
-            self.completions.push((cqe.user_data(), cqe.result(), cqe.flags()));
+            self.completions
+                .push((cqe.user_data(), cqe.result(), cqe.flags()));
         }
         for i in 0..self.completions.len() {
             let (data, result, flags) = self.completions[i];
@@ -323,7 +324,14 @@ impl Uring {
         }
     }
 
-    fn complete(&mut self, core: &mut Core, session: &mut Session, data: u64, result: i32, flags: u32) {
+    fn complete(
+        &mut self,
+        core: &mut Core,
+        session: &mut Session,
+        data: u64,
+        result: i32,
+        flags: u32,
+    ) {
         let (op, index) = op_of(data);
         match op {
             OP_RECV => {

@@ -1,0 +1,284 @@
+//! `latency`: sockperf ping-pong against a 2-member ring with one message in flight.
+
+use anyhow::Result;
+
+use crate::bench::{Bench, Pinning};
+use crate::report::{Section, Table, Target, Verdict, median, micros, ratio};
+use crate::sockperf::{self, PingPong};
+use crate::stillepost::{LocalRun, Poll, Tour};
+
+/// Message length in bytes, UDP payload, for both tools (Stillepost's header included).
+pub const MSG_LEN: u32 = 64;
+/// Tours run before the measured one, like sockperf's warm-up (its first 400 ms).
+pub const WARMUP_TOURS: u32 = 1;
+
+#[derive(Debug, Clone)]
+pub struct LatencyOpts {
+    pub modes: Vec<Poll>,
+    pub rounds: u32,
+    pub seconds: u32,
+    pub messages: u32,
+    pub cpus: Option<Vec<u32>>,
+}
+
+/// Half the tour latency of a 2-member ring at p50, p99 and p99.9, in microseconds: a tour
+/// of two members is one round trip, as sockperf's RTT is.
+pub fn half_tour_us(tour: &Tour) -> Result<[f64; 3]> {
+    let latency = tour.latency()?;
+    Ok([latency.p50_ns, latency.p99_ns, latency.p999_ns].map(|ns| ns / 2.0 / 1000.0))
+}
+
+/// The ring run of one latency measurement.
+pub fn ring(messages: u32, poll: Poll, cpus: Option<Vec<u32>>) -> LocalRun {
+    LocalRun {
+        members: 2,
+        msg_len: MSG_LEN,
+        count: messages,
+        window: 1,
+        tours: WARMUP_TOURS + 1,
+        backend: None,
+        poll: Some(poll),
+        cpus,
+    }
+}
+
+pub fn run(bench: &mut Bench, opts: &LatencyOpts) -> Result<Vec<Section>> {
+    opts.modes
+        .iter()
+        .map(|mode| run_mode(bench, opts, *mode))
+        .collect()
+}
+
+fn about(mode: Poll, opts: &LatencyOpts) -> String {
+    let sockperf_side = match mode {
+        Poll::Block => "blocking sockets (its default)",
+        Poll::Spin => "`--nonblocked` on client and server, so both busy-poll `recvfrom`",
+    };
+    format!(
+        "sockperf ping-pong, UDP, {MSG_LEN} B, on 127.0.0.1, {sockperf_side}, `-t {secs}`, \
+         against `stillepost local` with 2 members, window 1, {MSG_LEN} B messages (header \
+         included), {msgs} messages, `--poll {mode}`. sockperf's figure is its latency, RTT/2 \
+         (its `---> percentile` lines, in µs; its first 400 ms are warm-up). Stillepost's is \
+         the tour latency of each message at the origin divided by 2 (one tour of a 2-member \
+         ring is one round trip); it runs {tours} tours and only the last is measured, the \
+         first being warm-up. The two alternate, {rounds} rounds; each ratio is Stillepost / \
+         sockperf of the medians over the rounds. All figures in µs.",
+        secs = opts.seconds,
+        msgs = opts.messages,
+        tours = WARMUP_TOURS + 1,
+        rounds = opts.rounds,
+    )
+}
+
+struct Round {
+    peer: Option<PingPong>,
+    ours: [f64; 3],
+}
+
+fn run_mode(bench: &mut Bench, opts: &LatencyOpts, mode: Poll) -> Result<Section> {
+    let mark = bench.mark();
+    let mut section = Section::new(
+        format!("Latency, {mode} mode: sockperf ping-pong vs a 2-member ring"),
+        about(mode, opts),
+    );
+    let pin = pinning(opts.cpus.as_deref());
+    let mut rounds = Vec::new();
+    let mut tours = Vec::new();
+    let mut left_out = Vec::new();
+    for round in 1..=opts.rounds {
+        let peer = match bench.sockperf {
+            Some(_) => {
+                eprintln!("[latency {mode}] round {round}/{}: sockperf", opts.rounds);
+                let peer = bench.sockperf_ping_pong(MSG_LEN, opts.seconds, mode == Poll::Spin, pin)?;
+                if peer.dropped > 0 {
+                    section.note(format!(
+                        "round {round}: sockperf counted {} dropped messages",
+                        peer.dropped
+                    ));
+                }
+                Some(peer)
+            }
+            None => None,
+        };
+        eprintln!("[latency {mode}] round {round}/{}: stillepost", opts.rounds);
+        let result = bench.stillepost_local(&ring(opts.messages, mode, opts.cpus.clone()))?;
+        if !result.tour.complete() {
+            section.note(format!(
+                "round {round}: the measured tour ended {} with {} of {} messages lost",
+                result.tour.outcome, result.tour.lost, result.tour.messages_sent
+            ));
+        }
+        rounds.push(Round {
+            peer,
+            ours: half_tour_us(&result.tour)?,
+        });
+        left_out = result.left_out;
+        tours.push(result.tour);
+    }
+
+    let mut table = Table::new(&[
+        "round",
+        "sockperf p50",
+        "sockperf p99",
+        "sockperf p99.9",
+        "Stillepost p50",
+        "Stillepost p99",
+        "Stillepost p99.9",
+        "ratio p50",
+        "ratio p99",
+        "ratio p99.9",
+    ])
+    .caption("Latency in µs (sockperf: RTT/2; Stillepost: tour latency / 2):");
+    let row = |label: String, peer: Option<[f64; 3]>, ours: [f64; 3]| {
+        let mut cells = vec![label];
+        cells.extend((0..3).map(|i| peer.map_or_else(|| "-".into(), |p| micros(p[i]))));
+        cells.extend(ours.iter().map(|v| micros(*v)));
+        cells.extend((0..3).map(|i| peer.map_or_else(|| "-".into(), |p| ratio(ours[i] / p[i]))));
+        cells
+    };
+    for (i, round) in rounds.iter().enumerate() {
+        let peer = round.peer.map(|p| [p.p50_us, p.p99_us, p.p999_us]);
+        table.row(row((i + 1).to_string(), peer, round.ours));
+    }
+    let ours_median = medians(rounds.iter().map(|r| r.ours));
+    let peer_median = if bench.sockperf.is_some() {
+        ours_median.and(medians(
+            rounds
+                .iter()
+                .filter_map(|r| r.peer.map(|p| [p.p50_us, p.p99_us, p.p999_us])),
+        ))
+    } else {
+        None
+    };
+    if let Some(ours) = ours_median {
+        table.row(row("median".into(), peer_median, ours));
+    }
+    section.tables.push(table);
+
+    // What the members say they ran, and what this binary could not be asked for.
+    let backends = distinct(&tours, |t| t.member_values(|m| &m.backend));
+    let polls = distinct(&tours, |t| t.member_values(|m| &m.poll));
+    section.note(format!(
+        "Stillepost members reported backend: {}; poll: {}",
+        backends.join(", "),
+        polls.join(", ")
+    ));
+    if !left_out.is_empty() {
+        section.note(format!(
+            "this stillepost does not accept {}; it ran without (in its default mode)",
+            left_out.join(", ")
+        ));
+    }
+    if mode == Poll::Spin {
+        section.note(format!(
+            "this machine has {} cores; in spin mode each side keeps 2 of them busy (sockperf: client and server; Stillepost: 2 member threads)",
+            bench.host.cores
+        ));
+    }
+
+    let goals: &[(usize, &str)] = match mode {
+        Poll::Block => &[(0, "block p50 <= 1.0x sockperf")],
+        Poll::Spin => &[(0, "spin p50 <= 1.0x sockperf"), (1, "spin p99 <= 1.0x sockperf")],
+    };
+    let mode_problem = mode_problem(mode, &left_out, &polls);
+    for (i, goal) in goals {
+        let measured = match (ours_median, peer_median) {
+            (Some(ours), Some(peer)) => Some(ours[*i] / peer[*i]),
+            _ => None,
+        };
+        let (verdict, note) = match (measured, &mode_problem) {
+            (None, _) => (Verdict::NotRun, Some(sockperf::MISSING.to_owned())),
+            (Some(_), Some(problem)) => (Verdict::Miss, Some(problem.clone())),
+            (Some(r), None) => (Verdict::from_met(r <= 1.0), None),
+        };
+        section.targets.push(Target {
+            goal: (*goal).into(),
+            ratio: measured,
+            verdict,
+            note,
+        });
+    }
+    section.commands = bench.commands_since(mark);
+    Ok(section)
+}
+
+/// Why a run does not count for `mode` even if its numbers would: the binary could not
+/// be asked for spin mode, or members report another mode than the one asked for.
+fn mode_problem(mode: Poll, left_out: &[String], polls: &[String]) -> Option<String> {
+    if mode == Poll::Spin && left_out.iter().any(|flag| flag.starts_with("--poll")) {
+        return Some("not measured in spin mode: this stillepost has no --poll".into());
+    }
+    let other: Vec<&String> = polls
+        .iter()
+        .filter(|p| p.as_str() != mode.name() && p.as_str() != "not reported")
+        .collect();
+    if other.is_empty() {
+        None
+    } else {
+        Some(format!(
+            "asked for --poll {mode}, members ran {}",
+            other.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+        ))
+    }
+}
+
+/// Element-wise medians of triples; `None` for none.
+pub fn medians(values: impl Iterator<Item = [f64; 3]>) -> Option<[f64; 3]> {
+    let all: Vec<[f64; 3]> = values.collect();
+    let column = |i: usize| median(&all.iter().map(|v| v[i]).collect::<Vec<_>>());
+    Some([column(0)?, column(1)?, column(2)?])
+}
+
+/// The distinct values of some per-tour list over all tours.
+pub fn distinct(tours: &[Tour], values: impl Fn(&Tour) -> Vec<String>) -> Vec<String> {
+    let mut all: Vec<String> = tours.iter().flat_map(values).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
+/// sockperf's server on the first listed core and its client on the second.
+pub fn pinning(cpus: Option<&[u32]>) -> Option<Pinning> {
+    match cpus {
+        Some([server, client, ..]) => Some(Pinning {
+            server: *server,
+            client: *client,
+        }),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn spin_mode_needs_a_binary_that_can_spin_and_members_that_did() {
+        let none: Vec<String> = Vec::new();
+        let reported = |p: &str| vec![p.to_owned()];
+        assert_eq!(
+            mode_problem(Poll::Spin, &["--poll spin".into()], &reported("not reported")),
+            Some("not measured in spin mode: this stillepost has no --poll".into())
+        );
+        // Without --poll, block mode is what the binary does anyway.
+        assert_eq!(
+            mode_problem(Poll::Block, &["--poll block".into()], &reported("not reported")),
+            None
+        );
+        assert_eq!(
+            mode_problem(Poll::Spin, &none, &reported("block")),
+            Some("asked for --poll spin, members ran block".into())
+        );
+        assert_eq!(mode_problem(Poll::Spin, &none, &reported("spin")), None);
+    }
+
+    #[test]
+    fn element_wise_medians() {
+        let values = [[1.0, 10.0, 100.0], [3.0, 30.0, 300.0], [2.0, 20.0, 200.0]];
+        assert_eq!(
+            medians(values.into_iter()),
+            Some([2.0, 20.0, 200.0])
+        );
+        assert_eq!(medians(std::iter::empty()), None);
+    }
+}

@@ -1,0 +1,201 @@
+//! The data-plane backends as a user meets them: io_uring by default, the automatic fallback
+//! when io_uring is refused, buffer-ring exhaustion, and cores for spinning members.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+mod support;
+
+use std::process::{Command, Stdio};
+
+use support::*;
+
+#[test]
+fn io_uring_is_the_default_backend() {
+    let (_member, _, _) = start_member("127.0.0.1:0", &[]);
+    assert!(
+        _member.banner.contains("backend uring, poll block"),
+        "{}",
+        _member.banner
+    );
+}
+
+#[test]
+fn forcing_uring_where_seccomp_refuses_it_fails_clearly() {
+    let mut command = Command::new(bin("stillepostd"));
+    without_io_uring(&mut command);
+    let out = command
+        .args([
+            "member",
+            "--coord-bind",
+            "127.0.0.1:0",
+            "--peer-bind",
+            "127.0.0.1:0",
+            "--backend",
+            "uring",
+        ])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(
+        err.contains(
+            "--backend uring: io_uring cannot start here: io_uring_setup: Operation not permitted"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("use --backend auto"), "{err}");
+}
+
+#[test]
+fn auto_falls_back_to_syscalls_where_seccomp_refuses_io_uring() {
+    let coordinator = Cluster::start("uring", 0);
+    let (member, control, _) =
+        start_member_with("127.0.0.1:0", &[], Daemon::start_without_io_uring);
+    assert!(
+        member.banner.contains("backend syscall"),
+        "{}",
+        member.banner
+    );
+    let (_other, other_control, _) = start_member("127.0.0.1:0", &[]);
+    let list = format!("{control},{other_control}");
+    let out = coordinator.client(&["configure", "--cluster", &list, "--msgcount", "50"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("warning: io_uring cannot start (io_uring_setup: Operation not permitted (os error 1)); this member runs the syscall backend"),
+        "{text}"
+    );
+    // A ring of one member on each backend works.
+    let out = coordinator.client(&["run", "--json"]);
+    assert_success(&out);
+    let tour = json(&out);
+    assert_eq!(tour["outcome"], "complete");
+    assert_eq!(tour["members"][0]["backend"], "syscall");
+    assert_eq!(tour["members"][1]["backend"], "uring");
+}
+
+#[test]
+fn the_injected_refusal_falls_back_the_same_way() {
+    let (member, _, _) = start_member("127.0.0.1:0", &["--fault-refuse-uring"]);
+    assert!(
+        member.banner.contains("backend syscall"),
+        "{}",
+        member.banner
+    );
+}
+
+#[test]
+fn buffer_ring_exhaustion_recovers_and_the_next_tour_is_complete() {
+    let cluster = Cluster::start("uring", 0);
+    let (origin, origin_control, _) = start_member("127.0.0.1:0", &[]);
+    // Member 1 gets 8 receive buffers for 2000 messages all in flight.
+    let (small, small_control, _) = start_member(
+        "127.0.0.1:0",
+        &["--backend", "uring", "--fault-buffers", "8"],
+    );
+    let list = format!("{origin_control},{small_control}");
+    let out = cluster.client(&[
+        "configure",
+        "--cluster",
+        &list,
+        "--msgcount",
+        "2000",
+        "--member-timeout",
+        "1000",
+    ]);
+    assert_success(&out);
+    let out = cluster.client(&["run", "--json"]);
+    assert_success(&out);
+    let first = json(&out);
+    let exhausted = first["members"][1]["recv_no_buffers"].as_u64().unwrap();
+    assert!(
+        exhausted > 0,
+        "the receive never ran out of buffers: {first:#}"
+    );
+    // Whatever the first tour lost is accounted for hop by hop.
+    let lost = first["lost"].as_u64().unwrap();
+    let hop_lost: u64 = first["hop_losses"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|h| h["lost"].as_u64().unwrap())
+        .sum();
+    assert_eq!(lost, hop_lost, "{first:#}");
+    // The member keeps working: the next tour, on the same buffers, is complete.
+    let out = cluster.client(&["run", "--json"]);
+    assert_success(&out);
+    let second = json(&out);
+    assert_eq!(second["outcome"], "complete", "{second:#}");
+    assert_eq!(second["lost"], 0);
+    drop((origin, small));
+}
+
+#[test]
+fn two_spinning_members_on_one_core_are_refused() {
+    let cluster = Cluster::start("uring", 0);
+    let (_a, a, _) = start_member("127.0.0.1:0", &["--poll", "spin", "--cpu", "1"]);
+    let (_b, b, _) = start_member("127.0.0.1:0", &["--poll", "spin", "--cpu", "1"]);
+    let list = format!("{a},{b}");
+    let out = cluster.client(&["configure", "--cluster", &list]);
+    assert_failure(
+        &out,
+        2,
+        &[
+            &format!("members 0 ({a}, core 1) and 1 ({b}, core 1) both spin on the same host"),
+            "--poll block",
+        ],
+    );
+}
+
+#[test]
+fn local_spins_only_with_a_core_per_member() {
+    let cores = std::thread::available_parallelism().unwrap().get();
+    let members = (cores + 1).to_string();
+    let out = stillepost(&[
+        "local",
+        "--members",
+        &members,
+        "--msgcount",
+        "20",
+        "--poll",
+        "spin",
+        "--json",
+    ]);
+    assert_success(&out);
+    assert!(
+        stderr(&out).contains("--poll spin needs a core per member")
+            && stderr(&out).contains("running in block mode"),
+        "{}",
+        stderr(&out)
+    );
+    for m in json(&out)["tours"][0]["members"].as_array().unwrap() {
+        assert_eq!(m["poll"], "block");
+    }
+    let out = stillepost(&["local", "--members", "2", "--cpus", "1,1", "--poll", "spin"]);
+    assert_failure(&out, 2, &["--cpus gives core 1 to members 0 and 1"]);
+    let out = stillepost(&["local", "--members", "2", "--cpus", "1,2,3"]);
+    assert_failure(&out, 2, &["--cpus lists 3 cores for 2 members"]);
+}
+
+#[test]
+fn a_core_that_does_not_exist_is_named() {
+    let out = Command::new(bin("stillepostd"))
+        .args([
+            "member",
+            "--coord-bind",
+            "127.0.0.1:0",
+            "--peer-bind",
+            "127.0.0.1:0",
+            "--cpu",
+            "4096",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--cpu 4096: cannot pin the data-plane thread to that core"),
+        "{}",
+        stderr(&out)
+    );
+}
