@@ -141,15 +141,11 @@ fn run_mode(bench: &mut Bench, opts: &LatencyOpts, mode: Poll) -> Result<Section
         table.row(row((i + 1).to_string(), peer, round.ours));
     }
     let ours_median = medians(rounds.iter().map(|r| r.ours));
-    let peer_median = if bench.sockperf.is_some() {
-        ours_median.and(medians(
-            rounds
-                .iter()
-                .filter_map(|r| r.peer.map(|p| [p.p50_us, p.p99_us, p.p999_us])),
-        ))
-    } else {
-        None
-    };
+    let peer_median = medians(
+        rounds
+            .iter()
+            .filter_map(|r| r.peer.map(|p| [p.p50_us, p.p99_us, p.p999_us])),
+    );
     if let Some(ours) = ours_median {
         table.row(row("median".into(), peer_median, ours));
     }

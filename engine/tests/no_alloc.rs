@@ -1,0 +1,116 @@
+//! The data plane allocates nothing per datagram: a counting global allocator watches the
+//! steady state of a 10,000-message tour around a 2-member ring, on each backend.
+//!
+//! This file holds one test so that no other test allocates while it counts.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use stillepost_engine::dataplane::{
+    Backend, BackendChoice, DataPlane, DataPlaneOptions, RingSetup,
+};
+use stillepost_engine::tour::{RingPosition, TourConfig};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicU64 = AtomicU64::new(0);
+
+// SAFETY: defers every call to the system allocator unchanged; only counts.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: same contract as our caller's.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: same contract as our caller's.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+const COUNT: u32 = 10_000;
+
+/// Runs one tour of COUNT messages, one in flight, and returns the allocations counted
+/// between message 1,000 and message 9,000 arriving back at the origin.
+fn steady_state_allocations(backend: BackendChoice) -> (Backend, u64) {
+    let options = DataPlaneOptions {
+        backend,
+        ..DataPlaneOptions::default()
+    };
+    let any = "127.0.0.1:0".parse().unwrap();
+    let at_start = ALLOCATIONS.load(Ordering::SeqCst);
+    let origin = DataPlane::spawn_with(any, options).unwrap();
+    let member = DataPlane::spawn_with(any, options).unwrap();
+    let config = TourConfig {
+        count: COUNT,
+        msg_len: 64,
+        window: 1,
+        forward_immediately: true,
+        member_timeout_ns: 5_000_000_000,
+    };
+    for (index, dp, next, prev) in [
+        (0, &origin, member.local_addr(), member.local_addr()),
+        (1, &member, origin.local_addr(), origin.local_addr()),
+    ] {
+        dp.configure(RingSetup {
+            position: RingPosition { index, ring_len: 2 },
+            config,
+            next_peer: next,
+            prev_peer: prev,
+        })
+        .unwrap();
+        dp.prepare(7).unwrap();
+    }
+    // The counter sees the data plane: configuring allocates the pools.
+    assert!(ALLOCATIONS.load(Ordering::SeqCst) > at_start);
+    origin.start(7).unwrap();
+
+    // Watch the origin's progress with loads and sleeps only: nothing here allocates.
+    let received = || origin.progress().received.load(Ordering::Relaxed);
+    let wait_for = |n: u64| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while received() < n {
+            assert!(
+                Instant::now() < deadline,
+                "the tour stalled at {}",
+                received()
+            );
+            std::thread::sleep(Duration::from_micros(100));
+        }
+    };
+    wait_for(1_000);
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    wait_for(9_000);
+    let after = ALLOCATIONS.load(Ordering::SeqCst);
+
+    assert!(origin.wait_finished(7, Duration::from_secs(30)));
+    let report = origin.end(7).unwrap();
+    assert_eq!(report.counters.received, u64::from(COUNT));
+    (origin.started().backend, after - before)
+}
+
+#[test]
+fn no_allocation_per_datagram_on_either_backend() {
+    for (choice, expected) in [
+        (BackendChoice::Uring, Backend::Uring),
+        (BackendChoice::Syscall, Backend::Syscall),
+    ] {
+        let (backend, allocations) = steady_state_allocations(choice);
+        assert_eq!(backend, expected);
+        assert_eq!(
+            allocations, 0,
+            "{backend:?}: {allocations} allocations while 8,000 messages made their tour"
+        );
+    }
+}
