@@ -368,7 +368,9 @@ impl Session {
             }
             cfg.count + 64
         } else {
-            cfg.window.clamp(64, DEFAULT_BUFFERS)
+            // Each message in flight may hold one buffer while the kernel receives it and
+            // another while it is sent on: twice the window, within bounds.
+            cfg.window.saturating_mul(2).clamp(256, DEFAULT_BUFFERS)
         };
         let buffers = faults
             .buffers
