@@ -235,6 +235,9 @@ impl Bench {
         };
         Ok(match pin {
             Some(cpu) => {
+                if sockperf::find_in_path("taskset").is_none() {
+                    bail!("pinning sockperf needs taskset (util-linux); or pass --no-pin");
+                }
                 let mut cmd = Command::new("taskset");
                 cmd.args(["-c", &cpu.to_string()]).arg(&sockperf.path);
                 cmd
@@ -281,7 +284,13 @@ impl Bench {
         }
     }
 
-    fn sockperf_client(&mut self, mode: &str, msg_len: u32, seconds: u32, pin: Option<Pinning>) -> Result<Command> {
+    fn sockperf_client(
+        &mut self,
+        mode: &str,
+        msg_len: u32,
+        seconds: u32,
+        pin: Option<Pinning>,
+    ) -> Result<Command> {
         let mut cmd = self.sockperf_command(pin.map(|p| p.client))?;
         cmd.args([
             mode,
@@ -311,7 +320,10 @@ impl Bench {
             client.arg("--nonblocked");
         }
         // On error the server guard is dropped, which kills it.
-        let finished = self.run(&mut client, Duration::from_secs(seconds.into()) + SOCKPERF_SLACK)?;
+        let finished = self.run(
+            &mut client,
+            Duration::from_secs(seconds.into()) + SOCKPERF_SLACK,
+        )?;
         server.interrupt(SERVER_STOP)?;
         sockperf::parse_ping_pong(&finished.stdout)
     }
@@ -326,7 +338,10 @@ impl Bench {
     ) -> Result<SockperfRate> {
         let server = self.start_server(false, pin)?;
         let mut client = self.sockperf_client("throughput", msg_len, seconds, pin)?;
-        let finished = self.run(&mut client, Duration::from_secs(seconds.into()) + SOCKPERF_SLACK)?;
+        let finished = self.run(
+            &mut client,
+            Duration::from_secs(seconds.into()) + SOCKPERF_SLACK,
+        )?;
         let sent = sockperf::parse_throughput_client(&finished.stdout)?;
         // Let the server drain what is still queued in its socket before it is stopped.
         thread::sleep(Duration::from_millis(100));

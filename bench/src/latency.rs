@@ -19,6 +19,8 @@ pub struct LatencyOpts {
     pub seconds: u32,
     pub messages: u32,
     pub cpus: Option<Vec<u32>>,
+    /// Leave sockperf unpinned instead of mirroring the members' cores.
+    pub no_pin: bool,
 }
 
 /// Half the tour latency of a 2-member ring at p50, p99 and p99.9, in microseconds: a tour
@@ -54,6 +56,13 @@ fn about(mode: Poll, opts: &LatencyOpts) -> String {
         Poll::Block => "blocking sockets (its default)",
         Poll::Spin => "`--nonblocked` on client and server, so both busy-poll `recvfrom`",
     };
+    let placement = if opts.no_pin {
+        "sockperf is not pinned (--no-pin)"
+    } else {
+        "sockperf is pinned (taskset) to the cores the members reported, its client where the \
+         origin ran and its server where member 1 ran, because where the two ends of a \
+         ping-pong sit decides its wake-up cost"
+    };
     format!(
         "sockperf ping-pong, UDP, {MSG_LEN} B, on 127.0.0.1, {sockperf_side}, `-t {secs}`, \
          against `stillepost local` with 2 members, window 1, {MSG_LEN} B messages (header \
@@ -61,8 +70,9 @@ fn about(mode: Poll, opts: &LatencyOpts) -> String {
          (its `---> percentile` lines, in µs; its first 400 ms are warm-up). Stillepost's is \
          the tour latency of each message at the origin divided by 2 (one tour of a 2-member \
          ring is one round trip); it runs {tours} tours and only the last is measured, the \
-         first being warm-up. The two alternate, {rounds} rounds; each ratio is Stillepost / \
-         sockperf of the medians over the rounds. All figures in µs.",
+         first being warm-up. The two alternate, Stillepost first in each of {rounds} rounds; \
+         {placement}. Each ratio is Stillepost / sockperf of the medians over the rounds. \
+         All figures in µs.",
         secs = opts.seconds,
         msgs = opts.messages,
         tours = WARMUP_TOURS + 1,
@@ -81,15 +91,26 @@ fn run_mode(bench: &mut Bench, opts: &LatencyOpts, mode: Poll) -> Result<Section
         format!("Latency, {mode} mode: sockperf ping-pong vs a 2-member ring"),
         about(mode, opts),
     );
-    let pin = pinning(opts.cpus.as_deref());
     let mut rounds = Vec::new();
     let mut tours = Vec::new();
     let mut left_out = Vec::new();
+    let mut placements = Vec::new();
     for round in 1..=opts.rounds {
+        eprintln!("[latency {mode}] round {round}/{}: stillepost", opts.rounds);
+        let result = bench.stillepost_local(&ring(opts.messages, mode, opts.cpus.clone()))?;
+        if !result.tour.complete() {
+            section.note(format!(
+                "round {round}: the measured tour ended {} with {} of {} messages lost",
+                result.tour.outcome, result.tour.lost, result.tour.messages_sent
+            ));
+        }
+        let pin = placement(&result.tour, opts.cpus.as_deref(), opts.no_pin);
+        placements.push(pin);
         let peer = match bench.sockperf {
             Some(_) => {
                 eprintln!("[latency {mode}] round {round}/{}: sockperf", opts.rounds);
-                let peer = bench.sockperf_ping_pong(MSG_LEN, opts.seconds, mode == Poll::Spin, pin)?;
+                let peer =
+                    bench.sockperf_ping_pong(MSG_LEN, opts.seconds, mode == Poll::Spin, pin)?;
                 if peer.dropped > 0 {
                     section.note(format!(
                         "round {round}: sockperf counted {} dropped messages",
@@ -100,20 +121,15 @@ fn run_mode(bench: &mut Bench, opts: &LatencyOpts, mode: Poll) -> Result<Section
             }
             None => None,
         };
-        eprintln!("[latency {mode}] round {round}/{}: stillepost", opts.rounds);
-        let result = bench.stillepost_local(&ring(opts.messages, mode, opts.cpus.clone()))?;
-        if !result.tour.complete() {
-            section.note(format!(
-                "round {round}: the measured tour ended {} with {} of {} messages lost",
-                result.tour.outcome, result.tour.lost, result.tour.messages_sent
-            ));
-        }
         rounds.push(Round {
             peer,
             ours: half_tour_us(&result.tour)?,
         });
         left_out = result.left_out;
         tours.push(result.tour);
+    }
+    if bench.sockperf.is_some() {
+        section.note(placement_note(&placements, opts.no_pin));
     }
 
     let mut table = Table::new(&[
@@ -174,7 +190,10 @@ fn run_mode(bench: &mut Bench, opts: &LatencyOpts, mode: Poll) -> Result<Section
 
     let goals: &[(usize, &str)] = match mode {
         Poll::Block => &[(0, "block p50 <= 1.0x sockperf")],
-        Poll::Spin => &[(0, "spin p50 <= 1.0x sockperf"), (1, "spin p99 <= 1.0x sockperf")],
+        Poll::Spin => &[
+            (0, "spin p50 <= 1.0x sockperf"),
+            (1, "spin p99 <= 1.0x sockperf"),
+        ],
     };
     let mode_problem = mode_problem(mode, &left_out, &polls);
     for (i, goal) in goals {
@@ -213,7 +232,11 @@ fn mode_problem(mode: Poll, left_out: &[String], polls: &[String]) -> Option<Str
     } else {
         Some(format!(
             "asked for --poll {mode}, members ran {}",
-            other.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            other
+                .iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
     }
 }
@@ -233,15 +256,50 @@ pub fn distinct(tours: &[Tour], values: impl Fn(&Tour) -> Vec<String>) -> Vec<St
     all
 }
 
-/// sockperf's server on the first listed core and its client on the second.
-pub fn pinning(cpus: Option<&[u32]>) -> Option<Pinning> {
-    match cpus {
-        Some([server, client, ..]) => Some(Pinning {
+/// Where sockperf runs: its client on the core of the origin (member 0) and its server on
+/// member 1's, as the members reported them, so both tools have the same placement. Without
+/// reported cores, an explicit `--cpus` list says where the members were asked to run.
+pub fn placement(tour: &Tour, cpus: Option<&[u32]>, no_pin: bool) -> Option<Pinning> {
+    if no_pin {
+        return None;
+    }
+    let reported = |index: u32| {
+        tour.members
+            .iter()
+            .find(|m| m.index == index)
+            .and_then(|m| m.cpu.as_deref())
+            .and_then(|cpu| cpu.parse().ok())
+    };
+    match (reported(0), reported(1), cpus) {
+        (Some(client), Some(server), _) => Some(Pinning { server, client }),
+        (_, _, Some([client, server, ..])) => Some(Pinning {
             server: *server,
             client: *client,
         }),
         _ => None,
     }
+}
+
+/// Says where sockperf ran, over all rounds.
+pub fn placement_note(placements: &[Option<Pinning>], no_pin: bool) -> String {
+    let mut seen: Vec<String> = placements
+        .iter()
+        .map(|pin| match pin {
+            Some(pin) => format!(
+                "client (like the origin) on core {}, server (like member 1) on core {}",
+                pin.client, pin.server
+            ),
+            None => "unpinned".to_owned(),
+        })
+        .collect();
+    seen.sort();
+    seen.dedup();
+    let why = if no_pin {
+        "--no-pin"
+    } else {
+        "mirroring the cores the Stillepost members reported, so both tools run with the same placement"
+    };
+    format!("sockperf placement ({why}): {}", seen.join("; "))
 }
 
 #[cfg(test)]
@@ -253,12 +311,20 @@ mod tests {
         let none: Vec<String> = Vec::new();
         let reported = |p: &str| vec![p.to_owned()];
         assert_eq!(
-            mode_problem(Poll::Spin, &["--poll spin".into()], &reported("not reported")),
+            mode_problem(
+                Poll::Spin,
+                &["--poll spin".into()],
+                &reported("not reported")
+            ),
             Some("not measured in spin mode: this stillepost has no --poll".into())
         );
         // Without --poll, block mode is what the binary does anyway.
         assert_eq!(
-            mode_problem(Poll::Block, &["--poll block".into()], &reported("not reported")),
+            mode_problem(
+                Poll::Block,
+                &["--poll block".into()],
+                &reported("not reported")
+            ),
             None
         );
         assert_eq!(
@@ -269,12 +335,44 @@ mod tests {
     }
 
     #[test]
+    fn sockperf_mirrors_the_cores_the_members_reported() {
+        let uring = crate::stillepost::parse_last_tour(include_str!(
+            "../testdata/stillepost-local-uring-block-2-tours.json"
+        ))
+        .unwrap();
+        let both_on_1 = Some(Pinning {
+            server: 1,
+            client: 1,
+        });
+        assert_eq!(placement(&uring, None, false), both_on_1);
+        // What the members report wins over what they were asked for.
+        assert_eq!(placement(&uring, Some(&[0, 1]), false), both_on_1);
+        assert_eq!(placement(&uring, None, true), None);
+        // A binary that reports no cores: the requested list, origin first, or nothing.
+        let old = crate::stillepost::parse_last_tour(include_str!(
+            "../testdata/stillepost-local-2-members-2-tours.json"
+        ))
+        .unwrap();
+        assert_eq!(
+            placement(&old, Some(&[0, 1]), false),
+            Some(Pinning {
+                server: 1,
+                client: 0,
+            })
+        );
+        assert_eq!(placement(&old, None, false), None);
+        assert_eq!(
+            placement_note(&[both_on_1, both_on_1], false),
+            "sockperf placement (mirroring the cores the Stillepost members reported, so both \
+             tools run with the same placement): client (like the origin) on core 1, server \
+             (like member 1) on core 1"
+        );
+    }
+
+    #[test]
     fn element_wise_medians() {
         let values = [[1.0, 10.0, 100.0], [3.0, 30.0, 300.0], [2.0, 20.0, 200.0]];
-        assert_eq!(
-            medians(values.into_iter()),
-            Some([2.0, 20.0, 200.0])
-        );
+        assert_eq!(medians(values.into_iter()), Some([2.0, 20.0, 200.0]));
         assert_eq!(medians(std::iter::empty()), None);
     }
 }

@@ -38,8 +38,10 @@ pub struct Target {
 }
 
 impl Target {
+    /// The ratio to three decimals, so a value just past 1.0 never reads as "1.00x".
     pub fn ratio_text(&self) -> String {
-        self.ratio.map_or_else(|| "-".into(), ratio)
+        self.ratio
+            .map_or_else(|| "-".into(), |value| format!("{value:.3}x"))
     }
 }
 
@@ -258,7 +260,7 @@ mod tests {
              | round | p50 (us) |\n|-------|----------|\n| 1     | 5.83     |\n\n\
              | target      | measured | verdict | note |\n\
              |-------------|----------|---------|------|\n\
-             | p50 <= 1.0x | 1.06x    | MISS    |      |\n\n\
+             | p50 <= 1.0x | 1.057x   | MISS    |      |\n\n\
              - a note\n\n\
              Commands run:\n\n```\nsockperf server\n```\n\n"
         );

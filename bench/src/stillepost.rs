@@ -310,7 +310,10 @@ mod tests {
     use super::*;
 
     const TWO_TOURS: &str = include_str!("../testdata/stillepost-local-2-members-2-tours.json");
+    const URING_BLOCK: &str = include_str!("../testdata/stillepost-local-uring-block-2-tours.json");
     const HELP: &str = include_str!("../testdata/stillepost-local-help.txt");
+    const HELP_WITH_BACKEND: &str =
+        include_str!("../testdata/stillepost-local-help-with-backend.txt");
 
     #[test]
     fn the_last_tour_is_the_measured_one() {
@@ -325,7 +328,12 @@ mod tests {
         assert_eq!(tour.total_ns, 8_430_057);
         let latency = tour.latency().unwrap();
         assert_eq!(
-            (latency.p50_ns, latency.p99_ns, latency.p999_ns, latency.count),
+            (
+                latency.p50_ns,
+                latency.p99_ns,
+                latency.p999_ns,
+                latency.count
+            ),
             (12_359.0, 43_807.0, 4_427_775.0, 300)
         );
         assert_eq!(
@@ -355,20 +363,13 @@ mod tests {
     }
 
     #[test]
-    fn poll_and_cpu_keys_of_the_full_contract_are_read() {
-        // The captured document plus the keys the io_uring work adds to every member.
-        let mut doc: Value = serde_json::from_str(TWO_TOURS).unwrap();
-        for tour in doc["tours"].as_array_mut().unwrap() {
-            for (cpu, member) in tour["members"].as_array_mut().unwrap().iter_mut().enumerate() {
-                member["backend"] = "uring".into();
-                member["poll"] = "spin".into();
-                member["cpu"] = cpu.into();
-            }
-        }
-        let tour = parse_last_tour(&doc.to_string()).unwrap();
+    fn backend_poll_and_cpu_of_each_member_are_read() {
+        let tour = parse_last_tour(URING_BLOCK).unwrap();
+        assert_eq!(tour.tour_id, "ea05e3b21cc6493b");
         assert_eq!(tour.member_values(|m| &m.backend), vec!["uring"]);
-        assert_eq!(tour.member_values(|m| &m.poll), vec!["spin"]);
-        assert_eq!(tour.members[1].cpu.as_deref(), Some("1"));
+        assert_eq!(tour.member_values(|m| &m.poll), vec!["block"]);
+        assert_eq!(tour.member_values(|m| &m.cpu), vec!["1"]);
+        assert_eq!(tour.latency().unwrap().p50_ns, 16_479.0);
     }
 
     #[test]
@@ -400,12 +401,8 @@ mod tests {
                 cpus: false,
             }
         );
-        let extended = HELP.replace(
-            "  -h, --help",
-            "      --backend <BACKEND>  Data-plane backend [default: auto]\n      --poll <MODE>  spin or block\n      --cpus <LIST>  cores\n  -h, --help",
-        );
         assert_eq!(
-            Capabilities::from_help(&extended),
+            Capabilities::from_help(HELP_WITH_BACKEND),
             Capabilities {
                 backend: true,
                 poll: true,
