@@ -298,8 +298,6 @@ fn a_held_tour_with_a_black_hole_reports_where_messages_wait(backend: &str) {
         "1000",
         "--forward-immediately",
         "false",
-        "--backend",
-        backend,
     ]);
     let tour = tour_json(&cluster);
     assert_eq!(tour["outcome"], "timed_out");
