@@ -168,19 +168,8 @@ fn run_mode(bench: &mut Bench, opts: &LatencyOpts, mode: Poll) -> Result<Section
     section.tables.push(table);
 
     // What the members say they ran, and what this binary could not be asked for.
-    let backends = distinct(&tours, |t| t.member_values(|m| &m.backend));
+    note_members(&mut section, &tours, &left_out, "");
     let polls = distinct(&tours, |t| t.member_values(|m| &m.poll));
-    section.note(format!(
-        "Stillepost members reported backend: {}; poll: {}",
-        backends.join(", "),
-        polls.join(", ")
-    ));
-    if !left_out.is_empty() {
-        section.note(format!(
-            "this stillepost does not accept {}; it ran without (in its default mode)",
-            left_out.join(", ")
-        ));
-    }
     if mode == Poll::Spin {
         section.note(format!(
             "this machine has {} cores; in spin mode each side keeps 2 of them busy (sockperf: client and server; Stillepost: 2 member threads)",
@@ -249,6 +238,24 @@ pub fn medians(values: impl Iterator<Item = [f64; 3]>) -> Option<[f64; 3]> {
 }
 
 /// The distinct values of some per-tour list over all tours.
+/// Notes what the members reported running (backend, poll mode) and which flags this
+/// `stillepost` could not be given; `extra` is appended to the first note.
+pub fn note_members(section: &mut Section, tours: &[Tour], left_out: &[String], extra: &str) {
+    let backends = distinct(tours, |t| t.member_values(|m| &m.backend));
+    let polls = distinct(tours, |t| t.member_values(|m| &m.poll));
+    section.note(format!(
+        "Stillepost members reported backend: {}; poll: {}{extra}",
+        backends.join(", "),
+        polls.join(", ")
+    ));
+    if !left_out.is_empty() {
+        section.note(format!(
+            "this stillepost does not accept {}; it ran without (in its default mode)",
+            left_out.join(", ")
+        ));
+    }
+}
+
 pub fn distinct(tours: &[Tour], values: impl Fn(&Tour) -> Vec<String>) -> Vec<String> {
     let mut all: Vec<String> = tours.iter().flat_map(values).collect();
     all.sort();

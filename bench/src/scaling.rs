@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 
 use crate::bench::Bench;
-use crate::latency::{MSG_LEN, WARMUP_TOURS, distinct};
+use crate::latency::{MSG_LEN, WARMUP_TOURS, note_members};
 use crate::report::{Section, Table, Target, Verdict, median, micros, ratio};
 use crate::stillepost::{LocalRun, Poll};
 
@@ -102,20 +102,8 @@ pub fn run(bench: &mut Bench, opts: &ScalingOpts) -> Result<Section> {
         verdict: spread.map_or(Verdict::NotRun, |s| Verdict::from_met(s <= FLAT_LIMIT)),
         note: None,
     });
-    let backends = distinct(&tours, |t| t.member_values(|m| &m.backend));
-    let polls = distinct(&tours, |t| t.member_values(|m| &m.poll));
-    section.note(format!(
-        "Stillepost members reported backend: {}; poll: {}; this machine has {} cores",
-        backends.join(", "),
-        polls.join(", "),
-        bench.host.cores
-    ));
-    if !left_out.is_empty() {
-        section.note(format!(
-            "this stillepost does not accept {}; it ran without (in its default mode)",
-            left_out.join(", ")
-        ));
-    }
+    let cores = format!("; this machine has {} cores", bench.host.cores);
+    note_members(&mut section, &tours, &left_out, &cores);
     section.commands = bench.commands_since(mark);
     Ok(section)
 }

@@ -3,7 +3,7 @@
 use anyhow::{Result, bail};
 
 use crate::bench::Bench;
-use crate::latency::{WARMUP_TOURS, distinct, placement, placement_note};
+use crate::latency::{WARMUP_TOURS, note_members, placement, placement_note};
 use crate::report::{Section, Table, Target, Verdict, kilo_rate, median, ratio};
 use crate::sockperf;
 use crate::stillepost::{Backend, LocalRun, Poll};
@@ -183,19 +183,7 @@ pub fn run(bench: &mut Bench, opts: &ThroughputOpts) -> Result<Section> {
     if bench.sockperf.is_some() {
         section.note(placement_note(&placements, opts.no_pin));
     }
-    let backends = distinct(&tours, |t| t.member_values(|m| &m.backend));
-    let polls = distinct(&tours, |t| t.member_values(|m| &m.poll));
-    section.note(format!(
-        "Stillepost members reported backend: {}; poll: {}",
-        backends.join(", "),
-        polls.join(", ")
-    ));
-    if !left_out.is_empty() {
-        section.note(format!(
-            "this stillepost does not accept {}; it ran without (in its default mode)",
-            left_out.join(", ")
-        ));
-    }
+    note_members(&mut section, &tours, &left_out, "");
     section.commands = bench.commands_since(mark);
     Ok(section)
 }
