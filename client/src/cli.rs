@@ -151,4 +151,7 @@ pub struct LocalArgs {
     /// single value applies to all). Default: spread over the cores, sparing core 0.
     #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
     pub cpus: Vec<usize>,
+    /// Forward with io_uring zero-copy sends (see `stillepostd member --help`).
+    #[arg(long)]
+    pub zerocopy: bool,
 }

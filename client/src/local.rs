@@ -50,6 +50,7 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
             backend: args.backend.into(),
             poll,
             cpu: Some(*cpu),
+            zerocopy: args.zerocopy,
             faults: Faults::default(),
         };
         let dataplane = DataPlane::spawn_with(loopback, options)

@@ -199,3 +199,51 @@ fn a_core_that_does_not_exist_is_named() {
         stderr(&out)
     );
 }
+
+#[test]
+fn zero_copy_forwarding_completes_tours_of_large_messages() {
+    let cluster = Cluster::start("uring", 0);
+    let (_a, a, _) = start_member("127.0.0.1:0", &["--zerocopy"]);
+    let (_b, b, _) = start_member("127.0.0.1:0", &["--zerocopy"]);
+    let (_c, c, _) = start_member("127.0.0.1:0", &[]);
+    let list = format!("{a},{b},{c}");
+    let out = cluster.client(&[
+        "configure",
+        "--cluster",
+        &list,
+        "--msgbytelen",
+        "32768",
+        "--msgcount",
+        "500",
+        "--window",
+        "32",
+    ]);
+    assert_success(&out);
+    for _ in 0..2 {
+        let out = cluster.client(&["run", "--json"]);
+        assert_success(&out);
+        let tour = json(&out);
+        assert_eq!(tour["outcome"], "complete", "{tour:#}");
+        assert_eq!(tour["lost"], 0);
+        assert_eq!(tour["members"][1]["forwarded"], 500);
+    }
+    let out = Command::new(bin("stillepostd"))
+        .args([
+            "member",
+            "--coord-bind",
+            "127.0.0.1:0",
+            "--peer-bind",
+            "127.0.0.1:0",
+            "--zerocopy",
+            "--backend",
+            "syscall",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        stderr(&out).contains("--zerocopy needs the io_uring backend"),
+        "{}",
+        stderr(&out)
+    );
+}

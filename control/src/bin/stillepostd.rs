@@ -53,6 +53,11 @@ enum Role {
         /// leaving the first to the system and the control plane).
         #[arg(long, value_name = "N")]
         cpu: Option<usize>,
+        /// Forward with io_uring zero-copy sends straight out of the receive buffers
+        /// (registered as a fixed buffer). Pays only for large datagrams leaving through a
+        /// real NIC; on loopback and veth the kernel copies anyway (docs/architecture.md).
+        #[arg(long)]
+        zerocopy: bool,
         /// Testing aid: silently discard every tour datagram this member receives.
         #[arg(long, hide = true)]
         fault_drop_data: bool,
@@ -117,6 +122,7 @@ async fn run(cli: Cli) -> Result<()> {
             backend,
             poll,
             cpu,
+            zerocopy,
             fault_drop_data,
             fault_refuse_uring,
             fault_buffers,
@@ -127,6 +133,7 @@ async fn run(cli: Cli) -> Result<()> {
                 backend: backend.into(),
                 poll: poll.into(),
                 cpu: cpu.or_else(|| available_cores().last().copied()),
+                zerocopy,
                 faults: Faults {
                     drop_data: fault_drop_data,
                     refuse_uring: fault_refuse_uring,

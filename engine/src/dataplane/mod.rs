@@ -126,6 +126,9 @@ pub struct DataPlaneOptions {
     pub poll: PollMode,
     /// Core to pin the thread to.
     pub cpu: Option<usize>,
+    /// io_uring: forward with zero-copy sends (`SendZc`) out of the receive buffers,
+    /// registered as a fixed buffer.
+    pub zerocopy: bool,
     /// Injected faults (testing).
     pub faults: Faults,
 }
@@ -815,8 +818,14 @@ fn run_thread(
         cpu: options.cpu,
     };
     let uring = match options.backend {
+        BackendChoice::Syscall if options.zerocopy => {
+            let _ = started.send(Err(DataPlaneError::Backend(
+                "--zerocopy needs the io_uring backend, not --backend syscall".into(),
+            )));
+            return;
+        }
         BackendChoice::Syscall => Err("--backend syscall".to_string()),
-        _ => uring::Uring::new(&core, wake.as_raw_fd(), options.faults.refuse_uring),
+        _ => uring::Uring::new(&core, wake.as_raw_fd(), options),
     };
     match (uring, options.backend) {
         (Ok(backend), _) => {

@@ -33,6 +33,14 @@ impl Pool {
         self.payload_offset
     }
 
+    /// The whole allocation, for registration as one fixed buffer.
+    pub fn region(&mut self) -> libc::iovec {
+        libc::iovec {
+            iov_base: self.mem.as_mut_ptr().cast(),
+            iov_len: self.mem.len(),
+        }
+    }
+
     /// A whole slot (io_uring writes its `recvmsg_out` header before the payload).
     pub fn slot(&mut self, index: u16) -> &mut [u8] {
         let start = usize::from(index) * self.slot_len;

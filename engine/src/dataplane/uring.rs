@@ -32,6 +32,9 @@ const OP_SEND_RECV_BUF: u64 = 2;
 const OP_SEND_NEW: u64 = 3;
 const OP_WAKE: u64 = 4;
 const OP_CANCEL: u64 = 5;
+/// A zero-copy forward out of a receive buffer; index = buffer id. Its buffer returns to
+/// the kernel with the notification completion, when the NIC no longer reads it.
+const OP_SEND_ZC: u64 = 6;
 
 /// The peer socket, registered as fixed file 0.
 const SOCKET: Fixed = Fixed(0);
@@ -143,12 +146,19 @@ pub(super) struct Uring {
     backlog: VecDeque<squeue::Entry>,
     completions: Vec<(u64, i32, u32)>,
     initial: Option<Box<Session>>,
+    /// Forward with `SendZc` from the receive pool, registered as fixed buffer 0.
+    zerocopy: bool,
+    fixed_registered: bool,
 }
 
 impl Uring {
     /// Sets up the ring and checks what the loop needs; the error says what is missing.
-    pub fn new(core: &Core, wake_fd: RawFd, refuse: bool) -> Result<Uring, String> {
-        if refuse {
+    pub fn new(
+        core: &Core,
+        wake_fd: RawFd,
+        options: super::DataPlaneOptions,
+    ) -> Result<Uring, String> {
+        if options.faults.refuse_uring {
             return Err(
                 "io_uring_setup: Operation not permitted (os error 1) (injected for testing)"
                     .into(),
@@ -180,6 +190,9 @@ impl Uring {
                 return Err(format!("the kernel's io_uring lacks the {name} operation"));
             }
         }
+        if options.zerocopy && !probe.is_supported(opcode::SendZc::CODE) {
+            return Err("the kernel's io_uring lacks the SendZc operation (--zerocopy)".into());
+        }
         // SAFETY: msghdr is a plain C struct; all-zero is valid (no name, no control).
         let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
@@ -196,6 +209,8 @@ impl Uring {
             backlog: VecDeque::with_capacity(super::MAX_BUFFERS as usize + 1024),
             completions: Vec::with_capacity(CQ_ENTRIES as usize),
             initial: None,
+            zerocopy: options.zerocopy,
+            fixed_registered: false,
         };
         // Provided-buffer rings (kernel 5.19+) are checked by registering the first one.
         let mut session = Box::new(Session::unconfigured(super::RECV_HEADROOM));
@@ -377,6 +392,17 @@ impl Uring {
                 }
                 session.send_pool.put(index);
             }
+            OP_SEND_ZC => {
+                let notification = cqueue::notif(flags);
+                if !notification && result < 0 {
+                    core.io.send_errors += 1;
+                }
+                // The buffer is free with the notification, or at once when none follows.
+                if notification || !cqueue::more(flags) {
+                    self.inflight = self.inflight.saturating_sub(1);
+                    self.recycle(session, index);
+                }
+            }
             OP_WAKE => {
                 sys::drain_eventfd(self.wake_fd);
                 if !cqueue::more(flags) {
@@ -409,7 +435,11 @@ impl Uring {
         match session.admit(now, bid, offset, len, source, &mut core.io, &core.faults) {
             Some(Verdict::Forward) => {
                 let (next, next_len) = (session.next.as_ptr(), session.next.len());
-                self.send_from(session, bid, offset, len, next.cast(), next_len);
+                if self.zerocopy {
+                    self.send_zc_from(session, bid, offset, len, next.cast(), next_len);
+                } else {
+                    self.send_from(session, bid, offset, len, next.cast(), next_len);
+                }
             }
             Some(Verdict::EchoReply) => {
                 core.io.echoes += 1;
@@ -462,6 +492,27 @@ impl Uring {
         self.push(entry);
     }
 
+    /// Like `send_from`, with a zero-copy send from the registered pool.
+    fn send_zc_from(
+        &mut self,
+        session: &mut Session,
+        bid: u16,
+        offset: usize,
+        len: usize,
+        dest: *const libc::sockaddr,
+        dest_len: libc::socklen_t,
+    ) {
+        let ptr = session.pool.slot(bid)[offset..].as_ptr();
+        let entry = opcode::SendZc::new(SOCKET, ptr, len as u32)
+            .buf_index(Some(0))
+            .dest_addr(dest)
+            .dest_addr_len(dest_len)
+            .build()
+            .user_data(user_data(OP_SEND_ZC, bid));
+        self.inflight += 1;
+        self.push(entry);
+    }
+
     /// Origin: queues new messages while the window and the send slots allow.
     fn origin_sends(&mut self, session: &mut Session) {
         let Some(machine) = session.machine.as_mut() else {
@@ -501,6 +552,17 @@ impl Uring {
         bufring.publish();
         self.bufring = Some(bufring);
         self.available = count;
+        if self.zerocopy {
+            if self.fixed_registered {
+                self.ring.submitter().unregister_buffers()?;
+                self.fixed_registered = false;
+            }
+            let region = session.pool.region();
+            // SAFETY: the region is the pool's one allocation, which outlives its
+            // registration: the pool is only freed after `quiesce` and re-registration.
+            unsafe { self.ring.submitter().register_buffers(&[region]) }?;
+            self.fixed_registered = true;
+        }
         Ok(())
     }
 
