@@ -16,6 +16,7 @@ fn forwarder_ns_per_datagram(count: u32, msg_len: u32) -> Result<f64> {
         window: count,
         forward_immediately: true,
         member_timeout_ns: 1_000_000_000,
+        warmup: 0,
     };
     let mut origin = TourMachine::new(
         RingPosition {

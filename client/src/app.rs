@@ -172,6 +172,7 @@ pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
         window: args.window.unwrap_or(0),
         forward_immediately: args.forward_immediately,
         member_timeout_ms: args.member_timeout,
+        warmup: args.warmup,
     };
     validate_params(&params).map_err(|e| invalid(format!("--{e}")))?;
     Ok(params)

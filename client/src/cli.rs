@@ -76,6 +76,10 @@ pub struct TourArgs {
     /// reports what is missing, in milliseconds.
     #[arg(long, default_value_t = DEFAULT_MEMBER_TIMEOUT_MS, value_name = "MS")]
     pub member_timeout: u64,
+    /// The first N messages travel like the others but are not recorded (warm caches,
+    /// settled clocks).
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub warmup: u32,
 }
 
 #[derive(Debug, Args)]

@@ -39,8 +39,13 @@ fn params_text(p: &TourParams, members: usize) -> String {
     } else {
         format!("window {}", p.window)
     };
+    let warmup = if p.warmup > 0 {
+        format!(" (the first {} warm-up, not recorded)", p.warmup)
+    } else {
+        String::new()
+    };
     format!(
-        "{members} members, {} messages × {} B, {mode}, {window}, member timeout {} ms",
+        "{members} members, {} messages{warmup} × {} B, {mode}, {window}, member timeout {} ms",
         p.count, p.msg_len, p.member_timeout_ms
     )
 }
@@ -52,6 +57,7 @@ fn params_json(p: &TourParams) -> Value {
         "window": if p.window == 0 { p.count } else { p.window },
         "forward_immediately": p.forward_immediately,
         "member_timeout_ms": p.member_timeout_ms,
+        "warmup": p.warmup,
     })
 }
 
@@ -401,6 +407,7 @@ mod tests {
                 window: 0,
                 forward_immediately: true,
                 member_timeout_ms: 2000,
+                warmup: 10,
             }),
             outcome: "timed_out".into(),
             error: String::new(),

@@ -149,6 +149,27 @@ fn window_one_and_readable_aliases(backend: &str) {
     );
 }
 
+fn warm_up_messages_travel_but_are_not_recorded(backend: &str) {
+    let cluster = Cluster::start(backend, 3);
+    cluster.configure(&["--msgcount", "50", "--warmup", "10", "--window", "1"]);
+    let tour = tour_json(&cluster);
+    assert_eq!(tour["outcome"], "complete");
+    assert_eq!(tour["messages_received"], 50);
+    assert_eq!(tour["tour_latency"]["count"], 40);
+    assert_eq!(tour["params"]["warmup"], 10);
+    let cl = cluster.cluster_arg();
+    let out = cluster.client(&[
+        "configure",
+        "--cluster",
+        &cl,
+        "--msgcount",
+        "50",
+        "--warmup",
+        "50",
+    ]);
+    assert_failure(&out, 2, &["--warmup 50 must be smaller than msgcount (50)"]);
+}
+
 fn echo_members_answers_and_names_the_silent_one(backend: &str) {
     let mut cluster = Cluster::start(backend, 3);
     cluster.configure(&[]);
@@ -551,6 +572,7 @@ fn local_runs_a_ring_in_one_process(backend: &str) {
 }
 
 on_both_backends!(
+    warm_up_messages_travel_but_are_not_recorded,
     configure_and_run_forwarding_immediately,
     run_holding_until_all_messages_arrived,
     window_one_and_readable_aliases,

@@ -107,6 +107,7 @@ pub fn params_to_config(params: &TourParams) -> TourConfig {
         },
         forward_immediately: params.forward_immediately,
         member_timeout_ns: params.member_timeout_ms.saturating_mul(1_000_000),
+        warmup: params.warmup,
     }
 }
 

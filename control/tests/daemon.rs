@@ -88,6 +88,7 @@ async fn cores_run_a_tour_in_process() {
         window: 8,
         forward_immediately: true,
         member_timeout_ms: 2000,
+        warmup: 0,
     };
     let reply = coordinator
         .configure(ConfigureRequest {

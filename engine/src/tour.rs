@@ -60,6 +60,8 @@ pub struct TourConfig {
     pub forward_immediately: bool,
     /// How long the origin waits for the next message before it ends the tour as timed out.
     pub member_timeout_ns: u64,
+    /// The first `warmup` messages travel like the others but are not recorded.
+    pub warmup: u32,
 }
 
 /// Why a [`TourConfig`] cannot be used. Each variant names the field at fault.
@@ -97,6 +99,16 @@ pub enum ConfigError {
         /// The configured count.
         count: u32,
     },
+    /// `warmup` leaves no message to record.
+    #[error(
+        "warmup {warmup} must be smaller than msgcount ({count}): some messages must be recorded"
+    )]
+    Warmup {
+        /// The rejected warm-up.
+        warmup: u32,
+        /// The configured count.
+        count: u32,
+    },
     /// `member_timeout_ns` is zero or longer than [`MAX_MEMBER_TIMEOUT_NS`].
     #[error("member-timeout must be greater than 0 ms and at most one day (86400000 ms)")]
     MemberTimeout,
@@ -125,6 +137,12 @@ impl TourConfig {
         if !self.forward_immediately && self.window < self.count {
             return Err(ConfigError::WindowWithHold {
                 window: self.window,
+                count: self.count,
+            });
+        }
+        if self.warmup >= self.count {
+            return Err(ConfigError::Warmup {
+                warmup: self.warmup,
                 count: self.count,
             });
         }
@@ -353,7 +371,11 @@ impl TourMachine {
         }
         let header = Header {
             kind: Kind::Data,
-            flags: 0,
+            flags: if self.next_seq < self.config.warmup {
+                FLAG_WARMUP
+            } else {
+                0
+            },
             tour_id: self.tour_id,
             seq: self.next_seq,
             frag_index: 0,
@@ -491,6 +513,7 @@ mod tests {
             window: count,
             forward_immediately,
             member_timeout_ns: 1_000,
+            warmup: 0,
         }
     }
 
@@ -571,6 +594,47 @@ mod tests {
         m.handle_timeout(1_011);
         assert_eq!(m.phase(), Phase::TimedOut);
         assert_eq!(m.counters().sent, 2);
+    }
+
+    #[test]
+    fn warm_up_messages_travel_but_are_not_recorded() {
+        let config = TourConfig {
+            warmup: 3,
+            ..config(5, true)
+        };
+        assert_eq!(
+            TourConfig {
+                warmup: 5,
+                ..config
+            }
+            .validate(),
+            Err(ConfigError::Warmup {
+                warmup: 5,
+                count: 5
+            })
+        );
+        let mut m = TourMachine::new(
+            RingPosition {
+                index: 0,
+                ring_len: 1,
+            },
+            config,
+        )
+        .unwrap();
+        m.prepare(1);
+        m.start(0);
+        let mut buf = [0u8; 100];
+        for seq in 0..5u64 {
+            assert_eq!(m.poll_send(seq * 10, &mut buf), Some(100));
+            let h = Header::decode(&buf).unwrap();
+            assert_eq!(h.flags & FLAG_WARMUP != 0, seq < 3, "seq {seq}");
+            // A ring of one: the origin gets its own message back 7 ns later.
+            assert_eq!(m.handle_datagram(seq * 10 + 7, &mut buf), Verdict::Arrived);
+        }
+        assert_eq!(m.phase(), Phase::Complete);
+        assert_eq!(m.counters().received, 5);
+        assert_eq!(m.tour_latency().len(), 2);
+        assert_eq!(m.tour_latency().max(), 7);
     }
 
     #[test]

@@ -58,6 +58,7 @@ fn steady_state_allocations(backend: BackendChoice) -> (Backend, u64) {
         window: 1,
         forward_immediately: true,
         member_timeout_ns: 5_000_000_000,
+        warmup: 0,
     };
     for (index, dp, next, prev) in [
         (0, &origin, member.local_addr(), member.local_addr()),

@@ -288,6 +288,7 @@ fn config(count: u32, window: u32, forward_immediately: bool) -> TourConfig {
         window,
         forward_immediately,
         member_timeout_ns: MEMBER_TIMEOUT_NS,
+        warmup: 0,
     }
 }
 
