@@ -8,8 +8,8 @@ use anyhow::{Context, Result};
 use serde_json::{Value, json};
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
-    ConfigureReply, ConfigureRequest, RunTourRequest, StatusReply, StatusRequest, TourParams,
-    TourResult, WaitTourRequest,
+    ConfigureReply, ConfigureRequest, GetResultRequest, RunTourRequest, StatusReply, StatusRequest,
+    TourParams, TourResult, WaitTourRequest,
 };
 use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
@@ -101,6 +101,31 @@ impl Coordinator {
         call(
             deadline,
             self.client.clone().configure(request(req, deadline)),
+        )
+        .await
+        .map_err(|s| from_status(&self.endpoint, s))
+    }
+
+    pub async fn result(&self, tour: &str) -> Result<TourResult> {
+        let req = if tour == "latest" {
+            GetResultRequest {
+                tour_id: 0,
+                latest: true,
+            }
+        } else {
+            let tour_id = u64::from_str_radix(tour, 16).map_err(|_| {
+                invalid(format!(
+                    "'{tour}' is not a tour id (16 hex digits, as `stillepost run` prints) or `latest`"
+                ))
+            })?;
+            GetResultRequest {
+                tour_id,
+                latest: false,
+            }
+        };
+        call(
+            CALL_TIMEOUT,
+            self.client.clone().get_result(request(req, CALL_TIMEOUT)),
         )
         .await
         .map_err(|s| from_status(&self.endpoint, s))
@@ -361,6 +386,36 @@ pub async fn ping_systems(coord: &Coordinator, args: &PingArgs, json_mode: bool)
             message: format!("no ICMP echo reply from {}", failed.join(", ")),
         }
         .into());
+    }
+    Ok(())
+}
+
+pub async fn report(coord: &Coordinator, args: &crate::cli::ReportArgs) -> Result<()> {
+    use crate::cli::ReportFormat;
+    let result = coord.result(&args.tour).await?;
+    let text = match args.format {
+        ReportFormat::Hgrm => {
+            let mut out = String::new();
+            let histograms = crate::export::histograms(&result)?;
+            let many = histograms.len() > 1;
+            for (tag, h) in histograms {
+                if many {
+                    out.push_str(&format!("# {tag}\n"));
+                }
+                out.push_str(&crate::export::hgrm(&h, args.unit.scale()));
+            }
+            out
+        }
+        ReportFormat::Hlog => crate::export::hlog(&result)?,
+        ReportFormat::Csv => crate::export::csv(&result)?,
+        ReportFormat::Json => {
+            serde_json::to_string_pretty(&crate::export::json_doc(&result)?)? + "\n"
+        }
+    };
+    match &args.out {
+        Some(path) => std::fs::write(path, text)
+            .with_context(|| format!("--out {}: cannot write the report", path.display()))?,
+        None => print!("{text}"),
     }
     Ok(())
 }

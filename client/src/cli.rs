@@ -53,6 +53,59 @@ pub enum Command {
     /// Run a coordinator and a ring of members inside this process on 127.0.0.1 (free
     /// ports are chosen automatically), run tours and print their results.
     Local(LocalArgs),
+    /// Export a finished tour's histograms in HdrHistogram's formats, or as JSON or CSV.
+    Report(ReportArgs),
+}
+
+/// Export formats of `stillepost report`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReportFormat {
+    /// HdrHistogram percentile distribution (outputPercentileDistribution), one per histogram.
+    Hgrm,
+    /// HdrHistogram interval log, one tagged histogram per line (base64 V2+DEFLATE).
+    Hlog,
+    /// The whole result, histograms included (docs/reports.md).
+    Json,
+    /// One row per histogram per percentile step.
+    Csv,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// The tour: its 16-hex-digit id, or `latest`.
+    #[arg(value_name = "TOUR-ID|latest")]
+    pub tour: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ReportFormat::Hgrm)]
+    pub format: ReportFormat,
+    /// Write to this file instead of stdout.
+    #[arg(long, value_name = "PATH")]
+    pub out: Option<std::path::PathBuf>,
+    /// hgrm only: the unit values are printed in.
+    #[arg(long, value_enum, default_value_t = Unit::Us)]
+    pub unit: Unit,
+}
+
+/// Units of the hgrm value column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Unit {
+    /// Nanoseconds.
+    Ns,
+    /// Microseconds (HdrHistogram's plotter's usual unit).
+    Us,
+    /// Milliseconds.
+    Ms,
+}
+
+impl Unit {
+    /// Nanoseconds per unit.
+    pub fn scale(self) -> f64 {
+        match self {
+            Unit::Ns => 1.0,
+            Unit::Us => 1_000.0,
+            Unit::Ms => 1_000_000.0,
+        }
+    }
 }
 
 /// Tour parameters shared by `configure` and `local`.

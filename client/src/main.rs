@@ -3,6 +3,7 @@
 mod app;
 mod cli;
 mod echo;
+mod export;
 mod local;
 mod ping;
 mod report;
@@ -25,6 +26,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EchoMembers(args) => app::echo_members(&coord, args, cli.json).await,
         Command::PingSystems(args) => app::ping_systems(&coord, args, cli.json).await,
         Command::Status => app::status(&coord, cli.json).await,
+        Command::Report(args) => app::report(&coord, args).await,
         Command::Local(_) => unreachable!("handled above"),
     }
 }

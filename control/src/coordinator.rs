@@ -16,6 +16,7 @@ use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use crate::rpc::{CALL_TIMEOUT, CONNECT_TIMEOUT, call, describe, is_unreachable, request};
+use crate::store::{ResultStore, StoreError};
 
 /// How long one long-poll of the origin waits before reporting progress.
 const ORIGIN_POLL: Duration = Duration::from_millis(500);
@@ -75,6 +76,12 @@ pub enum CoordError {
     /// No tour with that id is known.
     #[error("no tour {0:016x} is known to this coordinator")]
     UnknownTour(u64),
+    /// `latest` was asked for before any tour finished.
+    #[error("no tour has finished on this coordinator yet: run `stillepost stillepost` first")]
+    NoTourYet,
+    /// The data directory failed.
+    #[error("{0}")]
+    Storage(String),
 }
 
 impl From<CoordError> for Status {
@@ -87,7 +94,8 @@ impl From<CoordError> for Status {
             CoordError::MemberUnreachable { .. } => Status::unavailable(text),
             CoordError::MemberRefused { .. } => Status::failed_precondition(text),
             CoordError::ConfigureTimeout { .. } => Status::unavailable(text),
-            CoordError::UnknownTour(_) => Status::not_found(text),
+            CoordError::UnknownTour(_) | CoordError::NoTourYet => Status::not_found(text),
+            CoordError::Storage(_) => Status::internal(text),
         }
     }
 }
@@ -187,6 +195,7 @@ struct State {
 #[derive(Debug, Default)]
 pub struct CoordinatorCore {
     state: Mutex<State>,
+    store: Option<ResultStore>,
 }
 
 /// Clears the busy mark when a configuration or tour set-up ends early.
@@ -211,9 +220,45 @@ fn busy_text(busy: Busy) -> String {
 }
 
 impl CoordinatorCore {
-    /// A coordinator with no ring.
+    /// A coordinator with no ring that keeps results in memory only.
     pub fn new() -> CoordinatorCore {
         CoordinatorCore::default()
+    }
+
+    /// A coordinator that keeps every result in `store` too, and knows the tours a
+    /// previous run of it finished.
+    pub fn with_store(store: ResultStore) -> Result<CoordinatorCore, StoreError> {
+        let last_tour = store.index()?.last().map_or(0, |&(_, id)| id);
+        let core = CoordinatorCore {
+            state: Mutex::new(State {
+                last_tour,
+                ..State::default()
+            }),
+            store: Some(store),
+        };
+        Ok(core)
+    }
+
+    /// A finished tour's result: the latest (`tour_id` None) or a given one.
+    pub async fn result(&self, tour_id: Option<u64>) -> Result<proto::TourResult, CoordError> {
+        let id = match tour_id {
+            Some(id) => id,
+            None => match self.lock().last_tour {
+                0 => return Err(CoordError::NoTourYet),
+                id => id,
+            },
+        };
+        if let Some(result) = self.lock().results.get(&id) {
+            return Ok(proto::TourResult::clone(result));
+        }
+        let Some(store) = self.store.clone() else {
+            return Err(CoordError::UnknownTour(id));
+        };
+        tokio::task::spawn_blocking(move || store.load(id))
+            .await
+            .map_err(|e| CoordError::Storage(e.to_string()))?
+            .map_err(|e| CoordError::Storage(e.to_string()))?
+            .ok_or(CoordError::UnknownTour(id))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -499,6 +544,15 @@ impl CoordinatorCore {
             error,
             started_unix_ms,
         ));
+        if let Some(store) = self.store.clone() {
+            let to_save = Arc::clone(&result);
+            let saved = tokio::task::spawn_blocking(move || store.save(&to_save)).await;
+            match saved {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::error!("tour {tour_id:016x}: {e}"),
+                Err(e) => tracing::error!("tour {tour_id:016x}: saving the result failed: {e}"),
+            }
+        }
         let mut state = self.lock();
         state.results.insert(tour_id, Arc::clone(&result));
         state.order.push_back(tour_id);

@@ -14,3 +14,4 @@ pub mod options;
 pub mod ring;
 pub mod rpc;
 pub mod service;
+pub mod store;

@@ -147,6 +147,15 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<proto::StatusReply>, Status> {
         Ok(Response::new(self.core.status().await))
     }
+
+    async fn get_result(
+        &self,
+        req: Request<proto::GetResultRequest>,
+    ) -> Result<Response<proto::TourResult>, Status> {
+        let req = req.into_inner();
+        let id = (!req.latest).then_some(req.tour_id);
+        Ok(Response::new(self.core.result(id).await?))
+    }
 }
 
 /// Binds a TCP listener for a gRPC server, naming the flag and address on failure.

@@ -38,7 +38,15 @@ fn a_taken_control_port_is_named_with_its_flag() {
         err.contains(&format!("--coord-bind {addr}: cannot listen there")),
         "{err}"
     );
-    let out = stillepostd(&["coordinator", "--client-bind", &addr]);
+    let data_dir = std::env::temp_dir().join(format!("stillepost-daemon-{}", std::process::id()));
+    let out = stillepostd(&[
+        "coordinator",
+        "--client-bind",
+        &addr,
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+    ]);
+    let _ = std::fs::remove_dir_all(&data_dir);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(

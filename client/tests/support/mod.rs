@@ -4,7 +4,7 @@
 #![allow(dead_code)]
 
 use std::io::{BufRead, BufReader};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -77,6 +77,17 @@ impl Daemon {
         Daemon { child, banner }
     }
 
+    /// Starts a coordinator on `client_bind` keeping results in `data_dir`.
+    pub fn coordinator(client_bind: &str, data_dir: &Path) -> Daemon {
+        Daemon::start(&[
+            "coordinator",
+            "--client-bind",
+            client_bind,
+            "--data-dir",
+            data_dir.to_str().expect("utf-8 path"),
+        ])
+    }
+
     /// Kills the process now (a member "dies").
     pub fn kill(&mut self) {
         let _ = self.child.kill();
@@ -108,6 +119,30 @@ pub struct Cluster {
     pub controls: Vec<String>,
     /// The members' peer socket addresses, in ring order.
     pub peers: Vec<String>,
+    /// The coordinator's data directory (removed when the cluster is dropped).
+    pub data_dir: PathBuf,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.coordinator.kill();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// A fresh directory under the system's temporary directory, unique to this process and
+/// call.
+pub fn scratch_dir(what: &str) -> PathBuf {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "stillepost-test-{what}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("create a scratch directory");
+    dir
 }
 
 /// Starts a member with extra flags; returns it with its control and peer addresses.
@@ -138,7 +173,14 @@ pub fn start_member_with(
 impl Cluster {
     /// A coordinator and `n` members on `backend`; `faulty` members get `--fault-drop-data`.
     pub fn start_with(backend: &str, n: usize, faulty: &[usize]) -> Cluster {
-        let coordinator = Daemon::start(&["coordinator", "--client-bind", "127.0.0.1:0"]);
+        let data_dir = scratch_dir("results");
+        let coordinator = Daemon::start(&[
+            "coordinator",
+            "--client-bind",
+            "127.0.0.1:0",
+            "--data-dir",
+            data_dir.to_str().expect("utf-8 temp dir"),
+        ]);
         let coordinator_addr = coordinator.addr_after("listening for clients on ");
         let mut members = Vec::new();
         let mut controls = Vec::new();
@@ -159,6 +201,7 @@ impl Cluster {
             members,
             controls,
             peers,
+            data_dir,
         }
     }
 

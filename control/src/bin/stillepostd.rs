@@ -9,6 +9,7 @@ use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
 use stillepost_control::options::{BackendArg, PollArg, available_cores};
 use stillepost_control::service::{bind, serve_coordinator, serve_member};
+use stillepost_control::store::{ResultStore, default_data_dir};
 use stillepost_engine::dataplane::{DataPlane, DataPlaneOptions, Faults};
 
 /// The Stillepost daemon: run one coordinator per ring and one member per host (or per
@@ -27,6 +28,11 @@ enum Role {
         /// Address the client API (gRPC) listens on, host:port.
         #[arg(long, default_value = "127.0.0.1:7000", value_name = "HOST:PORT")]
         client_bind: String,
+        /// Directory where every tour's result is kept (one file per tour, written
+        /// atomically); results survive a restart. Default: $XDG_STATE_HOME/stillepost or
+        /// ~/.local/state/stillepost.
+        #[arg(long, value_name = "DIR")]
+        data_dir: Option<std::path::PathBuf>,
     },
     /// Take part in a ring: a control endpoint for the coordinator and a UDP peer socket
     /// that forwards tour messages.
@@ -101,19 +107,24 @@ async fn shutdown_signal() {
 
 async fn run(cli: Cli) -> Result<()> {
     match cli.role {
-        Role::Coordinator { client_bind } => {
+        Role::Coordinator {
+            client_bind,
+            data_dir,
+        } => {
+            let data_dir = data_dir.unwrap_or_else(default_data_dir);
+            let store = ResultStore::open(&data_dir)?;
+            let core = CoordinatorCore::with_store(store)?;
             let addr = resolve("--client-bind", &client_bind)?;
             let listener = bind("--client-bind", addr).await?;
             let local = listener.local_addr()?;
-            println!("stillepostd coordinator: listening for clients on {local}");
+            println!(
+                "stillepostd coordinator: listening for clients on {local}, results in {}",
+                data_dir.display()
+            );
             tracing::info!(%local, "coordinator ready");
-            serve_coordinator(
-                listener,
-                Arc::new(CoordinatorCore::new()),
-                shutdown_signal(),
-            )
-            .await
-            .context("the coordinator's gRPC server failed")?;
+            serve_coordinator(listener, Arc::new(core), shutdown_signal())
+                .await
+                .context("the coordinator's gRPC server failed")?;
         }
         Role::Member {
             coord_bind,

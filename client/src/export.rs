@@ -1,0 +1,196 @@
+//! `stillepost report`: a stored tour's histograms in the formats HdrHistogram's tools read.
+//!
+//! - `hgrm`: the percentile distribution exactly as HdrHistogram's
+//!   `outputPercentileDistribution` prints it (Java's format, ticks per half distance 5).
+//! - `hlog`: an HdrHistogram interval log, one tagged V2+DEFLATE histogram per line.
+//! - `csv`: one row per histogram per percentile step of the same iteration.
+//! - `json`: the whole result with the histograms as base64 V2+DEFLATE.
+
+use std::fmt::Write as _;
+use std::time::{Duration, UNIX_EPOCH};
+
+use anyhow::{Context, Result};
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::V2DeflateSerializer;
+use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
+use serde_json::json;
+use stillepost_control::proto::TourResult;
+use stillepost_engine::histogram::{HISTOGRAM_SIGFIG, decode};
+
+/// A result's histograms with their tags (`tour` for the origin's tour latency).
+pub fn histograms(result: &TourResult) -> Result<Vec<(String, Histogram<u64>)>> {
+    let tour = decode(&result.tour_latency)
+        .with_context(|| format!("tour {:016x}: the tour-latency histogram", result.tour_id))?;
+    Ok(vec![("tour".to_string(), tour)])
+}
+
+/// One step of HdrHistogram's percentile iteration: the highest value equivalent to the
+/// bucket reached, the percentile level iterated to, and the count up to that bucket.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Step {
+    pub value: u64,
+    pub percentile: f64,
+    pub total: u64,
+}
+
+/// HdrHistogram's `PercentileIterator` (Java), step for step: levels advance in ticks that
+/// halve with each half of the remaining distance to 100 %, a bucket yields a step for
+/// every level its cumulative percentile reaches, and one last step is at 100 %. Ported
+/// rather than taken from the Rust crate's `iter_quantiles`, whose quantile arithmetic
+/// differs from Java's by an ulp at some levels and so picks another bucket there.
+pub fn percentile_steps(h: &Histogram<u64>, ticks_per_half_distance: u32) -> Vec<Step> {
+    let n = h.len();
+    let mut steps = Vec::new();
+    if n == 0 {
+        return steps;
+    }
+    let mut level = 0.0_f64;
+    let mut total = 0u64;
+    let mut last_value = 0;
+    for v in h.iter_recorded() {
+        total += v.count_at_value();
+        last_value = h.highest_equivalent(v.value_iterated_to());
+        loop {
+            let current = (100.0 * total as f64) / n as f64;
+            if current < level {
+                break;
+            }
+            steps.push(Step {
+                value: last_value,
+                percentile: level,
+                total,
+            });
+            let halvings = ((100.0 / (100.0 - level)).ln() / 2f64.ln()) as i64 + 1;
+            let ticks = i64::from(ticks_per_half_distance) * 2f64.powf(halvings as f64) as i64;
+            level += 100.0 / ticks as f64;
+            // Java's iterator stops stepping within a bucket once every value is counted,
+            // then adds the final 100 % step.
+            if total == n {
+                break;
+            }
+        }
+    }
+    steps.push(Step {
+        value: last_value,
+        percentile: 100.0,
+        total: n,
+    });
+    steps
+}
+
+/// HdrHistogram's percentile distribution text for one histogram, values divided by
+/// `scale` (1000 prints microseconds for nanosecond histograms), exactly as Java's
+/// `outputPercentileDistribution` prints it.
+pub fn hgrm(h: &Histogram<u64>, scale: f64) -> String {
+    let digits = usize::from(HISTOGRAM_SIGFIG);
+    let mut out = format!(
+        "{:>12} {:>14} {:>10} {:>14}\n\n",
+        "Value", "Percentile", "TotalCount", "1/(1-Percentile)"
+    );
+    for step in percentile_steps(h, 5) {
+        let value = step.value as f64 / scale;
+        let quantile = step.percentile / 100.0;
+        let total = step.total;
+        if step.percentile != 100.0 {
+            let _ = writeln!(
+                out,
+                "{value:>12.digits$} {quantile:>2.12} {total:>10} {:>14.2}",
+                1.0 / (1.0 - quantile)
+            );
+        } else {
+            let _ = writeln!(out, "{value:>12.digits$} {quantile:>2.12} {total:>10}");
+        }
+    }
+    let mean = if h.is_empty() { 0.0 } else { h.mean() / scale };
+    let stdev = if h.is_empty() { 0.0 } else { h.stdev() / scale };
+    let max = h.max() as f64 / scale;
+    let _ = writeln!(
+        out,
+        "#[Mean    = {mean:>12.digits$}, StdDeviation   = {stdev:>12.digits$}]"
+    );
+    let _ = writeln!(
+        out,
+        "#[Max     = {max:>12.digits$}, Total count    = {:>12}]",
+        h.len()
+    );
+    let _ = writeln!(
+        out,
+        "#[Buckets = {:>12}, SubBuckets     = {:>12}]",
+        h.buckets(),
+        sub_bucket_count(h)
+    );
+    out
+}
+
+/// HdrHistogram's `subBucketCount`: the power of two that holds 2 × 10^digits.
+fn sub_bucket_count(h: &Histogram<u64>) -> u64 {
+    (2 * 10u64.pow(u32::from(h.sigfig()))).next_power_of_two()
+}
+
+/// An HdrHistogram interval log of the result's histograms, one line per tag; the interval
+/// is the tour (start = its wall-clock start, length = its total time).
+pub fn hlog(result: &TourResult) -> Result<String> {
+    let mut bytes = Vec::new();
+    let start = UNIX_EPOCH + Duration::from_millis(result.started_unix_ms);
+    let mut serializer = V2DeflateSerializer::new();
+    {
+        let mut writer = IntervalLogWriterBuilder::new()
+            .add_comment(&format!(
+                "Logged with stillepost {}: tour {:016x}, values in nanoseconds",
+                env!("CARGO_PKG_VERSION"),
+                result.tour_id
+            ))
+            .with_start_time(start)
+            .with_base_time(start)
+            .with_max_value_divisor(1_000_000.0)
+            .begin_log_with(&mut bytes, &mut serializer)
+            .context("starting the interval log")?;
+        for (tag, h) in histograms(result)? {
+            let tag = Tag::new(&tag).context("a histogram tag with a comma or space")?;
+            writer
+                .write_histogram(
+                    &h,
+                    Duration::ZERO,
+                    Duration::from_nanos(result.total_ns),
+                    Some(tag),
+                )
+                .map_err(|e| anyhow::anyhow!("writing a histogram to the log: {e:?}"))?;
+        }
+    }
+    String::from_utf8(bytes).context("the interval log is not text")
+}
+
+/// One row per histogram per percentile step: `histogram,percentile,value_ns,total_count`.
+pub fn csv(result: &TourResult) -> Result<String> {
+    let mut out = String::from("histogram,percentile,value_ns,total_count\n");
+    for (tag, h) in histograms(result)? {
+        if h.is_empty() {
+            continue;
+        }
+        for step in percentile_steps(&h, 5) {
+            let _ = writeln!(
+                out,
+                "{tag},{:.12},{},{}",
+                step.percentile, step.value, step.total
+            );
+        }
+    }
+    Ok(out)
+}
+
+/// The whole result as JSON, with every histogram as base64 V2+DEFLATE.
+pub fn json_doc(result: &TourResult) -> Result<serde_json::Value> {
+    use base64::Engine as _;
+    let mut doc = crate::report::tour_json(result);
+    let mut encoded = Vec::new();
+    for (tag, h) in histograms(result)? {
+        let bytes = stillepost_engine::histogram::encode(&h)?;
+        encoded.push(json!({
+            "tag": tag,
+            "unit": "ns",
+            "hdr_v2_deflate_base64": base64::engine::general_purpose::STANDARD.encode(bytes),
+        }));
+    }
+    doc["histograms"] = json!(encoded);
+    Ok(doc)
+}

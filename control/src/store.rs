@@ -1,0 +1,188 @@
+//! The coordinator's results on disk: one file per tour (`<tour id>.pb`, the `TourResult`
+//! protobuf), written atomically (a temporary file, fsync, rename, fsync of the directory),
+//! so a crash never leaves a half-written result and a restarted coordinator finds every
+//! finished tour.
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use prost::Message as _;
+
+use crate::proto::TourResult;
+
+/// Why the store failed; each names the path.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The directory could not be created or read.
+    #[error("--data-dir {path}: {source}")]
+    Dir {
+        /// The directory.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A result could not be written.
+    #[error("cannot write the result {path}: {source}")]
+    Write {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A result file could not be read or decoded.
+    #[error("cannot read the result {path}: {reason}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+}
+
+/// Where results are kept.
+#[derive(Debug, Clone)]
+pub struct ResultStore {
+    dir: PathBuf,
+}
+
+/// The default data directory: `$XDG_STATE_HOME/stillepost`, else
+/// `~/.local/state/stillepost`, else `./stillepost-data`.
+pub fn default_data_dir() -> PathBuf {
+    if let Some(state) = std::env::var_os("XDG_STATE_HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(state).join("stillepost");
+    }
+    if let Some(home) = std::env::var_os("HOME").filter(|s| !s.is_empty()) {
+        return PathBuf::from(home).join(".local/state/stillepost");
+    }
+    PathBuf::from("stillepost-data")
+}
+
+impl ResultStore {
+    /// Opens (creating it if needed) a data directory, removing temporary files a crash
+    /// may have left.
+    pub fn open(dir: impl AsRef<Path>) -> Result<ResultStore, StoreError> {
+        let dir = dir.as_ref().to_path_buf();
+        let err = |source| StoreError::Dir {
+            path: dir.clone(),
+            source,
+        };
+        fs::create_dir_all(&dir).map_err(err)?;
+        for entry in fs::read_dir(&dir).map_err(err)? {
+            let path = entry.map_err(err)?.path();
+            if path.extension().is_some_and(|e| e == "tmp") {
+                let _ = fs::remove_file(&path);
+            }
+        }
+        Ok(ResultStore { dir })
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn path_of(&self, tour_id: u64) -> PathBuf {
+        self.dir.join(format!("{tour_id:016x}.pb"))
+    }
+
+    /// Writes a result atomically.
+    pub fn save(&self, result: &TourResult) -> Result<(), StoreError> {
+        let path = self.path_of(result.tour_id);
+        let tmp = path.with_extension("pb.tmp");
+        let werr = |source| StoreError::Write {
+            path: path.clone(),
+            source,
+        };
+        let mut file = fs::File::create(&tmp).map_err(werr)?;
+        file.write_all(&result.encode_to_vec()).map_err(werr)?;
+        file.sync_all().map_err(werr)?;
+        drop(file);
+        fs::rename(&tmp, &path).map_err(werr)?;
+        // The rename is durable only once the directory is.
+        fs::File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(werr)?;
+        Ok(())
+    }
+
+    /// Reads one result, `None` if there is no such tour.
+    pub fn load(&self, tour_id: u64) -> Result<Option<TourResult>, StoreError> {
+        let path = self.path_of(tour_id);
+        match fs::read(&path) {
+            Ok(bytes) => {
+                TourResult::decode(bytes.as_slice())
+                    .map(Some)
+                    .map_err(|e| StoreError::Read {
+                        path,
+                        reason: e.to_string(),
+                    })
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Read {
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// Every stored tour as (started ms since the epoch, tour id), oldest first.
+    pub fn index(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+        let err = |source| StoreError::Dir {
+            path: self.dir.clone(),
+            source,
+        };
+        let mut index = Vec::new();
+        for entry in fs::read_dir(&self.dir).map_err(err)? {
+            let path = entry.map_err(err)?.path();
+            let Some(id) = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".pb"))
+                .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            else {
+                continue;
+            };
+            if let Some(result) = self.load(id)? {
+                index.push((result.started_unix_ms, id));
+            }
+        }
+        index.sort_unstable();
+        Ok(index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn results_round_trip_and_index_by_start_time() {
+        let dir = std::env::temp_dir().join(format!("stillepost-store-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = ResultStore::open(&dir).unwrap();
+        fs::write(dir.join("0000000000000001.pb.tmp"), b"half").unwrap();
+        let store = ResultStore::open(store.dir()).unwrap();
+        assert!(
+            !dir.join("0000000000000001.pb.tmp").exists(),
+            "crash leftovers are removed"
+        );
+        for (id, started) in [(7u64, 300u64), (3, 100), (9, 200)] {
+            store
+                .save(&TourResult {
+                    tour_id: id,
+                    started_unix_ms: started,
+                    outcome: "complete".into(),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        assert_eq!(store.index().unwrap(), vec![(100, 3), (200, 9), (300, 7)]);
+        assert_eq!(store.load(9).unwrap().unwrap().started_unix_ms, 200);
+        assert_eq!(store.load(4).unwrap(), None);
+        fs::write(dir.join("0000000000000005.pb"), b"\xff\xff garbage").unwrap();
+        let err = store.load(5).unwrap_err().to_string();
+        assert!(err.starts_with("cannot read the result "), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+}
