@@ -135,6 +135,7 @@ pub fn hlog(result: &TourResult) -> Result<String> {
     let mut serializer = V2DeflateSerializer::new();
     {
         let mut writer = IntervalLogWriterBuilder::new()
+            .add_comment("[Histogram log format version 1.3]")
             .add_comment(&format!(
                 "Logged with stillepost {}: tour {:016x}, values in nanoseconds",
                 env!("CARGO_PKG_VERSION"),
@@ -157,8 +158,22 @@ pub fn hlog(result: &TourResult) -> Result<String> {
                 .map_err(|e| anyhow::anyhow!("writing a histogram to the log: {e:?}"))?;
         }
     }
-    String::from_utf8(bytes).context("the interval log is not text")
+    let log = String::from_utf8(bytes).context("the interval log is not text")?;
+    // HdrHistogram's writers put the column legend between the header and the intervals.
+    let header_len: usize = log
+        .lines()
+        .take_while(|line| line.starts_with('#'))
+        .map(|line| line.len() + 1)
+        .sum();
+    Ok(format!(
+        "{}{LEGEND}\n{}",
+        &log[..header_len],
+        &log[header_len..]
+    ))
 }
+
+const LEGEND: &str =
+    "\"StartTimestamp\",\"Interval_Length\",\"Interval_Max\",\"Interval_Compressed_Histogram\"";
 
 /// One row per histogram per percentile step: `histogram,percentile,value_ns,total_count`.
 pub fn csv(result: &TourResult) -> Result<String> {
