@@ -248,6 +248,12 @@ pub struct TourMachine {
     last_activity_ns: Nanos,
     /// Origin only: tour latency of every message (now − origin send time).
     tour_latency: Histogram<u64>,
+    /// Latency of the hop into this member: arrival − the previous member's send time.
+    hop_latency: Histogram<u64>,
+    /// Forwarders: arrival → forward of every message.
+    residence: Histogram<u64>,
+    /// Hop latencies that came out negative (clocks that disagree) and were recorded as 0.
+    negative_hops: u64,
 }
 
 impl TourMachine {
@@ -259,6 +265,8 @@ impl TourMachine {
             return Err(ConfigError::EmptyRing);
         }
         let tour_latency = crate::histogram::new_histogram();
+        let hop_latency = crate::histogram::new_histogram();
+        let residence = crate::histogram::new_histogram();
         Ok(TourMachine {
             position,
             config,
@@ -272,6 +280,9 @@ impl TourMachine {
             last_receive_ns: None,
             last_activity_ns: 0,
             tour_latency,
+            hop_latency,
+            residence,
+            negative_hops: 0,
         })
     }
 
@@ -298,6 +309,9 @@ impl TourMachine {
         self.last_receive_ns = None;
         self.last_activity_ns = 0;
         self.tour_latency.reset();
+        self.hop_latency.reset();
+        self.residence.reset();
+        self.negative_hops = 0;
     }
 
     /// Origin: begins sending. Ignored on forwarders and when not armed.
@@ -343,6 +357,35 @@ impl TourMachine {
     /// Origin: tour latency of every message that came back.
     pub fn tour_latency(&self) -> &Histogram<u64> {
         &self.tour_latency
+    }
+
+    /// Latency of the hop into this member, per message (arrival − previous send, on the
+    /// two members' clocks: exact when they share one).
+    pub fn hop_latency(&self) -> &Histogram<u64> {
+        &self.hop_latency
+    }
+
+    /// Forwarders: arrival → forward, per message.
+    pub fn residence(&self) -> &Histogram<u64> {
+        &self.residence
+    }
+
+    /// Hop latencies that came out negative and were recorded as 0.
+    pub fn negative_hops(&self) -> u64 {
+        self.negative_hops
+    }
+
+    /// Stamps a forwarded datagram's send time just before the driver sends it, and records
+    /// how long the message stayed here: `handle_datagram` left its arrival time in the
+    /// send-time field, so residence needs no per-message state.
+    pub fn stamp_send(&mut self, now: Nanos, datagram: &mut [u8]) {
+        if let Ok(header) = Header::decode(datagram) {
+            if header.flags & FLAG_WARMUP == 0 {
+                self.residence
+                    .saturating_record(now.saturating_sub(header.prev_send_ns));
+            }
+            Header::set_prev_send_ns(datagram, now);
+        }
     }
 
     /// Origin: when the first message was sent.
@@ -444,6 +487,13 @@ impl TourMachine {
         }
         self.last_receive_ns = Some(now);
         self.last_activity_ns = now;
+        if header.flags & FLAG_WARMUP == 0 {
+            if now < header.prev_send_ns {
+                self.negative_hops += 1;
+            }
+            self.hop_latency
+                .saturating_record(now.saturating_sub(header.prev_send_ns));
+        }
 
         if self.position.is_origin() {
             if header.flags & FLAG_WARMUP == 0 {

@@ -199,12 +199,15 @@ impl Sim {
             verdict,
         });
         match verdict {
-            Verdict::Forward => self.send(to, bytes),
+            Verdict::Forward => {
+                self.members[to].stamp_send(self.now, &mut bytes);
+                self.send(to, bytes);
+            }
             Verdict::Hold => self.held[to].push(bytes),
             Verdict::FlushHeld => {
                 self.held[to].push(bytes);
                 for mut held in std::mem::take(&mut self.held[to]) {
-                    Header::set_prev_send_ns(&mut held, self.now);
+                    self.members[to].stamp_send(self.now, &mut held);
                     self.send(to, held);
                 }
             }
@@ -347,6 +350,40 @@ fn forward_immediately_without_faults_completes() {
             .collect();
         assert_eq!(hops, vec![(hop, sent_at); 100], "member {member}");
     }
+    // Every hop's one-way latency is the link's, exactly; nothing waits in a member; the
+    // hops and residences add up to the tour.
+    for member in 0..3 {
+        let hop = sim.members[member].hop_latency();
+        assert_eq!(
+            (hop.len(), hop.min(), hop.max()),
+            (100, LATENCY_NS, LATENCY_NS)
+        );
+        assert_eq!(sim.members[member].negative_hops(), 0);
+    }
+    for member in 1..3 {
+        let residence = sim.members[member].residence();
+        assert_eq!((residence.len(), residence.max()), (100, 0));
+    }
+}
+
+#[test]
+fn hold_mode_residence_is_the_wait_for_the_last_message() {
+    // Seq 0 is delayed by 200 ns on the first link, so member 1 holds 99 messages from
+    // t = 100 until seq 0 arrives at t = 300 and releases them all.
+    let faults = Faults {
+        delay: [(0, 200)].into(),
+        ..Faults::default()
+    };
+    let mut sim = Sim::new(3, config(100, 100, false)).with_faults(0, faults);
+    sim.run();
+    assert_eq!(sim.members[0].phase(), Phase::Complete);
+    let residence = sim.members[1].residence();
+    assert_eq!(residence.len(), 100);
+    assert_eq!(residence.min(), 0, "seq 0 leaves as it arrives");
+    assert_eq!(residence.max(), 200, "the others waited 200 ns");
+    assert_eq!(residence.count_at(200), 99);
+    let hop = sim.members[1].hop_latency();
+    assert_eq!((hop.min(), hop.max()), (LATENCY_NS, LATENCY_NS + 200));
 }
 
 #[test]

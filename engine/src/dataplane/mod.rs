@@ -174,6 +174,12 @@ pub struct TourReport {
     pub last_receive_ns: Option<u64>,
     /// Origin: tour latency per message.
     pub tour_latency: Histogram<u64>,
+    /// Latency of the hop into this member, per message.
+    pub hop_latency: Histogram<u64>,
+    /// Forwarders: arrival → forward, per message.
+    pub residence: Histogram<u64>,
+    /// Hop latencies that came out negative (recorded as 0).
+    pub negative_hops: u64,
     /// Data-plane counters outside the state machine.
     pub io: IoCounters,
 }
@@ -449,6 +455,17 @@ impl Session {
         Some(machine.handle_datagram(now, datagram))
     }
 
+    /// Stamps the send time of a datagram about to be forwarded from a pool slot, recording
+    /// its residence.
+    pub fn stamp_send(&mut self, slot: u16, offset: usize, len: usize) {
+        if let (Some(machine), Some(datagram)) = (
+            self.machine.as_mut(),
+            self.pool.slot(slot).get_mut(offset..offset + len),
+        ) {
+            machine.stamp_send(monotonic_ns(), datagram);
+        }
+    }
+
     /// Origin: tells the control plane once that the tour is over.
     fn notify_if_finished(&mut self, progress: &Progress, finished: &Sender<u64>) {
         if let Some(machine) = self.machine.as_ref()
@@ -585,6 +602,9 @@ impl Core {
                         first_send_ns: machine.first_send_ns(),
                         last_receive_ns: machine.last_receive_ns(),
                         tour_latency: machine.tour_latency().clone(),
+                        hop_latency: machine.hop_latency().clone(),
+                        residence: machine.residence().clone(),
+                        negative_hops: machine.negative_hops(),
                         io,
                     }
                 });

@@ -5,7 +5,6 @@ use std::mem::MaybeUninit;
 
 use super::{BufferOwner, Core, DataPlaneError, Held, PollMode, Session, monotonic_ns, sys};
 use crate::tour::Verdict;
-use crate::wire::Header;
 
 /// Datagrams per `recvmmsg`/`sendmmsg` call.
 const BATCH: usize = 32;
@@ -231,6 +230,7 @@ impl Syscall {
             let verdict = session.admit(now, slot, offset, len, source, &mut core.io, &core.faults);
             match verdict {
                 Some(Verdict::Forward) => {
+                    session.stamp_send(slot, offset, len);
                     let (next, next_len) = (session.next.as_ptr().cast(), session.next.len());
                     self.queue_forward(core, session, &mut queued, slot, len, next, next_len);
                 }
@@ -259,11 +259,8 @@ impl Syscall {
                     });
                     let (next, next_len) = (session.next.as_ptr().cast(), session.next.len());
                     for h in 0..session.held.len() {
-                        let Held { bid, len, .. } = session.held[h];
-                        Header::set_prev_send_ns(
-                            &mut session.pool.payload(bid)[..len as usize],
-                            monotonic_ns(),
-                        );
+                        let Held { bid, offset, len } = session.held[h];
+                        session.stamp_send(bid, offset as usize, len as usize);
                         self.queue_forward(
                             core,
                             session,

@@ -23,7 +23,6 @@ use io_uring::{IoUring, Probe, cqueue, opcode, squeue};
 
 use super::{BufferOwner, Core, DataPlaneError, Held, PollMode, Session, monotonic_ns, sys};
 use crate::tour::Verdict;
-use crate::wire::Header;
 
 const OP_RECV: u64 = 1;
 /// A send out of a receive buffer (a forward or an echo reply); index = buffer id.
@@ -434,6 +433,7 @@ impl Uring {
         let now = monotonic_ns();
         match session.admit(now, bid, offset, len, source, &mut core.io, &core.faults) {
             Some(Verdict::Forward) => {
+                session.stamp_send(bid, offset, len);
                 let (next, next_len) = (session.next.as_ptr(), session.next.len());
                 if self.zerocopy {
                     self.send_zc_from(session, bid, offset, len, next.cast(), next_len);
@@ -460,9 +460,7 @@ impl Uring {
                 for h in 0..session.held.len() {
                     let Held { bid, offset, len } = session.held[h];
                     let (offset, len) = (offset as usize, len as usize);
-                    if let Some(datagram) = session.pool.slot(bid).get_mut(offset..offset + len) {
-                        Header::set_prev_send_ns(datagram, monotonic_ns());
-                    }
+                    session.stamp_send(bid, offset, len);
                     self.send_from(session, bid, offset, len, next.cast(), next_len);
                 }
                 session.held.clear();
