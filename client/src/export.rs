@@ -19,9 +19,20 @@ use stillepost_engine::histogram::{HISTOGRAM_SIGFIG, decode};
 
 /// A result's histograms with their tags (`tour` for the origin's tour latency).
 pub fn histograms(result: &TourResult) -> Result<Vec<(String, Histogram<u64>)>> {
-    let tour = decode(&result.tour_latency)
-        .with_context(|| format!("tour {:016x}: the tour-latency histogram", result.tour_id))?;
-    Ok(vec![("tour".to_string(), tour)])
+    let what = |name: String| format!("tour {:016x}: the {name} histogram", result.tour_id);
+    let tour = decode(&result.tour_latency).with_context(|| what("tour-latency".into()))?;
+    let mut all = vec![("tour".to_string(), tour)];
+    for h in &result.hops {
+        let tag = format!("hop-{}-{}", h.from, h.to);
+        let hist = decode(&h.latency).with_context(|| what(tag.clone()))?;
+        all.push((tag, hist));
+    }
+    for m in result.members.iter().skip(1) {
+        if let Ok(hist) = decode(&m.residence) {
+            all.push((format!("residence-{}", m.index), hist));
+        }
+    }
+    Ok(all)
 }
 
 /// One step of HdrHistogram's percentile iteration: the highest value equivalent to the

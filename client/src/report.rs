@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 use stillepost_control::proto::{
-    ConfigureReply, MemberInfo, MemberTourStats, StatusReply, TourParams, TourResult,
+    ConfigureReply, HopResult, MemberInfo, MemberTourStats, StatusReply, TourParams, TourResult,
 };
 use stillepost_engine::histogram::{Summary, decode};
 
@@ -75,9 +75,51 @@ fn summary_json(s: &Summary) -> Value {
         "p90_ns": s.p90_ns,
         "p99_ns": s.p99_ns,
         "p999_ns": s.p999_ns,
+        "p9999_ns": s.p9999_ns,
         "max_ns": s.max_ns,
         "mean_ns": s.mean_ns,
         "count": s.count,
+    })
+}
+
+/// A histogram's summary from its V2 bytes; empty when missing.
+fn summary_of(bytes: &[u8]) -> Summary {
+    decode(bytes).map(|h| Summary::of(&h)).unwrap_or_default()
+}
+
+/// Sum of the hops' and forwarders' medians against the tour's median: how well the
+/// per-hop figures add up to the tour.
+fn consistency(result: &TourResult) -> Option<(u64, u64, u64)> {
+    if result.hops.is_empty() {
+        return None;
+    }
+    let hops: u64 = result
+        .hops
+        .iter()
+        .map(|h| summary_of(&h.latency).p50_ns)
+        .sum();
+    let residence: u64 = result
+        .members
+        .iter()
+        .skip(1)
+        .map(|m| summary_of(&m.residence).p50_ns)
+        .sum();
+    Some((hops, residence, latency_summary(result).p50_ns))
+}
+
+fn hop_json(h: &HopResult) -> Value {
+    json!({
+        "from": h.from,
+        "to": h.to,
+        "latency": summary_json(&summary_of(&h.latency)),
+        "lost": h.lost,
+        "duplicates": h.duplicates,
+        "reordered": h.reordered,
+        "same_clock": h.same_clock,
+        "offset_ns": h.same_clock.then_some(h.offset_ns),
+        "error_bound_ns": h.same_clock.then_some(h.error_bound_ns),
+        "timestamping": h.timestamping,
+        "negative": h.negative,
     })
 }
 
@@ -114,6 +156,7 @@ fn member_json(m: &MemberTourStats) -> Value {
         "recv_errors": m.recv_errors,
         "recv_no_buffers": m.recv_no_buffers,
         "injected_drops": m.injected_drops,
+        "residence": summary_json(&summary_of(&m.residence)),
     })
 }
 
@@ -137,6 +180,13 @@ pub fn tour_json(result: &TourResult) -> Value {
         "hop_losses": result.hop_losses.iter().map(|h| json!({
             "from": h.from, "to": h.to, "lost": h.lost,
         })).collect::<Vec<_>>(),
+        "hops": result.hops.iter().map(hop_json).collect::<Vec<_>>(),
+        "consistency": consistency(result).map(|(hops, residence, tour)| json!({
+            "hops_p50_sum_ns": hops,
+            "residence_p50_sum_ns": residence,
+            "tour_p50_ns": tour,
+            "difference_ns": tour as i64 - (hops + residence) as i64,
+        })),
         "members": result.members.iter().map(member_json).collect::<Vec<_>>(),
     })
 }
@@ -204,6 +254,9 @@ pub fn tour_text(result: &TourResult) -> String {
         us(s.p999_ns),
         us(s.max_ns)
     );
+    if !result.hops.is_empty() {
+        hops_text(&mut out, result);
+    }
     if result.lost > 0 {
         let _ = writeln!(
             out,
@@ -258,6 +311,76 @@ pub fn tour_text(result: &TourResult) -> String {
         }
     }
     out
+}
+
+/// Per hop and per member, percentiles in µs with loss, duplicates, reordering and the
+/// clock bound; then how the hops and residences add up to the tour.
+fn hops_text(out: &mut String, result: &TourResult) {
+    let us = |ns: u64| format!("{:.2}", ns as f64 / 1e3);
+    let row = |out: &mut String, name: &str, s: &Summary, extra: &str| {
+        let _ = writeln!(
+            out,
+            "  {name:<14}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}{extra}",
+            us(s.min_ns),
+            us(s.p50_ns),
+            us(s.p90_ns),
+            us(s.p99_ns),
+            us(s.p999_ns),
+            us(s.p9999_ns),
+            us(s.max_ns)
+        );
+    };
+    let _ = writeln!(
+        out,
+        "  {:<14}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>7}  clock",
+        "per hop (µs)",
+        "min",
+        "p50",
+        "p90",
+        "p99",
+        "p99.9",
+        "p99.99",
+        "max",
+        "lost",
+        "dup",
+        "reorder"
+    );
+    for h in &result.hops {
+        let clock = if h.same_clock {
+            "same clock (bound 0)"
+        } else {
+            "different hosts: offset not measured"
+        };
+        let extra = format!(
+            " {:>6} {:>5} {:>7}  {clock}",
+            h.lost, h.duplicates, h.reordered
+        );
+        row(
+            out,
+            &format!("hop {}→{}", h.from, h.to),
+            &summary_of(&h.latency),
+            &extra,
+        );
+    }
+    row(out, "tour", &latency_summary(result), "");
+    let _ = writeln!(out, "  residence (µs), arrival → forward:");
+    for m in result.members.iter().skip(1) {
+        row(
+            out,
+            &format!("member {}", m.index),
+            &summary_of(&m.residence),
+            "",
+        );
+    }
+    if let Some((hops, residence, tour)) = consistency(result) {
+        let _ = writeln!(
+            out,
+            "  hops + residence p50 {} µs, tour p50 {} µs: difference {:.2} µs",
+            us(hops + residence),
+            us(tour),
+            (tour as f64 - (hops + residence) as f64) / 1e3
+        );
+    }
 }
 
 fn member_info_json(m: &MemberInfo) -> Value {
@@ -436,6 +559,7 @@ mod tests {
                 },
             ],
             started_unix_ms: 1_795_000_000_000,
+            hops: Vec::new(),
         }
     }
 

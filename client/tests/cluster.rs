@@ -139,6 +139,33 @@ fn window_one_and_readable_aliases(backend: &str) {
     let tour = tour_json(&cluster);
     assert_complete_tour(&tour, 50, 3);
     assert_eq!(tour["params"]["window"], 1);
+    // Every hop is reported in ring order, on the members' shared clock, and hops plus
+    // residences add up to the tour (per message exactly; at the median within 25 %).
+    let hops = tour["hops"].as_array().unwrap();
+    let order: Vec<(u64, u64)> = hops
+        .iter()
+        .map(|h| (h["from"].as_u64().unwrap(), h["to"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(order, vec![(0, 1), (1, 2), (2, 0)]);
+    for h in hops {
+        assert_eq!(h["latency"]["count"], 50, "{h}");
+        assert!(h["latency"]["min_ns"].as_u64().unwrap() > 0, "{h}");
+        assert_eq!(h["same_clock"], true);
+        assert_eq!(h["offset_ns"], 0);
+        assert_eq!(h["error_bound_ns"], 0);
+        assert_eq!(h["timestamping"], "application");
+        assert_eq!(
+            (h["lost"].as_u64(), h["duplicates"].as_u64()),
+            (Some(0), Some(0))
+        );
+    }
+    for m in tour["members"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(m["residence"]["count"], 50, "{m}");
+    }
+    let c = &tour["consistency"];
+    let tour_p50 = c["tour_p50_ns"].as_f64().unwrap();
+    let difference = c["difference_ns"].as_f64().unwrap();
+    assert!(difference.abs() <= 0.25 * tour_p50, "{c}");
     // In ping-pong every message sees an empty ring: no message waits behind another, so
     // the sum of tour latencies cannot exceed the whole tour.
     let lat = &tour["tour_latency"];

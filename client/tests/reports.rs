@@ -83,7 +83,19 @@ fn exports_read_back_with_hdrhistograms_own_implementations() {
         "hgrm",
     ]);
     assert_success(&out);
-    let ours = stdout(&out);
+    // With several histograms each section starts with `# <tag>`; the tour's is first.
+    let all = stdout(&out);
+    let ours: String = all
+        .lines()
+        .skip_while(|l| *l != "# tour")
+        .skip(1)
+        .take_while(|l| !l.starts_with("# "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    assert!(
+        all.contains("# hop-0-1\n") && all.contains("# residence-2\n"),
+        "{all}"
+    );
     let theirs = java(&["hgrm", encoded]);
     assert!(ours.lines().count() > 20, "{ours}");
     for (n, (a, b)) in ours.lines().zip(theirs.lines()).enumerate() {
@@ -117,7 +129,29 @@ fn exports_read_back_with_hdrhistograms_own_implementations() {
         "tour {} {} {} {}",
         latency["count"], latency["p50_ns"], latency["p99_ns"], latency["max_ns"]
     );
-    assert_eq!(java(&["hlog", hlog.to_str().unwrap()]).trim(), expected);
+    let java_lines = java(&["hlog", hlog.to_str().unwrap()]);
+    let tags: Vec<&str> = java_lines
+        .lines()
+        .map(|l| l.split(' ').next().unwrap())
+        .collect();
+    assert_eq!(
+        tags,
+        [
+            "tour",
+            "hop-0-1",
+            "hop-1-2",
+            "hop-2-0",
+            "residence-1",
+            "residence-2"
+        ]
+    );
+    assert_eq!(java_lines.lines().next().unwrap(), expected);
+    // Each hop's histogram holds one value per message, as the JSON says.
+    for (i, hop) in tour["hops"].as_array().unwrap().iter().enumerate() {
+        let fields: Vec<&str> = java_lines.lines().nth(1 + i).unwrap().split(' ').collect();
+        assert_eq!(fields[1], hop["latency"]["count"].to_string());
+        assert_eq!(fields[4], hop["latency"]["max_ns"].to_string());
+    }
     let python = Command::new("python3")
         .args([
             "-c",
@@ -146,7 +180,11 @@ print(h.get_tag(), h.get_total_count(), h.get_value_at_percentile(50), h.get_val
         csv.lines().next(),
         Some("histogram,percentile,value_ns,total_count")
     );
-    let last = csv.lines().last().unwrap();
+    let last = csv
+        .lines()
+        .filter(|l| l.starts_with("tour,"))
+        .next_back()
+        .unwrap();
     assert_eq!(
         last,
         format!(

@@ -106,6 +106,8 @@ struct RingMember {
     control: String,
     client: MemberClient<Channel>,
     info: proto::MemberInfo,
+    /// The member's host (boot id): members of one host read the same clock.
+    host_id: String,
 }
 
 impl RingMember {
@@ -399,10 +401,12 @@ impl CoordinatorCore {
             reached.into_iter().zip(configured).enumerate()
         {
             let reply = reply?;
+            let host_id = info.host_id.clone();
             members.push(RingMember {
                 index,
                 control: cluster[index].clone(),
                 client,
+                host_id,
                 info: proto::MemberInfo {
                     index: index as u32,
                     control_endpoint: cluster[index].clone(),
@@ -759,6 +763,7 @@ fn assemble_result(
     let mut stats: Vec<proto::MemberTourStats> = Vec::with_capacity(n);
     let mut reported = vec![false; n];
     let mut origin_report = None;
+    let mut arrivals: Vec<Option<(Vec<u8>, u64, String)>> = vec![None; n];
     for (index, report) in reports.into_iter().enumerate() {
         match report {
             Ok(report) => {
@@ -766,6 +771,11 @@ fn assemble_result(
                 s.index = index as u32;
                 stats.push(s);
                 reported[index] = true;
+                arrivals[index] = Some((
+                    report.hop_latency.clone(),
+                    report.negative_hops,
+                    report.timestamping.clone(),
+                ));
                 if index == 0 {
                     origin_report = Some(report);
                 }
@@ -788,7 +798,7 @@ fn assemble_result(
     let (sent, received) = (origin.sent, origin.received);
     // A hop whose sender or receiver could not report has no known loss: it is left out
     // rather than guessed.
-    let hop_losses = (0..n)
+    let hop_losses: Vec<proto::HopLoss> = (0..n)
         .filter(|&from| reported[from] && reported[(from + 1) % n])
         .map(|from| {
             let to = (from + 1) % n;
@@ -802,6 +812,33 @@ fn assemble_result(
                 to: to as u32,
                 lost: out.saturating_sub(stats[to].received),
             }
+        })
+        .collect();
+    // Hop i-1 → i as member i recorded it; a hop whose receiver could not report is left out.
+    let hops = (1..=n)
+        .map(|k| k % n)
+        .filter_map(|to| {
+            let from = (to + n - 1) % n;
+            let (latency, negative, timestamping) = arrivals[to].clone()?;
+            let same_clock = !ring.members[from].host_id.is_empty()
+                && ring.members[from].host_id == ring.members[to].host_id;
+            let lost = hop_losses
+                .iter()
+                .find(|h: &&proto::HopLoss| h.from == from as u32 && h.to == to as u32)
+                .map_or(0, |h| h.lost);
+            Some(proto::HopResult {
+                from: from as u32,
+                to: to as u32,
+                latency,
+                lost,
+                duplicates: stats[to].duplicates,
+                reordered: stats[to].reordered,
+                same_clock,
+                offset_ns: 0,
+                error_bound_ns: 0,
+                timestamping,
+                negative,
+            })
         })
         .collect();
     let (outcome, total_ns, tour_latency) = match &origin_report {
@@ -832,6 +869,7 @@ fn assemble_result(
         members: stats,
         hop_losses,
         started_unix_ms,
+        hops,
     }
 }
 

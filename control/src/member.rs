@@ -262,8 +262,12 @@ fn report_to_proto(
 ) -> Result<proto::MemberTourReport, MemberError> {
     let c = &report.counters;
     let io = &report.io;
-    let tour_latency = stillepost_engine::histogram::encode(&report.tour_latency)
-        .map_err(|e| MemberError::Internal(e.to_string()))?;
+    let encode = |h| {
+        stillepost_engine::histogram::encode(h).map_err(|e| MemberError::Internal(e.to_string()))
+    };
+    let tour_latency = encode(&report.tour_latency)?;
+    let hop_latency = encode(&report.hop_latency)?;
+    let residence = encode(&report.residence)?;
     Ok(proto::MemberTourReport {
         tour_id: report.tour_id,
         phase: phase_name(report.phase).to_string(),
@@ -288,10 +292,16 @@ fn report_to_proto(
             poll: started.poll.name().to_string(),
             cpu: cpu_field(started.cpu),
             recv_no_buffers: io.recv_no_buffers,
+            residence,
         }),
         first_send_ns: report.first_send_ns.unwrap_or(0),
         last_receive_ns: report.last_receive_ns.unwrap_or(0),
         tour_latency,
+        hop_latency,
+        negative_hops: report.negative_hops,
+        // Arrival times are read from the monotonic clock when the data plane sees the
+        // datagram; kernel timestamps come with SO_TIMESTAMPING.
+        timestamping: "application".to_string(),
     })
 }
 

@@ -61,6 +61,8 @@ pub struct Summary {
     pub p99_ns: u64,
     /// 99.9th percentile.
     pub p999_ns: u64,
+    /// 99.99th percentile.
+    pub p9999_ns: u64,
     /// Largest value.
     pub max_ns: u64,
     /// Arithmetic mean.
@@ -80,6 +82,7 @@ impl Summary {
             p90_ns: h.value_at_quantile(0.90),
             p99_ns: h.value_at_quantile(0.99),
             p999_ns: h.value_at_quantile(0.999),
+            p9999_ns: h.value_at_quantile(0.9999),
             max_ns: h.max(),
             mean_ns: h.mean(),
         }
