@@ -180,11 +180,7 @@ print(h.get_tag(), h.get_total_count(), h.get_value_at_percentile(50), h.get_val
         csv.lines().next(),
         Some("histogram,percentile,value_ns,total_count")
     );
-    let last = csv
-        .lines()
-        .filter(|l| l.starts_with("tour,"))
-        .next_back()
-        .unwrap();
+    let last = csv.lines().rfind(|l| l.starts_with("tour,")).unwrap();
     assert_eq!(
         last,
         format!(
