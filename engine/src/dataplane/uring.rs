@@ -435,15 +435,12 @@ impl Uring {
             Some(Verdict::Forward) => {
                 session.stamp_send(bid, offset, len);
                 let (next, next_len) = (session.next.as_ptr(), session.next.len());
-                if self.zerocopy {
-                    self.send_zc_from(session, bid, offset, len, next.cast(), next_len);
-                } else {
-                    self.send_from(session, bid, offset, len, next.cast(), next_len);
-                }
+                let zerocopy = self.zerocopy;
+                self.send_from(session, bid, offset, len, next.cast(), next_len, zerocopy);
             }
             Some(Verdict::EchoReply) => {
                 core.io.echoes += 1;
-                self.send_from(session, bid, offset, len, name_ptr.cast(), name_len);
+                self.send_from(session, bid, offset, len, name_ptr.cast(), name_len, false);
             }
             Some(Verdict::Hold) => session.held.push(Held {
                 bid,
@@ -461,7 +458,8 @@ impl Uring {
                     let Held { bid, offset, len } = session.held[h];
                     let (offset, len) = (offset as usize, len as usize);
                     session.stamp_send(bid, offset, len);
-                    self.send_from(session, bid, offset, len, next.cast(), next_len);
+                    let zerocopy = self.zerocopy;
+                    self.send_from(session, bid, offset, len, next.cast(), next_len, zerocopy);
                 }
                 session.held.clear();
             }
@@ -469,8 +467,10 @@ impl Uring {
         }
     }
 
-    /// Sends `len` bytes at `offset` of receive buffer `bid` to `dest`; the buffer returns
-    /// to the kernel when the send completes.
+    /// Sends `len` bytes at `offset` of receive buffer `bid` to `dest`, as a zero-copy send
+    /// from the registered pool when `zerocopy`; the buffer returns to the kernel when the
+    /// send (and, for zero copy, its notification) completes.
+    #[allow(clippy::too_many_arguments)]
     fn send_from(
         &mut self,
         session: &mut Session,
@@ -479,34 +479,23 @@ impl Uring {
         len: usize,
         dest: *const libc::sockaddr,
         dest_len: libc::socklen_t,
+        zerocopy: bool,
     ) {
         let ptr = session.pool.slot(bid)[offset..].as_ptr();
-        let entry = opcode::Send::new(SOCKET, ptr, len as u32)
-            .dest_addr(dest)
-            .dest_addr_len(dest_len)
-            .build()
-            .user_data(user_data(OP_SEND_RECV_BUF, bid));
-        self.inflight += 1;
-        self.push(entry);
-    }
-
-    /// Like `send_from`, with a zero-copy send from the registered pool.
-    fn send_zc_from(
-        &mut self,
-        session: &mut Session,
-        bid: u16,
-        offset: usize,
-        len: usize,
-        dest: *const libc::sockaddr,
-        dest_len: libc::socklen_t,
-    ) {
-        let ptr = session.pool.slot(bid)[offset..].as_ptr();
-        let entry = opcode::SendZc::new(SOCKET, ptr, len as u32)
-            .buf_index(Some(0))
-            .dest_addr(dest)
-            .dest_addr_len(dest_len)
-            .build()
-            .user_data(user_data(OP_SEND_ZC, bid));
+        let entry = if zerocopy {
+            opcode::SendZc::new(SOCKET, ptr, len as u32)
+                .buf_index(Some(0))
+                .dest_addr(dest)
+                .dest_addr_len(dest_len)
+                .build()
+                .user_data(user_data(OP_SEND_ZC, bid))
+        } else {
+            opcode::Send::new(SOCKET, ptr, len as u32)
+                .dest_addr(dest)
+                .dest_addr_len(dest_len)
+                .build()
+                .user_data(user_data(OP_SEND_RECV_BUF, bid))
+        };
         self.inflight += 1;
         self.push(entry);
     }
