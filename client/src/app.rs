@@ -145,7 +145,7 @@ impl Coordinator {
     }
 
     /// Runs one tour and waits for its result (long-polling, each call with a deadline).
-    pub async fn run_tour(&self, mut progress: impl FnMut(u64, u64, u64)) -> Result<TourResult> {
+    pub async fn run_tour(&self) -> Result<TourResult> {
         // Preparing members and starting the origin take up to two member calls.
         let deadline = CALL_TIMEOUT * 3;
         let tour_id = call(
@@ -179,7 +179,6 @@ impl Coordinator {
                     )
                 });
             }
-            progress(tour_id, reply.sent, reply.received);
         }
     }
 }
@@ -243,7 +242,7 @@ pub async fn configure(coord: &Coordinator, args: &ConfigureArgs, json_mode: boo
 }
 
 pub async fn run(coord: &Coordinator, json_mode: bool) -> Result<()> {
-    let result = coord.run_tour(|_, _, _| {}).await?;
+    let result = coord.run_tour().await?;
     emit(
         json_mode,
         || report::tour_json(&result),

@@ -105,7 +105,7 @@ async fn drive(
     let mut results = Vec::with_capacity(args.tours as usize);
     let mut failure = Ok(());
     for _ in 0..args.tours {
-        let result = coord.run_tour(|_, _, _| {}).await?;
+        let result = coord.run_tour().await?;
         if !json_mode {
             println!("{}", report::tour_text(&result));
         }

@@ -19,10 +19,9 @@ fn io_uring_is_the_default_backend() {
     );
 }
 
-#[test]
-fn forcing_uring_where_seccomp_refuses_it_fails_clearly() {
-    let mut command = Command::new(bin("stillepostd"));
-    without_io_uring(&mut command);
+/// Starts a member on loopback with `extra` flags through `command`, expects it to refuse
+/// to start, and returns what it said.
+fn member_refuses(mut command: Command, extra: &[&str]) -> String {
     let out = command
         .args([
             "member",
@@ -30,14 +29,23 @@ fn forcing_uring_where_seccomp_refuses_it_fails_clearly() {
             "127.0.0.1:0",
             "--peer-bind",
             "127.0.0.1:0",
-            "--backend",
-            "uring",
         ])
+        .args(extra)
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    assert!(!out.status.success());
-    let err = stderr(&out);
+    assert!(
+        !out.status.success(),
+        "stillepostd member {extra:?} started"
+    );
+    stderr(&out)
+}
+
+#[test]
+fn forcing_uring_where_seccomp_refuses_it_fails_clearly() {
+    let mut command = Command::new(bin("stillepostd"));
+    without_io_uring(&mut command);
+    let err = member_refuses(command, &["--backend", "uring"]);
     assert!(
         err.contains(
             "--backend uring: io_uring cannot start here: io_uring_setup: Operation not permitted"
@@ -180,23 +188,10 @@ fn local_spins_only_with_a_core_per_member() {
 
 #[test]
 fn a_core_that_does_not_exist_is_named() {
-    let out = Command::new(bin("stillepostd"))
-        .args([
-            "member",
-            "--coord-bind",
-            "127.0.0.1:0",
-            "--peer-bind",
-            "127.0.0.1:0",
-            "--cpu",
-            "4096",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let err = member_refuses(Command::new(bin("stillepostd")), &["--cpu", "4096"]);
     assert!(
-        stderr(&out).contains("--cpu 4096: cannot pin the data-plane thread to that core"),
-        "{}",
-        stderr(&out)
+        err.contains("--cpu 4096: cannot pin the data-plane thread to that core"),
+        "{err}"
     );
 }
 
@@ -227,23 +222,12 @@ fn zero_copy_forwarding_completes_tours_of_large_messages() {
         assert_eq!(tour["lost"], 0);
         assert_eq!(tour["members"][1]["forwarded"], 500);
     }
-    let out = Command::new(bin("stillepostd"))
-        .args([
-            "member",
-            "--coord-bind",
-            "127.0.0.1:0",
-            "--peer-bind",
-            "127.0.0.1:0",
-            "--zerocopy",
-            "--backend",
-            "syscall",
-        ])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
+    let err = member_refuses(
+        Command::new(bin("stillepostd")),
+        &["--zerocopy", "--backend", "syscall"],
+    );
     assert!(
-        stderr(&out).contains("--zerocopy needs the io_uring backend"),
-        "{}",
-        stderr(&out)
+        err.contains("--zerocopy needs the io_uring backend"),
+        "{err}"
     );
 }

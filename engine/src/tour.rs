@@ -379,10 +379,10 @@ impl TourMachine {
     /// how long the message stayed here: `handle_datagram` left its arrival time in the
     /// send-time field, so residence needs no per-message state.
     pub fn stamp_send(&mut self, now: Nanos, datagram: &mut [u8]) {
-        if let Ok(header) = Header::decode(datagram) {
-            if header.flags & FLAG_WARMUP == 0 {
+        if let Some((flags, arrival_ns)) = Header::send_stamp(datagram) {
+            if flags & FLAG_WARMUP == 0 {
                 self.residence
-                    .saturating_record(now.saturating_sub(header.prev_send_ns));
+                    .saturating_record(now.saturating_sub(arrival_ns));
             }
             Header::set_prev_send_ns(datagram, now);
         }

@@ -251,6 +251,13 @@ impl Header {
         }
     }
 
+    /// The flags and the previous send time of a datagram whose header was decoded before
+    /// (`None` if it is too short to have one).
+    pub fn send_stamp(datagram: &[u8]) -> Option<(u16, u64)> {
+        (datagram.len() >= HEADER_LEN)
+            .then(|| (be_u16(datagram, OFF_FLAGS), be_u64(datagram, OFF_PREV_SEND)))
+    }
+
     /// Stamps the previous member's send time into a datagram about to be sent (used when
     /// held messages are flushed, long after they were stamped on arrival).
     pub fn set_prev_send_ns(datagram: &mut [u8], send_ns: u64) {
