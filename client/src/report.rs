@@ -107,6 +107,27 @@ fn consistency(result: &TourResult) -> Option<(u64, u64, u64)> {
     Some((hops, residence, latency_summary(result).p50_ns))
 }
 
+/// Whether a hop's clock offset is known: zero on one clock, else measured by probes.
+fn clock_known(h: &HopResult) -> bool {
+    h.same_clock || h.clock_samples > 0
+}
+
+/// The hop's clock column: how its offset is known and how well.
+fn clock_text(h: &HopResult) -> String {
+    if h.same_clock {
+        "±0 same clock".to_string()
+    } else if h.clock_samples > 0 {
+        format!(
+            "±{:.2} offset {:+.2} µs, {} probes",
+            h.error_bound_ns as f64 / 1e3,
+            h.offset_ns as f64 / 1e3,
+            h.clock_samples
+        )
+    } else {
+        "offset unknown (not probed)".to_string()
+    }
+}
+
 fn hop_json(h: &HopResult) -> Value {
     json!({
         "from": h.from,
@@ -116,8 +137,9 @@ fn hop_json(h: &HopResult) -> Value {
         "duplicates": h.duplicates,
         "reordered": h.reordered,
         "same_clock": h.same_clock,
-        "offset_ns": h.same_clock.then_some(h.offset_ns),
-        "error_bound_ns": h.same_clock.then_some(h.error_bound_ns),
+        "offset_ns": clock_known(h).then_some(h.offset_ns),
+        "error_bound_ns": clock_known(h).then_some(h.error_bound_ns),
+        "clock_samples": h.clock_samples,
         "timestamping": h.timestamping,
         "negative": h.negative,
     })
@@ -186,6 +208,7 @@ pub fn tour_json(result: &TourResult) -> Value {
             "residence_p50_sum_ns": residence,
             "tour_p50_ns": tour,
             "difference_ns": tour as i64 - (hops + residence) as i64,
+            "error_bounds_sum_ns": result.hops.iter().map(|h| h.error_bound_ns).sum::<u64>(),
         })),
         "members": result.members.iter().map(member_json).collect::<Vec<_>>(),
     })
@@ -332,7 +355,7 @@ fn hops_text(out: &mut String, result: &TourResult) {
     };
     let _ = writeln!(
         out,
-        "  {:<14}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>7}  clock",
+        "  {:<14}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>7}  error bound (µs)",
         "per hop (µs)",
         "min",
         "p50",
@@ -346,14 +369,12 @@ fn hops_text(out: &mut String, result: &TourResult) {
         "reorder"
     );
     for h in &result.hops {
-        let clock = if h.same_clock {
-            "same clock (bound 0)"
-        } else {
-            "different hosts: offset not measured"
-        };
         let extra = format!(
-            " {:>6} {:>5} {:>7}  {clock}",
-            h.lost, h.duplicates, h.reordered
+            " {:>6} {:>5} {:>7}  {}",
+            h.lost,
+            h.duplicates,
+            h.reordered,
+            clock_text(h)
         );
         row(
             out,
@@ -373,12 +394,28 @@ fn hops_text(out: &mut String, result: &TourResult) {
         );
     }
     if let Some((hops, residence, tour)) = consistency(result) {
+        let bounds: u64 = result.hops.iter().map(|h| h.error_bound_ns).sum();
         let _ = writeln!(
             out,
-            "  hops + residence p50 {} µs, tour p50 {} µs: difference {:.2} µs",
+            "  hops + residence p50 {} µs, tour p50 {} µs: difference {:.2} µs (clock bounds ±{} µs)",
             us(hops + residence),
             us(tour),
-            (tour as f64 - (hops + residence) as f64) / 1e3
+            (tour as f64 - (hops + residence) as f64) / 1e3,
+            us(bounds)
+        );
+    }
+    let mut stamps: Vec<String> = result
+        .hops
+        .iter()
+        .map(|h| format!("member {} {}", h.to, h.timestamping))
+        .collect();
+    stamps.sort();
+    let negative: u64 = result.hops.iter().map(|h| h.negative).sum();
+    let _ = writeln!(out, "  arrival times: {}", stamps.join(", "));
+    if negative > 0 {
+        let _ = writeln!(
+            out,
+            "  {negative} hop latencies came out negative (the clocks disagree by more than the offset found) and were recorded as 0; see the error bounds"
         );
     }
 }
@@ -495,7 +532,7 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
 mod tests {
     use super::*;
 
-    use stillepost_control::proto::HopLoss;
+    use stillepost_control::proto::{HopLoss, HopResult};
     use stillepost_engine::histogram::{encode, new_histogram};
 
     fn member(index: u32, received: u64, forwarded: u64) -> MemberTourStats {
@@ -522,6 +559,44 @@ mod tests {
         origin.sent = 100;
         let mut m2 = member(2, 97, 97);
         m2.duplicates = 1;
+        // Hops of 30..=126 µs, residences of 2..=98 µs (hop 0→1 carries all 100 messages).
+        let spread = |base: u64, n: u64| {
+            let mut h = new_histogram();
+            for i in 0..n {
+                h.record(base + i * 1_000).unwrap();
+            }
+            encode(&h).unwrap()
+        };
+        let mut m1 = member(1, 100, 100);
+        m1.residence = spread(2_000, 100);
+        m2.residence = spread(2_000, 97);
+        let hop = |from: u32, to: u32, n: u64| HopResult {
+            from,
+            to,
+            latency: spread(30_000, n),
+            timestamping: "kernel-software".into(),
+            ..Default::default()
+        };
+        // 0→1 between two hosts, probed; 1→2 on one host; 2→0 not probed.
+        let hops = vec![
+            HopResult {
+                offset_ns: 50_000_580,
+                error_bound_ns: 3_550,
+                clock_samples: 32,
+                ..hop(0, 1, 100)
+            },
+            HopResult {
+                lost: 3,
+                duplicates: 1,
+                same_clock: true,
+                ..hop(1, 2, 97)
+            },
+            HopResult {
+                timestamping: "application".into(),
+                negative: 2,
+                ..hop(2, 0, 97)
+            },
+        ];
         TourResult {
             tour_id: 0x00c0_ffee_0000_0001,
             params: Some(TourParams {
@@ -540,7 +615,7 @@ mod tests {
             messages_received: 97,
             lost: 3,
             tour_latency: encode(&h).unwrap(),
-            members: vec![origin, member(1, 100, 100), m2],
+            members: vec![origin, m1, m2],
             hop_losses: vec![
                 HopLoss {
                     from: 0,
@@ -559,7 +634,7 @@ mod tests {
                 },
             ],
             started_unix_ms: 1_795_000_000_000,
-            hops: Vec::new(),
+            hops,
         }
     }
 

@@ -153,7 +153,9 @@ fn window_one_and_readable_aliases(backend: &str) {
         assert_eq!(h["same_clock"], true);
         assert_eq!(h["offset_ns"], 0);
         assert_eq!(h["error_bound_ns"], 0);
-        assert_eq!(h["timestamping"], "application");
+        // SO_TIMESTAMPING works on loopback: every arrival is the kernel's timestamp.
+        assert_eq!(h["timestamping"], "kernel-software");
+        assert_eq!(h["clock_samples"], 0, "one clock needs no probes: {h}");
         assert_eq!(
             (h["lost"].as_u64(), h["duplicates"].as_u64()),
             (Some(0), Some(0))
@@ -174,6 +176,60 @@ fn window_one_and_readable_aliases(backend: &str) {
         mean * 50.0 <= tour["total_ns"].as_f64().unwrap() * 1.01,
         "{tour:#}"
     );
+}
+
+/// Members whose clocks are shifted against each other, as on different hosts: the
+/// coordinator has each probe its previous member's clock, every hop reports the offset
+/// found (the injected one, within the error bound) and is corrected by it, so the hops
+/// come out as on one clock and still add up to the tour within the bounds.
+fn clock_offsets_between_hosts_are_measured_and_corrected(backend: &str) {
+    // Member 1 runs 50 ms ahead of member 0, member 2 30 ms behind.
+    let shifts: [i64; 3] = [0, 50_000_000, -30_000_000];
+    let cluster = Cluster::start_each(backend, 3, |i| {
+        vec![format!("--fault-clock-shift-ns={}", shifts[i])]
+    });
+    cluster.configure(&["--msgcount", "200", "--window", "1"]);
+    let tour = tour_json(&cluster);
+    assert_complete_tour(&tour, 200, 3);
+    let mut bounds = 0.0;
+    for h in tour["hops"].as_array().unwrap() {
+        let (from, to) = (
+            h["from"].as_u64().unwrap() as usize,
+            h["to"].as_u64().unwrap() as usize,
+        );
+        let truth = shifts[to] - shifts[from];
+        let offset = h["offset_ns"].as_i64().unwrap();
+        let bound = h["error_bound_ns"].as_i64().unwrap();
+        assert_eq!(h["same_clock"], false, "{h}");
+        assert!(h["clock_samples"].as_u64().unwrap() >= 32, "{h}");
+        assert!(bound > 0 && bound < 5_000_000, "a loopback round trip: {h}");
+        assert!(
+            (offset - truth).abs() <= bound,
+            "hop {from}→{to}: offset {offset} ns, injected {truth} ns, bound {bound} ns"
+        );
+        // Corrected: no 30–80 ms hops, and (almost) nothing negative.
+        let p50 = h["latency"]["p50_ns"].as_u64().unwrap();
+        assert!(
+            p50 < 5_000_000,
+            "hop {from}→{to} p50 {p50} ns: not corrected"
+        );
+        assert!(h["negative"].as_u64().unwrap() < 20, "{h}");
+        bounds += bound as f64;
+    }
+    let c = &tour["consistency"];
+    assert_eq!(c["error_bounds_sum_ns"].as_f64().unwrap(), bounds);
+    let difference = c["difference_ns"].as_f64().unwrap();
+    let tour_p50 = c["tour_p50_ns"].as_f64().unwrap();
+    assert!(
+        difference.abs() <= bounds + 0.25 * tour_p50,
+        "hops + residence vs tour: {c}"
+    );
+    // The text report shows each hop's bound and offset.
+    let out = cluster.client(&["stillepost"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(text.contains("offset +50000."), "{text}");
+    assert!(text.contains("32 probes"), "{text}");
 }
 
 fn warm_up_messages_travel_but_are_not_recorded(backend: &str) {
@@ -600,6 +656,7 @@ fn local_runs_a_ring_in_one_process(backend: &str) {
 
 on_both_backends!(
     warm_up_messages_travel_but_are_not_recorded,
+    clock_offsets_between_hosts_are_measured_and_corrected,
     configure_and_run_forwarding_immediately,
     run_holding_until_all_messages_arrived,
     window_one_and_readable_aliases,

@@ -23,6 +23,9 @@ const ORIGIN_POLL: Duration = Duration::from_millis(500);
 /// Beyond the member timeout, how long the coordinator waits for an origin that reports
 /// no progress and no end before it ends the tour itself.
 const ORIGIN_GRACE: Duration = Duration::from_secs(5);
+/// Clock probes a member answers to its previous member before the minimum-round-trip
+/// sample is taken (DESIGN.md "Measurement": at least 32).
+const CLOCK_PROBES: u32 = 32;
 /// Results kept in memory.
 const RESULTS_KEPT: usize = 256;
 
@@ -106,8 +109,8 @@ struct RingMember {
     control: String,
     client: MemberClient<Channel>,
     info: proto::MemberInfo,
-    /// The member's host (boot id): members of one host read the same clock.
-    host_id: String,
+    /// The clock the member reads: neighbours with the same one need no clock probes.
+    clock_id: String,
 }
 
 impl RingMember {
@@ -401,12 +404,12 @@ impl CoordinatorCore {
             reached.into_iter().zip(configured).enumerate()
         {
             let reply = reply?;
-            let host_id = info.host_id.clone();
+            let clock_id = info.clock_id.clone();
             members.push(RingMember {
                 index,
                 control: cluster[index].clone(),
                 client,
-                host_id,
+                clock_id,
                 info: proto::MemberInfo {
                     index: index as u32,
                     control_endpoint: cluster[index].clone(),
@@ -457,13 +460,26 @@ impl CoordinatorCore {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as u64);
 
-        let prepared = ring
-            .on_every_member("Prepare", tour_id, |mut client, req| async move {
-                client.prepare(req).await
-            })
-            .await;
+        // Members whose previous member reads another clock probe it first.
+        let n = ring.members.len();
+        let prepared = join_all(ring.members.iter().map(|m| {
+            let prev = &ring.members[(m.index + n - 1) % n];
+            let msg = proto::PrepareRequest {
+                tour_id,
+                probe_prev_clock: !same_clock(prev, m),
+                clock_probes: CLOCK_PROBES,
+            };
+            let mut client = m.client.clone();
+            async move {
+                call(CALL_TIMEOUT, client.prepare(request(msg, CALL_TIMEOUT)))
+                    .await
+                    .map_err(|s| m.error("Prepare", &s))
+            }
+        }))
+        .await;
+        let mut clocks = Vec::with_capacity(n);
         for p in prepared {
-            p?;
+            clocks.push(p?.prev_clock);
         }
         let origin = &ring.members[0];
         call(
@@ -484,7 +500,10 @@ impl CoordinatorCore {
         // The tour task owns the busy mark from here on.
         busy.armed = false;
         let core = Arc::clone(self);
-        tokio::spawn(async move { core.drive_tour(ring, tour_id, started_unix_ms, tx).await });
+        tokio::spawn(async move {
+            core.drive_tour(ring, tour_id, started_unix_ms, clocks, tx)
+                .await
+        });
         Ok(tour_id)
     }
 
@@ -493,6 +512,7 @@ impl CoordinatorCore {
         ring: Arc<Ring>,
         tour_id: u64,
         started_unix_ms: u64,
+        clocks: Vec<Option<proto::ClockEstimate>>,
         progress: watch::Sender<TourState>,
     ) {
         let origin = &ring.members[0];
@@ -547,6 +567,7 @@ impl CoordinatorCore {
             reports,
             error,
             started_unix_ms,
+            &clocks,
         ));
         if let Some(store) = self.store.clone() {
             let to_save = Arc::clone(&result);
@@ -752,12 +773,18 @@ fn check_spinning_cores<'a>(
 /// Loss is located hop by hop: a hop i→i+1 lost what member i sent or forwarded and member
 /// i+1 never received; messages still held by a member (forward-immediately false) are
 /// reported on that member. Together they add up to `lost`.
+/// Whether two members read the same clock (same host, no injected shift).
+fn same_clock(a: &RingMember, b: &RingMember) -> bool {
+    !a.clock_id.is_empty() && a.clock_id == b.clock_id
+}
+
 fn assemble_result(
     tour_id: u64,
     ring: &Ring,
     reports: Vec<Result<proto::MemberTourReport, CoordError>>,
     mut error: Option<String>,
     started_unix_ms: u64,
+    clocks: &[Option<proto::ClockEstimate>],
 ) -> proto::TourResult {
     let n = ring.members.len();
     let mut stats: Vec<proto::MemberTourStats> = Vec::with_capacity(n);
@@ -820,8 +847,8 @@ fn assemble_result(
         .filter_map(|to| {
             let from = (to + n - 1) % n;
             let (latency, negative, timestamping) = arrivals[to].clone()?;
-            let same_clock = !ring.members[from].host_id.is_empty()
-                && ring.members[from].host_id == ring.members[to].host_id;
+            let same_clock = same_clock(&ring.members[from], &ring.members[to]);
+            let clock = clocks.get(to).cloned().flatten().unwrap_or_default();
             let lost = hop_losses
                 .iter()
                 .find(|h: &&proto::HopLoss| h.from == from as u32 && h.to == to as u32)
@@ -834,10 +861,11 @@ fn assemble_result(
                 duplicates: stats[to].duplicates,
                 reordered: stats[to].reordered,
                 same_clock,
-                offset_ns: 0,
-                error_bound_ns: 0,
+                offset_ns: clock.offset_ns,
+                error_bound_ns: clock.error_bound_ns,
                 timestamping,
                 negative,
+                clock_samples: clock.samples,
             })
         })
         .collect();

@@ -6,7 +6,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stillepost_engine::dataplane::{DataPlane, DataPlaneError, RingSetup, Started, TourReport};
+use stillepost_engine::dataplane::{
+    DataPlane, DataPlaneError, ProbeError, RingSetup, Started, TourReport,
+};
 use stillepost_engine::tour::{Phase, RingPosition};
 
 use crate::proto;
@@ -31,14 +33,25 @@ pub enum MemberError {
     /// The data plane refused or failed.
     #[error(transparent)]
     DataPlane(#[from] DataPlaneError),
+    /// The previous member's clock could not be probed.
+    #[error(transparent)]
+    ClockProbe(#[from] ProbeError),
     /// A blocking task could not be run.
     #[error("internal error: {0}")]
     Internal(String),
 }
 
+/// Most clock probes a prepare may ask for.
+const MAX_CLOCK_PROBES: u32 = 1024;
+/// Longest a member spends probing its previous member's clock (within the coordinator's
+/// deadline for a prepare call).
+const CLOCK_PROBE_BUDGET: Duration = Duration::from_secs(2);
+
 #[derive(Debug, Default)]
 struct MemberState {
     position: Option<RingPosition>,
+    /// The previous member's peer endpoint, as configured.
+    prev_peer: Option<SocketAddr>,
     /// idle | configured | armed | in-tour
     phase: &'static str,
 }
@@ -113,6 +126,7 @@ impl MemberCore {
             poll: self.dataplane.started().poll.name().to_string(),
             cpu: cpu_field(self.dataplane.started().cpu),
             host_id: host_id(),
+            clock_id: self.clock_id(),
             fallback_reason: self
                 .dataplane
                 .fallback_reason()
@@ -186,6 +200,7 @@ impl MemberCore {
         }
         let mut state = lock(&self.state);
         state.position = Some(position);
+        state.prev_peer = Some(prev_peer);
         state.phase = "configured";
         Ok(proto::MemberConfigureReply {
             rcvbuf_requested: report.rcvbuf_requested as u64,
@@ -195,11 +210,54 @@ impl MemberCore {
         })
     }
 
-    /// Arms the data plane for a tour.
-    pub async fn prepare(&self, tour_id: u64) -> Result<(), MemberError> {
-        self.blocking(move |dp| dp.prepare(tour_id)).await?;
+    /// The clock this member reads: the host's monotonic clock (its boot id), shifted when
+    /// a clock shift is injected for testing.
+    fn clock_id(&self) -> String {
+        match self.dataplane.clock_shift_ns() {
+            0 => host_id(),
+            shift => format!("{}{shift:+}ns", host_id()),
+        }
+    }
+
+    /// Probes the previous member's clock when asked, then arms the data plane for a tour
+    /// with the hop into this member corrected by the offset found.
+    pub async fn prepare(
+        &self,
+        req: proto::PrepareRequest,
+    ) -> Result<proto::PrepareReply, MemberError> {
+        let tour_id = req.tour_id;
+        let prev_clock = if req.probe_prev_clock {
+            let prev = lock(&self.state)
+                .prev_peer
+                .ok_or(MemberError::DataPlane(DataPlaneError::NotConfigured))?;
+            let probes = req.clock_probes.clamp(1, MAX_CLOCK_PROBES);
+            let dataplane = Arc::clone(&self.dataplane);
+            let estimate = tokio::task::spawn_blocking(move || {
+                dataplane.probe_clock(prev, probes, CLOCK_PROBE_BUDGET)
+            })
+            .await
+            .map_err(|e| MemberError::Internal(e.to_string()))??;
+            // The estimate is the previous member's clock minus this one's.
+            Some(proto::ClockEstimate {
+                offset_ns: estimate.offset_ns.saturating_neg(),
+                error_bound_ns: estimate.error_bound_ns,
+                min_rtt_ns: estimate.min_rtt_ns,
+                samples: estimate.samples,
+                sent: estimate.sent,
+                timestamping: if estimate.kernel_stamped {
+                    "kernel-software"
+                } else {
+                    "application"
+                }
+                .to_string(),
+            })
+        } else {
+            None
+        };
+        let offset = prev_clock.as_ref().map_or(0, |c| c.offset_ns);
+        self.blocking(move |dp| dp.prepare(tour_id, offset)).await?;
         lock(&self.state).phase = "armed";
-        Ok(())
+        Ok(proto::PrepareReply { prev_clock })
     }
 
     /// Origin: starts sending.
@@ -299,9 +357,7 @@ fn report_to_proto(
         tour_latency,
         hop_latency,
         negative_hops: report.negative_hops,
-        // Arrival times are read from the monotonic clock when the data plane sees the
-        // datagram; kernel timestamps come with SO_TIMESTAMPING.
-        timestamping: "application".to_string(),
+        timestamping: report.io.timestamping().to_string(),
     })
 }
 

@@ -28,6 +28,7 @@ impl From<MemberError> for Status {
                 _,
             )) => Status::internal(text),
             MemberError::DataPlane(_) => Status::failed_precondition(text),
+            MemberError::ClockProbe(_) => Status::failed_precondition(text),
             MemberError::Internal(_) => Status::internal(text),
         }
     }
@@ -67,9 +68,11 @@ impl Member for MemberService {
         Ok(Response::new(self.core.configure(req.into_inner()).await?))
     }
 
-    async fn prepare(&self, req: Request<proto::TourRef>) -> Result<Response<proto::Ack>, Status> {
-        self.core.prepare(req.into_inner().tour_id).await?;
-        Ok(Response::new(proto::Ack {}))
+    async fn prepare(
+        &self,
+        req: Request<proto::PrepareRequest>,
+    ) -> Result<Response<proto::PrepareReply>, Status> {
+        Ok(Response::new(self.core.prepare(req.into_inner()).await?))
     }
 
     async fn start(&self, req: Request<proto::TourRef>) -> Result<Response<proto::Ack>, Status> {

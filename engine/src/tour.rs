@@ -254,6 +254,9 @@ pub struct TourMachine {
     residence: Histogram<u64>,
     /// Hop latencies that came out negative (clocks that disagree) and were recorded as 0.
     negative_hops: u64,
+    /// This member's clock minus the previous member's, ns, as estimated before the tour;
+    /// subtracted from every hop latency.
+    prev_clock_offset_ns: i64,
 }
 
 impl TourMachine {
@@ -283,6 +286,7 @@ impl TourMachine {
             hop_latency,
             residence,
             negative_hops: 0,
+            prev_clock_offset_ns: 0,
         })
     }
 
@@ -312,6 +316,12 @@ impl TourMachine {
         self.hop_latency.reset();
         self.residence.reset();
         self.negative_hops = 0;
+    }
+
+    /// Sets how far this member's clock is ahead of the previous member's (ns): hop
+    /// latencies are corrected by it. Kept across tours until set again.
+    pub fn set_prev_clock_offset(&mut self, offset_ns: i64) {
+        self.prev_clock_offset_ns = offset_ns;
     }
 
     /// Origin: begins sending. Ignored on forwarders and when not armed.
@@ -488,11 +498,18 @@ impl TourMachine {
         self.last_receive_ns = Some(now);
         self.last_activity_ns = now;
         if header.flags & FLAG_WARMUP == 0 {
-            if now < header.prev_send_ns {
+            let hop = i128::from(now)
+                - i128::from(header.prev_send_ns)
+                - i128::from(self.prev_clock_offset_ns);
+            if hop < 0 {
                 self.negative_hops += 1;
             }
             self.hop_latency
-                .saturating_record(now.saturating_sub(header.prev_send_ns));
+                .saturating_record(u64::try_from(hop).unwrap_or(if hop < 0 {
+                    0
+                } else {
+                    u64::MAX
+                }));
         }
 
         if self.position.is_origin() {

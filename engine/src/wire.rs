@@ -49,6 +49,38 @@ pub const FLAG_WARMUP: u16 = 1 << 0;
 /// Header flag: an authentication tag follows the payload.
 pub const FLAG_AUTH_TAG: u16 = 1 << 1;
 
+/// Header flag: a clock probe is the answer, carrying the responder's timestamps.
+pub const FLAG_PROBE_REPLY: u16 = 1 << 2;
+
+/// The four timestamps of one clock-probe exchange (NTP's t1..t4): the prober sends at
+/// `t1`, the responder receives at `t2` and answers at `t3` (its clock), the prober
+/// receives the answer at `t4` (its clock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProbeTimes {
+    /// Prober sends.
+    pub t1: u64,
+    /// Responder receives.
+    pub t2: u64,
+    /// Responder answers.
+    pub t3: u64,
+    /// Prober receives the answer.
+    pub t4: u64,
+}
+
+impl ProbeTimes {
+    /// Round trip minus the responder's turnaround, ns (0 if the clocks make it negative).
+    pub fn rtt_ns(&self) -> u64 {
+        (self.t4.saturating_sub(self.t1)).saturating_sub(self.t3.saturating_sub(self.t2))
+    }
+
+    /// The responder's clock minus the prober's, ns, assuming symmetric paths.
+    pub fn offset_ns(&self) -> i64 {
+        let out = i128::from(self.t2) - i128::from(self.t1);
+        let back = i128::from(self.t3) - i128::from(self.t4);
+        ((out + back) / 2).clamp(i128::from(i64::MIN), i128::from(i64::MAX)) as i64
+    }
+}
+
 /// The fixed header of every datagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Header {
@@ -148,6 +180,8 @@ const OFF_MSG_LEN: usize = 28;
 const OFF_HOP: usize = 32;
 const OFF_PREV_SEND: usize = 40;
 const OFF_ORIGIN_SEND: usize = 48;
+/// Clock-probe answers only: the responder's answer time t3 (otherwise reserved).
+const OFF_PROBE_T3: usize = 56;
 
 impl Header {
     /// Parses and validates the header of a received datagram.
@@ -264,6 +298,45 @@ impl Header {
         datagram[OFF_PREV_SEND..OFF_PREV_SEND + 8].copy_from_slice(&send_ns.to_be_bytes());
     }
 
+    /// A clock probe: a header-only datagram from the prober, sent at `t1`.
+    pub fn clock_probe(probe_id: u64, seq: u32, t1: u64) -> Header {
+        Header {
+            kind: Kind::ClockProbe,
+            flags: 0,
+            tour_id: probe_id,
+            seq,
+            frag_index: 0,
+            frag_count: 1,
+            msg_len: HEADER_LEN as u32,
+            hop: 0,
+            prev_send_ns: t1,
+            origin_send_ns: 0,
+        }
+    }
+
+    /// Turns a clock probe, in place, into its answer: the responder's receive time `t2`
+    /// goes into the origin-send field, its answer time `t3` into the last eight bytes.
+    pub fn make_probe_reply(datagram: &mut [u8], t2: u64, t3: u64) {
+        let flags = be_u16(datagram, OFF_FLAGS) | FLAG_PROBE_REPLY;
+        datagram[OFF_FLAGS..OFF_FLAGS + 2].copy_from_slice(&flags.to_be_bytes());
+        datagram[OFF_ORIGIN_SEND..OFF_ORIGIN_SEND + 8].copy_from_slice(&t2.to_be_bytes());
+        datagram[OFF_PROBE_T3..OFF_PROBE_T3 + 8].copy_from_slice(&t3.to_be_bytes());
+    }
+
+    /// Reads an answered clock probe: its id, number, and t1..t3 (t4 is the caller's).
+    pub fn probe_reply(datagram: &[u8]) -> Option<(u64, u32, u64, u64, u64)> {
+        let h = Header::decode(datagram).ok()?;
+        (h.kind == Kind::ClockProbe && h.flags & FLAG_PROBE_REPLY != 0).then(|| {
+            (
+                h.tour_id,
+                h.seq,
+                h.prev_send_ns,
+                h.origin_send_ns,
+                be_u64(datagram, OFF_PROBE_T3),
+            )
+        })
+    }
+
     /// Turns an echo request, in place, into its reply.
     pub fn make_echo_reply(datagram: &mut [u8]) {
         datagram[OFF_KIND] = Kind::EchoReply as u8;
@@ -288,6 +361,40 @@ pub fn write_message(out: &mut [u8], header: &Header) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_probe_round_trips_its_four_timestamps() {
+        let mut buf = [0u8; HEADER_LEN];
+        Header::clock_probe(0xfeed, 7, 1_000).encode(&mut buf);
+        assert_eq!(
+            Header::probe_reply(&buf),
+            None,
+            "a request is not an answer"
+        );
+        let request = Header::decode(&buf).unwrap();
+        assert_eq!((request.kind, request.seq), (Kind::ClockProbe, 7));
+        // The responder's clock runs 5000 ns ahead; 300 ns each way, 50 ns turnaround.
+        Header::make_probe_reply(&mut buf, 6_300, 6_350);
+        let (id, seq, t1, t2, t3) = Header::probe_reply(&buf).unwrap();
+        assert_eq!((id, seq, t1, t2, t3), (0xfeed, 7, 1_000, 6_300, 6_350));
+        let times = ProbeTimes {
+            t1,
+            t2,
+            t3,
+            t4: 1_650,
+        };
+        assert_eq!(times.rtt_ns(), 600);
+        assert_eq!(times.offset_ns(), 5_000);
+        // Asymmetry shows up as offset error within rtt/2.
+        let skewed = ProbeTimes {
+            t1: 0,
+            t2: 5_500,
+            t3: 5_500,
+            t4: 600,
+        };
+        assert_eq!(skewed.offset_ns(), 5_200);
+        assert!((skewed.offset_ns() - 5_000).unsigned_abs() <= skewed.rtt_ns() / 2);
+    }
     use proptest::prelude::*;
 
     fn sample(msg_len: u32) -> Header {

@@ -71,7 +71,7 @@ fn steady_state_allocations(backend: BackendChoice) -> (Backend, u64) {
             prev_peer: prev,
         })
         .unwrap();
-        dp.prepare(7).unwrap();
+        dp.prepare(7, 1_000).unwrap();
     }
     // The counter sees the data plane: configuring allocates the pools.
     assert!(ALLOCATIONS.load(Ordering::SeqCst) > at_start);

@@ -77,6 +77,8 @@ struct Sim {
     max_in_flight: u64,
     /// When the origin's tour ended (complete or timed out).
     finished_at: Option<Nanos>,
+    /// How far each member's clock is ahead of the simulated time (0: one clock).
+    skew: Vec<i64>,
 }
 
 impl Sim {
@@ -110,6 +112,7 @@ impl Sim {
             trace: Vec::new(),
             max_in_flight: 0,
             finished_at: None,
+            skew: vec![0; n as usize],
         }
     }
 
@@ -169,7 +172,8 @@ impl Sim {
     fn origin_sends(&mut self) {
         while self.members[0].wants_to_send() {
             let mut buf = vec![0u8; MSG_LEN as usize];
-            let Some(len) = self.members[0].poll_send(self.now, &mut buf) else {
+            let now = self.local_time(0);
+            let Some(len) = self.members[0].poll_send(now, &mut buf) else {
                 panic!("wants_to_send() was true but poll_send returned None");
             };
             buf.truncate(len);
@@ -191,7 +195,8 @@ impl Sim {
         let to = (link + 1) % n;
         let mut bytes = self.links[link].queue.swap_remove(index).bytes;
         let header = Header::decode(&bytes).ok();
-        let verdict = self.members[to].handle_datagram(self.now, &mut bytes);
+        let local = self.local_time(to);
+        let verdict = self.members[to].handle_datagram(local, &mut bytes);
         self.trace.push(Delivery {
             at: self.now,
             to,
@@ -200,14 +205,14 @@ impl Sim {
         });
         match verdict {
             Verdict::Forward => {
-                self.members[to].stamp_send(self.now, &mut bytes);
+                self.members[to].stamp_send(local, &mut bytes);
                 self.send(to, bytes);
             }
             Verdict::Hold => self.held[to].push(bytes),
             Verdict::FlushHeld => {
                 self.held[to].push(bytes);
                 for mut held in std::mem::take(&mut self.held[to]) {
-                    self.members[to].stamp_send(self.now, &mut held);
+                    self.members[to].stamp_send(local, &mut held);
                     self.send(to, held);
                 }
             }
@@ -215,6 +220,11 @@ impl Sim {
             Verdict::Arrived | Verdict::Dropped(_) => {}
         }
         self.note_finished();
+    }
+
+    /// Member `m`'s clock now.
+    fn local_time(&self, m: usize) -> Nanos {
+        self.now.wrapping_add_signed(self.skew[m])
     }
 
     fn note_finished(&mut self) {
@@ -264,7 +274,8 @@ impl Sim {
 
     /// Starts the origin now and runs until nothing is left to happen.
     fn run(&mut self) {
-        self.members[0].start(self.now);
+        let now = self.local_time(0);
+        self.members[0].start(now);
         let mut steps = 0;
         while self.step() {
             steps += 1;
@@ -673,4 +684,62 @@ fn hold_mode_flushes_in_arrival_order() {
         (h.len(), h.min(), h.max()),
         (100, RING_LATENCY_NS + EXTRA_NS, RING_LATENCY_NS + EXTRA_NS)
     );
+}
+
+/// Members on different hosts: each member's clock is the simulated time plus its own
+/// offset. Uncorrected, hops come out as link latency ± the offset difference (negative
+/// ones recorded as 0); corrected by NTP-style probes over the same links, the offset found
+/// is exact (symmetric links) and every hop is the link's latency again.
+#[test]
+fn clock_offsets_found_by_probes_correct_every_hop() {
+    use stillepost_engine::wire::ProbeTimes;
+    // Member clocks ahead of the simulated time by these, ns.
+    let skew: [i64; 3] = [0, 7_000_000, -2_500_000];
+    let clock = |m: usize, t: Nanos| t.wrapping_add_signed(skew[m]);
+    // One probe exchange from member `to` to its previous member over the links: the probe
+    // and its answer each take LATENCY_NS, the answer leaves 1 µs after the probe arrived.
+    let probe = |to: usize, from: usize, at: Nanos| ProbeTimes {
+        t1: clock(to, at),
+        t2: clock(from, at + LATENCY_NS),
+        t3: clock(from, at + LATENCY_NS + 1_000),
+        t4: clock(to, at + 2 * LATENCY_NS + 1_000),
+    };
+    for corrected in [false, true] {
+        let mut sim = Sim::new(3, config(50, 1, true));
+        sim.skew = skew.to_vec();
+        // Start late enough that no member's clock is before its zero.
+        sim.now = 1_000_000_000;
+        if corrected {
+            for to in 0..3 {
+                let from = (to + 2) % 3;
+                let times = probe(to, from, 1_000_000_000 + 1_000 * to as u64);
+                assert_eq!(times.rtt_ns(), 2 * LATENCY_NS, "turnaround excluded");
+                // This member's clock minus the previous one's.
+                let offset = -times.offset_ns();
+                assert_eq!(offset, skew[to] - skew[from]);
+                sim.members[to].set_prev_clock_offset(offset);
+            }
+        }
+        sim.run();
+        assert_eq!(sim.members[0].phase(), Phase::Complete);
+        for m in 0..3 {
+            let hop = sim.members[m].hop_latency();
+            let uncorrected = skew[m] - skew[(m + 2) % 3] + LATENCY_NS as i64;
+            let (want, negative) = match (corrected, uncorrected < 0) {
+                (true, _) => (LATENCY_NS, 0),
+                (false, true) => (0, 50),
+                (false, false) => (uncorrected as u64, 0),
+            };
+            assert!(
+                hop.equivalent(hop.min(), want) && hop.equivalent(hop.max(), want),
+                "corrected {corrected}, member {m}: hop {}..{} ns, want {want}",
+                hop.min(),
+                hop.max()
+            );
+            assert_eq!(sim.members[m].negative_hops(), negative, "member {m}");
+        }
+        // The tour is on the origin's one clock either way.
+        let tour = sim.members[0].tour_latency();
+        assert_eq!((tour.min(), tour.max()), (RING_LATENCY_NS, RING_LATENCY_NS));
+    }
 }

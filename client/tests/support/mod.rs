@@ -173,6 +173,17 @@ pub fn start_member_with(
 impl Cluster {
     /// A coordinator and `n` members on `backend`; `faulty` members get `--fault-drop-data`.
     pub fn start_with(backend: &str, n: usize, faulty: &[usize]) -> Cluster {
+        Cluster::start_each(backend, n, |i| {
+            if faulty.contains(&i) {
+                vec!["--fault-drop-data".to_string()]
+            } else {
+                Vec::new()
+            }
+        })
+    }
+
+    /// A coordinator and `n` members on `backend`, member `i` with the flags `extra(i)`.
+    pub fn start_each(backend: &str, n: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
         let data_dir = scratch_dir("results");
         let coordinator = Daemon::start(&[
             "coordinator",
@@ -186,11 +197,10 @@ impl Cluster {
         let mut controls = Vec::new();
         let mut peers = Vec::new();
         for i in 0..n {
-            let mut extra = vec!["--backend", backend];
-            if faulty.contains(&i) {
-                extra.push("--fault-drop-data");
-            }
-            let (daemon, control, peer) = start_member("127.0.0.1:0", &extra);
+            let more = extra(i);
+            let mut flags = vec!["--backend", backend];
+            flags.extend(more.iter().map(String::as_str));
+            let (daemon, control, peer) = start_member("127.0.0.1:0", &flags);
             members.push(daemon);
             controls.push(control);
             peers.push(peer);

@@ -73,6 +73,10 @@ enum Role {
         /// Testing aid: use this many receive buffers.
         #[arg(long, hide = true)]
         fault_buffers: Option<u32>,
+        /// Testing aid: shift this member's clock by this many ns, as if it ran on another
+        /// host (the coordinator then probes its clock offset).
+        #[arg(long, hide = true, allow_negative_numbers = true, default_value_t = 0)]
+        fault_clock_shift_ns: i64,
     },
 }
 
@@ -137,6 +141,7 @@ async fn run(cli: Cli) -> Result<()> {
             fault_drop_data,
             fault_refuse_uring,
             fault_buffers,
+            fault_clock_shift_ns,
         } => {
             let control_addr = resolve("--coord-bind", &coord_bind)?;
             let peer_addr = resolve("--peer-bind", &peer_bind)?;
@@ -149,6 +154,7 @@ async fn run(cli: Cli) -> Result<()> {
                     drop_data: fault_drop_data,
                     refuse_uring: fault_refuse_uring,
                     buffers: fault_buffers,
+                    clock_shift_ns: fault_clock_shift_ns,
                 },
             };
             let dataplane = DataPlane::spawn_with(peer_addr, options)?;

@@ -10,7 +10,9 @@
 //! pool, histogram) is allocated when the ring is configured; handling a datagram
 //! allocates nothing, takes no lock and logs nothing.
 
+mod clock;
 mod pool;
+mod probe;
 mod sys;
 mod syscall;
 mod uring;
@@ -30,7 +32,9 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
 use crate::tour::{ConfigError, Counters, Phase, RingPosition, TourConfig, TourMachine, Verdict};
 use crate::wire::{HEADER_LEN, Kind};
+pub use clock::Clock;
 use pool::Pool;
+pub use probe::{ClockEstimate, ProbeError};
 pub use sys::monotonic_ns;
 
 /// How long a blocking receive waits before the syscall backend looks at its command
@@ -51,9 +55,10 @@ pub const MAX_BUFFERS: u32 = 32_768;
 const DEFAULT_BUFFERS: u32 = 1024;
 /// Buffers the origin uses for new messages in flight in the kernel.
 const SEND_SLOTS: u32 = 256;
-/// Room before the payload in every receive buffer: io_uring's `recvmsg_out` header and the
-/// source address.
-const RECV_HEADROOM: usize = 16 + std::mem::size_of::<libc::sockaddr_storage>();
+/// Room before the payload in every receive buffer: io_uring's `recvmsg_out` header, the
+/// source address and the control data (the kernel's receive timestamp).
+const RECV_HEADROOM: usize =
+    16 + std::mem::size_of::<libc::sockaddr_storage>() + sys::RX_CONTROL_LEN;
 
 /// Which data-plane backend to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -115,6 +120,8 @@ pub struct Faults {
     pub refuse_uring: bool,
     /// Use this many receive buffers instead of what the configuration calls for.
     pub buffers: Option<u32>,
+    /// Shift the member's clock by this many ns, as if it ran on another host.
+    pub clock_shift_ns: i64,
 }
 
 /// How a data plane is started.
@@ -197,8 +204,24 @@ pub struct IoCounters {
     pub wrong_source: u64,
     /// Data datagrams discarded by an injected fault.
     pub injected_drops: u64,
-    /// Echo requests answered.
+    /// Echo requests and clock probes answered.
     pub echoes: u64,
+    /// Datagrams whose arrival time is the kernel's receive timestamp.
+    pub kernel_stamps: u64,
+    /// Datagrams whose arrival time was read by the data plane (no kernel timestamp).
+    pub app_stamps: u64,
+}
+
+impl IoCounters {
+    /// How arrival times were taken this tour: `kernel-software` when every datagram had
+    /// the kernel's timestamp, `application` when none had, `mixed` otherwise.
+    pub fn timestamping(&self) -> &'static str {
+        match (self.kernel_stamps, self.app_stamps) {
+            (_, 0) => "kernel-software",
+            (0, _) => "application",
+            _ => "mixed",
+        }
+    }
 }
 
 /// Live progress of the current tour, readable from the control plane at any time.
@@ -298,7 +321,7 @@ pub(crate) enum Command {
         Box<Session>,
         Sender<Result<ConfigureReport, DataPlaneError>>,
     ),
-    Prepare(u64, Sender<Result<(), DataPlaneError>>),
+    Prepare(u64, i64, Sender<Result<(), DataPlaneError>>),
     Start(u64, Sender<Result<(), DataPlaneError>>),
     End(u64, Sender<Result<TourReport, DataPlaneError>>),
     Shutdown,
@@ -339,11 +362,13 @@ pub(crate) struct Session {
     pub send_pool: Pool,
     pub rcvbuf_requested: usize,
     pub notified: bool,
+    /// The member's clock.
+    pub clock: Clock,
 }
 
 impl Session {
     /// The session of a member that is not configured: a few small buffers for echoes.
-    fn unconfigured(payload_offset: usize) -> Session {
+    fn unconfigured(payload_offset: usize, faults: Faults) -> Session {
         Session {
             setup: None,
             machine: None,
@@ -353,6 +378,7 @@ impl Session {
             send_pool: Pool::new(0, 0, 0),
             rcvbuf_requested: MIN_SOCKET_BUFFER,
             notified: false,
+            clock: Clock::new(faults.clock_shift_ns),
         }
     }
 
@@ -415,6 +441,7 @@ impl Session {
             send_pool: Pool::new(send_slots, cfg.msg_len as usize, 0),
             rcvbuf_requested,
             notified: false,
+            clock: Clock::new(faults.clock_shift_ns),
         })
     }
 
@@ -432,6 +459,16 @@ impl Session {
         faults: &Faults,
     ) -> Option<Verdict> {
         let datagram = self.pool.slot(slot).get_mut(offset..offset + len)?;
+        if datagram.get(5) == Some(&(Kind::ClockProbe as u8)) {
+            // A neighbour measuring the clock offset: answer at once with t2 and t3.
+            return match crate::wire::Header::decode(datagram) {
+                Ok(h) if h.flags & crate::wire::FLAG_PROBE_REPLY == 0 => {
+                    crate::wire::Header::make_probe_reply(datagram, now, self.clock.now());
+                    Some(Verdict::EchoReply)
+                }
+                _ => None,
+            };
+        }
         let Some(machine) = self.machine.as_mut() else {
             // Not configured: answer echoes, ignore the rest.
             return match crate::wire::Header::decode(datagram) {
@@ -458,11 +495,12 @@ impl Session {
     /// Stamps the send time of a datagram about to be forwarded from a pool slot, recording
     /// its residence.
     pub fn stamp_send(&mut self, slot: u16, offset: usize, len: usize) {
+        let now = self.clock.now();
         if let (Some(machine), Some(datagram)) = (
             self.machine.as_mut(),
             self.pool.slot(slot).get_mut(offset..offset + len),
         ) {
-            machine.stamp_send(monotonic_ns(), datagram);
+            machine.stamp_send(now, datagram);
         }
     }
 
@@ -563,12 +601,14 @@ impl Core {
                 });
                 let _ = reply.send(result);
             }
-            Command::Prepare(tour_id, reply) => {
+            Command::Prepare(tour_id, prev_clock_offset_ns, reply) => {
                 Core::release_held(session, owner);
+                session.clock.resync();
                 let result = match session.machine.as_mut() {
                     None => Err(DataPlaneError::NotConfigured),
                     Some(machine) => {
                         machine.prepare(tour_id);
+                        machine.set_prev_clock_offset(prev_clock_offset_ns);
                         Ok(())
                     }
                 };
@@ -582,11 +622,12 @@ impl Core {
             Command::Start(tour_id, reply) => {
                 let is_origin = session.setup.is_some_and(|s| s.position.is_origin());
                 let index = session.setup.map_or(0, |s| s.position.index);
+                let now = session.clock.now();
                 let result = session.armed(tour_id).and_then(|machine| {
                     if !is_origin {
                         return Err(DataPlaneError::NotOrigin { index });
                     }
-                    machine.start(monotonic_ns());
+                    machine.start(now);
                     Ok(())
                 });
                 let _ = reply.send(result);
@@ -684,6 +725,8 @@ impl DataPlane {
             .map_err(bind_err)?;
         socket.bind(&SockAddr::from(bind)).map_err(bind_err)?;
         socket.set_read_timeout(Some(RECV_POLL)).map_err(bind_err)?;
+        // Without kernel timestamps, arrival times are read by the data plane (reported).
+        let _ = sys::enable_rx_timestamps(socket.as_raw_fd());
         let local_addr = socket
             .local_addr()
             .map_err(bind_err)?
@@ -744,6 +787,11 @@ impl DataPlane {
         self.fallback_reason.as_deref()
     }
 
+    /// The clock shift injected for testing (0 normally).
+    pub fn clock_shift_ns(&self) -> i64 {
+        self.faults.clock_shift_ns
+    }
+
     /// Live progress counters of the current tour.
     pub fn progress(&self) -> &Progress {
         &self.progress
@@ -772,9 +820,28 @@ impl DataPlane {
         self.call(|tx| Command::Configure(session, tx))
     }
 
-    /// Arms the data plane for a tour.
-    pub fn prepare(&self, tour_id: u64) -> Result<(), DataPlaneError> {
-        self.call(|tx| Command::Prepare(tour_id, tx))
+    /// Arms the data plane for a tour. `prev_clock_offset_ns` (this member's clock minus the
+    /// previous member's, see [`DataPlane::probe_clock`]) corrects the hop into this member.
+    pub fn prepare(&self, tour_id: u64, prev_clock_offset_ns: i64) -> Result<(), DataPlaneError> {
+        self.call(|tx| Command::Prepare(tour_id, prev_clock_offset_ns, tx))
+    }
+
+    /// Estimates the clock offset to `peer` (another member's peer endpoint) with `probes`
+    /// NTP-style exchanges from a socket on this member's address, answered by the peer's
+    /// data plane; see [`probe::probe_clock`]. Blocks for at most `budget`.
+    pub fn probe_clock(
+        &self,
+        peer: SocketAddr,
+        probes: u32,
+        budget: Duration,
+    ) -> Result<ClockEstimate, ProbeError> {
+        probe::probe_clock(
+            self.local_addr.ip(),
+            peer,
+            Clock::new(self.faults.clock_shift_ns),
+            probes,
+            budget,
+        )
     }
 
     /// Origin: starts sending the armed tour.

@@ -17,6 +17,109 @@ pub fn monotonic_ns() -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// Reads the wall clock (`CLOCK_REALTIME`), the clock kernel receive timestamps are in.
+pub fn realtime_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_REALTIME always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Room for the control data of one receive: one `SCM_TIMESTAMPING` message (three
+/// timespecs), `CMSG_SPACE(48)` on 64-bit Linux.
+pub const RX_CONTROL_LEN: usize = 64;
+
+/// Control-data room for one receive, aligned as `cmsghdr` needs.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+pub struct ControlBuf(pub [u8; RX_CONTROL_LEN]);
+
+impl Default for ControlBuf {
+    fn default() -> ControlBuf {
+        ControlBuf([0; RX_CONTROL_LEN])
+    }
+}
+
+/// Asks the kernel to timestamp every datagram this socket receives, in software, and to
+/// hand the timestamp over with the datagram (`SO_TIMESTAMPING`, read back with
+/// [`kernel_rx_ns`]). False when the kernel refuses.
+pub fn enable_rx_timestamps(fd: libc::c_int) -> bool {
+    let flags: libc::c_int =
+        (libc::SOF_TIMESTAMPING_RX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE) as libc::c_int;
+    // SAFETY: `fd` is a live socket; the option value points at a c_int that outlives the
+    // call, and its size is passed alongside.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TIMESTAMPING,
+            (&flags as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    rc == 0
+}
+
+/// The software receive timestamp (`CLOCK_REALTIME` ns) in the control data the kernel
+/// wrote for one datagram, if there is one. Reads the bytes as the kernel lays them out
+/// (`cmsghdr`: length as usize, level, type, then data, each message 8-byte aligned) and
+/// never trusts a length beyond the buffer.
+pub fn kernel_rx_ns(control: &[u8]) -> Option<u64> {
+    const HDR: usize = std::mem::size_of::<libc::cmsghdr>();
+    let mut at = 0;
+    while at + HDR <= control.len() {
+        let len = usize::from_ne_bytes(control.get(at..at + 8)?.try_into().ok()?);
+        let level = i32::from_ne_bytes(control.get(at + 8..at + 12)?.try_into().ok()?);
+        let kind = i32::from_ne_bytes(control.get(at + 12..at + 16)?.try_into().ok()?);
+        if len < HDR || at + len > control.len() {
+            return None;
+        }
+        if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPING {
+            // ts[0], the software timestamp: seconds and nanoseconds as two i64.
+            let data = control.get(at + HDR..at + len)?;
+            let sec = i64::from_ne_bytes(data.get(0..8)?.try_into().ok()?);
+            let nsec = i64::from_ne_bytes(data.get(8..16)?.try_into().ok()?);
+            if sec <= 0 && nsec <= 0 {
+                return None;
+            }
+            return Some(
+                (sec as u64)
+                    .wrapping_mul(1_000_000_000)
+                    .wrapping_add(nsec as u64),
+            );
+        }
+        at += len.next_multiple_of(8);
+    }
+    None
+}
+
+/// Receives one datagram into `buf` (blocking up to the socket's receive timeout) with its
+/// kernel receive timestamp (`CLOCK_REALTIME` ns) if the socket has them enabled.
+pub fn recv_stamped(fd: libc::c_int, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+    let mut control = ControlBuf::default();
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr().cast(),
+        iov_len: buf.len(),
+    };
+    // SAFETY: all-zero is a valid msghdr (no name, no control); the pointers set below
+    // point at live buffers of the sizes given, which outlive the call.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = &mut iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.0.as_mut_ptr().cast();
+    msg.msg_controllen = RX_CONTROL_LEN;
+    // SAFETY: `msg` describes the live buffers above; the kernel writes within their sizes.
+    let n = unsafe { libc::recvmsg(fd, &mut msg, 0) };
+    if n < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let control_len = msg.msg_controllen.min(RX_CONTROL_LEN);
+    Ok((n as usize, kernel_rx_ns(&control.0[..control_len])))
+}
+
 /// Sets `SO_RCVBUFFORCE`/`SO_SNDBUFFORCE` (needs CAP_NET_ADMIN).
 pub fn set_buffer_force(socket: &Socket, option: libc::c_int, bytes: usize) -> io::Result<()> {
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
@@ -105,5 +208,57 @@ mod tests {
             assert_eq!(socket_addr(bytes), Some(addr));
         }
         assert_eq!(socket_addr(&[0, 0]), None);
+    }
+
+    fn cmsg(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
+        let len = 16 + data.len();
+        let mut out = Vec::new();
+        out.extend_from_slice(&len.to_ne_bytes());
+        out.extend_from_slice(&level.to_ne_bytes());
+        out.extend_from_slice(&kind.to_ne_bytes());
+        out.extend_from_slice(data);
+        out.resize(len.next_multiple_of(8), 0);
+        out
+    }
+
+    #[test]
+    fn reads_the_software_receive_timestamp() {
+        let mut ts = Vec::new();
+        for v in [12i64, 345, 0, 0, 0, 0] {
+            ts.extend_from_slice(&v.to_ne_bytes());
+        }
+        let stamping = cmsg(libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &ts);
+        assert_eq!(kernel_rx_ns(&stamping), Some(12_000_000_345));
+        // After another control message, too.
+        let mut both = cmsg(libc::SOL_IP, libc::IP_TTL, &[64, 0, 0, 0]);
+        both.extend_from_slice(&stamping);
+        assert_eq!(kernel_rx_ns(&both), Some(12_000_000_345));
+        // No timestamp, an empty one, or lengths that lie.
+        assert_eq!(kernel_rx_ns(&[]), None);
+        assert_eq!(
+            kernel_rx_ns(&cmsg(libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &[0; 48])),
+            None
+        );
+        let mut lying = stamping.clone();
+        lying[..8].copy_from_slice(&4096usize.to_ne_bytes());
+        assert_eq!(kernel_rx_ns(&lying), None);
+        assert_eq!(kernel_rx_ns(&stamping[..20]), None);
+    }
+
+    #[test]
+    fn a_socket_gets_kernel_receive_timestamps() {
+        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        assert!(enable_rx_timestamps(rx.as_raw_fd()));
+        let tx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let before = realtime_ns();
+        tx.send_to(b"stamp me", rx.local_addr().unwrap()).unwrap();
+        let mut buf = [0u8; 64];
+        let (n, stamp) = recv_stamped(rx.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(&buf[..n], b"stamp me");
+        let stamp = stamp.expect("a software receive timestamp");
+        assert!(
+            stamp >= before && stamp <= realtime_ns(),
+            "{before} {stamp}"
+        );
     }
 }

@@ -3,7 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::{BufferOwner, Core, DataPlaneError, Held, PollMode, Session, monotonic_ns, sys};
+use super::{BufferOwner, Core, DataPlaneError, Held, PollMode, Session, sys};
 use crate::tour::Verdict;
 
 /// Datagrams per `recvmmsg`/`sendmmsg` call.
@@ -13,6 +13,7 @@ pub(super) struct Syscall {
     recv_hdrs: Vec<libc::mmsghdr>,
     recv_iovs: Vec<libc::iovec>,
     recv_names: Vec<libc::sockaddr_storage>,
+    recv_controls: Vec<sys::ControlBuf>,
     recv_slots: Vec<u16>,
     send_hdrs: Vec<libc::mmsghdr>,
     send_iovs: Vec<libc::iovec>,
@@ -32,6 +33,7 @@ impl Syscall {
             recv_hdrs: (0..BATCH).map(|_| zeroed()).collect(),
             recv_iovs: (0..BATCH).map(|_| zeroed()).collect(),
             recv_names: (0..BATCH).map(|_| zeroed()).collect(),
+            recv_controls: vec![sys::ControlBuf::default(); BATCH],
             recv_slots: Vec::with_capacity(BATCH),
             send_hdrs: (0..BATCH).map(|_| zeroed()).collect(),
             send_iovs: (0..BATCH).map(|_| zeroed()).collect(),
@@ -40,7 +42,7 @@ impl Syscall {
     }
 
     pub fn run(mut self, mut core: Core) {
-        let mut session = Box::new(Session::unconfigured(0));
+        let mut session = Box::new(Session::unconfigured(0, core.faults));
         loop {
             if !core.drain_commands(&mut session, &mut self) {
                 return;
@@ -54,7 +56,7 @@ impl Syscall {
             };
             self.receive_batch(&mut core, &mut session, flags);
             if let Some(machine) = session.machine.as_mut() {
-                machine.handle_timeout(monotonic_ns());
+                machine.handle_timeout(session.clock.now());
             }
             session.publish_progress(&core.progress);
             session.notify_if_finished(&core.progress, &core.finished);
@@ -70,7 +72,7 @@ impl Syscall {
         if !machine.wants_to_send() {
             return false;
         }
-        let now = monotonic_ns();
+        let now = session.clock.now();
         let mut n = 0;
         let slots = (session.send_pool.count() as usize).min(BATCH);
         while n < slots {
@@ -180,13 +182,14 @@ impl Syscall {
             hdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
             hdr.msg_iov = &mut self.recv_iovs[i];
             hdr.msg_iovlen = 1;
-            hdr.msg_control = std::ptr::null_mut();
-            hdr.msg_controllen = 0;
+            hdr.msg_control = self.recv_controls[i].0.as_mut_ptr().cast();
+            hdr.msg_controllen = sys::RX_CONTROL_LEN;
             hdr.msg_flags = 0;
         }
         let n = self.recv_slots.len();
-        // SAFETY: recv_hdrs[..n] point at n iovecs into free pool slots and at n address
-        // buffers of the size given; all live in self or the session beyond this call.
+        // SAFETY: recv_hdrs[..n] point at n iovecs into free pool slots, at n address buffers
+        // and n control buffers of the sizes given; all live in self or the session beyond
+        // this call.
         let got = unsafe {
             libc::recvmmsg(
                 std::os::fd::AsRawFd::as_raw_fd(&core.socket),
@@ -210,7 +213,6 @@ impl Syscall {
         } else {
             got as usize
         };
-        let now = monotonic_ns();
         let mut queued = 0;
         for i in 0..got {
             let slot = self.recv_slots[i];
@@ -226,6 +228,13 @@ impl Syscall {
                 )
             };
             let source = sys::socket_addr(name);
+            let control_len = self.recv_hdrs[i]
+                .msg_hdr
+                .msg_controllen
+                .min(sys::RX_CONTROL_LEN);
+            let now = session
+                .clock
+                .arrival_ns(&self.recv_controls[i].0[..control_len], &mut core.io);
             let offset = session.pool.payload_offset();
             let verdict = session.admit(now, slot, offset, len, source, &mut core.io, &core.faults);
             match verdict {

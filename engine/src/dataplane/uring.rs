@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use io_uring::types::{BufRingEntry, Fd, Fixed, RecvMsgOut, SubmitArgs, Timespec};
 use io_uring::{IoUring, Probe, cqueue, opcode, squeue};
 
-use super::{BufferOwner, Core, DataPlaneError, Held, PollMode, Session, monotonic_ns, sys};
+use super::{BufferOwner, Core, DataPlaneError, Held, PollMode, Session, sys};
 use crate::tour::Verdict;
 
 const OP_RECV: u64 = 1;
@@ -195,6 +195,8 @@ impl Uring {
         // SAFETY: msghdr is a plain C struct; all-zero is valid (no name, no control).
         let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
         msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        // Room for the kernel's receive timestamp (SO_TIMESTAMPING) in every buffer.
+        msghdr.msg_controllen = sys::RX_CONTROL_LEN;
         let mut uring = Uring {
             ring,
             wake_fd,
@@ -212,7 +214,7 @@ impl Uring {
             fixed_registered: false,
         };
         // Provided-buffer rings (kernel 5.19+) are checked by registering the first one.
-        let mut session = Box::new(Session::unconfigured(super::RECV_HEADROOM));
+        let mut session = Box::new(Session::unconfigured(super::RECV_HEADROOM, options.faults));
         uring
             .give_buffers(&mut session)
             .map_err(|e| format!("registering a provided-buffer ring: {e}"))?;
@@ -235,7 +237,7 @@ impl Uring {
             self.enter(&session, core.poll);
             self.complete_all(&mut core, &mut session);
             if let Some(machine) = session.machine.as_mut() {
-                machine.handle_timeout(monotonic_ns());
+                machine.handle_timeout(session.clock.now());
             }
             session.publish_progress(&core.progress);
             session.notify_if_finished(&core.progress, &core.finished);
@@ -316,8 +318,8 @@ impl Uring {
                 let _ = submitter.submit_and_wait(1);
             }
             Some(deadline) => {
-                let wait =
-                    Duration::from_nanos(deadline.saturating_sub(monotonic_ns())).min(IDLE_WAIT);
+                let wait = Duration::from_nanos(deadline.saturating_sub(session.clock.now()))
+                    .min(IDLE_WAIT);
                 let ts = Timespec::from(wait);
                 let _ = submitter.submit_with_args(1, &SubmitArgs::new().timespec(&ts));
             }
@@ -430,7 +432,7 @@ impl Uring {
         let len = out.payload_data().len();
         let offset = out.payload_data().as_ptr() as usize - slot.as_ptr() as usize;
         let name_ptr = out.name_data().as_ptr();
-        let now = monotonic_ns();
+        let now = session.clock.arrival_ns(out.control_data(), &mut core.io);
         match session.admit(now, bid, offset, len, source, &mut core.io, &core.faults) {
             Some(Verdict::Forward) => {
                 session.stamp_send(bid, offset, len);
@@ -508,7 +510,7 @@ impl Uring {
         if !machine.wants_to_send() {
             return;
         }
-        let now = monotonic_ns();
+        let now = session.clock.now();
         while let Some(slot) = session.send_pool.take() {
             let buf = session.send_pool.payload(slot);
             let Some(len) = machine.poll_send(now, buf) else {

@@ -1,0 +1,139 @@
+//! Clock-offset probes between neighbours, NTP style: the prober sends a probe stamped
+//! `t1`; the peer's data plane answers from its peer socket with its receive time `t2` and
+//! answer time `t3`; the prober takes the answer's arrival `t4` (kernel timestamp where the
+//! kernel gives one). Of at least the asked number of exchanges, the one with the smallest
+//! round trip is kept: its offset is off by at most half that round trip, whatever the
+//! asymmetry of the path, so half the minimum round trip is the error bound.
+//!
+//! Probes run on the control plane's thread, from their own socket bound to the member's
+//! peer address (the same interface and route as the data), before the tour is armed.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
+use std::os::fd::AsRawFd;
+use std::time::{Duration, Instant};
+
+use super::{Clock, sys};
+use crate::wire::{HEADER_LEN, Header, ProbeTimes};
+
+/// How long one probe waits for its answer before the next is sent.
+const PROBE_WAIT: Duration = Duration::from_millis(20);
+
+/// The outcome of probing a peer's clock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockEstimate {
+    /// The peer's clock minus this member's, ns.
+    pub offset_ns: i64,
+    /// How far `offset_ns` can be from the truth: half the smallest round trip, ns.
+    pub error_bound_ns: u64,
+    /// The smallest round trip (responder's turnaround excluded), ns.
+    pub min_rtt_ns: u64,
+    /// Exchanges answered.
+    pub samples: u32,
+    /// Probes sent.
+    pub sent: u32,
+    /// Whether the answers' arrivals were kernel timestamps.
+    pub kernel_stamped: bool,
+}
+
+/// Why the clock of a peer could not be estimated.
+#[derive(Debug, thiserror::Error)]
+pub enum ProbeError {
+    /// The probe socket could not be set up.
+    #[error("clock probes to {peer}: cannot open a socket on {local}: {source}")]
+    Socket {
+        /// The peer probed.
+        peer: SocketAddr,
+        /// The local address asked for.
+        local: IpAddr,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// No probe was answered.
+    #[error(
+        "clock probes to {peer}: none of {sent} probes was answered within {budget:?}; check that UDP from this member reaches that peer endpoint (firewall, routing)"
+    )]
+    NoAnswer {
+        /// The peer probed.
+        peer: SocketAddr,
+        /// Probes sent.
+        sent: u32,
+        /// Time spent.
+        budget: Duration,
+    },
+}
+
+/// Probes `peer` until `want` exchanges were answered (or 4 × `want` were sent, or `budget`
+/// is spent) and returns the minimum-round-trip estimate.
+pub fn probe_clock(
+    local: IpAddr,
+    peer: SocketAddr,
+    clock: Clock,
+    want: u32,
+    budget: Duration,
+) -> Result<ClockEstimate, ProbeError> {
+    let socket_err = |source| ProbeError::Socket {
+        peer,
+        local,
+        source,
+    };
+    let socket = UdpSocket::bind(SocketAddr::new(local, 0)).map_err(socket_err)?;
+    socket
+        .set_read_timeout(Some(PROBE_WAIT))
+        .map_err(socket_err)?;
+    let stamped = sys::enable_rx_timestamps(socket.as_raw_fd());
+    let probe_id = clock.now() ^ (u64::from(std::process::id()) << 32) ^ u64::from(peer.port());
+    let start = Instant::now();
+    let mut best: Option<ProbeTimes> = None;
+    let (mut samples, mut sent, mut all_kernel) = (0u32, 0u32, stamped);
+    let mut out = [0u8; HEADER_LEN];
+    let mut buf = [0u8; 2 * HEADER_LEN];
+    while samples < want && sent < want.saturating_mul(4) && start.elapsed() < budget {
+        let seq = sent;
+        sent += 1;
+        let t1 = clock.now();
+        Header::clock_probe(probe_id, seq, t1).encode(&mut out);
+        if socket.send_to(&out, peer).is_err() {
+            continue;
+        }
+        let wait_until = Instant::now() + PROBE_WAIT;
+        while Instant::now() < wait_until {
+            let Ok((len, kernel)) = sys::recv_stamped(socket.as_raw_fd(), &mut buf) else {
+                break;
+            };
+            let t4 = match kernel {
+                Some(wall) => clock.from_kernel(wall),
+                None => {
+                    all_kernel = false;
+                    clock.now()
+                }
+            };
+            let Some((id, got_seq, t1, t2, t3)) = buf.get(..len).and_then(Header::probe_reply)
+            else {
+                continue;
+            };
+            if id != probe_id || got_seq != seq {
+                continue; // a late answer to an earlier probe: its t4 is not this one's
+            }
+            let times = ProbeTimes { t1, t2, t3, t4 };
+            samples += 1;
+            if best.is_none_or(|b| times.rtt_ns() < b.rtt_ns()) {
+                best = Some(times);
+            }
+            break;
+        }
+    }
+    let best = best.ok_or(ProbeError::NoAnswer {
+        peer,
+        sent,
+        budget: start.elapsed(),
+    })?;
+    Ok(ClockEstimate {
+        offset_ns: best.offset_ns(),
+        error_bound_ns: best.rtt_ns().div_ceil(2),
+        min_rtt_ns: best.rtt_ns(),
+        samples,
+        sent,
+        kernel_stamped: all_kernel,
+    })
+}
