@@ -197,7 +197,13 @@ pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
         forward_immediately: args.forward_immediately,
         member_timeout_ms: args.member_timeout,
         warmup: args.warmup,
+        rate: args.rate.unwrap_or(0),
     };
+    if args.rate == Some(0) {
+        return Err(invalid(
+            "--rate 0 is out of range: give messages per second (omit --rate for a closed loop)",
+        ));
+    }
     validate_params(&params).map_err(|e| invalid(format!("--{e}")))?;
     Ok(params)
 }

@@ -133,6 +133,12 @@ pub struct TourArgs {
     /// settled clocks).
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub warmup: u32,
+    /// Open loop: the origin sends this many messages per second on a fixed schedule
+    /// (within the window) instead of as fast as the window allows. Tour latency is then
+    /// also measured from each message's scheduled send time, which counts the time a
+    /// message waited for a stalled sender (coordinated omission); both are reported.
+    #[arg(long, value_name = "MSGS_PER_S")]
+    pub rate: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -22,6 +22,11 @@ pub fn histograms(result: &TourResult) -> Result<Vec<(String, Histogram<u64>)>> 
     let what = |name: String| format!("tour {:016x}: the {name} histogram", result.tour_id);
     let tour = decode(&result.tour_latency).with_context(|| what("tour-latency".into()))?;
     let mut all = vec![("tour".to_string(), tour)];
+    if !result.tour_latency_corrected.is_empty() {
+        let corrected = decode(&result.tour_latency_corrected)
+            .with_context(|| what("corrected tour-latency".into()))?;
+        all.push(("tour-intended".to_string(), corrected));
+    }
     for h in &result.hops {
         let tag = format!("hop-{}-{}", h.from, h.to);
         let hist = decode(&h.latency).with_context(|| what(tag.clone()))?;

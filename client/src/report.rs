@@ -44,8 +44,13 @@ fn params_text(p: &TourParams, members: usize) -> String {
     } else {
         String::new()
     };
+    let rate = if p.rate > 0 {
+        format!(", open loop at {} msg/s", p.rate)
+    } else {
+        String::new()
+    };
     format!(
-        "{members} members, {} messages{warmup} × {} B, {mode}, {window}, member timeout {} ms",
+        "{members} members, {} messages{warmup} × {} B, {mode}, {window}{rate}, member timeout {} ms",
         p.count, p.msg_len, p.member_timeout_ms
     )
 }
@@ -58,6 +63,7 @@ fn params_json(p: &TourParams) -> Value {
         "forward_immediately": p.forward_immediately,
         "member_timeout_ms": p.member_timeout_ms,
         "warmup": p.warmup,
+        "rate": (p.rate > 0).then_some(p.rate),
     })
 }
 
@@ -199,6 +205,8 @@ pub fn tour_json(result: &TourResult) -> Value {
         "throughput_msgs_per_s": msgs_per_s,
         "throughput_bytes_per_s": bytes_per_s,
         "tour_latency": summary_json(&latency_summary(result)),
+        "tour_latency_corrected": (!result.tour_latency_corrected.is_empty())
+            .then(|| summary_json(&summary_of(&result.tour_latency_corrected))),
         "hop_losses": result.hop_losses.iter().map(|h| json!({
             "from": h.from, "to": h.to, "lost": h.lost,
         })).collect::<Vec<_>>(),
@@ -267,16 +275,29 @@ pub fn tour_text(result: &TourResult) -> String {
         "min", "p50", "p90", "p99", "p99.9", "max"
     );
     let us = |ns: u64| format!("{:.2}", ns as f64 / 1e3);
-    let _ = writeln!(
-        out,
-        "  (µs)          {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        us(s.min_ns),
-        us(s.p50_ns),
-        us(s.p90_ns),
-        us(s.p99_ns),
-        us(s.p999_ns),
-        us(s.max_ns)
-    );
+    let corrected = !result.tour_latency_corrected.is_empty();
+    let rows = [
+        (if corrected { "(µs) sent" } else { "(µs)" }, s),
+        ("(µs) intended", summary_of(&result.tour_latency_corrected)),
+    ];
+    for (name, s) in rows.iter().take(if corrected { 2 } else { 1 }) {
+        let _ = writeln!(
+            out,
+            "  {name:<14}{:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            us(s.min_ns),
+            us(s.p50_ns),
+            us(s.p90_ns),
+            us(s.p99_ns),
+            us(s.p999_ns),
+            us(s.max_ns)
+        );
+    }
+    if corrected {
+        let _ = writeln!(
+            out,
+            "                from the actual send (sent) and from the scheduled send (intended: corrected for coordinated omission)"
+        );
+    }
     if !result.hops.is_empty() {
         hops_text(&mut out, result);
     }
@@ -384,6 +405,14 @@ fn hops_text(out: &mut String, result: &TourResult) {
         );
     }
     row(out, "tour", &latency_summary(result), "");
+    if !result.tour_latency_corrected.is_empty() {
+        row(
+            out,
+            "tour intended",
+            &summary_of(&result.tour_latency_corrected),
+            "",
+        );
+    }
     let _ = writeln!(out, "  residence (µs), arrival → forward:");
     for m in result.members.iter().skip(1) {
         row(
@@ -606,6 +635,7 @@ mod tests {
                 forward_immediately: true,
                 member_timeout_ms: 2000,
                 warmup: 10,
+                rate: 4000,
             }),
             outcome: "timed_out".into(),
             error: String::new(),
@@ -635,6 +665,8 @@ mod tests {
             ],
             started_unix_ms: 1_795_000_000_000,
             hops,
+            // Open loop: from the schedule, the last messages waited 2 ms more.
+            tour_latency_corrected: spread(100_000, 97),
         }
     }
 

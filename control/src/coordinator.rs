@@ -869,6 +869,10 @@ fn assemble_result(
             })
         })
         .collect();
+    let tour_latency_corrected = origin_report
+        .as_ref()
+        .map(|r| r.tour_latency_corrected.clone())
+        .unwrap_or_default();
     let (outcome, total_ns, tour_latency) = match &origin_report {
         Some(r) => (
             if error.is_some() {
@@ -898,6 +902,7 @@ fn assemble_result(
         hop_losses,
         started_unix_ms,
         hops,
+        tour_latency_corrected,
     }
 }
 

@@ -324,6 +324,11 @@ fn report_to_proto(
         stillepost_engine::histogram::encode(h).map_err(|e| MemberError::Internal(e.to_string()))
     };
     let tour_latency = encode(&report.tour_latency)?;
+    let tour_latency_corrected = if report.tour_latency_corrected.is_empty() {
+        Vec::new()
+    } else {
+        encode(&report.tour_latency_corrected)?
+    };
     let hop_latency = encode(&report.hop_latency)?;
     let residence = encode(&report.residence)?;
     Ok(proto::MemberTourReport {
@@ -358,6 +363,7 @@ fn report_to_proto(
         hop_latency,
         negative_hops: report.negative_hops,
         timestamping: report.io.timestamping().to_string(),
+        tour_latency_corrected,
     })
 }
 

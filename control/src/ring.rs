@@ -108,7 +108,16 @@ pub fn params_to_config(params: &TourParams) -> TourConfig {
         forward_immediately: params.forward_immediately,
         member_timeout_ns: params.member_timeout_ms.saturating_mul(1_000_000),
         warmup: params.warmup,
+        interval_ns: rate_interval_ns(params.rate),
     }
+}
+
+/// The send interval of an open-loop tour at `rate` messages per second (0: closed loop).
+/// Rates above 1e9/s round to a 1 ns interval.
+pub fn rate_interval_ns(rate: u64) -> u64 {
+    1_000_000_000u64
+        .checked_div(rate)
+        .map_or(0, |interval| interval.max(1))
 }
 
 /// Validates tour parameters; the message names the flag at fault.

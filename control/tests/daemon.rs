@@ -97,6 +97,7 @@ async fn cores_run_a_tour_in_process() {
         forward_immediately: true,
         member_timeout_ms: 2000,
         warmup: 0,
+        rate: 0,
     };
     let reply = coordinator
         .configure(ConfigureRequest {

@@ -62,6 +62,10 @@ pub struct TourConfig {
     pub member_timeout_ns: u64,
     /// The first `warmup` messages travel like the others but are not recorded.
     pub warmup: u32,
+    /// Open loop: the origin sends message k at start + k × `interval_ns` (as far as the
+    /// window allows) and measures tour latency from that intended time too. 0: closed loop,
+    /// each message as soon as the window allows.
+    pub interval_ns: u64,
 }
 
 /// Why a [`TourConfig`] cannot be used. Each variant names the field at fault.
@@ -109,6 +113,16 @@ pub enum ConfigError {
         /// The configured count.
         count: u32,
     },
+    /// The send interval is not shorter than the member timeout.
+    #[error(
+        "rate: one message every {interval_ns} ns is not shorter than member-timeout ({member_timeout_ns} ns): the origin would end the tour between two sends; raise --rate or --member-timeout"
+    )]
+    RateSlowerThanTimeout {
+        /// The send interval.
+        interval_ns: u64,
+        /// The member timeout.
+        member_timeout_ns: u64,
+    },
     /// `member_timeout_ns` is zero or longer than [`MAX_MEMBER_TIMEOUT_NS`].
     #[error("member-timeout must be greater than 0 ms and at most one day (86400000 ms)")]
     MemberTimeout,
@@ -148,6 +162,12 @@ impl TourConfig {
         }
         if self.member_timeout_ns == 0 || self.member_timeout_ns > MAX_MEMBER_TIMEOUT_NS {
             return Err(ConfigError::MemberTimeout);
+        }
+        if self.interval_ns >= self.member_timeout_ns {
+            return Err(ConfigError::RateSlowerThanTimeout {
+                interval_ns: self.interval_ns,
+                member_timeout_ns: self.member_timeout_ns,
+            });
         }
         Ok(())
     }
@@ -248,6 +268,11 @@ pub struct TourMachine {
     last_activity_ns: Nanos,
     /// Origin only: tour latency of every message (now − origin send time).
     tour_latency: Histogram<u64>,
+    /// Origin only, open loop: tour latency from the intended send time (corrected for
+    /// coordinated omission).
+    tour_latency_corrected: Histogram<u64>,
+    /// Origin: when the tour started (the schedule's zero).
+    start_ns: Nanos,
     /// Latency of the hop into this member: arrival − the previous member's send time.
     hop_latency: Histogram<u64>,
     /// Forwarders: arrival → forward of every message.
@@ -268,6 +293,7 @@ impl TourMachine {
             return Err(ConfigError::EmptyRing);
         }
         let tour_latency = crate::histogram::new_histogram();
+        let tour_latency_corrected = crate::histogram::new_histogram();
         let hop_latency = crate::histogram::new_histogram();
         let residence = crate::histogram::new_histogram();
         Ok(TourMachine {
@@ -283,6 +309,8 @@ impl TourMachine {
             last_receive_ns: None,
             last_activity_ns: 0,
             tour_latency,
+            tour_latency_corrected,
+            start_ns: 0,
             hop_latency,
             residence,
             negative_hops: 0,
@@ -313,6 +341,8 @@ impl TourMachine {
         self.last_receive_ns = None;
         self.last_activity_ns = 0;
         self.tour_latency.reset();
+        self.tour_latency_corrected.reset();
+        self.start_ns = 0;
         self.hop_latency.reset();
         self.residence.reset();
         self.negative_hops = 0;
@@ -329,6 +359,7 @@ impl TourMachine {
         if self.position.is_origin() && self.phase == Phase::Armed {
             self.phase = Phase::Running;
             self.last_activity_ns = now;
+            self.start_ns = now;
         }
     }
 
@@ -367,6 +398,12 @@ impl TourMachine {
     /// Origin: tour latency of every message that came back.
     pub fn tour_latency(&self) -> &Histogram<u64> {
         &self.tour_latency
+    }
+
+    /// Origin, open loop: tour latency of every message from its intended send time
+    /// (empty in closed loop).
+    pub fn tour_latency_corrected(&self) -> &Histogram<u64> {
+        &self.tour_latency_corrected
     }
 
     /// Latency of the hop into this member, per message (arrival − previous send, on the
@@ -408,18 +445,35 @@ impl TourMachine {
         self.last_receive_ns
     }
 
-    /// Whether the origin has a message it may send now (window and count allow).
-    pub fn wants_to_send(&self) -> bool {
+    /// Whether the origin has a message it may send at `now` (window, count and, in open
+    /// loop, the schedule allow).
+    pub fn wants_to_send(&self, now: Nanos) -> bool {
+        self.window_open() && self.next_due().is_none_or(|due| due <= now)
+    }
+
+    /// Origin: a message is left to send and the window has room for it.
+    fn window_open(&self) -> bool {
         self.phase == Phase::Running
             && self.next_seq < self.config.count
             && self.counters.sent.saturating_sub(self.counters.received)
                 < u64::from(self.config.window)
     }
 
+    /// Open loop: when message `seq` is due.
+    fn intended_send(&self, seq: u32) -> Nanos {
+        self.start_ns
+            .saturating_add(u64::from(seq).saturating_mul(self.config.interval_ns))
+    }
+
+    /// Open loop: when the next message is due (`None` in closed loop).
+    pub fn next_due(&self) -> Option<Nanos> {
+        (self.config.interval_ns > 0).then(|| self.intended_send(self.next_seq))
+    }
+
     /// Origin: writes the next message into `buf` and returns its length, or `None` when
     /// nothing may be sent now. `buf` must hold at least `msg_len` bytes.
     pub fn poll_send(&mut self, now: Nanos, buf: &mut [u8]) -> Option<usize> {
-        if !self.wants_to_send() || buf.len() < self.config.msg_len as usize {
+        if !self.wants_to_send(now) || buf.len() < self.config.msg_len as usize {
             return None;
         }
         let header = Header {
@@ -516,6 +570,10 @@ impl TourMachine {
             if header.flags & FLAG_WARMUP == 0 {
                 self.tour_latency
                     .saturating_record(now.saturating_sub(header.origin_send_ns));
+                if self.config.interval_ns > 0 {
+                    self.tour_latency_corrected
+                        .saturating_record(now.saturating_sub(self.intended_send(header.seq)));
+                }
             }
             if self.counters.received == u64::from(self.config.count) {
                 self.phase = Phase::Complete;
@@ -550,8 +608,18 @@ impl TourMachine {
         Verdict::Dropped(reason)
     }
 
-    /// When the driver must call [`TourMachine::handle_timeout`] next, if at all.
+    /// When the driver must act next, if at all: the origin's idle deadline, or in open
+    /// loop the next message's due time when the window has room for it.
     pub fn poll_timeout(&self) -> Option<Nanos> {
+        let idle = self.idle_deadline()?;
+        Some(match self.next_due() {
+            Some(due) if self.window_open() => idle.min(due),
+            _ => idle,
+        })
+    }
+
+    /// Origin: when the tour times out unless a message is sent or received before.
+    fn idle_deadline(&self) -> Option<Nanos> {
         (self.phase == Phase::Running).then(|| {
             self.last_activity_ns
                 .saturating_add(self.config.member_timeout_ns)
@@ -561,7 +629,7 @@ impl TourMachine {
     /// Origin: ends the tour as timed out once `member_timeout` has passed without a
     /// message sent or received.
     pub fn handle_timeout(&mut self, now: Nanos) {
-        if let Some(deadline) = self.poll_timeout()
+        if let Some(deadline) = self.idle_deadline()
             && now >= deadline
         {
             self.phase = Phase::TimedOut;
@@ -581,6 +649,7 @@ mod tests {
             forward_immediately,
             member_timeout_ns: 1_000,
             warmup: 0,
+            interval_ns: 0,
         }
     }
 
@@ -732,7 +801,7 @@ mod tests {
         assert_eq!(m.handle_datagram(3, &mut sent), Verdict::Arrived);
         assert_eq!(m.counters().received, 1);
         assert_eq!(m.counters().malformed, 1);
-        assert!(m.wants_to_send());
+        assert!(m.wants_to_send(0));
     }
 
     #[test]

@@ -59,6 +59,7 @@ fn steady_state_allocations(backend: BackendChoice) -> (Backend, u64) {
         forward_immediately: true,
         member_timeout_ns: 5_000_000_000,
         warmup: 0,
+        interval_ns: 0,
     };
     for (index, dp, next, prev) in [
         (0, &origin, member.local_addr(), member.local_addr()),

@@ -79,6 +79,8 @@ struct Sim {
     finished_at: Option<Nanos>,
     /// How far each member's clock is ahead of the simulated time (0: one clock).
     skew: Vec<i64>,
+    /// The origin sends nothing from `.0` until `.1` (a stalled sender).
+    stall: Option<(Nanos, Nanos)>,
 }
 
 impl Sim {
@@ -113,6 +115,7 @@ impl Sim {
             max_in_flight: 0,
             finished_at: None,
             skew: vec![0; n as usize],
+            stall: None,
         }
     }
 
@@ -170,7 +173,10 @@ impl Sim {
 
     /// The origin sends while its window and count allow, as the data plane's origin step.
     fn origin_sends(&mut self) {
-        while self.members[0].wants_to_send() {
+        if self.stalled() {
+            return;
+        }
+        while self.members[0].wants_to_send(self.local_time(0)) {
             let mut buf = vec![0u8; MSG_LEN as usize];
             let now = self.local_time(0);
             let Some(len) = self.members[0].poll_send(now, &mut buf) else {
@@ -222,6 +228,11 @@ impl Sim {
         self.note_finished();
     }
 
+    fn stalled(&self) -> bool {
+        self.stall
+            .is_some_and(|(from, until)| from <= self.now && self.now < until)
+    }
+
     /// Member `m`'s clock now.
     fn local_time(&self, m: usize) -> Nanos {
         self.now.wrapping_add_signed(self.skew[m])
@@ -249,7 +260,17 @@ impl Sim {
                     .map(move |(index, d)| (d.deliver_at, d.serial, link, index))
             })
             .min();
-        let next_timeout = self.members.iter().filter_map(|m| m.poll_timeout()).min();
+        // A stalled origin acts again when the stall ends, whatever is due before.
+        let resume = self
+            .stall
+            .filter(|_| self.stalled())
+            .map_or(0, |(_, until)| until);
+        let next_timeout = self
+            .members
+            .iter()
+            .filter_map(|m| m.poll_timeout())
+            .map(|t| t.max(resume))
+            .min();
         match (next_delivery, next_timeout) {
             (None, None) => false,
             (Some((at, _, link, index)), timeout) if timeout.is_none_or(|t| at <= t) => {
@@ -303,6 +324,7 @@ fn config(count: u32, window: u32, forward_immediately: bool) -> TourConfig {
         forward_immediately,
         member_timeout_ns: MEMBER_TIMEOUT_NS,
         warmup: 0,
+        interval_ns: 0,
     }
 }
 
@@ -742,4 +764,55 @@ fn clock_offsets_found_by_probes_correct_every_hop() {
         let tour = sim.members[0].tour_latency();
         assert_eq!((tour.min(), tour.max()), (RING_LATENCY_NS, RING_LATENCY_NS));
     }
+}
+
+/// Open loop with a stalled sender: message k is due at k × 1 µs; the origin stalls right
+/// after sending message 10 and sends again 20 µs later, when messages 11..=30 are all
+/// overdue and leave at once. Measured from their actual send, every message takes the
+/// ring's latency; measured from their intended send, the ones that waited show it: the
+/// corrected tail is longer than the raw one by the stall minus one interval, and exactly
+/// the 19 messages that waited are above the ring's latency.
+#[test]
+fn open_loop_keeps_the_schedule_and_corrects_for_a_stalled_sender() {
+    const INTERVAL: Nanos = 1_000;
+    let mut sim = Sim::new(
+        3,
+        TourConfig {
+            interval_ns: INTERVAL,
+            ..config(100, 100, true)
+        },
+    );
+    // Message 10 leaves at 10 µs; nothing leaves from then until 30 µs.
+    sim.stall = Some((10 * INTERVAL + 1, 30 * INTERVAL));
+    sim.run();
+    let origin = &sim.members[0];
+    assert_eq!(origin.phase(), Phase::Complete);
+    assert_eq!(sim.counters(0), &origin_counters(100, 100));
+    // Sends followed the schedule, except for the ones the stall held back.
+    let sent_at: Vec<Nanos> = sim
+        .deliveries_to(1)
+        .map(|(_, d)| d.header.unwrap().origin_send_ns)
+        .collect();
+    for (seq, at) in sent_at.iter().enumerate() {
+        let want = match seq as u64 {
+            s @ 0..=10 | s @ 30.. => s * INTERVAL,
+            _ => 30 * INTERVAL,
+        };
+        assert_eq!(*at, want, "message {seq}");
+    }
+    let raw = origin.tour_latency();
+    let corrected = origin.tour_latency_corrected();
+    assert_eq!((raw.len(), corrected.len()), (100, 100));
+    assert_eq!((raw.min(), raw.max()), (RING_LATENCY_NS, RING_LATENCY_NS));
+    assert!(corrected.equivalent(corrected.max(), RING_LATENCY_NS + 19 * INTERVAL));
+    assert_eq!(corrected.min(), RING_LATENCY_NS);
+    assert_eq!(
+        corrected.count_between(RING_LATENCY_NS + 1, u64::MAX),
+        19,
+        "messages 11..=29 waited for the stall"
+    );
+    // Closed loop keeps no corrected histogram.
+    let mut closed = Sim::new(3, config(10, 10, true));
+    closed.run();
+    assert!(closed.members[0].tour_latency_corrected().is_empty());
 }

@@ -77,6 +77,10 @@ enum Role {
         /// host (the coordinator then probes its clock offset).
         #[arg(long, hide = true, allow_negative_numbers = true, default_value_t = 0)]
         fault_clock_shift_ns: i64,
+        /// Testing aid (origin): after sending message SEQ (from 0), stop sending for MS
+        /// milliseconds, as a descheduled sender would.
+        #[arg(long, hide = true, value_name = "SEQ:MS", value_parser = parse_stall)]
+        fault_origin_stall: Option<(u32, u32)>,
     },
 }
 
@@ -142,6 +146,7 @@ async fn run(cli: Cli) -> Result<()> {
             fault_refuse_uring,
             fault_buffers,
             fault_clock_shift_ns,
+            fault_origin_stall,
         } => {
             let control_addr = resolve("--coord-bind", &coord_bind)?;
             let peer_addr = resolve("--peer-bind", &peer_bind)?;
@@ -155,6 +160,7 @@ async fn run(cli: Cli) -> Result<()> {
                     refuse_uring: fault_refuse_uring,
                     buffers: fault_buffers,
                     clock_shift_ns: fault_clock_shift_ns,
+                    origin_stall: fault_origin_stall,
                 },
             };
             let dataplane = DataPlane::spawn_with(peer_addr, options)?;
@@ -203,4 +209,16 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Parses `--fault-origin-stall SEQ:MS`.
+fn parse_stall(text: &str) -> Result<(u32, u32), String> {
+    let (seq, ms) = text
+        .split_once(':')
+        .ok_or_else(|| format!("'{text}' is not SEQ:MS (for example 100:50)"))?;
+    let number = |what: &str, v: &str| {
+        v.parse::<u32>()
+            .map_err(|e| format!("{what} '{v}' in '{text}' is not a number: {e}"))
+    };
+    Ok((number("SEQ", seq)?, number("MS", ms)?))
 }

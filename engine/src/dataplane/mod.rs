@@ -122,6 +122,22 @@ pub struct Faults {
     pub buffers: Option<u32>,
     /// Shift the member's clock by this many ns, as if it ran on another host.
     pub clock_shift_ns: i64,
+    /// Origin: once message number `.0` (from 0) has been sent, stop for `.1` ms, as a
+    /// sender descheduled or paused by the garbage collector would.
+    pub origin_stall: Option<(u32, u32)>,
+}
+
+impl Faults {
+    /// Origin: sleeps the injected stall if this batch of sends (the `sent` counter went
+    /// from `before` to `after`) passed its message.
+    pub(crate) fn stall_origin(&self, before: u64, after: u64) {
+        if let Some((seq, ms)) = self.origin_stall
+            && before <= u64::from(seq)
+            && u64::from(seq) < after
+        {
+            std::thread::sleep(Duration::from_millis(u64::from(ms)));
+        }
+    }
 }
 
 /// How a data plane is started.
@@ -181,6 +197,8 @@ pub struct TourReport {
     pub last_receive_ns: Option<u64>,
     /// Origin: tour latency per message.
     pub tour_latency: Histogram<u64>,
+    /// Origin, open loop: tour latency from the intended send time.
+    pub tour_latency_corrected: Histogram<u64>,
     /// Latency of the hop into this member, per message.
     pub hop_latency: Histogram<u64>,
     /// Forwarders: arrival → forward, per message.
@@ -643,6 +661,7 @@ impl Core {
                         first_send_ns: machine.first_send_ns(),
                         last_receive_ns: machine.last_receive_ns(),
                         tour_latency: machine.tour_latency().clone(),
+                        tour_latency_corrected: machine.tour_latency_corrected().clone(),
                         hop_latency: machine.hop_latency().clone(),
                         residence: machine.residence().clone(),
                         negative_hops: machine.negative_hops(),
@@ -899,6 +918,7 @@ fn run_thread(
             return;
         }
     }
+    sys::tight_timer_slack();
     let report = |backend| Started {
         backend,
         poll: options.poll,

@@ -120,6 +120,30 @@ pub fn recv_stamped(fd: libc::c_int, buf: &mut [u8]) -> io::Result<(usize, Optio
     Ok((n as usize, kernel_rx_ns(&control.0[..control_len])))
 }
 
+/// Waits up to `wait` for `fd` to become readable (`ppoll`, ns resolution).
+pub fn wait_readable(fd: libc::c_int, wait: std::time::Duration) {
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ts = libc::timespec {
+        tv_sec: wait.as_secs() as libc::time_t,
+        tv_nsec: wait.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: one live pollfd and a live timespec; no signal mask. A failure (EINTR) only
+    // ends the wait early, which the caller's loop tolerates.
+    unsafe { libc::ppoll(&mut pfd, 1, &ts, std::ptr::null()) };
+}
+
+/// Makes the calling thread's timed waits end as close to their deadline as the kernel
+/// can (`PR_SET_TIMERSLACK` 1 ns instead of the default 50 µs): an open-loop origin sends
+/// on a schedule.
+pub fn tight_timer_slack() {
+    // SAFETY: PR_SET_TIMERSLACK takes a plain integer; it only affects this thread.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
+}
+
 /// Sets `SO_RCVBUFFORCE`/`SO_SNDBUFFORCE` (needs CAP_NET_ADMIN).
 pub fn set_buffer_force(socket: &Socket, option: libc::c_int, bytes: usize) -> io::Result<()> {
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);

@@ -48,7 +48,21 @@ impl Syscall {
                 return;
             }
             let sending = self.origin_sends(&mut core, &mut session);
+            // An open-loop origin's next message may be due sooner than the socket's receive
+            // timeout: wait for the socket exactly that long, then receive what is there.
+            let due_in = session
+                .machine
+                .as_ref()
+                .and_then(|m| m.poll_timeout())
+                .map(|deadline| deadline.saturating_sub(session.clock.now()))
+                .filter(|&ns| ns < super::RECV_POLL.as_nanos() as u64);
             let flags = if sending || core.poll == PollMode::Spin {
+                libc::MSG_DONTWAIT
+            } else if let Some(ns) = due_in {
+                sys::wait_readable(
+                    std::os::fd::AsRawFd::as_raw_fd(&core.socket),
+                    std::time::Duration::from_nanos(ns),
+                );
                 libc::MSG_DONTWAIT
             } else {
                 // Block (up to the socket's receive timeout) for the first datagram only.
@@ -69,10 +83,11 @@ impl Syscall {
         let Some(machine) = session.machine.as_mut() else {
             return false;
         };
-        if !machine.wants_to_send() {
+        let now = session.clock.now();
+        if !machine.wants_to_send(now) {
             return false;
         }
-        let now = session.clock.now();
+        let before = machine.counters().sent;
         let mut n = 0;
         let slots = (session.send_pool.count() as usize).min(BATCH);
         while n < slots {
@@ -88,7 +103,8 @@ impl Syscall {
             n += 1;
         }
         self.send_all(core, n);
-        machine.wants_to_send()
+        core.faults.stall_origin(before, machine.counters().sent);
+        machine.wants_to_send(session.clock.now())
     }
 
     fn point_send(&mut self, i: usize, name: *const libc::c_void, name_len: libc::socklen_t) {

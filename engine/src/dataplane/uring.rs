@@ -232,7 +232,7 @@ impl Uring {
                 self.shutdown(&mut core, session);
                 return;
             }
-            self.origin_sends(&mut session);
+            self.origin_sends(&mut session, &core.faults);
             self.arm_recv();
             self.enter(&session, core.poll);
             self.complete_all(&mut core, &mut session);
@@ -503,14 +503,15 @@ impl Uring {
     }
 
     /// Origin: queues new messages while the window and the send slots allow.
-    fn origin_sends(&mut self, session: &mut Session) {
+    fn origin_sends(&mut self, session: &mut Session, faults: &super::Faults) {
         let Some(machine) = session.machine.as_mut() else {
             return;
         };
-        if !machine.wants_to_send() {
+        let now = session.clock.now();
+        if !machine.wants_to_send(now) {
             return;
         }
-        let now = session.clock.now();
+        let before = machine.counters().sent;
         while let Some(slot) = session.send_pool.take() {
             let buf = session.send_pool.payload(slot);
             let Some(len) = machine.poll_send(now, buf) else {
@@ -524,6 +525,12 @@ impl Uring {
                 .user_data(user_data(OP_SEND_NEW, slot));
             self.inflight += 1;
             self.push(entry);
+        }
+        if faults.origin_stall.is_some() {
+            // The stalled message leaves before the stall, as in the syscall backend.
+            self.flush_backlog();
+            let _ = self.ring.submit();
+            faults.stall_origin(before, machine.counters().sent);
         }
     }
 
