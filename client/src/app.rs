@@ -396,9 +396,17 @@ pub async fn ping_systems(coord: &Coordinator, args: &PingArgs, json_mode: bool)
 }
 
 pub async fn report(coord: &Coordinator, args: &crate::cli::ReportArgs) -> Result<()> {
+    use std::io::{IsTerminal, Write};
+
     use crate::cli::ReportFormat;
+    // Refused before asking the coordinator: a PNG would only garble the terminal.
+    if args.format == ReportFormat::Png && args.out.is_none() && std::io::stdout().is_terminal() {
+        return Err(invalid(
+            "--format png writes a binary image: pass --out FILE.png, or redirect stdout to a file or pipe",
+        ));
+    }
     let result = coord.result(&args.tour).await?;
-    let text = match args.format {
+    let bytes = match args.format {
         ReportFormat::Hgrm => {
             let mut out = String::new();
             let histograms = crate::export::histograms(&result)?;
@@ -409,18 +417,26 @@ pub async fn report(coord: &Coordinator, args: &crate::cli::ReportArgs) -> Resul
                 }
                 out.push_str(&crate::export::hgrm(&h, args.unit.scale()));
             }
-            out
+            out.into_bytes()
         }
-        ReportFormat::Hlog => crate::export::hlog(&result)?,
-        ReportFormat::Csv => crate::export::csv(&result)?,
+        ReportFormat::Hlog => crate::export::hlog(&result)?.into_bytes(),
+        ReportFormat::Csv => crate::export::csv(&result)?.into_bytes(),
         ReportFormat::Json => {
-            serde_json::to_string_pretty(&crate::export::json_doc(&result)?)? + "\n"
+            (serde_json::to_string_pretty(&crate::export::json_doc(&result)?)? + "\n").into_bytes()
         }
+        ReportFormat::Svg => crate::plot::svg(&result, args.unit)?.into_bytes(),
+        ReportFormat::Png => crate::plot::png(&result, args.unit)?,
     };
     match &args.out {
-        Some(path) => std::fs::write(path, text)
+        Some(path) => std::fs::write(path, bytes)
             .with_context(|| format!("--out {}: cannot write the report", path.display()))?,
-        None => print!("{text}"),
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&bytes)
+                .and_then(|()| stdout.flush())
+                .context("cannot write the report to stdout")?;
+        }
     }
     Ok(())
 }

@@ -53,7 +53,8 @@ pub enum Command {
     /// Run a coordinator and a ring of members inside this process on 127.0.0.1 (free
     /// ports are chosen automatically), run tours and print their results.
     Local(LocalArgs),
-    /// Export a finished tour's histograms in HdrHistogram's formats, or as JSON or CSV.
+    /// Export a finished tour's histograms in HdrHistogram's formats, as JSON or CSV, or
+    /// plot them (SVG, PNG).
     Report(ReportArgs),
 }
 
@@ -68,6 +69,12 @@ pub enum ReportFormat {
     Json,
     /// One row per histogram per percentile step.
     Csv,
+    /// Percentile plot (latency against percentile on a log scale of 1/(1-percentile), as
+    /// HdrHistogram plots are drawn), one labelled line per histogram: tour, each hop,
+    /// each member's residence.
+    Svg,
+    /// The same plot as a PNG image; written to stdout only when that is not a terminal.
+    Png,
 }
 
 #[derive(Debug, Args)]
@@ -81,12 +88,12 @@ pub struct ReportArgs {
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub out: Option<std::path::PathBuf>,
-    /// hgrm only: the unit values are printed in.
+    /// hgrm, svg and png: the unit latencies are printed or plotted in.
     #[arg(long, value_enum, default_value_t = Unit::Us)]
     pub unit: Unit,
 }
 
-/// Units of the hgrm value column.
+/// Units of the hgrm value column and of the plots' latency axis.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Unit {
     /// Nanoseconds.

@@ -6,6 +6,7 @@ mod echo;
 mod export;
 mod local;
 mod ping;
+mod plot;
 mod report;
 
 use std::process::ExitCode;

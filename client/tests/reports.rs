@@ -244,3 +244,241 @@ fn report_before_any_tour_says_so() {
     let out = cluster.client(&["report", "latest"]);
     assert_failure(&out, 1, &["no tour has finished on this coordinator yet"]);
 }
+
+/// The plots' size and line colours, as client/src/plot.rs draws them: the tour's blue,
+/// then one colour per hop in ring order, then one per residence.
+const PLOT_SIZE: (u32, u32) = (1200, 700);
+const TOUR_COLOR: [u8; 3] = [0x1f, 0x77, 0xb4];
+const HOP_COLORS: [[u8; 3]; 3] = [[0xff, 0x7f, 0x0e], [0x2c, 0xa0, 0x2c], [0xd6, 0x27, 0x28]];
+const RESIDENCE_COLORS: [[u8; 3]; 2] = [[0x94, 0x67, 0xbd], [0x8c, 0x56, 0x4b]];
+
+fn hex(color: [u8; 3]) -> String {
+    format!("#{:02X}{:02X}{:02X}", color[0], color[1], color[2])
+}
+
+/// The rows of one `# <tag>` section of an hgrm report that have a 1/(1-Percentile)
+/// column: every percentile step but the final 100 % one.
+fn hgrm_rows(hgrm: &str, tag: &str) -> usize {
+    hgrm.lines()
+        .skip_while(|l| *l != format!("# {tag}"))
+        .skip(1)
+        .take_while(|l| !l.starts_with("# "))
+        .filter(|l| {
+            let fields: Vec<&str> = l.split_whitespace().collect();
+            fields.len() == 4 && fields.iter().all(|f| f.parse::<f64>().is_ok())
+        })
+        .count()
+}
+
+/// The points of an SVG polyline.
+fn polyline_points(node: roxmltree::Node) -> Vec<(f64, f64)> {
+    node.attribute("points")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|p| {
+            let (x, y) = p.split_once(',').unwrap();
+            (x.parse().unwrap(), y.parse().unwrap())
+        })
+        .collect()
+}
+
+#[test]
+fn plots_draw_every_histogram_as_a_labelled_percentile_line() {
+    let cluster = Cluster::start("uring", 3);
+    cluster.configure(&["--msgcount", "2000", "--window", "16"]);
+    let tour = json(&{
+        let out = cluster.client(&["run", "--json"]);
+        assert_success(&out);
+        out
+    });
+    let id = tour["tour_id"].as_str().unwrap();
+    let out = cluster.client(&["report", "latest", "--format", "hgrm"]);
+    assert_success(&out);
+    let hgrm = stdout(&out);
+    let dir = scratch_dir("plots");
+
+    // svg: a well-formed document of the plot's size with every label.
+    let svg_path = dir.join("tour.svg");
+    let out = cluster.client(&[
+        "report",
+        "latest",
+        "--format",
+        "svg",
+        "--out",
+        svg_path.to_str().unwrap(),
+    ]);
+    assert_success(&out);
+    assert!(out.stdout.is_empty(), "{}", stdout(&out));
+    let svg = std::fs::read_to_string(&svg_path).unwrap();
+    assert!(svg.starts_with("<svg"), "{}", &svg[..svg.len().min(200)]);
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let root = doc.root_element();
+    assert_eq!(root.tag_name().name(), "svg");
+    assert_eq!(root.attribute("width"), Some("1200"));
+    assert_eq!(root.attribute("height"), Some("700"));
+    let texts: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    let title = format!(
+        "tour {id}: 2000 messages of {} B",
+        tour["params"]["msg_len"]
+    );
+    for label in [
+        title.as_str(),
+        "tour",
+        "hop 0→1",
+        "hop 1→2",
+        "hop 2→0",
+        "residence 1",
+        "residence 2",
+        "0%",
+        "90%",
+        "99%",
+        "99.9%",
+        "percentile",
+        "latency (µs)",
+    ] {
+        assert_eq!(
+            texts.iter().filter(|t| **t == label).count(),
+            1,
+            "one text {label:?} in {texts:?}"
+        );
+    }
+    // One line per histogram, one point per hgrm row with a 1/(1-Percentile), going right
+    // and (latency rising) up; the legend's sample lines have two points.
+    let polylines: Vec<_> = doc
+        .descendants()
+        .filter(|n| n.has_tag_name("polyline"))
+        .collect();
+    let mut lines = vec![("tour".to_string(), TOUR_COLOR)];
+    for (i, color) in HOP_COLORS.iter().enumerate() {
+        lines.push((format!("hop-{i}-{}", (i + 1) % 3), *color));
+    }
+    for (tag, color) in lines {
+        let line = polylines
+            .iter()
+            .filter(|n| n.attribute("stroke") == Some(hex(color).as_str()))
+            .map(|n| polyline_points(*n))
+            .max_by_key(Vec::len)
+            .unwrap_or_else(|| panic!("no {tag} line in {svg}"));
+        let rows = hgrm_rows(&hgrm, &tag);
+        assert!(rows > 20, "{tag}: {rows} hgrm rows\n{hgrm}");
+        assert_eq!(line.len(), rows, "{tag}: points {line:?}");
+        for pair in line.windows(2) {
+            assert!(pair[0].0 < pair[1].0, "{tag}: x not increasing: {pair:?}");
+            assert!(pair[0].1 >= pair[1].1, "{tag}: latency falling: {pair:?}");
+        }
+    }
+    // The residences are dashed: many short segments in their colours.
+    for color in RESIDENCE_COLORS {
+        let segments = svg.matches(&format!("stroke=\"{}\"", hex(color))).count();
+        assert!(segments > 10, "{}: {segments} segments", hex(color));
+    }
+    // Without --out the same document goes to stdout.
+    let out = cluster.client(&["report", "latest", "--format", "svg"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out), svg);
+
+    // png: an 8-bit RGB image of the plot's size showing the title and every line.
+    let png_path = dir.join("tour.png");
+    let out = cluster.client(&[
+        "report",
+        id,
+        "--format",
+        "png",
+        "--out",
+        png_path.to_str().unwrap(),
+    ]);
+    assert_success(&out);
+    let png = std::fs::read(&png_path).unwrap();
+    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    assert_eq!(&png[12..16], b"IHDR");
+    let be = |at: usize| u32::from_be_bytes(png[at..at + 4].try_into().unwrap());
+    assert_eq!((be(16), be(20)), PLOT_SIZE);
+    assert_eq!(
+        (png[24], png[25]),
+        (8, 2),
+        "bit depth 8, colour type 2 (RGB)"
+    );
+    let mut reader = png::Decoder::new(std::io::Cursor::new(&png))
+        .read_info()
+        .unwrap();
+    let mut rgb = vec![0; reader.output_buffer_size().unwrap()];
+    let frame = reader.next_frame(&mut rgb).unwrap();
+    assert_eq!((frame.width, frame.height), PLOT_SIZE);
+    let pixels: Vec<[u8; 3]> = rgb[..frame.buffer_size()]
+        .chunks_exact(3)
+        .map(|p| [p[0], p[1], p[2]])
+        .collect();
+    let count = |color: [u8; 3]| pixels.iter().filter(|p| **p == color).count();
+    // The tour's line (3 px wide) spans most of the plot's width.
+    assert!(
+        count(TOUR_COLOR) > 1000,
+        "{} tour pixels",
+        count(TOUR_COLOR)
+    );
+    for color in HOP_COLORS.iter().chain(&RESIDENCE_COLORS) {
+        assert!(
+            count(*color) > 40,
+            "{}: {} pixels",
+            hex(*color),
+            count(*color)
+        );
+    }
+    // The title is drawn (dark glyphs in the top rows, where nothing else is).
+    let width = PLOT_SIZE.0 as usize;
+    let dark_on_top = pixels[..40 * width]
+        .iter()
+        .filter(|p| p.iter().all(|c| *c < 100))
+        .count();
+    assert!(
+        dark_on_top > 200,
+        "{dark_on_top} dark pixels in the title rows"
+    );
+    // Piped, stdout gets the same image.
+    let out = cluster.client(&["report", id, "--format", "png"]);
+    assert_success(&out);
+    assert!(out.stdout == png, "png on stdout differs from --out");
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn png_is_not_written_to_a_terminal() {
+    // util-linux's script(1) gives the client a terminal as stdout.
+    if !Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("skipped: needs script(1) from util-linux to run the client on a terminal");
+        return;
+    }
+    // Refused before the coordinator is asked, so none needs to run.
+    let client = bin("stillepost");
+    let out = Command::new("script")
+        .args(["-qec"])
+        .arg(format!(
+            "'{}' --coordinator 127.0.0.1:{} report latest --format png",
+            client.display(),
+            closed_port()
+        ))
+        .arg("/dev/null")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let terminal = stdout(&out);
+    assert_eq!(out.status.code(), Some(2), "{terminal}");
+    assert!(
+        terminal.contains(
+            "--format png writes a binary image: pass --out FILE.png, or redirect stdout"
+        ),
+        "{terminal}"
+    );
+    assert!(
+        !out.stdout.windows(4).any(|w| w == b"IHDR"),
+        "an image reached the terminal"
+    );
+}
