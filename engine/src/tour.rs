@@ -470,8 +470,11 @@ impl TourMachine {
         (self.config.interval_ns > 0).then(|| self.intended_send(self.next_seq))
     }
 
-    /// Origin: writes the next message into `buf` and returns its length, or `None` when
-    /// nothing may be sent now. `buf` must hold at least `msg_len` bytes.
+    /// Origin: writes the next message's header into `buf` and returns the message length,
+    /// or `None` when nothing may be sent now. `buf` must hold at least `msg_len` bytes; its
+    /// payload is left as it is (the data plane fills send buffers with the payload pattern
+    /// once, [`crate::wire::fill_payload`]), so the send time stamped is not delayed by
+    /// writing a long payload.
     pub fn poll_send(&mut self, now: Nanos, buf: &mut [u8]) -> Option<usize> {
         if !self.wants_to_send(now) || buf.len() < self.config.msg_len as usize {
             return None;
@@ -492,7 +495,8 @@ impl TourMachine {
             prev_send_ns: now,
             origin_send_ns: now,
         };
-        let len = crate::wire::write_message(buf, &header);
+        header.encode(buf);
+        let len = self.config.msg_len as usize;
         self.next_seq += 1;
         self.counters.sent += 1;
         self.first_send_ns.get_or_insert(now);

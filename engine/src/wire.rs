@@ -350,12 +350,20 @@ impl Header {
 /// # Panics
 /// If `out` is shorter than `msg_len` or `msg_len < HEADER_LEN`; callers validate both.
 pub fn write_message(out: &mut [u8], header: &Header) -> usize {
-    let len = header.msg_len as usize;
     header.encode(out);
-    for (i, b) in out[HEADER_LEN..len].iter_mut().enumerate() {
-        *b = (i % 251) as u8;
+    fill_payload(&mut out[..header.msg_len as usize]);
+    header.msg_len as usize
+}
+
+/// Writes the payload pattern after the header room of `message` (all of it but the first
+/// [`HEADER_LEN`] bytes). The origin does this once per send buffer at configure time, so
+/// that sending a message only writes its header.
+pub fn fill_payload(message: &mut [u8]) {
+    if let Some(payload) = message.get_mut(HEADER_LEN..) {
+        for (i, b) in payload.iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
     }
-    len
 }
 
 #[cfg(test)]

@@ -3,6 +3,8 @@
 //! so a failing test leaves nothing running.
 #![allow(dead_code)]
 
+pub mod netns;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
@@ -45,7 +47,9 @@ impl Daemon {
         Daemon::start_command(command, args)
     }
 
-    fn start_command(mut command: Command, args: &[&str]) -> Daemon {
+    /// Starts `command` (a `stillepostd`, possibly wrapped, e.g. in `ip netns exec`) with
+    /// `args` and waits for its ready line.
+    pub fn start_command(mut command: Command, args: &[&str]) -> Daemon {
         let mut child = command
             .args(args)
             .env("STILLEPOST_LOG", "warn")
@@ -95,7 +99,7 @@ impl Daemon {
     }
 
     /// The address after `label` in the banner ("control on 127.0.0.1:4711,").
-    fn addr_after(&self, label: &str) -> String {
+    pub fn addr_after(&self, label: &str) -> String {
         let rest = self.banner.split(label).nth(1).expect("label in banner");
         rest.split([',', ' ', '\n'])
             .find(|s| !s.is_empty())

@@ -450,13 +450,17 @@ impl Session {
         } else {
             0
         };
+        let mut send_pool = Pool::new(send_slots, cfg.msg_len as usize, 0);
+        for slot in 0..send_slots {
+            crate::wire::fill_payload(send_pool.payload(slot as u16));
+        }
         Ok(Session {
             setup: Some(setup),
             machine: Some(machine),
             next: Box::new(SockAddr::from(setup.next_peer)),
             pool: Pool::new(buffers, headroom + payload, headroom),
             held: Vec::with_capacity(buffers as usize),
-            send_pool: Pool::new(send_slots, cfg.msg_len as usize, 0),
+            send_pool,
             rcvbuf_requested,
             notified: false,
             clock: Clock::new(faults.clock_shift_ns),
