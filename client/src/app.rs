@@ -1,10 +1,12 @@
 //! The client's commands, over the coordinator's gRPC API.
 
 use std::fmt;
+use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
+use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
@@ -145,7 +147,9 @@ impl Coordinator {
     }
 
     /// Runs one tour and waits for its result (long-polling, each call with a deadline).
-    pub async fn run_tour(&self) -> Result<TourResult> {
+    /// With `progress`, a tour still running after a second shows a progress bar on stderr
+    /// (when stderr is a terminal).
+    pub async fn run_tour(&self, progress: bool) -> Result<TourResult> {
         // Preparing members and starting the origin take up to two member calls.
         let deadline = CALL_TIMEOUT * 3;
         let tour_id = call(
@@ -157,7 +161,10 @@ impl Coordinator {
         .await
         .map_err(|s| from_status(&self.endpoint, s))?
         .tour_id;
-        let wait = Duration::from_millis(1000);
+        let started = std::time::Instant::now();
+        let show_bar = progress && std::io::stderr().is_terminal();
+        let wait = Duration::from_millis(if show_bar { 250 } else { 1000 });
+        let mut bar: Option<ProgressBar> = None;
         loop {
             let deadline = wait + CALL_TIMEOUT;
             let reply = call(
@@ -173,11 +180,21 @@ impl Coordinator {
             .await
             .map_err(|s| from_status(&self.endpoint, s))?;
             if reply.done {
+                if let Some(bar) = bar.take() {
+                    bar.finish_and_clear();
+                }
                 return reply.result.ok_or_else(|| {
                     anyhow::anyhow!(
                         "the coordinator reported tour {tour_id:016x} done without a result"
                     )
                 });
+            }
+            if show_bar && bar.is_none() && started.elapsed() >= Duration::from_secs(1) {
+                bar = Some(progress_bar(tour_id, reply.count));
+            }
+            if let Some(bar) = &bar {
+                bar.set_position(reply.received);
+                bar.set_message(format!("sent {}", reply.sent));
             }
         }
     }
@@ -247,8 +264,20 @@ pub async fn configure(coord: &Coordinator, args: &ConfigureArgs, json_mode: boo
     Ok(())
 }
 
+/// A bar of messages back at the origin out of the tour's count.
+fn progress_bar(tour_id: u64, count: u64) -> ProgressBar {
+    let bar = ProgressBar::new(count);
+    let style = ProgressStyle::with_template(
+        "tour {prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} back at the origin, {msg}",
+    )
+    .unwrap_or_else(|_| ProgressStyle::default_bar());
+    bar.set_style(style);
+    bar.set_prefix(format!("{tour_id:016x}"));
+    bar
+}
+
 pub async fn run(coord: &Coordinator, json_mode: bool) -> Result<()> {
-    let result = coord.run_tour().await?;
+    let result = coord.run_tour(!json_mode).await?;
     emit(
         json_mode,
         || report::tour_json(&result),

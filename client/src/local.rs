@@ -105,7 +105,7 @@ async fn drive(
     let mut results = Vec::with_capacity(args.tours as usize);
     let mut failure = Ok(());
     for _ in 0..args.tours {
-        let result = coord.run_tour().await?;
+        let result = coord.run_tour(!json_mode).await?;
         if !json_mode {
             println!("{}", report::tour_text(&result));
         }

@@ -306,6 +306,32 @@ fn open_loop_rate_corrects_for_a_stalled_origin(backend: &str) {
     assert!(h.count_between(0, stall_ns as u64 / 2) >= 101);
 }
 
+/// A tour that runs for seconds shows a progress bar on a terminal, and nothing of it when
+/// the output is piped or JSON.
+#[test]
+fn a_long_tour_shows_progress_on_a_terminal_only() {
+    let client = bin("stillepost");
+    let args = "local --msgcount 200000 --window 64";
+    let Some(out) = on_terminal(&format!("'{}' {args}", client.display())) else {
+        return;
+    };
+    let terminal = stdout(&out).replace('\r', "\n");
+    assert!(out.status.success(), "{terminal}");
+    assert!(
+        terminal.contains("/200000 back at the origin, sent "),
+        "no progress bar:\n{terminal}"
+    );
+    assert!(terminal.contains(": complete"), "{terminal}");
+    let piped = stillepost(&args.split(' ').collect::<Vec<_>>());
+    assert_success(&piped);
+    assert!(
+        !stderr(&piped).contains("back at the origin"),
+        "{}",
+        stderr(&piped)
+    );
+    assert!(!stdout(&piped).contains("back at the origin"));
+}
+
 fn warm_up_messages_travel_but_are_not_recorded(backend: &str) {
     let cluster = Cluster::start(backend, 3);
     cluster.configure(&["--msgcount", "50", "--warmup", "10", "--window", "1"]);

@@ -447,28 +447,14 @@ fn plots_draw_every_histogram_as_a_labelled_percentile_line() {
 
 #[test]
 fn png_is_not_written_to_a_terminal() {
-    // util-linux's script(1) gives the client a terminal as stdout.
-    if !Command::new("script")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-    {
-        eprintln!("skipped: needs script(1) from util-linux to run the client on a terminal");
-        return;
-    }
     // Refused before the coordinator is asked, so none needs to run.
-    let client = bin("stillepost");
-    let out = Command::new("script")
-        .args(["-qec"])
-        .arg(format!(
-            "'{}' --coordinator 127.0.0.1:{} report latest --format png",
-            client.display(),
-            closed_port()
-        ))
-        .arg("/dev/null")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
+    let Some(out) = on_terminal(&format!(
+        "'{}' --coordinator 127.0.0.1:{} report latest --format png",
+        bin("stillepost").display(),
+        closed_port()
+    )) else {
+        return;
+    };
     let terminal = stdout(&out);
     assert_eq!(out.status.code(), Some(2), "{terminal}");
     assert!(

@@ -629,11 +629,17 @@ impl CoordinatorCore {
                                 .ok_or(CoordError::UnknownTour(tour_id));
                         }
                         Err(_) => {
+                            let count = self
+                                .lock()
+                                .ring
+                                .as_ref()
+                                .map_or(0, |r| u64::from(r.params.count));
                             return Ok(proto::WaitTourReply {
                                 done: false,
                                 sent,
                                 received,
                                 result: None,
+                                count,
                             });
                         }
                     }
@@ -702,6 +708,7 @@ fn done_reply(result: &proto::TourResult) -> proto::WaitTourReply {
         sent: result.messages_sent,
         received: result.messages_received,
         result: Some(result.clone()),
+        count: result.params.map_or(0, |p| u64::from(p.count)),
     }
 }
 

@@ -246,6 +246,26 @@ impl Cluster {
     }
 }
 
+/// Runs a shell command line with a pseudo-terminal as its stdout and stderr
+/// (util-linux's script(1)); `None`, after saying so, where script is missing.
+pub fn on_terminal(line: &str) -> Option<Output> {
+    if !Command::new("script")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success())
+    {
+        eprintln!("skipped: needs script(1) (Debian: bsdutils) to give the client a terminal");
+        return None;
+    }
+    Some(
+        Command::new("script")
+            .args(["-qec", line, "/dev/null"])
+            .stdin(Stdio::null())
+            .output()
+            .expect("run script(1)"),
+    )
+}
+
 /// Runs the client binary.
 pub fn stillepost(args: &[&str]) -> Output {
     Command::new(bin("stillepost"))
