@@ -56,6 +56,39 @@ pub enum Command {
     /// Export a finished tour's histograms in HdrHistogram's formats, as JSON or CSV, or
     /// plot them (SVG, PNG).
     Report(ReportArgs),
+    /// Check this host's kernel settings for a tour of the given message size and window:
+    /// each as `current → recommended (reason)`; docs/tuning.md explains them. Needs no
+    /// coordinator.
+    Tune(TuneArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TuneArgs {
+    /// Message length the ring runs, bytes.
+    #[arg(long = "msgbytelen", visible_alias = "msg-len", default_value_t = DEFAULT_MSG_LEN, value_name = "BYTES")]
+    pub msg_len: u32,
+    /// Messages in flight (the tour's --window; without one, its --msgcount).
+    #[arg(long, default_value_t = DEFAULT_COUNT, value_name = "N")]
+    pub window: u32,
+    /// MTU of the network between the members (9000 for jumbo frames).
+    #[arg(long, default_value_t = 1500, value_name = "BYTES")]
+    pub mtu: u32,
+    /// Set every sysctl marked CHANGE (needs root; some are read-only in a network
+    /// namespace or a container: set those on the host).
+    #[arg(long, conflicts_with = "emit_sysctl_conf")]
+    pub apply: bool,
+    /// Print an /etc/sysctl.d file with the changes instead (latency-only ones commented).
+    #[arg(long)]
+    pub emit_sysctl_conf: bool,
+    /// Read sysctls below this directory instead of /proc/sys (testing).
+    #[arg(long, hide = true, default_value = "/proc/sys")]
+    pub proc_sys_root: std::path::PathBuf,
+    /// Read /sys below this directory instead (testing).
+    #[arg(long, hide = true, default_value = "/sys")]
+    pub sys_root: std::path::PathBuf,
+    /// Behave as if inside a network namespace (testing).
+    #[arg(long, hide = true)]
+    pub assume_netns: bool,
 }
 
 /// Export formats of `stillepost report`.

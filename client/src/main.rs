@@ -8,6 +8,7 @@ mod local;
 mod ping;
 mod plot;
 mod report;
+mod tune;
 
 use std::process::ExitCode;
 
@@ -20,6 +21,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Local(args) = &cli.command {
         return local::local(args, cli.json).await;
     }
+    if let Command::Tune(args) = &cli.command {
+        return tune::tune(args, cli.json);
+    }
     let coord = Coordinator::connect(&cli.coordinator)?;
     match &cli.command {
         Command::Configure(args) => app::configure(&coord, args, cli.json).await,
@@ -28,7 +32,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PingSystems(args) => app::ping_systems(&coord, args, cli.json).await,
         Command::Status => app::status(&coord, cli.json).await,
         Command::Report(args) => app::report(&coord, args).await,
-        Command::Local(_) => unreachable!("handled above"),
+        Command::Local(_) | Command::Tune(_) => unreachable!("handled above"),
     }
 }
 

@@ -6,6 +6,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+mod check;
+pub use check::{Check, Host, Status, Workload, apply, check, render, sysctl_conf};
+
 /// Why a setting could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum TuningError {
@@ -15,6 +18,18 @@ pub enum TuningError {
         /// Dotted sysctl name.
         name: String,
         /// File read.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// A sysctl could not be written.
+    #[error(
+        "cannot set sysctl {name} ({path}): {source}; run as root, outside a container, or set it on the host"
+    )]
+    Write {
+        /// Dotted sysctl name.
+        name: String,
+        /// File written.
         path: PathBuf,
         /// The OS error.
         source: std::io::Error,

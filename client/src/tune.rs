@@ -1,0 +1,80 @@
+//! `stillepost tune`: this host's kernel settings checked for a workload, printed, applied
+//! (`--apply`) or written as an `/etc/sysctl.d` file (`--emit-sysctl-conf`).
+
+use anyhow::Result;
+use serde_json::json;
+use stillepost_tuning::{Host, Status, Workload, apply, check, render, sysctl_conf};
+
+use crate::app::invalid;
+use crate::cli::TuneArgs;
+
+pub fn tune(args: &TuneArgs, json_mode: bool) -> Result<()> {
+    if args.msg_len < 64 || args.window == 0 || args.mtu < 576 {
+        return Err(invalid(format!(
+            "--msgbytelen must be at least 64 (is {}), --window at least 1 (is {}), --mtu at least 576 (is {})",
+            args.msg_len, args.window, args.mtu
+        )));
+    }
+    let workload = Workload {
+        msg_len: u64::from(args.msg_len),
+        window: u64::from(args.window),
+        mtu: u64::from(args.mtu),
+    };
+    let live = args.proc_sys_root.as_os_str() == "/proc/sys" && args.sys_root.as_os_str() == "/sys";
+    let host = if live && !args.assume_netns {
+        Host::live()
+    } else {
+        Host::at(&args.proc_sys_root, &args.sys_root, args.assume_netns)
+    };
+    let checks = check(&host, workload);
+    if args.emit_sysctl_conf {
+        print!("{}", sysctl_conf(workload, &checks));
+        return Ok(());
+    }
+    if args.apply {
+        let done = apply(&host, &checks)?;
+        if done.is_empty() {
+            println!("nothing to change");
+        }
+        for line in done {
+            println!("set {line}");
+        }
+        return Ok(());
+    }
+    if json_mode {
+        let items: Vec<_> = checks
+            .iter()
+            .map(|c| {
+                json!({
+                    "name": c.name,
+                    "sysctl": c.sysctl,
+                    "current": c.current,
+                    "recommended": c.recommended,
+                    "status": match c.status {
+                        Status::Ok => "ok",
+                        Status::Change => "change",
+                        Status::Optional => "latency",
+                        Status::Info => "info",
+                        Status::Unavailable => "unavailable",
+                    },
+                    "reason": c.reason,
+                    "docs": format!("docs/tuning.md#{}", c.anchor),
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "msg_len": workload.msg_len,
+                "window": workload.window,
+                "mtu": workload.mtu,
+                "fragments_per_message": workload.fragments(),
+                "receive_buffer_needed": workload.receive_buffer(),
+                "settings": items,
+            }))?
+        );
+        return Ok(());
+    }
+    print!("{}", render(workload, &checks));
+    Ok(())
+}

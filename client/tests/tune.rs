@@ -1,0 +1,127 @@
+//! `stillepost tune` against fake `/proc/sys` and `/sys` trees with fixed values: its
+//! output is pinned, `--emit-sysctl-conf` and `--apply` write what it recommends, and
+//! settings a network namespace hides are named as such.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+
+use support::*;
+
+/// A fake host: Debian's defaults on a small machine, one 1500-byte NIC and loopback, no
+/// cpufreq, no isolated cores. `hidden` sysctls are left out (as in a network namespace).
+fn fake_host(hidden: &[&str]) -> PathBuf {
+    let root = scratch_dir("tune");
+    let sysctls = [
+        ("net.core.rmem_max", "212992"),
+        ("net.core.wmem_max", "212992"),
+        ("net.core.rmem_default", "212992"),
+        ("net.core.wmem_default", "212992"),
+        ("net.ipv4.udp_mem", "18945\t25262\t37890"),
+        ("net.core.netdev_max_backlog", "1000"),
+        ("net.core.netdev_budget", "300"),
+        ("net.ipv4.ipfrag_high_thresh", "4194304"),
+        ("net.ipv4.ipfrag_low_thresh", "3145728"),
+        ("net.core.busy_read", "0"),
+        ("net.core.busy_poll", "0"),
+    ];
+    for (name, value) in sysctls {
+        if hidden.contains(&name) {
+            continue;
+        }
+        let path = root.join("proc/sys").join(name.replace('.', "/"));
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, format!("{value}\n")).unwrap();
+    }
+    for (dev, mtu) in [("eth0", "1500"), ("lo", "65536")] {
+        let dir = root.join("sys/class/net").join(dev);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("mtu"), format!("{mtu}\n")).unwrap();
+    }
+    let cpu = root.join("sys/devices/system/cpu");
+    std::fs::create_dir_all(&cpu).unwrap();
+    std::fs::write(cpu.join("isolated"), "\n").unwrap();
+    root
+}
+
+fn tune(root: &Path, extra: &[&str]) -> String {
+    let proc_sys = root.join("proc/sys");
+    let sys = root.join("sys");
+    let mut args = vec![
+        "tune",
+        "--msgbytelen",
+        "1048576",
+        "--window",
+        "8",
+        "--proc-sys-root",
+        proc_sys.to_str().unwrap(),
+        "--sys-root",
+        sys.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    let out = stillepost(&args);
+    assert_success(&out);
+    stdout(&out)
+}
+
+#[test]
+fn tune_output_for_fixed_settings_is_pinned() {
+    let root = fake_host(&[]);
+    insta::assert_snapshot!("tune_1mib_window_8", tune(&root, &[]));
+    insta::assert_snapshot!("tune_1mib_window_8_jumbo", tune(&root, &["--mtu", "9000"]));
+    insta::assert_snapshot!("tune_sysctl_conf", tune(&root, &["--emit-sysctl-conf"]));
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn apply_sets_exactly_the_sysctls_to_change() {
+    let root = fake_host(&[]);
+    let out = tune(&root, &["--apply"]);
+    let read = |name: &str| {
+        std::fs::read_to_string(root.join("proc/sys").join(name.replace('.', "/")))
+            .unwrap()
+            .trim()
+            .to_string()
+    };
+    // 8 messages of 709 frames of (1500 + 1024) B charged: 14.3 MB → 16 MiB.
+    assert_eq!(read("net.core.rmem_max"), "16777216", "{out}");
+    assert_eq!(read("net.core.netdev_max_backlog"), "8192", "{out}");
+    assert_eq!(read("net.ipv4.ipfrag_high_thresh"), "16777216", "{out}");
+    // Latency-only settings and defaults stay as they were.
+    assert_eq!(read("net.core.busy_read"), "0");
+    assert_eq!(read("net.core.rmem_default"), "212992");
+    assert!(out.contains("set net.core.rmem_max = 16777216"), "{out}");
+    // Applied, the same check has nothing left to change.
+    assert!(
+        tune(&root, &[]).contains("0 settings to change"),
+        "{}",
+        tune(&root, &[])
+    );
+    assert_eq!(tune(&root, &["--apply"]).trim(), "nothing to change");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn settings_a_network_namespace_hides_are_named() {
+    let root = fake_host(&["net.core.netdev_max_backlog", "net.core.netdev_budget"]);
+    let out = tune(&root, &["--assume-netns"]);
+    let line = out
+        .lines()
+        .skip_while(|l| !l.contains("net.core.netdev_max_backlog"))
+        .take(2)
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(line.starts_with("  n/a"), "{out}");
+    assert!(
+        line.contains("not visible in this network namespace: check and set it on the host"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+#[test]
+fn bad_tune_flags_are_refused() {
+    let out = stillepost(&["tune", "--window", "0"]);
+    assert_failure(&out, 2, &["--window at least 1 (is 0)"]);
+}

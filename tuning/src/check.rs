@@ -1,0 +1,504 @@
+//! `stillepost tune`: every host setting that decides whether a tour of a given message
+//! size and window drops datagrams or gains latency, read from the host, each with what it
+//! should be for that workload and why.
+//!
+//! Everything is read below a `/proc/sys` root and a `/sys` root that tests replace with
+//! directories of their own; docs/tuning.md explains each setting (the anchors named here).
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use crate::{TuningError, receive_buffer_needed};
+
+/// IPv4 + UDP headers.
+const IP_UDP_HEADERS: u64 = 28;
+/// What a tour's send buffer holds at least (Stillepost asks for it with SO_SNDBUFFORCE).
+const MIN_SEND_BUFFER: u64 = 4 << 20;
+const PAGE: u64 = 4096;
+
+/// Where a host's settings are read from.
+#[derive(Debug, Clone)]
+pub struct Host {
+    proc_sys: PathBuf,
+    sys: PathBuf,
+    in_netns: bool,
+}
+
+impl Host {
+    /// This host, as the calling process sees it (`/proc/sys`, `/sys`).
+    pub fn live() -> Host {
+        let ns = |pid: &str| std::fs::read_link(format!("/proc/{pid}/ns/net")).ok();
+        let in_netns = matches!((ns("self"), ns("1")), (Some(a), Some(b)) if a != b);
+        Host {
+            proc_sys: PathBuf::from("/proc/sys"),
+            sys: PathBuf::from("/sys"),
+            in_netns,
+        }
+    }
+
+    /// A host read from copies of `/proc/sys` and `/sys` (tests); `in_netns` says whether
+    /// the reader is inside a network namespace other than the host's.
+    pub fn at(proc_sys: impl AsRef<Path>, sys: impl AsRef<Path>, in_netns: bool) -> Host {
+        Host {
+            proc_sys: proc_sys.as_ref().to_path_buf(),
+            sys: sys.as_ref().to_path_buf(),
+            in_netns,
+        }
+    }
+
+    fn sysctl_path(&self, name: &str) -> PathBuf {
+        self.proc_sys.join(name.replace('.', "/"))
+    }
+
+    fn read(&self, path: &Path) -> Option<String> {
+        std::fs::read_to_string(path)
+            .ok()
+            .map(|s| s.trim().to_string())
+    }
+
+    fn numbers(&self, name: &str) -> Option<Vec<u64>> {
+        let text = self.read(&self.sysctl_path(name))?;
+        text.split_whitespace().map(|v| v.parse().ok()).collect()
+    }
+
+    /// The interfaces and their MTUs (`/sys/class/net/*/mtu`), by name.
+    fn mtus(&self) -> Vec<(String, u64)> {
+        let Ok(dir) = std::fs::read_dir(self.sys.join("class/net")) else {
+            return Vec::new();
+        };
+        let mut out: Vec<(String, u64)> = dir
+            .flatten()
+            .filter_map(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                let mtu = self.read(&e.path().join("mtu"))?.parse().ok()?;
+                Some((name, mtu))
+            })
+            .collect();
+        out.sort();
+        out
+    }
+}
+
+/// The tour a host is checked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Workload {
+    /// Bytes per message.
+    pub msg_len: u64,
+    /// Messages in flight.
+    pub window: u64,
+    /// MTU of the path between members.
+    pub mtu: u64,
+}
+
+impl Workload {
+    /// Frames each message becomes on the path (1 when it fits one): IP fragments of one
+    /// datagram, or datagrams of at most one frame each.
+    pub fn fragments(&self) -> u64 {
+        let ip_payload = self.msg_len + 8;
+        let per_fragment = self.mtu.saturating_sub(20).max(8) / 8 * 8;
+        if self.msg_len + IP_UDP_HEADERS <= self.mtu {
+            1
+        } else {
+            ip_payload.div_ceil(per_fragment)
+        }
+    }
+
+    /// Bytes the kernel charges a receiving socket for one message: each frame's length
+    /// plus its skb overhead.
+    pub fn charged_per_message(&self) -> u64 {
+        let frame = (self.msg_len + IP_UDP_HEADERS).min(self.mtu);
+        receive_buffer_needed(frame, self.fragments())
+    }
+
+    /// Receive buffer a member needs for `window` messages in flight.
+    pub fn receive_buffer(&self) -> u64 {
+        self.window.saturating_mul(self.charged_per_message())
+    }
+
+    /// Send buffer a member needs: a few messages queued behind the device, at least what
+    /// Stillepost asks for.
+    pub fn send_buffer(&self) -> u64 {
+        (2 * self.charged_per_message()).max(MIN_SEND_BUFFER)
+    }
+}
+
+/// What to do about one setting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    /// Fine for this workload.
+    Ok,
+    /// Must change, or the tour may drop datagrams.
+    Change,
+    /// Worth changing for latency runs; tours work without it.
+    Optional,
+    /// Shown for information.
+    Info,
+    /// Cannot be read (or set) here; the text says why.
+    Unavailable,
+}
+
+/// One setting checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Check {
+    /// Dotted sysctl name, or a `/sys` path for settings that are no sysctl.
+    pub name: String,
+    /// Whether `name` is a sysctl (`--apply` and `--emit-sysctl-conf` handle only those).
+    pub sysctl: bool,
+    /// Its value now, as the file holds it.
+    pub current: Option<String>,
+    /// The value recommended (for `Change` and `Optional`).
+    pub recommended: Option<String>,
+    /// Why.
+    pub reason: String,
+    /// Where docs/tuning.md explains it.
+    pub anchor: &'static str,
+    /// What to do.
+    pub status: Status,
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+/// Checks every setting for `workload` on `host`.
+pub fn check(host: &Host, w: Workload) -> Vec<Check> {
+    let mut out = Vec::new();
+    let rcv = w.receive_buffer();
+    let snd = w.send_buffer();
+    // A sysctl that must be at least `needed` (recommended: the next power of two).
+    let at_least = |name: &str, needed: u64, anchor: &'static str, why: String| -> Check {
+        let base = Check {
+            name: name.to_string(),
+            sysctl: true,
+            current: None,
+            recommended: None,
+            reason: why,
+            anchor,
+            status: Status::Ok,
+        };
+        match host.numbers(name).and_then(|v| v.first().copied()) {
+            None => unavailable(host, base),
+            Some(current) if current >= needed => Check {
+                current: Some(current.to_string()),
+                ..base
+            },
+            Some(current) => Check {
+                current: Some(current.to_string()),
+                recommended: Some(needed.next_power_of_two().to_string()),
+                status: Status::Change,
+                ..base
+            },
+        }
+    };
+    out.push(at_least(
+        "net.core.rmem_max",
+        rcv,
+        "rmem_max",
+        format!(
+            "a member queues up to {} messages of {} B ({} as the kernel charges them) in its receive buffer; unprivileged sockets get at most rmem_max",
+            w.window,
+            w.msg_len,
+            mib(rcv)
+        ),
+    ));
+    out.push(at_least(
+        "net.core.wmem_max",
+        snd,
+        "wmem_max",
+        format!(
+            "a member's send buffer must hold a few whole messages ({} each as charged) while the device drains them",
+            mib(w.charged_per_message())
+        ),
+    ));
+    for name in ["net.core.rmem_default", "net.core.wmem_default"] {
+        let base = Check {
+            name: name.to_string(),
+            sysctl: true,
+            current: None,
+            recommended: None,
+            reason: "Stillepost sizes its sockets itself; other tools (sockperf, iperf3) start from this".into(),
+            anchor: "defaults",
+            status: Status::Info,
+        };
+        out.push(match host.numbers(name) {
+            Some(v) => Check {
+                current: v.first().map(u64::to_string),
+                ..base
+            },
+            None => unavailable(host, base),
+        });
+    }
+    out.push(udp_mem(host, rcv + snd));
+    let frames = w.window.saturating_mul(w.fragments());
+    out.push(at_least(
+        "net.core.netdev_max_backlog",
+        frames.min(1 << 20),
+        "netdev_max_backlog",
+        format!(
+            "up to {frames} frames of a window arrive back to back; each CPU queues at most this many before the stack takes them (loopback and veth queue here too)"
+        ),
+    ));
+    out.push({
+        let mut c = at_least(
+            "net.core.netdev_budget",
+            300,
+            "netdev_budget",
+            "frames one softirq round takes from the devices; the default 300 suits most rings"
+                .into(),
+        );
+        if c.status == Status::Ok {
+            c.status = Status::Info;
+        }
+        c
+    });
+    if w.fragments() > 1 {
+        let need = rcv.max(1 << 20);
+        let high = at_least(
+            "net.ipv4.ipfrag_high_thresh",
+            need,
+            "ipfrag",
+            format!(
+                "each message is {} IP fragments at MTU {}; the receiver reassembles up to {} of them at once, and drops fragments beyond this memory",
+                w.fragments(),
+                w.mtu,
+                mib(rcv)
+            ),
+        );
+        let high_value = high
+            .recommended
+            .as_deref()
+            .or(high.current.as_deref())
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(need);
+        out.push(high);
+        out.push(at_least(
+            "net.ipv4.ipfrag_low_thresh",
+            0,
+            "ipfrag",
+            format!(
+                "must stay below ipfrag_high_thresh ({high_value}); the kernel evicts down to it"
+            ),
+        ));
+    } else {
+        out.push(Check {
+            name: "net.ipv4.ipfrag_high_thresh".into(),
+            sysctl: true,
+            current: host
+                .numbers("net.ipv4.ipfrag_high_thresh")
+                .and_then(|v| v.first().map(u64::to_string)),
+            recommended: None,
+            reason: format!(
+                "a {} B message fits one frame at MTU {}: no IP fragments to reassemble",
+                w.msg_len, w.mtu
+            ),
+            anchor: "ipfrag",
+            status: Status::Info,
+        });
+    }
+    for name in ["net.core.busy_read", "net.core.busy_poll"] {
+        let mut c = at_least(
+            name,
+            50,
+            "busy_poll",
+            "latency runs on a NIC with busy-poll support: the receive polls the device queue for 50 µs instead of waiting for its interrupt (costs CPU)".into(),
+        );
+        if c.status == Status::Change {
+            c.status = Status::Optional;
+            c.recommended = Some("50".into());
+        }
+        out.push(c);
+    }
+    for (name, mtu) in host.mtus() {
+        let at = Workload { mtu, ..w };
+        out.push(Check {
+            name: format!("/sys/class/net/{name}/mtu"),
+            sysctl: false,
+            current: Some(mtu.to_string()),
+            recommended: None,
+            reason: format!(
+                "a {} B message is {} frame{} on {name}",
+                w.msg_len,
+                at.fragments(),
+                if at.fragments() == 1 { "" } else { "s" }
+            ),
+            anchor: "mtu",
+            status: Status::Info,
+        });
+    }
+    out.push(governor(host));
+    out.push(isolation(host));
+    out
+}
+
+/// A setting that could not be read: absent in this network namespace, or on this kernel.
+fn unavailable(host: &Host, base: Check) -> Check {
+    let why = if host.in_netns {
+        "not visible in this network namespace: check and set it on the host (the initial namespace)"
+    } else {
+        "not readable on this kernel"
+    };
+    Check {
+        reason: format!("{why}; {}", base.reason),
+        status: Status::Unavailable,
+        ..base
+    }
+}
+
+/// `net.ipv4.udp_mem` (pages: min, pressure, max) against what a member's sockets queue.
+fn udp_mem(host: &Host, bytes: u64) -> Check {
+    let need_pages = (2 * bytes).div_ceil(PAGE);
+    let base = Check {
+        name: "net.ipv4.udp_mem".into(),
+        sysctl: true,
+        current: None,
+        recommended: None,
+        reason: format!(
+            "pages all UDP sockets of the host may hold (min, pressure, max); a member alone may queue {}, and above max the kernel drops",
+            mib(bytes)
+        ),
+        anchor: "udp_mem",
+        status: Status::Ok,
+    };
+    let Some(v) = host.numbers("net.ipv4.udp_mem").filter(|v| v.len() == 3) else {
+        return unavailable(host, base);
+    };
+    let current = Some(format!("{} {} {}", v[0], v[1], v[2]));
+    if v[2] >= need_pages && v[1] >= need_pages / 2 {
+        return Check { current, ..base };
+    }
+    let max = v[2].max(need_pages);
+    let pressure = v[1].max(max / 2);
+    Check {
+        current,
+        recommended: Some(format!("{} {pressure} {max}", v[0].min(pressure))),
+        status: Status::Change,
+        ..base
+    }
+}
+
+fn governor(host: &Host) -> Check {
+    let path = host
+        .sys
+        .join("devices/system/cpu/cpu0/cpufreq/scaling_governor");
+    let base = Check {
+        name: "/sys/devices/system/cpu/cpu*/cpufreq/scaling_governor".into(),
+        sysctl: false,
+        current: None,
+        recommended: None,
+        reason: "latency runs: a core that changes frequency changes every hop's time; `performance` keeps it at its highest".into(),
+        anchor: "cpu",
+        status: Status::Ok,
+    };
+    match host.read(&path) {
+        None => Check {
+            reason: "no cpufreq here (a VM, or a fixed frequency): nothing to set".into(),
+            status: Status::Unavailable,
+            ..base
+        },
+        Some(g) if g == "performance" => Check {
+            current: Some(g),
+            ..base
+        },
+        Some(g) => Check {
+            current: Some(g),
+            recommended: Some("performance".into()),
+            status: Status::Optional,
+            ..base
+        },
+    }
+}
+
+fn isolation(host: &Host) -> Check {
+    let current = host.read(&host.sys.join("devices/system/cpu/isolated"));
+    let none = current.as_deref().is_none_or(str::is_empty);
+    Check {
+        name: "/sys/devices/system/cpu/isolated".into(),
+        sysctl: false,
+        current: current.map(|c| if c.is_empty() { "none".into() } else { c }),
+        recommended: none.then(|| "the members' cores".into()),
+        reason: "latency runs: cores kept free of other tasks and timer ticks (isolcpus=, nohz_full= on the kernel command line), then `stillepostd member --cpu` on one of them".into(),
+        anchor: "cpu",
+        status: if none { Status::Optional } else { Status::Ok },
+    }
+}
+
+/// The text `stillepost tune` prints: one line per setting.
+pub fn render(w: Workload, checks: &[Check]) -> String {
+    let mut out = format!(
+        "for {} B messages, window {}, MTU {}: each message is {} frame{}, a member queues up to {}\n",
+        w.msg_len,
+        w.window,
+        w.mtu,
+        w.fragments(),
+        if w.fragments() == 1 { "" } else { "s" },
+        mib(w.receive_buffer())
+    );
+    for c in checks {
+        let status = match c.status {
+            Status::Ok => "ok",
+            Status::Change => "CHANGE",
+            Status::Optional => "latency",
+            Status::Info => "info",
+            Status::Unavailable => "n/a",
+        };
+        let value = match (&c.current, &c.recommended) {
+            (Some(now), Some(to)) => format!("{now} → {to}"),
+            (Some(now), None) => now.clone(),
+            (None, Some(to)) => format!("? → {to}"),
+            (None, None) => "-".into(),
+        };
+        let _ = writeln!(
+            out,
+            "  {status:<8}{:<30} {value}\n            {} (docs/tuning.md#{})",
+            c.name, c.reason, c.anchor
+        );
+    }
+    let changes = checks.iter().filter(|c| c.status == Status::Change).count();
+    let _ = writeln!(
+        out,
+        "{changes} setting{} to change; `stillepost tune --apply` sets the sysctls (root), `--emit-sysctl-conf` prints them for /etc/sysctl.d",
+        if changes == 1 { "" } else { "s" }
+    );
+    out
+}
+
+/// An `/etc/sysctl.d` file with every sysctl to change (and the optional ones, commented).
+pub fn sysctl_conf(w: Workload, checks: &[Check]) -> String {
+    let mut out = format!(
+        "# /etc/sysctl.d/90-stillepost.conf: written by `stillepost tune --msgbytelen {} --window {} --mtu {} --emit-sysctl-conf`\n# Load with: sysctl --system\n",
+        w.msg_len, w.window, w.mtu
+    );
+    for c in checks.iter().filter(|c| c.sysctl) {
+        let Some(value) = &c.recommended else {
+            continue;
+        };
+        let comment = if c.status == Status::Optional {
+            "# "
+        } else {
+            ""
+        };
+        let _ = writeln!(out, "# {}\n{comment}{} = {value}", c.reason, c.name);
+    }
+    out
+}
+
+/// Writes every sysctl marked `Change` (needs root). Returns what it set.
+pub fn apply(host: &Host, checks: &[Check]) -> Result<Vec<String>, TuningError> {
+    let mut done = Vec::new();
+    for c in checks
+        .iter()
+        .filter(|c| c.sysctl && c.status == Status::Change)
+    {
+        let Some(value) = &c.recommended else {
+            continue;
+        };
+        let path = host.sysctl_path(&c.name);
+        std::fs::write(&path, format!("{value}\n")).map_err(|source| TuningError::Write {
+            name: c.name.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        done.push(format!("{} = {value}", c.name));
+    }
+    Ok(done)
+}
