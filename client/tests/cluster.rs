@@ -306,6 +306,36 @@ fn open_loop_rate_corrects_for_a_stalled_origin(backend: &str) {
     assert!(h.count_between(0, stall_ns as u64 / 2) >= 101);
 }
 
+/// Members check their host for the configured tour as `stillepost tune` does, and
+/// `configure` prints what to change per member: here netdev_max_backlog against the 2000
+/// datagrams of a window (whichever way this host is set).
+#[test]
+fn configure_prints_each_members_tuning_warnings() {
+    let backlog: u64 = std::fs::read_to_string("/proc/sys/net/core/netdev_max_backlog")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let cluster = Cluster::start("auto", 2);
+    let out = cluster.configure(&["--msgbytelen", "1000", "--msgcount", "2000"]);
+    let text = stdout(&out);
+    let warned = text
+        .matches("warning: net.core.netdev_max_backlog: ")
+        .count();
+    if backlog < 2000 {
+        assert_eq!(warned, 2, "one per member:\n{text}");
+        assert!(
+            text.contains(&format!(
+                "netdev_max_backlog: {backlog} → 2048 (up to 2000 frames"
+            )),
+            "{text}"
+        );
+        assert!(text.contains("docs/tuning.md#netdev_max_backlog"), "{text}");
+    } else {
+        assert_eq!(warned, 0, "{text}");
+    }
+}
+
 /// A tour that runs for seconds shows a progress bar on a terminal, and nothing of it when
 /// the output is piped or JSON.
 #[test]

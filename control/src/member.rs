@@ -198,6 +198,33 @@ impl MemberCore {
             }
             warnings.push(text);
         }
+        // The same host check as `stillepost tune`, for this tour: every setting to change.
+        let mtu = stillepost_engine::dataplane::path_mtu(next_peer).unwrap_or(1500);
+        let workload = stillepost_tuning::Workload {
+            msg_len: u64::from(config.msg_len),
+            window: u64::from(if config.forward_immediately {
+                config.window
+            } else {
+                config.count
+            }),
+            mtu: u64::from(mtu),
+        };
+        let buffer_granted = report.rcvbuf_granted >= report.rcvbuf_requested;
+        for c in stillepost_tuning::check(&stillepost_tuning::Host::live(), workload) {
+            let granted_anyway = buffer_granted && c.name == "net.core.rmem_max";
+            if c.status == stillepost_tuning::Status::Change && !granted_anyway {
+                warnings.push(format!(
+                    "{}: {} → {} ({}); see docs/tuning.md#{} or run `stillepost tune --msgbytelen {} --window {} --mtu {mtu}` on this host",
+                    c.name,
+                    c.current.as_deref().unwrap_or("?"),
+                    c.recommended.as_deref().unwrap_or("?"),
+                    c.reason,
+                    c.anchor,
+                    workload.msg_len,
+                    workload.window,
+                ));
+            }
+        }
         let mut state = lock(&self.state);
         state.position = Some(position);
         state.prev_peer = Some(prev_peer);

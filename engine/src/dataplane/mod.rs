@@ -35,7 +35,7 @@ use crate::wire::{HEADER_LEN, Kind};
 pub use clock::Clock;
 use pool::Pool;
 pub use probe::{ClockEstimate, ProbeError};
-pub use sys::monotonic_ns;
+pub use sys::{monotonic_ns, path_mtu};
 
 /// How long a blocking receive waits before the syscall backend looks at its command
 /// queue again (the io_uring backend is woken through an eventfd instead).

@@ -142,6 +142,40 @@ pub fn tight_timer_slack() {
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
 }
 
+/// The MTU of the route to `peer` (`IP_MTU`/`IPV6_MTU` on a socket connected to it; no
+/// datagram is sent).
+pub fn path_mtu(peer: std::net::SocketAddr) -> io::Result<u32> {
+    let bind: std::net::SocketAddr = if peer.is_ipv4() {
+        (std::net::Ipv4Addr::UNSPECIFIED, 0).into()
+    } else {
+        (std::net::Ipv6Addr::UNSPECIFIED, 0).into()
+    };
+    let socket = std::net::UdpSocket::bind(bind)?;
+    socket.connect(peer)?;
+    let (level, option) = if peer.is_ipv4() {
+        (libc::IPPROTO_IP, libc::IP_MTU)
+    } else {
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU)
+    };
+    let mut mtu: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the fd is a live connected socket; `mtu` and `len` are live and `len` holds
+    // the size of `mtu`.
+    let rc = unsafe {
+        libc::getsockopt(
+            socket.as_raw_fd(),
+            level,
+            option,
+            (&mut mtu as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    u32::try_from(mtu).map_err(|_| io::Error::other("negative MTU"))
+}
+
 /// Sets `SO_RCVBUFFORCE`/`SO_SNDBUFFORCE` (needs CAP_NET_ADMIN).
 pub fn set_buffer_force(socket: &Socket, option: libc::c_int, bytes: usize) -> io::Result<()> {
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
@@ -265,6 +299,20 @@ mod tests {
         lying[..8].copy_from_slice(&4096usize.to_ne_bytes());
         assert_eq!(kernel_rx_ns(&lying), None);
         assert_eq!(kernel_rx_ns(&stamping[..20]), None);
+    }
+
+    #[test]
+    fn path_mtu_of_loopback_is_the_loopback_mtu() {
+        let lo: u32 = std::fs::read_to_string("/sys/class/net/lo/mtu")
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // IPv4 routes report at most IP_MAX_MTU (65535) even on a 65536-byte loopback.
+        assert_eq!(
+            path_mtu("127.0.0.1:9".parse().unwrap()).unwrap(),
+            lo.min(65_535)
+        );
     }
 
     #[test]
