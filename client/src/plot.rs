@@ -5,8 +5,9 @@
 //!   equally spaced; the axis is labelled 0 %, 90 %, 99 %, 99.9 %, ... and reaches the first
 //!   such label at or beyond the highest percentile drawn (99 % at least).
 //! - y: latency in `--unit` (µs by default), linear from 0.
-//! - One line per histogram of [`crate::export::histograms`]: the tour, every hop in ring
-//!   order, and every forwarding member's residence (dashed), labelled in a legend ("tour",
+//! - One line per histogram of [`crate::export::histograms`]: the tour (and with `--rate`
+//!   the tour from the intended send), every hop in ring order, and every forwarding
+//!   member's residence (dashed), labelled in a legend ("tour", "tour from intended send",
 //!   "hop 0→1", "residence 1"). Its points are the steps `hgrm` prints
 //!   ([`crate::export::percentile_steps`], 5 ticks per half distance) joined by straight
 //!   lines, without the final 100 % step: its 1/(1 − p) is infinite, `hgrm` prints no

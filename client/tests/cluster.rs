@@ -213,7 +213,13 @@ fn clock_offsets_between_hosts_are_measured_and_corrected(backend: &str) {
             p50 < 5_000_000,
             "hop {from}→{to} p50 {p50} ns: not corrected"
         );
-        assert!(h["negative"].as_u64().unwrap() < 20, "{h}");
+        // A latency comes out negative only when the offset is off by more than the
+        // latency itself, which the bound must then allow.
+        let negative = h["negative"].as_u64().unwrap();
+        assert!(
+            negative == 0 || bound as u64 >= h["latency"]["min_ns"].as_u64().unwrap(),
+            "{negative} negative latencies without a bound that allows them: {h}"
+        );
         bounds += bound as f64;
     }
     let c = &tour["consistency"];
@@ -228,14 +234,24 @@ fn clock_offsets_between_hosts_are_measured_and_corrected(backend: &str) {
     let out = cluster.client(&["stillepost"]);
     assert_success(&out);
     let text = stdout(&out);
-    assert!(text.contains("offset +50000."), "{text}");
-    assert!(text.contains("32 probes"), "{text}");
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("hop 0→1"))
+        .unwrap_or_else(|| panic!("no hop 0→1 row:\n{text}"));
+    let offset_us: f64 = row
+        .split("offset ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no offset in {row}"));
+    assert!((offset_us - 50_000.0).abs() < 1_000.0, "{row}");
+    assert!(row.contains("32 probes"), "{row}");
 }
 
 /// Open loop with a stalled origin: 1000 msg/s, and the origin stops for 100 ms after
 /// message 100. Measured from the actual send, no message waited for the stall; measured
 /// from the intended send (corrected for coordinated omission), the messages scheduled
-/// during the stall did: the corrected maximum is the stall plus a tour, and the 50
+/// during the stall did: the corrected maximum is about the stall plus a tour, and the 50
 /// messages scheduled in the stall's first half (plus those the burst after it delayed) are
 /// above half the stall.
 fn open_loop_rate_corrects_for_a_stalled_origin(backend: &str) {
@@ -277,7 +293,7 @@ fn open_loop_rate_corrects_for_a_stalled_origin(backend: &str) {
     assert_success(&out);
     assert!(stdout(&out).contains("(µs) intended"), "{}", stdout(&out));
     // The exported corrected histogram: the messages scheduled in the stall's first half
-    // (100 ms × 2000/s ÷ 2 = 100) waited more than half the stall.
+    // (100 ms × 1000/s ÷ 2 = 50) waited more than half the stall.
     let out = cluster.client(&["report", "latest", "--format", "json"]);
     assert_success(&out);
     let doc = json(&out);
@@ -294,7 +310,7 @@ fn open_loop_rate_corrects_for_a_stalled_origin(backend: &str) {
     let h = stillepost_engine::histogram::decode(&bytes).unwrap();
     // A message scheduled t after the stall began has a corrected latency of
     // stall − t + its raw latency: every one with t < stall/2 is above stall/2 (50 at
-    // 1000/s). The 101 sent before the stall are not; how many after the stall's first
+    // 1000/s; the first delayed one is due one interval after the stall began). The 101 sent before the stall are not; how many after the stall's first
     // half are depends on how fast this machine drains the burst that follows it (the sim
     // test pins the exact figures).
     let waited = h.count_between(stall_ns as u64 / 2, u64::MAX);

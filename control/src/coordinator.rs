@@ -775,16 +775,16 @@ fn check_spinning_cores<'a>(
     Ok(())
 }
 
-/// Builds a tour's result from the members' end-of-tour reports.
-///
-/// Loss is located hop by hop: a hop i→i+1 lost what member i sent or forwarded and member
-/// i+1 never received; messages still held by a member (forward-immediately false) are
-/// reported on that member. Together they add up to `lost`.
 /// Whether two members read the same clock (same host, no injected shift).
 fn same_clock(a: &RingMember, b: &RingMember) -> bool {
     !a.clock_id.is_empty() && a.clock_id == b.clock_id
 }
 
+/// Builds a tour's result from the members' end-of-tour reports.
+///
+/// Loss is located hop by hop: a hop i→i+1 lost what member i sent or forwarded and member
+/// i+1 never received; messages still held by a member (forward-immediately false) are
+/// reported on that member. Together they add up to `lost`.
 fn assemble_result(
     tour_id: u64,
     ring: &Ring,

@@ -554,7 +554,9 @@ impl TourMachine {
             self.next_expected = header.seq + 1;
         }
         self.last_receive_ns = Some(now);
-        self.last_activity_ns = now;
+        // A kernel arrival stamp can be older than the last send: never move the idle
+        // deadline back.
+        self.last_activity_ns = self.last_activity_ns.max(now);
         if header.flags & FLAG_WARMUP == 0 {
             let hop = i128::from(now)
                 - i128::from(header.prev_send_ns)
@@ -623,7 +625,7 @@ impl TourMachine {
     }
 
     /// Origin: when the tour times out unless a message is sent or received before.
-    fn idle_deadline(&self) -> Option<Nanos> {
+    pub fn idle_deadline(&self) -> Option<Nanos> {
         (self.phase == Phase::Running).then(|| {
             self.last_activity_ns
                 .saturating_add(self.config.member_timeout_ns)

@@ -68,6 +68,13 @@ pub struct ProbeTimes {
 }
 
 impl ProbeTimes {
+    /// Whether the four times fit together: the answer came after the probe on each clock,
+    /// and the round trip is longer than the responder's turnaround. A sample that does
+    /// not (a clock stepped meanwhile) says nothing about the offset.
+    pub fn is_consistent(&self) -> bool {
+        self.t4 >= self.t1 && self.t3 >= self.t2 && self.t4 - self.t1 > self.t3 - self.t2
+    }
+
     /// Round trip minus the responder's turnaround, ns (0 if the clocks make it negative).
     pub fn rtt_ns(&self) -> u64 {
         (self.t4.saturating_sub(self.t1)).saturating_sub(self.t3.saturating_sub(self.t2))
@@ -402,6 +409,10 @@ mod tests {
         };
         assert_eq!(skewed.offset_ns(), 5_200);
         assert!((skewed.offset_ns() - 5_000).unsigned_abs() <= skewed.rtt_ns() / 2);
+        assert!(times.is_consistent() && skewed.is_consistent());
+        // An answer "before" the probe, or a turnaround longer than the round trip.
+        assert!(!ProbeTimes { t4: 999, ..times }.is_consistent());
+        assert!(!ProbeTimes { t3: 9_000, ..times }.is_consistent());
     }
     use proptest::prelude::*;
 

@@ -232,9 +232,11 @@ pub struct IoCounters {
 
 impl IoCounters {
     /// How arrival times were taken this tour: `kernel-software` when every datagram had
-    /// the kernel's timestamp, `application` when none had, `mixed` otherwise.
+    /// the kernel's timestamp, `application` when none had, `mixed` otherwise, `none` when
+    /// nothing arrived.
     pub fn timestamping(&self) -> &'static str {
         match (self.kernel_stamps, self.app_stamps) {
+            (0, 0) => "none",
             (_, 0) => "kernel-software",
             (0, _) => "application",
             _ => "mixed",
@@ -482,9 +484,18 @@ impl Session {
     ) -> Option<Verdict> {
         let datagram = self.pool.slot(slot).get_mut(offset..offset + len)?;
         if datagram.get(5) == Some(&(Kind::ClockProbe as u8)) {
-            // A neighbour measuring the clock offset: answer at once with t2 and t3.
+            // A neighbour measuring the clock offset: answer at once with t2 and t3. Only
+            // header-sized probes, and once configured only from the next member's host
+            // (the one member that probes this one).
+            let expected = self
+                .setup
+                .is_none_or(|s| source.map(|a| a.ip()) == Some(s.next_peer.ip()));
             return match crate::wire::Header::decode(datagram) {
-                Ok(h) if h.flags & crate::wire::FLAG_PROBE_REPLY == 0 => {
+                Ok(h)
+                    if h.flags & crate::wire::FLAG_PROBE_REPLY == 0
+                        && len == HEADER_LEN
+                        && expected =>
+                {
                     crate::wire::Header::make_probe_reply(datagram, now, self.clock.now());
                     Some(Verdict::EchoReply)
                 }

@@ -5,8 +5,10 @@
 //! round trip is kept: its offset is off by at most half that round trip, whatever the
 //! asymmetry of the path, so half the minimum round trip is the error bound.
 //!
-//! Probes run on the control plane's thread, from their own socket bound to the member's
-//! peer address (the same interface and route as the data), before the tour is armed.
+//! Probes run on the control plane's thread before the tour is armed, from their own
+//! socket bound to the member's peer address (its IP; the wildcard when the peer socket is
+//! bound to one), to the previous member's peer socket: the link the hop's data crosses,
+//! in the other direction, and back.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr, UdpSocket};
@@ -40,7 +42,9 @@ pub struct ClockEstimate {
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
     /// The probe socket could not be set up.
-    #[error("clock probes to {peer}: cannot open a socket on {local}: {source}")]
+    #[error(
+        "clock probes to {peer}: cannot open a socket on {local}: {source}; check the member's --peer-bind address"
+    )]
     Socket {
         /// The peer probed.
         peer: SocketAddr,
@@ -49,9 +53,19 @@ pub enum ProbeError {
         /// The OS error.
         source: io::Error,
     },
+    /// Probes could not be sent.
+    #[error(
+        "clock probes to {peer}: cannot send: {source}; check that this member has a route to that peer endpoint (address family, --peer-bind)"
+    )]
+    Send {
+        /// The peer probed.
+        peer: SocketAddr,
+        /// The last OS error.
+        source: io::Error,
+    },
     /// No probe was answered.
     #[error(
-        "clock probes to {peer}: none of {sent} probes was answered within {budget:?}; check that UDP from this member reaches that peer endpoint (firewall, routing)"
+        "clock probes to {peer}: none of {sent} probes was answered within {budget:?}; check that UDP from this member reaches that peer endpoint and its answers come back (firewall, routing: probes go against the ring's direction)"
     )]
     NoAnswer {
         /// The peer probed.
@@ -86,6 +100,7 @@ pub fn probe_clock(
     let start = Instant::now();
     let mut best: Option<ProbeTimes> = None;
     let (mut samples, mut sent, mut all_kernel) = (0u32, 0u32, stamped);
+    let mut send_error = None;
     let mut out = [0u8; HEADER_LEN];
     let mut buf = [0u8; 2 * HEADER_LEN];
     while samples < want && sent < want.saturating_mul(4) && start.elapsed() < budget {
@@ -93,7 +108,8 @@ pub fn probe_clock(
         sent += 1;
         let t1 = clock.now();
         Header::clock_probe(probe_id, seq, t1).encode(&mut out);
-        if socket.send_to(&out, peer).is_err() {
+        if let Err(e) = socket.send_to(&out, peer) {
+            send_error = Some(e);
             continue;
         }
         let wait_until = Instant::now() + PROBE_WAIT;
@@ -116,6 +132,9 @@ pub fn probe_clock(
                 continue; // a late answer to an earlier probe: its t4 is not this one's
             }
             let times = ProbeTimes { t1, t2, t3, t4 };
+            if !times.is_consistent() {
+                break; // a clock stepped: this exchange measures nothing
+            }
             samples += 1;
             if best.is_none_or(|b| times.rtt_ns() < b.rtt_ns()) {
                 best = Some(times);
@@ -123,11 +142,17 @@ pub fn probe_clock(
             break;
         }
     }
-    let best = best.ok_or(ProbeError::NoAnswer {
-        peer,
-        sent,
-        budget: start.elapsed(),
-    })?;
+    let best = match (best, send_error) {
+        (Some(best), _) => best,
+        (None, Some(source)) => return Err(ProbeError::Send { peer, source }),
+        (None, None) => {
+            return Err(ProbeError::NoAnswer {
+                peer,
+                sent,
+                budget: start.elapsed(),
+            });
+        }
+    };
     Ok(ClockEstimate {
         offset_ns: best.offset_ns(),
         error_bound_ns: best.rtt_ns().div_ceil(2),

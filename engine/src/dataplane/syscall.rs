@@ -72,6 +72,7 @@ impl Syscall {
             if let Some(machine) = session.machine.as_mut() {
                 machine.handle_timeout(session.clock.now());
             }
+            session.clock.refresh();
             session.publish_progress(&core.progress);
             session.notify_if_finished(&core.progress, &core.finished);
         }

@@ -239,6 +239,7 @@ impl Uring {
             if let Some(machine) = session.machine.as_mut() {
                 machine.handle_timeout(session.clock.now());
             }
+            session.clock.refresh();
             session.publish_progress(&core.progress);
             session.notify_if_finished(&core.progress, &core.finished);
         }
@@ -310,7 +311,15 @@ impl Uring {
             return;
         }
         let submitter = self.ring.submitter();
-        let deadline = session.machine.as_ref().and_then(|m| m.poll_timeout());
+        // An overdue message with no free send slot waits for a send's completion, not for
+        // its (past) due time.
+        let deadline = session.machine.as_ref().and_then(|m| {
+            if session.send_pool.free_count() == 0 {
+                m.idle_deadline()
+            } else {
+                m.poll_timeout()
+            }
+        });
         // Errors here are ETIME (the wait ran out) and EINTR; the loop goes on either way.
         match deadline {
             // A forwarder has nothing to time: it sleeps until a completion or a wake-up.
