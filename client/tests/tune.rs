@@ -125,3 +125,25 @@ fn bad_tune_flags_are_refused() {
     let out = stillepost(&["tune", "--window", "0"]);
     assert_failure(&out, 2, &["--window at least 1 (is 0)"]);
 }
+
+#[test]
+fn a_small_udp_mem_min_is_raised_with_pressure_and_max_kept_in_order() {
+    let root = fake_host(&[]);
+    std::fs::write(
+        root.join("proc/sys/net/ipv4/udp_mem"),
+        "1000\t2000\t30000\n",
+    )
+    .unwrap();
+    let out = tune(&root, &["--json"]);
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let udp = doc["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "net.ipv4.udp_mem")
+        .unwrap();
+    assert_eq!(udp["status"], "change", "{udp}");
+    // 2 × (13.7 MiB receive + 4 MiB send) in pages: 9039; pressure follows, max stays.
+    assert_eq!(udp["recommended"], "9039 9039 30000", "{udp}");
+    std::fs::remove_dir_all(root).unwrap();
+}

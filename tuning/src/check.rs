@@ -276,7 +276,7 @@ pub fn check(host: &Host, w: Workload) -> Vec<Check> {
             0,
             "ipfrag",
             format!(
-                "must stay below ipfrag_high_thresh ({high_value}); the kernel evicts down to it"
+                "keep it below ipfrag_high_thresh ({high_value}); unused since Linux 4.17, which evicts whole queues instead"
             ),
         ));
     } else {
@@ -345,6 +345,10 @@ fn unavailable(host: &Host, base: Check) -> Check {
 }
 
 /// `net.ipv4.udp_mem` (pages: min, pressure, max) against what a member's sockets queue.
+/// For UDP the first value is the one that drops: UDP has no memory-pressure state, so once
+/// all UDP sockets of the host hold more than `min` pages, a socket past its first
+/// `udp_rmem_min` bytes cannot grow (`__sk_mem_raise_allocated`) and the datagram is
+/// dropped (`RcvbufErrors`/`MemErrors`).
 fn udp_mem(host: &Host, bytes: u64) -> Check {
     let need_pages = (2 * bytes).div_ceil(PAGE);
     let base = Check {
@@ -353,7 +357,7 @@ fn udp_mem(host: &Host, bytes: u64) -> Check {
         current: None,
         recommended: None,
         reason: format!(
-            "pages all UDP sockets of the host may hold (min, pressure, max); a member alone may queue {}, and above max the kernel drops",
+            "pages all UDP sockets of the host may hold (min, pressure, max); UDP drops once the total passes min, and a member alone may queue {}",
             mib(bytes)
         ),
         anchor: "udp_mem",
@@ -363,14 +367,16 @@ fn udp_mem(host: &Host, bytes: u64) -> Check {
         return unavailable(host, base);
     };
     let current = Some(format!("{} {} {}", v[0], v[1], v[2]));
-    if v[2] >= need_pages && v[1] >= need_pages / 2 {
+    if v[0] >= need_pages {
         return Check { current, ..base };
     }
-    let max = v[2].max(need_pages);
-    let pressure = v[1].max(max / 2);
+    // Keep min ≤ pressure ≤ max.
+    let min = need_pages;
+    let pressure = v[1].max(min);
+    let max = v[2].max(pressure);
     Check {
         current,
-        recommended: Some(format!("{} {pressure} {max}", v[0].min(pressure))),
+        recommended: Some(format!("{min} {pressure} {max}")),
         status: Status::Change,
         ..base
     }
