@@ -185,6 +185,13 @@ fn member_json(m: &MemberTourStats) -> Value {
         "recv_no_buffers": m.recv_no_buffers,
         "injected_drops": m.injected_drops,
         "residence": summary_json(&summary_of(&m.residence)),
+        "socket_drops": m.socket_drops,
+        "kernel_counters": m
+            .kernel_counters
+            .iter()
+            .map(|c| (c.name.clone(), json!(c.delta)))
+            .collect::<serde_json::Map<String, Value>>(),
+        "drop_advice": m.drop_advice,
     })
 }
 
@@ -338,6 +345,7 @@ pub fn tour_text(result: &TourResult) -> String {
             (m.recv_errors, "receive errors"),
             (m.recv_no_buffers, "receives out of buffers"),
             (m.injected_drops, "dropped by fault injection"),
+            (m.socket_drops, "dropped by the kernel at the peer socket"),
         ];
         let noted: Vec<String> = drops
             .iter()
@@ -352,6 +360,28 @@ pub fn tour_text(result: &TourResult) -> String {
                 m.peer_endpoint,
                 noted.join(", ")
             );
+        }
+    }
+    let moved: Vec<&MemberTourStats> = result
+        .members
+        .iter()
+        .filter(|m| !m.kernel_counters.is_empty() || !m.drop_advice.is_empty())
+        .collect();
+    if !moved.is_empty() {
+        let _ = writeln!(
+            out,
+            "  kernel counters that moved during the tour (each member's network namespace):"
+        );
+        for m in moved {
+            let counters: Vec<String> = m
+                .kernel_counters
+                .iter()
+                .map(|c| format!("{} +{}", c.name, c.delta))
+                .collect();
+            let _ = writeln!(out, "    member {}: {}", m.index, counters.join(", "));
+            for advice in &m.drop_advice {
+                let _ = writeln!(out, "      {advice}");
+            }
         }
     }
     out

@@ -25,6 +25,11 @@ struct NsRing {
 
 impl NsRing {
     fn start(lab: Lab, n: usize) -> NsRing {
+        NsRing::start_with(lab, n, |_| Vec::new())
+    }
+
+    /// Member `i` gets the extra flags `extra(i)`.
+    fn start_with(lab: Lab, n: usize, extra: impl Fn(usize) -> Vec<String>) -> NsRing {
         let data_dir = scratch_dir("netns-results");
         let coordinator_addr = format!("{}:7000", lab.hub_ip());
         let coordinator = Daemon::start_command(
@@ -42,9 +47,12 @@ impl NsRing {
         for i in 0..n {
             let control = format!("{}:7001", lab.ip(i));
             let peer = format!("{}:7101", lab.ip(i));
+            let more = extra(i);
+            let mut args = vec!["member", "--coord-bind", &control, "--peer-bind", &peer];
+            args.extend(more.iter().map(String::as_str));
             members.push(Daemon::start_command(
                 lab.command(&lab.member(i), &bin("stillepostd")),
-                &["member", "--coord-bind", &control, "--peer-bind", &peer],
+                &args,
             ));
             controls.push(control);
         }
@@ -77,11 +85,16 @@ impl NsRing {
     }
 
     fn tour(&self) -> Value {
-        let out = self.client(&["stillepost", "--json"]);
-        assert_success(&out);
-        let tour = json(&out);
+        let tour = self.any_tour();
         assert_eq!(tour["outcome"], "complete", "{tour:#}");
         tour
+    }
+
+    /// A tour, complete or not.
+    fn any_tour(&self) -> Value {
+        let out = self.client(&["stillepost", "--json"]);
+        assert_success(&out);
+        json(&out)
     }
 }
 
@@ -186,4 +199,74 @@ fn a_shaped_link_adds_its_serialization_delay_to_its_hop_only() {
         );
     }
     ring.lab.unshape(1).unwrap();
+}
+
+/// A member whose receive buffer is forced tiny: the kernel drops most of a burst at its
+/// socket. The tour ends at the member timeout (+ 2 s at most), the loss is on the hop into
+/// that member, and that member alone, in its own network namespace, reports RcvbufErrors
+/// with the advice to raise rmem_max.
+#[test]
+fn a_tiny_receive_buffer_is_named_on_the_member_that_dropped() {
+    let Some(lab) = Lab::new(3) else {
+        return;
+    };
+    let ring = NsRing::start_with(lab, 3, |i| {
+        if i == 1 {
+            vec!["--fault-rcvbuf=4096".to_string()]
+        } else {
+            Vec::new()
+        }
+    });
+    ring.configure(&[
+        "--msgbytelen",
+        "1400",
+        "--msgcount",
+        "2000",
+        "--member-timeout",
+        "1000",
+    ]);
+    let started = std::time::Instant::now();
+    let tour = ring.any_tour();
+    let took = started.elapsed();
+    assert!(
+        took < std::time::Duration::from_millis(1000 + 2000),
+        "the tour took {took:?}"
+    );
+    assert_eq!(tour["outcome"], "timed_out", "{tour:#}");
+    let lost = tour["lost"].as_u64().unwrap();
+    assert!(lost > 0, "{tour:#}");
+    let hop = |from: u64| {
+        tour["hop_losses"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h["from"] == from)
+            .unwrap()["lost"]
+            .as_u64()
+            .unwrap()
+    };
+    assert_eq!((hop(0), hop(1), hop(2)), (lost, 0, 0), "{tour:#}");
+    let members = tour["members"].as_array().unwrap();
+    let m1 = &members[1];
+    assert_eq!(m1["socket_drops"].as_u64().unwrap(), lost, "{m1:#}");
+    assert_eq!(
+        m1["kernel_counters"]["Udp RcvbufErrors"].as_u64().unwrap(),
+        lost,
+        "{m1:#}"
+    );
+    let advice = m1["drop_advice"][0].as_str().unwrap();
+    assert!(
+        advice.starts_with(&format!(
+            "member 1: its peer socket dropped {lost} datagrams (RcvbufErrors +{lost}): its receive buffer holds "
+        )) && advice.contains("raise net.core.rmem_max to "),
+        "{advice}"
+    );
+    for other in [&members[0], &members[2]] {
+        assert_eq!(other["socket_drops"], 0, "{other:#}");
+        assert!(
+            other["kernel_counters"].get("Udp RcvbufErrors").is_none(),
+            "{other:#}"
+        );
+        assert_eq!(other["drop_advice"].as_array().unwrap().len(), 0);
+    }
 }

@@ -52,6 +52,10 @@ struct MemberState {
     position: Option<RingPosition>,
     /// The previous member's peer endpoint, as configured.
     prev_peer: Option<SocketAddr>,
+    /// Receive buffer the tour needs and the kernel granted, bytes.
+    rcvbuf: (u64, u64),
+    /// Kernel counters and socket drops when the tour was armed.
+    before: Option<(stillepost_tuning::drops::Reading, Option<u64>)>,
     /// idle | configured | armed | in-tour
     phase: &'static str,
 }
@@ -228,6 +232,7 @@ impl MemberCore {
         let mut state = lock(&self.state);
         state.position = Some(position);
         state.prev_peer = Some(prev_peer);
+        state.rcvbuf = (report.rcvbuf_requested as u64, report.rcvbuf_granted as u64);
         state.phase = "configured";
         Ok(proto::MemberConfigureReply {
             rcvbuf_requested: report.rcvbuf_requested as u64,
@@ -283,7 +288,14 @@ impl MemberCore {
         };
         let offset = prev_clock.as_ref().map_or(0, |c| c.offset_ns);
         self.blocking(move |dp| dp.prepare(tour_id, offset)).await?;
-        lock(&self.state).phase = "armed";
+        let before = (
+            stillepost_tuning::drops::read_counters(std::path::Path::new("/proc")),
+            self.dataplane.socket_drops(),
+        );
+        let mut state = lock(&self.state);
+        state.phase = "armed";
+        state.before = Some(before);
+        drop(state);
         Ok(proto::PrepareReply { prev_clock })
     }
 
@@ -319,12 +331,82 @@ impl MemberCore {
         seen: Option<IpAddr>,
     ) -> Result<proto::MemberTourReport, MemberError> {
         let report = self.blocking(move |dp| dp.end(tour_id)).await?;
+        let after = (
+            stillepost_tuning::drops::read_counters(std::path::Path::new("/proc")),
+            self.dataplane.socket_drops(),
+        );
         let peer = self.peer_endpoint(seen)?;
         let mut state = lock(&self.state);
         state.phase = "configured";
         let index = state.position.map_or(0, |p| p.index);
-        report_to_proto(&report, index, peer.to_string(), self.dataplane.started())
+        let mut reply =
+            report_to_proto(&report, index, peer.to_string(), self.dataplane.started())?;
+        if let (Some(before), Some(stats)) = (state.before.take(), reply.stats.as_mut()) {
+            let moved = stillepost_tuning::drops::moved(&before.0, &after.0);
+            stats.socket_drops = match (before.1, after.1) {
+                (Some(b), Some(a)) => a.saturating_sub(b),
+                _ => 0,
+            };
+            stats.drop_advice = drop_advice(index, &moved, stats.socket_drops, state.rcvbuf);
+            stats.kernel_counters = moved
+                .into_iter()
+                .map(|(name, delta)| proto::KernelCounter { name, delta })
+                .collect();
+        }
+        Ok(reply)
     }
+}
+
+/// What to change, for the kernel counters that moved during a tour on member `index`.
+/// The socket's own drop counter says whether this member's receive buffer overflowed
+/// (the snmp counters are shared by every socket of the network namespace).
+fn drop_advice(
+    index: u32,
+    moved: &[(String, u64)],
+    socket_drops: u64,
+    (needed, granted): (u64, u64),
+) -> Vec<String> {
+    let delta = |name: &str| moved.iter().find(|(n, _)| n == name).map_or(0, |(_, d)| *d);
+    let mut advice = Vec::new();
+    if socket_drops > 0 {
+        let rcvbuf = delta("Udp RcvbufErrors");
+        let fix = if granted < needed {
+            format!(
+                "its receive buffer holds {granted} B but the tour can have {needed} B in flight: raise net.core.rmem_max to {} (or run the member as root), see docs/tuning.md#rmem_max",
+                needed.next_power_of_two()
+            )
+        } else {
+            format!(
+                "its receive buffer ({granted} B) filled although it holds what the tour can have in flight: the member fell behind; see docs/tuning.md#netdev_max_backlog and #cpu"
+            )
+        };
+        advice.push(format!(
+            "member {index}: its peer socket dropped {socket_drops} datagrams (RcvbufErrors +{rcvbuf}): {fix}"
+        ));
+    }
+    let mut more = |name: &str, text: &str| {
+        let d = delta(name);
+        if d > 0 {
+            advice.push(format!("member {index}: {name} +{d}: {text}"));
+        }
+    };
+    more(
+        "Udp MemErrors",
+        "all UDP sockets of the host passed net.ipv4.udp_mem: raise its first value, see docs/tuning.md#udp_mem",
+    );
+    more(
+        "Udp SndbufErrors",
+        "a send found the send buffer full: raise net.core.wmem_max, see docs/tuning.md#wmem_max",
+    );
+    more(
+        "Ip ReasmFails",
+        "IP fragments were dropped before their datagram was whole: raise net.ipv4.ipfrag_high_thresh, see docs/tuning.md#ipfrag",
+    );
+    more(
+        "softnet dropped",
+        "a CPU's input queue was full: raise net.core.netdev_max_backlog, see docs/tuning.md#netdev_max_backlog",
+    );
+    advice
 }
 
 /// The protocol name of a tour phase.
@@ -383,6 +465,10 @@ fn report_to_proto(
             cpu: cpu_field(started.cpu),
             recv_no_buffers: io.recv_no_buffers,
             residence,
+            // Filled in by `end`, which reads the kernel's counters.
+            kernel_counters: Vec::new(),
+            socket_drops: 0,
+            drop_advice: Vec::new(),
         }),
         first_send_ns: report.first_send_ns.unwrap_or(0),
         last_receive_ns: report.last_receive_ns.unwrap_or(0),

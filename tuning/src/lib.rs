@@ -7,6 +7,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 
 mod check;
+pub mod drops;
 pub use check::{Check, Host, Status, Workload, apply, check, render, sysctl_conf};
 
 /// Why a setting could not be read.

@@ -81,6 +81,9 @@ enum Role {
         /// milliseconds, as a descheduled sender would.
         #[arg(long, hide = true, value_name = "SEQ:MS", value_parser = parse_stall)]
         fault_origin_stall: Option<(u32, u32)>,
+        /// Testing aid: give the peer socket this receive buffer, whatever the tour needs.
+        #[arg(long, hide = true, value_name = "BYTES")]
+        fault_rcvbuf: Option<u32>,
     },
 }
 
@@ -147,6 +150,7 @@ async fn run(cli: Cli) -> Result<()> {
             fault_buffers,
             fault_clock_shift_ns,
             fault_origin_stall,
+            fault_rcvbuf,
         } => {
             let control_addr = resolve("--coord-bind", &coord_bind)?;
             let peer_addr = resolve("--peer-bind", &peer_bind)?;
@@ -161,6 +165,7 @@ async fn run(cli: Cli) -> Result<()> {
                     buffers: fault_buffers,
                     clock_shift_ns: fault_clock_shift_ns,
                     origin_stall: fault_origin_stall,
+                    rcvbuf: fault_rcvbuf,
                 },
             };
             let dataplane = DataPlane::spawn_with(peer_addr, options)?;

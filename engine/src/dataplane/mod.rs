@@ -125,6 +125,9 @@ pub struct Faults {
     /// Origin: once message number `.0` (from 0) has been sent, stop for `.1` ms, as a
     /// sender descheduled or paused by the garbage collector would.
     pub origin_stall: Option<(u32, u32)>,
+    /// Give the peer socket this receive buffer (`SO_RCVBUF`) instead of what the tour
+    /// needs, so that the kernel drops what does not fit.
+    pub rcvbuf: Option<u32>,
 }
 
 impl Faults {
@@ -694,8 +697,9 @@ impl Core {
     /// Asks for socket buffers that hold what a tour can have in flight; with
     /// CAP_NET_ADMIN beyond `net.core.rmem_max` (`SO_RCVBUFFORCE`).
     fn size_socket_buffers(&self, want: usize) -> ConfigureReport {
-        let forced = sys::set_buffer_force(&self.socket, libc::SO_RCVBUFFORCE, want).is_ok();
-        if !forced {
+        if let Some(tiny) = self.faults.rcvbuf {
+            let _ = self.socket.set_recv_buffer_size(tiny as usize);
+        } else if sys::set_buffer_force(&self.socket, libc::SO_RCVBUFFORCE, want).is_err() {
             let _ = self.socket.set_recv_buffer_size(want);
         }
         if sys::set_buffer_force(&self.socket, libc::SO_SNDBUFFORCE, MIN_SOCKET_BUFFER).is_err() {
@@ -729,6 +733,8 @@ pub struct DataPlane {
     finished: Receiver<u64>,
     progress: Arc<Progress>,
     local_addr: SocketAddr,
+    /// The peer socket, shared with the data-plane thread, for reading its counters.
+    stats_socket: Socket,
     started: Started,
     /// Why `auto` did not run io_uring, if it did not.
     fallback_reason: Option<String>,
@@ -766,6 +772,7 @@ impl DataPlane {
             .map_err(bind_err)?
             .as_socket()
             .ok_or_else(|| bind_err(io::Error::other("bound address is not an IP socket")))?;
+        let stats_socket = socket.try_clone().map_err(bind_err)?;
         let wake = Arc::new(sys::eventfd().map_err(DataPlaneError::Spawn)?);
         let (commands, command_rx) = bounded(16);
         let (finished_tx, finished) = bounded(16);
@@ -799,6 +806,7 @@ impl DataPlane {
             finished,
             progress,
             local_addr,
+            stats_socket,
             started,
             fallback_reason,
             faults: options.faults,
@@ -819,6 +827,11 @@ impl DataPlane {
     /// Why `--backend auto` runs the syscall backend, when it does.
     pub fn fallback_reason(&self) -> Option<&str> {
         self.fallback_reason.as_deref()
+    }
+
+    /// Datagrams the kernel dropped on the peer socket so far (`SO_MEMINFO`), if it says.
+    pub fn socket_drops(&self) -> Option<u64> {
+        sys::socket_drops(self.stats_socket.as_raw_fd())
     }
 
     /// The clock shift injected for testing (0 normally).

@@ -145,6 +145,27 @@ pub fn tight_timer_slack() {
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
 }
 
+/// Datagrams the kernel dropped on this socket since it was created (`SO_MEMINFO`'s
+/// `SK_MEMINFO_DROPS`: receive buffer full, or memory refused).
+pub fn socket_drops(fd: libc::c_int) -> Option<u64> {
+    /// `SO_MEMINFO` in Linux's asm-generic socket options (not exported by libc).
+    const SO_MEMINFO: libc::c_int = 55;
+    let mut info = [0u32; 9];
+    let mut len = std::mem::size_of_val(&info) as libc::socklen_t;
+    // SAFETY: the fd is a live socket; `info` and `len` are live and `len` holds the size of
+    // `info`, which the kernel fills up to.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            SO_MEMINFO,
+            info.as_mut_ptr().cast(),
+            &mut len,
+        )
+    };
+    (rc == 0).then(|| u64::from(info[libc::SK_MEMINFO_DROPS as usize]))
+}
+
 /// The MTU of the route to `peer` (`IP_MTU`/`IPV6_MTU` on a socket connected to it; no
 /// datagram is sent).
 pub fn path_mtu(peer: std::net::SocketAddr) -> io::Result<u32> {
