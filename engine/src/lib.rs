@@ -5,6 +5,7 @@
 //! See `docs/architecture.md` and `docs/wire-format.md` in the repository.
 
 pub mod dataplane;
+pub mod fragment;
 pub mod histogram;
 pub mod tour;
 pub mod wire;
