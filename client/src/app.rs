@@ -19,7 +19,7 @@ use stillepost_control::rpc::{
 };
 use tonic::transport::Channel;
 
-use crate::cli::{ConfigureArgs, EchoArgs, PingArgs, TourArgs};
+use crate::cli::{ConfigureArgs, EchoArgs, PingArgs, TourArgs, WindowArg};
 use crate::report;
 
 /// An error with the exit status it stands for (see `stillepost --help`).
@@ -200,17 +200,39 @@ impl Coordinator {
     }
 }
 
+/// What a default window may have in flight: the receive buffer every member asks for at
+/// least (each datagram charged its length plus the kernel's overhead).
+const DEFAULT_IN_FLIGHT_BYTES: u64 = 4 << 20;
+
+/// The window when `--window` is not given: all messages, unless they would overflow a
+/// default receive buffer (large messages), then as many as fit, at least one. Hold mode
+/// needs all.
+pub fn default_window(msg_len: u32, count: u32, forward_immediately: bool) -> u32 {
+    let per_message = stillepost_tuning::receive_buffer_needed(u64::from(msg_len), 1);
+    let fit = (DEFAULT_IN_FLIGHT_BYTES / per_message.max(1)).max(1);
+    if !forward_immediately || u64::from(count) <= fit {
+        0
+    } else {
+        fit as u32
+    }
+}
+
 /// Validates tour flags into protocol parameters; errors name the flag.
 pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
-    if args.window == Some(0) {
-        return Err(invalid(
-            "--window 0 is out of range: at least 1 message must be in flight (omit --window to send all msgcount at once)",
-        ));
-    }
+    let window = match args.window {
+        Some(WindowArg::Messages(0)) => {
+            return Err(invalid(
+                "--window 0 is out of range: at least 1 message must be in flight (--window all sends every message at once)",
+            ));
+        }
+        Some(WindowArg::Messages(n)) => n,
+        Some(WindowArg::All) => 0,
+        None => default_window(args.msg_len, args.count, args.forward_immediately),
+    };
     let params = TourParams {
         msg_len: args.msg_len,
         count: args.count,
-        window: args.window.unwrap_or(0),
+        window,
         forward_immediately: args.forward_immediately,
         member_timeout_ms: args.member_timeout,
         warmup: args.warmup,
@@ -468,4 +490,51 @@ pub async fn report(coord: &Coordinator, args: &crate::cli::ReportArgs) -> Resul
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+    use clap::Parser;
+
+    fn params(args: &[&str]) -> Result<TourParams> {
+        let mut all = vec!["stillepost", "local"];
+        all.extend_from_slice(args);
+        match crate::cli::Cli::try_parse_from(all)?.command {
+            crate::cli::Command::Local(local) => tour_params(&local.tour),
+            _ => unreachable!("parsed as local"),
+        }
+    }
+
+    #[test]
+    fn the_default_window_keeps_large_messages_within_a_default_buffer() {
+        // 1000 × 1 KiB fit 4 MiB: all at once, as the original tool.
+        assert_eq!(params(&[]).unwrap().window, 0);
+        // 2000 × 65000 B do not: as many as 4 MiB holds, each charged 65000 + 1024 B.
+        assert_eq!(default_window(65_000, 2000, true), 63);
+        assert_eq!(
+            params(&["--msgbytelen", "65000", "--msgcount", "2000"])
+                .unwrap()
+                .window,
+            63
+        );
+        // Explicit choices win; hold mode needs all.
+        let all = [
+            "--msgbytelen",
+            "65000",
+            "--msgcount",
+            "2000",
+            "--window",
+            "all",
+        ];
+        assert_eq!(params(&all).unwrap().window, 0);
+        assert_eq!(default_window(65_000, 2000, false), 0);
+        assert_eq!(default_window(65_000, 5, true), 0, "5 messages fit");
+        let err = params(&["--window", "0"]).unwrap_err().to_string();
+        assert!(
+            err.contains("--window all sends every message at once"),
+            "{err}"
+        );
+        assert!(params(&["--window", "some"]).is_err());
+    }
 }

@@ -161,10 +161,12 @@ pub struct TourArgs {
     /// messages have arrived and then send them (false).
     #[arg(long, action = ArgAction::Set, default_value_t = true, value_name = "BOOL")]
     pub forward_immediately: bool,
-    /// Messages the origin keeps in flight; default: all msgcount at once. 1 is
-    /// ping-pong around the ring. Must equal msgcount with --forward-immediately false.
-    #[arg(long, value_name = "N")]
-    pub window: Option<u32>,
+    /// Messages the origin keeps in flight: a number, or `all` (every msgcount message at
+    /// once, the original tool's behaviour). Default: all, unless that is more than a 4 MiB
+    /// receive buffer holds (large messages); then as many as it holds. 1 is ping-pong
+    /// around the ring. Must be all with --forward-immediately false.
+    #[arg(long, value_name = "N|all", value_parser = parse_window)]
+    pub window: Option<WindowArg>,
     /// How long the origin waits for the next message before it ends a tour and
     /// reports what is missing, in milliseconds.
     #[arg(long, default_value_t = DEFAULT_MEMBER_TIMEOUT_MS, value_name = "MS")]
@@ -257,4 +259,22 @@ pub struct LocalArgs {
     /// Forward with io_uring zero-copy sends (see `stillepostd member --help`).
     #[arg(long)]
     pub zerocopy: bool,
+}
+
+/// `--window`: a number of messages, or all of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WindowArg {
+    /// Every message at once.
+    All,
+    /// This many in flight.
+    Messages(u32),
+}
+
+fn parse_window(text: &str) -> Result<WindowArg, String> {
+    if text == "all" {
+        return Ok(WindowArg::All);
+    }
+    text.parse()
+        .map(WindowArg::Messages)
+        .map_err(|e| format!("'{text}' is neither a number of messages nor `all`: {e}"))
 }
