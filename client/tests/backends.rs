@@ -195,6 +195,41 @@ fn a_core_that_does_not_exist_is_named() {
     );
 }
 
+/// A core outside the member's affinity mask (as an isolated core is, with isolcpus=) can
+/// still be asked for with --cpu: here the member starts under `taskset -c 0` and pins its
+/// data plane to the host's last core.
+#[test]
+fn a_core_outside_the_affinity_mask_can_be_pinned() {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if cores < 2 || Command::new("taskset").arg("-V").output().is_err() {
+        eprintln!("skipped: needs two cores and taskset(1)");
+        return;
+    }
+    let last = (cores - 1).to_string();
+    let mut command = Command::new("taskset");
+    command.args(["-c", "0"]).arg(bin("stillepostd"));
+    let member = Daemon::start_command(
+        command,
+        &[
+            "member",
+            "--coord-bind",
+            "127.0.0.1:0",
+            "--peer-bind",
+            "127.0.0.1:0",
+            "--cpu",
+            &last,
+        ],
+    );
+    assert!(member.banner.contains("control on "), "{}", member.banner);
+    let control = member.addr_after("control on ");
+    let cluster = Cluster::start("auto", 0);
+    let out = cluster.client(&["configure", "--cluster", &control, "--msgcount", "10"]);
+    assert_success(&out);
+    let tour = json(&cluster.client(&["stillepost", "--json"]));
+    assert_eq!(tour["outcome"], "complete", "{tour:#}");
+    assert_eq!(tour["members"][0]["cpu"].to_string(), last);
+}
+
 #[test]
 fn zero_copy_forwarding_completes_tours_of_large_messages() {
     let cluster = Cluster::start("uring", 0);

@@ -937,11 +937,11 @@ fn run_thread(
     started: Sender<StartReply>,
 ) {
     if let Some(cpu) = options.cpu {
-        let ids = core_affinity::get_core_ids().unwrap_or_default();
-        let last = ids.iter().map(|c| c.id).max().unwrap_or(0);
-        if !ids.iter().any(|c| c.id == cpu)
-            || !core_affinity::set_for_current(core_affinity::CoreId { id: cpu })
-        {
+        // Any online core, also one outside this process's affinity mask (an isolated
+        // core, isolcpus=, is left out of the mask but may be asked for explicitly).
+        let online = sys::online_cpus();
+        let last = online.saturating_sub(1);
+        if cpu >= online || !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
             let _ = started.send(Err(DataPlaneError::Pin { cpu, last }));
             return;
         }

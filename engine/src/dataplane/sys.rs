@@ -145,6 +145,13 @@ pub fn tight_timer_slack() {
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
 }
 
+/// Cores online on this host (`_SC_NPROCESSORS_ONLN`), whatever the caller's affinity.
+pub fn online_cpus() -> usize {
+    // SAFETY: sysconf takes no pointers; a negative answer means unknown.
+    let n = unsafe { libc::sysconf(libc::_SC_NPROCESSORS_ONLN) };
+    usize::try_from(n).unwrap_or(1).max(1)
+}
+
 /// Datagrams the kernel dropped on this socket since it was created (`SO_MEMINFO`'s
 /// `SK_MEMINFO_DROPS`: receive buffer full, or memory refused).
 pub fn socket_drops(fd: libc::c_int) -> Option<u64> {
