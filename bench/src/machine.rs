@@ -18,6 +18,7 @@ fn forwarder_ns_per_datagram(count: u32, msg_len: u32) -> Result<f64> {
         member_timeout_ns: 1_000_000_000,
         warmup: 0,
         interval_ns: 0,
+        max_datagram: 0,
     };
     let mut origin = TourMachine::new(
         RingPosition {

@@ -237,6 +237,7 @@ pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
         member_timeout_ms: args.member_timeout,
         warmup: args.warmup,
         rate: args.rate.unwrap_or(0),
+        max_datagram: args.max_datagram.unwrap_or(0),
     };
     if args.rate == Some(0) {
         return Err(invalid(

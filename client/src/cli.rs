@@ -181,6 +181,11 @@ pub struct TourArgs {
     /// message waited for a stalled sender (coordinated omission); both are reported.
     #[arg(long, value_name = "MSGS_PER_S")]
     pub rate: Option<u64>,
+    /// Largest datagram a message travels in, the 64-byte header included (at most 65507):
+    /// a longer message is split into fragments of at most this size, which members forward
+    /// as they arrive. Default: one datagram per message.
+    #[arg(long, value_name = "BYTES")]
+    pub max_datagram: Option<u32>,
 }
 
 #[derive(Debug, Args)]

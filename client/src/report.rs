@@ -44,13 +44,18 @@ fn params_text(p: &TourParams, members: usize) -> String {
     } else {
         String::new()
     };
+    let fragments = if p.max_datagram > 0 && p.msg_len > p.max_datagram {
+        format!(" in datagrams of at most {} B", p.max_datagram)
+    } else {
+        String::new()
+    };
     let rate = if p.rate > 0 {
         format!(", open loop at {} msg/s", p.rate)
     } else {
         String::new()
     };
     format!(
-        "{members} members, {} messages{warmup} × {} B, {mode}, {window}{rate}, member timeout {} ms",
+        "{members} members, {} messages{warmup} × {} B{fragments}, {mode}, {window}{rate}, member timeout {} ms",
         p.count, p.msg_len, p.member_timeout_ms
     )
 }
@@ -64,6 +69,7 @@ fn params_json(p: &TourParams) -> Value {
         "member_timeout_ms": p.member_timeout_ms,
         "warmup": p.warmup,
         "rate": (p.rate > 0).then_some(p.rate),
+        "max_datagram": (p.max_datagram > 0).then_some(p.max_datagram),
     })
 }
 
@@ -186,6 +192,8 @@ fn member_json(m: &MemberTourStats) -> Value {
         "injected_drops": m.injected_drops,
         "residence": summary_json(&summary_of(&m.residence)),
         "socket_drops": m.socket_drops,
+        "duplicate_fragments": m.duplicate_fragments,
+        "forwarded_fragments": m.forwarded_fragments,
         "kernel_counters": m
             .kernel_counters
             .iter()
@@ -346,6 +354,7 @@ pub fn tour_text(result: &TourResult) -> String {
             (m.recv_no_buffers, "receives out of buffers"),
             (m.injected_drops, "dropped by fault injection"),
             (m.socket_drops, "dropped by the kernel at the peer socket"),
+            (m.duplicate_fragments, "duplicate fragments"),
         ];
         let noted: Vec<String> = drops
             .iter()
@@ -666,6 +675,7 @@ mod tests {
                 member_timeout_ms: 2000,
                 warmup: 10,
                 rate: 4000,
+                max_datagram: 0,
             }),
             outcome: "timed_out".into(),
             error: String::new(),

@@ -379,6 +379,48 @@ fn a_long_tour_shows_progress_on_a_terminal_only() {
     assert!(!stdout(&piped).contains("back at the origin"));
 }
 
+/// Messages longer than a datagram (`--max-datagram`): 60000-byte messages as 43
+/// fragments of at most 1472 B go around, each member forwarding fragments as they arrive,
+/// and the tour and every hop are complete.
+fn fragmented_messages_go_around(backend: &str) {
+    let cluster = Cluster::start(backend, 3);
+    cluster.configure(&[
+        "--msgbytelen",
+        "60000",
+        "--max-datagram",
+        "1472",
+        "--msgcount",
+        "100",
+        "--window",
+        "4",
+    ]);
+    let tour = tour_json(&cluster);
+    assert_complete_tour(&tour, 100, 3);
+    assert_eq!(tour["params"]["max_datagram"], 1472);
+    for m in tour["members"].as_array().unwrap().iter().skip(1) {
+        assert_eq!(m["forwarded"], 100, "{m}");
+        // 42 of each message's 43 fragments go on before it is whole.
+        assert_eq!(m["forwarded_fragments"], 100 * 42, "{m}");
+        assert_eq!(m["residence"]["count"], 100, "{m}");
+    }
+    for h in tour["hops"].as_array().unwrap() {
+        assert_eq!(h["latency"]["count"], 100, "{h}");
+    }
+    let cl = cluster.cluster_arg();
+    let out = cluster.client(&[
+        "configure",
+        "--cluster",
+        &cl,
+        "--msgbytelen",
+        "60000",
+        "--max-datagram",
+        "1472",
+        "--forward-immediately",
+        "false",
+    ]);
+    assert_failure(&out, 2, &["travel as 43 datagrams of at most 1472 B"]);
+}
+
 fn warm_up_messages_travel_but_are_not_recorded(backend: &str) {
     let cluster = Cluster::start(backend, 3);
     cluster.configure(&["--msgcount", "50", "--warmup", "10", "--window", "1"]);
@@ -805,6 +847,7 @@ on_both_backends!(
     warm_up_messages_travel_but_are_not_recorded,
     clock_offsets_between_hosts_are_measured_and_corrected,
     open_loop_rate_corrects_for_a_stalled_origin,
+    fragmented_messages_go_around,
     configure_and_run_forwarding_immediately,
     run_holding_until_all_messages_arrived,
     window_one_and_readable_aliases,

@@ -469,6 +469,8 @@ fn report_to_proto(
             kernel_counters: Vec::new(),
             socket_drops: 0,
             drop_advice: Vec::new(),
+            duplicate_fragments: c.duplicate_fragments,
+            forwarded_fragments: c.forwarded_fragments,
         }),
         first_send_ns: report.first_send_ns.unwrap_or(0),
         last_receive_ns: report.last_receive_ns.unwrap_or(0),

@@ -109,6 +109,7 @@ pub fn params_to_config(params: &TourParams) -> TourConfig {
         member_timeout_ns: params.member_timeout_ms.saturating_mul(1_000_000),
         warmup: params.warmup,
         interval_ns: rate_interval_ns(params.rate),
+        max_datagram: params.max_datagram,
     }
 }
 

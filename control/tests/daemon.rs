@@ -98,6 +98,7 @@ async fn cores_run_a_tour_in_process() {
         member_timeout_ms: 2000,
         warmup: 0,
         rate: 0,
+        max_datagram: 0,
     };
     let reply = coordinator
         .configure(ConfigureRequest {

@@ -9,6 +9,7 @@
 
 use hdrhistogram::Histogram;
 
+use crate::fragment::{Assembled, FragmentPlan, Reassembly};
 use crate::wire::{FLAG_WARMUP, HEADER_LEN, Header, Kind, MAX_DATAGRAM};
 
 /// Nanoseconds on a monotonic clock chosen by the driver.
@@ -66,6 +67,21 @@ pub struct TourConfig {
     /// window allows) and measures tour latency from that intended time too. 0: closed loop,
     /// each message as soon as the window allows.
     pub interval_ns: u64,
+    /// Largest datagram a message travels in (header included); a longer message is split
+    /// into fragments of at most this many bytes. 0: one datagram per message.
+    pub max_datagram: u32,
+}
+
+impl TourConfig {
+    /// How messages split into datagrams.
+    pub fn plan(&self) -> Result<FragmentPlan, ConfigError> {
+        let max = if self.max_datagram == 0 {
+            MAX_DATAGRAM as u32
+        } else {
+            self.max_datagram
+        };
+        FragmentPlan::new(self.msg_len, max).map_err(ConfigError::Fragment)
+    }
 }
 
 /// Why a [`TourConfig`] cannot be used. Each variant names the field at fault.
@@ -123,6 +139,29 @@ pub enum ConfigError {
         /// The member timeout.
         member_timeout_ns: u64,
     },
+    /// The message cannot be split as asked.
+    #[error(transparent)]
+    Fragment(crate::fragment::FragmentError),
+    /// `max_datagram` is larger than a UDP datagram.
+    #[error(
+        "max-datagram {max_datagram} B is larger than the {MAX_DATAGRAM} B a UDP datagram carries"
+    )]
+    MaxDatagram {
+        /// The rejected size.
+        max_datagram: u32,
+    },
+    /// Holding members keep whole messages; fragments are forwarded as they arrive.
+    #[error(
+        "forward-immediately false holds whole messages, but {msg_len} B messages travel as {fragments} datagrams of at most {max_datagram} B; use --forward-immediately true (fragments are forwarded as they arrive) or a message that fits one datagram"
+    )]
+    HoldFragments {
+        /// Message length.
+        msg_len: u32,
+        /// Fragments per message.
+        fragments: u32,
+        /// Datagram limit.
+        max_datagram: u32,
+    },
     /// `member_timeout_ns` is zero or longer than [`MAX_MEMBER_TIMEOUT_NS`].
     #[error("member-timeout must be greater than 0 ms and at most one day (86400000 ms)")]
     MemberTimeout,
@@ -162,6 +201,19 @@ impl TourConfig {
         }
         if self.member_timeout_ns == 0 || self.member_timeout_ns > MAX_MEMBER_TIMEOUT_NS {
             return Err(ConfigError::MemberTimeout);
+        }
+        if self.max_datagram as usize > MAX_DATAGRAM {
+            return Err(ConfigError::MaxDatagram {
+                max_datagram: self.max_datagram,
+            });
+        }
+        let plan = self.plan()?;
+        if !self.forward_immediately && plan.count() > 1 {
+            return Err(ConfigError::HoldFragments {
+                msg_len: self.msg_len,
+                fragments: plan.count(),
+                max_datagram: self.max_datagram,
+            });
         }
         if self.interval_ns >= self.member_timeout_ns {
             return Err(ConfigError::RateSlowerThanTimeout {
@@ -205,6 +257,8 @@ pub enum DropReason {
     WrongHop,
     /// A message this member already received in this tour.
     Duplicate,
+    /// A fragment this member already received.
+    DuplicateFragment,
     /// A kind this member does not handle on the data path.
     UnexpectedKind,
 }
@@ -247,6 +301,10 @@ pub struct Counters {
     pub wrong_hop: u64,
     /// Datagrams of a kind the data path does not handle.
     pub unexpected_kind: u64,
+    /// Fragments received again (of a message still being reassembled or already whole).
+    pub duplicate_fragments: u64,
+    /// Fragments forwarded before their message was whole (cut-through).
+    pub forwarded_fragments: u64,
 }
 
 /// One member's tour state machine. Everything it needs is allocated at construction
@@ -282,6 +340,15 @@ pub struct TourMachine {
     /// This member's clock minus the previous member's, ns, as estimated before the tour;
     /// subtracted from every hop latency.
     prev_clock_offset_ns: i64,
+    /// How messages split into datagrams, and which fragments of those in flight arrived.
+    plan: FragmentPlan,
+    reassembly: Reassembly,
+    /// Origin: the next fragment of the message being sent (0: start a new message).
+    next_frag: u32,
+    /// The next forward is a fragment that does not complete its message: no residence.
+    skip_residence: bool,
+    /// Origin: send time of the message whose fragments are going out.
+    msg_send_ns: Nanos,
 }
 
 impl TourMachine {
@@ -292,6 +359,9 @@ impl TourMachine {
         if position.ring_len == 0 || position.index >= position.ring_len {
             return Err(ConfigError::EmptyRing);
         }
+        let plan = config.plan()?;
+        // Fragments of the messages in flight: the window at the origin and anywhere else.
+        let reassembly = Reassembly::new(plan, config.window);
         let tour_latency = crate::histogram::new_histogram();
         let tour_latency_corrected = crate::histogram::new_histogram();
         let hop_latency = crate::histogram::new_histogram();
@@ -315,6 +385,11 @@ impl TourMachine {
             residence,
             negative_hops: 0,
             prev_clock_offset_ns: 0,
+            plan,
+            reassembly,
+            next_frag: 0,
+            skip_residence: false,
+            msg_send_ns: 0,
         })
     }
 
@@ -342,6 +417,9 @@ impl TourMachine {
         self.last_activity_ns = 0;
         self.tour_latency.reset();
         self.tour_latency_corrected.reset();
+        self.reassembly.clear();
+        self.next_frag = 0;
+        self.skip_residence = false;
         self.start_ns = 0;
         self.hop_latency.reset();
         self.residence.reset();
@@ -426,8 +504,9 @@ impl TourMachine {
     /// how long the message stayed here: `handle_datagram` left its arrival time in the
     /// send-time field, so residence needs no per-message state.
     pub fn stamp_send(&mut self, now: Nanos, datagram: &mut [u8]) {
+        let skip = std::mem::take(&mut self.skip_residence);
         if let Some((flags, arrival_ns)) = Header::send_stamp(datagram) {
-            if flags & FLAG_WARMUP == 0 {
+            if flags & FLAG_WARMUP == 0 && !skip {
                 self.residence
                     .saturating_record(now.saturating_sub(arrival_ns));
             }
@@ -448,7 +527,13 @@ impl TourMachine {
     /// Whether the origin has a message it may send at `now` (window, count and, in open
     /// loop, the schedule allow).
     pub fn wants_to_send(&self, now: Nanos) -> bool {
-        self.window_open() && self.next_due().is_none_or(|due| due <= now)
+        let mid_message = self.next_frag > 0 && self.phase == Phase::Running;
+        mid_message || (self.window_open() && self.next_due().is_none_or(|due| due <= now))
+    }
+
+    /// Origin: the longest datagram it sends (a send buffer must hold this many bytes).
+    pub fn max_datagram_len(&self) -> usize {
+        self.plan.datagram_len(0)
     }
 
     /// Origin: a message is left to send and the window has room for it.
@@ -475,31 +560,41 @@ impl TourMachine {
     /// payload is left as it is (the data plane fills send buffers with the payload pattern
     /// once, [`crate::wire::fill_payload`]), so the send time stamped is not delayed by
     /// writing a long payload.
+    ///
+    /// A message longer than one datagram is sent as its fragments, one per call, all with
+    /// the message's send time; the window counts messages, so once a message is begun its
+    /// fragments follow without waiting.
     pub fn poll_send(&mut self, now: Nanos, buf: &mut [u8]) -> Option<usize> {
-        if !self.wants_to_send(now) || buf.len() < self.config.msg_len as usize {
+        let index = self.next_frag;
+        let len = self.plan.datagram_len(index);
+        if !self.wants_to_send(now) || buf.len() < len {
             return None;
         }
+        if index == 0 {
+            self.next_seq += 1;
+            self.counters.sent += 1;
+            self.first_send_ns.get_or_insert(now);
+            self.msg_send_ns = now;
+        }
+        let seq = self.next_seq - 1;
         let header = Header {
             kind: Kind::Data,
-            flags: if self.next_seq < self.config.warmup {
+            flags: if seq < self.config.warmup {
                 FLAG_WARMUP
             } else {
                 0
             },
             tour_id: self.tour_id,
-            seq: self.next_seq,
-            frag_index: 0,
-            frag_count: 1,
+            seq,
+            frag_index: index,
+            frag_count: self.plan.count(),
             msg_len: self.config.msg_len,
             hop: 0,
             prev_send_ns: now,
-            origin_send_ns: now,
+            origin_send_ns: self.msg_send_ns,
         };
         header.encode(buf);
-        let len = self.config.msg_len as usize;
-        self.next_seq += 1;
-        self.counters.sent += 1;
-        self.first_send_ns.get_or_insert(now);
+        self.next_frag = (index + 1) % self.plan.count();
         self.last_activity_ns = now;
         Some(len)
     }
@@ -536,14 +631,43 @@ impl TourMachine {
         } else {
             self.config.count
         };
-        if header.seq >= limit || header.msg_len != self.config.msg_len || header.frag_count != 1 {
+        if header.seq >= limit
+            || header.msg_len != self.config.msg_len
+            || header.frag_count != self.plan.count()
+        {
             return self.drop(DropReason::Malformed);
         }
         if u32::from(header.hop) != self.position.expected_hop() {
             return self.drop(DropReason::WrongHop);
         }
         let (word, bit) = ((header.seq / 64) as usize, header.seq % 64);
-        if self.seen[word] & (1 << bit) != 0 {
+        let whole = self.seen[word] & (1 << bit) != 0;
+        if self.plan.count() > 1 {
+            if whole {
+                return self.drop(DropReason::DuplicateFragment);
+            }
+            match self
+                .reassembly
+                .accept(header.seq, header.frag_index, datagram.len(), now)
+            {
+                Assembled::Malformed => return self.drop(DropReason::Malformed),
+                Assembled::Duplicate => return self.drop(DropReason::DuplicateFragment),
+                Assembled::Incomplete => {
+                    self.last_activity_ns = self.last_activity_ns.max(now);
+                    if self.position.is_origin() {
+                        return Verdict::Arrived;
+                    }
+                    // Cut-through: on to the next member now; counted when whole.
+                    Header::stamp_forward(datagram, header.hop.wrapping_add(1), now);
+                    self.skip_residence = true;
+                    self.counters.forwarded_fragments += 1;
+                    return Verdict::Forward;
+                }
+                // The last fragment to arrive completes the message: it is recorded as the
+                // message (its send time is the previous member's last send of it).
+                Assembled::Complete { .. } => {}
+            }
+        } else if whole {
             return self.drop(DropReason::Duplicate);
         }
         self.seen[word] |= 1 << bit;
@@ -609,6 +733,7 @@ impl TourMachine {
             DropReason::NoTour | DropReason::StaleTour => c.stale += 1,
             DropReason::WrongHop => c.wrong_hop += 1,
             DropReason::Duplicate => c.duplicates += 1,
+            DropReason::DuplicateFragment => c.duplicate_fragments += 1,
             DropReason::UnexpectedKind => c.unexpected_kind += 1,
         }
         Verdict::Dropped(reason)
@@ -656,6 +781,7 @@ mod tests {
             member_timeout_ns: 1_000,
             warmup: 0,
             interval_ns: 0,
+            max_datagram: 0,
         }
     }
 

@@ -35,6 +35,8 @@ struct Faults {
     duplicate: BTreeSet<u32>,
     /// Extra latency for these sequence numbers, so they arrive after later ones.
     delay: BTreeMap<u32, Nanos>,
+    /// Fragments `(seq, index)` that never arrive.
+    drop_fragment: BTreeSet<(u32, u32)>,
 }
 
 #[derive(Debug)]
@@ -147,7 +149,12 @@ impl Sim {
             panic!("member {from} sent bytes that do not decode");
         };
         let link = &self.links[from];
-        if link.faults.drop.contains(&header.seq) {
+        if link.faults.drop.contains(&header.seq)
+            || link
+                .faults
+                .drop_fragment
+                .contains(&(header.seq, header.frag_index))
+        {
             self.links[from].dropped += 1;
             return;
         }
@@ -177,7 +184,7 @@ impl Sim {
             return;
         }
         while self.members[0].wants_to_send(self.local_time(0)) {
-            let mut buf = vec![0u8; MSG_LEN as usize];
+            let mut buf = vec![0u8; self.members[0].max_datagram_len()];
             let now = self.local_time(0);
             let Some(len) = self.members[0].poll_send(now, &mut buf) else {
                 panic!("wants_to_send() was true but poll_send returned None");
@@ -325,6 +332,7 @@ fn config(count: u32, window: u32, forward_immediately: bool) -> TourConfig {
         member_timeout_ns: MEMBER_TIMEOUT_NS,
         warmup: 0,
         interval_ns: 0,
+        max_datagram: 0,
     }
 }
 
@@ -815,4 +823,71 @@ fn open_loop_keeps_the_schedule_and_corrects_for_a_stalled_sender() {
     let mut closed = Sim::new(3, config(10, 10, true));
     closed.run();
     assert!(closed.members[0].tour_latency_corrected().is_empty());
+}
+
+/// Messages of 3 fragments (300 payload bytes in datagrams of at most 164 B): members
+/// forward each fragment as it arrives (cut-through) and count a message when its last
+/// fragment is in. Every hop is the link's latency, as for whole messages; duplicated
+/// fragments are dropped and counted; a message missing one fragment is lost at that hop,
+/// and its other fragments still went on.
+#[test]
+fn fragments_travel_cut_through_and_messages_count_when_whole() {
+    let config = TourConfig {
+        msg_len: 64 + 300,
+        max_datagram: 164,
+        ..config(20, 20, true)
+    };
+    assert_eq!(config.plan().unwrap().count(), 3);
+    let mut faults = Faults::default();
+    faults.duplicate.insert(5); // all three fragments of message 5, twice, on link 0→1
+    let mut lossy = Faults::default();
+    lossy.drop_fragment.insert((7, 1)); // the middle fragment of message 7 on link 1→2
+    let mut sim = Sim::new(3, config)
+        .with_faults(0, faults)
+        .with_faults(1, lossy);
+    sim.run();
+    let origin = &sim.members[0];
+    assert_eq!(origin.phase(), Phase::TimedOut, "message 7 never came back");
+    assert_eq!(
+        (origin.counters().sent, origin.counters().received),
+        (20, 19)
+    );
+    let m1 = sim.counters(1);
+    assert_eq!((m1.received, m1.forwarded), (20, 20));
+    assert_eq!(m1.duplicate_fragments, 3);
+    assert_eq!(
+        m1.forwarded_fragments,
+        20 * 2,
+        "all but each message's last fragment"
+    );
+    let m2 = sim.counters(2);
+    assert_eq!(
+        (m2.received, m2.forwarded),
+        (19, 19),
+        "message 7 stays incomplete"
+    );
+    // Fragments 0 and 2 of message 7 went on before the message was known to be whole.
+    assert_eq!(m2.forwarded_fragments, 19 * 2 + 2);
+    for m in 0..3 {
+        let hop = sim.members[m].hop_latency();
+        assert_eq!(
+            (hop.min(), hop.max()),
+            (LATENCY_NS, LATENCY_NS),
+            "member {m}"
+        );
+    }
+    for m in 1..3 {
+        let residence = sim.members[m].residence();
+        assert_eq!(
+            residence.len(),
+            sim.counters(m).received,
+            "one per whole message"
+        );
+        assert_eq!(residence.max(), 0);
+    }
+    let tour = sim.members[0].tour_latency();
+    assert_eq!(
+        (tour.len(), tour.min(), tour.max()),
+        (19, RING_LATENCY_NS, RING_LATENCY_NS)
+    );
 }

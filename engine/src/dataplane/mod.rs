@@ -413,8 +413,11 @@ impl Session {
             Backend::Uring => RECV_HEADROOM,
             Backend::Syscall => 0,
         };
-        // A buffer a little longer than a message, so a longer datagram shows as such.
-        let payload = (cfg.msg_len as usize + 1).max(HEADER_LEN * 4);
+        // A buffer a little longer than the longest datagram (a message, or its first
+        // fragment), so a longer datagram shows as such.
+        let datagram = machine.max_datagram_len();
+        let fragments = cfg.plan()?.count();
+        let payload = (datagram + 1).max(HEADER_LEN * 4);
         let wanted = if hold {
             // Every held message keeps its buffer until the flush; a few more keep
             // receiving echoes and duplicates meanwhile.
@@ -426,9 +429,12 @@ impl Session {
             }
             cfg.count + 64
         } else {
-            // Each message in flight may hold one buffer while the kernel receives it and
-            // another while it is sent on: twice the window, within bounds.
-            cfg.window.saturating_mul(2).clamp(256, DEFAULT_BUFFERS)
+            // Each datagram in flight may hold one buffer while the kernel receives it and
+            // another while it is sent on: twice the window's datagrams, within bounds.
+            cfg.window
+                .saturating_mul(fragments)
+                .saturating_mul(2)
+                .clamp(256, DEFAULT_BUFFERS)
         };
         let buffers = faults
             .buffers
@@ -445,17 +451,19 @@ impl Session {
             });
         }
         let in_flight = if hold { cfg.count } else { cfg.window };
-        let needed =
-            stillepost_tuning::receive_buffer_needed(u64::from(cfg.msg_len), u64::from(in_flight));
+        let needed = stillepost_tuning::receive_buffer_needed(
+            datagram as u64,
+            u64::from(in_flight) * u64::from(fragments),
+        );
         let rcvbuf_requested = usize::try_from(needed)
             .unwrap_or(usize::MAX)
             .clamp(MIN_SOCKET_BUFFER, MAX_SOCKET_BUFFER);
         let send_slots = if setup.position.is_origin() {
-            cfg.window.min(SEND_SLOTS)
+            cfg.window.saturating_mul(fragments).min(SEND_SLOTS)
         } else {
             0
         };
-        let mut send_pool = Pool::new(send_slots, cfg.msg_len as usize, 0);
+        let mut send_pool = Pool::new(send_slots, datagram, 0);
         for slot in 0..send_slots {
             crate::wire::fill_payload(send_pool.payload(slot as u16));
         }
