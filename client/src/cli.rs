@@ -73,6 +73,10 @@ pub struct TuneArgs {
     /// MTU of the network between the members (9000 for jumbo frames).
     #[arg(long, default_value_t = 1500, value_name = "BYTES")]
     pub mtu: u32,
+    /// The tour's --max-datagram (default 65507: a datagram larger than the MTU is
+    /// IP-fragmented by the kernel).
+    #[arg(long, default_value_t = 65_507, value_name = "BYTES")]
+    pub max_datagram: u32,
     /// Set every sysctl marked CHANGE (needs root; some are read-only in a network
     /// namespace or a container: set those on the host).
     #[arg(long, conflicts_with = "emit_sysctl_conf")]
@@ -151,7 +155,8 @@ impl Unit {
 /// Tour parameters shared by `configure` and `local`.
 #[derive(Debug, Clone, Args)]
 pub struct TourArgs {
-    /// Message length in bytes, header (64 B) included; at most 65507 B (one UDP datagram).
+    /// Message length in bytes, header (64 B) included; at most 67108864 (64 MiB). A message
+    /// longer than one datagram (--max-datagram, default 65507 B) travels as fragments.
     #[arg(long = "msgbytelen", visible_alias = "msg-len", default_value_t = DEFAULT_MSG_LEN, value_name = "BYTES")]
     pub msg_len: u32,
     /// Messages sent around the ring per tour.

@@ -19,6 +19,7 @@ pub fn tune(args: &TuneArgs, json_mode: bool) -> Result<()> {
         msg_len: u64::from(args.msg_len),
         window: u64::from(args.window),
         mtu: u64::from(args.mtu),
+        max_datagram: u64::from(args.max_datagram),
     };
     let live = args.proc_sys_root.as_os_str() == "/proc/sys" && args.sys_root.as_os_str() == "/sys";
     let host = if live && !args.assume_netns {

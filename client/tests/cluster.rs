@@ -670,8 +670,16 @@ fn bad_input_names_the_field_and_exits_non_zero(backend: &str) {
             &["msgbytelen 63", "64-byte header"],
         ),
         (
-            vec!["--msgbytelen".into(), "65508".into()],
-            &["msgbytelen 65508", "65507"],
+            vec!["--msgbytelen".into(), "67108865".into()],
+            &["msgbytelen 67108865", "at most 67108864 bytes (64 MiB"],
+        ),
+        (
+            vec!["--max-datagram".into(), "65508".into()],
+            &["max-datagram 65508 B is larger than the 65507 B"],
+        ),
+        (
+            vec!["--max-datagram".into(), "64".into()],
+            &["max datagram 64 B leaves no room for payload"],
         ),
         (
             vec!["--msgcount".into(), "0".into()],

@@ -212,13 +212,14 @@ impl MemberCore {
                 config.count
             }),
             mtu: u64::from(mtu),
+            max_datagram: u64::from(config.max_datagram),
         };
         let buffer_granted = report.rcvbuf_granted >= report.rcvbuf_requested;
         for c in stillepost_tuning::check(&stillepost_tuning::Host::live(), workload) {
             let granted_anyway = buffer_granted && c.name == "net.core.rmem_max";
             if c.status == stillepost_tuning::Status::Change && !granted_anyway {
                 warnings.push(format!(
-                    "{}: {} → {} ({}); see docs/tuning.md#{} or run `stillepost tune --msgbytelen {} --window {} --mtu {mtu}` on this host",
+                    "{}: {} → {} ({}); see docs/tuning.md#{} or run `stillepost tune --msgbytelen {} --window {} --mtu {mtu} --max-datagram {}` on this host",
                     c.name,
                     c.current.as_deref().unwrap_or("?"),
                     c.recommended.as_deref().unwrap_or("?"),
@@ -226,6 +227,7 @@ impl MemberCore {
                     c.anchor,
                     workload.msg_len,
                     workload.window,
+                    workload.datagram(),
                 ));
             }
         }

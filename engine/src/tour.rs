@@ -17,6 +17,8 @@ pub type Nanos = u64;
 
 /// Most messages a tour may have: every member keeps one bit per message (12.5 MB here).
 pub const MAX_COUNT: u32 = 100_000_000;
+/// Longest message a tour carries (64 MiB); beyond one datagram it travels as fragments.
+pub const MAX_MESSAGE: u32 = 64 << 20;
 
 /// Longest member timeout a tour accepts: one day.
 pub const MAX_MEMBER_TIMEOUT_NS: u64 = 86_400 * 1_000_000_000;
@@ -89,7 +91,7 @@ impl TourConfig {
 pub enum ConfigError {
     /// `msg_len` outside what one datagram carries.
     #[error(
-        "msgbytelen {msg_len} is out of range: a message needs at least the {HEADER_LEN}-byte header and at most {MAX_DATAGRAM} bytes fit one UDP datagram"
+        "msgbytelen {msg_len} is out of range: a message needs at least the {HEADER_LEN}-byte header and has at most {MAX_MESSAGE} bytes (64 MiB; messages longer than a datagram travel as fragments)"
     )]
     MessageLength {
         /// The rejected length.
@@ -173,7 +175,7 @@ pub enum ConfigError {
 impl TourConfig {
     /// Checks every field; the error names the one at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if (self.msg_len as usize) < HEADER_LEN || self.msg_len as usize > MAX_DATAGRAM {
+        if (self.msg_len as usize) < HEADER_LEN || self.msg_len > MAX_MESSAGE {
             return Err(ConfigError::MessageLength {
                 msg_len: self.msg_len,
             });
@@ -795,11 +797,23 @@ mod tests {
         );
         assert_eq!(
             TourConfig {
-                msg_len: 65_508,
+                msg_len: MAX_MESSAGE + 1,
                 ..ok
             }
             .validate(),
-            Err(ConfigError::MessageLength { msg_len: 65_508 })
+            Err(ConfigError::MessageLength {
+                msg_len: MAX_MESSAGE + 1
+            })
+        );
+        // Beyond one datagram, a message travels as fragments of at most 65507 B.
+        let large = TourConfig {
+            msg_len: 16 << 20,
+            ..ok
+        };
+        assert_eq!(large.validate(), Ok(()));
+        assert_eq!(
+            large.plan().unwrap().count(),
+            ((16u32 << 20) - 64).div_ceil(65_443)
         );
         assert_eq!(
             TourConfig {

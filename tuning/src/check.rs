@@ -88,6 +88,8 @@ pub struct Workload {
     pub window: u64,
     /// MTU of the path between members.
     pub mtu: u64,
+    /// Largest datagram a message travels in (the tour's --max-datagram; 0: 65507).
+    pub max_datagram: u64,
 }
 
 impl Workload {
@@ -103,6 +105,26 @@ impl Workload {
         }
     }
 
+    /// The datagrams messages travel in, bytes.
+    pub fn datagram(&self) -> u64 {
+        let max = if self.max_datagram == 0 {
+            65_507
+        } else {
+            self.max_datagram
+        };
+        self.msg_len.min(max)
+    }
+
+    /// IP fragments each datagram becomes at the MTU (1: no IP fragmentation).
+    pub fn ip_fragments_per_datagram(&self) -> u64 {
+        let per_fragment = self.mtu.saturating_sub(20).max(8) / 8 * 8;
+        if self.datagram() + IP_UDP_HEADERS <= self.mtu {
+            1
+        } else {
+            (self.datagram() + 8).div_ceil(per_fragment)
+        }
+    }
+
     /// Bytes the kernel charges a receiving socket for one message: each frame's length
     /// plus its skb overhead.
     pub fn charged_per_message(&self) -> u64 {
@@ -115,10 +137,16 @@ impl Workload {
         self.window.saturating_mul(self.charged_per_message())
     }
 
-    /// Send buffer a member needs: a few messages queued behind the device, at least what
+    /// Send buffer a member needs: a few datagrams queued behind the device, at least what
     /// Stillepost asks for.
     pub fn send_buffer(&self) -> u64 {
-        (2 * self.charged_per_message()).max(MIN_SEND_BUFFER)
+        (2 * self.charged_per_datagram()).max(MIN_SEND_BUFFER)
+    }
+
+    /// Bytes the kernel charges for one datagram (its frames).
+    pub fn charged_per_datagram(&self) -> u64 {
+        let frame = (self.datagram() + IP_UDP_HEADERS).min(self.mtu);
+        receive_buffer_needed(frame, self.ip_fragments_per_datagram())
     }
 }
 
@@ -206,8 +234,9 @@ pub fn check(host: &Host, w: Workload) -> Vec<Check> {
         snd,
         "wmem_max",
         format!(
-            "a member's send buffer must hold a few whole messages ({} each as charged) while the device drains them",
-            mib(w.charged_per_message())
+            "a member's send buffer must hold a few datagrams of {} B ({} each as charged) while the device drains them",
+            w.datagram(),
+            mib(w.charged_per_datagram())
         ),
     ));
     for name in ["net.core.rmem_default", "net.core.wmem_default"] {
@@ -251,16 +280,18 @@ pub fn check(host: &Host, w: Workload) -> Vec<Check> {
         }
         c
     });
-    if w.fragments() > 1 {
+    if w.ip_fragments_per_datagram() > 1 {
         let need = rcv.max(1 << 20);
         let high = at_least(
             "net.ipv4.ipfrag_high_thresh",
             need,
             "ipfrag",
             format!(
-                "each message is {} IP fragments at MTU {}; the receiver reassembles up to {} of them at once, and drops fragments beyond this memory",
-                w.fragments(),
+                "each {} B datagram is {} IP fragments at MTU {} (--max-datagram {} avoids them); the receiver reassembles up to {} at once, and drops fragments beyond this memory",
+                w.datagram(),
+                w.ip_fragments_per_datagram(),
                 w.mtu,
+                w.mtu.saturating_sub(IP_UDP_HEADERS),
                 mib(rcv)
             ),
         );
@@ -288,8 +319,9 @@ pub fn check(host: &Host, w: Workload) -> Vec<Check> {
                 .and_then(|v| v.first().map(u64::to_string)),
             recommended: None,
             reason: format!(
-                "a {} B message fits one frame at MTU {}: no IP fragments to reassemble",
-                w.msg_len, w.mtu
+                "datagrams of {} B fit one frame at MTU {}: no IP fragments to reassemble",
+                w.datagram(),
+                w.mtu
             ),
             anchor: "ipfrag",
             status: Status::Info,
