@@ -8,6 +8,8 @@ mod support;
 
 use std::process::{Output, Stdio};
 
+use std::sync::{Mutex, MutexGuard};
+
 use serde_json::Value;
 use support::netns::Lab;
 use support::*;
@@ -104,6 +106,12 @@ impl Drop for NsRing {
     }
 }
 
+/// One lab at a time: a flood in one test would shift the timing another one measures.
+fn one_at_a_time() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn hop_p50(tour: &Value, from: u64) -> f64 {
     let hop = tour["hops"]
         .as_array()
@@ -123,42 +131,45 @@ fn wire_bytes(payload: u64) -> u64 {
     ip_payload + fragments * (20 + 14)
 }
 
-/// One link shaped to 100 Mbit/s: a 60000-byte message (41 IP fragments on the 1500-byte
-/// MTU) takes its serialization delay on that hop, the other hops do not change, and on the
-/// members' one clock the hops and residences still add up to the tour (±10 %).
+/// One link shaped to 10 Mbit/s: a 60000-byte message (41 IP fragments on the 1500-byte
+/// MTU) takes its serialization delay on that hop (±10 %), the other hops do not change,
+/// and on the members' one clock the hops and residences add up to the tour (means within
+/// 1 %: per message the sum is exact).
 ///
 /// The token bucket lets its burst (16000 B) through at once and the rest at the rate, so
-/// the delay is (wire bytes − burst) / rate = 3.63 ms. Two things keep tbf close to an
-/// ideal link: the burst is ten fragments deep, so a watchdog timer firing late does not
-/// lose the tokens it accrued meanwhile (with a one-fragment burst the hop came out 35 %
-/// slower on this VM), and the tour is open loop at 50 msg/s, so the bucket is full again
-/// when the next message arrives (in ping-pong it has only the rest of the ring's time to
-/// refill).
+/// the delay is (wire bytes − burst) / rate = 36.3 ms. Three things keep tbf close to an
+/// ideal link: the burst is ten fragments deep, so a watchdog timer firing late (by up to
+/// 11 ms at this rate) does not lose the tokens it accrued meanwhile (with a one-fragment
+/// burst the hop came out 35 % slower on this VM); the tour is open loop at 10 msg/s, so
+/// the bucket is full again when the next message arrives (in ping-pong it has only the
+/// rest of the ring's time to refill); and at 10 Mbit/s a timer's lateness is small against
+/// the delay (at 100 Mbit/s, 3.6 ms, a busy VM added up to 15 %).
 #[test]
 fn a_shaped_link_adds_its_serialization_delay_to_its_hop_only() {
+    let _alone = one_at_a_time();
     let Some(lab) = Lab::new(3) else {
         return;
     };
     let ring = NsRing::start(lab, 3);
     const MSG_LEN: u64 = 60_000;
-    const RATE_BPS: f64 = 100e6;
+    const RATE_BPS: f64 = 10e6;
     const BURST: u64 = 16_000;
     let msg_len = MSG_LEN.to_string();
     ring.configure(&[
         "--msgbytelen",
         &msg_len,
         "--msgcount",
-        "35",
+        "25",
         "--warmup",
         "5",
         "--window",
         "1",
         "--rate",
-        "50",
+        "10",
     ]);
     let before = ring.tour();
     ring.lab
-        .shape(1, "100mbit", BURST as u32, 200_000)
+        .shape(1, "10mbit", BURST as u32, 200_000)
         .expect("shape member 1's link");
     let after = ring.tour();
 
@@ -190,12 +201,28 @@ fn a_shaped_link_adds_its_serialization_delay_to_its_hop_only() {
             assert_eq!(h["timestamping"], "kernel-software", "{h}");
             assert_eq!(h["lost"], 0, "{h}");
         }
-        let c = &tour["consistency"];
-        let difference = c["difference_ns"].as_f64().unwrap();
-        let tour_p50 = c["tour_p50_ns"].as_f64().unwrap();
+        // Per message, tour = Σ hops + Σ residences exactly (one clock), so the means add up
+        // to within the histograms' 3 significant digits. Medians need not add up (with 30
+        // messages a tour median can sit between modes the hops do not share), so the
+        // report's consistency line is not checked here.
+        let mean = |v: &Value| v["mean_ns"].as_f64().unwrap();
+        let hops: f64 = tour["hops"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|h| mean(&h["latency"]))
+            .sum();
+        let residence: f64 = tour["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .skip(1)
+            .map(|m| mean(&m["residence"]))
+            .sum();
+        let whole = mean(&tour["tour_latency"]);
         assert!(
-            difference.abs() <= 0.05 * tour_p50,
-            "hops + residence vs tour: {c}"
+            (hops + residence - whole).abs() <= 0.01 * whole,
+            "mean hops {hops} + residence {residence} ns vs tour {whole} ns"
         );
     }
     ring.lab.unshape(1).unwrap();
@@ -207,6 +234,7 @@ fn a_shaped_link_adds_its_serialization_delay_to_its_hop_only() {
 /// with the advice to raise rmem_max.
 #[test]
 fn a_tiny_receive_buffer_is_named_on_the_member_that_dropped() {
+    let _alone = one_at_a_time();
     let Some(lab) = Lab::new(3) else {
         return;
     };
