@@ -188,7 +188,8 @@ pub struct TourArgs {
     pub rate: Option<u64>,
     /// Largest datagram a message travels in, the 64-byte header included (at most 65507):
     /// a longer message is split into fragments of at most this size, which members forward
-    /// as they arrive. Default: one datagram per message.
+    /// as they arrive. Default: what the smallest route MTU on the ring carries (members
+    /// report theirs), so that no link IP-fragments a datagram.
     #[arg(long, value_name = "BYTES")]
     pub max_datagram: Option<u32>,
 }

@@ -122,22 +122,22 @@ fn hop_p50(tour: &Value, from: u64) -> f64 {
     hop["latency"]["p50_ns"].as_f64().unwrap()
 }
 
-/// Bytes a UDP datagram of `payload` bytes puts on an Ethernet link of MTU 1500, as the
-/// qdisc counts them: IP fragments of at most 1480 bytes of IP payload, each with its
-/// 20-byte IP header and 14-byte Ethernet header.
-fn wire_bytes(payload: u64) -> u64 {
-    let ip_payload = payload + 8;
-    let fragments = ip_payload.div_ceil(1480);
-    ip_payload + fragments * (20 + 14)
+/// Bytes a message of `msg_len` bytes puts on an Ethernet link of MTU 1500, as the qdisc
+/// counts them: Stillepost's fragments of at most 1472 bytes (the 64-byte header each, then
+/// up to 1408 bytes of the message's payload), each in one frame with 8 + 20 + 14 bytes of
+/// UDP, IP and Ethernet headers.
+fn wire_bytes(msg_len: u64) -> u64 {
+    let fragments = (msg_len - 64).div_ceil(1472 - 64);
+    msg_len + (fragments - 1) * 64 + fragments * (8 + 20 + 14)
 }
 
-/// One link shaped to 10 Mbit/s: a 60000-byte message (41 IP fragments on the 1500-byte
-/// MTU) takes its serialization delay on that hop (±10 %), the other hops do not change,
+/// One link shaped to 10 Mbit/s: a 60000-byte message (43 datagrams of at most 1472 B, the
+/// size the ring's 1500-byte MTU gives) takes its serialization delay on that hop (±10 %), the other hops do not change,
 /// and on the members' one clock the hops and residences add up to the tour (means within
 /// 1 %: per message the sum is exact).
 ///
 /// The token bucket lets its burst (16000 B) through at once and the rest at the rate, so
-/// the delay is (wire bytes − burst) / rate = 36.3 ms. Three things keep tbf close to an
+/// the delay is (wire bytes − burst) / rate = 38.8 ms. Three things keep tbf close to an
 /// ideal link: the burst is ten fragments deep, so a watchdog timer firing late (by up to
 /// 11 ms at this rate) does not lose the tokens it accrued meanwhile (with a one-fragment
 /// burst the hop came out 35 % slower on this VM); the tour is open loop at 10 msg/s, so
@@ -168,6 +168,12 @@ fn a_shaped_link_adds_its_serialization_delay_to_its_hop_only() {
         "10",
     ]);
     let before = ring.tour();
+    // No --max-datagram: the members' route MTU (1500) sets it, so no IP fragments.
+    assert_eq!(
+        before["params"]["max_datagram"], 1472,
+        "{:#}",
+        before["params"]
+    );
     ring.lab
         .shape(1, "10mbit", BURST as u32, 200_000)
         .expect("shape member 1's link");
@@ -196,6 +202,10 @@ fn a_shaped_link_adds_its_serialization_delay_to_its_hop_only() {
         );
     }
     for tour in [&before, &after] {
+        // Datagrams fit the MTU: no member's kernel reassembled an IP fragment.
+        for m in tour["members"].as_array().unwrap() {
+            assert!(m["kernel_counters"].get("Ip ReasmReqds").is_none(), "{m:#}");
+        }
         for h in tour["hops"].as_array().unwrap() {
             assert_eq!(h["same_clock"], true, "{h}");
             assert_eq!(h["timestamping"], "kernel-software", "{h}");

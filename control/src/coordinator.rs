@@ -315,7 +315,7 @@ impl CoordinatorCore {
     async fn configure_members(
         &self,
         cluster: &[String],
-        params: TourParams,
+        mut params: TourParams,
         deadline: Duration,
     ) -> Result<proto::ConfigureReply, CoordError> {
         // Resolve every entry; the same member under two names is a duplicate too.
@@ -381,23 +381,52 @@ impl CoordinatorCore {
         // happens next.
         self.lock().ring = None;
         let n = reached.len();
-        let configured = join_all(reached.iter().enumerate().map(|(index, (client, _, _))| {
-            let mut client = client.clone();
-            let msg = proto::MemberConfigureRequest {
-                index: index as u32,
-                ring_len: n as u32,
-                next_peer: reached[(index + 1) % n].2.to_string(),
-                prev_peer: reached[(index + n - 1) % n].2.to_string(),
-                params: Some(params),
-            };
-            let entry = &cluster[index];
-            async move {
-                call(deadline, client.configure(request(msg, deadline)))
-                    .await
-                    .map_err(|s| member_error(index, entry, "Configure", &s))
+        let configure_all = |params: proto::TourParams| {
+            join_all(reached.iter().enumerate().map(|(index, (client, _, _))| {
+                let mut client = client.clone();
+                let msg = proto::MemberConfigureRequest {
+                    index: index as u32,
+                    ring_len: n as u32,
+                    next_peer: reached[(index + 1) % n].2.to_string(),
+                    prev_peer: reached[(index + n - 1) % n].2.to_string(),
+                    params: Some(params),
+                };
+                let entry = &cluster[index];
+                async move {
+                    call(deadline, client.configure(request(msg, deadline)))
+                        .await
+                        .map_err(|s| member_error(index, entry, "Configure", &s))
+                }
+            }))
+        };
+        let mut configured = configure_all(params).await;
+        // Without --max-datagram, messages go in datagrams that fit the smallest MTU on the
+        // ring (fragments are forwarded as they are, so every link must carry them): the
+        // members report their route's MTU, and a ring with a smaller one than the message
+        // needs is configured again with that datagram size.
+        if params.max_datagram == 0 {
+            let fit = configured
+                .iter()
+                .zip(&reached)
+                .filter_map(|(reply, (_, _, peer))| {
+                    let mtu = reply.as_ref().ok()?.path_mtu;
+                    let headers = if peer.is_ipv4() { 28 } else { 48 };
+                    (mtu > headers).then(|| mtu - headers)
+                })
+                .min();
+            if let Some(fit) = fit
+                && fit < params.msg_len
+                && (fit as usize) < stillepost_engine::wire::MAX_DATAGRAM
+            {
+                params.max_datagram = fit;
+                validate_params(&params).map_err(|e| {
+                    CoordError::InvalidArgument(format!(
+                        "{e} (the datagram size {fit} B comes from the smallest route MTU on the ring; give --max-datagram to choose another)"
+                    ))
+                })?;
+                configured = configure_all(params).await;
             }
-        }))
-        .await;
+        }
 
         let mut members = Vec::with_capacity(n);
         for (index, ((client, info, peer), reply)) in

@@ -203,7 +203,8 @@ impl MemberCore {
             warnings.push(text);
         }
         // The same host check as `stillepost tune`, for this tour: every setting to change.
-        let mtu = stillepost_engine::dataplane::path_mtu(next_peer).unwrap_or(1500);
+        let path_mtu = stillepost_engine::dataplane::path_mtu(next_peer).ok();
+        let mtu = path_mtu.unwrap_or(1500);
         let workload = stillepost_tuning::Workload {
             msg_len: u64::from(config.msg_len),
             window: u64::from(if config.forward_immediately {
@@ -241,6 +242,7 @@ impl MemberCore {
             rcvbuf_granted: report.rcvbuf_granted as u64,
             sndbuf_granted: report.sndbuf_granted as u64,
             warnings,
+            path_mtu: path_mtu.unwrap_or(0),
         })
     }
 
