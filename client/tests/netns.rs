@@ -308,3 +308,44 @@ fn a_tiny_receive_buffer_is_named_on_the_member_that_dropped() {
         assert_eq!(other["drop_advice"].as_array().unwrap().len(), 0);
     }
 }
+
+/// Messages of 1 MiB (100) and 16 MiB (10) around a 3-member ring whose links have an MTU of
+/// 1500, then 9000: every tour is complete, in datagrams that fit the MTU (mtu − 28), and no
+/// member's kernel reassembled an IP fragment.
+#[test]
+fn large_messages_cross_1500_and_9000_byte_links_without_ip_fragments() {
+    let _alone = one_at_a_time();
+    for mtu in [1500u32, 9000] {
+        let Some(lab) = Lab::with_mtu(3, mtu) else {
+            return;
+        };
+        let ring = NsRing::start(lab, 3);
+        for (msg_len, count) in [(1u32 << 20, 100u32), (16 << 20, 10)] {
+            ring.configure(&[
+                "--msgbytelen",
+                &msg_len.to_string(),
+                "--msgcount",
+                &count.to_string(),
+                "--window",
+                "1",
+            ]);
+            let tour = ring.tour();
+            assert_eq!(tour["messages_received"], count, "{tour:#}");
+            assert_eq!(tour["lost"], 0);
+            assert_eq!(
+                tour["params"]["max_datagram"],
+                mtu - 28,
+                "{:#}",
+                tour["params"]
+            );
+            for m in tour["members"].as_array().unwrap() {
+                assert!(m["kernel_counters"].get("Ip ReasmReqds").is_none(), "{m:#}");
+                assert_eq!(m["socket_drops"], 0, "{m:#}");
+            }
+            eprintln!(
+                "MTU {mtu}: {count} × {msg_len} B, tour p50 {} µs",
+                tour["tour_latency"]["p50_ns"].as_u64().unwrap() / 1000
+            );
+        }
+    }
+}

@@ -18,6 +18,8 @@ pub struct Lab {
     /// `<prefix><pid>-<k>`, unique to this process and lab.
     name: String,
     members: usize,
+    /// MTU of every link.
+    mtu: u32,
 }
 
 fn run(args: &[&str]) -> Result<Output, String> {
@@ -78,6 +80,11 @@ impl Lab {
     /// Creates the lab, or returns why it cannot (the caller skips, or fails when
     /// `STILLEPOST_REQUIRE_NETNS=1`).
     pub fn new(members: usize) -> Option<Lab> {
+        Lab::with_mtu(members, 1500)
+    }
+
+    /// A lab whose links (veth pairs and bridge) have this MTU.
+    pub fn with_mtu(members: usize, mtu: u32) -> Option<Lab> {
         if let Some(reason) = unavailable() {
             if std::env::var("STILLEPOST_REQUIRE_NETNS").as_deref() == Ok("1") {
                 panic!("STILLEPOST_REQUIRE_NETNS=1 but {reason}");
@@ -95,6 +102,7 @@ impl Lab {
                 NEXT.fetch_add(1, Ordering::Relaxed)
             ),
             members,
+            mtu,
         };
         // From here on, Drop removes whatever was made.
         if let Err(e) = lab.build() {
@@ -131,10 +139,12 @@ impl Lab {
             self.in_ns(&ns, &["ip", "link", "set", "lo", "up"])?;
             // The pair is made in the member's namespace, its hub end moved to the hub.
             let (inner, outer) = (format!("m{i}"), format!("h{i}"));
+            let mtu = self.mtu.to_string();
             self.in_ns(
                 &ns,
                 &[
-                    "ip", "link", "add", &inner, "type", "veth", "peer", "name", &outer,
+                    "ip", "link", "add", &inner, "mtu", &mtu, "type", "veth", "peer", "name",
+                    &outer, "mtu", &mtu,
                 ],
             )?;
             self.in_ns(&ns, &["ip", "link", "set", &outer, "netns", &hub])?;
