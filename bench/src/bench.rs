@@ -247,6 +247,71 @@ impl Bench {
     }
 
     /// Starts a sockperf server on 127.0.0.1 and waits until its port is bound.
+    /// iperf3 UDP goodput: a server (killed afterwards) and a client sending `len`-byte datagrams as
+    /// fast as it can (`-b 0`) for `seconds`, pinned like sockperf (`pin`). Returns the
+    /// bytes per second the server received.
+    pub fn iperf3_udp(&mut self, len: u32, seconds: u32, pin: Option<Pinning>) -> Result<f64> {
+        let port = free_udp_port()?;
+        let taskset = |core: Option<u32>, program: &str| {
+            let mut cmd = match core {
+                Some(core) => {
+                    let mut c = Command::new("taskset");
+                    c.args(["-c", &core.to_string(), program]);
+                    c
+                }
+                None => Command::new(program),
+            };
+            cmd.current_dir(std::env::temp_dir());
+            cmd
+        };
+        let mut server = taskset(pin.map(|p| p.server), "iperf3");
+        server.args(["-s", "-p", &port.to_string()]);
+        self.commands.push(self.display(&server));
+        let server = Background::start(&mut server)?;
+        // iperf3's control connection is TCP: wait until it listens.
+        let deadline = Instant::now() + SERVER_START;
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if Instant::now() >= deadline {
+                let line = server.line().to_owned();
+                server.kill()?;
+                bail!(
+                    "`{line}` did not listen on 127.0.0.1:{port} within {} s",
+                    SERVER_START.as_secs()
+                );
+            }
+            thread::sleep(Duration::from_millis(20));
+        }
+        let mut client = taskset(pin.map(|p| p.client), "iperf3");
+        client.args([
+            "-u",
+            "-c",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-l",
+            &len.to_string(),
+            "-b",
+            "0",
+            "-t",
+            &seconds.to_string(),
+            "--json",
+        ]);
+        let finished = self.run(
+            &mut client,
+            Duration::from_secs(seconds.into()) + SOCKPERF_SLACK,
+        );
+        let _ = server.kill();
+        let finished = finished?;
+        let doc: serde_json::Value = serde_json::from_str(&finished.stdout)
+            .map_err(|e| anyhow::anyhow!("iperf3 --json printed no JSON: {e}"))?;
+        let received = &doc["end"]["sum_received"];
+        let (bytes, secs) = (received["bytes"].as_f64(), received["seconds"].as_f64());
+        match (bytes, secs) {
+            (Some(bytes), Some(secs)) if secs > 0.0 => Ok(bytes / secs),
+            _ => bail!("iperf3's JSON has no end.sum_received bytes and seconds"),
+        }
+    }
+
     fn start_server(&mut self, nonblocked: bool, pin: Option<Pinning>) -> Result<Background> {
         if port_bound(self.port) {
             // Someone took our port since we chose it; a server there would not be ours.

@@ -149,6 +149,28 @@ fn limits(sections: &[Section]) -> String {
     out
 }
 
+/// Puts `section` into the report at `path`: in place of the section with the same title,
+/// or before "What limits the missed targets", or at the end.
+pub fn put_section(path: &std::path::Path, section: &Section) -> anyhow::Result<()> {
+    use anyhow::Context as _;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading {} to put the section into", path.display()))?;
+    let heading = format!("## {}\n", section.title);
+    let new = section.to_markdown();
+    let out = if let Some(start) = text.find(&heading) {
+        let after = start + heading.len();
+        let end = text[after..]
+            .find("\n## ")
+            .map_or(text.len(), |i| after + i + 1);
+        format!("{}{}{}", &text[..start], new, &text[end..])
+    } else if let Some(limits) = text.find("## What limits the missed targets") {
+        format!("{}{}{}", &text[..limits], new, &text[limits..])
+    } else {
+        format!("{}\n{}", text.trim_end(), "\n".to_owned() + &new)
+    };
+    std::fs::write(path, out).with_context(|| format!("writing {}", path.display()))
+}
+
 /// What a single subcommand prints: a short header and its sections.
 pub fn terminal(bench: &Bench, run: &RunInfo, sections: &[Section]) -> String {
     let mut out = format!("# `{}`\n\n", run.invocation);
