@@ -193,6 +193,7 @@ fn member_json(m: &MemberTourStats) -> Value {
         "residence": summary_json(&summary_of(&m.residence)),
         "socket_drops": m.socket_drops,
         "duplicate_fragments": m.duplicate_fragments,
+        "send_too_big": m.send_too_big,
         "forwarded_fragments": m.forwarded_fragments,
         "kernel_counters": m
             .kernel_counters
@@ -355,6 +356,7 @@ pub fn tour_text(result: &TourResult) -> String {
             (m.injected_drops, "dropped by fault injection"),
             (m.socket_drops, "dropped by the kernel at the peer socket"),
             (m.duplicate_fragments, "duplicate fragments"),
+            (m.send_too_big, "sends refused as larger than the route MTU"),
         ];
         let noted: Vec<String> = drops
             .iter()

@@ -349,3 +349,47 @@ fn large_messages_cross_1500_and_9000_byte_links_without_ip_fragments() {
         }
     }
 }
+
+/// Members set Don't-Fragment: with `--max-datagram 9000` on 1500-byte links the kernel
+/// refuses the origin's datagrams (EMSGSIZE) instead of IP-fragmenting them. The tour ends
+/// at the member timeout, and the origin is named with the route MTU and what to set.
+#[test]
+fn a_datagram_larger_than_the_mtu_is_refused_and_named() {
+    let _alone = one_at_a_time();
+    let Some(lab) = Lab::new(3) else {
+        return;
+    };
+    let ring = NsRing::start(lab, 3);
+    ring.configure(&[
+        "--msgbytelen",
+        "60000",
+        "--max-datagram",
+        "9000",
+        "--msgcount",
+        "5",
+        "--window",
+        "1",
+        "--member-timeout",
+        "500",
+    ]);
+    let tour = ring.any_tour();
+    assert_eq!(tour["outcome"], "timed_out", "{tour:#}");
+    let origin = &tour["members"][0];
+    assert!(origin["send_too_big"].as_u64().unwrap() > 0, "{origin:#}");
+    let advice = origin["drop_advice"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .find(|a| a.contains("EMSGSIZE"))
+        .unwrap_or_else(|| panic!("no EMSGSIZE advice: {origin:#}"));
+    assert!(
+        advice.starts_with("member 0: ")
+            && advice.contains("datagrams of 9000 B do not fit the route MTU 1500")
+            && advice.contains("lower --max-datagram to 1472"),
+        "{advice}"
+    );
+    for m in tour["members"].as_array().unwrap() {
+        assert!(m["kernel_counters"].get("Ip ReasmReqds").is_none(), "{m:#}");
+    }
+}

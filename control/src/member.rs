@@ -54,6 +54,8 @@ struct MemberState {
     prev_peer: Option<SocketAddr>,
     /// Receive buffer the tour needs and the kernel granted, bytes.
     rcvbuf: (u64, u64),
+    /// Largest datagram of the tour and the MTU of the route to the next member (0: unknown).
+    datagram: (u64, u32),
     /// Kernel counters and socket drops when the tour was armed.
     before: Option<(stillepost_tuning::drops::Reading, Option<u64>)>,
     /// idle | configured | armed | in-tour
@@ -236,6 +238,7 @@ impl MemberCore {
         state.position = Some(position);
         state.prev_peer = Some(prev_peer);
         state.rcvbuf = (report.rcvbuf_requested as u64, report.rcvbuf_granted as u64);
+        state.datagram = (workload.datagram(), path_mtu.unwrap_or(0));
         state.phase = "configured";
         Ok(proto::MemberConfigureReply {
             rcvbuf_requested: report.rcvbuf_requested as u64,
@@ -352,6 +355,14 @@ impl MemberCore {
                 _ => 0,
             };
             stats.drop_advice = drop_advice(index, &moved, stats.socket_drops, state.rcvbuf);
+            if stats.send_too_big > 0 {
+                let (datagram, mtu) = state.datagram;
+                stats.drop_advice.push(format!(
+                    "member {index}: {} sends refused with EMSGSIZE: datagrams of {datagram} B do not fit the route MTU {mtu} to the next member; lower --max-datagram to {} or leave it out (the ring's smallest MTU sets it)",
+                    stats.send_too_big,
+                    mtu.saturating_sub(28)
+                ));
+            }
             stats.kernel_counters = moved
                 .into_iter()
                 .map(|(name, delta)| proto::KernelCounter { name, delta })
@@ -475,6 +486,7 @@ fn report_to_proto(
             drop_advice: Vec::new(),
             duplicate_fragments: c.duplicate_fragments,
             forwarded_fragments: c.forwarded_fragments,
+            send_too_big: io.send_too_big,
         }),
         first_send_ns: report.first_send_ns.unwrap_or(0),
         last_receive_ns: report.last_receive_ns.unwrap_or(0),

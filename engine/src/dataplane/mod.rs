@@ -217,6 +217,9 @@ pub struct TourReport {
 pub struct IoCounters {
     /// Sends that failed.
     pub send_errors: u64,
+    /// Of those, sends refused because the datagram does not fit the route's MTU
+    /// (EMSGSIZE: Don't-Fragment is set).
+    pub send_too_big: u64,
     /// Receives that failed, other than by running out of buffers.
     pub recv_errors: u64,
     /// Times the receive ran out of buffers (io_uring ENOBUFS) and was re-armed later.
@@ -234,6 +237,14 @@ pub struct IoCounters {
 }
 
 impl IoCounters {
+    /// Counts a failed send with its errno.
+    pub(crate) fn send_failed(&mut self, errno: i32) {
+        self.send_errors += 1;
+        if errno == libc::EMSGSIZE {
+            self.send_too_big += 1;
+        }
+    }
+
     /// How arrival times were taken this tour: `kernel-software` when every datagram had
     /// the kernel's timestamp, `application` when none had, `mixed` otherwise, `none` when
     /// nothing arrived.
@@ -705,6 +716,9 @@ impl Core {
     /// Asks for socket buffers that hold what a tour can have in flight; with
     /// CAP_NET_ADMIN beyond `net.core.rmem_max` (`SO_RCVBUFFORCE`).
     fn size_socket_buffers(&self, want: usize) -> ConfigureReport {
+        // Never let the kernel IP-fragment a datagram: one that does not fit the route's
+        // MTU is refused (EMSGSIZE, counted) instead.
+        let _ = sys::set_dont_fragment(&self.socket);
         if let Some(tiny) = self.faults.rcvbuf {
             let _ = self.socket.set_recv_buffer_size(tiny as usize);
         } else if sys::set_buffer_force(&self.socket, libc::SO_RCVBUFFORCE, want).is_err() {

@@ -45,20 +45,9 @@ impl Default for ControlBuf {
 /// hand the timestamp over with the datagram (`SO_TIMESTAMPING`, read back with
 /// [`kernel_rx_ns`]). False when the kernel refuses.
 pub fn enable_rx_timestamps(fd: libc::c_int) -> bool {
-    let flags: libc::c_int =
+    let flags =
         (libc::SOF_TIMESTAMPING_RX_SOFTWARE | libc::SOF_TIMESTAMPING_SOFTWARE) as libc::c_int;
-    // SAFETY: `fd` is a live socket; the option value points at a c_int that outlives the
-    // call, and its size is passed alongside.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPING,
-            (&flags as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    rc == 0
+    setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPING, flags).is_ok()
 }
 
 /// The software receive timestamp (`CLOCK_REALTIME` ns) in the control data the kernel
@@ -145,6 +134,50 @@ pub fn tight_timer_slack() {
     unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
 }
 
+/// Sets Don't-Fragment on a UDP socket (`IP_PMTUDISC_DO`, and for IPv6 sockets
+/// `IPV6_PMTUDISC_DO` too): a datagram larger than the route's MTU fails with EMSGSIZE.
+pub fn set_dont_fragment(socket: &Socket) -> io::Result<()> {
+    match socket.domain()? {
+        socket2::Domain::IPV6 => setsockopt_int(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IPV6,
+            libc::IPV6_MTU_DISCOVER,
+            libc::IPV6_PMTUDISC_DO,
+        ),
+        _ => setsockopt_int(
+            socket.as_raw_fd(),
+            libc::IPPROTO_IP,
+            libc::IP_MTU_DISCOVER,
+            libc::IP_PMTUDISC_DO,
+        ),
+    }
+}
+
+/// Sets an integer socket option.
+fn setsockopt_int(
+    fd: libc::c_int,
+    level: libc::c_int,
+    option: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: `fd` is a live socket of the caller's; the value points at a c_int that
+    // outlives the call, and its size is passed alongside.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            level,
+            option,
+            (&value as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// Cores online on this host (`_SC_NPROCESSORS_ONLN`), whatever the caller's affinity.
 pub fn online_cpus() -> usize {
     // SAFETY: sysconf takes no pointers; a negative answer means unknown.
@@ -210,22 +243,7 @@ pub fn path_mtu(peer: std::net::SocketAddr) -> io::Result<u32> {
 /// Sets `SO_RCVBUFFORCE`/`SO_SNDBUFFORCE` (needs CAP_NET_ADMIN).
 pub fn set_buffer_force(socket: &Socket, option: libc::c_int, bytes: usize) -> io::Result<()> {
     let value = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    // SAFETY: the fd is a live socket owned by `socket`; the option value points at a
-    // c_int that outlives the call, and its size is passed alongside.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            option,
-            (&value as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, option, value)
 }
 
 /// A non-blocking eventfd the control plane writes to wake the data-plane thread.

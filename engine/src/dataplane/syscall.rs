@@ -135,7 +135,8 @@ impl Syscall {
             };
             if sent <= 0 {
                 // The first datagram of the rest failed; count it and go on with the others.
-                core.io.send_errors += 1;
+                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                core.io.send_failed(errno);
                 done += 1;
             } else {
                 done += sent as usize;

@@ -391,21 +391,21 @@ impl Uring {
             OP_SEND_RECV_BUF => {
                 self.inflight = self.inflight.saturating_sub(1);
                 if result < 0 {
-                    core.io.send_errors += 1;
+                    core.io.send_failed(-result);
                 }
                 self.recycle(session, index);
             }
             OP_SEND_NEW => {
                 self.inflight = self.inflight.saturating_sub(1);
                 if result < 0 {
-                    core.io.send_errors += 1;
+                    core.io.send_failed(-result);
                 }
                 session.send_pool.put(index);
             }
             OP_SEND_ZC => {
                 let notification = cqueue::notif(flags);
                 if !notification && result < 0 {
-                    core.io.send_errors += 1;
+                    core.io.send_failed(-result);
                 }
                 // The buffer is free with the notification, or at once when none follows.
                 if notification || !cqueue::more(flags) {
