@@ -19,6 +19,7 @@ fn forwarder_ns_per_datagram(count: u32, msg_len: u32) -> Result<f64> {
         warmup: 0,
         interval_ns: 0,
         max_datagram: 0,
+        max_buffer_memory: 0,
     };
     let mut origin = TourMachine::new(
         RingPosition {

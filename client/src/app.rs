@@ -238,6 +238,7 @@ pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
         warmup: args.warmup,
         rate: args.rate.unwrap_or(0),
         max_datagram: args.max_datagram.unwrap_or(0),
+        max_buffer_memory: args.max_buffer_memory,
     };
     if args.rate == Some(0) {
         return Err(invalid(

@@ -192,6 +192,11 @@ pub struct TourArgs {
     /// report theirs), so that no link IP-fragments a datagram.
     #[arg(long, value_name = "BYTES")]
     pub max_datagram: Option<u32>,
+    /// Most memory a member may set aside for the tour's buffers (receive and send pools
+    /// and its socket receive buffer), bytes; configure refuses a tour that needs more,
+    /// with the numbers.
+    #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+    pub max_buffer_memory: u64,
 }
 
 #[derive(Debug, Args)]

@@ -678,6 +678,7 @@ mod tests {
                 warmup: 10,
                 rate: 4000,
                 max_datagram: 0,
+                max_buffer_memory: 0,
             }),
             outcome: "timed_out".into(),
             error: String::new(),

@@ -353,6 +353,30 @@ fn configure_prints_each_members_tuning_warnings() {
     }
 }
 
+/// A tour whose buffers would take more memory than --max-buffer-memory is refused at
+/// configure, by the member, with the numbers.
+#[test]
+fn a_tour_beyond_the_buffer_memory_is_refused_with_the_numbers() {
+    let cluster = Cluster::start("auto", 2);
+    let cl = cluster.cluster_arg();
+    let out = cluster.client(&[
+        "configure",
+        "--cluster",
+        &cl,
+        "--max-buffer-memory",
+        "1000000",
+    ]);
+    let err = stderr(&out);
+    assert!(!out.status.success(), "{err}");
+    assert!(err.contains("refused Configure: this tour needs "), "{err}");
+    assert!(
+        err.contains("more than --max-buffer-memory 1000000 B; lower --window"),
+        "{err}"
+    );
+    // The default leaves room for it.
+    cluster.configure(&[]);
+}
+
 /// A tour that runs for seconds shows a progress bar on a terminal, and nothing of it when
 /// the output is piped or JSON.
 #[test]

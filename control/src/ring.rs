@@ -110,6 +110,7 @@ pub fn params_to_config(params: &TourParams) -> TourConfig {
         warmup: params.warmup,
         interval_ns: rate_interval_ns(params.rate),
         max_datagram: params.max_datagram,
+        max_buffer_memory: params.max_buffer_memory,
     }
 }
 

@@ -99,6 +99,7 @@ async fn cores_run_a_tour_in_process() {
         warmup: 0,
         rate: 0,
         max_datagram: 0,
+        max_buffer_memory: 0,
     };
     let reply = coordinator
         .configure(ConfigureRequest {

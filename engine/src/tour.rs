@@ -72,7 +72,13 @@ pub struct TourConfig {
     /// Largest datagram a message travels in (header included); a longer message is split
     /// into fragments of at most this many bytes. 0: one datagram per message.
     pub max_datagram: u32,
+    /// Most memory a member may set aside for a tour's buffers (its receive and send pools
+    /// and its socket receive buffer), bytes. 0: [`DEFAULT_MAX_BUFFER_MEMORY`].
+    pub max_buffer_memory: u64,
 }
+
+/// The buffer memory a member may use for a tour when none is configured (1 GiB).
+pub const DEFAULT_MAX_BUFFER_MEMORY: u64 = 1 << 30;
 
 impl TourConfig {
     /// How messages split into datagrams.
@@ -784,6 +790,7 @@ mod tests {
             warmup: 0,
             interval_ns: 0,
             max_datagram: 0,
+            max_buffer_memory: 0,
         }
     }
 

@@ -61,6 +61,7 @@ fn steady_state_allocations(backend: BackendChoice) -> (Backend, u64) {
         warmup: 0,
         interval_ns: 0,
         max_datagram: 0,
+        max_buffer_memory: 0,
     };
     for (index, dp, next, prev) in [
         (0, &origin, member.local_addr(), member.local_addr()),

@@ -333,6 +333,7 @@ fn config(count: u32, window: u32, forward_immediately: bool) -> TourConfig {
         warmup: 0,
         interval_ns: 0,
         max_datagram: 0,
+        max_buffer_memory: 0,
     }
 }
 

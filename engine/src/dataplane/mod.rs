@@ -47,8 +47,6 @@ const COMMAND_TIMEOUT: Duration = Duration::from_secs(4);
 const MIN_SOCKET_BUFFER: usize = 4 << 20;
 /// Socket buffer size a member never asks beyond.
 const MAX_SOCKET_BUFFER: usize = 1 << 30;
-/// Memory a holding member may use for the `count` messages it holds.
-pub const MAX_HOLD_MEMORY: u64 = 1 << 30;
 /// Most receive buffers one member has (io_uring buffer ids are 16 bits).
 pub const MAX_BUFFERS: u32 = 32_768;
 /// Receive buffers of a member that forwards immediately, unless the window needs fewer.
@@ -301,17 +299,21 @@ pub enum DataPlaneError {
     /// The configuration was rejected.
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Holding `count` messages would take too much memory.
+    /// The tour's buffers would take more memory than allowed.
     #[error(
-        "forward-immediately false holds all msgcount messages in memory: {count} messages of {msg_len} B take {bytes} B of buffers, more than the {limit} B limit; lower --msgcount or --msgbytelen, or use --forward-immediately true"
+        "this tour needs {total} B of buffers on this member ({buffers} receive buffers of {slot} B, {send} B of send buffers, a {rcvbuf} B socket receive buffer), more than --max-buffer-memory {limit} B; lower --window, --msgbytelen or (holding) --msgcount, or raise --max-buffer-memory"
     )]
-    HoldMemory {
-        /// Configured count.
-        count: u32,
-        /// Configured message length.
-        msg_len: u32,
-        /// Memory needed.
-        bytes: u64,
+    BufferMemory {
+        /// Receive buffers in the pool.
+        buffers: u32,
+        /// Bytes per receive buffer.
+        slot: u64,
+        /// Bytes of send buffers.
+        send: u64,
+        /// Socket receive buffer asked for.
+        rcvbuf: u64,
+        /// All of it.
+        total: u64,
         /// The limit.
         limit: u64,
     },
@@ -452,15 +454,6 @@ impl Session {
             .unwrap_or(wanted)
             .clamp(2, MAX_BUFFERS)
             .next_power_of_two();
-        let bytes = u64::from(buffers) * (headroom + payload) as u64;
-        if hold && bytes > MAX_HOLD_MEMORY {
-            return Err(DataPlaneError::HoldMemory {
-                count: cfg.count,
-                msg_len: cfg.msg_len,
-                bytes,
-                limit: MAX_HOLD_MEMORY,
-            });
-        }
         let in_flight = if hold { cfg.count } else { cfg.window };
         let needed = stillepost_tuning::receive_buffer_needed(
             datagram as u64,
@@ -474,6 +467,23 @@ impl Session {
         } else {
             0
         };
+        let slot = (headroom + payload) as u64;
+        let send = u64::from(send_slots) * datagram as u64;
+        let total = u64::from(buffers) * slot + send + rcvbuf_requested as u64;
+        let limit = match cfg.max_buffer_memory {
+            0 => crate::tour::DEFAULT_MAX_BUFFER_MEMORY,
+            limit => limit,
+        };
+        if total > limit {
+            return Err(DataPlaneError::BufferMemory {
+                buffers,
+                slot,
+                send,
+                rcvbuf: rcvbuf_requested as u64,
+                total,
+                limit,
+            });
+        }
         let mut send_pool = Pool::new(send_slots, datagram, 0);
         for slot in 0..send_slots {
             crate::wire::fill_payload(send_pool.payload(slot as u16));
