@@ -6,7 +6,6 @@ use anyhow::Result;
 use crate::bench::Bench;
 use crate::latency::{WARMUP_TOURS, note_members, placement, placement_note};
 use crate::report::{Section, Table, Target, Verdict, median, ratio};
-use crate::stillepost::{LocalRun, Poll};
 
 /// The target: per-hop goodput at least half of iperf3's.
 const TARGET: f64 = 0.5;
@@ -67,16 +66,7 @@ pub fn run(bench: &mut Bench, opts: &JumboOpts) -> Result<Section> {
     let mut left_out = Vec::new();
     for round in 1..=opts.rounds {
         eprintln!("[jumbo] round {round}/{}: stillepost", opts.rounds);
-        let run = LocalRun {
-            members: 2,
-            msg_len: opts.msg_len,
-            count: opts.messages,
-            window: opts.window.min(opts.messages),
-            tours: WARMUP_TOURS + 1,
-            backend: None,
-            poll: Some(Poll::Block),
-            cpus: None,
-        };
+        let run = crate::throughput::ring(opts.msg_len, opts.messages, opts.window, None, None);
         let result = bench.stillepost_local(&run)?;
         let tour = &result.tour;
         let goodput = tour

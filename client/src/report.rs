@@ -292,11 +292,11 @@ pub fn tour_text(result: &TourResult) -> String {
     );
     let us = |ns: u64| format!("{:.2}", ns as f64 / 1e3);
     let corrected = !result.tour_latency_corrected.is_empty();
-    let rows = [
-        (if corrected { "(µs) sent" } else { "(µs)" }, s),
-        ("(µs) intended", summary_of(&result.tour_latency_corrected)),
-    ];
-    for (name, s) in rows.iter().take(if corrected { 2 } else { 1 }) {
+    let mut rows = vec![(if corrected { "(µs) sent" } else { "(µs)" }, s)];
+    if corrected {
+        rows.push(("(µs) intended", summary_of(&result.tour_latency_corrected)));
+    }
+    for (name, s) in &rows {
         let _ = writeln!(
             out,
             "  {name:<14}{:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",

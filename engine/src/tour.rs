@@ -535,8 +535,14 @@ impl TourMachine {
     /// Whether the origin has a message it may send at `now` (window, count and, in open
     /// loop, the schedule allow).
     pub fn wants_to_send(&self, now: Nanos) -> bool {
-        let mid_message = self.next_frag > 0 && self.phase == Phase::Running;
-        mid_message || (self.window_open() && self.next_due().is_none_or(|due| due <= now))
+        self.may_send() && (self.next_frag > 0 || self.next_due().is_none_or(|due| due <= now))
+    }
+
+    /// Origin: whether anything could be sent, whatever the time: the rest of a message's
+    /// fragments, or a new message the window has room for. Drivers ask this before they
+    /// read the clock for [`TourMachine::wants_to_send`].
+    pub fn may_send(&self) -> bool {
+        (self.next_frag > 0 && self.phase == Phase::Running) || self.window_open()
     }
 
     /// Origin: the longest datagram it sends (a send buffer must hold this many bytes).

@@ -12,12 +12,13 @@ pub struct Clock {
     shift_ns: i64,
     /// `CLOCK_REALTIME − CLOCK_MONOTONIC` when last synchronised.
     realtime_lead_ns: i64,
-    /// When it was last synchronised (monotonic ns).
-    synced_at: u64,
+    /// The wall clock when it was last synchronised, ns.
+    synced_wall: u64,
 }
 
-/// How often the data plane measures the wall clock's lead again, so that a step of the
-/// wall clock (NTP step, leap second) skews kernel timestamps for at most this long.
+/// How often, in wall-clock time seen in arrival stamps, the lead is measured again, so
+/// that a step of the wall clock (NTP step, leap second) skews kernel timestamps for at
+/// most this long.
 const RESYNC_NS: u64 = 100_000_000;
 
 impl Clock {
@@ -26,7 +27,7 @@ impl Clock {
         let mut clock = Clock {
             shift_ns,
             realtime_lead_ns: 0,
-            synced_at: 0,
+            synced_wall: 0,
         };
         clock.resync();
         clock
@@ -37,7 +38,7 @@ impl Clock {
     /// the wall clock is stepped; the data plane measures it again before every tour. The
     /// pair of readings with the shortest gap of three is kept.
     pub fn resync(&mut self) {
-        let mut best = (u64::MAX, 0i64);
+        let mut best = (u64::MAX, 0i64, 0u64);
         for _ in 0..3 {
             let a = sys::monotonic_ns();
             let wall = sys::realtime_ns();
@@ -45,19 +46,11 @@ impl Clock {
             let gap = b.saturating_sub(a);
             if gap < best.0 {
                 let mid = a + gap / 2;
-                best = (gap, (wall as i64).wrapping_sub(mid as i64));
+                best = (gap, (wall as i64).wrapping_sub(mid as i64), wall);
             }
         }
         self.realtime_lead_ns = best.1;
-        self.synced_at = sys::monotonic_ns();
-    }
-
-    /// Measures the lead again if the last time is [`RESYNC_NS`] ago (one clock read
-    /// otherwise); the data-plane loop calls this once per iteration.
-    pub fn refresh(&mut self) {
-        if sys::monotonic_ns().saturating_sub(self.synced_at) > RESYNC_NS {
-            self.resync();
-        }
+        self.synced_wall = best.2;
     }
 
     /// Now, in ns.
@@ -73,11 +66,16 @@ impl Clock {
     }
 
     /// When a datagram arrived: the kernel's receive timestamp in `control` (the receive's
-    /// control data) if there is one, else now. Counts which it was.
-    pub fn arrival_ns(&self, control: &[u8], io: &mut IoCounters) -> u64 {
+    /// control data) if there is one, else now. Counts which it was. A stamp more than
+    /// [`RESYNC_NS`] from the last synchronisation (time has passed, or the wall clock was
+    /// stepped) measures the lead again first; otherwise no clock is read.
+    pub fn arrival_ns(&mut self, control: &[u8], io: &mut IoCounters) -> u64 {
         match sys::kernel_rx_ns(control) {
             Some(wall) => {
                 io.kernel_stamps += 1;
+                if wall.abs_diff(self.synced_wall) > RESYNC_NS {
+                    self.resync();
+                }
                 self.from_kernel(wall)
             }
             None => {

@@ -72,7 +72,6 @@ impl Syscall {
             if let Some(machine) = session.machine.as_mut() {
                 machine.handle_timeout(session.clock.now());
             }
-            session.clock.refresh();
             session.publish_progress(&core.progress);
             session.notify_if_finished(&core.progress, &core.finished);
         }
@@ -84,6 +83,9 @@ impl Syscall {
         let Some(machine) = session.machine.as_mut() else {
             return false;
         };
+        if !machine.may_send() {
+            return false;
+        }
         let now = session.clock.now();
         if !machine.wants_to_send(now) {
             return false;

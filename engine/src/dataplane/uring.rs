@@ -239,7 +239,6 @@ impl Uring {
             if let Some(machine) = session.machine.as_mut() {
                 machine.handle_timeout(session.clock.now());
             }
-            session.clock.refresh();
             session.publish_progress(&core.progress);
             session.notify_if_finished(&core.progress, &core.finished);
         }
@@ -516,6 +515,9 @@ impl Uring {
         let Some(machine) = session.machine.as_mut() else {
             return;
         };
+        if !machine.may_send() {
+            return;
+        }
         let now = session.clock.now();
         if !machine.wants_to_send(now) {
             return;
