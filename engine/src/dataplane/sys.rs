@@ -27,8 +27,25 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
 }
 
 /// Room for the control data of one receive: one `SCM_TIMESTAMPING` message (three
-/// timespecs), `CMSG_SPACE(48)` on 64-bit Linux.
-pub const RX_CONTROL_LEN: usize = 64;
+/// timespecs, `CMSG_SPACE(48)` = 64 on 64-bit Linux) and one `UDP_GRO` message (an int,
+/// `CMSG_SPACE(4)` = 24), rounded up to 8 bytes.
+pub const RX_CONTROL_LEN: usize = 96;
+
+/// `UDP_SEGMENT` (linux/udp.h; not exported by libc for glibc targets): the segment size
+/// of UDP GSO, as a socket option or per send.
+const UDP_SEGMENT: libc::c_int = 103;
+/// `UDP_GRO` (linux/udp.h): deliver coalesced datagrams as one, with their segment size in
+/// a control message of the same name.
+const UDP_GRO: libc::c_int = 104;
+/// `SO_NO_CHECK` (asm-generic/socket.h): send without UDP checksums, with which the
+/// kernel refuses every send on a socket that has a GSO segment size (EINVAL); used only to
+/// inject that refusal in tests.
+const SO_NO_CHECK: libc::c_int = 11;
+/// Most segments one GSO send may carry (`UDP_MAX_SEGMENTS` was 64 before Linux 6.9);
+/// also the most datagrams GRO coalesces into one (`UDP_GRO_CNT_MAX`).
+pub const GSO_MAX_SEGMENTS: usize = 64;
+/// Most bytes one GSO send may carry: the UDP payload of a maximal IPv4 packet.
+pub const GSO_MAX_BYTES: usize = 65_507;
 
 /// Control-data room for one receive, aligned as `cmsghdr` needs.
 #[derive(Clone, Copy)]
@@ -50,45 +67,104 @@ pub fn enable_rx_timestamps(fd: libc::c_int) -> bool {
     setsockopt_int(fd, libc::SOL_SOCKET, libc::SO_TIMESTAMPING, flags).is_ok()
 }
 
-/// The software receive timestamp (`CLOCK_REALTIME` ns) in the control data the kernel
-/// wrote for one datagram, if there is one. Reads the bytes as the kernel lays them out
-/// (`cmsghdr`: length as usize, level, type, then data, each message 8-byte aligned) and
-/// never trusts a length beyond the buffer.
-pub fn kernel_rx_ns(control: &[u8]) -> Option<u64> {
+/// The data of the first control message of `level`/`kind` in the control data the kernel
+/// wrote for one receive. Reads the bytes as the kernel lays them out (`cmsghdr`: length
+/// as usize, level, type, then data, each message 8-byte aligned) and never trusts a
+/// length beyond the buffer: a length that lies ends the search with `None`.
+fn find_cmsg(control: &[u8], level: libc::c_int, kind: libc::c_int) -> Option<&[u8]> {
     const HDR: usize = std::mem::size_of::<libc::cmsghdr>();
     // The offsets below are those of 64-bit Linux's cmsghdr.
     const _: () = assert!(HDR == 16);
     let mut at = 0;
     while at + HDR <= control.len() {
         let len = usize::from_ne_bytes(control.get(at..at + 8)?.try_into().ok()?);
-        let level = i32::from_ne_bytes(control.get(at + 8..at + 12)?.try_into().ok()?);
-        let kind = i32::from_ne_bytes(control.get(at + 12..at + 16)?.try_into().ok()?);
+        let found_level = i32::from_ne_bytes(control.get(at + 8..at + 12)?.try_into().ok()?);
+        let found_kind = i32::from_ne_bytes(control.get(at + 12..at + 16)?.try_into().ok()?);
         let end = at.checked_add(len)?;
         if len < HDR || end > control.len() {
             return None;
         }
-        if level == libc::SOL_SOCKET && kind == libc::SCM_TIMESTAMPING {
-            // ts[0], the software timestamp: seconds and nanoseconds as two i64.
-            let data = control.get(at + HDR..at + len)?;
-            let sec = i64::from_ne_bytes(data.get(0..8)?.try_into().ok()?);
-            let nsec = i64::from_ne_bytes(data.get(8..16)?.try_into().ok()?);
-            if sec <= 0 && nsec <= 0 {
-                return None;
-            }
-            return Some(
-                (sec as u64)
-                    .wrapping_mul(1_000_000_000)
-                    .wrapping_add(nsec as u64),
-            );
+        if found_level == level && found_kind == kind {
+            return control.get(at + HDR..end);
         }
         at = at.checked_add(len.checked_next_multiple_of(8)?)?;
     }
     None
 }
 
+/// The software receive timestamp (`CLOCK_REALTIME` ns) in the control data the kernel
+/// wrote for one datagram, if there is one.
+pub fn kernel_rx_ns(control: &[u8]) -> Option<u64> {
+    // ts[0], the software timestamp: seconds and nanoseconds as two i64.
+    let data = find_cmsg(control, libc::SOL_SOCKET, libc::SCM_TIMESTAMPING)?;
+    let sec = i64::from_ne_bytes(data.get(0..8)?.try_into().ok()?);
+    let nsec = i64::from_ne_bytes(data.get(8..16)?.try_into().ok()?);
+    if sec <= 0 && nsec <= 0 {
+        return None;
+    }
+    Some(
+        (sec as u64)
+            .wrapping_mul(1_000_000_000)
+            .wrapping_add(nsec as u64),
+    )
+}
+
+/// The segment size of a receive that GRO coalesced from several datagrams (`UDP_GRO`
+/// control message): the received bytes are datagrams of this size, the last one possibly
+/// shorter. `None` for a single datagram.
+pub fn gro_segment_size(control: &[u8]) -> Option<usize> {
+    let data = find_cmsg(control, libc::SOL_UDP, UDP_GRO)?;
+    let size = i32::from_ne_bytes(data.get(0..4)?.try_into().ok()?);
+    usize::try_from(size).ok().filter(|&s| s > 0)
+}
+
+/// Sets the socket's UDP GSO segment size (`UDP_SEGMENT`; 0 turns it off): from then on
+/// one send of more than `size` bytes leaves as datagrams of `size` bytes, the last one
+/// possibly shorter, and a send of at most `size` bytes as one datagram.
+pub fn set_udp_segment(socket: &Socket, size: usize) -> io::Result<()> {
+    let size = libc::c_int::try_from(size).map_err(|_| io::Error::other("segment too large"))?;
+    setsockopt_int(socket.as_raw_fd(), libc::SOL_UDP, UDP_SEGMENT, size)
+}
+
+/// Turns UDP GRO on or off for the socket (`UDP_GRO`).
+pub fn set_udp_gro(socket: &Socket, on: bool) -> io::Result<()> {
+    setsockopt_int(
+        socket.as_raw_fd(),
+        libc::SOL_UDP,
+        UDP_GRO,
+        libc::c_int::from(on),
+    )
+}
+
+/// Sends without UDP checksums (`SO_NO_CHECK`), with which the kernel refuses sends while
+/// a GSO segment size is set (EINVAL): the fault that tests the fallback to plain sends.
+pub fn refuse_gso(socket: &Socket) -> io::Result<()> {
+    setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, SO_NO_CHECK, 1)
+}
+
+/// The datagrams in `len` bytes at `offset` that were sent (or coalesced) as segments of
+/// `segment` bytes: `(offset, len)` of each, in order. A `segment` of 0 or of at least
+/// `len` is one datagram.
+pub fn segments(offset: usize, len: usize, segment: usize) -> impl Iterator<Item = (usize, usize)> {
+    let step = if segment == 0 { len.max(1) } else { segment };
+    (0..len.max(1))
+        .step_by(step)
+        .map(move |at| (offset + at, step.min(len - at)))
+}
+
 /// Receives one datagram into `buf` (blocking up to the socket's receive timeout) with its
 /// kernel receive timestamp (`CLOCK_REALTIME` ns) if the socket has them enabled.
 pub fn recv_stamped(fd: libc::c_int, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
+    let (n, control, control_len) = recv_with_control(fd, buf)?;
+    Ok((n, kernel_rx_ns(&control.0[..control_len])))
+}
+
+/// Receives one datagram (or one GRO-coalesced run of them) into `buf` with the control
+/// data the kernel wrote: bytes received, the control buffer and its used length.
+pub fn recv_with_control(
+    fd: libc::c_int,
+    buf: &mut [u8],
+) -> io::Result<(usize, ControlBuf, usize)> {
     let mut control = ControlBuf::default();
     let mut iov = libc::iovec {
         iov_base: buf.as_mut_ptr().cast(),
@@ -107,7 +183,7 @@ pub fn recv_stamped(fd: libc::c_int, buf: &mut [u8]) -> io::Result<(usize, Optio
         return Err(io::Error::last_os_error());
     }
     let control_len = msg.msg_controllen.min(RX_CONTROL_LEN);
-    Ok((n as usize, kernel_rx_ns(&control.0[..control_len])))
+    Ok((n as usize, control, control_len))
 }
 
 /// Waits up to `wait` for `fd` to become readable (`ppoll`, ns resolution).
@@ -348,6 +424,119 @@ mod tests {
         lying[..8].copy_from_slice(&4096usize.to_ne_bytes());
         assert_eq!(kernel_rx_ns(&lying), None);
         assert_eq!(kernel_rx_ns(&stamping[..20]), None);
+    }
+
+    #[test]
+    fn reads_the_gro_segment_size() {
+        let gro = cmsg(libc::SOL_UDP, UDP_GRO, &1472i32.to_ne_bytes());
+        assert_eq!(gro_segment_size(&gro), Some(1472));
+        // Next to a timestamp, in either order; the timestamp is still found.
+        let mut ts = Vec::new();
+        for v in [12i64, 345, 0, 0, 0, 0] {
+            ts.extend_from_slice(&v.to_ne_bytes());
+        }
+        let mut both = cmsg(libc::SOL_SOCKET, libc::SCM_TIMESTAMPING, &ts);
+        both.extend_from_slice(&gro);
+        assert!(both.len() <= RX_CONTROL_LEN);
+        assert_eq!(gro_segment_size(&both), Some(1472));
+        assert_eq!(kernel_rx_ns(&both), Some(12_000_000_345));
+        // None without one, with a size of 0 or below, or with a length that lies.
+        assert_eq!(gro_segment_size(&both[..64]), None);
+        assert_eq!(
+            gro_segment_size(&cmsg(libc::SOL_UDP, UDP_GRO, &0i32.to_ne_bytes())),
+            None
+        );
+        assert_eq!(
+            gro_segment_size(&cmsg(libc::SOL_UDP, UDP_GRO, &(-5i32).to_ne_bytes())),
+            None
+        );
+        let mut lying = gro.clone();
+        lying[..8].copy_from_slice(&4096usize.to_ne_bytes());
+        assert_eq!(gro_segment_size(&lying), None);
+        assert_eq!(
+            gro_segment_size(&cmsg(libc::SOL_UDP, UDP_GRO, &[1, 2])),
+            None
+        );
+    }
+
+    #[test]
+    fn splits_received_bytes_into_segments() {
+        let all = |offset, len, segment| segments(offset, len, segment).collect::<Vec<_>>();
+        assert_eq!(all(10, 1000, 0), vec![(10, 1000)]);
+        assert_eq!(all(10, 1000, 1000), vec![(10, 1000)]);
+        assert_eq!(all(10, 1000, 4000), vec![(10, 1000)]);
+        assert_eq!(all(0, 1000, 400), vec![(0, 400), (400, 400), (800, 200)]);
+        assert_eq!(all(5, 800, 400), vec![(5, 400), (405, 400)]);
+        assert_eq!(all(7, 0, 400), vec![(7, 0)]);
+        // Every byte exactly once, in order, for many shapes.
+        for len in 0..300 {
+            for segment in [0, 1, 7, 64, 299, 300] {
+                let parts = all(3, len, segment);
+                let mut at = 3;
+                for &(offset, n) in &parts {
+                    assert_eq!(offset, at);
+                    assert!(segment == 0 || n <= segment);
+                    at += n;
+                }
+                assert_eq!(at, 3 + len);
+            }
+        }
+    }
+
+    /// Three datagrams in one GSO send: a GRO socket gets them as one receive with the
+    /// segment size; a plain socket gets three datagrams; a send of more segments than
+    /// the kernel takes fails with EINVAL.
+    #[test]
+    fn gso_sends_segments_and_gro_receives_them_whole() {
+        let tx = Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        tx.bind(&SockAddr::from(
+            "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        ))
+        .unwrap();
+        set_udp_segment(&tx, 1000).unwrap();
+        let message: Vec<u8> = (0..2500u32).map(|i| (i % 251) as u8).collect();
+        let timeout = Some(std::time::Duration::from_secs(5));
+
+        let gro = Socket::new(socket2::Domain::IPV4, socket2::Type::DGRAM, None).unwrap();
+        gro.bind(&SockAddr::from(
+            "127.0.0.1:0".parse::<SocketAddr>().unwrap(),
+        ))
+        .unwrap();
+        gro.set_read_timeout(timeout).unwrap();
+        set_udp_gro(&gro, true).unwrap();
+        tx.send_to(&message, &gro.local_addr().unwrap()).unwrap();
+        let mut buf = vec![0u8; 65_536];
+        let (n, control, control_len) = recv_with_control(gro.as_raw_fd(), &mut buf).unwrap();
+        assert_eq!(n, 2500);
+        assert_eq!(&buf[..n], &message[..]);
+        assert_eq!(gro_segment_size(&control.0[..control_len]), Some(1000));
+
+        let plain = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        plain.set_read_timeout(timeout).unwrap();
+        tx.send_to(&message, &SockAddr::from(plain.local_addr().unwrap()))
+            .unwrap();
+        for (offset, len) in segments(0, 2500, 1000) {
+            let (n, control, control_len) = recv_with_control(plain.as_raw_fd(), &mut buf).unwrap();
+            assert_eq!(&buf[..n], &message[offset..offset + len]);
+            assert_eq!(gro_segment_size(&control.0[..control_len]), None);
+        }
+
+        let to_plain = SockAddr::from(plain.local_addr().unwrap());
+        // 200 segments: beyond UDP_MAX_SEGMENTS (64, or 128 since Linux 6.9).
+        set_udp_segment(&tx, 10).unwrap();
+        let err = tx.send_to(&message[..2000], &to_plain).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        // Without checksums the kernel refuses every send while a segment size is set,
+        // until it is cleared.
+        set_udp_segment(&tx, 1000).unwrap();
+        refuse_gso(&tx).unwrap();
+        for len in [2500, 1000] {
+            let err = tx.send_to(&message[..len], &to_plain).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        }
+        set_udp_segment(&tx, 0).unwrap();
+        tx.send_to(&message[..1000], &to_plain).unwrap();
+        assert_eq!(plain.recv(&mut buf).unwrap(), 1000);
     }
 
     #[test]
