@@ -275,6 +275,10 @@ pub struct LocalArgs {
     /// Forward with io_uring zero-copy sends (see `stillepostd member --help`).
     #[arg(long)]
     pub zerocopy: bool,
+    /// Send and receive every datagram on its own, without UDP GSO and GRO (see
+    /// `stillepostd member --help`).
+    #[arg(long)]
+    pub no_offload: bool,
 }
 
 /// `--window`: a number of messages, or all of them.

@@ -51,6 +51,7 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
             poll,
             cpu: Some(*cpu),
             zerocopy: args.zerocopy,
+            no_offload: args.no_offload,
             faults: Faults::default(),
         };
         let dataplane = DataPlane::spawn_with(loopback, options)

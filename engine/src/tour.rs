@@ -545,6 +545,12 @@ impl TourMachine {
         (self.next_frag > 0 && self.phase == Phase::Running) || self.window_open()
     }
 
+    /// Origin: whether a message is begun and its next fragment is to follow (a send may
+    /// carry it together with the fragments before it).
+    pub fn mid_message(&self) -> bool {
+        self.next_frag > 0 && self.phase == Phase::Running
+    }
+
     /// Origin: the longest datagram it sends (a send buffer must hold this many bytes).
     pub fn max_datagram_len(&self) -> usize {
         self.plan.datagram_len(0)
@@ -622,6 +628,11 @@ impl TourMachine {
         };
         match header.kind {
             Kind::Data => {}
+            // Echoes are header-sized; a longer one is not answered (the answer could not
+            // go out as one datagram while the socket sends with GSO).
+            Kind::EchoRequest if datagram.len() != HEADER_LEN => {
+                return self.drop(DropReason::Malformed);
+            }
             Kind::EchoRequest => {
                 Header::make_echo_reply(datagram);
                 return Verdict::EchoReply;

@@ -64,6 +64,12 @@ enum Role {
         /// real NIC; on loopback and veth the kernel copies anyway (docs/architecture.md).
         #[arg(long)]
         zerocopy: bool,
+        /// Send and receive every datagram on its own. By default a message of several
+        /// datagrams goes out with UDP GSO (one send carries up to 64 of them, UDP_SEGMENT)
+        /// and comes in with UDP GRO where the kernel offers them; a member falls back to
+        /// plain sends by itself when the kernel refuses GSO (docs/architecture.md).
+        #[arg(long)]
+        no_offload: bool,
         /// Testing aid: silently discard every tour datagram this member receives.
         #[arg(long, hide = true)]
         fault_drop_data: bool,
@@ -84,6 +90,10 @@ enum Role {
         /// Testing aid: give the peer socket this receive buffer, whatever the tour needs.
         #[arg(long, hide = true, value_name = "BYTES")]
         fault_rcvbuf: Option<u32>,
+        /// Testing aid: make the kernel refuse every GSO send (EINVAL), so that the member
+        /// falls back to plain sends.
+        #[arg(long, hide = true)]
+        fault_refuse_gso: bool,
     },
 }
 
@@ -145,12 +155,14 @@ async fn run(cli: Cli) -> Result<()> {
             poll,
             cpu,
             zerocopy,
+            no_offload,
             fault_drop_data,
             fault_refuse_uring,
             fault_buffers,
             fault_clock_shift_ns,
             fault_origin_stall,
             fault_rcvbuf,
+            fault_refuse_gso,
         } => {
             let control_addr = resolve("--coord-bind", &coord_bind)?;
             let peer_addr = resolve("--peer-bind", &peer_bind)?;
@@ -159,6 +171,7 @@ async fn run(cli: Cli) -> Result<()> {
                 poll: poll.into(),
                 cpu: cpu.or_else(|| available_cores().last().copied()),
                 zerocopy,
+                no_offload,
                 faults: Faults {
                     drop_data: fault_drop_data,
                     refuse_uring: fault_refuse_uring,
@@ -166,6 +179,7 @@ async fn run(cli: Cli) -> Result<()> {
                     clock_shift_ns: fault_clock_shift_ns,
                     origin_stall: fault_origin_stall,
                     rcvbuf: fault_rcvbuf,
+                    refuse_gso: fault_refuse_gso,
                 },
             };
             let dataplane = DataPlane::spawn_with(peer_addr, options)?;

@@ -53,6 +53,10 @@ pub const MAX_BUFFERS: u32 = 32_768;
 const DEFAULT_BUFFERS: u32 = 1024;
 /// Buffers the origin uses for new messages in flight in the kernel.
 const SEND_SLOTS: u32 = 256;
+/// Payload room of a receive buffer when GRO is on: the largest UDP payload, rounded up.
+const GRO_BUFFER: usize = 65_536;
+/// Most receive buffers with GRO on (each 64 KiB).
+const GRO_BUFFERS: u32 = 256;
 /// Room before the payload in every receive buffer: io_uring's `recvmsg_out` header, the
 /// source address and the control data (the kernel's receive timestamp).
 const RECV_HEADROOM: usize =
@@ -126,6 +130,9 @@ pub struct Faults {
     /// Give the peer socket this receive buffer (`SO_RCVBUF`) instead of what the tour
     /// needs, so that the kernel drops what does not fit.
     pub rcvbuf: Option<u32>,
+    /// Make the kernel refuse every send while a GSO segment size is set (EINVAL, as from
+    /// a device or path that cannot segment), so that the member falls back to plain sends.
+    pub refuse_gso: bool,
 }
 
 impl Faults {
@@ -153,8 +160,21 @@ pub struct DataPlaneOptions {
     /// io_uring: forward with zero-copy sends (`SendZc`) out of the receive buffers,
     /// registered as a fixed buffer.
     pub zerocopy: bool,
+    /// Send and receive every datagram on its own: no UDP GSO (`UDP_SEGMENT`) and no GRO
+    /// (`UDP_GRO`) for fragmented messages.
+    pub no_offload: bool,
     /// Injected faults (testing).
     pub faults: Faults,
+}
+
+/// UDP segmentation offload a member may use: what the kernel accepts on its peer socket
+/// (probed at start), unless turned off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offload {
+    /// UDP GSO: one send carries up to 64 datagrams of one size (`UDP_SEGMENT`).
+    pub gso: bool,
+    /// UDP GRO: one receive delivers datagrams the kernel coalesced (`UDP_GRO`).
+    pub gro: bool,
 }
 
 /// Everything a member's data plane needs to take part in tours.
@@ -177,10 +197,17 @@ pub struct ConfigureReport {
     pub rcvbuf_requested: usize,
     /// Receive buffer the kernel granted (as `getsockopt` reports it), bytes.
     pub rcvbuf_granted: usize,
+    /// Send buffer requested for the peer socket, bytes.
+    pub sndbuf_requested: usize,
     /// Send buffer the kernel granted, bytes.
     pub sndbuf_granted: usize,
     /// Receive buffers in the pool.
     pub buffers: u32,
+    /// The GSO segment size the peer socket sends with (the tour's datagram), 0 when the
+    /// member sends every datagram on its own.
+    pub gso_segment: usize,
+    /// Whether the peer socket receives GRO-coalesced datagrams.
+    pub gro: bool,
 }
 
 /// A member's counters and histogram at the end of a tour.
@@ -232,14 +259,26 @@ pub struct IoCounters {
     pub kernel_stamps: u64,
     /// Datagrams whose arrival time was read by the data plane (no kernel timestamp).
     pub app_stamps: u64,
+    /// Sends that carried several datagrams (UDP GSO).
+    pub gso_sends: u64,
+    /// GSO sends the kernel refused (EIO/EINVAL); their datagrams were sent one by one and
+    /// GSO stays off until the next configuration.
+    pub gso_refused: u64,
+    /// Receives that delivered several datagrams coalesced by the kernel (UDP GRO).
+    pub gro_receives: u64,
 }
 
 impl IoCounters {
     /// Counts a failed send with its errno.
     pub(crate) fn send_failed(&mut self, errno: i32) {
-        self.send_errors += 1;
+        self.send_failed_n(errno, 1);
+    }
+
+    /// Counts `datagrams` not sent because one send failed with `errno`.
+    pub(crate) fn send_failed_n(&mut self, errno: i32, datagrams: u64) {
+        self.send_errors += datagrams;
         if errno == libc::EMSGSIZE {
-            self.send_too_big += 1;
+            self.send_too_big += datagrams;
         }
     }
 
@@ -375,6 +414,157 @@ impl fmt::Debug for Command {
     }
 }
 
+/// Where a queued send goes.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Dest {
+    /// The next member.
+    Next,
+    /// Back to the sender: a socket address the kernel wrote (pointer and length), which
+    /// stays in place until the send completes.
+    Reply(*const libc::sockaddr, libc::socklen_t),
+}
+
+/// How a backend sends out of its receive buffers.
+pub(crate) trait Sends {
+    /// Queues one send of `len` bytes at `offset` of receive buffer `bid`: one datagram, or
+    /// several of the socket's GSO segment size (see [`send_chunk`]). The buffer must stay
+    /// untouched until the send is done.
+    fn send(
+        &mut self,
+        core: &mut Core,
+        session: &mut Session,
+        bid: u16,
+        offset: usize,
+        len: usize,
+        dest: Dest,
+    );
+}
+
+/// One receive as the kernel delivered it: `len` bytes at `offset` of buffer `bid`.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Received {
+    pub bid: u16,
+    pub offset: usize,
+    pub len: usize,
+    /// GRO: the received bytes are datagrams of this size (the last one may be shorter).
+    pub segment: Option<usize>,
+    pub source: Option<SocketAddr>,
+    /// Where an answer to the sender goes.
+    pub reply: Dest,
+    /// Arrival time (monotonic ns), shared by every datagram of the receive.
+    pub now: u64,
+}
+
+/// How many bytes one send carries when `len` bytes of datagrams `stride` bytes apart are
+/// to go out: all of them at once when the socket's GSO segment size is the stride, else
+/// one datagram.
+pub(crate) fn send_chunk(core: &Core, len: usize, stride: usize) -> usize {
+    if core.gso_segment > 0 && core.gso_segment == stride && len > stride {
+        len
+    } else {
+        stride.max(1)
+    }
+}
+
+/// Whether a failed send is the kernel refusing GSO (EIO: the device or path cannot
+/// segment; EINVAL: the socket or the send does not allow it) on a socket that had a
+/// segment size; its datagrams are to be sent again one by one.
+pub(crate) fn gso_refusal(core: &Core, errno: i32) -> bool {
+    (errno == libc::EIO || errno == libc::EINVAL) && (core.gso_segment > 0 || core.gso_was_refused)
+}
+
+/// Hands the datagrams of one receive (several when GRO coalesced them) to the state
+/// machine and queues what is to be sent: runs of consecutive forwards as one send each
+/// when GSO is on, echo replies one by one. Returns whether the buffer is now held (hold
+/// mode); otherwise it is free once the sends queued from it are done.
+pub(crate) fn receive(
+    core: &mut Core,
+    session: &mut Session,
+    sends: &mut impl Sends,
+    r: Received,
+) -> bool {
+    let stride = r.segment.filter(|&s| s < r.len).unwrap_or(r.len);
+    if stride < r.len {
+        core.io.gro_receives += 1;
+    }
+    // A run of forwards not yet queued: start and length.
+    let mut run: Option<(usize, usize)> = None;
+    let mut held = false;
+    for (offset, len) in sys::segments(r.offset, r.len, stride) {
+        let verdict = session.admit(
+            r.now,
+            r.bid,
+            offset,
+            len,
+            r.source,
+            &mut core.io,
+            &core.faults,
+        );
+        if let Some(Verdict::Forward) = verdict {
+            session.stamp_send(r.bid, offset, len);
+            run = match run {
+                Some((start, n)) if start + n == offset => Some((start, n + len)),
+                other => {
+                    send_run(core, session, sends, r.bid, other, stride);
+                    Some((offset, len))
+                }
+            };
+            continue;
+        }
+        send_run(core, session, sends, r.bid, run.take(), stride);
+        match verdict {
+            Some(Verdict::EchoReply) => {
+                core.io.echoes += 1;
+                sends.send(core, session, r.bid, offset, len, r.reply);
+            }
+            // Hold mode receives one datagram per buffer (no GRO).
+            Some(Verdict::Hold) => {
+                session.held.push(Held {
+                    bid: r.bid,
+                    offset: offset as u32,
+                    len: len as u32,
+                });
+                held = true;
+            }
+            Some(Verdict::FlushHeld) => {
+                session.held.push(Held {
+                    bid: r.bid,
+                    offset: offset as u32,
+                    len: len as u32,
+                });
+                for h in 0..session.held.len() {
+                    let Held { bid, offset, len } = session.held[h];
+                    let (offset, len) = (offset as usize, len as usize);
+                    session.stamp_send(bid, offset, len);
+                    sends.send(core, session, bid, offset, len, Dest::Next);
+                }
+                session.held.clear();
+            }
+            _ => {}
+        }
+    }
+    send_run(core, session, sends, r.bid, run, stride);
+    held
+}
+
+/// Queues a run of forwards (datagrams `stride` bytes apart): one send with GSO, else one
+/// per datagram.
+fn send_run(
+    core: &mut Core,
+    session: &mut Session,
+    sends: &mut impl Sends,
+    bid: u16,
+    run: Option<(usize, usize)>,
+    stride: usize,
+) {
+    if let Some((start, len)) = run {
+        let chunk = send_chunk(core, len, stride);
+        for (offset, n) in sys::segments(start, len, chunk) {
+            sends.send(core, session, bid, offset, n, Dest::Next);
+        }
+    }
+}
+
 /// A message held by a member in hold mode: its buffer and where the datagram lies in it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Held {
@@ -394,8 +584,20 @@ pub(crate) struct Session {
     pub pool: Pool,
     /// Messages held (hold mode), in arrival order.
     pub held: Vec<Held>,
-    /// Origin: buffers for new messages while the kernel sends them.
+    /// Origin: buffers for new messages while the kernel sends them; each holds up to
+    /// `send_batch` consecutive datagrams of one message, `datagram` bytes apart.
     pub send_pool: Pool,
+    /// The longest datagram of the tour: the stride of datagrams in a send slot and the
+    /// GSO segment size.
+    pub datagram: usize,
+    /// Origin: datagrams of one message written into one send slot (and sent with one
+    /// send when GSO is on).
+    pub send_batch: usize,
+    /// The GSO segment size the socket is to send with (0: every datagram on its own).
+    pub gso_segment: usize,
+    /// Whether the socket is to receive GRO-coalesced datagrams (receive buffers are then
+    /// 64 KiB).
+    pub gro: bool,
     pub rcvbuf_requested: usize,
     pub notified: bool,
     /// The member's clock.
@@ -412,13 +614,22 @@ impl Session {
             pool: Pool::new(16, payload_offset + 2048, payload_offset),
             held: Vec::new(),
             send_pool: Pool::new(0, 0, 0),
+            datagram: 2048,
+            send_batch: 1,
+            gso_segment: 0,
+            gro: false,
             rcvbuf_requested: MIN_SOCKET_BUFFER,
             notified: false,
             clock: Clock::new(faults.clock_shift_ns),
         }
     }
 
-    fn new(setup: RingSetup, backend: Backend, faults: Faults) -> Result<Session, DataPlaneError> {
+    fn new(
+        setup: RingSetup,
+        backend: Backend,
+        faults: Faults,
+        offload: Offload,
+    ) -> Result<Session, DataPlaneError> {
         let machine = TourMachine::new(setup.position, setup.config)?;
         let cfg = setup.config;
         let hold = !cfg.forward_immediately && !setup.position.is_origin();
@@ -430,7 +641,25 @@ impl Session {
         // fragment), so a longer datagram shows as such.
         let datagram = machine.max_datagram_len();
         let fragments = cfg.plan()?.count();
-        let payload = (datagram + 1).max(HEADER_LEN * 4);
+        // Segmentation offload pays only for messages of several datagrams; hold mode
+        // refuses those (and a held buffer must hold one datagram).
+        let offload = if fragments > 1 && !hold {
+            offload
+        } else {
+            Offload::default()
+        };
+        let gso_segment = if offload.gso { datagram } else { 0 };
+        let send_batch = if offload.gso {
+            (sys::GSO_MAX_BYTES / datagram).clamp(1, sys::GSO_MAX_SEGMENTS)
+        } else {
+            1
+        };
+        let payload = if offload.gro {
+            // A coalesced receive is at most one maximal UDP payload.
+            GRO_BUFFER.max(datagram + 1)
+        } else {
+            (datagram + 1).max(HEADER_LEN * 4)
+        };
         let wanted = if hold {
             // Every held message keeps its buffer until the flush; a few more keep
             // receiving echoes and duplicates meanwhile.
@@ -441,6 +670,13 @@ impl Session {
                 });
             }
             cfg.count + 64
+        } else if offload.gro {
+            // 64 KiB each: fewer, since one usually holds many datagrams; when they run
+            // out, datagrams wait in the socket's receive buffer, which is sized for all.
+            cfg.window
+                .saturating_mul(fragments)
+                .saturating_mul(2)
+                .clamp(64, GRO_BUFFERS)
         } else {
             // Each datagram in flight may hold one buffer while the kernel receives it and
             // another while it is sent on: twice the window's datagrams, within bounds.
@@ -463,12 +699,14 @@ impl Session {
             .unwrap_or(usize::MAX)
             .clamp(MIN_SOCKET_BUFFER, MAX_SOCKET_BUFFER);
         let send_slots = if setup.position.is_origin() {
-            cfg.window.saturating_mul(fragments).min(SEND_SLOTS)
+            let per_message = fragments.div_ceil(send_batch as u32);
+            cfg.window.saturating_mul(per_message).min(SEND_SLOTS)
         } else {
             0
         };
+        let send_slot = send_batch * datagram;
         let slot = (headroom + payload) as u64;
-        let send = u64::from(send_slots) * datagram as u64;
+        let send = u64::from(send_slots) * send_slot as u64;
         let total = u64::from(buffers) * slot + send + rcvbuf_requested as u64;
         let limit = match cfg.max_buffer_memory {
             0 => crate::tour::DEFAULT_MAX_BUFFER_MEMORY,
@@ -484,9 +722,11 @@ impl Session {
                 limit,
             });
         }
-        let mut send_pool = Pool::new(send_slots, datagram, 0);
+        let mut send_pool = Pool::new(send_slots, send_slot, 0);
         for slot in 0..send_slots {
-            crate::wire::fill_payload(send_pool.payload(slot as u16));
+            for chunk in send_pool.payload(slot as u16).chunks_mut(datagram) {
+                crate::wire::fill_payload(chunk);
+            }
         }
         Ok(Session {
             setup: Some(setup),
@@ -495,6 +735,10 @@ impl Session {
             pool: Pool::new(buffers, headroom + payload, headroom),
             held: Vec::with_capacity(buffers as usize),
             send_pool,
+            datagram,
+            send_batch,
+            gso_segment,
+            gro: offload.gro,
             rcvbuf_requested,
             notified: false,
             clock: Clock::new(faults.clock_shift_ns),
@@ -537,7 +781,7 @@ impl Session {
         let Some(machine) = self.machine.as_mut() else {
             // Not configured: answer echoes, ignore the rest.
             return match crate::wire::Header::decode(datagram) {
-                Ok(h) if h.kind == Kind::EchoRequest => {
+                Ok(h) if h.kind == Kind::EchoRequest && len == HEADER_LEN => {
                     crate::wire::Header::make_echo_reply(datagram);
                     Some(Verdict::EchoReply)
                 }
@@ -555,6 +799,28 @@ impl Session {
             }
         }
         Some(machine.handle_datagram(now, datagram))
+    }
+
+    /// Origin: writes what to send next into send slot `slot`: one datagram, or with GSO
+    /// up to `send_batch` consecutive datagrams of one message, `datagram` bytes apart.
+    /// Returns their total length, or `None` when nothing may be sent now.
+    pub fn fill_send_slot(&mut self, now: u64, slot: u16) -> Option<usize> {
+        let (machine, stride, batch) = (self.machine.as_mut()?, self.datagram, self.send_batch);
+        let buf = self.send_pool.payload(slot);
+        let mut total = machine.poll_send(now, buf)?;
+        let mut count = 1;
+        // Only whole datagrams may be followed by another in the same send.
+        while count < batch && total == count * stride && machine.mid_message() {
+            let Some(len) = buf
+                .get_mut(count * stride..)
+                .and_then(|rest| machine.poll_send(now, rest))
+            else {
+                break;
+            };
+            total += len;
+            count += 1;
+        }
+        Some(total)
     }
 
     /// Stamps the send time of a datagram about to be forwarded from a pool slot, recording
@@ -611,6 +877,11 @@ pub(crate) struct Core {
     pub io: IoCounters,
     pub faults: Faults,
     pub poll: PollMode,
+    /// The GSO segment size the socket sends with now (0: off).
+    pub gso_segment: usize,
+    /// The kernel refused GSO since the last configuration (sends submitted before may
+    /// still fail and are sent again one by one).
+    pub gso_was_refused: bool,
 }
 
 /// What a backend must do when the core changes its session or buffers.
@@ -642,6 +913,37 @@ impl Core {
         true
     }
 
+    /// The kernel refused a GSO send: every send from now on carries one datagram.
+    pub(crate) fn refuse_gso(&mut self, errno: i32) {
+        self.io.gso_refused += 1;
+        if self.gso_segment > 0 {
+            let _ = sys::set_udp_segment(&self.socket, 0);
+            self.gso_segment = 0;
+            self.gso_was_refused = true;
+            tracing::warn!(
+                errno,
+                "the kernel refused a UDP GSO send ({}); sending every datagram on its own until the next configuration",
+                io::Error::from_raw_os_error(errno)
+            );
+        }
+    }
+
+    /// Sets the socket's GSO segment size and GRO as the session wants them; returns what
+    /// the kernel took.
+    fn apply_offload(&mut self, session: &Session) -> (usize, bool) {
+        self.gso_was_refused = false;
+        self.gso_segment = if session.gso_segment > 0
+            && sys::set_udp_segment(&self.socket, session.gso_segment).is_ok()
+        {
+            session.gso_segment
+        } else {
+            let _ = sys::set_udp_segment(&self.socket, 0);
+            0
+        };
+        let gro = sys::set_udp_gro(&self.socket, session.gro).is_ok() && session.gro;
+        (self.gso_segment, gro)
+    }
+
     fn release_held(session: &mut Session, owner: &mut impl BufferOwner) {
         let held = std::mem::take(&mut session.held);
         owner.release(session, &held);
@@ -662,6 +964,7 @@ impl Core {
                 let result = owner.replace_session(self, session, new).map(|()| {
                     let mut report = self.size_socket_buffers(session.rcvbuf_requested);
                     report.buffers = buffers;
+                    (report.gso_segment, report.gro) = self.apply_offload(session);
                     report
                 });
                 let _ = reply.send(result);
@@ -723,8 +1026,9 @@ impl Core {
         true
     }
 
-    /// Asks for socket buffers that hold what a tour can have in flight; with
-    /// CAP_NET_ADMIN beyond `net.core.rmem_max` (`SO_RCVBUFFORCE`).
+    /// Asks for socket buffers that hold what a tour can have in flight, both ways (what
+    /// arrives at once may leave at once); with CAP_NET_ADMIN beyond `net.core.rmem_max`
+    /// and `net.core.wmem_max` (`SO_RCVBUFFORCE`, `SO_SNDBUFFORCE`).
     fn size_socket_buffers(&self, want: usize) -> ConfigureReport {
         // Never let the kernel IP-fragment a datagram: one that does not fit the route's
         // MTU is refused (EMSGSIZE, counted) instead.
@@ -734,14 +1038,17 @@ impl Core {
         } else if sys::set_buffer_force(&self.socket, libc::SO_RCVBUFFORCE, want).is_err() {
             let _ = self.socket.set_recv_buffer_size(want);
         }
-        if sys::set_buffer_force(&self.socket, libc::SO_SNDBUFFORCE, MIN_SOCKET_BUFFER).is_err() {
-            let _ = self.socket.set_send_buffer_size(MIN_SOCKET_BUFFER);
+        if sys::set_buffer_force(&self.socket, libc::SO_SNDBUFFORCE, want).is_err() {
+            let _ = self.socket.set_send_buffer_size(want);
         }
         ConfigureReport {
             rcvbuf_requested: want,
             rcvbuf_granted: self.socket.recv_buffer_size().unwrap_or(0),
+            sndbuf_requested: want,
             sndbuf_granted: self.socket.send_buffer_size().unwrap_or(0),
             buffers: 0,
+            gso_segment: 0,
+            gro: false,
         }
     }
 }
@@ -771,6 +1078,7 @@ pub struct DataPlane {
     /// Why `auto` did not run io_uring, if it did not.
     fallback_reason: Option<String>,
     faults: Faults,
+    offload: Offload,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -799,6 +1107,22 @@ impl DataPlane {
         socket.set_read_timeout(Some(RECV_POLL)).map_err(bind_err)?;
         // Without kernel timestamps, arrival times are read by the data plane (reported).
         let _ = sys::enable_rx_timestamps(socket.as_raw_fd());
+        // What the kernel offers for segmentation offload (set per configuration).
+        let offload = if options.no_offload {
+            Offload::default()
+        } else {
+            Offload {
+                gso: sys::set_udp_segment(&socket, 1200)
+                    .and_then(|()| sys::set_udp_segment(&socket, 0))
+                    .is_ok(),
+                gro: sys::set_udp_gro(&socket, true)
+                    .and_then(|()| sys::set_udp_gro(&socket, false))
+                    .is_ok(),
+            }
+        };
+        if options.faults.refuse_gso {
+            sys::refuse_gso(&socket).map_err(bind_err)?;
+        }
         let local_addr = socket
             .local_addr()
             .map_err(bind_err)?
@@ -818,6 +1142,8 @@ impl DataPlane {
             io: IoCounters::default(),
             faults: options.faults,
             poll: options.poll,
+            gso_segment: 0,
+            gso_was_refused: false,
         };
         let thread_wake = Arc::clone(&wake);
         let thread = std::thread::Builder::new()
@@ -842,6 +1168,7 @@ impl DataPlane {
             started,
             fallback_reason,
             faults: options.faults,
+            offload,
             thread: Some(thread),
         })
     }
@@ -854,6 +1181,11 @@ impl DataPlane {
     /// Backend, poll mode and core the thread runs with.
     pub fn started(&self) -> Started {
         self.started
+    }
+
+    /// The segmentation offload this member uses for fragmented messages.
+    pub fn offload(&self) -> Offload {
+        self.offload
     }
 
     /// Why `--backend auto` runs the syscall backend, when it does.
@@ -895,7 +1227,12 @@ impl DataPlane {
     /// thread, then hands them to the data plane, which gives them to the kernel and sizes
     /// the socket buffers.
     pub fn configure(&self, setup: RingSetup) -> Result<ConfigureReport, DataPlaneError> {
-        let session = Box::new(Session::new(setup, self.started.backend, self.faults)?);
+        let session = Box::new(Session::new(
+            setup,
+            self.started.backend,
+            self.faults,
+            self.offload,
+        )?);
         self.call(|tx| Command::Configure(session, tx))
     }
 

@@ -3,8 +3,7 @@
 
 use std::mem::MaybeUninit;
 
-use super::{BufferOwner, Core, DataPlaneError, Held, PollMode, Session, sys};
-use crate::tour::Verdict;
+use super::{BufferOwner, Core, DataPlaneError, Dest, Held, PollMode, Sends, Session, sys};
 
 /// Datagrams per `recvmmsg`/`sendmmsg` call.
 const BATCH: usize = 32;
@@ -17,6 +16,8 @@ pub(super) struct Syscall {
     recv_slots: Vec<u16>,
     send_hdrs: Vec<libc::mmsghdr>,
     send_iovs: Vec<libc::iovec>,
+    /// Sends queued in `send_hdrs`.
+    queued: usize,
     /// Receive slots to give back once the queued sends are out.
     send_recycle: Vec<u16>,
 }
@@ -37,7 +38,8 @@ impl Syscall {
             recv_slots: Vec::with_capacity(BATCH),
             send_hdrs: (0..BATCH).map(|_| zeroed()).collect(),
             send_iovs: (0..BATCH).map(|_| zeroed()).collect(),
-            send_recycle: Vec::with_capacity(BATCH),
+            queued: 0,
+            send_recycle: Vec::with_capacity(2 * BATCH),
         }
     }
 
@@ -91,26 +93,47 @@ impl Syscall {
             return false;
         }
         let before = machine.counters().sent;
-        let mut n = 0;
+        let stride = session.datagram;
         let slots = (session.send_pool.count() as usize).min(BATCH);
-        while n < slots {
-            let buf = session.send_pool.payload(n as u16);
-            let Some(len) = machine.poll_send(now, buf) else {
+        let (next, next_len) = (session.next.as_ptr().cast(), session.next.len());
+        for slot in 0..slots as u16 {
+            let Some(total) = session.fill_send_slot(now, slot) else {
                 break;
             };
-            self.send_iovs[n] = libc::iovec {
-                iov_base: buf.as_mut_ptr().cast(),
-                iov_len: len,
-            };
-            self.point_send(n, session.next.as_ptr().cast(), session.next.len());
-            n += 1;
+            let chunk = super::send_chunk(core, total, stride);
+            let base = session.send_pool.payload(slot).as_mut_ptr();
+            for (offset, len) in sys::segments(0, total, chunk) {
+                // SAFETY: offset + len <= total, which fill_send_slot wrote into this slot.
+                let ptr = unsafe { base.add(offset) };
+                self.queue(core, stride, ptr, len, next, next_len);
+            }
         }
-        self.send_all(core, n);
+        self.send_all(core, stride);
+        let Some(machine) = session.machine.as_mut() else {
+            return false;
+        };
         core.faults.stall_origin(before, machine.counters().sent);
         machine.wants_to_send(session.clock.now())
     }
 
-    fn point_send(&mut self, i: usize, name: *const libc::c_void, name_len: libc::socklen_t) {
+    /// Queues one send; sends the batch when it is full (receive slots sent from are then
+    /// given back by the caller, see `Sends::send`). `ptr` and `name` must stay valid
+    /// until then (they point into the session's pools and address storage, or into
+    /// `recv_names`).
+    fn queue(
+        &mut self,
+        core: &mut Core,
+        stride: usize,
+        ptr: *mut u8,
+        len: usize,
+        name: *const libc::c_void,
+        name_len: libc::socklen_t,
+    ) {
+        let i = self.queued;
+        self.send_iovs[i] = libc::iovec {
+            iov_base: ptr.cast(),
+            iov_len: len,
+        };
         let hdr = &mut self.send_hdrs[i].msg_hdr;
         hdr.msg_name = name.cast_mut();
         hdr.msg_namelen = name_len;
@@ -118,15 +141,21 @@ impl Syscall {
         hdr.msg_iovlen = 1;
         hdr.msg_control = std::ptr::null_mut();
         hdr.msg_controllen = 0;
+        self.queued += 1;
+        if self.queued == BATCH {
+            self.send_all(core, stride);
+        }
     }
 
-    /// Sends the first `n` queued datagrams (sendmmsg copies them) and recycles their
-    /// receive buffers.
-    fn send_all(&mut self, core: &mut Core, n: usize) {
+    /// Sends everything queued (sendmmsg copies the data). A send the kernel refuses for
+    /// GSO is sent again one datagram (`stride` bytes) at a time.
+    fn send_all(&mut self, core: &mut Core, stride: usize) {
+        let n = std::mem::take(&mut self.queued);
         let mut done = 0;
         while done < n {
-            // SAFETY: send_hdrs[done..n] were set up by point_send with iovecs and names that
-            // point into the session's pool and address storage, which outlive this call.
+            // SAFETY: send_hdrs[done..n] were set up by `queue` with iovecs and names that
+            // point into the session's pools and address storage or into `recv_names`,
+            // which outlive this call.
             let sent = unsafe {
                 libc::sendmmsg(
                     std::os::fd::AsRawFd::as_raw_fd(&core.socket),
@@ -136,46 +165,57 @@ impl Syscall {
                 )
             };
             if sent <= 0 {
-                // The first datagram of the rest failed; count it and go on with the others.
+                // The first datagram of the rest failed; deal with it and go on.
                 let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                core.io.send_failed(errno);
+                self.failed(core, done, errno, stride);
                 done += 1;
             } else {
-                done += sent as usize;
+                let sent = sent as usize;
+                core.io.gso_sends += self.send_iovs[done..done + sent]
+                    .iter()
+                    .filter(|iov| iov.iov_len > stride)
+                    .count() as u64;
+                done += sent;
             }
         }
     }
 
-    fn flush_forwards(&mut self, core: &mut Core, session: &mut Session, n: usize) {
-        self.send_all(core, n);
-        for slot in self.send_recycle.drain(..) {
-            session.pool.put(slot);
+    /// Queued send `i` failed with `errno`: when the kernel refused GSO, its datagrams go
+    /// again one by one; otherwise they are counted as lost sends.
+    fn failed(&mut self, core: &mut Core, i: usize, errno: i32, stride: usize) {
+        let iov = self.send_iovs[i];
+        let datagrams = iov.iov_len.div_ceil(stride.max(1)).max(1) as u64;
+        if !super::gso_refusal(core, errno) {
+            core.io.send_failed_n(errno, datagrams);
+            return;
+        }
+        core.refuse_gso(errno);
+        let hdr = self.send_hdrs[i].msg_hdr;
+        for (offset, len) in sys::segments(0, iov.iov_len, stride) {
+            // SAFETY: the iovec and name are those of a queued send (see send_all);
+            // offset + len <= iov_len.
+            let rc = unsafe {
+                libc::sendto(
+                    std::os::fd::AsRawFd::as_raw_fd(&core.socket),
+                    iov.iov_base.cast::<u8>().add(offset).cast(),
+                    len,
+                    0,
+                    hdr.msg_name.cast(),
+                    hdr.msg_namelen,
+                )
+            };
+            if rc < 0 {
+                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
+                core.io.send_failed(errno);
+            }
         }
     }
 
-    /// Queues a datagram lying in receive slot `slot` for sending; sends the batch when full.
-    #[allow(clippy::too_many_arguments)]
-    fn queue_forward(
-        &mut self,
-        core: &mut Core,
-        session: &mut Session,
-        queued: &mut usize,
-        slot: u16,
-        len: usize,
-        name: *const libc::c_void,
-        name_len: libc::socklen_t,
-    ) {
-        let buf = session.pool.payload(slot);
-        self.send_iovs[*queued] = libc::iovec {
-            iov_base: buf.as_mut_ptr().cast(),
-            iov_len: len,
-        };
-        self.point_send(*queued, name, name_len);
-        self.send_recycle.push(slot);
-        *queued += 1;
-        if *queued == BATCH {
-            self.flush_forwards(core, session, *queued);
-            *queued = 0;
+    /// Sends what is queued and gives the receive slots sent from back to the pool.
+    fn flush(&mut self, core: &mut Core, session: &mut Session) {
+        self.send_all(core, session.datagram);
+        for slot in self.send_recycle.drain(..) {
+            session.pool.put(slot);
         }
     }
 
@@ -233,82 +273,73 @@ impl Syscall {
         } else {
             got as usize
         };
-        let mut queued = 0;
         for i in 0..got {
             let slot = self.recv_slots[i];
             let len = self.recv_hdrs[i].msg_len as usize;
-            let name_len = self.recv_hdrs[i].msg_hdr.msg_namelen as usize;
+            let name_len = (self.recv_hdrs[i].msg_hdr.msg_namelen as usize)
+                .min(std::mem::size_of::<libc::sockaddr_storage>());
             let name_ptr = (&self.recv_names[i] as *const libc::sockaddr_storage).cast::<u8>();
             // SAFETY: recv_names[i] is a live sockaddr_storage; the kernel wrote name_len
             // (at most its size) bytes of it.
-            let name = unsafe {
-                std::slice::from_raw_parts(
-                    name_ptr,
-                    name_len.min(std::mem::size_of::<libc::sockaddr_storage>()),
-                )
-            };
+            let name = unsafe { std::slice::from_raw_parts(name_ptr, name_len) };
             let source = sys::socket_addr(name);
             let control_len = self.recv_hdrs[i]
                 .msg_hdr
                 .msg_controllen
                 .min(sys::RX_CONTROL_LEN);
-            let now = session
-                .clock
-                .arrival_ns(&self.recv_controls[i].0[..control_len], &mut core.io);
-            let offset = session.pool.payload_offset();
-            let verdict = session.admit(now, slot, offset, len, source, &mut core.io, &core.faults);
-            match verdict {
-                Some(Verdict::Forward) => {
-                    session.stamp_send(slot, offset, len);
-                    let (next, next_len) = (session.next.as_ptr().cast(), session.next.len());
-                    self.queue_forward(core, session, &mut queued, slot, len, next, next_len);
-                }
-                Some(Verdict::EchoReply) => {
-                    core.io.echoes += 1;
-                    self.queue_forward(
-                        core,
-                        session,
-                        &mut queued,
-                        slot,
-                        len,
-                        name_ptr.cast(),
-                        name_len as libc::socklen_t,
-                    );
-                }
-                Some(Verdict::Hold) => session.held.push(Held {
-                    bid: slot,
-                    offset: session.pool.payload_offset() as u32,
-                    len: len as u32,
-                }),
-                Some(Verdict::FlushHeld) => {
-                    session.held.push(Held {
-                        bid: slot,
-                        offset: session.pool.payload_offset() as u32,
-                        len: len as u32,
-                    });
-                    let (next, next_len) = (session.next.as_ptr().cast(), session.next.len());
-                    for h in 0..session.held.len() {
-                        let Held { bid, offset, len } = session.held[h];
-                        session.stamp_send(bid, offset as usize, len as usize);
-                        self.queue_forward(
-                            core,
-                            session,
-                            &mut queued,
-                            bid,
-                            len as usize,
-                            next,
-                            next_len,
-                        );
-                    }
-                    session.held.clear();
-                }
-                Some(Verdict::Arrived | Verdict::Dropped(_)) | None => session.pool.put(slot),
+            let control = &self.recv_controls[i].0[..control_len];
+            let segment = sys::gro_segment_size(control);
+            let now = session.clock.arrival_ns(control, &mut core.io);
+            let received = super::Received {
+                bid: slot,
+                offset: session.pool.payload_offset(),
+                len,
+                segment,
+                source,
+                reply: Dest::Reply(name_ptr.cast(), name_len as libc::socklen_t),
+                now,
+            };
+            let held = super::receive(core, session, self, received);
+            // A slot sent from goes back after the flush; one held stays; others go now.
+            if !held && self.send_recycle.last() != Some(&slot) {
+                session.pool.put(slot);
             }
         }
         for &slot in &self.recv_slots[got..] {
             session.pool.put(slot);
         }
-        self.flush_forwards(core, session, queued);
+        self.flush(core, session);
+    }
+}
+
+impl Sends for Syscall {
+    fn send(
+        &mut self,
+        core: &mut Core,
+        session: &mut Session,
+        bid: u16,
+        offset: usize,
+        len: usize,
+        dest: Dest,
+    ) {
+        let (name, name_len) = match dest {
+            Dest::Next => (session.next.as_ptr().cast(), session.next.len()),
+            Dest::Reply(name, len) => (name.cast(), len),
+        };
+        if self.send_recycle.last() != Some(&bid) {
+            self.send_recycle.push(bid);
+        }
+        let ptr = session.pool.slot(bid)[offset..].as_mut_ptr();
+        self.queue(core, session.datagram, ptr, len, name, name_len);
+        if self.queued == 0 && self.send_recycle.len() > 1 {
+            // The batch went out: its buffers are free again, except this one, whose
+            // datagrams may not all be queued yet.
+            let current = self.send_recycle.pop();
+            for slot in self.send_recycle.drain(..) {
+                session.pool.put(slot);
+            }
+            self.send_recycle.extend(current);
+        }
     }
 }
 

@@ -10,7 +10,10 @@
 //! eventfd watched by a multishot poll.
 //!
 //! Operations are named by their `user_data`: the operation kind in the top byte, the
-//! buffer or slot index below.
+//! buffer or slot index in the low 16 bits, and for sends where in the buffer they start
+//! and how long they are, so that a send the kernel refuses for GSO can go again one
+//! datagram at a time. A receive buffer may carry several datagrams (GRO) and so several
+//! sends: it goes back to the kernel when the last of them completes.
 
 use std::collections::VecDeque;
 use std::io;
@@ -21,8 +24,9 @@ use std::time::{Duration, Instant};
 use io_uring::types::{BufRingEntry, Fd, Fixed, RecvMsgOut, SubmitArgs, Timespec};
 use io_uring::{IoUring, Probe, cqueue, opcode, squeue};
 
-use super::{BufferOwner, Core, DataPlaneError, Held, PollMode, Session, sys};
-use crate::tour::Verdict;
+use super::{
+    BufferOwner, Core, DataPlaneError, Dest, Held, PollMode, Received, Sends, Session, sys,
+};
 
 const OP_RECV: u64 = 1;
 /// A send out of a receive buffer (a forward or an echo reply); index = buffer id.
@@ -34,6 +38,9 @@ const OP_CANCEL: u64 = 5;
 /// A zero-copy forward out of a receive buffer; index = buffer id. Its buffer returns to
 /// the kernel with the notification completion, when the NIC no longer reads it.
 const OP_SEND_ZC: u64 = 6;
+/// An answer (echo reply, clock probe reply) out of a receive buffer to the address the
+/// kernel wrote into it; index = buffer id.
+const OP_REPLY: u64 = 7;
 
 /// The peer socket, registered as fixed file 0.
 const SOCKET: Fixed = Fixed(0);
@@ -53,6 +60,27 @@ fn user_data(op: u64, index: u16) -> u64 {
 
 fn op_of(user_data: u64) -> (u64, u16) {
     (user_data >> 56, user_data as u16)
+}
+
+/// A send's `user_data`: operation, buffer or slot index, and the bytes it sends (offset
+/// in the buffer: 19 bits, length: 20 bits); `retry` marks a send made again after the
+/// kernel refused GSO, which is not made a third time.
+fn send_data(op: u64, index: u16, offset: usize, len: usize, retry: bool) -> u64 {
+    debug_assert!(offset < 1 << 19 && len < 1 << 20);
+    (op << 56)
+        | (u64::from(retry) << 55)
+        | ((len as u64 & 0xf_ffff) << 35)
+        | ((offset as u64 & 0x7_ffff) << 16)
+        | u64::from(index)
+}
+
+/// Offset, length and retry mark of a send's `user_data`.
+fn send_of(user_data: u64) -> (usize, usize, bool) {
+    (
+        ((user_data >> 16) & 0x7_ffff) as usize,
+        ((user_data >> 35) & 0xf_ffff) as usize,
+        user_data & (1 << 55) != 0,
+    )
 }
 
 /// A provided-buffer ring: an array of buffer descriptors shared with the kernel.
@@ -148,6 +176,10 @@ pub(super) struct Uring {
     /// Forward with `SendZc` from the receive pool, registered as fixed buffer 0.
     zerocopy: bool,
     fixed_registered: bool,
+    /// Sends not yet completed out of each receive buffer.
+    recv_refs: Vec<u16>,
+    /// Sends not yet completed out of each of the origin's send slots.
+    send_refs: Vec<u16>,
 }
 
 impl Uring {
@@ -212,6 +244,8 @@ impl Uring {
             initial: None,
             zerocopy: options.zerocopy,
             fixed_registered: false,
+            recv_refs: Vec::new(),
+            send_refs: Vec::new(),
         };
         // Provided-buffer rings (kernel 5.19+) are checked by registering the first one.
         let mut session = Box::new(Session::unconfigured(super::RECV_HEADROOM, options.faults));
@@ -232,7 +266,7 @@ impl Uring {
                 self.shutdown(&mut core, session);
                 return;
             }
-            self.origin_sends(&mut session, &core.faults);
+            self.origin_sends(&core, &mut session);
             self.arm_recv();
             self.enter(&session, core.poll);
             self.complete_all(&mut core, &mut session);
@@ -387,29 +421,30 @@ impl Uring {
                 self.available = self.available.saturating_sub(1);
                 self.received(core, session, bid, result as usize);
             }
-            OP_SEND_RECV_BUF => {
+            OP_SEND_RECV_BUF | OP_REPLY => {
                 self.inflight = self.inflight.saturating_sub(1);
-                if result < 0 {
-                    core.io.send_failed(-result);
-                }
-                self.recycle(session, index);
+                self.send_done(core, session, data, result);
+                self.release_recv(session, index);
             }
             OP_SEND_NEW => {
                 self.inflight = self.inflight.saturating_sub(1);
-                if result < 0 {
-                    core.io.send_failed(-result);
+                self.send_done(core, session, data, result);
+                if let Some(refs) = self.send_refs.get_mut(usize::from(index)) {
+                    *refs = refs.saturating_sub(1);
+                    if *refs == 0 {
+                        session.send_pool.put(index);
+                    }
                 }
-                session.send_pool.put(index);
             }
             OP_SEND_ZC => {
                 let notification = cqueue::notif(flags);
-                if !notification && result < 0 {
-                    core.io.send_failed(-result);
+                if !notification {
+                    self.send_done(core, session, data, result);
                 }
                 // The buffer is free with the notification, or at once when none follows.
                 if notification || !cqueue::more(flags) {
                     self.inflight = self.inflight.saturating_sub(1);
-                    self.recycle(session, index);
+                    self.release_recv(session, index);
                 }
             }
             OP_WAKE => {
@@ -421,6 +456,49 @@ impl Uring {
             }
             OP_CANCEL => self.inflight = self.inflight.saturating_sub(1),
             _ => {}
+        }
+    }
+
+    /// A send out of receive buffer `bid` is done: the buffer goes back to the kernel when
+    /// it was the last one.
+    fn release_recv(&mut self, session: &mut Session, bid: u16) {
+        if let Some(refs) = self.recv_refs.get_mut(usize::from(bid)) {
+            *refs = refs.saturating_sub(1);
+            if *refs == 0 {
+                self.recycle(session, bid);
+            }
+        }
+    }
+
+    /// Accounts for a completed send (`data` names it): a send of several datagrams that
+    /// went out counts as GSO; one the kernel refused for GSO goes again one datagram at a
+    /// time (answers are not sent again: their senders ask again); other failures count
+    /// every datagram the send carried.
+    fn send_done(&mut self, core: &mut Core, session: &mut Session, data: u64, result: i32) {
+        let (op, index) = op_of(data);
+        let (offset, len, retry) = send_of(data);
+        let stride = session.datagram.max(1);
+        if result >= 0 {
+            if len > stride {
+                core.io.gso_sends += 1;
+            }
+            return;
+        }
+        let errno = -result;
+        if retry || op == OP_REPLY || !super::gso_refusal(core, errno) {
+            core.io
+                .send_failed_n(errno, len.div_ceil(stride).max(1) as u64);
+            return;
+        }
+        core.refuse_gso(errno);
+        for (offset, len) in sys::segments(offset, len, stride) {
+            if op == OP_SEND_NEW {
+                self.send_new(session, index, offset, len, true);
+            } else {
+                let next = (session.next.as_ptr().cast(), session.next.len());
+                let zerocopy = op == OP_SEND_ZC;
+                self.send_from(session, index, offset, len, next, zerocopy, true);
+            }
         }
     }
 
@@ -440,46 +518,31 @@ impl Uring {
         let len = out.payload_data().len();
         let offset = out.payload_data().as_ptr() as usize - slot.as_ptr() as usize;
         let name_ptr = out.name_data().as_ptr();
+        let segment = sys::gro_segment_size(out.control_data());
         let now = session.clock.arrival_ns(out.control_data(), &mut core.io);
-        match session.admit(now, bid, offset, len, source, &mut core.io, &core.faults) {
-            Some(Verdict::Forward) => {
-                session.stamp_send(bid, offset, len);
-                let (next, next_len) = (session.next.as_ptr(), session.next.len());
-                let zerocopy = self.zerocopy;
-                self.send_from(session, bid, offset, len, next.cast(), next_len, zerocopy);
-            }
-            Some(Verdict::EchoReply) => {
-                core.io.echoes += 1;
-                self.send_from(session, bid, offset, len, name_ptr.cast(), name_len, false);
-            }
-            Some(Verdict::Hold) => session.held.push(Held {
-                bid,
-                offset: offset as u32,
-                len: len as u32,
-            }),
-            Some(Verdict::FlushHeld) => {
-                session.held.push(Held {
-                    bid,
-                    offset: offset as u32,
-                    len: len as u32,
-                });
-                let (next, next_len) = (session.next.as_ptr(), session.next.len());
-                for h in 0..session.held.len() {
-                    let Held { bid, offset, len } = session.held[h];
-                    let (offset, len) = (offset as usize, len as usize);
-                    session.stamp_send(bid, offset, len);
-                    let zerocopy = self.zerocopy;
-                    self.send_from(session, bid, offset, len, next.cast(), next_len, zerocopy);
-                }
-                session.held.clear();
-            }
-            Some(Verdict::Arrived | Verdict::Dropped(_)) | None => self.recycle(session, bid),
+        let received = Received {
+            bid,
+            offset,
+            len,
+            segment,
+            source,
+            reply: Dest::Reply(name_ptr.cast(), name_len),
+            now,
+        };
+        let held = super::receive(core, session, self, received);
+        if !held
+            && self
+                .recv_refs
+                .get(usize::from(bid))
+                .is_none_or(|&refs| refs == 0)
+        {
+            self.recycle(session, bid);
         }
     }
 
-    /// Sends `len` bytes at `offset` of receive buffer `bid` to `dest`, as a zero-copy send
-    /// from the registered pool when `zerocopy`; the buffer returns to the kernel when the
-    /// send (and, for zero copy, its notification) completes.
+    /// Queues a send of `len` bytes at `offset` of receive buffer `bid` to `dest`, as a
+    /// zero-copy send from the registered pool when `zerocopy`; the buffer returns to the
+    /// kernel when its last send (and, for zero copy, its notification) completes.
     #[allow(clippy::too_many_arguments)]
     fn send_from(
         &mut self,
@@ -487,31 +550,57 @@ impl Uring {
         bid: u16,
         offset: usize,
         len: usize,
-        dest: *const libc::sockaddr,
-        dest_len: libc::socklen_t,
+        dest: (*const libc::sockaddr, libc::socklen_t),
         zerocopy: bool,
+        retry: bool,
     ) {
         let ptr = session.pool.slot(bid)[offset..].as_ptr();
         let entry = if zerocopy {
             opcode::SendZc::new(SOCKET, ptr, len as u32)
                 .buf_index(Some(0))
-                .dest_addr(dest)
-                .dest_addr_len(dest_len)
+                .dest_addr(dest.0)
+                .dest_addr_len(dest.1)
                 .build()
-                .user_data(user_data(OP_SEND_ZC, bid))
+                .user_data(send_data(OP_SEND_ZC, bid, offset, len, retry))
         } else {
             opcode::Send::new(SOCKET, ptr, len as u32)
-                .dest_addr(dest)
-                .dest_addr_len(dest_len)
+                .dest_addr(dest.0)
+                .dest_addr_len(dest.1)
                 .build()
-                .user_data(user_data(OP_SEND_RECV_BUF, bid))
+                .user_data(send_data(OP_SEND_RECV_BUF, bid, offset, len, retry))
         };
+        if let Some(refs) = self.recv_refs.get_mut(usize::from(bid)) {
+            *refs += 1;
+        }
+        self.inflight += 1;
+        self.push(entry);
+    }
+
+    /// Origin: queues a send of `len` bytes at `offset` of send slot `slot`.
+    fn send_new(
+        &mut self,
+        session: &mut Session,
+        slot: u16,
+        offset: usize,
+        len: usize,
+        retry: bool,
+    ) {
+        let ptr = session.send_pool.payload(slot)[offset..].as_ptr();
+        let entry = opcode::Send::new(SOCKET, ptr, len as u32)
+            .dest_addr(session.next.as_ptr().cast())
+            .dest_addr_len(session.next.len())
+            .build()
+            .user_data(send_data(OP_SEND_NEW, slot, offset, len, retry));
+        if let Some(refs) = self.send_refs.get_mut(usize::from(slot)) {
+            *refs += 1;
+        }
         self.inflight += 1;
         self.push(entry);
     }
 
     /// Origin: queues new messages while the window and the send slots allow.
-    fn origin_sends(&mut self, session: &mut Session, faults: &super::Faults) {
+    fn origin_sends(&mut self, core: &Core, session: &mut Session) {
+        let faults = &core.faults;
         let Some(machine) = session.machine.as_mut() else {
             return;
         };
@@ -524,19 +613,18 @@ impl Uring {
         }
         let before = machine.counters().sent;
         while let Some(slot) = session.send_pool.take() {
-            let buf = session.send_pool.payload(slot);
-            let Some(len) = machine.poll_send(now, buf) else {
+            let Some(total) = session.fill_send_slot(now, slot) else {
                 session.send_pool.put(slot);
                 break;
             };
-            let entry = opcode::Send::new(SOCKET, buf.as_ptr(), len as u32)
-                .dest_addr(session.next.as_ptr().cast())
-                .dest_addr_len(session.next.len())
-                .build()
-                .user_data(user_data(OP_SEND_NEW, slot));
-            self.inflight += 1;
-            self.push(entry);
+            let chunk = super::send_chunk(core, total, session.datagram);
+            for (offset, len) in sys::segments(0, total, chunk) {
+                self.send_new(session, slot, offset, len, false);
+            }
         }
+        let Some(machine) = session.machine.as_ref() else {
+            return;
+        };
         if faults.origin_stall.is_some() {
             // The stalled message leaves before the stall, as in the syscall backend.
             self.flush_backlog();
@@ -559,6 +647,8 @@ impl Uring {
         bufring.publish();
         self.bufring = Some(bufring);
         self.available = count;
+        self.recv_refs = vec![0; count as usize];
+        self.send_refs = vec![0; session.send_pool.count() as usize];
         if self.zerocopy {
             if self.fixed_registered {
                 self.ring.submitter().unregister_buffers()?;
@@ -604,6 +694,39 @@ impl Uring {
             }
         } else {
             Box::leak(session);
+        }
+    }
+}
+
+impl Sends for Uring {
+    fn send(
+        &mut self,
+        _core: &mut Core,
+        session: &mut Session,
+        bid: u16,
+        offset: usize,
+        len: usize,
+        dest: Dest,
+    ) {
+        match dest {
+            Dest::Next => {
+                let next = (session.next.as_ptr().cast(), session.next.len());
+                let zerocopy = self.zerocopy;
+                self.send_from(session, bid, offset, len, next, zerocopy, false);
+            }
+            Dest::Reply(name, name_len) => {
+                let ptr = session.pool.slot(bid)[offset..].as_ptr();
+                let entry = opcode::Send::new(SOCKET, ptr, len as u32)
+                    .dest_addr(name)
+                    .dest_addr_len(name_len)
+                    .build()
+                    .user_data(send_data(OP_REPLY, bid, offset, len, false));
+                if let Some(refs) = self.recv_refs.get_mut(usize::from(bid)) {
+                    *refs += 1;
+                }
+                self.inflight += 1;
+                self.push(entry);
+            }
         }
     }
 }
