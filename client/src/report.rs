@@ -195,6 +195,9 @@ fn member_json(m: &MemberTourStats) -> Value {
         "duplicate_fragments": m.duplicate_fragments,
         "send_too_big": m.send_too_big,
         "forwarded_fragments": m.forwarded_fragments,
+        "gso_sends": m.gso_sends,
+        "gso_refused": m.gso_refused,
+        "gro_receives": m.gro_receives,
         "kernel_counters": m
             .kernel_counters
             .iter()
@@ -357,6 +360,10 @@ pub fn tour_text(result: &TourResult) -> String {
             (m.socket_drops, "dropped by the kernel at the peer socket"),
             (m.duplicate_fragments, "duplicate fragments"),
             (m.send_too_big, "sends refused as larger than the route MTU"),
+            (
+                m.gso_refused,
+                "GSO sends refused by the kernel (sent again one datagram at a time)",
+            ),
         ];
         let noted: Vec<String> = drops
             .iter()
@@ -372,6 +379,20 @@ pub fn tour_text(result: &TourResult) -> String {
                 noted.join(", ")
             );
         }
+    }
+    let offload: Vec<String> = result
+        .members
+        .iter()
+        .filter(|m| m.gso_sends + m.gro_receives > 0)
+        .map(|m| {
+            format!(
+                "member {} {} GSO sends, {} GRO receives",
+                m.index, m.gso_sends, m.gro_receives
+            )
+        })
+        .collect();
+    if !offload.is_empty() {
+        let _ = writeln!(out, "  offload: {}", offload.join("; "));
     }
     let moved: Vec<&MemberTourStats> = result
         .members
@@ -502,6 +523,10 @@ fn member_info_json(m: &MemberInfo) -> Value {
         "cpu": (m.cpu >= 0).then_some(m.cpu),
         "rcvbuf_requested": m.rcvbuf_requested,
         "rcvbuf_granted": m.rcvbuf_granted,
+        "sndbuf_requested": m.sndbuf_requested,
+        "sndbuf_granted": m.sndbuf_granted,
+        "gso_segment": (m.gso_segment > 0).then_some(m.gso_segment),
+        "gro": m.gro,
         "warnings": m.warnings,
     })
 }
@@ -525,6 +550,23 @@ fn members_table(out: &mut String, members: &[MemberInfo]) {
         );
         if !m.error.is_empty() {
             let _ = writeln!(out, "          {}", m.error);
+        }
+        if m.rcvbuf_requested > 0 {
+            let offload = match (m.gso_segment, m.gro) {
+                (0, false) => "none".to_string(),
+                (0, true) => "GRO".to_string(),
+                (segment, gro) => {
+                    format!(
+                        "GSO in {segment} B datagrams{}",
+                        if gro { ", GRO" } else { "" }
+                    )
+                }
+            };
+            let _ = writeln!(
+                out,
+                "          socket buffers: receive {} B (asked {}), send {} B (asked {}); offload: {offload}",
+                m.rcvbuf_granted, m.rcvbuf_requested, m.sndbuf_granted, m.sndbuf_requested
+            );
         }
         for w in &m.warnings {
             let _ = writeln!(out, "          warning: {w}");

@@ -407,10 +407,19 @@ fn a_long_tour_shows_progress_on_a_terminal_only() {
 
 /// Messages longer than a datagram (`--max-datagram`): 60000-byte messages as 43
 /// fragments of at most 1472 B go around, each member forwarding fragments as they arrive,
-/// and the tour and every hop are complete.
+/// and the tour and every hop are complete. Each message leaves the origin with one GSO
+/// send and reaches member 1 as one GRO receive; member 1's kernel refuses GSO (injected),
+/// so it falls back to one send per datagram and loses nothing, and from there on every
+/// datagram travels on its own.
 fn fragmented_messages_go_around(backend: &str) {
-    let cluster = Cluster::start(backend, 3);
-    cluster.configure(&[
+    let cluster = Cluster::start_each(backend, 3, |i| {
+        if i == 1 {
+            vec!["--fault-refuse-gso".to_string()]
+        } else {
+            Vec::new()
+        }
+    });
+    let out = cluster.configure(&[
         "--msgbytelen",
         "60000",
         "--max-datagram",
@@ -419,8 +428,29 @@ fn fragmented_messages_go_around(backend: &str) {
         "100",
         "--window",
         "4",
+        "--json",
     ]);
-    let tour = tour_json(&cluster);
+    for m in json(&out)["members"].as_array().unwrap() {
+        assert_eq!(m["gso_segment"], 1472, "{m}");
+        assert_eq!(m["gro"], true, "{m}");
+        assert!(m["sndbuf_granted"].as_u64().unwrap() > 0, "{m}");
+    }
+    // The text report first (member 1 refuses GSO in the first tour after configure),
+    // then the same tour as JSON.
+    let text = cluster.client(&["stillepost"]);
+    assert_success(&text);
+    let text = stdout(&text);
+    assert!(
+        text.contains("offload: member 0 100 GSO sends, 0 GRO receives; member 1 0 GSO sends, 100 GRO receives"),
+        "{text}"
+    );
+    assert!(
+        text.contains("GSO sends refused by the kernel (sent again one datagram at a time)"),
+        "{text}"
+    );
+    let out = cluster.client(&["report", "latest", "--format", "json"]);
+    assert_success(&out);
+    let tour = json(&out);
     assert_complete_tour(&tour, 100, 3);
     assert_eq!(tour["params"]["max_datagram"], 1472);
     for m in tour["members"].as_array().unwrap().iter().skip(1) {
@@ -432,6 +462,21 @@ fn fragmented_messages_go_around(backend: &str) {
     for h in tour["hops"].as_array().unwrap() {
         assert_eq!(h["latency"]["count"], 100, "{h}");
     }
+    let members = tour["members"].as_array().unwrap();
+    let counts = |m: &Value| {
+        [
+            m["gso_sends"].as_u64().unwrap(),
+            m["gro_receives"].as_u64().unwrap(),
+            m["gso_refused"].as_u64().unwrap(),
+            m["send_errors"].as_u64().unwrap(),
+        ]
+    };
+    assert_eq!(counts(&members[0]), [100, 0, 0, 0], "{}", members[0]);
+    let [gso, gro, refused, errors] = counts(&members[1]);
+    assert_eq!([gso, gro, errors], [0, 100, 0], "{}", members[1]);
+    assert!(refused >= 1, "{}", members[1]);
+    assert_eq!(counts(&members[2]), [0, 0, 0, 0], "{}", members[2]);
+
     let cl = cluster.cluster_arg();
     let out = cluster.client(&[
         "configure",

@@ -450,6 +450,10 @@ impl CoordinatorCore {
                     cpu: info.cpu,
                     rcvbuf_requested: reply.rcvbuf_requested,
                     rcvbuf_granted: reply.rcvbuf_granted,
+                    sndbuf_requested: reply.sndbuf_requested,
+                    sndbuf_granted: reply.sndbuf_granted,
+                    gso_segment: reply.gso_segment,
+                    gro: reply.gro,
                     warnings: reply.warnings,
                 },
             });

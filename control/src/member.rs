@@ -204,6 +204,19 @@ impl MemberCore {
             }
             warnings.push(text);
         }
+        if report.sndbuf_granted < report.sndbuf_requested {
+            let mut text = format!(
+                "peer socket send buffer: asked for {} B, the kernel granted {} B; a burst of messages waits for room to leave",
+                report.sndbuf_requested, report.sndbuf_granted
+            );
+            let sysctls = stillepost_tuning::Sysctls::default();
+            match stillepost_tuning::advise_wmem_max(&sysctls, report.sndbuf_requested as u64) {
+                Ok(Some(advice)) => text.push_str(&format!("; {advice}")),
+                Ok(None) => {}
+                Err(e) => text.push_str(&format!("; {e}")),
+            }
+            warnings.push(text);
+        }
         // The same host check as `stillepost tune`, for this tour: every setting to change.
         let path_mtu = stillepost_engine::dataplane::path_mtu(next_peer).ok();
         let mtu = path_mtu.unwrap_or(1500);
@@ -214,10 +227,13 @@ impl MemberCore {
             mtu: u64::from(mtu),
             max_datagram: u64::from(config.max_datagram),
         };
-        // rmem_max is left to the receive-buffer warning above, which has what this socket
-        // asked for and got (and is silent when it got it, e.g. as root).
+        // rmem_max and wmem_max are left to the socket-buffer warnings above, which have
+        // what this socket asked for and got (and are silent when it got it, e.g. as root).
         for c in stillepost_tuning::check(&stillepost_tuning::Host::live(), workload) {
-            if c.status == stillepost_tuning::Status::Change && c.name != "net.core.rmem_max" {
+            if c.status == stillepost_tuning::Status::Change
+                && c.name != "net.core.rmem_max"
+                && c.name != "net.core.wmem_max"
+            {
                 warnings.push(format!(
                     "{}: {} → {} ({}); see docs/tuning.md#{} or run `stillepost tune --msgbytelen {} --window {} --mtu {mtu} --max-datagram {}` on this host",
                     c.name,
@@ -241,6 +257,9 @@ impl MemberCore {
             rcvbuf_requested: report.rcvbuf_requested as u64,
             rcvbuf_granted: report.rcvbuf_granted as u64,
             sndbuf_granted: report.sndbuf_granted as u64,
+            sndbuf_requested: report.sndbuf_requested as u64,
+            gso_segment: report.gso_segment as u32,
+            gro: report.gro,
             warnings,
             path_mtu: path_mtu.unwrap_or(0),
         })
@@ -484,6 +503,9 @@ fn report_to_proto(
             duplicate_fragments: c.duplicate_fragments,
             forwarded_fragments: c.forwarded_fragments,
             send_too_big: io.send_too_big,
+            gso_sends: io.gso_sends,
+            gso_refused: io.gso_refused,
+            gro_receives: io.gro_receives,
         }),
         first_send_ns: report.first_send_ns.unwrap_or(0),
         last_receive_ns: report.last_receive_ns.unwrap_or(0),

@@ -1,5 +1,7 @@
 //! The data plane allocates nothing per datagram: a counting global allocator watches the
-//! steady state of a 10,000-message tour around a 2-member ring, on each backend.
+//! steady state of a 10,000-message tour around a 2-member ring, on each backend, with
+//! one-datagram messages and with messages of five datagrams (sent with GSO, received
+//! with GRO).
 //!
 //! This file holds one test so that no other test allocates while it counts.
 
@@ -10,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use stillepost_engine::dataplane::{
-    Backend, BackendChoice, DataPlane, DataPlaneOptions, RingSetup,
+    Backend, BackendChoice, DataPlane, DataPlaneOptions, RingSetup, TourReport,
 };
 use stillepost_engine::tour::{RingPosition, TourConfig};
 
@@ -41,9 +43,14 @@ static GLOBAL: Counting = Counting;
 
 const COUNT: u32 = 10_000;
 
-/// Runs one tour of COUNT messages, one in flight, and returns the allocations counted
-/// between message 1,000 and message 9,000 arriving back at the origin.
-fn steady_state_allocations(backend: BackendChoice) -> (Backend, u64) {
+/// Runs one tour of COUNT messages of `msg_len` bytes in datagrams of at most
+/// `max_datagram`, one in flight, and returns the allocations counted between message
+/// 1,000 and message 9,000 arriving back at the origin, with the origin's report.
+fn steady_state_allocations(
+    backend: BackendChoice,
+    msg_len: u32,
+    max_datagram: u32,
+) -> (Backend, u64, TourReport) {
     let options = DataPlaneOptions {
         backend,
         ..DataPlaneOptions::default()
@@ -54,13 +61,13 @@ fn steady_state_allocations(backend: BackendChoice) -> (Backend, u64) {
     let member = DataPlane::spawn_with(any, options).unwrap();
     let config = TourConfig {
         count: COUNT,
-        msg_len: 64,
+        msg_len,
         window: 1,
         forward_immediately: true,
         member_timeout_ns: 5_000_000_000,
         warmup: 0,
         interval_ns: 0,
-        max_datagram: 0,
+        max_datagram,
         max_buffer_memory: 0,
     };
     for (index, dp, next, prev) in [
@@ -101,7 +108,7 @@ fn steady_state_allocations(backend: BackendChoice) -> (Backend, u64) {
     assert!(origin.wait_finished(7, Duration::from_secs(30)));
     let report = origin.end(7).unwrap();
     assert_eq!(report.counters.received, u64::from(COUNT));
-    (origin.started().backend, after - before)
+    (origin.started().backend, after - before, report)
 }
 
 #[test]
@@ -110,11 +117,21 @@ fn no_allocation_per_datagram_on_either_backend() {
         (BackendChoice::Uring, Backend::Uring),
         (BackendChoice::Syscall, Backend::Syscall),
     ] {
-        let (backend, allocations) = steady_state_allocations(choice);
-        assert_eq!(backend, expected);
-        assert_eq!(
-            allocations, 0,
-            "{backend:?}: {allocations} allocations while 8,000 messages made their tour"
-        );
+        for (msg_len, max_datagram) in [(64, 0), (7000, 1472)] {
+            let (backend, allocations, report) =
+                steady_state_allocations(choice, msg_len, max_datagram);
+            assert_eq!(backend, expected);
+            assert_eq!(
+                allocations, 0,
+                "{backend:?}, {msg_len} B messages: {allocations} allocations while 8,000 messages made their tour"
+            );
+            if max_datagram > 0 {
+                // Each message left the origin with one GSO send and came back (the
+                // member forwarding it with one send too) as one GRO receive.
+                assert_eq!(report.io.gso_sends, u64::from(COUNT), "{backend:?}");
+                assert_eq!(report.io.gro_receives, u64::from(COUNT), "{backend:?}");
+                assert_eq!(report.io.gso_refused, 0);
+            }
+        }
     }
 }

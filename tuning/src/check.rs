@@ -12,7 +12,7 @@ use crate::{TuningError, receive_buffer_needed};
 
 /// IPv4 + UDP headers.
 const IP_UDP_HEADERS: u64 = 28;
-/// What a tour's send buffer holds at least (Stillepost asks for it with SO_SNDBUFFORCE).
+/// What a member's send buffer is at least (Stillepost asks for it with SO_SNDBUFFORCE).
 const MIN_SEND_BUFFER: u64 = 4 << 20;
 const PAGE: u64 = 4096;
 
@@ -137,16 +137,11 @@ impl Workload {
         self.window.saturating_mul(self.charged_per_message())
     }
 
-    /// Send buffer a member needs: a few datagrams queued behind the device, at least what
-    /// Stillepost asks for.
+    /// Send buffer a member asks for: a window of messages may leave at once (the origin
+    /// starting a tour, a forwarder passing a burst on), at least what Stillepost always
+    /// asks for.
     pub fn send_buffer(&self) -> u64 {
-        (2 * self.charged_per_datagram()).max(MIN_SEND_BUFFER)
-    }
-
-    /// Bytes the kernel charges for one datagram (its frames).
-    pub fn charged_per_datagram(&self) -> u64 {
-        let frame = (self.datagram() + IP_UDP_HEADERS).min(self.mtu);
-        receive_buffer_needed(frame, self.ip_fragments_per_datagram())
+        self.receive_buffer().max(MIN_SEND_BUFFER)
     }
 }
 
@@ -234,9 +229,10 @@ pub fn check(host: &Host, w: Workload) -> Vec<Check> {
         snd,
         "wmem_max",
         format!(
-            "a member's send buffer must hold a few datagrams of {} B ({} each as charged) while the device drains them",
-            w.datagram(),
-            mib(w.charged_per_datagram())
+            "a member may send {} messages of {} B at once ({} as the kernel charges them); a full send buffer makes sends wait (no loss, but a burst leaves late); unprivileged sockets get at most wmem_max",
+            w.window,
+            w.msg_len,
+            mib(snd)
         ),
     ));
     for name in ["net.core.rmem_default", "net.core.wmem_default"] {

@@ -115,17 +115,44 @@ pub fn receive_buffer_needed(datagram_len: u64, in_flight: u64) -> u64 {
 /// Whether `net.core.rmem_max` lets an unprivileged socket ask for `needed` bytes; if not,
 /// what to raise it to (the next power of two at or above `needed`).
 pub fn advise_rmem_max(sysctls: &Sysctls, needed: u64) -> Result<Option<Advice>, TuningError> {
-    let current = sysctls.read_u64("net.core.rmem_max")?;
+    advise_max(
+        sysctls,
+        "net.core.rmem_max",
+        needed,
+        format!(
+            "a member's peer socket must queue {needed} B of datagrams in flight, but unprivileged sockets get at most rmem_max"
+        ),
+    )
+}
+
+/// Whether `net.core.wmem_max` lets an unprivileged socket ask for `needed` bytes; if not,
+/// what to raise it to (the next power of two at or above `needed`).
+pub fn advise_wmem_max(sysctls: &Sysctls, needed: u64) -> Result<Option<Advice>, TuningError> {
+    advise_max(
+        sysctls,
+        "net.core.wmem_max",
+        needed,
+        format!(
+            "a member may send {needed} B of datagrams at once (a window of messages), but unprivileged sockets get at most wmem_max"
+        ),
+    )
+}
+
+fn advise_max(
+    sysctls: &Sysctls,
+    sysctl: &'static str,
+    needed: u64,
+    reason: String,
+) -> Result<Option<Advice>, TuningError> {
+    let current = sysctls.read_u64(sysctl)?;
     if current >= needed {
         return Ok(None);
     }
     Ok(Some(Advice {
-        sysctl: "net.core.rmem_max",
+        sysctl,
         current,
         recommended: needed.next_power_of_two(),
-        reason: format!(
-            "a member's peer socket must queue {needed} B of datagrams in flight, but unprivileged sockets get at most rmem_max"
-        ),
+        reason,
     }))
 }
 

@@ -466,11 +466,11 @@ pub(crate) fn send_chunk(core: &Core, len: usize, stride: usize) -> usize {
     }
 }
 
-/// Whether a failed send is the kernel refusing GSO (EIO: the device or path cannot
-/// segment; EINVAL: the socket or the send does not allow it) on a socket that had a
-/// segment size; its datagrams are to be sent again one by one.
-pub(crate) fn gso_refusal(core: &Core, errno: i32) -> bool {
-    (errno == libc::EIO || errno == libc::EINVAL) && (core.gso_segment > 0 || core.gso_was_refused)
+/// Whether a failed send of `len` bytes of datagrams `stride` bytes apart is the kernel
+/// refusing GSO (EIO: the device or path cannot segment; EINVAL: the socket or the send
+/// does not allow it); its datagrams are then sent again one by one.
+pub(crate) fn gso_refusal(errno: i32, len: usize, stride: usize) -> bool {
+    (errno == libc::EIO || errno == libc::EINVAL) && len > stride
 }
 
 /// Hands the datagrams of one receive (several when GRO coalesced them) to the state
@@ -877,11 +877,10 @@ pub(crate) struct Core {
     pub io: IoCounters,
     pub faults: Faults,
     pub poll: PollMode,
-    /// The GSO segment size the socket sends with now (0: off).
+    /// The GSO segment size sends carry now (0: every datagram on its own). Each GSO
+    /// send gives it in a `UDP_SEGMENT` control message, so a refusal changes only what
+    /// is sent after it.
     pub gso_segment: usize,
-    /// The kernel refused GSO since the last configuration (sends submitted before may
-    /// still fail and are sent again one by one).
-    pub gso_was_refused: bool,
 }
 
 /// What a backend must do when the core changes its session or buffers.
@@ -917,9 +916,7 @@ impl Core {
     pub(crate) fn refuse_gso(&mut self, errno: i32) {
         self.io.gso_refused += 1;
         if self.gso_segment > 0 {
-            let _ = sys::set_udp_segment(&self.socket, 0);
             self.gso_segment = 0;
-            self.gso_was_refused = true;
             tracing::warn!(
                 errno,
                 "the kernel refused a UDP GSO send ({}); sending every datagram on its own until the next configuration",
@@ -928,18 +925,10 @@ impl Core {
         }
     }
 
-    /// Sets the socket's GSO segment size and GRO as the session wants them; returns what
-    /// the kernel took.
+    /// Sends with the GSO segment size and receives with GRO as the session wants them;
+    /// returns what is on.
     fn apply_offload(&mut self, session: &Session) -> (usize, bool) {
-        self.gso_was_refused = false;
-        self.gso_segment = if session.gso_segment > 0
-            && sys::set_udp_segment(&self.socket, session.gso_segment).is_ok()
-        {
-            session.gso_segment
-        } else {
-            let _ = sys::set_udp_segment(&self.socket, 0);
-            0
-        };
+        self.gso_segment = session.gso_segment;
         let gro = sys::set_udp_gro(&self.socket, session.gro).is_ok() && session.gro;
         (self.gso_segment, gro)
     }
@@ -1143,7 +1132,6 @@ impl DataPlane {
             faults: options.faults,
             poll: options.poll,
             gso_segment: 0,
-            gso_was_refused: false,
         };
         let thread_wake = Arc::clone(&wake);
         let thread = std::thread::Builder::new()

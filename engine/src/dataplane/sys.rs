@@ -38,8 +38,7 @@ const UDP_SEGMENT: libc::c_int = 103;
 /// a control message of the same name.
 const UDP_GRO: libc::c_int = 104;
 /// `SO_NO_CHECK` (asm-generic/socket.h): send without UDP checksums, with which the
-/// kernel refuses every send on a socket that has a GSO segment size (EINVAL); used only to
-/// inject that refusal in tests.
+/// kernel refuses every GSO send (EINVAL); used only to inject that refusal in tests.
 const SO_NO_CHECK: libc::c_int = 11;
 /// Most segments one GSO send may carry (`UDP_MAX_SEGMENTS` was 64 before Linux 6.9);
 /// also the most datagrams GRO coalesces into one (`UDP_GRO_CNT_MAX`).
@@ -118,9 +117,32 @@ pub fn gro_segment_size(control: &[u8]) -> Option<usize> {
     usize::try_from(size).ok().filter(|&s| s > 0)
 }
 
+/// The control data of one GSO send: a `UDP_SEGMENT` control message (`CMSG_SPACE(2)`).
+/// The send's bytes leave as datagrams of `segment` bytes, the last one possibly shorter.
+#[derive(Clone, Copy)]
+#[repr(C, align(8))]
+pub struct GsoControl(pub [u8; GSO_CONTROL_LEN]);
+
+/// Length of [`GsoControl`]: a cmsghdr (16 bytes) and a u16, padded to 8 bytes.
+pub const GSO_CONTROL_LEN: usize = 24;
+
+impl GsoControl {
+    pub fn new(segment: u16) -> GsoControl {
+        let mut out = [0u8; GSO_CONTROL_LEN];
+        // cmsg_len is CMSG_LEN(2): the header and the data, without the padding.
+        out[0..8].copy_from_slice(&18usize.to_ne_bytes());
+        out[8..12].copy_from_slice(&libc::SOL_UDP.to_ne_bytes());
+        out[12..16].copy_from_slice(&UDP_SEGMENT.to_ne_bytes());
+        out[16..18].copy_from_slice(&segment.to_ne_bytes());
+        GsoControl(out)
+    }
+}
+
 /// Sets the socket's UDP GSO segment size (`UDP_SEGMENT`; 0 turns it off): from then on
 /// one send of more than `size` bytes leaves as datagrams of `size` bytes, the last one
-/// possibly shorter, and a send of at most `size` bytes as one datagram.
+/// possibly shorter, and a send of at most `size` bytes as one datagram. (Members give the
+/// segment size with each send instead, [`GsoControl`]; this probes whether the kernel
+/// has GSO.)
 pub fn set_udp_segment(socket: &Socket, size: usize) -> io::Result<()> {
     let size = libc::c_int::try_from(size).map_err(|_| io::Error::other("segment too large"))?;
     setsockopt_int(socket.as_raw_fd(), libc::SOL_UDP, UDP_SEGMENT, size)
@@ -136,8 +158,8 @@ pub fn set_udp_gro(socket: &Socket, on: bool) -> io::Result<()> {
     )
 }
 
-/// Sends without UDP checksums (`SO_NO_CHECK`), with which the kernel refuses sends while
-/// a GSO segment size is set (EINVAL): the fault that tests the fallback to plain sends.
+/// Sends without UDP checksums (`SO_NO_CHECK`), with which the kernel refuses GSO sends
+/// (EINVAL): the fault that tests the fallback to plain sends.
 pub fn refuse_gso(socket: &Socket) -> io::Result<()> {
     setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, SO_NO_CHECK, 1)
 }
@@ -522,6 +544,13 @@ mod tests {
         }
 
         let to_plain = SockAddr::from(plain.local_addr().unwrap());
+        // The segment size given with the send instead of on the socket.
+        set_udp_segment(&tx, 0).unwrap();
+        send_gso(&tx, &message, 1000, &to_plain).unwrap();
+        for (offset, len) in segments(0, 2500, 1000) {
+            let n = plain.recv(&mut buf).unwrap();
+            assert_eq!(&buf[..n], &message[offset..offset + len]);
+        }
         // 200 segments: beyond UDP_MAX_SEGMENTS (64, or 128 since Linux 6.9).
         set_udp_segment(&tx, 10).unwrap();
         let err = tx.send_to(&message[..2000], &to_plain).unwrap_err();
@@ -537,6 +566,35 @@ mod tests {
         set_udp_segment(&tx, 0).unwrap();
         tx.send_to(&message[..1000], &to_plain).unwrap();
         assert_eq!(plain.recv(&mut buf).unwrap(), 1000);
+        // With the segment size per send, only the GSO sends are refused.
+        let err = send_gso(&tx, &message, 1000, &to_plain).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EINVAL));
+        tx.send_to(&message[..1000], &to_plain).unwrap();
+        assert_eq!(plain.recv(&mut buf).unwrap(), 1000);
+    }
+
+    fn send_gso(tx: &Socket, data: &[u8], segment: u16, to: &SockAddr) -> io::Result<usize> {
+        let mut control = GsoControl::new(segment);
+        let mut iov = libc::iovec {
+            iov_base: data.as_ptr().cast_mut().cast(),
+            iov_len: data.len(),
+        };
+        // SAFETY: all-zero is a valid msghdr; the pointers set below point at live values
+        // of the sizes given, which outlive the call.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_name = to.as_ptr().cast_mut().cast();
+        msg.msg_namelen = to.len();
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.0.as_mut_ptr().cast();
+        msg.msg_controllen = GSO_CONTROL_LEN;
+        // SAFETY: `msg` describes the live buffers above.
+        let n = unsafe { libc::sendmsg(tx.as_raw_fd(), &msg, 0) };
+        if n < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(n as usize)
+        }
     }
 
     #[test]

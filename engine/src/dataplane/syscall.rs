@@ -16,6 +16,8 @@ pub(super) struct Syscall {
     recv_slots: Vec<u16>,
     send_hdrs: Vec<libc::mmsghdr>,
     send_iovs: Vec<libc::iovec>,
+    /// The `UDP_SEGMENT` control message of each queued GSO send.
+    send_controls: Vec<sys::GsoControl>,
     /// Sends queued in `send_hdrs`.
     queued: usize,
     /// Receive slots to give back once the queued sends are out.
@@ -38,6 +40,7 @@ impl Syscall {
             recv_slots: Vec::with_capacity(BATCH),
             send_hdrs: (0..BATCH).map(|_| zeroed()).collect(),
             send_iovs: (0..BATCH).map(|_| zeroed()).collect(),
+            send_controls: vec![sys::GsoControl::new(0); BATCH],
             queued: 0,
             send_recycle: Vec::with_capacity(2 * BATCH),
         }
@@ -116,8 +119,9 @@ impl Syscall {
         machine.wants_to_send(session.clock.now())
     }
 
-    /// Queues one send; sends the batch when it is full (receive slots sent from are then
-    /// given back by the caller, see `Sends::send`). `ptr` and `name` must stay valid
+    /// Queues one send: one datagram, or when `len` exceeds `stride` a GSO send of
+    /// datagrams `stride` bytes apart; sends the batch when it is full (receive slots sent
+    /// from are then given back by the caller, see `Sends::send`). `ptr` and `name` must stay valid
     /// until then (they point into the session's pools and address storage, or into
     /// `recv_names`).
     fn queue(
@@ -139,8 +143,14 @@ impl Syscall {
         hdr.msg_namelen = name_len;
         hdr.msg_iov = &mut self.send_iovs[i];
         hdr.msg_iovlen = 1;
-        hdr.msg_control = std::ptr::null_mut();
-        hdr.msg_controllen = 0;
+        if len > stride {
+            self.send_controls[i] = sys::GsoControl::new(stride as u16);
+            hdr.msg_control = self.send_controls[i].0.as_mut_ptr().cast();
+            hdr.msg_controllen = sys::GSO_CONTROL_LEN;
+        } else {
+            hdr.msg_control = std::ptr::null_mut();
+            hdr.msg_controllen = 0;
+        }
         self.queued += 1;
         if self.queued == BATCH {
             self.send_all(core, stride);
@@ -185,13 +195,14 @@ impl Syscall {
     fn failed(&mut self, core: &mut Core, i: usize, errno: i32, stride: usize) {
         let iov = self.send_iovs[i];
         let datagrams = iov.iov_len.div_ceil(stride.max(1)).max(1) as u64;
-        if !super::gso_refusal(core, errno) {
+        if !super::gso_refusal(errno, iov.iov_len, stride) {
             core.io.send_failed_n(errno, datagrams);
             return;
         }
         core.refuse_gso(errno);
         let hdr = self.send_hdrs[i].msg_hdr;
         for (offset, len) in sys::segments(0, iov.iov_len, stride) {
+            // Plain sends: no control message.
             // SAFETY: the iovec and name are those of a queued send (see send_all);
             // offset + len <= iov_len.
             let rc = unsafe {

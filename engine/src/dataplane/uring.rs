@@ -10,10 +10,11 @@
 //! eventfd watched by a multishot poll.
 //!
 //! Operations are named by their `user_data`: the operation kind in the top byte, the
-//! buffer or slot index in the low 16 bits, and for sends where in the buffer they start
-//! and how long they are, so that a send the kernel refuses for GSO can go again one
-//! datagram at a time. A receive buffer may carry several datagrams (GRO) and so several
-//! sends: it goes back to the kernel when the last of them completes.
+//! buffer, slot or GSO message index below. A GSO send is a `SendMsg` whose message (its
+//! header, iovec and `UDP_SEGMENT` control message) stays in a preallocated slab until it
+//! completes; one the kernel refuses goes again one datagram at a time. A receive buffer
+//! may carry several datagrams (GRO) and so several sends: it goes back to the kernel when
+//! the last of them completes.
 
 use std::collections::VecDeque;
 use std::io;
@@ -41,6 +42,8 @@ const OP_SEND_ZC: u64 = 6;
 /// An answer (echo reply, clock probe reply) out of a receive buffer to the address the
 /// kernel wrote into it; index = buffer id.
 const OP_REPLY: u64 = 7;
+/// A GSO send (`SendMsg` with `UDP_SEGMENT`); index = its message in the GSO slab.
+const OP_GSO: u64 = 8;
 
 /// The peer socket, registered as fixed file 0.
 const SOCKET: Fixed = Fixed(0);
@@ -62,25 +65,38 @@ fn op_of(user_data: u64) -> (u64, u16) {
     (user_data >> 56, user_data as u16)
 }
 
-/// A send's `user_data`: operation, buffer or slot index, and the bytes it sends (offset
-/// in the buffer: 19 bits, length: 20 bits); `retry` marks a send made again after the
-/// kernel refused GSO, which is not made a third time.
-fn send_data(op: u64, index: u16, offset: usize, len: usize, retry: bool) -> u64 {
-    debug_assert!(offset < 1 << 19 && len < 1 << 20);
-    (op << 56)
-        | (u64::from(retry) << 55)
-        | ((len as u64 & 0xf_ffff) << 35)
-        | ((offset as u64 & 0x7_ffff) << 16)
-        | u64::from(index)
+/// Whose bytes a GSO send carries.
+#[derive(Debug, Clone, Copy)]
+enum GsoOwner {
+    /// A receive buffer (a run of forwards).
+    Recv(u16),
+    /// One of the origin's send slots.
+    Send(u16),
 }
 
-/// Offset, length and retry mark of a send's `user_data`.
-fn send_of(user_data: u64) -> (usize, usize, bool) {
-    (
-        ((user_data >> 16) & 0x7_ffff) as usize,
-        ((user_data >> 35) & 0xf_ffff) as usize,
-        user_data & (1 << 55) != 0,
-    )
+/// A GSO send in flight: the message the kernel reads, and what it sends.
+struct GsoMsg {
+    hdr: libc::msghdr,
+    iov: libc::iovec,
+    control: sys::GsoControl,
+    owner: GsoOwner,
+    offset: usize,
+    len: usize,
+}
+
+impl GsoMsg {
+    fn empty() -> GsoMsg {
+        GsoMsg {
+            // SAFETY: all-zero is a valid msghdr and iovec (null pointers, zero lengths).
+            hdr: unsafe { std::mem::zeroed() },
+            // SAFETY: as above.
+            iov: unsafe { std::mem::zeroed() },
+            control: sys::GsoControl::new(0),
+            owner: GsoOwner::Recv(0),
+            offset: 0,
+            len: 0,
+        }
+    }
 }
 
 /// A provided-buffer ring: an array of buffer descriptors shared with the kernel.
@@ -180,6 +196,10 @@ pub(super) struct Uring {
     recv_refs: Vec<u16>,
     /// Sends not yet completed out of each of the origin's send slots.
     send_refs: Vec<u16>,
+    /// Messages of GSO sends (allocated at configuration; never moved while in use).
+    gso_msgs: Box<[GsoMsg]>,
+    /// Free entries of `gso_msgs`.
+    gso_free: Vec<u16>,
 }
 
 impl Uring {
@@ -214,6 +234,7 @@ impl Uring {
         for (code, name) in [
             (opcode::RecvMsgMulti::CODE, "RecvMsg"),
             (opcode::Send::CODE, "Send"),
+            (opcode::SendMsg::CODE, "SendMsg"),
             (opcode::PollAdd::CODE, "PollAdd"),
             (opcode::AsyncCancel::CODE, "AsyncCancel"),
         ] {
@@ -246,6 +267,8 @@ impl Uring {
             fixed_registered: false,
             recv_refs: Vec::new(),
             send_refs: Vec::new(),
+            gso_msgs: Box::new([]),
+            gso_free: Vec::new(),
         };
         // Provided-buffer rings (kernel 5.19+) are checked by registering the first one.
         let mut session = Box::new(Session::unconfigured(super::RECV_HEADROOM, options.faults));
@@ -423,23 +446,26 @@ impl Uring {
             }
             OP_SEND_RECV_BUF | OP_REPLY => {
                 self.inflight = self.inflight.saturating_sub(1);
-                self.send_done(core, session, data, result);
+                if result < 0 {
+                    core.io.send_failed(-result);
+                }
                 self.release_recv(session, index);
             }
             OP_SEND_NEW => {
                 self.inflight = self.inflight.saturating_sub(1);
-                self.send_done(core, session, data, result);
-                if let Some(refs) = self.send_refs.get_mut(usize::from(index)) {
-                    *refs = refs.saturating_sub(1);
-                    if *refs == 0 {
-                        session.send_pool.put(index);
-                    }
+                if result < 0 {
+                    core.io.send_failed(-result);
                 }
+                self.release_send(session, index);
+            }
+            OP_GSO => {
+                self.inflight = self.inflight.saturating_sub(1);
+                self.gso_done(core, session, index, result);
             }
             OP_SEND_ZC => {
                 let notification = cqueue::notif(flags);
-                if !notification {
-                    self.send_done(core, session, data, result);
+                if !notification && result < 0 {
+                    core.io.send_failed(-result);
                 }
                 // The buffer is free with the notification, or at once when none follows.
                 if notification || !cqueue::more(flags) {
@@ -470,36 +496,102 @@ impl Uring {
         }
     }
 
-    /// Accounts for a completed send (`data` names it): a send of several datagrams that
-    /// went out counts as GSO; one the kernel refused for GSO goes again one datagram at a
-    /// time (answers are not sent again: their senders ask again); other failures count
-    /// every datagram the send carried.
-    fn send_done(&mut self, core: &mut Core, session: &mut Session, data: u64, result: i32) {
-        let (op, index) = op_of(data);
-        let (offset, len, retry) = send_of(data);
+    /// A send out of the origin's send slot `slot` is done: the slot is free when it was
+    /// the last one.
+    fn release_send(&mut self, session: &mut Session, slot: u16) {
+        if let Some(refs) = self.send_refs.get_mut(usize::from(slot)) {
+            *refs = refs.saturating_sub(1);
+            if *refs == 0 {
+                session.send_pool.put(slot);
+            }
+        }
+    }
+
+    /// A GSO send completed: counted when it went out; when the kernel refused GSO, its
+    /// datagrams go again one by one (and GSO stays off); other failures count every
+    /// datagram it carried.
+    fn gso_done(&mut self, core: &mut Core, session: &mut Session, index: u16, result: i32) {
+        let Some(msg) = self.gso_msgs.get(usize::from(index)) else {
+            return;
+        };
+        let (owner, offset, len) = (msg.owner, msg.offset, msg.len);
+        self.gso_free.push(index);
         let stride = session.datagram.max(1);
         if result >= 0 {
-            if len > stride {
-                core.io.gso_sends += 1;
+            core.io.gso_sends += 1;
+        } else if super::gso_refusal(-result, len, stride) {
+            core.refuse_gso(-result);
+            for (offset, len) in sys::segments(offset, len, stride) {
+                match owner {
+                    GsoOwner::Recv(bid) => {
+                        let next = (session.next.as_ptr().cast(), session.next.len());
+                        self.send_from(session, bid, offset, len, next, self.zerocopy);
+                    }
+                    GsoOwner::Send(slot) => self.send_new(session, slot, offset, len),
+                }
             }
-            return;
-        }
-        let errno = -result;
-        if retry || op == OP_REPLY || !super::gso_refusal(core, errno) {
+        } else {
             core.io
-                .send_failed_n(errno, len.div_ceil(stride).max(1) as u64);
-            return;
+                .send_failed_n(-result, len.div_ceil(stride).max(1) as u64);
         }
-        core.refuse_gso(errno);
-        for (offset, len) in sys::segments(offset, len, stride) {
-            if op == OP_SEND_NEW {
-                self.send_new(session, index, offset, len, true);
-            } else {
-                let next = (session.next.as_ptr().cast(), session.next.len());
-                let zerocopy = op == OP_SEND_ZC;
-                self.send_from(session, index, offset, len, next, zerocopy, true);
+        match owner {
+            GsoOwner::Recv(bid) => self.release_recv(session, bid),
+            GsoOwner::Send(slot) => self.release_send(session, slot),
+        }
+    }
+
+    /// Queues a GSO send of `len` bytes (datagrams of `session.datagram` bytes) at
+    /// `offset` of `owner`'s buffer to the next member; false when no GSO message is free
+    /// (the caller then sends them one by one).
+    fn send_gso(
+        &mut self,
+        session: &mut Session,
+        owner: GsoOwner,
+        offset: usize,
+        len: usize,
+    ) -> bool {
+        let Some(index) = self.gso_free.pop() else {
+            return false;
+        };
+        let ptr = match owner {
+            GsoOwner::Recv(bid) => session.pool.slot(bid)[offset..].as_mut_ptr(),
+            GsoOwner::Send(slot) => session.send_pool.payload(slot)[offset..].as_mut_ptr(),
+        };
+        let Some(msg) = self.gso_msgs.get_mut(usize::from(index)) else {
+            return false;
+        };
+        msg.owner = owner;
+        msg.offset = offset;
+        msg.len = len;
+        msg.iov = libc::iovec {
+            iov_base: ptr.cast(),
+            iov_len: len,
+        };
+        msg.control = sys::GsoControl::new(session.datagram as u16);
+        msg.hdr.msg_name = session.next.as_ptr().cast_mut().cast();
+        msg.hdr.msg_namelen = session.next.len();
+        msg.hdr.msg_iov = &mut msg.iov;
+        msg.hdr.msg_iovlen = 1;
+        msg.hdr.msg_control = msg.control.0.as_mut_ptr().cast();
+        msg.hdr.msg_controllen = sys::GSO_CONTROL_LEN;
+        let entry = opcode::SendMsg::new(SOCKET, &msg.hdr)
+            .build()
+            .user_data(user_data(OP_GSO, index));
+        match owner {
+            GsoOwner::Recv(bid) => {
+                if let Some(refs) = self.recv_refs.get_mut(usize::from(bid)) {
+                    *refs += 1;
+                }
+            }
+            GsoOwner::Send(slot) => {
+                if let Some(refs) = self.send_refs.get_mut(usize::from(slot)) {
+                    *refs += 1;
+                }
             }
         }
+        self.inflight += 1;
+        self.push(entry);
+        true
     }
 
     /// A datagram arrived in buffer `bid` (`used` bytes of it, header and name included).
@@ -552,7 +644,6 @@ impl Uring {
         len: usize,
         dest: (*const libc::sockaddr, libc::socklen_t),
         zerocopy: bool,
-        retry: bool,
     ) {
         let ptr = session.pool.slot(bid)[offset..].as_ptr();
         let entry = if zerocopy {
@@ -561,13 +652,13 @@ impl Uring {
                 .dest_addr(dest.0)
                 .dest_addr_len(dest.1)
                 .build()
-                .user_data(send_data(OP_SEND_ZC, bid, offset, len, retry))
+                .user_data(user_data(OP_SEND_ZC, bid))
         } else {
             opcode::Send::new(SOCKET, ptr, len as u32)
                 .dest_addr(dest.0)
                 .dest_addr_len(dest.1)
                 .build()
-                .user_data(send_data(OP_SEND_RECV_BUF, bid, offset, len, retry))
+                .user_data(user_data(OP_SEND_RECV_BUF, bid))
         };
         if let Some(refs) = self.recv_refs.get_mut(usize::from(bid)) {
             *refs += 1;
@@ -576,21 +667,14 @@ impl Uring {
         self.push(entry);
     }
 
-    /// Origin: queues a send of `len` bytes at `offset` of send slot `slot`.
-    fn send_new(
-        &mut self,
-        session: &mut Session,
-        slot: u16,
-        offset: usize,
-        len: usize,
-        retry: bool,
-    ) {
+    /// Origin: queues a send of one datagram, `len` bytes at `offset` of send slot `slot`.
+    fn send_new(&mut self, session: &mut Session, slot: u16, offset: usize, len: usize) {
         let ptr = session.send_pool.payload(slot)[offset..].as_ptr();
         let entry = opcode::Send::new(SOCKET, ptr, len as u32)
             .dest_addr(session.next.as_ptr().cast())
             .dest_addr_len(session.next.len())
             .build()
-            .user_data(send_data(OP_SEND_NEW, slot, offset, len, retry));
+            .user_data(user_data(OP_SEND_NEW, slot));
         if let Some(refs) = self.send_refs.get_mut(usize::from(slot)) {
             *refs += 1;
         }
@@ -618,8 +702,11 @@ impl Uring {
                 break;
             };
             let chunk = super::send_chunk(core, total, session.datagram);
-            for (offset, len) in sys::segments(0, total, chunk) {
-                self.send_new(session, slot, offset, len, false);
+            if chunk > session.datagram && self.send_gso(session, GsoOwner::Send(slot), 0, total) {
+                continue;
+            }
+            for (offset, len) in sys::segments(0, total, session.datagram) {
+                self.send_new(session, slot, offset, len);
             }
         }
         let Some(machine) = session.machine.as_ref() else {
@@ -649,6 +736,13 @@ impl Uring {
         self.available = count;
         self.recv_refs = vec![0; count as usize];
         self.send_refs = vec![0; session.send_pool.count() as usize];
+        let gso = if session.gso_segment > 0 {
+            count + session.send_pool.count()
+        } else {
+            0
+        };
+        self.gso_msgs = (0..gso).map(|_| GsoMsg::empty()).collect();
+        self.gso_free = (0..gso).rev().map(|i| i as u16).collect();
         if self.zerocopy {
             if self.fixed_registered {
                 self.ring.submitter().unregister_buffers()?;
@@ -710,9 +804,14 @@ impl Sends for Uring {
     ) {
         match dest {
             Dest::Next => {
+                let stride = session.datagram;
+                if len > stride && self.send_gso(session, GsoOwner::Recv(bid), offset, len) {
+                    return;
+                }
                 let next = (session.next.as_ptr().cast(), session.next.len());
-                let zerocopy = self.zerocopy;
-                self.send_from(session, bid, offset, len, next, zerocopy, false);
+                for (offset, len) in sys::segments(offset, len, stride) {
+                    self.send_from(session, bid, offset, len, next, self.zerocopy);
+                }
             }
             Dest::Reply(name, name_len) => {
                 let ptr = session.pool.slot(bid)[offset..].as_ptr();
@@ -720,7 +819,7 @@ impl Sends for Uring {
                     .dest_addr(name)
                     .dest_addr_len(name_len)
                     .build()
-                    .user_data(send_data(OP_REPLY, bid, offset, len, false));
+                    .user_data(user_data(OP_REPLY, bid));
                 if let Some(refs) = self.recv_refs.get_mut(usize::from(bid)) {
                     *refs += 1;
                 }
