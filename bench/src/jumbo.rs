@@ -9,6 +9,10 @@ use crate::report::{Section, Table, Target, Verdict, median, ratio};
 
 /// The issue's target: per-hop goodput at least half of iperf3's.
 const TARGET: f64 = 0.5;
+/// Datagram size of the offload comparison: an Ethernet MTU of 1500 less IPv4 and UDP.
+const MTU_DATAGRAM: u32 = 1472;
+/// Most messages per tour in the offload comparison (each is ~713 datagrams of 1472 B).
+const OFFLOAD_MESSAGES: u32 = 200;
 
 #[derive(Debug, Clone)]
 pub struct JumboOpts {
@@ -107,6 +111,7 @@ pub fn run(bench: &mut Bench, opts: &JumboOpts) -> Result<Section> {
         },
     ]);
     section.tables.push(table);
+    offload_comparison(bench, opts, &mut section, &placements)?;
     let (r, verdict, note) = match (us, peer) {
         (Some(us), Some(peer)) => {
             let r = us / peer;
@@ -130,4 +135,87 @@ pub fn run(bench: &mut Bench, opts: &JumboOpts) -> Result<Section> {
     note_members(&mut section, &tours, &left_out, "");
     section.commands = bench.commands_since(mark);
     Ok(section)
+}
+
+/// The same messages in datagrams of 1472 B (an Ethernet MTU): Stillepost with GSO and GRO
+/// (the default) and with `--no-offload`, and iperf3 with 1472-byte datagrams, per round.
+fn offload_comparison(
+    bench: &mut Bench,
+    opts: &JumboOpts,
+    section: &mut Section,
+    placements: &[Option<crate::bench::Pinning>],
+) -> Result<()> {
+    let messages = opts.messages.min(OFFLOAD_MESSAGES);
+    section.about.push_str(&format!(
+        " Second table: the same {len} B messages in datagrams of at most {MTU_DATAGRAM} B \
+         (`--max-datagram {MTU_DATAGRAM}`, as on a 1500-byte MTU), {messages} per tour, with \
+         UDP GSO and GRO (the default) and with `--no-offload` (one send and one receive per \
+         datagram), against `iperf3 -u -l {MTU_DATAGRAM} -b 0` in the same round; no target, \
+         it shows what segmentation offload gives.",
+        len = opts.msg_len,
+    ));
+    let mut table = Table::new(&[
+        "round",
+        "iperf3 -l 1472 received",
+        "GSO/GRO per hop",
+        "--no-offload per hop",
+        "GSO/GRO ÷ --no-offload",
+        "GSO/GRO ÷ iperf3",
+    ]);
+    let (mut with, mut without, mut peers) = (Vec::new(), Vec::new(), Vec::new());
+    for round in 1..=opts.rounds {
+        let mut goodput = |offload: bool| -> Result<Option<f64>> {
+            eprintln!(
+                "[jumbo] round {round}/{}: stillepost, {MTU_DATAGRAM} B datagrams{}",
+                opts.rounds,
+                if offload { "" } else { ", --no-offload" }
+            );
+            let mut run = crate::throughput::ring(opts.msg_len, messages, opts.window, None, None);
+            run.extra = vec!["--max-datagram".into(), MTU_DATAGRAM.to_string()];
+            if !offload {
+                run.extra.push("--no-offload".into());
+            }
+            let tour = bench.stillepost_local(&run)?.tour;
+            Ok(tour
+                .messages_per_s()
+                .filter(|_| tour.complete())
+                .map(|rate| rate * f64::from(opts.msg_len)))
+        };
+        let (on, off) = (goodput(true)?, goodput(false)?);
+        eprintln!("[jumbo] round {round}/{}: iperf3 -l {MTU_DATAGRAM}", opts.rounds);
+        let pin = placements.get(round as usize - 1).copied().flatten();
+        let peer = bench.iperf3_udp(MTU_DATAGRAM, opts.seconds, pin)?;
+        peers.push(peer);
+        with.extend(on);
+        without.extend(off);
+        let show = |g: Option<f64>| g.map_or_else(|| "lost messages".into(), mb);
+        table.row(vec![
+            round.to_string(),
+            mb(peer),
+            show(on),
+            show(off),
+            match (on, off) {
+                (Some(on), Some(off)) => ratio(on / off),
+                _ => "-".into(),
+            },
+            on.map_or_else(|| "-".into(), |on| ratio(on / peer)),
+        ]);
+    }
+    let (peer, on, off) = (median(&peers), median(&with), median(&without));
+    table.row(vec![
+        "median".into(),
+        peer.map_or_else(|| "-".into(), mb),
+        on.map_or_else(|| "-".into(), mb),
+        off.map_or_else(|| "-".into(), mb),
+        match (on, off) {
+            (Some(on), Some(off)) => ratio(on / off),
+            _ => "-".into(),
+        },
+        match (on, peer) {
+            (Some(on), Some(peer)) => ratio(on / peer),
+            _ => "-".into(),
+        },
+    ]);
+    section.tables.push(table);
+    Ok(())
 }

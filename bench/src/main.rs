@@ -85,7 +85,8 @@ enum Command {
     /// Tour latency and cost per hop for growing rings (block mode, window 1).
     Scaling(ScalingArgs),
     /// Goodput of 1 MiB messages per hop of a 2-member ring against iperf3's UDP receiver
-    /// goodput (`-l 65000`); with --write, puts its section into the report.
+    /// goodput (`-l 65000`), then in 1472-byte datagrams with and without GSO/GRO against
+    /// `iperf3 -l 1472`; with --write, puts its section into the report.
     Jumbo(JumboArgs),
     /// All of the above (latency in both poll modes, jumbo with its defaults); with --write,
     /// regenerates the report.

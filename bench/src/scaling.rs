@@ -59,6 +59,7 @@ pub fn run(bench: &mut Bench, opts: &ScalingOpts) -> Result<Section> {
                 backend: None,
                 poll: Some(Poll::Block),
                 cpus: None,
+                extra: Vec::new(),
             };
             let result = bench.stillepost_local(&run)?;
             if !result.tour.complete() {

@@ -100,6 +100,8 @@ pub struct LocalRun {
     pub backend: Option<Backend>,
     pub poll: Option<Poll>,
     pub cpus: Option<Vec<u32>>,
+    /// More flags for `local`, passed as they are (`--max-datagram 1472`, `--no-offload`).
+    pub extra: Vec<String>,
 }
 
 /// Arguments for a run, and the requested flags this binary does not accept (left out).
@@ -146,6 +148,7 @@ impl LocalRun {
             "--cpus",
             self.cpus.as_ref().map(|cpus| join(cpus, ",")),
         );
+        args.extend(self.extra.iter().cloned());
         Args { args, left_out }
     }
 }
@@ -422,6 +425,7 @@ mod tests {
             backend: Some(Backend::Uring),
             poll: Some(Poll::Spin),
             cpus: Some(vec![0, 1]),
+            extra: Vec::new(),
         };
         let none = Capabilities {
             backend: false,

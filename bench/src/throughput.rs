@@ -55,6 +55,7 @@ pub fn ring(
         backend,
         poll: Some(Poll::Block),
         cpus,
+        extra: Vec::new(),
     }
 }
 

@@ -143,7 +143,9 @@ fn a_small_udp_mem_min_is_raised_with_pressure_and_max_kept_in_order() {
         .find(|s| s["name"] == "net.ipv4.udp_mem")
         .unwrap();
     assert_eq!(udp["status"], "change", "{udp}");
-    // 2 × (13.7 MiB receive + 4 MiB send) in pages: 9039; pressure follows, max stays.
-    assert_eq!(udp["recommended"], "9039 9039 30000", "{udp}");
+    // 2 × (receive + send buffer, 14316128 B each: 8 messages of 709 frames charged
+    // 1500 + 1024 B) in 4096-byte pages: 13981; pressure follows, max stays.
+    assert_eq!((2u64 * 2 * 8 * 709 * 2524).div_ceil(4096), 13981);
+    assert_eq!(udp["recommended"], "13981 13981 30000", "{udp}");
     std::fs::remove_dir_all(root).unwrap();
 }
