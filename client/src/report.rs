@@ -564,8 +564,8 @@ fn members_table(out: &mut String, members: &[MemberInfo]) {
             };
             let _ = writeln!(
                 out,
-                "          socket buffers: receive {} B (asked {}), send {} B (asked {}); offload: {offload}",
-                m.rcvbuf_granted, m.rcvbuf_requested, m.sndbuf_granted, m.sndbuf_requested
+                "          socket buffers (asked → granted, which the kernel doubles): receive {} → {} B, send {} → {} B; offload: {offload}",
+                m.rcvbuf_requested, m.rcvbuf_granted, m.sndbuf_requested, m.sndbuf_granted
             );
         }
         for w in &m.warnings {
