@@ -182,7 +182,10 @@ fn offload_comparison(
                 .map(|rate| rate * f64::from(opts.msg_len)))
         };
         let (on, off) = (goodput(true)?, goodput(false)?);
-        eprintln!("[jumbo] round {round}/{}: iperf3 -l {MTU_DATAGRAM}", opts.rounds);
+        eprintln!(
+            "[jumbo] round {round}/{}: iperf3 -l {MTU_DATAGRAM}",
+            opts.rounds
+        );
         let pin = placements.get(round as usize - 1).copied().flatten();
         let peer = bench.iperf3_udp(MTU_DATAGRAM, opts.seconds, pin)?;
         peers.push(peer);

@@ -311,7 +311,8 @@ fn a_tiny_receive_buffer_is_named_on_the_member_that_dropped() {
 
 /// Messages of 1 MiB (100) and 16 MiB (10) around a 3-member ring whose links have an MTU of
 /// 1500, then 9000: every tour is complete, in datagrams that fit the MTU (mtu − 28), and no
-/// member's kernel reassembled an IP fragment.
+/// member's kernel reassembled an IP fragment. The origin sends them with GSO, and no
+/// member's kernel refused it.
 #[test]
 fn large_messages_cross_1500_and_9000_byte_links_without_ip_fragments() {
     let _alone = one_at_a_time();
@@ -338,13 +339,33 @@ fn large_messages_cross_1500_and_9000_byte_links_without_ip_fragments() {
                 "{:#}",
                 tour["params"]
             );
+            let mut offload = Vec::new();
             for m in tour["members"].as_array().unwrap() {
                 assert!(m["kernel_counters"].get("Ip ReasmReqds").is_none(), "{m:#}");
                 assert_eq!(m["socket_drops"], 0, "{m:#}");
+                assert_eq!(m["gso_refused"], 0, "{m:#}");
+                assert_eq!(m["send_errors"], 0, "{m:#}");
+                offload.push(format!(
+                    "member {}: {} GSO sends, {} GRO receives",
+                    m["index"], m["gso_sends"], m["gro_receives"]
+                ));
             }
+            // The origin sends each message's datagrams (each carries the 64-byte header
+            // and the next mtu − 28 − 64 bytes of the rest) up to 64 and 65507 B at a time
+            // with GSO; a last lone datagram goes as a plain send.
+            let per_send = (65_507 / (mtu - 28)).min(64);
+            let datagrams = (msg_len - 64).div_ceil(mtu - 28 - 64);
+            let gso_sends = datagrams / per_send + u32::from(datagrams % per_send > 1);
+            assert_eq!(
+                tour["members"][0]["gso_sends"],
+                u64::from(count) * u64::from(gso_sends),
+                "{:#}",
+                tour["members"][0]
+            );
             eprintln!(
-                "MTU {mtu}: {count} × {msg_len} B, tour p50 {} µs",
-                tour["tour_latency"]["p50_ns"].as_u64().unwrap() / 1000
+                "MTU {mtu}: {count} × {msg_len} B, tour p50 {} µs; {}",
+                tour["tour_latency"]["p50_ns"].as_u64().unwrap() / 1000,
+                offload.join("; ")
             );
         }
     }
