@@ -130,8 +130,8 @@ pub struct Faults {
     /// Give the peer socket this receive buffer (`SO_RCVBUF`) instead of what the tour
     /// needs, so that the kernel drops what does not fit.
     pub rcvbuf: Option<u32>,
-    /// Make the kernel refuse every send while a GSO segment size is set (EINVAL, as from
-    /// a device or path that cannot segment), so that the member falls back to plain sends.
+    /// Make the kernel refuse every GSO send (EINVAL, as a device or path that cannot
+    /// segment would), so that the member falls back to plain sends.
     pub refuse_gso: bool,
 }
 
@@ -203,8 +203,8 @@ pub struct ConfigureReport {
     pub sndbuf_granted: usize,
     /// Receive buffers in the pool.
     pub buffers: u32,
-    /// The GSO segment size the peer socket sends with (the tour's datagram), 0 when the
-    /// member sends every datagram on its own.
+    /// The GSO segment size the member's sends carry (the tour's datagram), 0 when it
+    /// sends every datagram on its own.
     pub gso_segment: usize,
     /// Whether the peer socket receives GRO-coalesced datagrams.
     pub gro: bool,
@@ -427,8 +427,8 @@ pub(crate) enum Dest {
 /// How a backend sends out of its receive buffers.
 pub(crate) trait Sends {
     /// Queues one send of `len` bytes at `offset` of receive buffer `bid`: one datagram, or
-    /// several of the socket's GSO segment size (see [`send_chunk`]). The buffer must stay
-    /// untouched until the send is done.
+    /// with GSO several of the tour's datagram size (see [`send_chunk`]). The buffer must
+    /// stay untouched until the send is done.
     fn send(
         &mut self,
         core: &mut Core,
@@ -456,7 +456,7 @@ pub(crate) struct Received {
 }
 
 /// How many bytes one send carries when `len` bytes of datagrams `stride` bytes apart are
-/// to go out: all of them at once when the socket's GSO segment size is the stride, else
+/// to go out: all of them at once when GSO is on with the stride as its segment size, else
 /// one datagram.
 pub(crate) fn send_chunk(core: &Core, len: usize, stride: usize) -> usize {
     if core.gso_segment > 0 && core.gso_segment == stride && len > stride {
@@ -593,7 +593,7 @@ pub(crate) struct Session {
     /// Origin: datagrams of one message written into one send slot (and sent with one
     /// send when GSO is on).
     pub send_batch: usize,
-    /// The GSO segment size the socket is to send with (0: every datagram on its own).
+    /// The GSO segment size sends are to carry (0: every datagram on its own).
     pub gso_segment: usize,
     /// Whether the socket is to receive GRO-coalesced datagrams (receive buffers are then
     /// 64 KiB).

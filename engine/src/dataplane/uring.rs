@@ -309,7 +309,8 @@ impl Uring {
         }
         // SAFETY: every entry queued here points at memory that stays valid until its
         // completion: pool buffers and addresses owned by the session (kept until the
-        // ring is quiet, see `replace_session`) or by self (msghdr).
+        // ring is quiet, see `replace_session`) or by self (the receive msghdr, and the
+        // GSO slab, replaced only in `give_buffers` once the ring is quiet).
         if unsafe { self.ring.submission().push(&entry) }.is_err() {
             self.backlog.push_back(entry);
         }
