@@ -191,32 +191,19 @@ impl MemberCore {
                 "io_uring cannot start ({reason}); this member runs the syscall backend"
             ));
         }
-        if report.rcvbuf_granted < report.rcvbuf_requested {
-            let mut text = format!(
-                "peer socket receive buffer: asked for {} B, the kernel granted {} B; a burst of messages may be dropped",
-                report.rcvbuf_requested, report.rcvbuf_granted
-            );
-            let sysctls = stillepost_tuning::Sysctls::default();
-            match stillepost_tuning::advise_rmem_max(&sysctls, report.rcvbuf_requested as u64) {
-                Ok(Some(advice)) => text.push_str(&format!("; {advice}")),
-                Ok(None) => {}
-                Err(e) => text.push_str(&format!("; {e}")),
-            }
-            warnings.push(text);
-        }
-        if report.sndbuf_granted < report.sndbuf_requested {
-            let mut text = format!(
-                "peer socket send buffer: asked for {} B, the kernel granted {} B; a burst of messages waits for room to leave",
-                report.sndbuf_requested, report.sndbuf_granted
-            );
-            let sysctls = stillepost_tuning::Sysctls::default();
-            match stillepost_tuning::advise_wmem_max(&sysctls, report.sndbuf_requested as u64) {
-                Ok(Some(advice)) => text.push_str(&format!("; {advice}")),
-                Ok(None) => {}
-                Err(e) => text.push_str(&format!("; {e}")),
-            }
-            warnings.push(text);
-        }
+        let sysctls = stillepost_tuning::Sysctls::default();
+        warnings.extend(buffer_warning(
+            "receive",
+            (report.rcvbuf_requested, report.rcvbuf_granted),
+            "a burst of messages may be dropped",
+            stillepost_tuning::advise_rmem_max(&sysctls, report.rcvbuf_requested as u64),
+        ));
+        warnings.extend(buffer_warning(
+            "send",
+            (report.sndbuf_requested, report.sndbuf_granted),
+            "a burst of messages waits for room to leave",
+            stillepost_tuning::advise_wmem_max(&sysctls, report.sndbuf_requested as u64),
+        ));
         // The same host check as `stillepost tune`, for this tour: every setting to change.
         let path_mtu = stillepost_engine::dataplane::path_mtu(next_peer).ok();
         let mtu = path_mtu.unwrap_or(1500);
@@ -515,6 +502,28 @@ fn report_to_proto(
         timestamping: report.io.timestamping().to_string(),
         tour_latency_corrected,
     })
+}
+
+/// The warning for a socket buffer the kernel granted less of than was asked for
+/// (`requested`, `granted`), with what that means and the sysctl to raise.
+fn buffer_warning(
+    which: &str,
+    (requested, granted): (usize, usize),
+    effect: &str,
+    advice: Result<Option<stillepost_tuning::Advice>, stillepost_tuning::TuningError>,
+) -> Option<String> {
+    if granted >= requested {
+        return None;
+    }
+    let mut text = format!(
+        "peer socket {which} buffer: asked for {requested} B, the kernel granted {granted} B; {effect}"
+    );
+    match advice {
+        Ok(Some(advice)) => text.push_str(&format!("; {advice}")),
+        Ok(None) => {}
+        Err(e) => text.push_str(&format!("; {e}")),
+    }
+    Some(text)
 }
 
 /// A core id as the protocol carries it (-1: not pinned).
