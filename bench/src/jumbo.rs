@@ -28,6 +28,19 @@ fn mb(bytes_per_s: f64) -> String {
     format!("{:.0} MB/s", bytes_per_s / 1e6)
 }
 
+/// A goodput, or "-" when there is none.
+fn mb_or_dash(bytes_per_s: Option<f64>) -> String {
+    bytes_per_s.map_or_else(|| "-".into(), mb)
+}
+
+/// `a / b`, or "-" when either is missing.
+fn ratio_or_dash(a: Option<f64>, b: Option<f64>) -> String {
+    match (a, b) {
+        (Some(a), Some(b)) => ratio(a / b),
+        _ => "-".into(),
+    }
+}
+
 fn about(opts: &JumboOpts) -> String {
     format!(
         "Goodput of large messages: message bytes per second that complete a hop, without \
@@ -92,9 +105,9 @@ pub fn run(bench: &mut Bench, opts: &JumboOpts) -> Result<Section> {
         table.row(vec![
             round.to_string(),
             mb(peer),
-            goodput.map_or_else(|| "-".into(), mb),
+            mb_or_dash(goodput),
             tour.lost.to_string(),
-            goodput.map_or_else(|| "-".into(), |g| ratio(g / peer)),
+            ratio_or_dash(goodput, Some(peer)),
         ]);
         left_out = result.left_out;
         tours.push(result.tour);
@@ -102,13 +115,10 @@ pub fn run(bench: &mut Bench, opts: &JumboOpts) -> Result<Section> {
     let (peer, us) = (median(&theirs), median(&ours));
     table.row(vec![
         "median".into(),
-        peer.map_or_else(|| "-".into(), mb),
-        us.map_or_else(|| "-".into(), mb),
+        mb_or_dash(peer),
+        mb_or_dash(us),
         String::new(),
-        match (us, peer) {
-            (Some(us), Some(peer)) => ratio(us / peer),
-            _ => "-".into(),
-        },
+        ratio_or_dash(us, peer),
     ]);
     section.tables.push(table);
     offload_comparison(bench, opts, &mut section, &placements)?;
@@ -197,27 +207,18 @@ fn offload_comparison(
             mb(peer),
             show(on),
             show(off),
-            match (on, off) {
-                (Some(on), Some(off)) => ratio(on / off),
-                _ => "-".into(),
-            },
-            on.map_or_else(|| "-".into(), |on| ratio(on / peer)),
+            ratio_or_dash(on, off),
+            ratio_or_dash(on, Some(peer)),
         ]);
     }
     let (peer, on, off) = (median(&peers), median(&with), median(&without));
     table.row(vec![
         "median".into(),
-        peer.map_or_else(|| "-".into(), mb),
-        on.map_or_else(|| "-".into(), mb),
-        off.map_or_else(|| "-".into(), mb),
-        match (on, off) {
-            (Some(on), Some(off)) => ratio(on / off),
-            _ => "-".into(),
-        },
-        match (on, peer) {
-            (Some(on), Some(peer)) => ratio(on / peer),
-            _ => "-".into(),
-        },
+        mb_or_dash(peer),
+        mb_or_dash(on),
+        mb_or_dash(off),
+        ratio_or_dash(on, off),
+        ratio_or_dash(on, peer),
     ]);
     section.tables.push(table);
     Ok(())

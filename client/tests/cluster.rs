@@ -28,12 +28,6 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use support::*;
 
-fn tour_json(cluster: &Cluster) -> Value {
-    let out = cluster.client(&["stillepost", "--json"]);
-    assert_success(&out);
-    json(&out)
-}
-
 /// Checks the JSON keys other tools rely on, for a tour that lost nothing.
 fn assert_complete_tour(tour: &Value, count: u64, members: usize) {
     assert_eq!(tour["outcome"], "complete", "{tour:#}");
@@ -88,7 +82,7 @@ fn configure_and_run_forwarding_immediately(backend: &str) {
             "configure lists peer {peer}:\n{text}"
         );
     }
-    let tour = tour_json(&cluster);
+    let tour = cluster.tour();
     assert_complete_tour(&tour, 300, 3);
     assert_eq!(tour["params"]["msg_len"], 256);
     assert_eq!(tour["params"]["forward_immediately"], true);
@@ -124,7 +118,7 @@ fn run_holding_until_all_messages_arrived(backend: &str) {
         "--member-timeout",
         "3000",
     ]);
-    let tour = tour_json(&cluster);
+    let tour = cluster.tour();
     assert_complete_tour(&tour, 200, 3);
     assert_eq!(tour["params"]["forward_immediately"], false);
     for m in tour["members"].as_array().unwrap().iter().skip(1) {
@@ -136,7 +130,7 @@ fn run_holding_until_all_messages_arrived(backend: &str) {
 fn window_one_and_readable_aliases(backend: &str) {
     let cluster = Cluster::start(backend, 3);
     cluster.configure(&["--msg-len", "64", "--count", "50", "--window", "1"]);
-    let tour = tour_json(&cluster);
+    let tour = cluster.tour();
     assert_complete_tour(&tour, 50, 3);
     assert_eq!(tour["params"]["window"], 1);
     // Every hop is reported in ring order, on the members' shared clock, and hops plus
@@ -189,7 +183,7 @@ fn clock_offsets_between_hosts_are_measured_and_corrected(backend: &str) {
         vec![format!("--fault-clock-shift-ns={}", shifts[i])]
     });
     cluster.configure(&["--msgcount", "200", "--window", "1"]);
-    let tour = tour_json(&cluster);
+    let tour = cluster.tour();
     assert_complete_tour(&tour, 200, 3);
     let mut bounds = 0.0;
     for h in tour["hops"].as_array().unwrap() {
@@ -264,7 +258,7 @@ fn open_loop_rate_corrects_for_a_stalled_origin(backend: &str) {
         }
     });
     cluster.configure(&["--msgcount", "600", "--rate", "1000"]);
-    let tour = tour_json(&cluster);
+    let tour = cluster.tour();
     assert_complete_tour(&tour, 600, 3);
     assert_eq!(tour["params"]["rate"], 1000);
     // The schedule: the last of 600 messages at 1000/s is due 599 ms after the start, and
@@ -495,7 +489,7 @@ fn fragmented_messages_go_around(backend: &str) {
 fn warm_up_messages_travel_but_are_not_recorded(backend: &str) {
     let cluster = Cluster::start(backend, 3);
     cluster.configure(&["--msgcount", "50", "--warmup", "10", "--window", "1"]);
-    let tour = tour_json(&cluster);
+    let tour = cluster.tour();
     assert_eq!(tour["outcome"], "complete");
     assert_eq!(tour["messages_received"], 50);
     assert_eq!(tour["tour_latency"]["count"], 40);
@@ -663,7 +657,7 @@ fn a_held_tour_with_a_black_hole_reports_where_messages_wait(backend: &str) {
         "--forward-immediately",
         "false",
     ]);
-    let tour = tour_json(&cluster);
+    let tour = cluster.tour();
     assert_eq!(tour["outcome"], "timed_out");
     assert_eq!(tour["lost"], 20);
     // Member 1 got all 20 and forwarded them; member 2 dropped them all.
@@ -685,7 +679,7 @@ fn a_windowed_tour_with_a_black_hole_reports_unsent_messages(backend: &str) {
         "--member-timeout",
         "1000",
     ]);
-    let tour = tour_json(&cluster);
+    let tour = cluster.tour();
     assert_eq!(tour["outcome"], "timed_out");
     assert_eq!(tour["messages_sent"], 10);
     assert_eq!(tour["messages_unsent"], 90);
@@ -873,7 +867,7 @@ fn a_wildcard_peer_bind_is_advertised_as_a_reachable_address(backend: &str) {
         format!("127.0.0.1:{port}")
     );
     // And the ring works through it.
-    assert_complete_tour(&tour_json(&cluster), 20, 2);
+    assert_complete_tour(&cluster.tour(), 20, 2);
 }
 
 fn local_runs_a_ring_in_one_process(backend: &str) {

@@ -59,11 +59,7 @@ fn exports_read_back_with_hdrhistograms_own_implementations() {
     }
     let cluster = Cluster::start("uring", 3);
     cluster.configure(&["--msgcount", "2000", "--window", "16"]);
-    let tour = json(&{
-        let out = cluster.client(&["run", "--json"]);
-        assert_success(&out);
-        out
-    });
+    let tour = cluster.tour();
     let latency = &tour["tour_latency"];
 
     // hgrm: line for line what Java's outputPercentileDistribution prints for the same
@@ -286,11 +282,7 @@ fn polyline_points(node: roxmltree::Node) -> Vec<(f64, f64)> {
 fn plots_draw_every_histogram_as_a_labelled_percentile_line() {
     let cluster = Cluster::start("uring", 3);
     cluster.configure(&["--msgcount", "2000", "--window", "16"]);
-    let tour = json(&{
-        let out = cluster.client(&["run", "--json"]);
-        assert_success(&out);
-        out
-    });
+    let tour = cluster.tour();
     let id = tour["tour_id"].as_str().unwrap();
     let out = cluster.client(&["report", "latest", "--format", "hgrm"]);
     assert_success(&out);

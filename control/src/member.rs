@@ -196,13 +196,13 @@ impl MemberCore {
             "receive",
             (report.rcvbuf_requested, report.rcvbuf_granted),
             "a burst of messages may be dropped",
-            stillepost_tuning::advise_rmem_max(&sysctls, report.rcvbuf_requested as u64),
+            || stillepost_tuning::advise_rmem_max(&sysctls, report.rcvbuf_requested as u64),
         ));
         warnings.extend(buffer_warning(
             "send",
             (report.sndbuf_requested, report.sndbuf_granted),
             "a burst of messages waits for room to leave",
-            stillepost_tuning::advise_wmem_max(&sysctls, report.sndbuf_requested as u64),
+            || stillepost_tuning::advise_wmem_max(&sysctls, report.sndbuf_requested as u64),
         ));
         // The same host check as `stillepost tune`, for this tour: every setting to change.
         let path_mtu = stillepost_engine::dataplane::path_mtu(next_peer).ok();
@@ -510,7 +510,7 @@ fn buffer_warning(
     which: &str,
     (requested, granted): (usize, usize),
     effect: &str,
-    advice: Result<Option<stillepost_tuning::Advice>, stillepost_tuning::TuningError>,
+    advice: impl FnOnce() -> Result<Option<stillepost_tuning::Advice>, stillepost_tuning::TuningError>,
 ) -> Option<String> {
     if granted >= requested {
         return None;
@@ -518,7 +518,7 @@ fn buffer_warning(
     let mut text = format!(
         "peer socket {which} buffer: asked for {requested} B, the kernel granted {granted} B; {effect}"
     );
-    match advice {
+    match advice() {
         Ok(Some(advice)) => text.push_str(&format!("; {advice}")),
         Ok(None) => {}
         Err(e) => text.push_str(&format!("; {e}")),

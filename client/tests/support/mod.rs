@@ -234,6 +234,14 @@ impl Cluster {
         stillepost(&all)
     }
 
+    /// Runs one tour and returns its JSON result; panics with the client's output if that
+    /// fails.
+    pub fn tour(&self) -> serde_json::Value {
+        let out = self.client(&["stillepost", "--json"]);
+        assert_success(&out);
+        json(&out)
+    }
+
     /// Configures the ring with the given extra flags; panics with the client's output if
     /// that fails.
     pub fn configure(&self, extra: &[&str]) -> Output {

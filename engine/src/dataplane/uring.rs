@@ -30,7 +30,7 @@ use super::{
 };
 
 const OP_RECV: u64 = 1;
-/// A send out of a receive buffer (a forward or an echo reply); index = buffer id.
+/// A send out of a receive buffer (a forward, an echo or probe reply); index = buffer id.
 const OP_SEND_RECV_BUF: u64 = 2;
 /// A send of a new message from the origin's send pool; index = slot.
 const OP_SEND_NEW: u64 = 3;
@@ -39,9 +39,6 @@ const OP_CANCEL: u64 = 5;
 /// A zero-copy forward out of a receive buffer; index = buffer id. Its buffer returns to
 /// the kernel with the notification completion, when the NIC no longer reads it.
 const OP_SEND_ZC: u64 = 6;
-/// An answer (echo reply, clock probe reply) out of a receive buffer to the address the
-/// kernel wrote into it; index = buffer id.
-const OP_REPLY: u64 = 7;
 /// A GSO send (`SendMsg` with `UDP_SEGMENT`); index = its message in the GSO slab.
 const OP_GSO: u64 = 8;
 
@@ -65,9 +62,9 @@ fn op_of(user_data: u64) -> (u64, u16) {
     (user_data >> 56, user_data as u16)
 }
 
-/// Whose bytes a GSO send carries.
+/// A buffer sends go out of; it is reused when the last of them has completed.
 #[derive(Debug, Clone, Copy)]
-enum GsoOwner {
+enum SendBuf {
     /// A receive buffer (a run of forwards).
     Recv(u16),
     /// One of the origin's send slots.
@@ -79,7 +76,7 @@ struct GsoMsg {
     hdr: libc::msghdr,
     iov: libc::iovec,
     control: sys::GsoControl,
-    owner: GsoOwner,
+    owner: SendBuf,
     offset: usize,
     len: usize,
 }
@@ -92,7 +89,7 @@ impl GsoMsg {
             // SAFETY: as above.
             iov: unsafe { std::mem::zeroed() },
             control: sys::GsoControl::new(0),
-            owner: GsoOwner::Recv(0),
+            owner: SendBuf::Recv(0),
             offset: 0,
             len: 0,
         }
@@ -445,19 +442,19 @@ impl Uring {
                 self.available = self.available.saturating_sub(1);
                 self.received(core, session, bid, result as usize);
             }
-            OP_SEND_RECV_BUF | OP_REPLY => {
+            OP_SEND_RECV_BUF => {
                 self.inflight = self.inflight.saturating_sub(1);
                 if result < 0 {
                     core.io.send_failed(-result);
                 }
-                self.release_recv(session, index);
+                self.drop_ref(session, SendBuf::Recv(index));
             }
             OP_SEND_NEW => {
                 self.inflight = self.inflight.saturating_sub(1);
                 if result < 0 {
                     core.io.send_failed(-result);
                 }
-                self.release_send(session, index);
+                self.drop_ref(session, SendBuf::Send(index));
             }
             OP_GSO => {
                 self.inflight = self.inflight.saturating_sub(1);
@@ -471,7 +468,7 @@ impl Uring {
                 // The buffer is free with the notification, or at once when none follows.
                 if notification || !cqueue::more(flags) {
                     self.inflight = self.inflight.saturating_sub(1);
-                    self.release_recv(session, index);
+                    self.drop_ref(session, SendBuf::Recv(index));
                 }
             }
             OP_WAKE => {
@@ -486,24 +483,32 @@ impl Uring {
         }
     }
 
-    /// A send out of receive buffer `bid` is done: the buffer goes back to the kernel when
-    /// it was the last one.
-    fn release_recv(&mut self, session: &mut Session, bid: u16) {
-        if let Some(refs) = self.recv_refs.get_mut(usize::from(bid)) {
-            *refs = refs.saturating_sub(1);
-            if *refs == 0 {
-                self.recycle(session, bid);
-            }
+    /// Sends not yet completed out of `buf`.
+    fn refs(&mut self, buf: SendBuf) -> Option<&mut u16> {
+        match buf {
+            SendBuf::Recv(bid) => self.recv_refs.get_mut(usize::from(bid)),
+            SendBuf::Send(slot) => self.send_refs.get_mut(usize::from(slot)),
         }
     }
 
-    /// A send out of the origin's send slot `slot` is done: the slot is free when it was
-    /// the last one.
-    fn release_send(&mut self, session: &mut Session, slot: u16) {
-        if let Some(refs) = self.send_refs.get_mut(usize::from(slot)) {
-            *refs = refs.saturating_sub(1);
-            if *refs == 0 {
-                session.send_pool.put(slot);
+    /// A send out of `buf` was queued.
+    fn take_ref(&mut self, buf: SendBuf) {
+        if let Some(refs) = self.refs(buf) {
+            *refs += 1;
+        }
+    }
+
+    /// A send out of `buf` is done: when it was the last one, a receive buffer goes back
+    /// to the kernel and a send slot to the pool.
+    fn drop_ref(&mut self, session: &mut Session, buf: SendBuf) {
+        let Some(refs) = self.refs(buf) else {
+            return;
+        };
+        *refs = refs.saturating_sub(1);
+        if *refs == 0 {
+            match buf {
+                SendBuf::Recv(bid) => self.recycle(session, bid),
+                SendBuf::Send(slot) => session.send_pool.put(slot),
             }
         }
     }
@@ -524,21 +529,18 @@ impl Uring {
             core.refuse_gso(-result);
             for (offset, len) in sys::segments(offset, len, stride) {
                 match owner {
-                    GsoOwner::Recv(bid) => {
+                    SendBuf::Recv(bid) => {
                         let next = (session.next.as_ptr().cast(), session.next.len());
                         self.send_from(session, bid, offset, len, next, self.zerocopy);
                     }
-                    GsoOwner::Send(slot) => self.send_new(session, slot, offset, len),
+                    SendBuf::Send(slot) => self.send_new(session, slot, offset, len),
                 }
             }
         } else {
             core.io
                 .send_failed_n(-result, len.div_ceil(stride).max(1) as u64);
         }
-        match owner {
-            GsoOwner::Recv(bid) => self.release_recv(session, bid),
-            GsoOwner::Send(slot) => self.release_send(session, slot),
-        }
+        self.drop_ref(session, owner);
     }
 
     /// Queues a GSO send of `len` bytes (datagrams of `session.datagram` bytes) at
@@ -547,7 +549,7 @@ impl Uring {
     fn send_gso(
         &mut self,
         session: &mut Session,
-        owner: GsoOwner,
+        owner: SendBuf,
         offset: usize,
         len: usize,
     ) -> bool {
@@ -555,8 +557,8 @@ impl Uring {
             return false;
         };
         let ptr = match owner {
-            GsoOwner::Recv(bid) => session.pool.slot(bid)[offset..].as_mut_ptr(),
-            GsoOwner::Send(slot) => session.send_pool.payload(slot)[offset..].as_mut_ptr(),
+            SendBuf::Recv(bid) => session.pool.slot(bid)[offset..].as_mut_ptr(),
+            SendBuf::Send(slot) => session.send_pool.payload(slot)[offset..].as_mut_ptr(),
         };
         let Some(msg) = self.gso_msgs.get_mut(usize::from(index)) else {
             return false;
@@ -578,18 +580,7 @@ impl Uring {
         let entry = opcode::SendMsg::new(SOCKET, &msg.hdr)
             .build()
             .user_data(user_data(OP_GSO, index));
-        match owner {
-            GsoOwner::Recv(bid) => {
-                if let Some(refs) = self.recv_refs.get_mut(usize::from(bid)) {
-                    *refs += 1;
-                }
-            }
-            GsoOwner::Send(slot) => {
-                if let Some(refs) = self.send_refs.get_mut(usize::from(slot)) {
-                    *refs += 1;
-                }
-            }
-        }
+        self.take_ref(owner);
         self.inflight += 1;
         self.push(entry);
         true
@@ -661,9 +652,7 @@ impl Uring {
                 .build()
                 .user_data(user_data(OP_SEND_RECV_BUF, bid))
         };
-        if let Some(refs) = self.recv_refs.get_mut(usize::from(bid)) {
-            *refs += 1;
-        }
+        self.take_ref(SendBuf::Recv(bid));
         self.inflight += 1;
         self.push(entry);
     }
@@ -676,9 +665,7 @@ impl Uring {
             .dest_addr_len(session.next.len())
             .build()
             .user_data(user_data(OP_SEND_NEW, slot));
-        if let Some(refs) = self.send_refs.get_mut(usize::from(slot)) {
-            *refs += 1;
-        }
+        self.take_ref(SendBuf::Send(slot));
         self.inflight += 1;
         self.push(entry);
     }
@@ -703,7 +690,7 @@ impl Uring {
                 break;
             };
             let chunk = super::send_chunk(core, total, session.datagram);
-            if chunk > session.datagram && self.send_gso(session, GsoOwner::Send(slot), 0, total) {
+            if chunk > session.datagram && self.send_gso(session, SendBuf::Send(slot), 0, total) {
                 continue;
             }
             for (offset, len) in sys::segments(0, total, session.datagram) {
@@ -806,7 +793,7 @@ impl Sends for Uring {
         match dest {
             Dest::Next => {
                 let stride = session.datagram;
-                if len > stride && self.send_gso(session, GsoOwner::Recv(bid), offset, len) {
+                if len > stride && self.send_gso(session, SendBuf::Recv(bid), offset, len) {
                     return;
                 }
                 let next = (session.next.as_ptr().cast(), session.next.len());
@@ -815,17 +802,7 @@ impl Sends for Uring {
                 }
             }
             Dest::Reply(name, name_len) => {
-                let ptr = session.pool.slot(bid)[offset..].as_ptr();
-                let entry = opcode::Send::new(SOCKET, ptr, len as u32)
-                    .dest_addr(name)
-                    .dest_addr_len(name_len)
-                    .build()
-                    .user_data(user_data(OP_REPLY, bid));
-                if let Some(refs) = self.recv_refs.get_mut(usize::from(bid)) {
-                    *refs += 1;
-                }
-                self.inflight += 1;
-                self.push(entry);
+                self.send_from(session, bid, offset, len, (name, name_len), false);
             }
         }
     }
