@@ -5,7 +5,9 @@
 //! See `docs/architecture.md` and `docs/wire-format.md` in the repository.
 
 pub mod dataplane;
+pub mod endpoint;
 pub mod fragment;
 pub mod histogram;
+pub mod pool;
 pub mod tour;
 pub mod wire;

@@ -237,8 +237,13 @@ impl TourConfig {
 /// [`TourMachine::handle_datagram`]. The buffer was rewritten in place where needed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
-    /// Send the buffer to the next member now (its hop and send time are already stamped).
+    /// Send the buffer to the next member now (its hop is stamped; stamp its send time
+    /// with [`TourMachine::stamp_send`] as it leaves, which records its residence).
     Forward,
+    /// A fragment that does not complete its message, forwarded before the message is
+    /// whole (cut-through): send it on like [`Verdict::Forward`]; its residence is not
+    /// recorded (the message's is, from the fragment that completes it).
+    ForwardFragment,
     /// Keep the buffer untouched until a later [`Verdict::FlushHeld`].
     Hold,
     /// Keep this buffer too, then send every held buffer in the order they arrived,
@@ -246,7 +251,8 @@ pub enum Verdict {
     FlushHeld,
     /// The origin got a message back: its tour is recorded, the buffer is free.
     Arrived,
-    /// An echo request, turned into its reply in place: send it back to its source.
+    /// An echo request or clock probe, turned into its answer in place by the endpoint:
+    /// send it back to its source. (The machine itself never answers.)
     EchoReply,
     /// Not forwarded; counted under this reason. The buffer is free.
     Dropped(DropReason),
@@ -353,8 +359,6 @@ pub struct TourMachine {
     reassembly: Reassembly,
     /// Origin: the next fragment of the message being sent (0: start a new message).
     next_frag: u32,
-    /// The next forward is a fragment that does not complete its message: no residence.
-    skip_residence: bool,
     /// Origin: send time of the message whose fragments are going out.
     msg_send_ns: Nanos,
 }
@@ -396,7 +400,6 @@ impl TourMachine {
             plan,
             reassembly,
             next_frag: 0,
-            skip_residence: false,
             msg_send_ns: 0,
         })
     }
@@ -427,7 +430,6 @@ impl TourMachine {
         self.tour_latency_corrected.reset();
         self.reassembly.clear();
         self.next_frag = 0;
-        self.skip_residence = false;
         self.start_ns = 0;
         self.hop_latency.reset();
         self.residence.reset();
@@ -508,13 +510,13 @@ impl TourMachine {
         self.negative_hops
     }
 
-    /// Stamps a forwarded datagram's send time just before the driver sends it, and records
-    /// how long the message stayed here: `handle_datagram` left its arrival time in the
-    /// send-time field, so residence needs no per-message state.
-    pub fn stamp_send(&mut self, now: Nanos, datagram: &mut [u8]) {
-        let skip = std::mem::take(&mut self.skip_residence);
+    /// Stamps a forwarded datagram's send time just before the driver sends it, and with
+    /// `residence` records how long the message stayed here: `handle_datagram` left its
+    /// arrival time in the send-time field, so residence needs no per-message state.
+    /// Cut-through fragments ([`Verdict::ForwardFragment`]) record none.
+    pub fn stamp_send(&mut self, now: Nanos, datagram: &mut [u8], residence: bool) {
         if let Some((flags, arrival_ns)) = Header::send_stamp(datagram) {
-            if flags & FLAG_WARMUP == 0 && !skip {
+            if flags & FLAG_WARMUP == 0 && residence {
                 self.residence
                     .saturating_record(now.saturating_sub(arrival_ns));
             }
@@ -628,15 +630,9 @@ impl TourMachine {
         };
         match header.kind {
             Kind::Data => {}
-            // Echoes are header-sized; a longer one is not answered (the answer could not
-            // go out as one datagram while the socket sends with GSO).
-            Kind::EchoRequest if datagram.len() != HEADER_LEN => {
-                return self.drop(DropReason::Malformed);
-            }
-            Kind::EchoRequest => {
-                Header::make_echo_reply(datagram);
-                return Verdict::EchoReply;
-            }
+            // Header-sized echo requests are answered by the endpoint
+            // (`crate::endpoint`) before the machine sees a datagram; any other is malformed.
+            Kind::EchoRequest => return self.drop(DropReason::Malformed),
             _ => return self.drop(DropReason::UnexpectedKind),
         }
         let accepting = match self.phase {
@@ -684,9 +680,8 @@ impl TourMachine {
                     }
                     // Cut-through: on to the next member now; counted when whole.
                     Header::stamp_forward(datagram, header.hop.wrapping_add(1), now);
-                    self.skip_residence = true;
                     self.counters.forwarded_fragments += 1;
-                    return Verdict::Forward;
+                    return Verdict::ForwardFragment;
                 }
                 // The last fragment to arrive completes the message: it is recorded as the
                 // message (its send time is the previous member's last send of it).
@@ -972,26 +967,6 @@ mod tests {
         assert_eq!(m.counters().received, 1);
         assert_eq!(m.counters().malformed, 1);
         assert!(m.wants_to_send(0));
-    }
-
-    #[test]
-    fn echo_request_is_answered_in_any_phase() {
-        let pos = RingPosition {
-            index: 1,
-            ring_len: 3,
-        };
-        let mut m = TourMachine::new(pos, config(1, true)).unwrap();
-        let mut buf = [0u8; HEADER_LEN];
-        let h = Header::echo_request(99);
-        h.encode(&mut buf);
-        assert_eq!(m.handle_datagram(1, &mut buf), Verdict::EchoReply);
-        assert_eq!(
-            Header::decode(&buf),
-            Ok(Header {
-                kind: Kind::EchoReply,
-                ..h
-            })
-        );
     }
 
     #[test]

@@ -32,6 +32,12 @@ pub enum Kind {
 }
 
 impl Kind {
+    /// The kind of a datagram, read from its kind byte alone (nothing else is checked):
+    /// for routing a datagram before its header is decoded.
+    pub fn peek(datagram: &[u8]) -> Option<Kind> {
+        Kind::from_u8(*datagram.get(OFF_KIND)?)
+    }
+
     fn from_u8(value: u8) -> Option<Kind> {
         Some(match value {
             1 => Kind::Data,
@@ -328,6 +334,14 @@ impl Header {
         datagram[OFF_FLAGS..OFF_FLAGS + 2].copy_from_slice(&flags.to_be_bytes());
         datagram[OFF_ORIGIN_SEND..OFF_ORIGIN_SEND + 8].copy_from_slice(&t2.to_be_bytes());
         datagram[OFF_PROBE_T3..OFF_PROBE_T3 + 8].copy_from_slice(&t3.to_be_bytes());
+    }
+
+    /// Sets the answer's t3 (when it leaves the answering member) in a probe already turned
+    /// into its reply by [`Header::make_probe_reply`].
+    pub fn set_probe_t3(datagram: &mut [u8], t3: u64) {
+        if let Some(field) = datagram.get_mut(OFF_PROBE_T3..OFF_PROBE_T3 + 8) {
+            field.copy_from_slice(&t3.to_be_bytes());
+        }
     }
 
     /// Reads an answered clock probe: its id, number, and t1..t3 (t4 is the caller's).

@@ -1,16 +1,26 @@
-//! A ring of [`TourMachine`]s over simulated links with a simulated clock, in the style of
+//! A ring of members over simulated links with a simulated clock, in the style of
 //! quinn-proto's `tests/util.rs`: no sockets, no threads, no wall clock.
 //!
-//! Link `i` carries datagrams from member `i` to member `(i + 1) % n` after a fixed latency,
-//! with deterministic faults chosen per link by sequence number (drop, duplicate, delay).
-//! The driver does with every [`Verdict`] what `dataplane.rs` does, and the clock jumps from
-//! event to event (the next delivery or the next `poll_timeout`). Latencies stay below 2048 ns
-//! so the HDR histogram records them exactly and the tests can assert exact values.
+//! Every member is the production data-path core, an [`Endpoint`] with its receive pool,
+//! driven as the io_uring and syscall backends drive it: a datagram is copied into a free
+//! receive buffer and handed in with [`Endpoint::handle_receive`], and what the endpoint
+//! has to send comes out of [`Endpoint::poll_transmit`] and goes on the member's outgoing
+//! link (a GSO transmit as the kernel segments it). Link `i` carries datagrams from member
+//! `i` to member `(i + 1) % n` after a fixed latency, with deterministic faults chosen per
+//! link by sequence number (drop, duplicate, delay); a link with GRO delivers the
+//! datagrams of one GSO send as one receive, as loopback and veth do. The clock jumps from
+//! event to event (the next delivery or the next `poll_timeout`). Latencies stay below
+//! 2048 ns so the HDR histogram records them exactly and the tests can assert exact values.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
 
+use stillepost_engine::endpoint::{
+    BufferId, Destination, Endpoint, Offload, Receive, RingSetup, Transmit,
+};
+use stillepost_engine::pool::Pool;
 use stillepost_engine::tour::{
     Counters, DropReason, Nanos, Phase, RingPosition, TourConfig, TourMachine, Verdict,
 };
@@ -25,6 +35,8 @@ const TOUR_ID: u64 = 42;
 const MSG_LEN: u32 = 100;
 /// No test needs more than a few thousand events; a bug that loops is stopped here.
 const MAX_STEPS: usize = 100_000;
+/// `EINVAL`: how the kernel refuses a GSO send it cannot segment.
+const EINVAL: i32 = 22;
 
 /// Deterministic faults of one link, keyed by the datagram's sequence number.
 #[derive(Debug, Default, Clone)]
@@ -45,36 +57,59 @@ struct InFlight {
     /// Send order, so datagrams due at the same instant arrive in the order they were sent.
     serial: u64,
     bytes: Vec<u8>,
+    /// GRO: the bytes are datagrams of this size, coalesced into one receive.
+    segment: Option<usize>,
+    /// Who sent it (the source address the receiver sees).
+    source: SocketAddr,
 }
 
 #[derive(Debug)]
 struct Link {
     faults: Faults,
+    /// Deliver the datagrams of one GSO send as one receive (UDP GRO).
+    gro: bool,
     queue: Vec<InFlight>,
     dropped: u64,
     duplicated: u64,
 }
 
-/// One datagram handed to a member, as the test sees it afterwards.
+/// One receive handed to a member, as the test sees it afterwards.
 #[derive(Debug, Clone)]
 struct Delivery {
     at: Nanos,
     to: usize,
-    /// The header as it arrived, before the machine rewrote it.
+    /// The (first) header as it arrived, before the endpoint rewrote it.
     header: Option<Header>,
-    verdict: Verdict,
+    /// The verdict on the receive's last datagram.
+    verdict: Option<Verdict>,
+    /// Datagrams in the receive (several when GRO coalesced them).
+    datagrams: usize,
+}
+
+/// One member: the production endpoint and the buffers a backend would own.
+#[derive(Debug)]
+struct Member {
+    endpoint: Endpoint,
+    pool: Pool,
+    send_pool: Pool,
+    /// Receive buffers the endpoint holds (hold mode).
+    held: BTreeSet<u16>,
+    /// Refuse every GSO send with EINVAL, as a device that cannot segment.
+    refuse_gso: bool,
+    /// Every send this member made: its size and GSO segment size.
+    sends: Vec<(usize, Option<usize>)>,
 }
 
 #[derive(Debug)]
 struct Sim {
     now: Nanos,
-    members: Vec<TourMachine>,
-    /// Buffers each member holds (hold mode), in arrival order.
-    held: Vec<Vec<Vec<u8>>>,
+    members: Vec<Member>,
     /// `links[i]` goes from member `i` to member `i + 1` (mod n).
     links: Vec<Link>,
     next_serial: u64,
     trace: Vec<Delivery>,
+    /// Answers (echo, clock probe) each member sent back: to whom, and the bytes.
+    answers: Vec<(usize, SocketAddr, Vec<u8>)>,
     /// Largest `sent - received` the origin ever had right after a send.
     max_in_flight: u64,
     /// When the origin's tour ended (complete or timed out).
@@ -85,23 +120,58 @@ struct Sim {
     stall: Option<(Nanos, Nanos)>,
 }
 
+/// Member `m`'s peer address.
+fn addr(m: usize) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 20_000 + m as u16))
+}
+
 impl Sim {
     /// A ring of `n` members, every one prepared for [`TOUR_ID`]; the origin is not started.
     fn new(n: u32, config: TourConfig) -> Sim {
-        let members: Vec<TourMachine> = (0..n)
+        Sim::with_offload(n, config, Offload::default())
+    }
+
+    /// A ring whose members may use `offload` (GSO and GRO for fragmented messages); its
+    /// links coalesce GSO sends when `offload.gro`.
+    fn with_offload(n: u32, config: TourConfig, offload: Offload) -> Sim {
+        let members = (0..n as usize)
             .map(|index| {
-                let position = RingPosition { index, ring_len: n };
-                let mut m = match TourMachine::new(position, config) {
-                    Ok(m) => m,
+                let setup = RingSetup {
+                    position: RingPosition {
+                        index: index as u32,
+                        ring_len: n,
+                    },
+                    config,
+                    next_peer: addr((index + 1) % n as usize),
+                    prev_peer: addr((index + n as usize - 1) % n as usize),
+                };
+                let mut endpoint = match Endpoint::new(setup, offload, false) {
+                    Ok(e) => e,
                     Err(e) => panic!("member {index}: {e}"),
                 };
-                m.prepare(TOUR_ID);
-                m
+                let buffers = config.count + 64;
+                endpoint.reserve(buffers, 1);
+                assert!(endpoint.prepare(TOUR_ID, 0));
+                let buffer_len = if endpoint.gro() {
+                    65_536
+                } else {
+                    endpoint.datagram() + 1
+                };
+                let send_len = endpoint.send_batch() * endpoint.datagram();
+                Member {
+                    endpoint,
+                    pool: Pool::new(buffers, buffer_len, 0),
+                    send_pool: Pool::new(1, send_len, 0),
+                    held: BTreeSet::new(),
+                    refuse_gso: false,
+                    sends: Vec::new(),
+                }
             })
             .collect();
         let links = (0..n)
             .map(|_| Link {
                 faults: Faults::default(),
+                gro: offload.gro,
                 queue: Vec::new(),
                 dropped: 0,
                 duplicated: 0,
@@ -109,11 +179,11 @@ impl Sim {
             .collect();
         Sim {
             now: 0,
-            held: vec![Vec::new(); n as usize],
             members,
             links,
             next_serial: 0,
             trace: Vec::new(),
+            answers: Vec::new(),
             max_in_flight: 0,
             finished_at: None,
             skew: vec![0; n as usize],
@@ -126,8 +196,24 @@ impl Sim {
         self
     }
 
+    /// Member `m`'s tour state machine.
+    fn machine(&self, m: usize) -> &TourMachine {
+        self.members[m].endpoint.machine().unwrap()
+    }
+
+    fn machine_mut(&mut self, m: usize) -> &mut TourMachine {
+        self.members[m].endpoint.machine_mut().unwrap()
+    }
+
     /// Puts raw bytes on the link into `to`, due now, bypassing the link's faults.
     fn inject(&mut self, to: usize, bytes: Vec<u8>) {
+        let n = self.members.len();
+        let from = (to + n - 1) % n;
+        self.inject_from(to, addr(from), bytes);
+    }
+
+    /// Puts raw bytes from `source` on the link into `to`, due now.
+    fn inject_from(&mut self, to: usize, source: SocketAddr, bytes: Vec<u8>) {
         let n = self.members.len();
         let link = (to + n - 1) % n;
         let serial = self.take_serial();
@@ -135,6 +221,8 @@ impl Sim {
             deliver_at: self.now,
             serial,
             bytes,
+            segment: None,
+            source,
         });
     }
 
@@ -143,39 +231,103 @@ impl Sim {
         self.next_serial
     }
 
-    /// Member `from` sends `bytes` on its outgoing link; the link's faults apply.
-    fn send(&mut self, from: usize, bytes: Vec<u8>) {
-        let Ok(header) = Header::decode(&bytes) else {
-            panic!("member {from} sent bytes that do not decode");
-        };
-        let link = &self.links[from];
-        if link.faults.drop.contains(&header.seq)
-            || link
-                .faults
-                .drop_fragment
-                .contains(&(header.seq, header.frag_index))
-        {
-            self.links[from].dropped += 1;
-            return;
+    /// Member `from` sends the datagrams in `bytes` (of `segment` bytes each with GSO) on
+    /// its outgoing link; the link's faults apply to each.
+    fn send(&mut self, from: usize, bytes: &[u8], segment: Option<usize>) {
+        let mut survivors: Vec<(Vec<u8>, Nanos)> = Vec::new();
+        for datagram in bytes.chunks(segment.unwrap_or(bytes.len()).max(1)) {
+            let Ok(header) = Header::decode(datagram) else {
+                panic!("member {from} sent bytes that do not decode");
+            };
+            let link = &self.links[from];
+            if link.faults.drop.contains(&header.seq)
+                || link
+                    .faults
+                    .drop_fragment
+                    .contains(&(header.seq, header.frag_index))
+            {
+                self.links[from].dropped += 1;
+                continue;
+            }
+            let extra = link.faults.delay.get(&header.seq).copied().unwrap_or(0);
+            let deliver_at = self.now + LATENCY_NS + extra;
+            if link.faults.duplicate.contains(&header.seq) {
+                self.links[from].duplicated += 1;
+                survivors.push((datagram.to_vec(), deliver_at));
+            }
+            survivors.push((datagram.to_vec(), deliver_at));
         }
-        let extra = link.faults.delay.get(&header.seq).copied().unwrap_or(0);
-        let duplicate = link.faults.duplicate.contains(&header.seq);
-        let deliver_at = self.now + LATENCY_NS + extra;
-        if duplicate {
+        let coalesce = self.links[from].gro && segment.is_some();
+        let mut i = 0;
+        while i < survivors.len() {
+            // GRO: datagrams of one send due together arrive as one receive.
+            let mut j = i + 1;
+            if coalesce {
+                while j < survivors.len()
+                    && survivors[j].1 == survivors[i].1
+                    && survivors[j - 1].0.len() == segment.unwrap_or(0)
+                {
+                    j += 1;
+                }
+            }
+            let bytes: Vec<u8> = survivors[i..j]
+                .iter()
+                .flat_map(|(d, _)| d.clone())
+                .collect();
             let serial = self.take_serial();
-            self.links[from].duplicated += 1;
             self.links[from].queue.push(InFlight {
-                deliver_at,
+                deliver_at: survivors[i].1,
                 serial,
-                bytes: bytes.clone(),
+                bytes,
+                segment: (j - i > 1).then_some(segment.unwrap_or(0)),
+                source: addr(from),
             });
+            i = j;
         }
-        let serial = self.take_serial();
-        self.links[from].queue.push(InFlight {
-            deliver_at,
-            serial,
-            bytes,
-        });
+    }
+
+    /// Member `m` sends everything its endpoint has to send, as a backend does. `reply`
+    /// is the source of the receive just handed in.
+    fn transmit(&mut self, m: usize, reply: Option<SocketAddr>) {
+        let now = self.local_time(m);
+        loop {
+            let member = &mut self.members[m];
+            let Some(t) = member.endpoint.poll_transmit(now, &mut member.pool) else {
+                break;
+            };
+            let bytes = match t.buffer {
+                BufferId::Receive(bid) => {
+                    member.pool.slot(bid)[t.offset..t.offset + t.len].to_vec()
+                }
+                BufferId::Send(slot) => {
+                    member.send_pool.payload(slot)[t.offset..t.offset + t.len].to_vec()
+                }
+            };
+            if member.refuse_gso && t.segment_size.is_some() {
+                // The endpoint queues the datagrams again, one by one.
+                assert!(member.endpoint.handle_send_result(&t, Err(EINVAL)));
+                continue;
+            }
+            member.endpoint.handle_send_result(&t, Ok(()));
+            member.sends.push((t.len, t.segment_size));
+            self.release_if_held(m, &t);
+            match t.destination {
+                Destination::Next => self.send(m, &bytes, t.segment_size),
+                Destination::Source => {
+                    let to = reply.expect("answers are polled right after their receive");
+                    self.answers.push((m, to, bytes));
+                }
+            }
+        }
+    }
+
+    /// A held buffer is free again once it has been sent (the backend's reference count).
+    fn release_if_held(&mut self, m: usize, t: &Transmit) {
+        if let BufferId::Receive(bid) = t.buffer
+            && self.members[m].held.remove(&bid)
+        {
+            self.members[m].pool.put(bid);
+        }
     }
 
     /// The origin sends while its window and count allow, as the data plane's origin step.
@@ -183,54 +335,64 @@ impl Sim {
         if self.stalled() {
             return;
         }
-        while self.members[0].wants_to_send(self.local_time(0)) {
-            let mut buf = vec![0u8; self.members[0].max_datagram_len()];
+        while self.machine(0).wants_to_send(self.local_time(0)) {
             let now = self.local_time(0);
-            let Some(len) = self.members[0].poll_send(now, &mut buf) else {
-                panic!("wants_to_send() was true but poll_send returned None");
-            };
-            buf.truncate(len);
-            let origin = &self.members[0];
-            let in_flight = origin.counters().sent - origin.counters().received;
+            let origin = &mut self.members[0];
+            let buf = origin.send_pool.payload(0);
             assert!(
-                in_flight <= u64::from(origin.config().window),
+                origin.endpoint.fill_send_slot(now, 0, buf),
+                "wants_to_send() was true but the endpoint wrote nothing"
+            );
+            let machine = self.machine(0);
+            let in_flight = machine.counters().sent - machine.counters().received;
+            assert!(
+                in_flight <= u64::from(machine.config().window),
                 "origin has {in_flight} messages in flight, window is {}",
-                origin.config().window
+                machine.config().window
             );
             self.max_in_flight = self.max_in_flight.max(in_flight);
-            self.send(0, buf);
+            self.transmit(0, None);
         }
     }
 
-    /// Delivers the datagram at `queue[index]` of `link` to the link's receiving member.
+    /// Delivers the receive at `queue[index]` of `link` to the link's receiving member.
     fn deliver(&mut self, link: usize, index: usize) {
         let n = self.members.len();
         let to = (link + 1) % n;
-        let mut bytes = self.links[link].queue.swap_remove(index).bytes;
-        let header = Header::decode(&bytes).ok();
+        let arrived = self.links[link].queue.swap_remove(index);
+        let header = Header::decode(&arrived.bytes).ok();
         let local = self.local_time(to);
-        let verdict = self.members[to].handle_datagram(local, &mut bytes);
+        let member = &mut self.members[to];
+        let bid = member.pool.take().expect("a free receive buffer");
+        member.pool.slot(bid)[..arrived.bytes.len()].copy_from_slice(&arrived.bytes);
+        let handled = member.endpoint.handle_receive(
+            Receive {
+                buffer: bid,
+                offset: 0,
+                len: arrived.bytes.len(),
+                segment_size: arrived.segment,
+                source: Some(arrived.source),
+                now: local,
+                kernel_stamp: true,
+            },
+            &mut member.pool,
+        );
+        if handled.held {
+            member.held.insert(bid);
+        }
         self.trace.push(Delivery {
             at: self.now,
             to,
             header,
-            verdict,
+            verdict: handled.last,
+            datagrams: arrived
+                .segment
+                .map_or(1, |s| arrived.bytes.len().div_ceil(s)),
         });
-        match verdict {
-            Verdict::Forward => {
-                self.members[to].stamp_send(local, &mut bytes);
-                self.send(to, bytes);
-            }
-            Verdict::Hold => self.held[to].push(bytes),
-            Verdict::FlushHeld => {
-                self.held[to].push(bytes);
-                for mut held in std::mem::take(&mut self.held[to]) {
-                    self.members[to].stamp_send(local, &mut held);
-                    self.send(to, held);
-                }
-            }
-            Verdict::EchoReply => panic!("no echo request is ever sent in these tests"),
-            Verdict::Arrived | Verdict::Dropped(_) => {}
+        self.transmit(to, Some(arrived.source));
+        // Sent synchronously: the buffer is free unless held.
+        if !handled.held {
+            self.members[to].pool.put(bid);
         }
         self.note_finished();
     }
@@ -246,7 +408,7 @@ impl Sim {
     }
 
     fn note_finished(&mut self) {
-        if self.finished_at.is_none() && self.members[0].is_finished() {
+        if self.finished_at.is_none() && self.machine(0).is_finished() {
             self.finished_at = Some(self.now);
         }
     }
@@ -272,10 +434,8 @@ impl Sim {
             .stall
             .filter(|_| self.stalled())
             .map_or(0, |(_, until)| until);
-        let next_timeout = self
-            .members
-            .iter()
-            .filter_map(|m| m.poll_timeout())
+        let next_timeout = (0..self.members.len())
+            .filter_map(|m| self.machine(m).poll_timeout())
             .map(|t| t.max(resume))
             .min();
         match (next_delivery, next_timeout) {
@@ -288,9 +448,11 @@ impl Sim {
             }
             (_, Some(deadline)) => {
                 self.now = self.now.max(deadline);
-                for m in &mut self.members {
-                    if m.poll_timeout().is_some_and(|t| t <= self.now) {
-                        m.handle_timeout(self.now);
+                for m in 0..self.members.len() {
+                    let now = self.now;
+                    let machine = self.machine_mut(m);
+                    if machine.poll_timeout().is_some_and(|t| t <= now) {
+                        machine.handle_timeout(now);
                     }
                 }
                 self.note_finished();
@@ -303,7 +465,7 @@ impl Sim {
     /// Starts the origin now and runs until nothing is left to happen.
     fn run(&mut self) {
         let now = self.local_time(0);
-        self.members[0].start(now);
+        self.machine_mut(0).start(now);
         let mut steps = 0;
         while self.step() {
             steps += 1;
@@ -312,7 +474,7 @@ impl Sim {
     }
 
     fn counters(&self, member: usize) -> &Counters {
-        self.members[member].counters()
+        self.machine(member).counters()
     }
 
     fn deliveries_to(&self, member: usize) -> impl Iterator<Item = (usize, &Delivery)> {
@@ -364,7 +526,7 @@ fn forward_immediately_without_faults_completes() {
     let mut sim = Sim::new(3, config(100, 100, true));
     sim.run();
 
-    let origin = &sim.members[0];
+    let origin = sim.machine(0);
     assert_eq!(origin.phase(), Phase::Complete);
     assert_eq!(sim.counters(0), &origin_counters(100, 100));
     assert_eq!(sim.counters(1), &forwarded_all(100));
@@ -395,15 +557,15 @@ fn forward_immediately_without_faults_completes() {
     // Every hop's one-way latency is the link's, exactly; nothing waits in a member; the
     // hops and residences add up to the tour.
     for member in 0..3 {
-        let hop = sim.members[member].hop_latency();
+        let hop = sim.machine(member).hop_latency();
         assert_eq!(
             (hop.len(), hop.min(), hop.max()),
             (100, LATENCY_NS, LATENCY_NS)
         );
-        assert_eq!(sim.members[member].negative_hops(), 0);
+        assert_eq!(sim.machine(member).negative_hops(), 0);
     }
     for member in 1..3 {
-        let residence = sim.members[member].residence();
+        let residence = sim.machine(member).residence();
         assert_eq!((residence.len(), residence.max()), (100, 0));
     }
 }
@@ -418,13 +580,13 @@ fn hold_mode_residence_is_the_wait_for_the_last_message() {
     };
     let mut sim = Sim::new(3, config(100, 100, false)).with_faults(0, faults);
     sim.run();
-    assert_eq!(sim.members[0].phase(), Phase::Complete);
-    let residence = sim.members[1].residence();
+    assert_eq!(sim.machine(0).phase(), Phase::Complete);
+    let residence = sim.machine(1).residence();
     assert_eq!(residence.len(), 100);
     assert_eq!(residence.min(), 0, "seq 0 leaves as it arrives");
     assert_eq!(residence.max(), 200, "the others waited 200 ns");
     assert_eq!(residence.count_at(200), 99);
-    let hop = sim.members[1].hop_latency();
+    let hop = sim.machine(1).hop_latency();
     assert_eq!((hop.min(), hop.max()), (LATENCY_NS, LATENCY_NS + 200));
 }
 
@@ -433,26 +595,27 @@ fn hold_mode_forwards_only_after_the_last_message() {
     let mut sim = Sim::new(3, config(100, 100, false));
     sim.run();
 
-    let origin = &sim.members[0];
+    let origin = sim.machine(0);
     assert_eq!(origin.phase(), Phase::Complete);
     assert_eq!(sim.counters(0), &origin_counters(100, 100));
     // After the flush nothing is held any more: `held` counts what is still waiting.
     assert_eq!(sim.counters(1), &forwarded_all(100));
     assert_eq!(sim.counters(2), &forwarded_all(100));
-    assert!(sim.held.iter().all(Vec::is_empty));
+    assert!(sim.members.iter().all(|m| m.held.is_empty()));
     let h = origin.tour_latency();
     assert_eq!(h.len(), 100);
     assert_eq!(h.min(), RING_LATENCY_NS);
 
     for member in [1, 2] {
-        let verdicts: Vec<Verdict> = sim.deliveries_to(member).map(|(_, d)| d.verdict).collect();
-        let mut expected = vec![Verdict::Hold; 99];
-        expected.push(Verdict::FlushHeld);
+        let verdicts: Vec<Option<Verdict>> =
+            sim.deliveries_to(member).map(|(_, d)| d.verdict).collect();
+        let mut expected = vec![Some(Verdict::Hold); 99];
+        expected.push(Some(Verdict::FlushHeld));
         assert_eq!(verdicts, expected, "member {member}");
     }
     let (flush_index, flush) = sim
         .deliveries_to(1)
-        .find(|(_, d)| d.verdict == Verdict::FlushHeld)
+        .find(|(_, d)| d.verdict == Some(Verdict::FlushHeld))
         .unwrap();
     assert_eq!(flush.header.unwrap().seq, 99);
     assert_eq!(flush.at, LATENCY_NS);
@@ -478,7 +641,7 @@ fn loss_times_out_at_member_timeout_after_the_last_arrival() {
     let mut sim = Sim::new(3, config(100, 100, true)).with_faults(1, faults);
     sim.run();
 
-    let origin = &sim.members[0];
+    let origin = sim.machine(0);
     assert_eq!(origin.phase(), Phase::TimedOut);
     assert_eq!(sim.links[1].dropped, 3);
     assert_eq!(sim.counters(0), &origin_counters(100, 97));
@@ -508,7 +671,7 @@ fn duplicates_are_counted_and_not_forwarded() {
     let mut sim = Sim::new(3, config(100, 100, true)).with_faults(0, faults);
     sim.run();
 
-    assert_eq!(sim.members[0].phase(), Phase::Complete);
+    assert_eq!(sim.machine(0).phase(), Phase::Complete);
     assert_eq!(sim.links[0].duplicated, 4);
     assert_eq!(
         sim.counters(1),
@@ -519,10 +682,10 @@ fn duplicates_are_counted_and_not_forwarded() {
     );
     assert_eq!(sim.counters(2), &forwarded_all(100));
     assert_eq!(sim.counters(0), &origin_counters(100, 100));
-    assert_eq!(sim.members[0].tour_latency().len(), 100);
+    assert_eq!(sim.machine(0).tour_latency().len(), 100);
     let dropped: Vec<u32> = sim
         .deliveries_to(1)
-        .filter(|(_, d)| d.verdict == Verdict::Dropped(DropReason::Duplicate))
+        .filter(|(_, d)| d.verdict == Some(Verdict::Dropped(DropReason::Duplicate)))
         .map(|(_, d)| d.header.unwrap().seq)
         .collect();
     assert_eq!(dropped, vec![0, 10, 20, 30]);
@@ -538,7 +701,7 @@ fn late_messages_are_counted_as_reordered_downstream() {
     let mut sim = Sim::new(3, config(100, 100, true)).with_faults(1, faults);
     sim.run();
 
-    let origin = &sim.members[0];
+    let origin = sim.machine(0);
     assert_eq!(origin.phase(), Phase::Complete);
     assert_eq!(sim.counters(1), &forwarded_all(100));
     // 5, 6 and 7 arrive at member 2 after 99, and member 2 forwards them in that order,
@@ -581,11 +744,11 @@ fn hold_mode_with_one_loss_holds_everything_until_the_timeout() {
     let mut sim = Sim::new(3, config(100, 100, false)).with_faults(0, faults);
     sim.run();
 
-    assert_eq!(sim.members[0].phase(), Phase::TimedOut);
+    assert_eq!(sim.machine(0).phase(), Phase::TimedOut);
     // The origin's last activity was its last send, at 0.
     assert_eq!(sim.finished_at, Some(MEMBER_TIMEOUT_NS));
     assert_eq!(sim.counters(0), &origin_counters(100, 0));
-    assert_eq!(sim.members[0].tour_latency().len(), 0);
+    assert_eq!(sim.machine(0).tour_latency().len(), 0);
     assert_eq!(
         sim.counters(1),
         &Counters {
@@ -595,9 +758,9 @@ fn hold_mode_with_one_loss_holds_everything_until_the_timeout() {
         }
     );
     assert_eq!(sim.counters(2), &Counters::default());
-    assert_eq!(sim.held[1].len(), 99);
+    assert_eq!(sim.members[1].held.len(), 99);
     assert_eq!(
-        sim.members[1].end(),
+        sim.machine_mut(1).end(),
         99,
         "end() reports the buffers to release"
     );
@@ -608,7 +771,7 @@ fn window_of_one_is_ping_pong() {
     let mut sim = Sim::new(3, config(20, 1, true));
     sim.run();
 
-    let origin = &sim.members[0];
+    let origin = sim.machine(0);
     assert_eq!(origin.phase(), Phase::Complete);
     assert_eq!(sim.max_in_flight, 1);
     assert_eq!(sim.counters(0), &origin_counters(20, 20));
@@ -658,7 +821,7 @@ fn stale_tour_and_wrong_hop_are_dropped_and_counted() {
     sim.inject(1, datagram(TOUR_ID, 8, 2));
     sim.run();
 
-    let verdicts: Vec<Verdict> = sim
+    let verdicts: Vec<Option<Verdict>> = sim
         .deliveries_to(1)
         .take(2)
         .map(|(_, d)| d.verdict)
@@ -666,8 +829,8 @@ fn stale_tour_and_wrong_hop_are_dropped_and_counted() {
     assert_eq!(
         verdicts,
         vec![
-            Verdict::Dropped(DropReason::StaleTour),
-            Verdict::Dropped(DropReason::WrongHop)
+            Some(Verdict::Dropped(DropReason::StaleTour)),
+            Some(Verdict::Dropped(DropReason::WrongHop))
         ]
     );
     assert_eq!(
@@ -679,7 +842,7 @@ fn stale_tour_and_wrong_hop_are_dropped_and_counted() {
         }
     );
     assert_eq!(sim.counters(2), &forwarded_all(100));
-    assert_eq!(sim.members[0].phase(), Phase::Complete);
+    assert_eq!(sim.machine(0).phase(), Phase::Complete);
     assert_eq!(sim.counters(0), &origin_counters(100, 100));
 }
 
@@ -693,7 +856,7 @@ fn hold_mode_flushes_in_arrival_order() {
     let mut sim = Sim::new(3, config(100, 100, false)).with_faults(0, faults);
     sim.run();
 
-    assert_eq!(sim.members[0].phase(), Phase::Complete);
+    assert_eq!(sim.machine(0).phase(), Phase::Complete);
     // Seq 0 arrives last at member 1, completes the set and triggers the flush; it goes out
     // last, so every member downstream sees it after 99 as well.
     let mut expected: Vec<u32> = (1..100).collect();
@@ -710,7 +873,7 @@ fn hold_mode_flushes_in_arrival_order() {
     assert_eq!(sim.counters(2), &reordered_once(forwarded_all(100)));
     assert_eq!(sim.counters(0), &reordered_once(origin_counters(100, 100)));
     // All 100 were flushed at once, when seq 0 reached member 1.
-    let h = sim.members[0].tour_latency();
+    let h = sim.machine(0).tour_latency();
     assert_eq!(
         (h.len(), h.min(), h.max()),
         (100, RING_LATENCY_NS + EXTRA_NS, RING_LATENCY_NS + EXTRA_NS)
@@ -748,13 +911,13 @@ fn clock_offsets_found_by_probes_correct_every_hop() {
                 // This member's clock minus the previous one's.
                 let offset = -times.offset_ns();
                 assert_eq!(offset, skew[to] - skew[from]);
-                sim.members[to].set_prev_clock_offset(offset);
+                sim.machine_mut(to).set_prev_clock_offset(offset);
             }
         }
         sim.run();
-        assert_eq!(sim.members[0].phase(), Phase::Complete);
+        assert_eq!(sim.machine(0).phase(), Phase::Complete);
         for m in 0..3 {
-            let hop = sim.members[m].hop_latency();
+            let hop = sim.machine(m).hop_latency();
             let uncorrected = skew[m] - skew[(m + 2) % 3] + LATENCY_NS as i64;
             let (want, negative) = match (corrected, uncorrected < 0) {
                 (true, _) => (LATENCY_NS, 0),
@@ -767,10 +930,10 @@ fn clock_offsets_found_by_probes_correct_every_hop() {
                 hop.min(),
                 hop.max()
             );
-            assert_eq!(sim.members[m].negative_hops(), negative, "member {m}");
+            assert_eq!(sim.machine(m).negative_hops(), negative, "member {m}");
         }
         // The tour is on the origin's one clock either way.
-        let tour = sim.members[0].tour_latency();
+        let tour = sim.machine(0).tour_latency();
         assert_eq!((tour.min(), tour.max()), (RING_LATENCY_NS, RING_LATENCY_NS));
     }
 }
@@ -794,7 +957,7 @@ fn open_loop_keeps_the_schedule_and_corrects_for_a_stalled_sender() {
     // Message 10 leaves at 10 µs; nothing leaves from then until 30 µs.
     sim.stall = Some((10 * INTERVAL + 1, 30 * INTERVAL));
     sim.run();
-    let origin = &sim.members[0];
+    let origin = sim.machine(0);
     assert_eq!(origin.phase(), Phase::Complete);
     assert_eq!(sim.counters(0), &origin_counters(100, 100));
     // Sends followed the schedule, except for the ones the stall held back.
@@ -823,7 +986,7 @@ fn open_loop_keeps_the_schedule_and_corrects_for_a_stalled_sender() {
     // Closed loop keeps no corrected histogram.
     let mut closed = Sim::new(3, config(10, 10, true));
     closed.run();
-    assert!(closed.members[0].tour_latency_corrected().is_empty());
+    assert!(closed.machine(0).tour_latency_corrected().is_empty());
 }
 
 /// Messages of 3 fragments (300 payload bytes in datagrams of at most 164 B): members
@@ -847,7 +1010,7 @@ fn fragments_travel_cut_through_and_messages_count_when_whole() {
         .with_faults(0, faults)
         .with_faults(1, lossy);
     sim.run();
-    let origin = &sim.members[0];
+    let origin = sim.machine(0);
     assert_eq!(origin.phase(), Phase::TimedOut, "message 7 never came back");
     assert_eq!(
         (origin.counters().sent, origin.counters().received),
@@ -870,7 +1033,7 @@ fn fragments_travel_cut_through_and_messages_count_when_whole() {
     // Fragments 0 and 2 of message 7 went on before the message was known to be whole.
     assert_eq!(m2.forwarded_fragments, 19 * 2 + 2);
     for m in 0..3 {
-        let hop = sim.members[m].hop_latency();
+        let hop = sim.machine(m).hop_latency();
         assert_eq!(
             (hop.min(), hop.max()),
             (LATENCY_NS, LATENCY_NS),
@@ -878,7 +1041,7 @@ fn fragments_travel_cut_through_and_messages_count_when_whole() {
         );
     }
     for m in 1..3 {
-        let residence = sim.members[m].residence();
+        let residence = sim.machine(m).residence();
         assert_eq!(
             residence.len(),
             sim.counters(m).received,
@@ -886,9 +1049,196 @@ fn fragments_travel_cut_through_and_messages_count_when_whole() {
         );
         assert_eq!(residence.max(), 0);
     }
-    let tour = sim.members[0].tour_latency();
+    let tour = sim.machine(0).tour_latency();
     assert_eq!(
         (tour.len(), tour.min(), tour.max()),
         (19, RING_LATENCY_NS, RING_LATENCY_NS)
     );
+}
+
+/// Messages of five fragments (450 payload bytes in datagrams of at most 164 B, the last
+/// one 114 B) with GSO and GRO: the origin sends each message with one GSO send of 164-byte
+/// segments, each link delivers it as one GRO receive, and each member forwards it on with
+/// one GSO send straight out of that receive, stamping every datagram. Counts are exact,
+/// every hop is the link's latency and residence is recorded once per message.
+#[test]
+fn gso_sends_and_gro_receives_carry_whole_messages() {
+    const COUNT: u64 = 20;
+    let config = TourConfig {
+        msg_len: 64 + 450,
+        max_datagram: 164,
+        ..config(COUNT as u32, 4, true)
+    };
+    assert_eq!(config.plan().unwrap().count(), 5);
+    let offload = Offload {
+        gso: true,
+        gro: true,
+    };
+    let mut sim = Sim::with_offload(3, config, offload);
+    sim.run();
+    assert_eq!(sim.machine(0).phase(), Phase::Complete);
+    assert_eq!(sim.counters(0), &origin_counters(COUNT, COUNT));
+    let message = 4 * 164 + 114;
+    for m in 0..3 {
+        let member = &sim.members[m];
+        assert_eq!(member.endpoint.gso_segment(), 164, "member {m}");
+        assert_eq!(
+            member.sends,
+            vec![(message, Some(164)); COUNT as usize],
+            "member {m}: one GSO send per message, the last segment short"
+        );
+        let io = member.endpoint.io();
+        assert_eq!(
+            (io.gso_sends, io.gso_refused, io.gro_receives),
+            (COUNT, 0, COUNT),
+            "member {m}"
+        );
+        assert_eq!(io.kernel_stamps, COUNT, "one arrival stamp per receive");
+        let receives: Vec<usize> = sim.deliveries_to(m).map(|(_, d)| d.datagrams).collect();
+        assert_eq!(receives, vec![5; COUNT as usize], "member {m}");
+        let hop = sim.machine(m).hop_latency();
+        assert_eq!(
+            (hop.len(), hop.min(), hop.max()),
+            (COUNT, LATENCY_NS, LATENCY_NS)
+        );
+    }
+    for m in 1..3 {
+        let c = sim.counters(m);
+        assert_eq!(
+            (c.received, c.forwarded, c.forwarded_fragments),
+            (COUNT, COUNT, 4 * COUNT)
+        );
+        let residence = sim.machine(m).residence();
+        assert_eq!(
+            (residence.len(), residence.max()),
+            (COUNT, 0),
+            "one residence per whole message"
+        );
+    }
+    let tour = sim.machine(0).tour_latency();
+    assert_eq!(
+        (tour.len(), tour.min(), tour.max()),
+        (COUNT, RING_LATENCY_NS, RING_LATENCY_NS)
+    );
+}
+
+/// The same ring with member 1's kernel refusing GSO (EINVAL): its first GSO send is
+/// queued again one datagram at a time and GSO stays off, so every later message leaves
+/// member 1 as five plain sends; nothing is lost, member 2 receives single datagrams and
+/// sends them on one by one, and every hop is still the link's latency.
+#[test]
+fn a_refused_gso_send_falls_back_to_one_datagram_per_send() {
+    const COUNT: u64 = 10;
+    let config = TourConfig {
+        msg_len: 64 + 450,
+        max_datagram: 164,
+        ..config(COUNT as u32, 1, true)
+    };
+    let offload = Offload {
+        gso: true,
+        gro: true,
+    };
+    let mut sim = Sim::with_offload(3, config, offload);
+    sim.members[1].refuse_gso = true;
+    sim.run();
+    assert_eq!(sim.machine(0).phase(), Phase::Complete);
+    assert_eq!(sim.counters(0), &origin_counters(COUNT, COUNT));
+    let m1 = &sim.members[1];
+    let io = m1.endpoint.io();
+    assert_eq!((io.gso_sends, io.gso_refused, io.send_errors), (0, 1, 0));
+    assert_eq!(
+        m1.endpoint.gso_segment(),
+        0,
+        "GSO stays off after a refusal"
+    );
+    let mut plain = Vec::new();
+    for _ in 0..COUNT {
+        plain.extend([
+            (164, None),
+            (164, None),
+            (164, None),
+            (164, None),
+            (114, None),
+        ]);
+    }
+    assert_eq!(m1.sends, plain);
+    assert_eq!(sim.members[0].endpoint.io().gso_sends, COUNT);
+    // Member 2 gets single datagrams: nothing to coalesce, so each goes on by itself
+    // (runs are sent with GSO only within one receive).
+    let m2 = &sim.members[2];
+    assert_eq!(
+        (m2.endpoint.io().gro_receives, m2.endpoint.io().gso_sends),
+        (0, 0)
+    );
+    assert_eq!(m2.sends, plain);
+    for m in 0..3 {
+        let hop = sim.machine(m).hop_latency();
+        assert_eq!(
+            (hop.len(), hop.min(), hop.max()),
+            (COUNT, LATENCY_NS, LATENCY_NS)
+        );
+    }
+    assert_eq!(sim.counters(2).received, COUNT);
+}
+
+/// Echo requests and clock probes are answered by the endpoint, in place, back to their
+/// source: an echo is the request with the reply kind; a probe answer carries the arrival
+/// time (t2) and the time it left (t3) on the answering member's clock. A longer echo, an
+/// already answered probe and a probe from another host than the next member's are not
+/// answered; the longer echo is counted as malformed.
+#[test]
+fn echoes_and_clock_probes_are_answered_back_to_their_source() {
+    use stillepost_engine::wire::HEADER_LEN;
+    let mut sim = Sim::new(3, config(1, 1, true));
+    sim.skew = vec![0, 5_000, 0];
+    sim.now = 1_000;
+    let client = SocketAddr::from(([127, 0, 0, 1], 30_000));
+    let mut echo = vec![0u8; HEADER_LEN];
+    Header::echo_request(77).encode(&mut echo);
+    sim.inject_from(1, client, echo.clone());
+    let mut long_echo = vec![0u8; HEADER_LEN + 8];
+    Header::echo_request(78).encode(&mut long_echo);
+    sim.inject_from(1, client, long_echo);
+    let mut probe = vec![0u8; HEADER_LEN];
+    Header::clock_probe(9, 3, 111).encode(&mut probe);
+    sim.inject_from(1, addr(2), probe.clone());
+    let mut answered = probe.clone();
+    Header::make_probe_reply(&mut answered, 1, 2);
+    sim.inject_from(1, addr(2), answered);
+    let stranger = SocketAddr::from(([127, 0, 0, 2], 20_002));
+    sim.inject_from(1, stranger, probe);
+    sim.run();
+
+    let to_member_1: Vec<Option<Verdict>> = sim
+        .deliveries_to(1)
+        .take(5)
+        .map(|(_, d)| d.verdict)
+        .collect();
+    assert_eq!(
+        to_member_1,
+        vec![
+            Some(Verdict::EchoReply),
+            Some(Verdict::Dropped(DropReason::Malformed)),
+            Some(Verdict::EchoReply),
+            None,
+            None
+        ]
+    );
+    assert_eq!(sim.answers.len(), 2);
+    let (from, to, reply) = &sim.answers[0];
+    assert_eq!((*from, *to), (1, client));
+    assert_eq!(
+        Header::decode(reply),
+        Ok(Header {
+            kind: Kind::EchoReply,
+            ..Header::decode(&echo).unwrap()
+        })
+    );
+    let (from, to, reply) = &sim.answers[1];
+    assert_eq!((*from, *to), (1, addr(2)));
+    // Member 1's clock is 5 µs ahead; the probe arrived and was answered at 1 µs.
+    assert_eq!(Header::probe_reply(reply), Some((9, 3, 111, 6_000, 6_000)));
+    assert_eq!(sim.members[1].endpoint.io().echoes, 2);
+    assert_eq!(sim.counters(1).malformed, 1);
+    assert_eq!(sim.machine(0).phase(), Phase::Complete);
 }

@@ -3,7 +3,7 @@
 //! fixed shift that makes one host's members look like members of different hosts (to test
 //! clock-offset estimation without a second machine).
 
-use super::{IoCounters, sys};
+use super::sys;
 
 /// Reads the member's clock; copied wherever the data plane takes a timestamp.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -66,22 +66,19 @@ impl Clock {
     }
 
     /// When a datagram arrived: the kernel's receive timestamp in `control` (the receive's
-    /// control data) if there is one, else now. Counts which it was. A stamp more than
+    /// control data) if there is one, else now; and whether it was the kernel's. A stamp
+    /// more than
     /// [`RESYNC_NS`] from the last synchronisation (time has passed, or the wall clock was
     /// stepped) measures the lead again first; otherwise no clock is read.
-    pub fn arrival_ns(&mut self, control: &[u8], io: &mut IoCounters) -> u64 {
+    pub fn arrival_ns(&mut self, control: &[u8]) -> (u64, bool) {
         match sys::kernel_rx_ns(control) {
             Some(wall) => {
-                io.kernel_stamps += 1;
                 if wall.abs_diff(self.synced_wall) > RESYNC_NS {
                     self.resync();
                 }
-                self.from_kernel(wall)
+                (self.from_kernel(wall), true)
             }
-            None => {
-                io.app_stamps += 1;
-                self.now()
-            }
+            None => (self.now(), false),
         }
     }
 

@@ -11,7 +11,6 @@
 //! allocates nothing, takes no lock and logs nothing.
 
 mod clock;
-mod pool;
 mod probe;
 mod sys;
 mod syscall;
@@ -30,10 +29,12 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use hdrhistogram::Histogram;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
-use crate::tour::{ConfigError, Counters, Phase, RingPosition, TourConfig, TourMachine, Verdict};
-use crate::wire::{HEADER_LEN, Kind};
+use crate::endpoint::Endpoint;
+pub use crate::endpoint::{Offload, RingSetup};
+use crate::pool::Pool;
+use crate::tour::{ConfigError, Counters, Phase, TourMachine};
+use crate::wire::HEADER_LEN;
 pub use clock::Clock;
-use pool::Pool;
 pub use probe::{ClockEstimate, ProbeError};
 pub use sys::{monotonic_ns, path_mtu};
 
@@ -167,29 +168,6 @@ pub struct DataPlaneOptions {
     pub faults: Faults,
 }
 
-/// UDP segmentation offload a member may use: what the kernel accepts on its peer socket
-/// (probed at start), unless turned off.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Offload {
-    /// UDP GSO: one send carries up to 64 datagrams of one size (`UDP_SEGMENT`).
-    pub gso: bool,
-    /// UDP GRO: one receive delivers datagrams the kernel coalesced (`UDP_GRO`).
-    pub gro: bool,
-}
-
-/// Everything a member's data plane needs to take part in tours.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RingSetup {
-    /// This member's place in the ring.
-    pub position: RingPosition,
-    /// The tour parameters.
-    pub config: TourConfig,
-    /// Where this member sends: the next member's peer endpoint.
-    pub next_peer: SocketAddr,
-    /// Where this member's data comes from: the previous member's peer endpoint.
-    pub prev_peer: SocketAddr,
-}
-
 /// What the data plane reports after it took a configuration.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConfigureReport {
@@ -269,11 +247,6 @@ pub struct IoCounters {
 }
 
 impl IoCounters {
-    /// Counts a failed send with its errno.
-    pub(crate) fn send_failed(&mut self, errno: i32) {
-        self.send_failed_n(errno, 1);
-    }
-
     /// Counts `datagrams` not sent because one send failed with `errno`.
     pub(crate) fn send_failed_n(&mut self, errno: i32, datagrams: u64) {
         self.send_errors += datagrams;
@@ -414,190 +387,17 @@ impl fmt::Debug for Command {
     }
 }
 
-/// Where a queued send goes.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum Dest {
-    /// The next member.
-    Next,
-    /// Back to the sender: a socket address the kernel wrote (pointer and length), which
-    /// stays in place until the send completes.
-    Reply(*const libc::sockaddr, libc::socklen_t),
-}
-
-/// How a backend sends out of its receive buffers.
-pub(crate) trait Sends {
-    /// Queues one send of `len` bytes at `offset` of receive buffer `bid`: one datagram, or
-    /// with GSO several of the tour's datagram size (see [`send_chunk`]). The buffer must
-    /// stay untouched until the send is done.
-    fn send(
-        &mut self,
-        core: &mut Core,
-        session: &mut Session,
-        bid: u16,
-        offset: usize,
-        len: usize,
-        dest: Dest,
-    );
-}
-
-/// One receive as the kernel delivered it: `len` bytes at `offset` of buffer `bid`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Received {
-    pub bid: u16,
-    pub offset: usize,
-    pub len: usize,
-    /// GRO: the received bytes are datagrams of this size (the last one may be shorter).
-    pub segment: Option<usize>,
-    pub source: Option<SocketAddr>,
-    /// Where an answer to the sender goes.
-    pub reply: Dest,
-    /// Arrival time (monotonic ns), shared by every datagram of the receive.
-    pub now: u64,
-}
-
-/// How many bytes one send carries when `len` bytes of datagrams `stride` bytes apart are
-/// to go out: all of them at once when GSO is on with the stride as its segment size, else
-/// one datagram.
-pub(crate) fn send_chunk(core: &Core, len: usize, stride: usize) -> usize {
-    if core.gso_segment > 0 && core.gso_segment == stride && len > stride {
-        len
-    } else {
-        stride.max(1)
-    }
-}
-
-/// Whether a failed send of `len` bytes of datagrams `stride` bytes apart is the kernel
-/// refusing GSO (EIO: the device or path cannot segment; EINVAL: the socket or the send
-/// does not allow it); its datagrams are then sent again one by one.
-pub(crate) fn gso_refusal(errno: i32, len: usize, stride: usize) -> bool {
-    (errno == libc::EIO || errno == libc::EINVAL) && len > stride
-}
-
-/// Hands the datagrams of one receive (several when GRO coalesced them) to the state
-/// machine and queues what is to be sent: runs of consecutive forwards as one send each
-/// when GSO is on, echo replies one by one. Returns whether the buffer is now held (hold
-/// mode); otherwise it is free once the sends queued from it are done.
-pub(crate) fn receive(
-    core: &mut Core,
-    session: &mut Session,
-    sends: &mut impl Sends,
-    r: Received,
-) -> bool {
-    let stride = r.segment.filter(|&s| s < r.len).unwrap_or(r.len);
-    if stride < r.len {
-        core.io.gro_receives += 1;
-    }
-    // A run of forwards not yet queued: start and length.
-    let mut run: Option<(usize, usize)> = None;
-    let mut held = false;
-    for (offset, len) in sys::segments(r.offset, r.len, stride) {
-        let verdict = session.admit(
-            r.now,
-            r.bid,
-            offset,
-            len,
-            r.source,
-            &mut core.io,
-            &core.faults,
-        );
-        if let Some(Verdict::Forward) = verdict {
-            session.stamp_send(r.bid, offset, len);
-            run = match run {
-                Some((start, n)) if start + n == offset => Some((start, n + len)),
-                other => {
-                    send_run(core, session, sends, r.bid, other, stride);
-                    Some((offset, len))
-                }
-            };
-            continue;
-        }
-        send_run(core, session, sends, r.bid, run.take(), stride);
-        match verdict {
-            Some(Verdict::EchoReply) => {
-                core.io.echoes += 1;
-                sends.send(core, session, r.bid, offset, len, r.reply);
-            }
-            // Hold mode receives one datagram per buffer (no GRO).
-            Some(Verdict::Hold) => {
-                session.held.push(Held {
-                    bid: r.bid,
-                    offset: offset as u32,
-                    len: len as u32,
-                });
-                held = true;
-            }
-            Some(Verdict::FlushHeld) => {
-                session.held.push(Held {
-                    bid: r.bid,
-                    offset: offset as u32,
-                    len: len as u32,
-                });
-                for h in 0..session.held.len() {
-                    let Held { bid, offset, len } = session.held[h];
-                    let (offset, len) = (offset as usize, len as usize);
-                    session.stamp_send(bid, offset, len);
-                    sends.send(core, session, bid, offset, len, Dest::Next);
-                }
-                session.held.clear();
-            }
-            _ => {}
-        }
-    }
-    send_run(core, session, sends, r.bid, run, stride);
-    held
-}
-
-/// Queues a run of forwards (datagrams `stride` bytes apart): one send with GSO, else one
-/// per datagram.
-fn send_run(
-    core: &mut Core,
-    session: &mut Session,
-    sends: &mut impl Sends,
-    bid: u16,
-    run: Option<(usize, usize)>,
-    stride: usize,
-) {
-    if let Some((start, len)) = run {
-        let chunk = send_chunk(core, len, stride);
-        for (offset, n) in sys::segments(start, len, chunk) {
-            sends.send(core, session, bid, offset, n, Dest::Next);
-        }
-    }
-}
-
-/// A message held by a member in hold mode: its buffer and where the datagram lies in it.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Held {
-    pub bid: u16,
-    pub offset: u32,
-    pub len: u32,
-}
-
-/// The tour state a data-plane thread owns: the state machine (absent before the first
-/// configuration, when the member only answers echoes) and its buffers.
+/// The tour state a data-plane thread owns: the protocol [`Endpoint`] and the buffers
+/// the backend moves between the kernel and it.
 pub(crate) struct Session {
-    pub setup: Option<RingSetup>,
-    pub machine: Option<TourMachine>,
+    pub endpoint: Endpoint,
     /// The next member's address, at a stable place for the kernel to read.
     pub next: Box<SockAddr>,
     /// Receive buffers.
     pub pool: Pool,
-    /// Messages held (hold mode), in arrival order.
-    pub held: Vec<Held>,
     /// Origin: buffers for new messages while the kernel sends them; each holds up to
-    /// `send_batch` consecutive datagrams of one message, `datagram` bytes apart.
+    /// `endpoint.send_batch()` consecutive datagrams of one message.
     pub send_pool: Pool,
-    /// The longest datagram of the tour: the stride of datagrams in a send slot and the
-    /// GSO segment size.
-    pub datagram: usize,
-    /// Origin: datagrams of one message written into one send slot (and sent with one
-    /// send when GSO is on).
-    pub send_batch: usize,
-    /// The GSO segment size sends are to carry (0: every datagram on its own).
-    pub gso_segment: usize,
-    /// Whether the socket is to receive GRO-coalesced datagrams (receive buffers are then
-    /// 64 KiB).
-    pub gro: bool,
     pub rcvbuf_requested: usize,
     pub notified: bool,
     /// The member's clock.
@@ -608,29 +408,26 @@ impl Session {
     /// The session of a member that is not configured: a few small buffers for echoes.
     fn unconfigured(payload_offset: usize, faults: Faults) -> Session {
         Session {
-            setup: None,
-            machine: None,
+            endpoint: Endpoint::unconfigured(faults.drop_data),
             next: Box::new(SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 9)))),
             pool: Pool::new(16, payload_offset + 2048, payload_offset),
-            held: Vec::new(),
             send_pool: Pool::new(0, 0, 0),
-            datagram: 2048,
-            send_batch: 1,
-            gso_segment: 0,
-            gro: false,
             rcvbuf_requested: MIN_SOCKET_BUFFER,
             notified: false,
             clock: Clock::new(faults.clock_shift_ns),
         }
     }
 
+    /// Sizes and allocates the buffers a configured tour needs: receive buffers for what
+    /// can be in flight (or held), send buffers for the origin's window, and the socket
+    /// buffer to ask for; refuses what would exceed the tour's memory limit.
     fn new(
         setup: RingSetup,
         backend: Backend,
         faults: Faults,
         offload: Offload,
     ) -> Result<Session, DataPlaneError> {
-        let machine = TourMachine::new(setup.position, setup.config)?;
+        let mut endpoint = Endpoint::new(setup, offload, faults.drop_data)?;
         let cfg = setup.config;
         let hold = !cfg.forward_immediately && !setup.position.is_origin();
         let headroom = match backend {
@@ -639,22 +436,9 @@ impl Session {
         };
         // A buffer a little longer than the longest datagram (a message, or its first
         // fragment), so a longer datagram shows as such.
-        let datagram = machine.max_datagram_len();
+        let datagram = endpoint.datagram();
         let fragments = cfg.plan()?.count();
-        // Segmentation offload pays only for messages of several datagrams; hold mode
-        // refuses those (and a held buffer must hold one datagram).
-        let offload = if fragments > 1 && !hold {
-            offload
-        } else {
-            Offload::default()
-        };
-        let gso_segment = if offload.gso { datagram } else { 0 };
-        let send_batch = if offload.gso {
-            (sys::GSO_MAX_BYTES / datagram).clamp(1, sys::GSO_MAX_SEGMENTS)
-        } else {
-            1
-        };
-        let payload = if offload.gro {
+        let payload = if endpoint.gro() {
             // A coalesced receive is at most one maximal UDP payload.
             GRO_BUFFER.max(datagram + 1)
         } else {
@@ -670,7 +454,7 @@ impl Session {
                 });
             }
             cfg.count + 64
-        } else if offload.gro {
+        } else if endpoint.gro() {
             // 64 KiB each: fewer, since one usually holds many datagrams; when they run
             // out, datagrams wait in the socket's receive buffer, which is sized for all.
             cfg.window
@@ -698,6 +482,7 @@ impl Session {
         let rcvbuf_requested = usize::try_from(needed)
             .unwrap_or(usize::MAX)
             .clamp(MIN_SOCKET_BUFFER, MAX_SOCKET_BUFFER);
+        let send_batch = endpoint.send_batch();
         let send_slots = if setup.position.is_origin() {
             let per_message = fragments.div_ceil(send_batch as u32);
             cfg.window.saturating_mul(per_message).min(SEND_SLOTS)
@@ -728,116 +513,21 @@ impl Session {
                 crate::wire::fill_payload(chunk);
             }
         }
+        endpoint.reserve(buffers, send_slots);
         Ok(Session {
-            setup: Some(setup),
-            machine: Some(machine),
+            endpoint,
             next: Box::new(SockAddr::from(setup.next_peer)),
             pool: Pool::new(buffers, headroom + payload, headroom),
-            held: Vec::with_capacity(buffers as usize),
             send_pool,
-            datagram,
-            send_batch,
-            gso_segment,
-            gro: offload.gro,
             rcvbuf_requested,
             notified: false,
             clock: Clock::new(faults.clock_shift_ns),
         })
     }
 
-    /// Hands one received datagram to the state machine, after the I/O layer's own
-    /// checks (injected faults, source address). `None`: dropped by those checks.
-    #[allow(clippy::too_many_arguments)]
-    pub fn admit(
-        &mut self,
-        now: u64,
-        slot: u16,
-        offset: usize,
-        len: usize,
-        source: Option<SocketAddr>,
-        io: &mut IoCounters,
-        faults: &Faults,
-    ) -> Option<Verdict> {
-        let datagram = self.pool.slot(slot).get_mut(offset..offset + len)?;
-        if datagram.get(5) == Some(&(Kind::ClockProbe as u8)) {
-            // A neighbour measuring the clock offset: answer at once with t2 and t3. Only
-            // header-sized probes, and once configured only from the next member's host
-            // (the one member that probes this one).
-            let expected = self
-                .setup
-                .is_none_or(|s| source.map(|a| a.ip()) == Some(s.next_peer.ip()));
-            return match crate::wire::Header::decode(datagram) {
-                Ok(h)
-                    if h.flags & crate::wire::FLAG_PROBE_REPLY == 0
-                        && len == HEADER_LEN
-                        && expected =>
-                {
-                    crate::wire::Header::make_probe_reply(datagram, now, self.clock.now());
-                    Some(Verdict::EchoReply)
-                }
-                _ => None,
-            };
-        }
-        let Some(machine) = self.machine.as_mut() else {
-            // Not configured: answer echoes, ignore the rest.
-            return match crate::wire::Header::decode(datagram) {
-                Ok(h) if h.kind == Kind::EchoRequest && len == HEADER_LEN => {
-                    crate::wire::Header::make_echo_reply(datagram);
-                    Some(Verdict::EchoReply)
-                }
-                _ => None,
-            };
-        };
-        if datagram.get(5) == Some(&(Kind::Data as u8)) {
-            if faults.drop_data {
-                io.injected_drops += 1;
-                return None;
-            }
-            if source != self.setup.map(|s| s.prev_peer) {
-                io.wrong_source += 1;
-                return None;
-            }
-        }
-        Some(machine.handle_datagram(now, datagram))
-    }
-
-    /// Origin: writes what to send next into send slot `slot`: one datagram, or with GSO
-    /// up to `send_batch` consecutive datagrams of one message, `datagram` bytes apart.
-    /// Returns their total length, or `None` when nothing may be sent now.
-    pub fn fill_send_slot(&mut self, now: u64, slot: u16) -> Option<usize> {
-        let (machine, stride, batch) = (self.machine.as_mut()?, self.datagram, self.send_batch);
-        let buf = self.send_pool.payload(slot);
-        let mut total = machine.poll_send(now, buf)?;
-        let mut count = 1;
-        // Only whole datagrams may be followed by another in the same send.
-        while count < batch && total == count * stride && machine.mid_message() {
-            let Some(len) = buf
-                .get_mut(count * stride..)
-                .and_then(|rest| machine.poll_send(now, rest))
-            else {
-                break;
-            };
-            total += len;
-            count += 1;
-        }
-        Some(total)
-    }
-
-    /// Stamps the send time of a datagram about to be forwarded from a pool slot, recording
-    /// its residence.
-    pub fn stamp_send(&mut self, slot: u16, offset: usize, len: usize) {
-        let now = self.clock.now();
-        if let (Some(machine), Some(datagram)) = (
-            self.machine.as_mut(),
-            self.pool.slot(slot).get_mut(offset..offset + len),
-        ) {
-            machine.stamp_send(now, datagram);
-        }
-    }
-
     /// Origin: tells the control plane once that the tour is over.
     fn notify_if_finished(&mut self, progress: &Progress, finished: &Sender<u64>) {
-        if let Some(machine) = self.machine.as_ref()
+        if let Some(machine) = self.endpoint.machine()
             && machine.is_finished()
             && !self.notified
         {
@@ -849,7 +539,7 @@ impl Session {
     }
 
     fn publish_progress(&self, progress: &Progress) {
-        if let Some(machine) = self.machine.as_ref() {
+        if let Some(machine) = self.endpoint.machine() {
             let c = machine.counters();
             progress.sent.store(c.sent, Ordering::Relaxed);
             progress.received.store(c.received, Ordering::Relaxed);
@@ -857,7 +547,7 @@ impl Session {
     }
 
     fn armed(&mut self, tour_id: u64) -> Result<&mut TourMachine, DataPlaneError> {
-        match self.machine.as_mut() {
+        match self.endpoint.machine_mut() {
             None => Err(DataPlaneError::NotConfigured),
             Some(m) if m.tour_id() != tour_id => Err(DataPlaneError::WrongTour {
                 asked: tour_id,
@@ -866,29 +556,36 @@ impl Session {
             Some(m) => Ok(m),
         }
     }
+
+    /// After a loop iteration: times the tour out when due and publishes its progress.
+    fn after_iteration(&mut self, core: &Core) {
+        let now = self.clock.now();
+        if let Some(machine) = self.endpoint.machine_mut() {
+            machine.handle_timeout(now);
+        }
+        self.publish_progress(&core.progress);
+        self.notify_if_finished(&core.progress, &core.finished);
+    }
 }
 
-/// What every backend shares: the socket, the command queue and the counters.
+/// What every backend shares: the socket, the command queue and the fault injection.
 pub(crate) struct Core {
     pub socket: Socket,
     pub commands: Receiver<Command>,
     pub finished: Sender<u64>,
     pub progress: Arc<Progress>,
-    pub io: IoCounters,
     pub faults: Faults,
     pub poll: PollMode,
-    /// The GSO segment size sends carry now (0: every datagram on its own). Each GSO
-    /// send gives it in a `UDP_SEGMENT` control message, so a refusal changes only what
-    /// is sent after it.
-    pub gso_segment: usize,
 }
 
 /// What a backend must do when the core changes its session or buffers.
 pub(crate) trait BufferOwner {
-    /// The buffers of `held` messages may be reused.
-    fn release(&mut self, session: &mut Session, held: &[Held]);
+    /// Receive buffer `bid`, held by the endpoint, may be reused.
+    fn release(&mut self, session: &mut Session, bid: u16);
+    /// The buffers released since the last call may be handed back to the kernel.
+    fn released(&mut self) {}
     /// `new` replaces the current session; the backend hands the kernel the new buffers
-    /// once the old ones are no longer in use. Returns the number of receive buffers.
+    /// once the old ones are no longer in use.
     fn replace_session(
         &mut self,
         core: &mut Core,
@@ -912,32 +609,17 @@ impl Core {
         true
     }
 
-    /// The kernel refused a GSO send: every send from now on carries one datagram.
-    pub(crate) fn refuse_gso(&mut self, errno: i32) {
-        self.io.gso_refused += 1;
-        if self.gso_segment > 0 {
-            self.gso_segment = 0;
-            tracing::warn!(
-                errno,
-                "the kernel refused a UDP GSO send ({}); sending every datagram on its own until the next configuration",
-                io::Error::from_raw_os_error(errno)
-            );
-        }
-    }
-
-    /// Sends with the GSO segment size and receives with GRO as the session wants them;
-    /// returns what is on.
-    fn apply_offload(&mut self, session: &Session) -> (usize, bool) {
-        self.gso_segment = session.gso_segment;
-        let gro = sys::set_udp_gro(&self.socket, session.gro).is_ok() && session.gro;
-        (self.gso_segment, gro)
+    /// Receives with GRO as the session wants it; returns whether it is on.
+    fn apply_gro(&mut self, session: &Session) -> bool {
+        let gro = session.endpoint.gro();
+        sys::set_udp_gro(&self.socket, gro).is_ok() && gro
     }
 
     fn release_held(session: &mut Session, owner: &mut impl BufferOwner) {
-        let held = std::mem::take(&mut session.held);
-        owner.release(session, &held);
-        session.held = held;
-        session.held.clear();
+        let mut held = std::mem::replace(&mut session.endpoint, Endpoint::unconfigured(false));
+        held.release_held(|bid| owner.release(session, bid));
+        session.endpoint = held;
+        owner.released();
     }
 
     fn handle_command(
@@ -953,7 +635,8 @@ impl Core {
                 let result = owner.replace_session(self, session, new).map(|()| {
                     let mut report = self.size_socket_buffers(session.rcvbuf_requested);
                     report.buffers = buffers;
-                    (report.gso_segment, report.gro) = self.apply_offload(session);
+                    report.gso_segment = session.endpoint.gso_segment();
+                    report.gro = self.apply_gro(session);
                     report
                 });
                 let _ = reply.send(result);
@@ -961,24 +644,21 @@ impl Core {
             Command::Prepare(tour_id, prev_clock_offset_ns, reply) => {
                 Core::release_held(session, owner);
                 session.clock.resync();
-                let result = match session.machine.as_mut() {
-                    None => Err(DataPlaneError::NotConfigured),
-                    Some(machine) => {
-                        machine.prepare(tour_id);
-                        machine.set_prev_clock_offset(prev_clock_offset_ns);
-                        Ok(())
-                    }
-                };
-                if result.is_ok() {
+                let result = if session.endpoint.prepare(tour_id, prev_clock_offset_ns) {
                     session.notified = false;
-                    self.io = IoCounters::default();
                     session.publish_progress(&self.progress);
-                }
+                    Ok(())
+                } else {
+                    Err(DataPlaneError::NotConfigured)
+                };
                 let _ = reply.send(result);
             }
             Command::Start(tour_id, reply) => {
-                let is_origin = session.setup.is_some_and(|s| s.position.is_origin());
-                let index = session.setup.map_or(0, |s| s.position.index);
+                let is_origin = session
+                    .endpoint
+                    .setup()
+                    .is_some_and(|s| s.position.is_origin());
+                let index = session.endpoint.setup().map_or(0, |s| s.position.index);
                 let now = session.clock.now();
                 let result = session.armed(tour_id).and_then(|machine| {
                     if !is_origin {
@@ -990,7 +670,7 @@ impl Core {
                 let _ = reply.send(result);
             }
             Command::End(tour_id, reply) => {
-                let io = self.io;
+                let io = *session.endpoint.io();
                 let result = session.armed(tour_id).map(|machine| {
                     machine.end();
                     TourReport {
@@ -1128,10 +808,8 @@ impl DataPlane {
             commands: command_rx,
             finished: finished_tx,
             progress: Arc::clone(&progress),
-            io: IoCounters::default(),
             faults: options.faults,
             poll: options.poll,
-            gso_segment: 0,
         };
         let thread_wake = Arc::clone(&wake);
         let thread = std::thread::Builder::new()
@@ -1344,9 +1022,8 @@ fn run_thread(
 impl fmt::Debug for Session {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
-            .field("setup", &self.setup)
+            .field("endpoint", &self.endpoint)
             .field("buffers", &self.pool.count())
-            .field("held", &self.held.len())
             .finish_non_exhaustive()
     }
 }

@@ -26,10 +26,23 @@ fn clock_ns(clock: libc::clockid_t) -> u64 {
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
+/// `CMSG_SPACE(len)`: the room one control message with `len` bytes of data takes.
+const fn cmsg_space(len: usize) -> usize {
+    // SAFETY: CMSG_SPACE is arithmetic on its argument; it reads no memory.
+    (unsafe { libc::CMSG_SPACE(len as libc::c_uint) }) as usize
+}
+
+/// `CMSG_LEN(len)`: the `cmsg_len` of a control message with `len` bytes of data.
+const fn cmsg_len(len: usize) -> usize {
+    // SAFETY: CMSG_LEN is arithmetic on its argument; it reads no memory.
+    (unsafe { libc::CMSG_LEN(len as libc::c_uint) }) as usize
+}
+
 /// Room for the control data of one receive: one `SCM_TIMESTAMPING` message (three
-/// timespecs, `CMSG_SPACE(48)` = 64 on 64-bit Linux) and one `UDP_GRO` message (an int,
-/// `CMSG_SPACE(4)` = 24), rounded up to 8 bytes.
-pub const RX_CONTROL_LEN: usize = 96;
+/// timespecs) and one `UDP_GRO` message (an int), with room to spare.
+pub const RX_CONTROL_LEN: usize = cmsg_space(3 * std::mem::size_of::<libc::timespec>())
+    + cmsg_space(std::mem::size_of::<libc::c_int>())
+    + 8;
 
 /// `UDP_SEGMENT` (linux/udp.h; not exported by libc for glibc targets): the segment size
 /// of UDP GSO, as a socket option or per send.
@@ -40,11 +53,6 @@ const UDP_GRO: libc::c_int = 104;
 /// `SO_NO_CHECK` (asm-generic/socket.h): send without UDP checksums, with which the
 /// kernel refuses every GSO send (EINVAL); used only to inject that refusal in tests.
 const SO_NO_CHECK: libc::c_int = 11;
-/// Most segments one GSO send may carry (`UDP_MAX_SEGMENTS` was 64 before Linux 6.9);
-/// also the most datagrams GRO coalesces into one (`UDP_GRO_CNT_MAX`).
-pub const GSO_MAX_SEGMENTS: usize = 64;
-/// Most bytes one GSO send may carry: the UDP payload of a maximal IPv4 packet.
-pub const GSO_MAX_BYTES: usize = 65_507;
 
 /// Control-data room for one receive, aligned as `cmsghdr` needs.
 #[derive(Clone, Copy)]
@@ -71,14 +79,17 @@ pub fn enable_rx_timestamps(fd: libc::c_int) -> bool {
 /// as usize, level, type, then data, each message 8-byte aligned) and never trusts a
 /// length beyond the buffer: a length that lies ends the search with `None`.
 fn find_cmsg(control: &[u8], level: libc::c_int, kind: libc::c_int) -> Option<&[u8]> {
-    const HDR: usize = std::mem::size_of::<libc::cmsghdr>();
-    // The offsets below are those of 64-bit Linux's cmsghdr.
-    const _: () = assert!(HDR == 16);
+    const HDR: usize = cmsg_len(0);
+    const LEN: usize = std::mem::offset_of!(libc::cmsghdr, cmsg_len);
+    const LEVEL: usize = std::mem::offset_of!(libc::cmsghdr, cmsg_level);
+    const TYPE: usize = std::mem::offset_of!(libc::cmsghdr, cmsg_type);
     let mut at = 0;
     while at + HDR <= control.len() {
-        let len = usize::from_ne_bytes(control.get(at..at + 8)?.try_into().ok()?);
-        let found_level = i32::from_ne_bytes(control.get(at + 8..at + 12)?.try_into().ok()?);
-        let found_kind = i32::from_ne_bytes(control.get(at + 12..at + 16)?.try_into().ok()?);
+        let len = usize::from_ne_bytes(control.get(at + LEN..at + LEN + 8)?.try_into().ok()?);
+        let found_level =
+            i32::from_ne_bytes(control.get(at + LEVEL..at + LEVEL + 4)?.try_into().ok()?);
+        let found_kind =
+            i32::from_ne_bytes(control.get(at + TYPE..at + TYPE + 4)?.try_into().ok()?);
         let end = at.checked_add(len)?;
         if len < HDR || end > control.len() {
             return None;
@@ -86,7 +97,7 @@ fn find_cmsg(control: &[u8], level: libc::c_int, kind: libc::c_int) -> Option<&[
         if found_level == level && found_kind == kind {
             return control.get(at + HDR..end);
         }
-        at = at.checked_add(len.checked_next_multiple_of(8)?)?;
+        at = at.checked_add(cmsg_space(len - HDR))?;
     }
     None
 }
@@ -117,25 +128,96 @@ pub fn gro_segment_size(control: &[u8]) -> Option<usize> {
     usize::try_from(size).ok().filter(|&s| s > 0)
 }
 
-/// The control data of one GSO send: a `UDP_SEGMENT` control message (`CMSG_SPACE(2)`).
-/// The send's bytes leave as datagrams of `segment` bytes, the last one possibly shorter.
+/// The control data of one GSO send: a `UDP_SEGMENT` control message with a u16. The
+/// send's bytes leave as datagrams of `segment` bytes, the last one possibly shorter.
 #[derive(Clone, Copy)]
 #[repr(C, align(8))]
 pub struct GsoControl(pub [u8; GSO_CONTROL_LEN]);
 
-/// Length of [`GsoControl`]: a cmsghdr (16 bytes) and a u16, padded to 8 bytes.
-pub const GSO_CONTROL_LEN: usize = 24;
+/// Length of [`GsoControl`]: `CMSG_SPACE(2)`.
+pub const GSO_CONTROL_LEN: usize = cmsg_space(2);
 
 impl GsoControl {
     pub fn new(segment: u16) -> GsoControl {
         let mut out = [0u8; GSO_CONTROL_LEN];
-        // cmsg_len is CMSG_LEN(2): the header and the data, without the padding.
-        out[0..8].copy_from_slice(&18usize.to_ne_bytes());
-        out[8..12].copy_from_slice(&libc::SOL_UDP.to_ne_bytes());
-        out[12..16].copy_from_slice(&UDP_SEGMENT.to_ne_bytes());
-        out[16..18].copy_from_slice(&segment.to_ne_bytes());
+        let header = CmsgHeader {
+            len: cmsg_len(2),
+            level: libc::SOL_UDP,
+            kind: UDP_SEGMENT,
+        };
+        let data = header.write(&mut out);
+        data[..2].copy_from_slice(&segment.to_ne_bytes());
         GsoControl(out)
     }
+}
+
+/// A `cmsghdr`, written field by field at the offsets of the C struct.
+struct CmsgHeader {
+    /// `cmsg_len`: `CMSG_LEN` of the data.
+    len: usize,
+    level: libc::c_int,
+    kind: libc::c_int,
+}
+
+impl CmsgHeader {
+    /// Writes the header at the start of `out` (aligned as `cmsghdr` needs) and returns
+    /// the room after it for the data.
+    fn write(self, out: &mut [u8]) -> &mut [u8] {
+        const LEN: usize = std::mem::offset_of!(libc::cmsghdr, cmsg_len);
+        const LEVEL: usize = std::mem::offset_of!(libc::cmsghdr, cmsg_level);
+        const TYPE: usize = std::mem::offset_of!(libc::cmsghdr, cmsg_type);
+        out[LEN..LEN + std::mem::size_of::<usize>()].copy_from_slice(&self.len.to_ne_bytes());
+        out[LEVEL..LEVEL + 4].copy_from_slice(&self.level.to_ne_bytes());
+        out[TYPE..TYPE + 4].copy_from_slice(&self.kind.to_ne_bytes());
+        &mut out[cmsg_len(0)..]
+    }
+}
+
+/// An empty `msghdr`: no name, no data, no control.
+pub fn empty_msghdr() -> libc::msghdr {
+    libc::msghdr {
+        msg_name: std::ptr::null_mut(),
+        msg_namelen: 0,
+        msg_iov: std::ptr::null_mut(),
+        msg_iovlen: 0,
+        msg_control: std::ptr::null_mut(),
+        msg_controllen: 0,
+        msg_flags: 0,
+    }
+}
+
+/// An empty `mmsghdr` for `recvmmsg`/`sendmmsg`.
+pub fn empty_mmsghdr() -> libc::mmsghdr {
+    libc::mmsghdr {
+        msg_hdr: empty_msghdr(),
+        msg_len: 0,
+    }
+}
+
+/// An empty `iovec`.
+pub fn empty_iovec() -> libc::iovec {
+    libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }
+}
+
+/// A zeroed `sockaddr_storage` for the kernel to write a source address into.
+pub fn empty_sockaddr_storage() -> libc::sockaddr_storage {
+    // SAFETY: sockaddr_storage is plain bytes (a family and padding); all-zero is a valid
+    // value (AF_UNSPEC).
+    unsafe { std::mem::zeroed() }
+}
+
+/// The socket address in the first `len` bytes of `storage` (as the kernel wrote it).
+pub fn sockaddr_storage_addr(storage: &libc::sockaddr_storage, len: usize) -> Option<SocketAddr> {
+    let len = len.min(std::mem::size_of::<libc::sockaddr_storage>());
+    // SAFETY: `storage` is a live, initialised sockaddr_storage of at least `len` bytes;
+    // the slice borrows it for no longer than `storage` itself.
+    let bytes = unsafe {
+        std::slice::from_raw_parts((storage as *const libc::sockaddr_storage).cast::<u8>(), len)
+    };
+    socket_addr(bytes)
 }
 
 /// Sets the socket's UDP GSO segment size (`UDP_SEGMENT`; 0 turns it off): from then on
@@ -164,16 +246,6 @@ pub fn refuse_gso(socket: &Socket) -> io::Result<()> {
     setsockopt_int(socket.as_raw_fd(), libc::SOL_SOCKET, SO_NO_CHECK, 1)
 }
 
-/// The datagrams in `len` bytes at `offset` that were sent (or coalesced) as segments of
-/// `segment` bytes: `(offset, len)` of each, in order. A `segment` of 0 or of at least
-/// `len` is one datagram.
-pub fn segments(offset: usize, len: usize, segment: usize) -> impl Iterator<Item = (usize, usize)> {
-    let step = if segment == 0 { len.max(1) } else { segment };
-    (0..len.max(1))
-        .step_by(step)
-        .map(move |at| (offset + at, step.min(len - at)))
-}
-
 /// Receives one datagram into `buf` (blocking up to the socket's receive timeout) with its
 /// kernel receive timestamp (`CLOCK_REALTIME` ns) if the socket has them enabled.
 pub fn recv_stamped(fd: libc::c_int, buf: &mut [u8]) -> io::Result<(usize, Option<u64>)> {
@@ -192,9 +264,7 @@ pub fn recv_with_control(
         iov_base: buf.as_mut_ptr().cast(),
         iov_len: buf.len(),
     };
-    // SAFETY: all-zero is a valid msghdr (no name, no control); the pointers set below
-    // point at live buffers of the sizes given, which outlive the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    let mut msg = empty_msghdr();
     msg.msg_iov = &mut iov;
     msg.msg_iovlen = 1;
     msg.msg_control = control.0.as_mut_ptr().cast();
@@ -481,30 +551,6 @@ mod tests {
         );
     }
 
-    #[test]
-    fn splits_received_bytes_into_segments() {
-        let all = |offset, len, segment| segments(offset, len, segment).collect::<Vec<_>>();
-        assert_eq!(all(10, 1000, 0), vec![(10, 1000)]);
-        assert_eq!(all(10, 1000, 1000), vec![(10, 1000)]);
-        assert_eq!(all(10, 1000, 4000), vec![(10, 1000)]);
-        assert_eq!(all(0, 1000, 400), vec![(0, 400), (400, 400), (800, 200)]);
-        assert_eq!(all(5, 800, 400), vec![(5, 400), (405, 400)]);
-        assert_eq!(all(7, 0, 400), vec![(7, 0)]);
-        // Every byte exactly once, in order, for many shapes.
-        for len in 0..300 {
-            for segment in [0, 1, 7, 64, 299, 300] {
-                let parts = all(3, len, segment);
-                let mut at = 3;
-                for &(offset, n) in &parts {
-                    assert_eq!(offset, at);
-                    assert!(segment == 0 || n <= segment);
-                    at += n;
-                }
-                assert_eq!(at, 3 + len);
-            }
-        }
-    }
-
     /// Three datagrams in one GSO send: a GRO socket gets them as one receive with the
     /// segment size; a plain socket gets three datagrams; a send of more segments than
     /// the kernel takes fails with EINVAL.
@@ -537,7 +583,7 @@ mod tests {
         plain.set_read_timeout(timeout).unwrap();
         tx.send_to(&message, &SockAddr::from(plain.local_addr().unwrap()))
             .unwrap();
-        for (offset, len) in segments(0, 2500, 1000) {
+        for (offset, len) in crate::endpoint::segments(0, 2500, 1000) {
             let (n, control, control_len) = recv_with_control(plain.as_raw_fd(), &mut buf).unwrap();
             assert_eq!(&buf[..n], &message[offset..offset + len]);
             assert_eq!(gro_segment_size(&control.0[..control_len]), None);
@@ -547,7 +593,7 @@ mod tests {
         // The segment size given with the send instead of on the socket.
         set_udp_segment(&tx, 0).unwrap();
         send_gso(&tx, &message, 1000, &to_plain).unwrap();
-        for (offset, len) in segments(0, 2500, 1000) {
+        for (offset, len) in crate::endpoint::segments(0, 2500, 1000) {
             let n = plain.recv(&mut buf).unwrap();
             assert_eq!(&buf[..n], &message[offset..offset + len]);
         }
@@ -581,7 +627,7 @@ mod tests {
         };
         // SAFETY: all-zero is a valid msghdr; the pointers set below point at live values
         // of the sizes given, which outlive the call.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        let mut msg = empty_msghdr();
         msg.msg_name = to.as_ptr().cast_mut().cast();
         msg.msg_namelen = to.len();
         msg.msg_iov = &mut iov;

@@ -1,9 +1,16 @@
 //! The syscall backend: `recvmmsg` and `sendmmsg` batches on the data-plane thread, over the
 //! same buffer pool as the io_uring backend. Used where io_uring cannot start.
+//!
+//! Buffer ownership: a receive slot is taken from the pool for one `recvmmsg` call; after
+//! the endpoint has handled what arrived in it, it is free again at once, unless the
+//! endpoint holds it (hold mode) or a send out of it is queued, in which case it goes back
+//! when the queued sends have gone out (`sendmmsg` copies the data), at the end of the
+//! batch. The origin's send slots are written and sent within one call.
 
-use std::mem::MaybeUninit;
+use std::os::fd::AsRawFd;
 
-use super::{BufferOwner, Core, DataPlaneError, Dest, Held, PollMode, Sends, Session, sys};
+use super::{BufferOwner, Core, DataPlaneError, PollMode, Session, sys};
+use crate::endpoint::{BufferId, Destination, Receive, Transmit};
 
 /// Datagrams per `recvmmsg`/`sendmmsg` call.
 const BATCH: usize = 32;
@@ -18,36 +25,37 @@ pub(super) struct Syscall {
     send_iovs: Vec<libc::iovec>,
     /// The `UDP_SEGMENT` control message of each queued GSO send.
     send_controls: Vec<sys::GsoControl>,
+    /// What each queued send is, to report its outcome to the endpoint.
+    send_transmits: Vec<Transmit>,
     /// Sends queued in `send_hdrs`.
     queued: usize,
-    /// Receive slots to give back once the queued sends are out.
+    /// Receive slots sent from, given back once every queued send is out.
     send_recycle: Vec<u16>,
-}
-
-fn zeroed<T>() -> T {
-    // SAFETY: only used for plain C structs (mmsghdr, iovec, sockaddr_storage), for which
-    // all-zero bytes are a valid value.
-    unsafe { MaybeUninit::<T>::zeroed().assume_init() }
+    /// Whether each receive slot is in `send_recycle`.
+    recycling: Vec<bool>,
 }
 
 impl Syscall {
     pub fn new() -> Syscall {
         Syscall {
-            recv_hdrs: (0..BATCH).map(|_| zeroed()).collect(),
-            recv_iovs: (0..BATCH).map(|_| zeroed()).collect(),
-            recv_names: (0..BATCH).map(|_| zeroed()).collect(),
+            recv_hdrs: (0..BATCH).map(|_| sys::empty_mmsghdr()).collect(),
+            recv_iovs: (0..BATCH).map(|_| sys::empty_iovec()).collect(),
+            recv_names: (0..BATCH).map(|_| sys::empty_sockaddr_storage()).collect(),
             recv_controls: vec![sys::ControlBuf::default(); BATCH],
             recv_slots: Vec::with_capacity(BATCH),
-            send_hdrs: (0..BATCH).map(|_| zeroed()).collect(),
-            send_iovs: (0..BATCH).map(|_| zeroed()).collect(),
+            send_hdrs: (0..BATCH).map(|_| sys::empty_mmsghdr()).collect(),
+            send_iovs: (0..BATCH).map(|_| sys::empty_iovec()).collect(),
             send_controls: vec![sys::GsoControl::new(0); BATCH],
+            send_transmits: Vec::with_capacity(BATCH),
             queued: 0,
-            send_recycle: Vec::with_capacity(2 * BATCH),
+            send_recycle: Vec::new(),
+            recycling: Vec::new(),
         }
     }
 
     pub fn run(mut self, mut core: Core) {
         let mut session = Box::new(Session::unconfigured(0, core.faults));
+        self.size_for(&session);
         loop {
             if !core.drain_commands(&mut session, &mut self) {
                 return;
@@ -56,36 +64,36 @@ impl Syscall {
             // An open-loop origin's next message may be due sooner than the socket's receive
             // timeout: wait for the socket exactly that long, then receive what is there.
             let due_in = session
-                .machine
-                .as_ref()
+                .endpoint
+                .machine()
                 .and_then(|m| m.poll_timeout())
                 .map(|deadline| deadline.saturating_sub(session.clock.now()))
                 .filter(|&ns| ns < super::RECV_POLL.as_nanos() as u64);
             let flags = if sending || core.poll == PollMode::Spin {
                 libc::MSG_DONTWAIT
             } else if let Some(ns) = due_in {
-                sys::wait_readable(
-                    std::os::fd::AsRawFd::as_raw_fd(&core.socket),
-                    std::time::Duration::from_nanos(ns),
-                );
+                sys::wait_readable(core.socket.as_raw_fd(), std::time::Duration::from_nanos(ns));
                 libc::MSG_DONTWAIT
             } else {
                 // Block (up to the socket's receive timeout) for the first datagram only.
                 libc::MSG_WAITFORONE
             };
             self.receive_batch(&mut core, &mut session, flags);
-            if let Some(machine) = session.machine.as_mut() {
-                machine.handle_timeout(session.clock.now());
-            }
-            session.publish_progress(&core.progress);
-            session.notify_if_finished(&core.progress, &core.finished);
+            session.after_iteration(&core);
         }
     }
 
-    /// Origin: sends one batch of new messages if the window allows. Returns whether more
-    /// are waiting to be sent.
+    /// Room to track every receive slot of `session` (allocated at configure time).
+    fn size_for(&mut self, session: &Session) {
+        let slots = session.pool.count() as usize;
+        self.send_recycle = Vec::with_capacity(slots);
+        self.recycling = vec![false; slots];
+    }
+
+    /// Origin: writes and sends one batch of new messages if the window allows. Returns
+    /// whether more are waiting to be sent.
     fn origin_sends(&mut self, core: &mut Core, session: &mut Session) -> bool {
-        let Some(machine) = session.machine.as_mut() else {
+        let Some(machine) = session.endpoint.machine() else {
             return false;
         };
         if !machine.may_send() {
@@ -96,136 +104,152 @@ impl Syscall {
             return false;
         }
         let before = machine.counters().sent;
-        let stride = session.datagram;
         let slots = (session.send_pool.count() as usize).min(BATCH);
-        let (next, next_len) = (session.next.as_ptr().cast(), session.next.len());
         for slot in 0..slots as u16 {
-            let Some(total) = session.fill_send_slot(now, slot) else {
+            let buf = session.send_pool.payload(slot);
+            if !session.endpoint.fill_send_slot(now, slot, buf) {
                 break;
-            };
-            let chunk = super::send_chunk(core, total, stride);
-            let base = session.send_pool.payload(slot).as_mut_ptr();
-            for (offset, len) in sys::segments(0, total, chunk) {
-                // SAFETY: offset + len <= total, which fill_send_slot wrote into this slot.
-                let ptr = unsafe { base.add(offset) };
-                self.queue(core, stride, ptr, len, next, next_len);
             }
         }
-        self.send_all(core, stride);
-        let Some(machine) = session.machine.as_mut() else {
+        self.flush(core, session);
+        let Some(machine) = session.endpoint.machine() else {
             return false;
         };
         core.faults.stall_origin(before, machine.counters().sent);
         machine.wants_to_send(session.clock.now())
     }
 
-    /// Queues one send: one datagram, or when `len` exceeds `stride` a GSO send of
-    /// datagrams `stride` bytes apart; sends the batch when it is full (receive slots sent
-    /// from are then given back by the caller, see `Sends::send`). `ptr` and `name` must stay valid
-    /// until then (they point into the session's pools and address storage, or into
-    /// `recv_names`).
-    fn queue(
+    /// Queues what the endpoint has to send, sending each full batch. `reply` is the
+    /// receive (index in the batch) whose source answers go to.
+    fn transmit(&mut self, core: &mut Core, session: &mut Session, reply: Option<usize>) {
+        if !session.endpoint.has_transmits() {
+            return;
+        }
+        let now = session.clock.now();
+        while let Some(t) = session.endpoint.poll_transmit(now, &mut session.pool) {
+            let (name, name_len) = match t.destination {
+                Destination::Next => (session.next.as_ptr().cast(), session.next.len()),
+                Destination::Source => match reply {
+                    Some(i) => (
+                        (&self.recv_names[i] as *const libc::sockaddr_storage).cast(),
+                        self.recv_hdrs[i].msg_hdr.msg_namelen,
+                    ),
+                    // Answers are polled right after their receive; nothing else has one.
+                    None => continue,
+                },
+            };
+            let data = match t.buffer {
+                BufferId::Receive(bid) => {
+                    if let Some(mark) = self.recycling.get_mut(usize::from(bid))
+                        && !*mark
+                    {
+                        *mark = true;
+                        self.send_recycle.push(bid);
+                    }
+                    session.pool.slot(bid)
+                }
+                BufferId::Send(slot) => session.send_pool.payload(slot),
+            };
+            let Some(data) = data.get_mut(t.offset..t.offset + t.len) else {
+                continue;
+            };
+            // SAFETY: `data` lies in the session's pools and `name` in its address storage
+            // or in `recv_names`; all of them stay in place, unchanged, until `send_all`
+            // below or in `flush` has sent the batch (no receive and no command runs
+            // before), and the receive slots sent from are only reused after that.
+            unsafe { self.queue(t, data, name, name_len) };
+            if self.queued == BATCH {
+                self.send_all(core, session);
+            }
+        }
+    }
+
+    /// Queues one send of `data` to `name`: one datagram, or with the transmit's segment
+    /// size a GSO send.
+    ///
+    /// # Safety
+    ///
+    /// `data` and the `name_len` bytes at `name` must stay valid and unmoved until the
+    /// batch is sent by [`Syscall::send_all`]: the queued message keeps pointers to both.
+    unsafe fn queue(
         &mut self,
-        core: &mut Core,
-        stride: usize,
-        ptr: *mut u8,
-        len: usize,
+        t: Transmit,
+        data: &mut [u8],
         name: *const libc::c_void,
         name_len: libc::socklen_t,
     ) {
         let i = self.queued;
         self.send_iovs[i] = libc::iovec {
-            iov_base: ptr.cast(),
-            iov_len: len,
+            iov_base: data.as_mut_ptr().cast(),
+            iov_len: data.len(),
         };
         let hdr = &mut self.send_hdrs[i].msg_hdr;
         hdr.msg_name = name.cast_mut();
         hdr.msg_namelen = name_len;
         hdr.msg_iov = &mut self.send_iovs[i];
         hdr.msg_iovlen = 1;
-        if len > stride {
-            self.send_controls[i] = sys::GsoControl::new(stride as u16);
-            hdr.msg_control = self.send_controls[i].0.as_mut_ptr().cast();
-            hdr.msg_controllen = sys::GSO_CONTROL_LEN;
-        } else {
-            hdr.msg_control = std::ptr::null_mut();
-            hdr.msg_controllen = 0;
+        match t.segment_size {
+            Some(segment) => {
+                self.send_controls[i] = sys::GsoControl::new(segment as u16);
+                hdr.msg_control = self.send_controls[i].0.as_mut_ptr().cast();
+                hdr.msg_controllen = sys::GSO_CONTROL_LEN;
+            }
+            None => {
+                hdr.msg_control = std::ptr::null_mut();
+                hdr.msg_controllen = 0;
+            }
         }
+        self.send_transmits.push(t);
         self.queued += 1;
-        if self.queued == BATCH {
-            self.send_all(core, stride);
-        }
     }
 
-    /// Sends everything queued (sendmmsg copies the data). A send the kernel refuses for
-    /// GSO is sent again one datagram (`stride` bytes) at a time.
-    fn send_all(&mut self, core: &mut Core, stride: usize) {
+    /// Sends everything queued (sendmmsg copies the data) and tells the endpoint how each
+    /// send went; a send that fails is reported and the rest go on.
+    fn send_all(&mut self, core: &mut Core, session: &mut Session) {
         let n = std::mem::take(&mut self.queued);
         let mut done = 0;
         while done < n {
-            // SAFETY: send_hdrs[done..n] were set up by `queue` with iovecs and names that
-            // point into the session's pools and address storage or into `recv_names`,
-            // which outlive this call.
+            // SAFETY: send_hdrs[done..n] were set up by `queue`, whose callers keep the
+            // data and addresses they point at in place until this call has returned.
             let sent = unsafe {
                 libc::sendmmsg(
-                    std::os::fd::AsRawFd::as_raw_fd(&core.socket),
+                    core.socket.as_raw_fd(),
                     self.send_hdrs[done..n].as_mut_ptr(),
                     (n - done) as libc::c_uint,
                     0,
                 )
             };
             if sent <= 0 {
-                // The first datagram of the rest failed; deal with it and go on.
+                // The first of the rest failed; report it and go on.
                 let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                self.failed(core, done, errno, stride);
+                session
+                    .endpoint
+                    .handle_send_result(&self.send_transmits[done], Err(errno));
                 done += 1;
             } else {
-                let sent = sent as usize;
-                core.io.gso_sends += self.send_iovs[done..done + sent]
-                    .iter()
-                    .filter(|iov| iov.iov_len > stride)
-                    .count() as u64;
-                done += sent;
+                for t in &self.send_transmits[done..done + sent as usize] {
+                    session.endpoint.handle_send_result(t, Ok(()));
+                }
+                done += sent as usize;
             }
         }
+        self.send_transmits.clear();
     }
 
-    /// Queued send `i` failed with `errno`: when the kernel refused GSO, its datagrams go
-    /// again one by one; otherwise they are counted as lost sends.
-    fn failed(&mut self, core: &mut Core, i: usize, errno: i32, stride: usize) {
-        let iov = self.send_iovs[i];
-        let datagrams = iov.iov_len.div_ceil(stride.max(1)).max(1) as u64;
-        if !super::gso_refusal(errno, iov.iov_len, stride) {
-            core.io.send_failed_n(errno, datagrams);
-            return;
-        }
-        core.refuse_gso(errno);
-        let hdr = self.send_hdrs[i].msg_hdr;
-        for (offset, len) in sys::segments(0, iov.iov_len, stride) {
-            // Plain sends: no control message.
-            // SAFETY: the iovec and name are those of a queued send (see send_all);
-            // offset + len <= iov_len.
-            let rc = unsafe {
-                libc::sendto(
-                    std::os::fd::AsRawFd::as_raw_fd(&core.socket),
-                    iov.iov_base.cast::<u8>().add(offset).cast(),
-                    len,
-                    0,
-                    hdr.msg_name.cast(),
-                    hdr.msg_namelen,
-                )
-            };
-            if rc < 0 {
-                let errno = std::io::Error::last_os_error().raw_os_error().unwrap_or(0);
-                core.io.send_failed(errno);
-            }
-        }
-    }
-
-    /// Sends what is queued and gives the receive slots sent from back to the pool.
+    /// Sends everything the endpoint has to send (including what it queues again after a
+    /// refused GSO send), then gives the receive slots sent from back to the pool.
     fn flush(&mut self, core: &mut Core, session: &mut Session) {
-        self.send_all(core, session.datagram);
+        loop {
+            self.transmit(core, session, None);
+            if self.queued == 0 {
+                break;
+            }
+            self.send_all(core, session);
+        }
         for slot in self.send_recycle.drain(..) {
+            if let Some(mark) = self.recycling.get_mut(usize::from(slot)) {
+                *mark = false;
+            }
             session.pool.put(slot);
         }
     }
@@ -263,7 +287,7 @@ impl Syscall {
         // this call.
         let got = unsafe {
             libc::recvmmsg(
-                std::os::fd::AsRawFd::as_raw_fd(&core.socket),
+                core.socket.as_raw_fd(),
                 self.recv_hdrs.as_mut_ptr(),
                 n as libc::c_uint,
                 flags,
@@ -278,7 +302,7 @@ impl Syscall {
                     | std::io::ErrorKind::TimedOut
                     | std::io::ErrorKind::Interrupted
             ) {
-                core.io.recv_errors += 1;
+                session.endpoint.io_mut().recv_errors += 1;
             }
             0
         } else {
@@ -286,33 +310,30 @@ impl Syscall {
         };
         for i in 0..got {
             let slot = self.recv_slots[i];
-            let len = self.recv_hdrs[i].msg_len as usize;
-            let name_len = (self.recv_hdrs[i].msg_hdr.msg_namelen as usize)
+            let hdr = &self.recv_hdrs[i];
+            let name_len = (hdr.msg_hdr.msg_namelen as usize)
                 .min(std::mem::size_of::<libc::sockaddr_storage>());
-            let name_ptr = (&self.recv_names[i] as *const libc::sockaddr_storage).cast::<u8>();
-            // SAFETY: recv_names[i] is a live sockaddr_storage; the kernel wrote name_len
-            // (at most its size) bytes of it.
-            let name = unsafe { std::slice::from_raw_parts(name_ptr, name_len) };
-            let source = sys::socket_addr(name);
-            let control_len = self.recv_hdrs[i]
-                .msg_hdr
-                .msg_controllen
-                .min(sys::RX_CONTROL_LEN);
+            let control_len = hdr.msg_hdr.msg_controllen.min(sys::RX_CONTROL_LEN);
             let control = &self.recv_controls[i].0[..control_len];
-            let segment = sys::gro_segment_size(control);
-            let now = session.clock.arrival_ns(control, &mut core.io);
-            let received = super::Received {
-                bid: slot,
+            let (now, kernel_stamp) = session.clock.arrival_ns(control);
+            let rx = Receive {
+                buffer: slot,
                 offset: session.pool.payload_offset(),
-                len,
-                segment,
-                source,
-                reply: Dest::Reply(name_ptr.cast(), name_len as libc::socklen_t),
+                len: hdr.msg_len as usize,
+                segment_size: sys::gro_segment_size(control),
+                source: sys::sockaddr_storage_addr(&self.recv_names[i], name_len),
                 now,
+                kernel_stamp,
             };
-            let held = super::receive(core, session, self, received);
+            let handled = session.endpoint.handle_receive(rx, &mut session.pool);
+            self.transmit(core, session, Some(i));
             // A slot sent from goes back after the flush; one held stays; others go now.
-            if !held && self.send_recycle.last() != Some(&slot) {
+            let recycling = self
+                .recycling
+                .get(usize::from(slot))
+                .copied()
+                .unwrap_or(false);
+            if !handled.held && !recycling {
                 session.pool.put(slot);
             }
         }
@@ -323,42 +344,9 @@ impl Syscall {
     }
 }
 
-impl Sends for Syscall {
-    fn send(
-        &mut self,
-        core: &mut Core,
-        session: &mut Session,
-        bid: u16,
-        offset: usize,
-        len: usize,
-        dest: Dest,
-    ) {
-        let (name, name_len) = match dest {
-            Dest::Next => (session.next.as_ptr().cast(), session.next.len()),
-            Dest::Reply(name, len) => (name.cast(), len),
-        };
-        if self.send_recycle.last() != Some(&bid) {
-            self.send_recycle.push(bid);
-        }
-        let ptr = session.pool.slot(bid)[offset..].as_mut_ptr();
-        self.queue(core, session.datagram, ptr, len, name, name_len);
-        if self.queued == 0 && self.send_recycle.len() > 1 {
-            // The batch went out: its buffers are free again, except this one, whose
-            // datagrams may not all be queued yet.
-            let current = self.send_recycle.pop();
-            for slot in self.send_recycle.drain(..) {
-                session.pool.put(slot);
-            }
-            self.send_recycle.extend(current);
-        }
-    }
-}
-
 impl BufferOwner for Syscall {
-    fn release(&mut self, session: &mut Session, held: &[Held]) {
-        for h in held {
-            session.pool.put(h.bid);
-        }
+    fn release(&mut self, session: &mut Session, bid: u16) {
+        session.pool.put(bid);
     }
 
     fn replace_session(
@@ -369,6 +357,7 @@ impl BufferOwner for Syscall {
     ) -> Result<(), DataPlaneError> {
         // Nothing of the old session is in the kernel's hands between calls.
         *session = new;
+        self.size_for(session);
         Ok(())
     }
 }

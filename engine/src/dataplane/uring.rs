@@ -25,9 +25,8 @@ use std::time::{Duration, Instant};
 use io_uring::types::{BufRingEntry, Fd, Fixed, RecvMsgOut, SubmitArgs, Timespec};
 use io_uring::{IoUring, Probe, cqueue, opcode, squeue};
 
-use super::{
-    BufferOwner, Core, DataPlaneError, Dest, Held, PollMode, Received, Sends, Session, sys,
-};
+use super::{BufferOwner, Core, DataPlaneError, PollMode, Session, sys};
+use crate::endpoint::{BufferId, Destination, Receive, Transmit};
 
 const OP_RECV: u64 = 1;
 /// A send out of a receive buffer (a forward, an echo or probe reply); index = buffer id.
@@ -62,38 +61,43 @@ fn op_of(user_data: u64) -> (u64, u16) {
     (user_data >> 56, user_data as u16)
 }
 
-/// A buffer sends go out of; it is reused when the last of them has completed.
-#[derive(Debug, Clone, Copy)]
-enum SendBuf {
-    /// A receive buffer (a run of forwards).
-    Recv(u16),
-    /// One of the origin's send slots.
-    Send(u16),
-}
-
-/// A GSO send in flight: the message the kernel reads, and what it sends.
+/// A GSO send in flight: the message the kernel reads, and the transmit it sends.
 struct GsoMsg {
     hdr: libc::msghdr,
     iov: libc::iovec,
     control: sys::GsoControl,
-    owner: SendBuf,
-    offset: usize,
-    len: usize,
+    transmit: Transmit,
 }
 
 impl GsoMsg {
     fn empty() -> GsoMsg {
         GsoMsg {
-            // SAFETY: all-zero is a valid msghdr and iovec (null pointers, zero lengths).
-            hdr: unsafe { std::mem::zeroed() },
-            // SAFETY: as above.
-            iov: unsafe { std::mem::zeroed() },
+            hdr: sys::empty_msghdr(),
+            iov: sys::empty_iovec(),
             control: sys::GsoControl::new(0),
-            owner: SendBuf::Recv(0),
-            offset: 0,
-            len: 0,
+            transmit: plain_send(BufferId::Receive(0)),
         }
     }
+}
+
+/// What the endpoint needs to know of a plain send (one datagram) to take its outcome:
+/// its buffer. (Plain sends are named by their buffer alone in their `user_data`.)
+fn plain_send(buffer: BufferId) -> Transmit {
+    Transmit {
+        buffer,
+        offset: 0,
+        len: 0,
+        segment_size: None,
+        destination: Destination::Next,
+    }
+}
+
+/// Where an answer to the receive just handed in goes: the source address the kernel
+/// wrote into that receive's buffer, at `offset` of its slot.
+#[derive(Debug, Clone, Copy)]
+struct Reply {
+    offset: usize,
+    len: libc::socklen_t,
 }
 
 /// A provided-buffer ring: an array of buffer descriptors shared with the kernel.
@@ -144,7 +148,15 @@ impl BufRing {
     }
 
     /// Adds a buffer at the tail (visible to the kernel after `publish`).
-    fn push(&mut self, addr: *mut u8, len: usize, bid: u16) {
+    ///
+    /// # Safety
+    ///
+    /// `buf` is handed to the kernel, which writes a received datagram into it at any time
+    /// until the buffer comes back in a receive completion: it must stay allocated, and
+    /// neither be read nor written by anyone else, until then (or until the ring is
+    /// unregistered).
+    unsafe fn push(&mut self, buf: &mut [u8], bid: u16) {
+        let (addr, len) = (buf.as_mut_ptr(), buf.len());
         let index = usize::from(self.tail & (self.entries - 1));
         // SAFETY: index < entries, inside the mapping; the kernel only reads descriptors
         // between its head and the published tail, and this one is past the tail.
@@ -189,7 +201,8 @@ pub(super) struct Uring {
     /// Forward with `SendZc` from the receive pool, registered as fixed buffer 0.
     zerocopy: bool,
     fixed_registered: bool,
-    /// Sends not yet completed out of each receive buffer.
+    /// Sends not yet completed out of each receive buffer (0 for a buffer the kernel or
+    /// the endpoint has).
     recv_refs: Vec<u16>,
     /// Sends not yet completed out of each of the origin's send slots.
     send_refs: Vec<u16>,
@@ -242,8 +255,7 @@ impl Uring {
         if options.zerocopy && !probe.is_supported(opcode::SendZc::CODE) {
             return Err("the kernel's io_uring lacks the SendZc operation (--zerocopy)".into());
         }
-        // SAFETY: msghdr is a plain C struct; all-zero is valid (no name, no control).
-        let mut msghdr: Box<libc::msghdr> = Box::new(unsafe { std::mem::zeroed() });
+        let mut msghdr = Box::new(sys::empty_msghdr());
         msghdr.msg_namelen = std::mem::size_of::<libc::sockaddr_storage>() as libc::socklen_t;
         // Room for the kernel's receive timestamp (SO_TIMESTAMPING) in every buffer.
         msghdr.msg_controllen = sys::RX_CONTROL_LEN;
@@ -283,18 +295,14 @@ impl Uring {
         self.arm_wake();
         loop {
             if !core.drain_commands(&mut session, &mut self) {
-                self.shutdown(&mut core, session);
+                self.shutdown(session);
                 return;
             }
             self.origin_sends(&core, &mut session);
             self.arm_recv();
             self.enter(&session, core.poll);
-            self.complete_all(&mut core, &mut session);
-            if let Some(machine) = session.machine.as_mut() {
-                machine.handle_timeout(session.clock.now());
-            }
-            session.publish_progress(&core.progress);
-            session.notify_if_finished(&core.progress, &core.finished);
+            self.complete_all(&mut session);
+            session.after_iteration(&core);
         }
     }
 
@@ -367,7 +375,7 @@ impl Uring {
         let submitter = self.ring.submitter();
         // An overdue message with no free send slot waits for a send's completion, not for
         // its (past) due time.
-        let deadline = session.machine.as_ref().and_then(|m| {
+        let deadline = session.endpoint.machine().and_then(|m| {
             if session.send_pool.free_count() == 0 {
                 m.idle_deadline()
             } else {
@@ -389,7 +397,7 @@ impl Uring {
         }
     }
 
-    fn complete_all(&mut self, core: &mut Core, session: &mut Session) {
+    fn complete_all(&mut self, session: &mut Session) {
         self.completions.clear();
         for cqe in self.ring.completion() {
             self.completions
@@ -397,7 +405,7 @@ impl Uring {
         }
         for i in 0..self.completions.len() {
             let (data, result, flags) = self.completions[i];
-            self.complete(core, session, data, result, flags);
+            self.complete(session, data, result, flags);
         }
         if let Some(bufring) = self.bufring.as_ref() {
             bufring.publish();
@@ -407,20 +415,15 @@ impl Uring {
     /// Gives a receive buffer back to the kernel (visible at the next `publish`).
     fn recycle(&mut self, session: &mut Session, bid: u16) {
         if let Some(bufring) = self.bufring.as_mut() {
-            let slot = session.pool.slot(bid);
-            bufring.push(slot.as_mut_ptr(), slot.len(), bid);
+            // SAFETY: buffer `bid` came back from the kernel and nothing uses it any more:
+            // the endpoint does not hold it and no send out of it is in flight (its
+            // reference count is 0); the pool lives until the ring is quiet.
+            unsafe { bufring.push(session.pool.slot(bid), bid) };
             self.available += 1;
         }
     }
 
-    fn complete(
-        &mut self,
-        core: &mut Core,
-        session: &mut Session,
-        data: u64,
-        result: i32,
-        flags: u32,
-    ) {
+    fn complete(&mut self, session: &mut Session, data: u64, result: i32, flags: u32) {
         let (op, index) = op_of(data);
         match op {
             OP_RECV => {
@@ -429,46 +432,46 @@ impl Uring {
                 }
                 if result < 0 {
                     if result == -libc::ENOBUFS {
-                        core.io.recv_no_buffers += 1;
+                        session.endpoint.io_mut().recv_no_buffers += 1;
                     } else if result != -libc::ECANCELED {
-                        core.io.recv_errors += 1;
+                        session.endpoint.io_mut().recv_errors += 1;
                     }
                     return;
                 }
                 let Some(bid) = cqueue::buffer_select(flags) else {
-                    core.io.recv_errors += 1;
+                    session.endpoint.io_mut().recv_errors += 1;
                     return;
                 };
                 self.available = self.available.saturating_sub(1);
-                self.received(core, session, bid, result as usize);
+                self.received(session, bid, result as usize);
             }
             OP_SEND_RECV_BUF => {
                 self.inflight = self.inflight.saturating_sub(1);
-                if result < 0 {
-                    core.io.send_failed(-result);
-                }
-                self.drop_ref(session, SendBuf::Recv(index));
+                self.sent(session, plain_send(BufferId::Receive(index)), result);
             }
             OP_SEND_NEW => {
                 self.inflight = self.inflight.saturating_sub(1);
-                if result < 0 {
-                    core.io.send_failed(-result);
-                }
-                self.drop_ref(session, SendBuf::Send(index));
+                self.sent(session, plain_send(BufferId::Send(index)), result);
             }
             OP_GSO => {
                 self.inflight = self.inflight.saturating_sub(1);
-                self.gso_done(core, session, index, result);
+                if let Some(msg) = self.gso_msgs.get(usize::from(index)) {
+                    let transmit = msg.transmit;
+                    self.gso_free.push(index);
+                    self.sent(session, transmit, result);
+                }
             }
             OP_SEND_ZC => {
                 let notification = cqueue::notif(flags);
-                if !notification && result < 0 {
-                    core.io.send_failed(-result);
+                if !notification {
+                    let t = plain_send(BufferId::Receive(index));
+                    let outcome = if result < 0 { Err(-result) } else { Ok(()) };
+                    session.endpoint.handle_send_result(&t, outcome);
                 }
                 // The buffer is free with the notification, or at once when none follows.
                 if notification || !cqueue::more(flags) {
                     self.inflight = self.inflight.saturating_sub(1);
-                    self.drop_ref(session, SendBuf::Recv(index));
+                    self.drop_ref(session, BufferId::Receive(index));
                 }
             }
             OP_WAKE => {
@@ -484,15 +487,15 @@ impl Uring {
     }
 
     /// Sends not yet completed out of `buf`.
-    fn refs(&mut self, buf: SendBuf) -> Option<&mut u16> {
+    fn refs(&mut self, buf: BufferId) -> Option<&mut u16> {
         match buf {
-            SendBuf::Recv(bid) => self.recv_refs.get_mut(usize::from(bid)),
-            SendBuf::Send(slot) => self.send_refs.get_mut(usize::from(slot)),
+            BufferId::Receive(bid) => self.recv_refs.get_mut(usize::from(bid)),
+            BufferId::Send(slot) => self.send_refs.get_mut(usize::from(slot)),
         }
     }
 
     /// A send out of `buf` was queued.
-    fn take_ref(&mut self, buf: SendBuf) {
+    fn take_ref(&mut self, buf: BufferId) {
         if let Some(refs) = self.refs(buf) {
             *refs += 1;
         }
@@ -500,121 +503,147 @@ impl Uring {
 
     /// A send out of `buf` is done: when it was the last one, a receive buffer goes back
     /// to the kernel and a send slot to the pool.
-    fn drop_ref(&mut self, session: &mut Session, buf: SendBuf) {
+    fn drop_ref(&mut self, session: &mut Session, buf: BufferId) {
         let Some(refs) = self.refs(buf) else {
             return;
         };
         *refs = refs.saturating_sub(1);
         if *refs == 0 {
             match buf {
-                SendBuf::Recv(bid) => self.recycle(session, bid),
-                SendBuf::Send(slot) => session.send_pool.put(slot),
+                BufferId::Receive(bid) => self.recycle(session, bid),
+                BufferId::Send(slot) => session.send_pool.put(slot),
             }
         }
     }
 
-    /// A GSO send completed: counted when it went out; when the kernel refused GSO, its
-    /// datagrams go again one by one (and GSO stays off); other failures count every
-    /// datagram it carried.
-    fn gso_done(&mut self, core: &mut Core, session: &mut Session, index: u16, result: i32) {
-        let Some(msg) = self.gso_msgs.get(usize::from(index)) else {
+    /// A send completed with `result` (bytes or −errno): the endpoint takes its outcome;
+    /// what it queues again (a refused GSO send, one datagram at a time) is submitted
+    /// before the buffer's reference is dropped.
+    fn sent(&mut self, session: &mut Session, transmit: Transmit, result: i32) {
+        let outcome = if result < 0 { Err(-result) } else { Ok(()) };
+        if session.endpoint.handle_send_result(&transmit, outcome) {
+            self.transmit(session, None);
+        }
+        self.drop_ref(session, transmit.buffer);
+    }
+
+    /// Submits everything the endpoint has to send; `reply` locates the source address
+    /// of the receive just handed in, for its answers.
+    fn transmit(&mut self, session: &mut Session, reply: Option<Reply>) {
+        if !session.endpoint.has_transmits() {
+            return;
+        }
+        let now = session.clock.now();
+        while let Some(t) = session.endpoint.poll_transmit(now, &mut session.pool) {
+            self.submit(session, t, reply);
+        }
+    }
+
+    /// Queues one transmit: a GSO `SendMsg` when it carries several datagrams, else a
+    /// `Send` (a `SendZc` for forwards with `--zerocopy`). The buffer gains a reference
+    /// until the send's completion.
+    fn submit(&mut self, session: &mut Session, t: Transmit, reply: Option<Reply>) {
+        let data = match t.buffer {
+            BufferId::Receive(bid) => session.pool.slot(bid),
+            BufferId::Send(slot) => session.send_pool.payload(slot),
+        };
+        let Some(data) = data.get_mut(t.offset..t.offset + t.len) else {
             return;
         };
-        let (owner, offset, len) = (msg.owner, msg.offset, msg.len);
-        self.gso_free.push(index);
-        let stride = session.datagram.max(1);
-        if result >= 0 {
-            core.io.gso_sends += 1;
-        } else if super::gso_refusal(-result, len, stride) {
-            core.refuse_gso(-result);
-            for (offset, len) in sys::segments(offset, len, stride) {
-                match owner {
-                    SendBuf::Recv(bid) => {
-                        let next = (session.next.as_ptr().cast(), session.next.len());
-                        self.send_from(session, bid, offset, len, next, self.zerocopy);
-                    }
-                    SendBuf::Send(slot) => self.send_new(session, slot, offset, len),
-                }
+        let ptr = data.as_mut_ptr();
+        let (name, name_len): (*const libc::sockaddr, libc::socklen_t) = match t.destination {
+            Destination::Next => (session.next.as_ptr().cast(), session.next.len()),
+            Destination::Source => {
+                let (Some(reply), BufferId::Receive(bid)) = (reply, t.buffer) else {
+                    // Answers are submitted right after their receive; nothing else has one.
+                    return;
+                };
+                let Some(name) = session.pool.slot(bid).get(reply.offset..) else {
+                    return;
+                };
+                (name.as_ptr().cast(), reply.len)
             }
+        };
+        let entry = if let Some(segment) = t.segment_size {
+            let Some(index) = self.gso_free.pop() else {
+                // No GSO message free (cannot happen: one per buffer): count it as failed.
+                session.endpoint.handle_send_result(&t, Err(libc::ENOBUFS));
+                return;
+            };
+            let Some(msg) = self.gso_msgs.get_mut(usize::from(index)) else {
+                return;
+            };
+            msg.transmit = t;
+            msg.iov = libc::iovec {
+                iov_base: ptr.cast(),
+                iov_len: t.len,
+            };
+            msg.control = sys::GsoControl::new(segment as u16);
+            msg.hdr.msg_name = name.cast_mut().cast();
+            msg.hdr.msg_namelen = name_len;
+            msg.hdr.msg_iov = &mut msg.iov;
+            msg.hdr.msg_iovlen = 1;
+            msg.hdr.msg_control = msg.control.0.as_mut_ptr().cast();
+            msg.hdr.msg_controllen = sys::GSO_CONTROL_LEN;
+            opcode::SendMsg::new(SOCKET, &msg.hdr)
+                .build()
+                .user_data(user_data(OP_GSO, index))
         } else {
-            core.io
-                .send_failed_n(-result, len.div_ceil(stride).max(1) as u64);
-        }
-        self.drop_ref(session, owner);
-    }
-
-    /// Queues a GSO send of `len` bytes (datagrams of `session.datagram` bytes) at
-    /// `offset` of `owner`'s buffer to the next member; false when no GSO message is free
-    /// (the caller then sends them one by one).
-    fn send_gso(
-        &mut self,
-        session: &mut Session,
-        owner: SendBuf,
-        offset: usize,
-        len: usize,
-    ) -> bool {
-        let Some(index) = self.gso_free.pop() else {
-            return false;
+            match t.buffer {
+                BufferId::Receive(bid) if self.zerocopy && t.destination == Destination::Next => {
+                    opcode::SendZc::new(SOCKET, ptr, t.len as u32)
+                        .buf_index(Some(0))
+                        .dest_addr(name)
+                        .dest_addr_len(name_len)
+                        .build()
+                        .user_data(user_data(OP_SEND_ZC, bid))
+                }
+                BufferId::Receive(bid) => opcode::Send::new(SOCKET, ptr, t.len as u32)
+                    .dest_addr(name)
+                    .dest_addr_len(name_len)
+                    .build()
+                    .user_data(user_data(OP_SEND_RECV_BUF, bid)),
+                BufferId::Send(slot) => opcode::Send::new(SOCKET, ptr, t.len as u32)
+                    .dest_addr(name)
+                    .dest_addr_len(name_len)
+                    .build()
+                    .user_data(user_data(OP_SEND_NEW, slot)),
+            }
         };
-        let ptr = match owner {
-            SendBuf::Recv(bid) => session.pool.slot(bid)[offset..].as_mut_ptr(),
-            SendBuf::Send(slot) => session.send_pool.payload(slot)[offset..].as_mut_ptr(),
-        };
-        let Some(msg) = self.gso_msgs.get_mut(usize::from(index)) else {
-            return false;
-        };
-        msg.owner = owner;
-        msg.offset = offset;
-        msg.len = len;
-        msg.iov = libc::iovec {
-            iov_base: ptr.cast(),
-            iov_len: len,
-        };
-        msg.control = sys::GsoControl::new(session.datagram as u16);
-        msg.hdr.msg_name = session.next.as_ptr().cast_mut().cast();
-        msg.hdr.msg_namelen = session.next.len();
-        msg.hdr.msg_iov = &mut msg.iov;
-        msg.hdr.msg_iovlen = 1;
-        msg.hdr.msg_control = msg.control.0.as_mut_ptr().cast();
-        msg.hdr.msg_controllen = sys::GSO_CONTROL_LEN;
-        let entry = opcode::SendMsg::new(SOCKET, &msg.hdr)
-            .build()
-            .user_data(user_data(OP_GSO, index));
-        self.take_ref(owner);
+        self.take_ref(t.buffer);
         self.inflight += 1;
         self.push(entry);
-        true
     }
 
     /// A datagram arrived in buffer `bid` (`used` bytes of it, header and name included).
-    fn received(&mut self, core: &mut Core, session: &mut Session, bid: u16, used: usize) {
+    fn received(&mut self, session: &mut Session, bid: u16, used: usize) {
         let slot = session.pool.slot(bid);
         let Some(out) = slot
             .get(..used)
             .and_then(|b| RecvMsgOut::parse(b, &self.msghdr).ok())
         else {
-            core.io.recv_errors += 1;
+            session.endpoint.io_mut().recv_errors += 1;
             self.recycle(session, bid);
             return;
         };
-        let source = sys::socket_addr(out.name_data());
-        let name_len = out.incoming_name_len().min(self.msghdr.msg_namelen);
-        let len = out.payload_data().len();
-        let offset = out.payload_data().as_ptr() as usize - slot.as_ptr() as usize;
-        let name_ptr = out.name_data().as_ptr();
-        let segment = sys::gro_segment_size(out.control_data());
-        let now = session.clock.arrival_ns(out.control_data(), &mut core.io);
-        let received = Received {
-            bid,
-            offset,
-            len,
-            segment,
-            source,
-            reply: Dest::Reply(name_ptr.cast(), name_len),
-            now,
+        let base = slot.as_ptr() as usize;
+        let reply = Reply {
+            offset: out.name_data().as_ptr() as usize - base,
+            len: out.incoming_name_len().min(self.msghdr.msg_namelen),
         };
-        let held = super::receive(core, session, self, received);
-        if !held
+        let (now, kernel_stamp) = session.clock.arrival_ns(out.control_data());
+        let rx = Receive {
+            buffer: bid,
+            offset: out.payload_data().as_ptr() as usize - base,
+            len: out.payload_data().len(),
+            segment_size: sys::gro_segment_size(out.control_data()),
+            source: sys::socket_addr(out.name_data()),
+            now,
+            kernel_stamp,
+        };
+        let handled = session.endpoint.handle_receive(rx, &mut session.pool);
+        self.transmit(session, Some(reply));
+        if !handled.held
             && self
                 .recv_refs
                 .get(usize::from(bid))
@@ -624,56 +653,10 @@ impl Uring {
         }
     }
 
-    /// Queues a send of `len` bytes at `offset` of receive buffer `bid` to `dest`, as a
-    /// zero-copy send from the registered pool when `zerocopy`; the buffer returns to the
-    /// kernel when its last send (and, for zero copy, its notification) completes.
-    #[allow(clippy::too_many_arguments)]
-    fn send_from(
-        &mut self,
-        session: &mut Session,
-        bid: u16,
-        offset: usize,
-        len: usize,
-        dest: (*const libc::sockaddr, libc::socklen_t),
-        zerocopy: bool,
-    ) {
-        let ptr = session.pool.slot(bid)[offset..].as_ptr();
-        let entry = if zerocopy {
-            opcode::SendZc::new(SOCKET, ptr, len as u32)
-                .buf_index(Some(0))
-                .dest_addr(dest.0)
-                .dest_addr_len(dest.1)
-                .build()
-                .user_data(user_data(OP_SEND_ZC, bid))
-        } else {
-            opcode::Send::new(SOCKET, ptr, len as u32)
-                .dest_addr(dest.0)
-                .dest_addr_len(dest.1)
-                .build()
-                .user_data(user_data(OP_SEND_RECV_BUF, bid))
-        };
-        self.take_ref(SendBuf::Recv(bid));
-        self.inflight += 1;
-        self.push(entry);
-    }
-
-    /// Origin: queues a send of one datagram, `len` bytes at `offset` of send slot `slot`.
-    fn send_new(&mut self, session: &mut Session, slot: u16, offset: usize, len: usize) {
-        let ptr = session.send_pool.payload(slot)[offset..].as_ptr();
-        let entry = opcode::Send::new(SOCKET, ptr, len as u32)
-            .dest_addr(session.next.as_ptr().cast())
-            .dest_addr_len(session.next.len())
-            .build()
-            .user_data(user_data(OP_SEND_NEW, slot));
-        self.take_ref(SendBuf::Send(slot));
-        self.inflight += 1;
-        self.push(entry);
-    }
-
-    /// Origin: queues new messages while the window and the send slots allow.
+    /// Origin: writes new messages into free send slots while the window allows, and
+    /// submits them.
     fn origin_sends(&mut self, core: &Core, session: &mut Session) {
-        let faults = &core.faults;
-        let Some(machine) = session.machine.as_mut() else {
+        let Some(machine) = session.endpoint.machine() else {
             return;
         };
         if !machine.may_send() {
@@ -685,26 +668,21 @@ impl Uring {
         }
         let before = machine.counters().sent;
         while let Some(slot) = session.send_pool.take() {
-            let Some(total) = session.fill_send_slot(now, slot) else {
+            let buf = session.send_pool.payload(slot);
+            if !session.endpoint.fill_send_slot(now, slot, buf) {
                 session.send_pool.put(slot);
                 break;
-            };
-            let chunk = super::send_chunk(core, total, session.datagram);
-            if chunk > session.datagram && self.send_gso(session, SendBuf::Send(slot), 0, total) {
-                continue;
             }
-            for (offset, len) in sys::segments(0, total, session.datagram) {
-                self.send_new(session, slot, offset, len);
-            }
+            self.transmit(session, None);
         }
-        let Some(machine) = session.machine.as_ref() else {
+        let Some(machine) = session.endpoint.machine() else {
             return;
         };
-        if faults.origin_stall.is_some() {
+        if core.faults.origin_stall.is_some() {
             // The stalled message leaves before the stall, as in the syscall backend.
             self.flush_backlog();
             let _ = self.ring.submit();
-            faults.stall_origin(before, machine.counters().sent);
+            core.faults.stall_origin(before, machine.counters().sent);
         }
     }
 
@@ -716,15 +694,16 @@ impl Uring {
         self.next_bgid = self.next_bgid.wrapping_add(1);
         let mut bufring = BufRing::new(&self.ring, entries, bgid)?;
         for bid in 0..entries {
-            let slot = session.pool.slot(bid);
-            bufring.push(slot.as_mut_ptr(), slot.len(), bid);
+            // SAFETY: a new session's buffers, which nothing uses yet; the pool outlives
+            // the registration (it is freed only after `quiesce` and `destroy`).
+            unsafe { bufring.push(session.pool.slot(bid), bid) };
         }
         bufring.publish();
         self.bufring = Some(bufring);
         self.available = count;
         self.recv_refs = vec![0; count as usize];
         self.send_refs = vec![0; session.send_pool.count() as usize];
-        let gso = if session.gso_segment > 0 {
+        let gso = if session.endpoint.gso_segment() > 0 {
             count + session.send_pool.count()
         } else {
             0
@@ -747,7 +726,7 @@ impl Uring {
 
     /// Cancels the receive and reaps completions until nothing submitted still uses the
     /// session's buffers (or the timeout passes).
-    fn quiesce(&mut self, core: &mut Core, session: &mut Session) -> bool {
+    fn quiesce(&mut self, session: &mut Session) -> bool {
         if self.recv_armed {
             let entry = opcode::AsyncCancel::new(user_data(OP_RECV, 0))
                 .build()
@@ -761,7 +740,7 @@ impl Uring {
             let ts = Timespec::from(Duration::from_millis(10));
             let args = SubmitArgs::new().timespec(&ts);
             let _ = self.ring.submitter().submit_with_args(1, &args);
-            self.complete_all(core, session);
+            self.complete_all(session);
             // A receive that completed meanwhile re-arms nowhere: `arm_recv` is not called.
         }
         !self.recv_armed && self.inflight == 0
@@ -769,8 +748,8 @@ impl Uring {
 
     /// Stops every operation before the buffers go away. If the kernel does not give
     /// them back in time, they are leaked rather than freed under its feet.
-    fn shutdown(&mut self, core: &mut Core, mut session: Box<Session>) {
-        if self.quiesce(core, &mut session) {
+    fn shutdown(&mut self, mut session: Box<Session>) {
+        if self.quiesce(&mut session) {
             if let Some(bufring) = self.bufring.take() {
                 bufring.destroy(&self.ring);
             }
@@ -780,39 +759,12 @@ impl Uring {
     }
 }
 
-impl Sends for Uring {
-    fn send(
-        &mut self,
-        _core: &mut Core,
-        session: &mut Session,
-        bid: u16,
-        offset: usize,
-        len: usize,
-        dest: Dest,
-    ) {
-        match dest {
-            Dest::Next => {
-                let stride = session.datagram;
-                if len > stride && self.send_gso(session, SendBuf::Recv(bid), offset, len) {
-                    return;
-                }
-                let next = (session.next.as_ptr().cast(), session.next.len());
-                for (offset, len) in sys::segments(offset, len, stride) {
-                    self.send_from(session, bid, offset, len, next, self.zerocopy);
-                }
-            }
-            Dest::Reply(name, name_len) => {
-                self.send_from(session, bid, offset, len, (name, name_len), false);
-            }
-        }
-    }
-}
-
 impl BufferOwner for Uring {
-    fn release(&mut self, session: &mut Session, held: &[Held]) {
-        for h in held {
-            self.recycle(session, h.bid);
-        }
+    fn release(&mut self, session: &mut Session, bid: u16) {
+        self.recycle(session, bid);
+    }
+
+    fn released(&mut self) {
         if let Some(bufring) = self.bufring.as_ref() {
             bufring.publish();
         }
@@ -820,11 +772,11 @@ impl BufferOwner for Uring {
 
     fn replace_session(
         &mut self,
-        core: &mut Core,
+        _core: &mut Core,
         session: &mut Box<Session>,
         mut new: Box<Session>,
     ) -> Result<(), DataPlaneError> {
-        if !self.quiesce(core, session) {
+        if !self.quiesce(session) {
             return Err(DataPlaneError::Backend(
                 "the kernel did not return the old receive buffers within 2 s; the member keeps its old configuration".into(),
             ));

@@ -2,9 +2,10 @@
 //! The io_uring backend hands the receive pool to the kernel as a provided-buffer ring and
 //! registers it as a fixed buffer; the syscall backend fills the same slots with
 //! `recvmmsg`. Slots are named by their index (the io_uring buffer id).
+#![forbid(unsafe_code)]
 
 /// A pool of equal buffers with a free list.
-pub(crate) struct Pool {
+pub struct Pool {
     mem: Box<[u8]>,
     slot_len: usize,
     count: u32,
@@ -66,5 +67,15 @@ impl Pool {
     /// Free slots.
     pub fn free_count(&self) -> usize {
         self.free.len()
+    }
+}
+
+impl std::fmt::Debug for Pool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pool")
+            .field("count", &self.count)
+            .field("slot_len", &self.slot_len)
+            .field("free", &self.free.len())
+            .finish_non_exhaustive()
     }
 }

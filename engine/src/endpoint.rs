@@ -1,0 +1,788 @@
+//! A member's data-path protocol, sans-IO: everything a member decides about the datagrams
+//! on its peer socket, in the shape of quinn-proto's `Endpoint`.
+//!
+//! The backends (io_uring, syscalls) and the simulated links of the tests drive it the
+//! same way:
+//!
+//! - a receive goes in as [`Endpoint::handle_receive`] (the buffer it landed in, where,
+//!   its GRO segment size, its source and arrival time); the endpoint splits a GRO receive
+//!   into its datagrams, answers echo requests and clock probes, checks the source and
+//!   hands data to the [`TourMachine`];
+//! - the origin's new messages are written into a send buffer with
+//!   [`Endpoint::fill_send_slot`];
+//! - what is to be sent comes out of [`Endpoint::poll_transmit`] as [`Transmit`]s: runs of
+//!   consecutive forwards as one GSO send when the kernel segments, else one datagram each;
+//!   each forward's send time is stamped as it is polled;
+//! - the outcome of every send goes back with [`Endpoint::handle_send_result`]: a GSO send
+//!   the kernel refused is queued again one datagram at a time, and GSO stays off.
+//!
+//! The endpoint never reads a clock, touches a socket or allocates after construction.
+//! Buffers are named by [`BufferId`]; the driver owns them and keeps a buffer untouched
+//! while a receive is held ([`Handled::held`]) or a transmit out of it is in flight.
+#![forbid(unsafe_code)]
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use crate::dataplane::IoCounters;
+use crate::pool::Pool;
+use crate::tour::{ConfigError, RingPosition, TourConfig, TourMachine, Verdict};
+use crate::wire::{FLAG_PROBE_REPLY, HEADER_LEN, Header, Kind};
+
+/// Most segments one GSO send may carry (`UDP_MAX_SEGMENTS` was 64 before Linux 6.9);
+/// also the most datagrams GRO coalesces into one (`UDP_GRO_CNT_MAX`).
+pub const GSO_MAX_SEGMENTS: usize = 64;
+/// Most bytes one GSO send may carry: the UDP payload of a maximal IPv4 packet.
+pub const GSO_MAX_BYTES: usize = 65_507;
+/// `EIO` and `EINVAL` (Linux): how the kernel refuses a GSO send it cannot segment.
+const EIO: i32 = 5;
+const EINVAL: i32 = 22;
+
+/// Everything a member's data plane needs to take part in tours.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RingSetup {
+    /// This member's place in the ring.
+    pub position: RingPosition,
+    /// The tour parameters.
+    pub config: TourConfig,
+    /// Where this member sends: the next member's peer endpoint.
+    pub next_peer: SocketAddr,
+    /// Where this member's data comes from: the previous member's peer endpoint.
+    pub prev_peer: SocketAddr,
+}
+
+/// UDP segmentation offload a member may use: what the kernel accepts on its peer socket
+/// (probed at start), unless turned off.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Offload {
+    /// UDP GSO: one send carries up to 64 datagrams of one size (`UDP_SEGMENT`).
+    pub gso: bool,
+    /// UDP GRO: one receive delivers datagrams the kernel coalesced (`UDP_GRO`).
+    pub gro: bool,
+}
+
+/// A buffer of the driver's, by index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BufferId {
+    /// A receive buffer (the io_uring buffer id).
+    Receive(u16),
+    /// One of the origin's send buffers, for new messages.
+    Send(u16),
+}
+
+/// Where a transmit goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Destination {
+    /// The next member.
+    Next,
+    /// Back to the source of the receive just handed in (echo and probe answers). The
+    /// driver polls these before it hands in the next receive.
+    Source,
+}
+
+/// One send: `len` bytes at `offset` of `buffer` (offsets count from the start of the
+/// buffer's slot, as the receive's did).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Transmit {
+    /// The buffer the bytes are in; it must stay untouched until the send is done.
+    pub buffer: BufferId,
+    /// Where the first datagram starts.
+    pub offset: usize,
+    /// Bytes to send.
+    pub len: usize,
+    /// GSO: the bytes are datagrams of this size, the last one possibly shorter, sent with
+    /// one `UDP_SEGMENT` send. `None`: one datagram.
+    pub segment_size: Option<usize>,
+    /// Where it goes.
+    pub destination: Destination,
+}
+
+impl Transmit {
+    /// Datagrams the send carries.
+    pub fn datagrams(&self) -> u64 {
+        self.segment_size
+            .map_or(1, |size| self.len.div_ceil(size.max(1)).max(1) as u64)
+    }
+}
+
+/// One receive as the kernel delivered it: `len` bytes at `offset` of receive buffer
+/// `buffer`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Receive {
+    /// The receive buffer.
+    pub buffer: u16,
+    /// Where the bytes start in the buffer's slot.
+    pub offset: usize,
+    /// Bytes received.
+    pub len: usize,
+    /// GRO: the bytes are datagrams of this size (the last one may be shorter).
+    pub segment_size: Option<usize>,
+    /// The sender's address, as the kernel reported it.
+    pub source: Option<SocketAddr>,
+    /// Arrival time on the member's clock (ns), shared by every datagram of the receive.
+    pub now: u64,
+    /// Whether `now` is the kernel's receive timestamp (else the driver read its clock).
+    pub kernel_stamp: bool,
+}
+
+/// What the endpoint did with a receive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Handled {
+    /// The buffer stays with the endpoint (hold mode) until a transmit out of it, or
+    /// [`Endpoint::release_held`]; otherwise it is free once the transmits polled out of it
+    /// are done.
+    pub held: bool,
+    /// The verdict on the receive's last datagram; `None` when the endpoint dropped it
+    /// before the state machine (wrong source, injected loss, an unanswerable probe).
+    pub last: Option<Verdict>,
+}
+
+/// A message held in hold mode: its buffer and where the datagram lies in it.
+#[derive(Debug, Clone, Copy)]
+struct Held {
+    buffer: u16,
+    offset: usize,
+    len: usize,
+}
+
+/// What a queued transmit still needs written into its datagrams when it is polled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stamp {
+    /// Nothing (new messages, answers already complete, datagrams sent again).
+    None,
+    /// Forwards: each datagram's send time; the residence of the datagrams whose bit is
+    /// clear in `skip_residence` (bit i: the run's i-th datagram) is recorded.
+    Forward { skip_residence: u64 },
+    /// A clock-probe answer: its t3, the time it leaves.
+    ProbeAnswer,
+}
+
+/// A run of datagrams `stride` bytes apart waiting to be polled.
+#[derive(Debug, Clone, Copy)]
+struct Queued {
+    buffer: BufferId,
+    offset: usize,
+    len: usize,
+    stride: usize,
+    destination: Destination,
+    stamp: Stamp,
+}
+
+/// How the endpoint classified one datagram before the state machine.
+enum Admitted {
+    Machine(Verdict),
+    Echo,
+    Probe,
+    Ignored,
+}
+
+/// A member's data-path protocol state: the tour state machine (absent before the first
+/// configuration, when the member only answers echoes and probes), the send batching and
+/// the I/O counters.
+#[derive(Debug)]
+pub struct Endpoint {
+    setup: Option<RingSetup>,
+    machine: Option<TourMachine>,
+    io: IoCounters,
+    /// The longest datagram of the tour: the stride of datagrams in a send buffer and the
+    /// GSO segment size.
+    datagram: usize,
+    /// Origin: datagrams of one message written into one send buffer.
+    send_batch: usize,
+    /// The GSO segment size sends carry now (0: every datagram on its own). A refusal
+    /// turns it off until the next configuration.
+    gso_segment: usize,
+    /// Whether the socket receives GRO-coalesced datagrams.
+    gro: bool,
+    /// Discard every data datagram on arrival (fault injection).
+    drop_data: bool,
+    /// Messages held (hold mode), in arrival order.
+    held: Vec<Held>,
+    /// What is to be sent, in order.
+    queue: VecDeque<Queued>,
+}
+
+impl Endpoint {
+    /// The endpoint of a member that is not configured: it answers echo requests and clock
+    /// probes and ignores everything else.
+    pub fn unconfigured(drop_data: bool) -> Endpoint {
+        Endpoint {
+            setup: None,
+            machine: None,
+            io: IoCounters::default(),
+            datagram: 2048,
+            send_batch: 1,
+            gso_segment: 0,
+            gro: false,
+            drop_data,
+            held: Vec::new(),
+            queue: VecDeque::with_capacity(64),
+        }
+    }
+
+    /// The endpoint of a configured member. `offload` is what the socket allows; GSO and
+    /// GRO are used only for messages of several datagrams forwarded as they arrive. The
+    /// driver then sizes its buffers and calls [`Endpoint::reserve`].
+    pub fn new(
+        setup: RingSetup,
+        offload: Offload,
+        drop_data: bool,
+    ) -> Result<Endpoint, ConfigError> {
+        let machine = TourMachine::new(setup.position, setup.config)?;
+        let offload = Endpoint::offload_for(&setup, offload)?;
+        let datagram = machine.max_datagram_len();
+        let send_batch = if offload.gso {
+            (GSO_MAX_BYTES / datagram).clamp(1, GSO_MAX_SEGMENTS)
+        } else {
+            1
+        };
+        Ok(Endpoint {
+            setup: Some(setup),
+            machine: Some(machine),
+            io: IoCounters::default(),
+            datagram,
+            send_batch,
+            gso_segment: if offload.gso { datagram } else { 0 },
+            gro: offload.gro,
+            drop_data,
+            held: Vec::new(),
+            queue: VecDeque::new(),
+        })
+    }
+
+    /// Allocates, at configure time, room for what `buffers` receive buffers and
+    /// `send_buffers` send buffers can hold and queue, so that handling datagrams never
+    /// allocates.
+    pub fn reserve(&mut self, buffers: u32, send_buffers: u32) {
+        self.held.reserve(buffers as usize);
+        self.queue
+            .reserve(buffers as usize + send_buffers as usize + GSO_MAX_SEGMENTS);
+    }
+
+    /// The offload a tour uses: it pays only for messages of several datagrams, and hold
+    /// mode refuses those (a held buffer must hold one datagram).
+    pub fn offload_for(setup: &RingSetup, offload: Offload) -> Result<Offload, ConfigError> {
+        let hold = !setup.config.forward_immediately && !setup.position.is_origin();
+        let fragments = setup.config.plan()?.count();
+        Ok(if fragments > 1 && !hold {
+            offload
+        } else {
+            Offload::default()
+        })
+    }
+
+    /// The ring position and neighbours, once configured.
+    pub fn setup(&self) -> Option<&RingSetup> {
+        self.setup.as_ref()
+    }
+
+    /// The tour state machine, once configured.
+    pub fn machine(&self) -> Option<&TourMachine> {
+        self.machine.as_ref()
+    }
+
+    /// The tour state machine, once configured (to prepare, start, end and time it out).
+    pub fn machine_mut(&mut self) -> Option<&mut TourMachine> {
+        self.machine.as_mut()
+    }
+
+    /// The I/O counters of the current tour.
+    pub fn io(&self) -> &IoCounters {
+        &self.io
+    }
+
+    /// The I/O counters, for what only the driver sees (receive errors, buffers running
+    /// out).
+    pub fn io_mut(&mut self) -> &mut IoCounters {
+        &mut self.io
+    }
+
+    /// The longest datagram of the tour.
+    pub fn datagram(&self) -> usize {
+        self.datagram
+    }
+
+    /// Origin: datagrams of one message written into one send buffer (several when GSO is
+    /// on); a send buffer holds `send_batch() × datagram()` bytes.
+    pub fn send_batch(&self) -> usize {
+        self.send_batch
+    }
+
+    /// The GSO segment size sends carry now (0: none).
+    pub fn gso_segment(&self) -> usize {
+        self.gso_segment
+    }
+
+    /// Whether the socket is to receive GRO-coalesced datagrams.
+    pub fn gro(&self) -> bool {
+        self.gro
+    }
+
+    /// Whether transmits are waiting to be polled.
+    pub fn has_transmits(&self) -> bool {
+        !self.queue.is_empty()
+    }
+
+    /// Arms the machine for tour `tour_id` and starts the tour's counters afresh.
+    /// `prev_clock_offset_ns` (this member's clock minus the previous member's) corrects the
+    /// hop into this member.
+    pub fn prepare(&mut self, tour_id: u64, prev_clock_offset_ns: i64) -> bool {
+        let Some(machine) = self.machine.as_mut() else {
+            return false;
+        };
+        machine.prepare(tour_id);
+        machine.set_prev_clock_offset(prev_clock_offset_ns);
+        self.io = IoCounters::default();
+        true
+    }
+
+    /// Gives up every held message without sending it: `release` is called with each
+    /// held buffer, which the driver may then reuse.
+    pub fn release_held(&mut self, mut release: impl FnMut(u16)) {
+        for held in self.held.drain(..) {
+            release(held.buffer);
+        }
+    }
+
+    /// Handles one receive in `pool`: each of its datagrams (several when GRO coalesced
+    /// them) goes through the endpoint's checks and the state machine, and what is to be
+    /// sent is queued for [`Endpoint::poll_transmit`]: runs of consecutive forwards, echo
+    /// and probe answers, and in hold mode every held message at the flush.
+    pub fn handle_receive(&mut self, rx: Receive, pool: &mut Pool) -> Handled {
+        if rx.kernel_stamp {
+            self.io.kernel_stamps += 1;
+        } else {
+            self.io.app_stamps += 1;
+        }
+        let stride = rx.segment_size.filter(|&s| s < rx.len).unwrap_or(rx.len);
+        if stride < rx.len {
+            self.io.gro_receives += 1;
+        }
+        let mut handled = Handled {
+            held: false,
+            last: None,
+        };
+        // A run of forwards not yet queued.
+        let mut run: Option<Queued> = None;
+        for (offset, len) in segments(rx.offset, rx.len, stride) {
+            let Some(datagram) = pool.slot(rx.buffer).get_mut(offset..offset + len) else {
+                self.io.recv_errors += 1;
+                continue;
+            };
+            let admitted = self.admit(rx.now, datagram, rx.source);
+            handled.last = match admitted {
+                Admitted::Machine(verdict) => Some(verdict),
+                Admitted::Echo | Admitted::Probe => Some(Verdict::EchoReply),
+                Admitted::Ignored => None,
+            };
+            if let Admitted::Machine(verdict @ (Verdict::Forward | Verdict::ForwardFragment)) =
+                admitted
+            {
+                let skip = u64::from(verdict == Verdict::ForwardFragment);
+                run = match run {
+                    Some(mut r) if r.offset + r.len == offset => {
+                        let index = r.len / stride.max(1);
+                        if let Stamp::Forward { skip_residence } = &mut r.stamp
+                            && index < 64
+                        {
+                            *skip_residence |= skip << index;
+                        }
+                        r.len += len;
+                        Some(r)
+                    }
+                    other => {
+                        self.queue.extend(other);
+                        Some(Queued {
+                            buffer: BufferId::Receive(rx.buffer),
+                            offset,
+                            len,
+                            stride,
+                            destination: Destination::Next,
+                            stamp: Stamp::Forward {
+                                skip_residence: skip,
+                            },
+                        })
+                    }
+                };
+                continue;
+            }
+            self.queue.extend(run.take());
+            match admitted {
+                Admitted::Echo | Admitted::Probe => {
+                    self.io.echoes += 1;
+                    self.queue.push_back(Queued {
+                        buffer: BufferId::Receive(rx.buffer),
+                        offset,
+                        len,
+                        stride: len,
+                        destination: Destination::Source,
+                        stamp: if matches!(admitted, Admitted::Probe) {
+                            Stamp::ProbeAnswer
+                        } else {
+                            Stamp::None
+                        },
+                    });
+                }
+                // Hold mode receives one datagram per buffer (no GRO).
+                Admitted::Machine(Verdict::Hold) => {
+                    self.held.push(Held {
+                        buffer: rx.buffer,
+                        offset,
+                        len,
+                    });
+                    handled.held = true;
+                }
+                Admitted::Machine(Verdict::FlushHeld) => {
+                    // This buffer leaves with the others: it is free once its send is done.
+                    self.held.push(Held {
+                        buffer: rx.buffer,
+                        offset,
+                        len,
+                    });
+                    for held in self.held.drain(..) {
+                        self.queue.push_back(Queued {
+                            buffer: BufferId::Receive(held.buffer),
+                            offset: held.offset,
+                            len: held.len,
+                            stride: held.len,
+                            destination: Destination::Next,
+                            stamp: Stamp::Forward { skip_residence: 0 },
+                        });
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.queue.extend(run);
+        handled
+    }
+
+    /// The endpoint's own checks of one datagram (answers to echoes and clock probes,
+    /// injected loss, the source of data), then the state machine.
+    fn admit(&mut self, now: u64, datagram: &mut [u8], source: Option<SocketAddr>) -> Admitted {
+        match Kind::peek(datagram) {
+            Some(Kind::ClockProbe) => {
+                // A neighbour measuring the clock offset: answered at once with t2 (now)
+                // and t3 (when the answer is polled). Only header-sized probes, and once
+                // configured only from the next member's host (the one member that
+                // probes this one).
+                let expected = self
+                    .setup
+                    .is_none_or(|s| source.map(|a| a.ip()) == Some(s.next_peer.ip()));
+                match Header::decode(datagram) {
+                    Ok(h)
+                        if h.flags & FLAG_PROBE_REPLY == 0
+                            && datagram.len() == HEADER_LEN
+                            && expected =>
+                    {
+                        Header::make_probe_reply(datagram, now, now);
+                        Admitted::Probe
+                    }
+                    _ => Admitted::Ignored,
+                }
+            }
+            // Echoes are header-sized; a longer one is not answered (the answer could not
+            // go out as one datagram while the socket sends with GSO).
+            Some(Kind::EchoRequest) if datagram.len() == HEADER_LEN => {
+                match Header::decode(datagram) {
+                    Ok(_) => {
+                        Header::make_echo_reply(datagram);
+                        Admitted::Echo
+                    }
+                    Err(_) => self.by_machine(now, datagram),
+                }
+            }
+            Some(Kind::Data) if self.machine.is_some() => {
+                if self.drop_data {
+                    self.io.injected_drops += 1;
+                    return Admitted::Ignored;
+                }
+                if source != self.setup.map(|s| s.prev_peer) {
+                    self.io.wrong_source += 1;
+                    return Admitted::Ignored;
+                }
+                self.by_machine(now, datagram)
+            }
+            _ => self.by_machine(now, datagram),
+        }
+    }
+
+    fn by_machine(&mut self, now: u64, datagram: &mut [u8]) -> Admitted {
+        match self.machine.as_mut() {
+            Some(machine) => Admitted::Machine(machine.handle_datagram(now, datagram)),
+            // Not configured: nothing but echoes and probes is answered.
+            None => Admitted::Ignored,
+        }
+    }
+
+    /// Origin: writes what to send next into send buffer `slot` (`buf`, which holds
+    /// [`Endpoint::send_batch`] datagrams): one datagram, or with GSO up to `send_batch`
+    /// consecutive datagrams of one message, `datagram` bytes apart, and queues them. False
+    /// when nothing may be sent now (the buffer stays free).
+    pub fn fill_send_slot(&mut self, now: u64, slot: u16, buf: &mut [u8]) -> bool {
+        let (stride, batch) = (self.datagram, self.send_batch);
+        let Some(machine) = self.machine.as_mut() else {
+            return false;
+        };
+        let Some(mut total) = machine.poll_send(now, buf) else {
+            return false;
+        };
+        let mut count = 1;
+        // Only whole datagrams may be followed by another in the same send.
+        while count < batch && total == count * stride && machine.mid_message() {
+            let Some(len) = buf
+                .get_mut(count * stride..)
+                .and_then(|rest| machine.poll_send(now, rest))
+            else {
+                break;
+            };
+            total += len;
+            count += 1;
+        }
+        self.queue.push_back(Queued {
+            buffer: BufferId::Send(slot),
+            offset: 0,
+            len: total,
+            stride,
+            destination: Destination::Next,
+            stamp: Stamp::None,
+        });
+        true
+    }
+
+    /// The next send, if any: a run's datagrams as one GSO send while GSO is on (and the
+    /// run's datagrams are of the segment size), else its next datagram. Forwards get their
+    /// send time `now` (and their residence recorded), probe answers their t3. `pool` is
+    /// the receive pool the forwards lie in.
+    pub fn poll_transmit(&mut self, now: u64, pool: &mut Pool) -> Option<Transmit> {
+        let entry = self.queue.front_mut()?;
+        let stride = entry.stride.max(1);
+        let chunk = if self.gso_segment > 0 && self.gso_segment == stride && entry.len > stride {
+            entry.len.min(stride * GSO_MAX_SEGMENTS)
+        } else {
+            stride.min(entry.len)
+        };
+        let transmit = Transmit {
+            buffer: entry.buffer,
+            offset: entry.offset,
+            len: chunk,
+            segment_size: (chunk > stride).then_some(stride),
+            destination: entry.destination,
+        };
+        if let BufferId::Receive(bid) = entry.buffer {
+            match &mut entry.stamp {
+                Stamp::None => {}
+                Stamp::Forward { skip_residence } => {
+                    if let Some(machine) = self.machine.as_mut() {
+                        for (offset, len) in segments(transmit.offset, chunk, stride) {
+                            if let Some(datagram) = pool.slot(bid).get_mut(offset..offset + len) {
+                                machine.stamp_send(now, datagram, *skip_residence & 1 == 0);
+                            }
+                            *skip_residence >>= 1;
+                        }
+                    }
+                }
+                Stamp::ProbeAnswer => {
+                    if let Some(datagram) = pool.slot(bid).get_mut(transmit.offset..) {
+                        Header::set_probe_t3(datagram, now);
+                    }
+                }
+            }
+        }
+        entry.offset += chunk;
+        entry.len -= chunk;
+        if entry.len == 0 {
+            self.queue.pop_front();
+        }
+        Some(transmit)
+    }
+
+    /// The outcome of a polled transmit: `Ok` when the kernel took it, `Err(errno)` when it
+    /// refused it. A GSO send refused with EIO (the device or path cannot segment) or EINVAL
+    /// (the socket or the send does not allow it) is queued again one datagram at a time,
+    /// and GSO stays off until the next configuration: returns true then, and the driver
+    /// polls those sends before it reuses the buffer. Other failures count every datagram
+    /// the send carried.
+    pub fn handle_send_result(&mut self, transmit: &Transmit, result: Result<(), i32>) -> bool {
+        match (result, transmit.segment_size) {
+            (Ok(()), Some(_)) => self.io.gso_sends += 1,
+            (Ok(()), None) => {}
+            (Err(errno), Some(stride)) if errno == EIO || errno == EINVAL => {
+                self.io.gso_refused += 1;
+                if self.gso_segment > 0 {
+                    self.gso_segment = 0;
+                    tracing::warn!(
+                        errno,
+                        "the kernel refused a UDP GSO send ({}); sending every datagram on its own until the next configuration",
+                        std::io::Error::from_raw_os_error(errno)
+                    );
+                }
+                self.queue.push_back(Queued {
+                    buffer: transmit.buffer,
+                    offset: transmit.offset,
+                    len: transmit.len,
+                    stride,
+                    destination: transmit.destination,
+                    stamp: Stamp::None,
+                });
+                return true;
+            }
+            (Err(errno), _) => self.io.send_failed_n(errno, transmit.datagrams()),
+        }
+        false
+    }
+}
+
+/// The datagrams in `len` bytes at `offset` that were sent (or coalesced) as segments of
+/// `segment` bytes: `(offset, len)` of each, in order. A `segment` of 0 or of at least
+/// `len` is one datagram.
+pub fn segments(offset: usize, len: usize, segment: usize) -> impl Iterator<Item = (usize, usize)> {
+    let step = if segment == 0 { len.max(1) } else { segment };
+    (0..len.max(1))
+        .step_by(step)
+        .map(move |at| (offset + at, step.min(len - at)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{FLAG_PROBE_REPLY, HEADER_LEN};
+
+    fn receive(len: usize, source: SocketAddr) -> Receive {
+        Receive {
+            buffer: 0,
+            offset: 0,
+            len,
+            segment_size: None,
+            source: Some(source),
+            now: 500,
+            kernel_stamp: false,
+        }
+    }
+
+    /// A member that is not configured answers echo requests and clock probes (the client
+    /// and the probing neighbour reach it before any ring exists) and ignores the rest.
+    #[test]
+    fn an_unconfigured_member_answers_echoes_and_probes_only() {
+        let client = SocketAddr::from(([127, 0, 0, 1], 4000));
+        let mut endpoint = Endpoint::unconfigured(false);
+        let mut pool = Pool::new(1, 256, 0);
+        let h = Header::echo_request(99);
+        h.encode(pool.slot(0));
+        let handled = endpoint.handle_receive(receive(HEADER_LEN, client), &mut pool);
+        assert_eq!(
+            handled,
+            Handled {
+                held: false,
+                last: Some(Verdict::EchoReply)
+            }
+        );
+        let t = endpoint.poll_transmit(700, &mut pool).unwrap();
+        assert_eq!(
+            t,
+            Transmit {
+                buffer: BufferId::Receive(0),
+                offset: 0,
+                len: HEADER_LEN,
+                segment_size: None,
+                destination: Destination::Source,
+            }
+        );
+        assert_eq!(
+            Header::decode(&pool.slot(0)[..HEADER_LEN]),
+            Ok(Header {
+                kind: Kind::EchoReply,
+                ..h
+            })
+        );
+        assert_eq!(endpoint.poll_transmit(700, &mut pool), None);
+
+        // A probe: t2 is the arrival, t3 the time the answer is polled.
+        Header::clock_probe(5, 1, 100).encode(pool.slot(0));
+        endpoint.handle_receive(receive(HEADER_LEN, client), &mut pool);
+        assert!(endpoint.poll_transmit(900, &mut pool).is_some());
+        let answer = Header::decode(&pool.slot(0)[..HEADER_LEN]).unwrap();
+        assert_ne!(answer.flags & FLAG_PROBE_REPLY, 0);
+        assert_eq!(
+            Header::probe_reply(&pool.slot(0)[..HEADER_LEN]),
+            Some((5, 1, 100, 500, 900))
+        );
+
+        // Data, or an echo longer than a header: ignored, nothing counted but the echoes.
+        let data = Header {
+            kind: Kind::Data,
+            ..Header::echo_request(1)
+        };
+        data.encode(pool.slot(0));
+        let handled = endpoint.handle_receive(receive(HEADER_LEN, client), &mut pool);
+        assert_eq!(handled.last, None);
+        Header::echo_request(2).encode(pool.slot(0));
+        let handled = endpoint.handle_receive(receive(HEADER_LEN + 1, client), &mut pool);
+        assert_eq!(handled.last, None);
+        assert!(!endpoint.has_transmits());
+        assert_eq!(endpoint.io().echoes, 2);
+        assert_eq!(endpoint.io().app_stamps, 4);
+    }
+
+    #[test]
+    fn a_refused_gso_send_is_queued_again_datagram_by_datagram() {
+        let mut endpoint = Endpoint::unconfigured(false);
+        endpoint.gso_segment = 1000;
+        let mut pool = Pool::new(1, 4096, 0);
+        let t = Transmit {
+            buffer: BufferId::Receive(0),
+            offset: 16,
+            len: 2500,
+            segment_size: Some(1000),
+            destination: Destination::Next,
+        };
+        assert!(endpoint.handle_send_result(&t, Err(EINVAL)));
+        assert_eq!(endpoint.gso_segment(), 0, "GSO is off from now on");
+        let resent: Vec<(usize, usize, Option<usize>)> =
+            std::iter::from_fn(|| endpoint.poll_transmit(0, &mut pool))
+                .map(|t| (t.offset, t.len, t.segment_size))
+                .collect();
+        assert_eq!(
+            resent,
+            vec![(16, 1000, None), (1016, 1000, None), (2016, 500, None)]
+        );
+        // Other errors count every datagram the send carried; EMSGSIZE also as too big.
+        assert!(!endpoint.handle_send_result(&t, Err(90)));
+        assert!(!endpoint.handle_send_result(&t, Err(11)));
+        assert!(!endpoint.handle_send_result(&t, Ok(())));
+        let io = endpoint.io();
+        assert_eq!(
+            (
+                io.gso_refused,
+                io.send_errors,
+                io.send_too_big,
+                io.gso_sends
+            ),
+            (1, 6, 3, 1)
+        );
+    }
+
+    #[test]
+    fn splits_received_bytes_into_segments() {
+        let all = |offset, len, segment| segments(offset, len, segment).collect::<Vec<_>>();
+        assert_eq!(all(10, 1000, 0), vec![(10, 1000)]);
+        assert_eq!(all(10, 1000, 1000), vec![(10, 1000)]);
+        assert_eq!(all(10, 1000, 4000), vec![(10, 1000)]);
+        assert_eq!(all(0, 1000, 400), vec![(0, 400), (400, 400), (800, 200)]);
+        assert_eq!(all(5, 800, 400), vec![(5, 400), (405, 400)]);
+        assert_eq!(all(7, 0, 400), vec![(7, 0)]);
+        // Every byte exactly once, in order, for many shapes.
+        for len in 0..300 {
+            for segment in [0, 1, 7, 64, 299, 300] {
+                let parts = all(3, len, segment);
+                let mut at = 3;
+                for &(offset, n) in &parts {
+                    assert_eq!(offset, at);
+                    assert!(segment == 0 || n <= segment);
+                    at += n;
+                }
+                assert_eq!(at, 3 + len);
+            }
+        }
+    }
+}
