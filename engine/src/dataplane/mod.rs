@@ -1027,3 +1027,180 @@ impl fmt::Debug for Session {
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+    use super::*;
+    use crate::tour::{RingPosition, TourConfig};
+
+    fn config(count: u32, msg_len: u32, window: u32, forward_immediately: bool) -> TourConfig {
+        TourConfig {
+            count,
+            msg_len,
+            window,
+            forward_immediately,
+            member_timeout_ns: 1_000_000_000,
+            warmup: 0,
+            interval_ns: 0,
+            max_datagram: 0,
+            max_buffer_memory: 0,
+        }
+    }
+
+    fn setup(index: u32, config: TourConfig) -> RingSetup {
+        let addr = SocketAddr::from(([127, 0, 0, 1], 9));
+        RingSetup {
+            position: RingPosition { index, ring_len: 3 },
+            config,
+            next_peer: addr,
+            prev_peer: addr,
+        }
+    }
+
+    const BOTH: Offload = Offload {
+        gso: true,
+        gro: true,
+    };
+
+    /// Buffers are sized for what a tour can have in flight: twice the window's datagrams
+    /// within [256, 1024] when forwarding, every message plus 64 when holding, 64 KiB GRO
+    /// buffers for fragmented messages; the origin gets send slots for its window, and a
+    /// tour over the memory limit is refused with its numbers.
+    #[test]
+    fn sessions_size_their_buffers_for_the_tour() {
+        let s = Session::new(
+            setup(0, config(10, 64, 1, true)),
+            Backend::Syscall,
+            Faults::default(),
+            BOTH,
+        )
+        .unwrap();
+        assert_eq!((s.pool.count(), s.send_pool.count()), (256, 1));
+        assert_eq!(s.rcvbuf_requested, MIN_SOCKET_BUFFER);
+        assert_eq!(
+            s.endpoint.gso_segment(),
+            0,
+            "one datagram per message: no GSO"
+        );
+
+        let s = Session::new(
+            setup(1, config(1000, 64, 1000, false)),
+            Backend::Uring,
+            Faults::default(),
+            BOTH,
+        )
+        .unwrap();
+        assert_eq!(s.pool.count(), 2048, "1000 held + 64, to a power of two");
+        assert_eq!(s.send_pool.count(), 0, "only the origin sends new messages");
+        assert_eq!(s.pool.payload_offset(), RECV_HEADROOM);
+
+        let fragmented = TourConfig {
+            max_datagram: 1472,
+            ..config(10, 7000, 1, true)
+        };
+        let mut s = Session::new(
+            setup(0, fragmented),
+            Backend::Syscall,
+            Faults::default(),
+            BOTH,
+        )
+        .unwrap();
+        assert_eq!((s.endpoint.gso_segment(), s.endpoint.gro()), (1472, true));
+        assert_eq!(
+            s.endpoint.send_batch(),
+            44,
+            "65507 / 1472 datagrams per GSO send"
+        );
+        assert_eq!(s.pool.count(), 64);
+        assert_eq!(s.pool.slot(0).len(), GRO_BUFFER);
+        let s = Session::new(
+            setup(0, fragmented),
+            Backend::Syscall,
+            Faults::default(),
+            Offload::default(),
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                s.endpoint.gso_segment(),
+                s.endpoint.gro(),
+                s.endpoint.send_batch()
+            ),
+            (0, false, 1)
+        );
+
+        let tight = TourConfig {
+            max_buffer_memory: 1 << 20,
+            ..config(10, 64, 1, true)
+        };
+        let err =
+            Session::new(setup(0, tight), Backend::Syscall, Faults::default(), BOTH).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataPlaneError::BufferMemory {
+                    buffers: 256,
+                    limit: 1_048_576,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        let err = Session::new(
+            setup(1, config(MAX_BUFFERS, 64, MAX_BUFFERS, false)),
+            Backend::Syscall,
+            Faults::default(),
+            BOTH,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                DataPlaneError::HoldCount {
+                    count: MAX_BUFFERS,
+                    max: 32_704
+                }
+            ),
+            "{err}"
+        );
+    }
+
+    /// Commands are checked against the member's state: nothing before a configuration,
+    /// only the origin starts, and only the armed tour is started or ended.
+    #[test]
+    fn commands_name_what_is_wrong() {
+        for backend in [BackendChoice::Syscall, BackendChoice::Uring] {
+            let options = DataPlaneOptions {
+                backend,
+                ..DataPlaneOptions::default()
+            };
+            let dp = DataPlane::spawn_with(SocketAddr::from(([127, 0, 0, 1], 0)), options).unwrap();
+            assert!(matches!(
+                dp.prepare(1, 0),
+                Err(DataPlaneError::NotConfigured)
+            ));
+            assert!(matches!(dp.start(1), Err(DataPlaneError::NotConfigured)));
+            let addr = dp.local_addr();
+            let forwarder = RingSetup {
+                next_peer: addr,
+                prev_peer: addr,
+                ..setup(1, config(10, 64, 10, true))
+            };
+            dp.configure(forwarder).unwrap();
+            dp.prepare(7, 0).unwrap();
+            assert!(matches!(
+                dp.start(7),
+                Err(DataPlaneError::NotOrigin { index: 1 })
+            ));
+            assert!(matches!(
+                dp.end(8),
+                Err(DataPlaneError::WrongTour { asked: 8, armed: 7 })
+            ));
+            // Ending an armed tour that never started leaves the member idle.
+            let report = dp.end(7).unwrap();
+            assert_eq!((report.tour_id, report.phase), (7, Phase::Idle));
+        }
+    }
+}

@@ -15,6 +15,34 @@
 //! completes; one the kernel refuses goes again one datagram at a time. A receive buffer
 //! may carry several datagrams (GRO) and so several sends: it goes back to the kernel when
 //! the last of them completes.
+//!
+//! What to send is decided by the session's [`Endpoint`](crate::endpoint::Endpoint): this
+//! backend hands it each receive and submits the [`Transmit`]s it polls; it reads no byte
+//! of a datagram.
+//!
+//! # Invariants: who owns a buffer when
+//!
+//! - **Receive buffer `bid`** (a slot of `session.pool`) is owned by exactly one of:
+//!   1. *the kernel*, from `BufRing::push` (at `give_buffers` or `recycle`) until a
+//!      receive completion names it (`cqueue::buffer_select`); nothing here reads or
+//!      writes it meanwhile;
+//!   2. *the endpoint*, while `handle_receive` runs on it, and afterwards while it holds
+//!      it (hold mode: `Handled::held`) until a transmit out of it or `release_held`;
+//!   3. *in-flight sends*: `recv_refs[bid]` counts the submitted sends out of it; the last
+//!      completion (for `SendZc`, its notification) hands it back to the kernel. A
+//!      refused GSO send's datagrams are submitted again before its reference is dropped.
+//!
+//!   A buffer is recycled exactly once: when it is neither held nor referenced.
+//! - **Send slot `slot`** (of `session.send_pool`, the origin only) is free in the pool,
+//!   or written by `Endpoint::fill_send_slot` and then referenced by `send_refs[slot]`
+//!   until its last send completes.
+//! - **GSO messages** (`gso_msgs`): an entry of `gso_free` is unused; a popped one is read
+//!   by the kernel until its `OP_GSO` completion.
+//! - **Addresses**: `session.next` is boxed and outlives every send to it; an answer's
+//!   address lies in its receive buffer, referenced like the buffer itself.
+//! - **Reconfiguration and shutdown** `quiesce` first: cancel the receive and reap until
+//!   no operation is in flight, so no buffer, address or GSO message is freed under the
+//!   kernel; if it does not get quiet in time, the session is leaked, never freed.
 
 use std::collections::VecDeque;
 use std::io;
@@ -793,5 +821,98 @@ impl BufferOwner for Uring {
         }
         *session = new;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+    use std::net::{SocketAddr, UdpSocket};
+    use std::time::Duration;
+
+    use crate::dataplane::{
+        Backend, BackendChoice, DataPlane, DataPlaneOptions, Faults, RingSetup,
+    };
+    use crate::tour::{Phase, RingPosition, TourConfig};
+    use crate::wire::{HEADER_LEN, Header, Kind};
+
+    fn uring(faults: Faults) -> DataPlane {
+        let options = DataPlaneOptions {
+            backend: BackendChoice::Uring,
+            faults,
+            ..DataPlaneOptions::default()
+        };
+        let dp = DataPlane::spawn_with(SocketAddr::from(([127, 0, 0, 1], 0)), options)
+            .expect("io_uring must start here (kernel 6.x, no seccomp filter)");
+        assert_eq!(dp.started().backend, Backend::Uring);
+        dp
+    }
+
+    /// An echo request travels through the multishot receive, the endpoint and a `Send`
+    /// whose address is the source the kernel wrote into the receive buffer.
+    #[test]
+    fn answers_an_echo_from_the_receive_buffer() {
+        let dp = uring(Faults::default());
+        let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        for id in 0..3u64 {
+            let mut request = [0u8; HEADER_LEN];
+            Header::echo_request(id).encode(&mut request);
+            client.send_to(&request, dp.local_addr()).unwrap();
+            let mut reply = [0u8; 2 * HEADER_LEN];
+            let (n, from) = client.recv_from(&mut reply).unwrap();
+            assert_eq!((n, from), (HEADER_LEN, dp.local_addr()));
+            let h = Header::decode(&reply[..n]).unwrap();
+            assert_eq!((h.kind, h.tour_id), (Kind::EchoReply, id));
+        }
+    }
+
+    /// With two receive buffers, 2000 messages go round a two-member ring: each buffer
+    /// goes back to the kernel when the forward out of it completes, or the ring would
+    /// stall after two messages.
+    #[test]
+    fn buffers_return_to_the_kernel_when_their_send_completes() {
+        let faults = Faults {
+            buffers: Some(2),
+            ..Faults::default()
+        };
+        let (origin, member) = (uring(faults), uring(faults));
+        let config = TourConfig {
+            count: 2000,
+            msg_len: 64,
+            window: 1,
+            forward_immediately: true,
+            member_timeout_ns: 5_000_000_000,
+            warmup: 0,
+            interval_ns: 0,
+            max_datagram: 0,
+            max_buffer_memory: 0,
+        };
+        for (index, dp, peer) in [
+            (0, &origin, member.local_addr()),
+            (1, &member, origin.local_addr()),
+        ] {
+            let report = dp
+                .configure(RingSetup {
+                    position: RingPosition { index, ring_len: 2 },
+                    config,
+                    next_peer: peer,
+                    prev_peer: peer,
+                })
+                .unwrap();
+            assert_eq!(report.buffers, 2);
+            dp.prepare(3, 0).unwrap();
+        }
+        origin.start(3).unwrap();
+        assert!(origin.wait_finished(3, Duration::from_secs(30)));
+        let report = origin.end(3).unwrap();
+        assert_eq!(report.phase, Phase::Complete);
+        assert_eq!(report.counters.received, 2000);
+        let forwarded = member.end(3).unwrap();
+        assert_eq!(forwarded.counters.forwarded, 2000);
+        assert_eq!(forwarded.io.send_errors, 0);
     }
 }
