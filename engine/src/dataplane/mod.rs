@@ -1,6 +1,6 @@
 //! A member's data plane: one thread, pinned to a core, that owns the member's UDP peer
-//! socket, answers echoes, and drives the member's [`TourMachine`] with datagrams and
-//! timestamps.
+//! socket and moves its datagrams and timestamps between the kernel and the member's
+//! [`Endpoint`] (which answers echoes and probes and drives the [`TourMachine`]).
 //!
 //! Two backends run the thread's loop: [`uring`] (io_uring: multishot receive into a
 //! provided-buffer ring, sends straight out of the receive buffer, one `io_uring_enter` per
@@ -580,8 +580,8 @@ pub(crate) struct Core {
 
 /// What a backend must do when the core changes its session or buffers.
 pub(crate) trait BufferOwner {
-    /// Receive buffer `bid`, held by the endpoint, may be reused.
-    fn release(&mut self, session: &mut Session, bid: u16);
+    /// Receive buffer `bid` of `pool`, held by the endpoint, may be reused.
+    fn release(&mut self, pool: &mut Pool, bid: u16);
     /// The buffers released since the last call may be handed back to the kernel.
     fn released(&mut self) {}
     /// `new` replaces the current session; the backend hands the kernel the new buffers
@@ -616,9 +616,10 @@ impl Core {
     }
 
     fn release_held(session: &mut Session, owner: &mut impl BufferOwner) {
-        let mut held = std::mem::replace(&mut session.endpoint, Endpoint::unconfigured(false));
-        held.release_held(|bid| owner.release(session, bid));
-        session.endpoint = held;
+        let pool = &mut session.pool;
+        session
+            .endpoint
+            .release_held(|bid| owner.release(pool, bid));
         owner.released();
     }
 

@@ -11,6 +11,7 @@ use std::os::fd::AsRawFd;
 
 use super::{BufferOwner, Core, DataPlaneError, PollMode, Session, sys};
 use crate::endpoint::{BufferId, Destination, Receive, Transmit};
+use crate::pool::Pool;
 
 /// Datagrams per `recvmmsg`/`sendmmsg` call.
 const BATCH: usize = 32;
@@ -345,8 +346,8 @@ impl Syscall {
 }
 
 impl BufferOwner for Syscall {
-    fn release(&mut self, session: &mut Session, bid: u16) {
-        session.pool.put(bid);
+    fn release(&mut self, pool: &mut Pool, bid: u16) {
+        pool.put(bid);
     }
 
     fn replace_session(

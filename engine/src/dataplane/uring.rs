@@ -55,6 +55,7 @@ use io_uring::{IoUring, Probe, cqueue, opcode, squeue};
 
 use super::{BufferOwner, Core, DataPlaneError, PollMode, Session, sys};
 use crate::endpoint::{BufferId, Destination, Receive, Transmit};
+use crate::pool::Pool;
 
 const OP_RECV: u64 = 1;
 /// A send out of a receive buffer (a forward, an echo or probe reply); index = buffer id.
@@ -442,11 +443,16 @@ impl Uring {
 
     /// Gives a receive buffer back to the kernel (visible at the next `publish`).
     fn recycle(&mut self, session: &mut Session, bid: u16) {
+        self.recycle_in(&mut session.pool, bid);
+    }
+
+    /// Gives buffer `bid` of `pool` back to the kernel.
+    fn recycle_in(&mut self, pool: &mut Pool, bid: u16) {
         if let Some(bufring) = self.bufring.as_mut() {
             // SAFETY: buffer `bid` came back from the kernel and nothing uses it any more:
             // the endpoint does not hold it and no send out of it is in flight (its
             // reference count is 0); the pool lives until the ring is quiet.
-            unsafe { bufring.push(session.pool.slot(bid), bid) };
+            unsafe { bufring.push(pool.slot(bid), bid) };
             self.available += 1;
         }
     }
@@ -788,8 +794,8 @@ impl Uring {
 }
 
 impl BufferOwner for Uring {
-    fn release(&mut self, session: &mut Session, bid: u16) {
-        self.recycle(session, bid);
+    fn release(&mut self, pool: &mut Pool, bid: u16) {
+        self.recycle_in(pool, bid);
     }
 
     fn released(&mut self) {
