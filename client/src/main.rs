@@ -4,6 +4,7 @@ mod app;
 mod cli;
 mod echo;
 mod export;
+mod histogram;
 mod local;
 mod ping;
 mod plot;
