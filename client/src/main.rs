@@ -11,6 +11,11 @@ mod plot;
 mod report;
 mod tune;
 
+/// The rule for tests that cannot run here, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/support/skip.rs"]
+mod skip;
+
 use std::process::ExitCode;
 
 use clap::Parser;
