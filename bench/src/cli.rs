@@ -143,6 +143,19 @@ pub struct Flow {
     pub sizes: Vec<u32>,
 }
 
+/// The ring sizes of the scaling scenario: scaling and all.
+#[derive(Debug, Clone, Args)]
+pub struct Rings {
+    /// Ring sizes of the scaling scenario, comma-separated (2 members at least).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "2,4,8,16",
+        value_parser = value_parser!(u32).range(2..)
+    )]
+    pub members: Vec<u32>,
+}
+
 /// Messages per tour of the latency and throughput scenarios, and the throughput
 /// scenario's flow: backends and all.
 #[derive(Debug, Clone, Args)]
@@ -215,14 +228,8 @@ pub struct BackendsArgs {
 
 #[derive(Debug, Args)]
 pub struct ScalingArgs {
-    /// Ring sizes, comma-separated (2 members at least).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "2,4,8,16",
-        value_parser = value_parser!(u32).range(2..)
-    )]
-    pub members: Vec<u32>,
+    #[command(flatten)]
+    pub rings: Rings,
     #[command(flatten)]
     pub rounds: Rounds,
     /// Messages per tour.
@@ -269,14 +276,8 @@ pub struct AllArgs {
     /// Messages per tour in the scaling scenario.
     #[arg(long, default_value_t = 10_000, value_parser = value_parser!(u32).range(1..))]
     pub scaling_messages: u32,
-    /// Ring sizes of the scaling scenario, comma-separated (2 members at least).
-    #[arg(
-        long,
-        value_delimiter = ',',
-        default_value = "2,4,8,16",
-        value_parser = value_parser!(u32).range(2..)
-    )]
-    pub members: Vec<u32>,
+    #[command(flatten)]
+    pub rings: Rings,
 }
 
 impl LatencyArgs {
@@ -305,11 +306,7 @@ impl BackendsArgs {
 
 impl ScalingArgs {
     pub fn opts(&self) -> ScalingOpts {
-        ScalingOpts {
-            members: self.members.clone(),
-            rounds: self.rounds.rounds,
-            messages: self.messages,
-        }
+        scaling_opts(&self.rings, self.rounds, self.messages)
     }
 }
 
@@ -356,11 +353,7 @@ impl AllArgs {
     }
 
     pub fn scaling(&self) -> ScalingOpts {
-        ScalingOpts {
-            members: self.members.clone(),
-            rounds: self.rounds.rounds,
-            messages: self.scaling_messages,
-        }
+        scaling_opts(&self.rings, self.rounds, self.scaling_messages)
     }
 
     /// Jumbo with its own defaults for the message, count and window.
@@ -408,6 +401,14 @@ fn throughput_opts(
         window: flow.window,
         cpus: cpus.cpus.clone(),
         no_pin: peer.no_pin,
+    }
+}
+
+fn scaling_opts(rings: &Rings, rounds: Rounds, messages: u32) -> ScalingOpts {
+    ScalingOpts {
+        members: rings.members.clone(),
+        rounds: rounds.rounds,
+        messages,
     }
 }
 
@@ -488,7 +489,7 @@ mod tests {
         };
         assert_eq!(args.write, Some(PathBuf::from("docs/benchmarks.md")));
         assert_eq!(args.scenarios.flow.sizes, vec![64, 1400]);
-        assert_eq!(args.members, vec![2, 4, 8, 16]);
+        assert_eq!(args.rings.members, vec![2, 4, 8, 16]);
     }
 
     /// `all` runs every benchmark with its own options where they share a flag, and jumbo
@@ -676,17 +677,8 @@ mod tests {
     #[test]
     fn shared_options_appear_on_every_subcommand() {
         let shared: &[(&str, &[&str])] = &[
-            (
-                "--rounds",
-                &[
-                    "latency",
-                    "throughput",
-                    "backends",
-                    "scaling",
-                    "jumbo",
-                    "all",
-                ],
-            ),
+            // Every benchmark but machine.
+            ("--rounds", &SUBCOMMANDS[1..]),
             ("--seconds", &["latency", "throughput", "jumbo", "all"]),
             ("--no-pin", &["latency", "throughput", "jumbo", "all"]),
             ("--cpus", &["latency", "throughput"]),

@@ -779,47 +779,39 @@ pub(crate) mod tests {
         );
     }
 
-    /// The decoder's complaint about `histogram::tests::corrupt()`, after whose it is.
-    fn undecodable(whose: &str) -> String {
-        format!(
-            "{whose} cannot be decoded: histogram bytes are not a valid V2 HdrHistogram encoding: {}",
-            crate::histogram::tests::CAUSE
-        )
-    }
-
+    /// Text and JSON alike: a histogram that cannot be decoded is an error naming whose it
+    /// is, never a row of zeros.
     #[test]
-    fn a_corrupt_hop_histogram_is_an_error_naming_the_hop() {
-        let mut tour = lossy_tour();
-        tour.hops[1].latency = crate::histogram::tests::corrupt();
-        let expected = undecodable("hop 1→2: its latency histogram");
-        assert_eq!(tour_text(&tour).unwrap_err().to_string(), expected);
-        assert_eq!(tour_json(&tour).unwrap_err().to_string(), expected);
-    }
-
-    #[test]
-    fn a_corrupt_residence_histogram_is_an_error_naming_the_member() {
-        let mut tour = lossy_tour();
-        tour.members[2].residence = crate::histogram::tests::corrupt();
-        let expected = undecodable("member 2: its residence histogram");
-        assert_eq!(tour_text(&tour).unwrap_err().to_string(), expected);
-        assert_eq!(tour_json(&tour).unwrap_err().to_string(), expected);
-    }
-
-    #[test]
-    fn corrupt_tour_histograms_are_errors_naming_the_origin() {
-        let mut tour = lossy_tour();
-        tour.tour_latency = crate::histogram::tests::corrupt();
-        let expected = undecodable("the origin (member 0): its tour-latency histogram");
-        assert_eq!(tour_text(&tour).unwrap_err().to_string(), expected);
-        assert_eq!(tour_json(&tour).unwrap_err().to_string(), expected);
-
-        let mut tour = lossy_tour();
-        tour.tour_latency_corrected = crate::histogram::tests::corrupt();
-        let expected = undecodable(
-            "the origin (member 0): its tour-latency histogram from the intended sends",
-        );
-        assert_eq!(tour_text(&tour).unwrap_err().to_string(), expected);
-        assert_eq!(tour_json(&tour).unwrap_err().to_string(), expected);
+    fn a_corrupt_histogram_is_an_error_naming_whose_it_is() {
+        type Spoil = fn(&mut TourResult);
+        let cases: [(Spoil, &str); 4] = [
+            (
+                |t| t.hops[1].latency = crate::histogram::tests::corrupt(),
+                "hop 1→2: its latency histogram",
+            ),
+            (
+                |t| t.members[2].residence = crate::histogram::tests::corrupt(),
+                "member 2: its residence histogram",
+            ),
+            (
+                |t| t.tour_latency = crate::histogram::tests::corrupt(),
+                "the origin (member 0): its tour-latency histogram",
+            ),
+            (
+                |t| t.tour_latency_corrected = crate::histogram::tests::corrupt(),
+                "the origin (member 0): its tour-latency histogram from the intended sends",
+            ),
+        ];
+        for (spoil, whose) in cases {
+            let mut tour = lossy_tour();
+            spoil(&mut tour);
+            let expected = format!(
+                "{whose} cannot be decoded: histogram bytes are not a valid V2 HdrHistogram encoding: {}",
+                crate::histogram::tests::CAUSE
+            );
+            assert_eq!(tour_text(&tour).unwrap_err().to_string(), expected);
+            assert_eq!(tour_json(&tour).unwrap_err().to_string(), expected);
+        }
     }
 
     /// Histograms that were not recorded (no `--rate`; a member that could not report) are
