@@ -17,45 +17,17 @@ use serde_json::json;
 use stillepost_control::proto::TourResult;
 use stillepost_engine::histogram::HISTOGRAM_SIGFIG;
 
-use crate::histogram::{Whose, decode};
+use crate::histogram::{decode, every};
 
 /// A result's recorded histograms with their tags (`tour` for the origin's tour latency);
 /// one that was not recorded is left out, one that cannot be decoded is an error.
 pub fn histograms(result: &TourResult) -> Result<Vec<(String, Histogram<u64>)>> {
-    let hops = result.hops.iter().map(|h| {
-        (
-            format!("hop-{}-{}", h.from, h.to),
-            &h.latency,
-            Whose::Hop {
-                from: h.from,
-                to: h.to,
-            },
-        )
-    });
-    let residences = result.members.iter().skip(1).map(|m| {
-        (
-            format!("residence-{}", m.index),
-            &m.residence,
-            Whose::Residence { member: m.index },
-        )
-    });
     let mut all = Vec::new();
-    for (tag, bytes, whose) in [
-        ("tour".to_string(), &result.tour_latency, Whose::Tour),
-        (
-            "tour-intended".to_string(),
-            &result.tour_latency_corrected,
-            Whose::TourIntended,
-        ),
-    ]
-    .into_iter()
-    .chain(hops)
-    .chain(residences)
-    {
+    for (bytes, whose) in every(result) {
         if let Some(h) = decode(bytes, whose)
             .with_context(|| format!("tour {}", crate::report::tour_id(result.tour_id)))?
         {
-            all.push((tag, h));
+            all.push((whose.tag(), h));
         }
     }
     Ok(all)

@@ -7,6 +7,7 @@
 use std::fmt;
 
 use hdrhistogram::Histogram;
+use stillepost_control::proto::TourResult;
 use stillepost_engine::histogram::{HistogramCodecError, Summary};
 
 /// Whose histogram a result's bytes are.
@@ -36,6 +37,44 @@ impl fmt::Display for Whose {
             }
         }
     }
+}
+
+impl Whose {
+    /// The histogram's tag in the exports: `tour`, `tour-intended`, `hop-<i>-<j>`,
+    /// `residence-<i>`.
+    pub fn tag(&self) -> String {
+        match self {
+            Whose::Tour => "tour".to_string(),
+            Whose::TourIntended => "tour-intended".to_string(),
+            Whose::Hop { from, to } => format!("hop-{from}-{to}"),
+            Whose::Residence { member } => format!("residence-{member}"),
+        }
+    }
+}
+
+/// Every histogram of a result with whose it is, in the exports' order: the tour, the tour
+/// from the intended sends, each hop, each forwarder's residence (the origin forwards
+/// nothing, so its residence is not one).
+pub fn every(result: &TourResult) -> impl Iterator<Item = (&[u8], Whose)> {
+    let tour = [
+        (result.tour_latency.as_slice(), Whose::Tour),
+        (
+            result.tour_latency_corrected.as_slice(),
+            Whose::TourIntended,
+        ),
+    ];
+    let hops = result.hops.iter().map(|h| {
+        let whose = Whose::Hop {
+            from: h.from,
+            to: h.to,
+        };
+        (h.latency.as_slice(), whose)
+    });
+    let residences = result.members.iter().skip(1).map(|m| {
+        let whose = Whose::Residence { member: m.index };
+        (m.residence.as_slice(), whose)
+    });
+    tour.into_iter().chain(hops).chain(residences)
 }
 
 /// Histogram bytes in a result that are not a V2 HdrHistogram.
