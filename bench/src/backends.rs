@@ -7,7 +7,7 @@ use crate::bench::Bench;
 use crate::latency::{self, distinct, half_tour_us};
 use crate::report::{Section, Table, Target, Verdict, kilo_rate, median, micros, ratio};
 use crate::stillepost::{Backend, Poll, Tour};
-use crate::throughput::{self, check_sizes};
+use crate::throughput;
 
 #[derive(Debug, Clone)]
 pub struct BackendsOpts {
@@ -46,7 +46,6 @@ fn about(opts: &BackendsOpts) -> String {
 }
 
 pub fn run(bench: &mut Bench, opts: &BackendsOpts) -> Result<Section> {
-    check_sizes(&opts.sizes)?;
     let mark = bench.mark();
     let mut section = Section::new("Backends: io_uring vs syscall", about(opts));
     let mut goals = vec!["block latency p50: uring <= 1.0x syscall".to_owned()];

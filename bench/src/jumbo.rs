@@ -11,6 +11,12 @@ use crate::report::{Section, Table, Target, Verdict, median, ratio};
 const TARGET: f64 = 0.5;
 /// Datagram size of the offload comparison: an Ethernet MTU of 1500 less IPv4 and UDP.
 const MTU_DATAGRAM: u32 = 1472;
+/// The default message length: 1 MiB.
+pub const MSG_LEN: u32 = 1 << 20;
+/// The default messages per tour.
+pub const MESSAGES: u32 = 1000;
+/// The default window: one message in flight.
+pub const WINDOW: u32 = 1;
 /// Most messages per tour in the offload comparison (each is ~713 datagrams of 1472 B).
 const OFFLOAD_MESSAGES: u32 = 200;
 

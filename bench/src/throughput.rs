@@ -1,6 +1,6 @@
 //! `throughput`: messages per second one member forwards against sockperf's receive rate.
 
-use anyhow::{Result, bail};
+use anyhow::Result;
 
 use crate::bench::Bench;
 use crate::latency::{WARMUP_TOURS, note_members, placement, placement_note};
@@ -9,7 +9,7 @@ use crate::sockperf;
 use crate::stillepost::{Backend, LocalRun, Poll};
 
 /// Stillepost's fixed header: no message can be shorter.
-pub const MIN_MSG_LEN: u32 = 64;
+pub const MIN_MSG_LEN: u32 = stillepost_engine::wire::HEADER_LEN as u32;
 /// The largest UDP payload on IPv4.
 pub const MAX_MSG_LEN: u32 = 65_507;
 
@@ -23,19 +23,6 @@ pub struct ThroughputOpts {
     pub cpus: Option<Vec<u32>>,
     /// Leave sockperf unpinned instead of mirroring the members' cores.
     pub no_pin: bool,
-}
-
-pub fn check_sizes(sizes: &[u32]) -> Result<()> {
-    if sizes.is_empty() {
-        bail!("--sizes needs at least one size");
-    }
-    if let Some(bad) = sizes
-        .iter()
-        .find(|s| !(MIN_MSG_LEN..=MAX_MSG_LEN).contains(*s))
-    {
-        bail!("message size {bad} B is outside {MIN_MSG_LEN}..={MAX_MSG_LEN} B");
-    }
-    Ok(())
 }
 
 /// The ring run of one throughput measurement.
@@ -90,7 +77,6 @@ fn about(opts: &ThroughputOpts) -> String {
 }
 
 pub fn run(bench: &mut Bench, opts: &ThroughputOpts) -> Result<Section> {
-    check_sizes(&opts.sizes)?;
     let mark = bench.mark();
     let mut section = Section::new(
         "Throughput: messages one member forwards vs sockperf's receive rate",
@@ -213,16 +199,6 @@ fn target(goal: String, ours: Option<f64>, peer: Option<f64>) -> Target {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn sizes_must_fit_a_header_and_a_datagram() {
-        assert!(check_sizes(&[64, 1400, 65_507]).is_ok());
-        assert_eq!(
-            check_sizes(&[14]).unwrap_err().to_string(),
-            "message size 14 B is outside 64..=65507 B"
-        );
-        assert!(check_sizes(&[]).is_err());
-    }
 
     #[test]
     fn the_window_never_exceeds_the_messages() {

@@ -265,16 +265,21 @@ pub fn configure_request(args: &ConfigureArgs) -> Result<ConfigureRequest> {
     })
 }
 
-/// Prints one JSON document or text.
-pub fn emit(json_mode: bool, value: impl FnOnce() -> Value, text: impl FnOnce() -> String) {
+/// Prints one JSON document or text; nothing when the one asked for cannot be made.
+pub fn emit(
+    json_mode: bool,
+    value: impl FnOnce() -> Result<Value>,
+    text: impl FnOnce() -> Result<String>,
+) -> Result<()> {
     if json_mode {
         println!(
             "{}",
-            serde_json::to_string_pretty(&value()).unwrap_or_default()
+            serde_json::to_string_pretty(&value()?).unwrap_or_default()
         );
     } else {
-        print!("{}", text());
+        print!("{}", text()?);
     }
+    Ok(())
 }
 
 pub async fn configure(coord: &Coordinator, args: &ConfigureArgs, json_mode: bool) -> Result<()> {
@@ -282,9 +287,9 @@ pub async fn configure(coord: &Coordinator, args: &ConfigureArgs, json_mode: boo
     let reply = coord.configure(req).await?;
     emit(
         json_mode,
-        || report::configure_json(&reply),
-        || report::configure_text(&reply),
-    );
+        || Ok(report::configure_json(&reply)),
+        || Ok(report::configure_text(&reply)),
+    )?;
     Ok(())
 }
 
@@ -304,9 +309,9 @@ pub async fn run(coord: &Coordinator, json_mode: bool) -> Result<()> {
     let result = coord.run_tour(!json_mode).await?;
     emit(
         json_mode,
-        || report::tour_json(&result),
-        || report::tour_text(&result),
-    );
+        || Ok(report::tour_json(&result)?),
+        || Ok(report::tour_text(&result)?),
+    )?;
     tour_failure(&result)
 }
 
@@ -330,9 +335,9 @@ pub async fn status(coord: &Coordinator, json_mode: bool) -> Result<()> {
     let reply = coord.status().await?;
     emit(
         json_mode,
-        || report::status_json(coord.endpoint(), &reply),
-        || report::status_text(coord.endpoint(), &reply),
-    );
+        || Ok(report::status_json(coord.endpoint(), &reply)),
+        || Ok(report::status_text(coord.endpoint(), &reply)),
+    )?;
     Ok(())
 }
 
@@ -372,9 +377,9 @@ pub async fn echo_members(coord: &Coordinator, args: &EchoArgs, json_mode: bool)
     let missing = results.iter().filter(|r| r.rtt.is_none()).count();
     emit(
         json_mode,
-        || json!({ "members": results.iter().map(|r| r.to_json()).collect::<Vec<_>>() }),
-        || results.iter().map(|r| r.to_text(timeout) + "\n").collect(),
-    );
+        || Ok(json!({ "members": results.iter().map(|r| r.to_json()).collect::<Vec<_>>() })),
+        || Ok(results.iter().map(|r| r.to_text(timeout) + "\n").collect()),
+    )?;
     if missing > 0 {
         return Err(Failure {
             code: 1,
@@ -437,7 +442,7 @@ pub async fn ping_systems(coord: &Coordinator, args: &PingArgs, json_mode: bool)
             }
         }
     }
-    emit(json_mode, || json!({ "hosts": docs }), || text);
+    emit(json_mode, || Ok(json!({ "hosts": docs })), || Ok(text))?;
     if !failed.is_empty() {
         return Err(Failure {
             code: 1,

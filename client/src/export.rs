@@ -15,26 +15,19 @@ use hdrhistogram::serialization::V2DeflateSerializer;
 use hdrhistogram::serialization::interval_log::{IntervalLogWriterBuilder, Tag};
 use serde_json::json;
 use stillepost_control::proto::TourResult;
-use stillepost_engine::histogram::{HISTOGRAM_SIGFIG, decode};
+use stillepost_engine::histogram::HISTOGRAM_SIGFIG;
 
-/// A result's histograms with their tags (`tour` for the origin's tour latency).
+use crate::histogram::{decode, every};
+
+/// A result's recorded histograms with their tags (`tour` for the origin's tour latency);
+/// one that was not recorded is left out, one that cannot be decoded is an error.
 pub fn histograms(result: &TourResult) -> Result<Vec<(String, Histogram<u64>)>> {
-    let what = |name: String| format!("tour {:016x}: the {name} histogram", result.tour_id);
-    let tour = decode(&result.tour_latency).with_context(|| what("tour-latency".into()))?;
-    let mut all = vec![("tour".to_string(), tour)];
-    if !result.tour_latency_corrected.is_empty() {
-        let corrected = decode(&result.tour_latency_corrected)
-            .with_context(|| what("corrected tour-latency".into()))?;
-        all.push(("tour-intended".to_string(), corrected));
-    }
-    for h in &result.hops {
-        let tag = format!("hop-{}-{}", h.from, h.to);
-        let hist = decode(&h.latency).with_context(|| what(tag.clone()))?;
-        all.push((tag, hist));
-    }
-    for m in result.members.iter().skip(1) {
-        if let Ok(hist) = decode(&m.residence) {
-            all.push((format!("residence-{}", m.index), hist));
+    let mut all = Vec::new();
+    for (bytes, whose) in every(result) {
+        if let Some(h) = decode(bytes, whose)
+            .with_context(|| format!("tour {}", crate::report::tour_id(result.tour_id)))?
+        {
+            all.push((whose.tag(), h));
         }
     }
     Ok(all)
@@ -212,9 +205,11 @@ pub fn csv(result: &TourResult) -> Result<String> {
 /// The whole result as JSON, with every histogram as base64 V2+DEFLATE.
 pub fn json_doc(result: &TourResult) -> Result<serde_json::Value> {
     use base64::Engine as _;
-    let mut doc = crate::report::tour_json(result);
+    // The histograms first: a corrupt one is named with its tour.
+    let histograms = histograms(result)?;
+    let mut doc = crate::report::tour_json(result)?;
     let mut encoded = Vec::new();
-    for (tag, h) in histograms(result)? {
+    for (tag, h) in histograms {
         let bytes = stillepost_engine::histogram::encode(&h)?;
         encoded.push(json!({
             "tag": tag,
@@ -224,4 +219,89 @@ pub fn json_doc(result: &TourResult) -> Result<serde_json::Value> {
     }
     doc["histograms"] = json!(encoded);
     Ok(doc)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use crate::histogram::tests::{CAUSE, corrupt};
+    use crate::report::tests::lossy_tour;
+
+    fn tags(result: &TourResult) -> Vec<String> {
+        histograms(result)
+            .unwrap()
+            .into_iter()
+            .map(|(tag, _)| tag)
+            .collect()
+    }
+
+    #[test]
+    fn every_recorded_histogram_is_exported() {
+        assert_eq!(
+            tags(&lossy_tour()),
+            [
+                "tour",
+                "tour-intended",
+                "hop-0-1",
+                "hop-1-2",
+                "hop-2-0",
+                "residence-1",
+                "residence-2"
+            ]
+        );
+    }
+
+    /// Not recorded: no `--rate`, a member that could not report, an origin that could not.
+    #[test]
+    fn absent_histograms_are_left_out() {
+        let mut tour = lossy_tour();
+        tour.tour_latency.clear();
+        tour.tour_latency_corrected.clear();
+        tour.members[1].residence.clear();
+        assert_eq!(
+            tags(&tour),
+            ["hop-0-1", "hop-1-2", "hop-2-0", "residence-2"]
+        );
+    }
+
+    /// Every export goes through `histograms`: a corrupt one fails it, naming whose it is,
+    /// instead of leaving it out.
+    #[test]
+    fn a_corrupt_histogram_fails_every_export_naming_whose_it_is() {
+        type Spoil = fn(&mut TourResult);
+        let cases: [(Spoil, &str); 3] = [
+            (
+                |t| t.hops[2].latency = corrupt(),
+                "hop 2→0: its latency histogram",
+            ),
+            (
+                |t| t.members[1].residence = corrupt(),
+                "member 1: its residence histogram",
+            ),
+            (
+                |t| t.tour_latency = corrupt(),
+                "the origin (member 0): its tour-latency histogram",
+            ),
+        ];
+        for (spoil, whose) in cases {
+            let mut tour = lossy_tour();
+            spoil(&mut tour);
+            let expected = format!(
+                "tour 00c0ffee00000001: {whose} cannot be decoded: histogram bytes are not a valid V2 HdrHistogram encoding: {CAUSE}"
+            );
+            let errors = [
+                histograms(&tour).map(|_| ()).unwrap_err(),
+                hlog(&tour).map(|_| ()).unwrap_err(),
+                csv(&tour).map(|_| ()).unwrap_err(),
+                json_doc(&tour).map(|_| ()).unwrap_err(),
+                crate::plot::svg(&tour, crate::cli::Unit::Us)
+                    .map(|_| ())
+                    .unwrap_err(),
+            ];
+            for e in errors {
+                assert_eq!(format!("{e:#}"), expected);
+            }
+        }
+    }
 }

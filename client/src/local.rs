@@ -108,7 +108,7 @@ async fn drive(
     for _ in 0..args.tours {
         let result = coord.run_tour(!json_mode).await?;
         if !json_mode {
-            println!("{}", report::tour_text(&result));
+            println!("{}", report::tour_text(&result)?);
         }
         failure = tour_failure(&result);
         results.push(result);
@@ -120,13 +120,13 @@ async fn drive(
         emit(
             true,
             || {
-                json!({
+                Ok(json!({
                     "ring": report::configure_json(&configured),
-                    "tours": results.iter().map(report::tour_json).collect::<Vec<_>>(),
-                })
+                    "tours": results.iter().map(report::tour_json).collect::<Result<Vec<_>, _>>()?,
+                }))
             },
-            String::new,
-        );
+            || Ok(String::new()),
+        )?;
     }
     failure
 }

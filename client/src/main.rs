@@ -4,11 +4,17 @@ mod app;
 mod cli;
 mod echo;
 mod export;
+mod histogram;
 mod local;
 mod ping;
 mod plot;
 mod report;
 mod tune;
+
+/// The rule for tests that cannot run here, shared with the integration tests.
+#[cfg(test)]
+#[path = "../tests/support/skip.rs"]
+mod skip;
 
 use std::process::ExitCode;
 

@@ -7,7 +7,9 @@ use serde_json::{Value, json};
 use stillepost_control::proto::{
     ConfigureReply, HopResult, MemberInfo, MemberTourStats, StatusReply, TourParams, TourResult,
 };
-use stillepost_engine::histogram::{Summary, decode};
+use stillepost_engine::histogram::Summary;
+
+use crate::histogram::{UndecodableHistogram, Whose, summary};
 
 /// A tour id as users see it: 16 hex digits.
 pub fn tour_id(id: u64) -> String {
@@ -73,11 +75,30 @@ fn params_json(p: &TourParams) -> Value {
     })
 }
 
-/// The origin's tour-latency summary; empty when the histogram bytes are missing.
-fn latency_summary(result: &TourResult) -> Summary {
-    decode(&result.tour_latency)
-        .map(|h| Summary::of(&h))
-        .unwrap_or_default()
+/// The origin's tour-latency summary; all zeros when the origin did not report one.
+fn latency_summary(result: &TourResult) -> Result<Summary, UndecodableHistogram> {
+    summary(&result.tour_latency, Whose::Tour)
+}
+
+/// A hop's latency summary.
+fn hop_summary(h: &HopResult) -> Result<Summary, UndecodableHistogram> {
+    summary(
+        &h.latency,
+        Whose::Hop {
+            from: h.from,
+            to: h.to,
+        },
+    )
+}
+
+/// A member's residence summary; all zeros when the member did not report one.
+fn residence_summary(m: &MemberTourStats) -> Result<Summary, UndecodableHistogram> {
+    summary(&m.residence, Whose::Residence { member: m.index })
+}
+
+/// The origin's summary of tour latency from the intended sends (open loop only).
+fn intended_summary(result: &TourResult) -> Result<Summary, UndecodableHistogram> {
+    summary(&result.tour_latency_corrected, Whose::TourIntended)
 }
 
 fn summary_json(s: &Summary) -> Value {
@@ -94,29 +115,21 @@ fn summary_json(s: &Summary) -> Value {
     })
 }
 
-/// A histogram's summary from its V2 bytes; empty when missing.
-fn summary_of(bytes: &[u8]) -> Summary {
-    decode(bytes).map(|h| Summary::of(&h)).unwrap_or_default()
-}
-
 /// Sum of the hops' and forwarders' medians against the tour's median: how well the
 /// per-hop figures add up to the tour.
-fn consistency(result: &TourResult) -> Option<(u64, u64, u64)> {
+fn consistency(result: &TourResult) -> Result<Option<(u64, u64, u64)>, UndecodableHistogram> {
     if result.hops.is_empty() {
-        return None;
+        return Ok(None);
     }
-    let hops: u64 = result
-        .hops
-        .iter()
-        .map(|h| summary_of(&h.latency).p50_ns)
-        .sum();
-    let residence: u64 = result
-        .members
-        .iter()
-        .skip(1)
-        .map(|m| summary_of(&m.residence).p50_ns)
-        .sum();
-    Some((hops, residence, latency_summary(result).p50_ns))
+    let mut hops = 0;
+    for h in &result.hops {
+        hops += hop_summary(h)?.p50_ns;
+    }
+    let mut residence = 0;
+    for m in result.members.iter().skip(1) {
+        residence += residence_summary(m)?.p50_ns;
+    }
+    Ok(Some((hops, residence, latency_summary(result)?.p50_ns)))
 }
 
 /// Whether a hop's clock offset is known: zero on one clock, else measured by probes.
@@ -140,11 +153,11 @@ fn clock_text(h: &HopResult) -> String {
     }
 }
 
-fn hop_json(h: &HopResult) -> Value {
-    json!({
+fn hop_json(h: &HopResult) -> Result<Value, UndecodableHistogram> {
+    Ok(json!({
         "from": h.from,
         "to": h.to,
-        "latency": summary_json(&summary_of(&h.latency)),
+        "latency": summary_json(&hop_summary(h)?),
         "lost": h.lost,
         "duplicates": h.duplicates,
         "reordered": h.reordered,
@@ -154,7 +167,7 @@ fn hop_json(h: &HopResult) -> Value {
         "clock_samples": h.clock_samples,
         "timestamping": h.timestamping,
         "negative": h.negative,
-    })
+    }))
 }
 
 /// Messages per second and bytes per second over the tour's total time.
@@ -168,8 +181,8 @@ fn throughput(result: &TourResult) -> (f64, f64) {
     (msgs, msgs * msg_len)
 }
 
-fn member_json(m: &MemberTourStats) -> Value {
-    json!({
+fn member_json(m: &MemberTourStats) -> Result<Value, UndecodableHistogram> {
+    Ok(json!({
         "index": m.index,
         "peer_endpoint": m.peer_endpoint,
         "backend": m.backend,
@@ -190,7 +203,7 @@ fn member_json(m: &MemberTourStats) -> Value {
         "recv_errors": m.recv_errors,
         "recv_no_buffers": m.recv_no_buffers,
         "injected_drops": m.injected_drops,
-        "residence": summary_json(&summary_of(&m.residence)),
+        "residence": summary_json(&residence_summary(m)?),
         "socket_drops": m.socket_drops,
         "duplicate_fragments": m.duplicate_fragments,
         "send_too_big": m.send_too_big,
@@ -204,13 +217,13 @@ fn member_json(m: &MemberTourStats) -> Value {
             .map(|c| (c.name.clone(), json!(c.delta)))
             .collect::<serde_json::Map<String, Value>>(),
         "drop_advice": m.drop_advice,
-    })
+    }))
 }
 
 /// A tour result as a JSON object.
-pub fn tour_json(result: &TourResult) -> Value {
+pub fn tour_json(result: &TourResult) -> Result<Value, UndecodableHistogram> {
     let (msgs_per_s, bytes_per_s) = throughput(result);
-    json!({
+    Ok(json!({
         "tour_id": tour_id(result.tour_id),
         "outcome": result.outcome,
         "error": if result.error.is_empty() { Value::Null } else { json!(result.error) },
@@ -223,22 +236,25 @@ pub fn tour_json(result: &TourResult) -> Value {
         "lost": result.lost,
         "throughput_msgs_per_s": msgs_per_s,
         "throughput_bytes_per_s": bytes_per_s,
-        "tour_latency": summary_json(&latency_summary(result)),
-        "tour_latency_corrected": (!result.tour_latency_corrected.is_empty())
-            .then(|| summary_json(&summary_of(&result.tour_latency_corrected))),
+        "tour_latency": summary_json(&latency_summary(result)?),
+        "tour_latency_corrected": if result.tour_latency_corrected.is_empty() {
+            None
+        } else {
+            Some(summary_json(&intended_summary(result)?))
+        },
         "hop_losses": result.hop_losses.iter().map(|h| json!({
             "from": h.from, "to": h.to, "lost": h.lost,
         })).collect::<Vec<_>>(),
-        "hops": result.hops.iter().map(hop_json).collect::<Vec<_>>(),
-        "consistency": consistency(result).map(|(hops, residence, tour)| json!({
+        "hops": result.hops.iter().map(hop_json).collect::<Result<Vec<_>, _>>()?,
+        "consistency": consistency(result)?.map(|(hops, residence, tour)| json!({
             "hops_p50_sum_ns": hops,
             "residence_p50_sum_ns": residence,
             "tour_p50_ns": tour,
             "difference_ns": tour as i64 - (hops + residence) as i64,
             "error_bounds_sum_ns": result.hops.iter().map(|h| h.error_bound_ns).sum::<u64>(),
         })),
-        "members": result.members.iter().map(member_json).collect::<Vec<_>>(),
-    })
+        "members": result.members.iter().map(member_json).collect::<Result<Vec<_>, _>>()?,
+    }))
 }
 
 fn endpoint(result: &TourResult, index: u32) -> &str {
@@ -249,7 +265,7 @@ fn endpoint(result: &TourResult, index: u32) -> &str {
 }
 
 /// A tour result as text.
-pub fn tour_text(result: &TourResult) -> String {
+pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     let mut out = String::new();
     let members = result.members.len();
     let _ = writeln!(
@@ -287,7 +303,7 @@ pub fn tour_text(result: &TourResult) -> String {
         "  throughput    {msgs:.0} msg/s, {:.2} MB/s",
         bytes / 1e6
     );
-    let s = latency_summary(result);
+    let s = latency_summary(result)?;
     let _ = writeln!(
         out,
         "  tour latency  {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
@@ -297,7 +313,7 @@ pub fn tour_text(result: &TourResult) -> String {
     let corrected = !result.tour_latency_corrected.is_empty();
     let mut rows = vec![(if corrected { "(µs) sent" } else { "(µs)" }, s)];
     if corrected {
-        rows.push(("(µs) intended", summary_of(&result.tour_latency_corrected)));
+        rows.push(("(µs) intended", intended_summary(result)?));
     }
     for (name, s) in &rows {
         let _ = writeln!(
@@ -318,7 +334,7 @@ pub fn tour_text(result: &TourResult) -> String {
         );
     }
     if !result.hops.is_empty() {
-        hops_text(&mut out, result);
+        hops_text(&mut out, result)?;
     }
     if result.lost > 0 {
         let _ = writeln!(
@@ -416,12 +432,12 @@ pub fn tour_text(result: &TourResult) -> String {
             }
         }
     }
-    out
+    Ok(out)
 }
 
 /// Per hop and per member, percentiles in µs with loss, duplicates, reordering and the
 /// clock bound; then how the hops and residences add up to the tour.
-fn hops_text(out: &mut String, result: &TourResult) {
+fn hops_text(out: &mut String, result: &TourResult) -> Result<(), UndecodableHistogram> {
     let us = |ns: u64| format!("{:.2}", ns as f64 / 1e3);
     let row = |out: &mut String, name: &str, s: &Summary, extra: &str| {
         let _ = writeln!(
@@ -462,29 +478,24 @@ fn hops_text(out: &mut String, result: &TourResult) {
         row(
             out,
             &format!("hop {}→{}", h.from, h.to),
-            &summary_of(&h.latency),
+            &hop_summary(h)?,
             &extra,
         );
     }
-    row(out, "tour", &latency_summary(result), "");
+    row(out, "tour", &latency_summary(result)?, "");
     if !result.tour_latency_corrected.is_empty() {
-        row(
-            out,
-            "tour intended",
-            &summary_of(&result.tour_latency_corrected),
-            "",
-        );
+        row(out, "tour intended", &intended_summary(result)?, "");
     }
     let _ = writeln!(out, "  residence (µs), arrival → forward:");
     for m in result.members.iter().skip(1) {
         row(
             out,
             &format!("member {}", m.index),
-            &summary_of(&m.residence),
+            &residence_summary(m)?,
             "",
         );
     }
-    if let Some((hops, residence, tour)) = consistency(result) {
+    if let Some((hops, residence, tour)) = consistency(result)? {
         let bounds: u64 = result.hops.iter().map(|h| h.error_bound_ns).sum();
         let _ = writeln!(
             out,
@@ -509,6 +520,7 @@ fn hops_text(out: &mut String, result: &TourResult) {
             "  {negative} hop latencies came out negative (the clocks disagree by more than the offset found) and were recorded as 0; see the error bounds"
         );
     }
+    Ok(())
 }
 
 fn member_info_json(m: &MemberInfo) -> Value {
@@ -641,7 +653,7 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     use stillepost_control::proto::{HopLoss, HopResult};
@@ -662,7 +674,7 @@ mod tests {
 
     /// A tour of 100 messages around 3 members in which hop 1→2 lost 3 and member 2 saw
     /// one duplicate; latencies 100..=196 µs.
-    fn lossy_tour() -> TourResult {
+    pub(crate) fn lossy_tour() -> TourResult {
         let mut h = new_histogram();
         for i in 0..97u64 {
             h.record(100_000 + i * 1_000).unwrap();
@@ -757,12 +769,70 @@ mod tests {
 
     #[test]
     fn tour_text_is_pinned() {
-        insta::assert_snapshot!(tour_text(&lossy_tour()));
+        insta::assert_snapshot!(tour_text(&lossy_tour()).unwrap());
     }
 
     #[test]
     fn tour_json_is_pinned() {
-        insta::assert_snapshot!(serde_json::to_string_pretty(&tour_json(&lossy_tour())).unwrap());
+        insta::assert_snapshot!(
+            serde_json::to_string_pretty(&tour_json(&lossy_tour()).unwrap()).unwrap()
+        );
+    }
+
+    /// Text and JSON alike: a histogram that cannot be decoded is an error naming whose it
+    /// is, never a row of zeros.
+    #[test]
+    fn a_corrupt_histogram_is_an_error_naming_whose_it_is() {
+        type Spoil = fn(&mut TourResult);
+        let cases: [(Spoil, &str); 4] = [
+            (
+                |t| t.hops[1].latency = crate::histogram::tests::corrupt(),
+                "hop 1→2: its latency histogram",
+            ),
+            (
+                |t| t.members[2].residence = crate::histogram::tests::corrupt(),
+                "member 2: its residence histogram",
+            ),
+            (
+                |t| t.tour_latency = crate::histogram::tests::corrupt(),
+                "the origin (member 0): its tour-latency histogram",
+            ),
+            (
+                |t| t.tour_latency_corrected = crate::histogram::tests::corrupt(),
+                "the origin (member 0): its tour-latency histogram from the intended sends",
+            ),
+        ];
+        for (spoil, whose) in cases {
+            let mut tour = lossy_tour();
+            spoil(&mut tour);
+            let expected = format!(
+                "{whose} cannot be decoded: histogram bytes are not a valid V2 HdrHistogram encoding: {}",
+                crate::histogram::tests::CAUSE
+            );
+            assert_eq!(tour_text(&tour).unwrap_err().to_string(), expected);
+            assert_eq!(tour_json(&tour).unwrap_err().to_string(), expected);
+        }
+    }
+
+    /// Histograms that were not recorded (no `--rate`; a member that could not report) are
+    /// no error: the text and JSON leave out the intended-send row and show the member's
+    /// residence as not measured.
+    #[test]
+    fn absent_histograms_are_not_errors() {
+        let mut tour = lossy_tour();
+        tour.tour_latency_corrected.clear();
+        tour.members[2].residence.clear();
+        let text = tour_text(&tour).unwrap();
+        assert!(!text.contains("intended"), "{text}");
+        assert!(
+            text.contains(
+                "  member 2           0.00      0.00      0.00      0.00      0.00      0.00      0.00\n"
+            ),
+            "{text}"
+        );
+        let json = tour_json(&tour).unwrap();
+        assert_eq!(json["tour_latency_corrected"], Value::Null);
+        assert_eq!(json["members"][2]["residence"]["count"], 0);
     }
 
     #[test]

@@ -202,7 +202,9 @@ fn a_core_that_does_not_exist_is_named() {
 fn a_core_outside_the_affinity_mask_can_be_pinned() {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cores < 2 || Command::new("taskset").arg("-V").output().is_err() {
-        eprintln!("skipped: needs two cores and taskset(1)");
+        skip(&format!(
+            "needs two cores ({cores} here) and taskset(1) (Debian: util-linux)"
+        ));
         return;
     }
     let last = (cores - 1).to_string();

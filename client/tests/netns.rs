@@ -1,7 +1,7 @@
 //! Rings over real links: members in their own network namespaces, joined by veth pairs
 //! to a bridge (see `support/netns.rs`), one link shaped with `tc qdisc tbf`. Needs root;
-//! skips with a printed reason otherwise, and `.ci/run` (root) sets
-//! `STILLEPOST_REQUIRE_NETNS=1` so that a skip fails there.
+//! skips with a printed reason otherwise, except under `CI=true` or with
+//! `STILLEPOST_REQUIRE_NETNS=1` (which `.ci/run` sets as root), where a skip fails.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
 mod support;

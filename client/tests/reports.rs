@@ -26,14 +26,9 @@ fn reference_available() -> bool {
     if java && python && Path::new(JAR).exists() {
         return true;
     }
-    let why = format!(
-        "skipped: needs java, {JAR} (apt-get install libhdrhistogram-java) and the Python hdrhistogram package (pip install hdrhistogram); java {java}, python hdrh {python}"
-    );
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "{why}; .ci/run installs them"
-    );
-    eprintln!("{why}");
+    skip(&format!(
+        "needs java, {JAR} (apt-get install libhdrhistogram-java) and the Python hdrhistogram package (pip install hdrhistogram); java {java}, python hdrh {python}"
+    ));
     false
 }
 

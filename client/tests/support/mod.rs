@@ -4,12 +4,15 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod skip;
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
+
+pub use skip::{skip, skip_unless_required};
 
 /// A binary built next to this test (cargo builds the whole workspace's binaries for
 /// `cargo test --workspace` and `cargo nextest run --workspace`).
@@ -255,14 +258,14 @@ impl Cluster {
 }
 
 /// Runs a shell command line with a pseudo-terminal as its stdout and stderr
-/// (util-linux's script(1)); `None`, after saying so, where script is missing.
+/// (util-linux's script(1)); `None`, after [`skip`], where script is missing.
 pub fn on_terminal(line: &str) -> Option<Output> {
     if !Command::new("script")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
     {
-        eprintln!("skipped: needs script(1) (Debian: bsdutils) to give the client a terminal");
+        skip("needs script(1) (Debian: bsdutils) to give the client a terminal");
         return None;
     }
     Some(

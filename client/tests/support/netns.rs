@@ -6,9 +6,12 @@
 //!
 //! Needs root (CAP_SYS_ADMIN, CAP_NET_ADMIN) and `ip`/`tc` from iproute2. Without them,
 //! [`Lab::new`] says why and the test skips, unless `STILLEPOST_REQUIRE_NETNS=1` (set by
-//! `.ci/run`), which turns the skip into a failure.
+//! `.ci/run`) or `CI=true`, which turn the skip into a failure (see `support::skip`).
 
 use std::process::{Command, Output, Stdio};
+
+/// The variable that, set to `1`, makes a lab that cannot be built a failure.
+const REQUIRE: &str = "STILLEPOST_REQUIRE_NETNS";
 
 /// Every namespace this lab creates starts with this.
 const PREFIX: &str = "stillepost-t";
@@ -77,8 +80,9 @@ fn remove_stale() {
 }
 
 impl Lab {
-    /// Creates the lab, or returns why it cannot (the caller skips, or fails when
-    /// `STILLEPOST_REQUIRE_NETNS=1`).
+    /// Creates the lab, or `None` where it cannot (after saying why, see
+    /// [`super::skip_unless_required`]: it fails instead when `STILLEPOST_REQUIRE_NETNS=1`
+    /// or `CI=true`); the caller returns.
     pub fn new(members: usize) -> Option<Lab> {
         Lab::with_mtu(members, 1500)
     }
@@ -86,10 +90,7 @@ impl Lab {
     /// A lab whose links (veth pairs and bridge) have this MTU.
     pub fn with_mtu(members: usize, mtu: u32) -> Option<Lab> {
         if let Some(reason) = unavailable() {
-            if std::env::var("STILLEPOST_REQUIRE_NETNS").as_deref() == Ok("1") {
-                panic!("STILLEPOST_REQUIRE_NETNS=1 but {reason}");
-            }
-            eprintln!("skipped: {reason}");
+            super::skip_unless_required(Some(REQUIRE), &reason);
             return None;
         }
         remove_stale();
@@ -107,10 +108,10 @@ impl Lab {
         // From here on, Drop removes whatever was made.
         if let Err(e) = lab.build() {
             // Root without the capabilities (an unprivileged container) cannot either.
-            if std::env::var("STILLEPOST_REQUIRE_NETNS").as_deref() == Ok("1") {
-                panic!("cannot build the namespace lab: {e}");
-            }
-            eprintln!("skipped: cannot build the namespace lab: {e}");
+            super::skip_unless_required(
+                Some(REQUIRE),
+                &format!("cannot build the namespace lab: {e}"),
+            );
             return None;
         }
         Some(lab)
