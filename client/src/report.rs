@@ -152,7 +152,7 @@ fn hop_json(h: &HopResult) -> Value {
         "offset_ns": clock_known(h).then_some(h.offset_ns),
         "error_bound_ns": clock_known(h).then_some(h.error_bound_ns),
         "clock_samples": h.clock_samples,
-        "timestamping": h.timestamping,
+        "timestamping": h.timestamping().name(),
         "negative": h.negative,
     })
 }
@@ -172,8 +172,8 @@ fn member_json(m: &MemberTourStats) -> Value {
     json!({
         "index": m.index,
         "peer_endpoint": m.peer_endpoint,
-        "backend": m.backend,
-        "poll": m.poll,
+        "backend": m.backend().name(),
+        "poll": m.poll().name(),
         "cpu": (m.cpu >= 0).then_some(m.cpu),
         "sent": m.sent,
         "received": m.received,
@@ -212,7 +212,7 @@ pub fn tour_json(result: &TourResult) -> Value {
     let (msgs_per_s, bytes_per_s) = throughput(result);
     json!({
         "tour_id": tour_id(result.tour_id),
-        "outcome": result.outcome,
+        "outcome": result.outcome().name(),
         "error": if result.error.is_empty() { Value::Null } else { json!(result.error) },
         "started_unix_ms": result.started_unix_ms,
         "params": result.params.as_ref().map(params_json),
@@ -256,7 +256,7 @@ pub fn tour_text(result: &TourResult) -> String {
         out,
         "tour {}: {}",
         tour_id(result.tour_id),
-        result.outcome.replace('_', " ")
+        result.outcome().name().replace('_', " ")
     );
     if let Some(p) = &result.params {
         let _ = writeln!(out, "  ring          {}", params_text(p, members));
@@ -498,7 +498,7 @@ fn hops_text(out: &mut String, result: &TourResult) {
     let mut stamps: Vec<String> = result
         .hops
         .iter()
-        .map(|h| format!("member {} {}", h.to, h.timestamping))
+        .map(|h| format!("member {} {}", h.to, h.timestamping().name()))
         .collect();
     stamps.sort();
     let negative: u64 = result.hops.iter().map(|h| h.negative).sum();
@@ -516,10 +516,10 @@ fn member_info_json(m: &MemberInfo) -> Value {
         "index": m.index,
         "control_endpoint": m.control_endpoint,
         "peer_endpoint": m.peer_endpoint,
-        "state": m.state,
+        "state": m.state().name(),
         "error": if m.error.is_empty() { Value::Null } else { json!(m.error) },
-        "backend": m.backend,
-        "poll": m.poll,
+        "backend": m.backend().name(),
+        "poll": m.poll().name(),
         "cpu": (m.cpu >= 0).then_some(m.cpu),
         "rcvbuf_requested": m.rcvbuf_requested,
         "rcvbuf_granted": m.rcvbuf_granted,
@@ -546,7 +546,12 @@ fn members_table(out: &mut String, members: &[MemberInfo]) {
         let _ = writeln!(
             out,
             "  {:<7} {:<22} {:<22} {:<12} {:<8} {:<6} {cpu}",
-            m.index, m.control_endpoint, m.peer_endpoint, m.state, m.backend, m.poll
+            m.index,
+            m.control_endpoint,
+            m.peer_endpoint,
+            m.state().name(),
+            m.backend().name(),
+            m.poll().name()
         );
         if !m.error.is_empty() {
             let _ = writeln!(out, "          {}", m.error);
@@ -644,7 +649,9 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
 mod tests {
     use super::*;
 
-    use stillepost_control::proto::{HopLoss, HopResult};
+    use stillepost_control::proto::{
+        Backend, HopLoss, HopResult, MemberState, Outcome, PollMode, Timestamping,
+    };
     use stillepost_engine::histogram::{encode, new_histogram};
 
     fn member(index: u32, received: u64, forwarded: u64) -> MemberTourStats {
@@ -653,8 +660,8 @@ mod tests {
             peer_endpoint: format!("10.0.0.{}:7101", index + 1),
             received,
             forwarded,
-            backend: "uring".into(),
-            poll: "block".into(),
+            backend: Backend::Uring.into(),
+            poll: PollMode::Block.into(),
             cpu: 1,
             ..Default::default()
         }
@@ -686,7 +693,7 @@ mod tests {
             from,
             to,
             latency: spread(30_000, n),
-            timestamping: "kernel-software".into(),
+            timestamping: Timestamping::KernelSoftware.into(),
             ..Default::default()
         };
         // 0→1 between two hosts, probed; 1→2 on one host; 2→0 not probed.
@@ -704,7 +711,7 @@ mod tests {
                 ..hop(1, 2, 97)
             },
             HopResult {
-                timestamping: "application".into(),
+                timestamping: Timestamping::Application.into(),
                 negative: 2,
                 ..hop(2, 0, 97)
             },
@@ -722,7 +729,7 @@ mod tests {
                 max_datagram: 0,
                 max_buffer_memory: 0,
             }),
-            outcome: "timed_out".into(),
+            outcome: Outcome::TimedOut.into(),
             error: String::new(),
             total_ns: 25_000_000,
             messages_sent: 100,
@@ -775,9 +782,9 @@ mod tests {
                     index: 0,
                     control_endpoint: "node1:7001".into(),
                     peer_endpoint: "10.0.0.1:7101".into(),
-                    state: "configured".into(),
-                    backend: "uring".into(),
-                    poll: "spin".into(),
+                    state: MemberState::Configured.into(),
+                    backend: Backend::Uring.into(),
+                    poll: PollMode::Spin.into(),
                     cpu: 3,
                     ..Default::default()
                 },
@@ -785,10 +792,10 @@ mod tests {
                     index: 1,
                     control_endpoint: "node2:7001".into(),
                     peer_endpoint: "10.0.0.2:7101".into(),
-                    state: "unreachable".into(),
+                    state: MemberState::Unreachable.into(),
                     error: "tcp connect error: Connection refused (os error 111)".into(),
-                    backend: "syscall".into(),
-                    poll: "block".into(),
+                    backend: Backend::Syscall.into(),
+                    poll: PollMode::Block.into(),
                     cpu: -1,
                     ..Default::default()
                 },

@@ -12,6 +12,10 @@ use tokio::sync::watch;
 use tonic::Status;
 use tonic::transport::Channel;
 
+use stillepost_engine::dataplane::PollMode;
+use stillepost_engine::tour::Phase;
+
+use crate::domain::{MemberState, Outcome};
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
@@ -30,7 +34,7 @@ const CLOCK_PROBES: u32 = 32;
 const RESULTS_KEPT: usize = 256;
 
 /// Why the coordinator refused or failed a request. Each maps to one gRPC status code in
-/// `From<CoordError> for Status`, the only place that mapping is made.
+/// `crate::service` (`From<CoordError> for Status`), next to the member's errors.
 #[derive(Debug, thiserror::Error)]
 pub enum CoordError {
     /// A request field is invalid; the text names it.
@@ -85,22 +89,6 @@ pub enum CoordError {
     /// The data directory failed.
     #[error("{0}")]
     Storage(String),
-}
-
-impl From<CoordError> for Status {
-    fn from(e: CoordError) -> Status {
-        let text = e.to_string();
-        match e {
-            CoordError::InvalidArgument(_) => Status::invalid_argument(text),
-            CoordError::NotConfigured => Status::failed_precondition(text),
-            CoordError::Busy(_) => Status::aborted(text),
-            CoordError::MemberUnreachable { .. } => Status::unavailable(text),
-            CoordError::MemberRefused { .. } => Status::failed_precondition(text),
-            CoordError::ConfigureTimeout { .. } => Status::unavailable(text),
-            CoordError::UnknownTour(_) | CoordError::NoTourYet => Status::not_found(text),
-            CoordError::Storage(_) => Status::internal(text),
-        }
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -443,7 +431,7 @@ impl CoordinatorCore {
                     index: index as u32,
                     control_endpoint: cluster[index].clone(),
                     peer_endpoint: peer.to_string(),
-                    state: "configured".into(),
+                    state: proto::MemberState::from(MemberState::Configured).into(),
                     error: String::new(),
                     backend: info.backend,
                     poll: info.poll,
@@ -717,7 +705,7 @@ impl CoordinatorCore {
                         info.cpu = reply.cpu;
                     }
                     Err(status) => {
-                        info.state = "unreachable".into();
+                        info.state = proto::MemberState::from(MemberState::Unreachable).into();
                         info.error = describe(&status);
                     }
                 }
@@ -785,7 +773,8 @@ fn check_spinning_cores<'a>(
     for (i, a) in infos.iter().enumerate() {
         for (j, b) in infos.iter().enumerate().skip(i + 1) {
             let same_host = !a.host_id.is_empty() && a.host_id == b.host_id;
-            let both_spin = a.poll == "spin" && b.poll == "spin";
+            let spins = |i: &proto::InfoReply| i.poll().domain() == Some(PollMode::Spin);
+            let both_spin = spins(a) && spins(b);
             let same_core = a.cpu < 0 || b.cpu < 0 || a.cpu == b.cpu;
             if same_host && both_spin && same_core {
                 let core = |cpu: i32| {
@@ -830,7 +819,7 @@ fn assemble_result(
     let mut stats: Vec<proto::MemberTourStats> = Vec::with_capacity(n);
     let mut reported = vec![false; n];
     let mut origin_report = None;
-    let mut arrivals: Vec<Option<(Vec<u8>, u64, String)>> = vec![None; n];
+    let mut arrivals: Vec<Option<(Vec<u8>, u64, i32)>> = vec![None; n];
     for (index, report) in reports.into_iter().enumerate() {
         match report {
             Ok(report) => {
@@ -841,7 +830,7 @@ fn assemble_result(
                 arrivals[index] = Some((
                     report.hop_latency.clone(),
                     report.negative_hops,
-                    report.timestamping.clone(),
+                    report.timestamping,
                 ));
                 if index == 0 {
                     origin_report = Some(report);
@@ -916,21 +905,21 @@ fn assemble_result(
     let (outcome, total_ns, tour_latency) = match &origin_report {
         Some(r) => (
             if error.is_some() {
-                "failed"
-            } else if r.phase == "complete" {
-                "complete"
+                Outcome::Failed
+            } else if r.phase().domain() == Some(Phase::Complete) {
+                Outcome::Complete
             } else {
-                "timed_out"
+                Outcome::TimedOut
             },
             r.last_receive_ns.saturating_sub(r.first_send_ns),
             r.tour_latency.clone(),
         ),
-        None => ("failed", 0, Vec::new()),
+        None => (Outcome::Failed, 0, Vec::new()),
     };
     proto::TourResult {
         tour_id,
         params: Some(ring.params),
-        outcome: outcome.to_string(),
+        outcome: proto::Outcome::from(outcome).into(),
         error: error.unwrap_or_default(),
         total_ns: if received == 0 { 0 } else { total_ns },
         messages_sent: sent,

@@ -6,11 +6,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use stillepost_engine::counters::Timestamping;
 use stillepost_engine::dataplane::{
     DataPlane, DataPlaneError, ProbeError, RingSetup, Started, TourReport,
 };
-use stillepost_engine::tour::{Phase, RingPosition};
+use stillepost_engine::tour::RingPosition;
 
+use crate::domain::MemberState;
 use crate::proto;
 use crate::ring::params_to_config;
 
@@ -48,7 +50,7 @@ const MAX_CLOCK_PROBES: u32 = 1024;
 const CLOCK_PROBE_BUDGET: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default)]
-struct MemberState {
+struct Told {
     position: Option<RingPosition>,
     /// The previous member's peer endpoint, as configured.
     prev_peer: Option<SocketAddr>,
@@ -58,8 +60,8 @@ struct MemberState {
     datagram: (u64, u32),
     /// Kernel counters and socket drops when the tour was armed.
     before: Option<(stillepost_tuning::drops::Reading, Option<u64>)>,
-    /// idle | configured | armed | in-tour
-    phase: &'static str,
+    /// Where the member stands.
+    phase: MemberState,
 }
 
 /// A member: its data plane and what it was told.
@@ -67,10 +69,10 @@ struct MemberState {
 pub struct MemberCore {
     dataplane: Arc<DataPlane>,
     advertise: Option<SocketAddr>,
-    state: Mutex<MemberState>,
+    state: Mutex<Told>,
 }
 
-fn lock(state: &Mutex<MemberState>) -> std::sync::MutexGuard<'_, MemberState> {
+fn lock(state: &Mutex<Told>) -> std::sync::MutexGuard<'_, Told> {
     // A panic while holding this lock leaves plain data behind; carry on with it.
     state
         .lock()
@@ -84,7 +86,7 @@ impl MemberCore {
         MemberCore {
             dataplane: Arc::new(dataplane),
             advertise,
-            state: Mutex::new(MemberState::default()),
+            state: Mutex::new(Told::default()),
         }
     }
 
@@ -119,17 +121,12 @@ impl MemberCore {
         let (index, ring_len) = state.position.map_or((0, 0), |p| (p.index, p.ring_len));
         Ok(proto::InfoReply {
             peer_endpoint: peer.to_string(),
-            state: if state.phase.is_empty() {
-                "idle"
-            } else {
-                state.phase
-            }
-            .to_string(),
-            backend: self.dataplane.started().backend.name().to_string(),
+            state: proto::MemberState::from(state.phase).into(),
+            backend: proto::Backend::from(self.dataplane.started().backend).into(),
             index,
             ring_len,
             version: env!("CARGO_PKG_VERSION").to_string(),
-            poll: self.dataplane.started().poll.name().to_string(),
+            poll: proto::PollMode::from(self.dataplane.started().poll).into(),
             cpu: cpu_field(self.dataplane.started().cpu),
             host_id: host_id(),
             clock_id: self.clock_id(),
@@ -239,7 +236,7 @@ impl MemberCore {
         state.prev_peer = Some(prev_peer);
         state.rcvbuf = (report.rcvbuf_requested as u64, report.rcvbuf_granted as u64);
         state.datagram = (workload.datagram(), path_mtu.unwrap_or(0));
-        state.phase = "configured";
+        state.phase = MemberState::Configured;
         Ok(proto::MemberConfigureReply {
             rcvbuf_requested: report.rcvbuf_requested as u64,
             rcvbuf_granted: report.rcvbuf_granted as u64,
@@ -286,12 +283,12 @@ impl MemberCore {
                 min_rtt_ns: estimate.min_rtt_ns,
                 samples: estimate.samples,
                 sent: estimate.sent,
-                timestamping: if estimate.kernel_stamped {
-                    "kernel-software"
+                timestamping: proto::Timestamping::from(if estimate.kernel_stamped {
+                    Timestamping::KernelSoftware
                 } else {
-                    "application"
-                }
-                .to_string(),
+                    Timestamping::Application
+                })
+                .into(),
             })
         } else {
             None
@@ -303,7 +300,7 @@ impl MemberCore {
             self.dataplane.socket_drops(),
         );
         let mut state = lock(&self.state);
-        state.phase = "armed";
+        state.phase = MemberState::Armed;
         state.before = Some(before);
         drop(state);
         Ok(proto::PrepareReply { prev_clock })
@@ -312,7 +309,7 @@ impl MemberCore {
     /// Origin: starts sending.
     pub async fn start(&self, tour_id: u64) -> Result<(), MemberError> {
         self.blocking(move |dp| dp.start(tour_id)).await?;
-        lock(&self.state).phase = "in-tour";
+        lock(&self.state).phase = MemberState::InTour;
         Ok(())
     }
 
@@ -347,7 +344,7 @@ impl MemberCore {
         );
         let peer = self.peer_endpoint(seen)?;
         let mut state = lock(&self.state);
-        state.phase = "configured";
+        state.phase = MemberState::Configured;
         let index = state.position.map_or(0, |p| p.index);
         let mut reply =
             report_to_proto(&report, index, peer.to_string(), self.dataplane.started())?;
@@ -427,17 +424,6 @@ fn drop_advice(
     advice
 }
 
-/// The protocol name of a tour phase.
-pub fn phase_name(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Idle => "idle",
-        Phase::Armed => "armed",
-        Phase::Running => "running",
-        Phase::Complete => "complete",
-        Phase::TimedOut => "timed_out",
-    }
-}
-
 /// Converts a data-plane tour report into its protocol message.
 fn report_to_proto(
     report: &TourReport,
@@ -460,7 +446,7 @@ fn report_to_proto(
     let residence = encode(&report.residence)?;
     Ok(proto::MemberTourReport {
         tour_id: report.tour_id,
-        phase: phase_name(report.phase).to_string(),
+        phase: proto::TourPhase::from(report.phase).into(),
         stats: Some(proto::MemberTourStats {
             index,
             peer_endpoint: peer,
@@ -478,8 +464,8 @@ fn report_to_proto(
             recv_errors: io.recv_errors,
             wrong_source: io.wrong_source,
             injected_drops: io.injected_drops,
-            backend: started.backend.name().to_string(),
-            poll: started.poll.name().to_string(),
+            backend: proto::Backend::from(started.backend).into(),
+            poll: proto::PollMode::from(started.poll).into(),
             cpu: cpu_field(started.cpu),
             recv_no_buffers: io.recv_no_buffers,
             residence,
@@ -499,7 +485,7 @@ fn report_to_proto(
         tour_latency,
         hop_latency,
         negative_hops: report.negative_hops,
-        timestamping: report.io.timestamping().to_string(),
+        timestamping: proto::Timestamping::from(report.io.timestamping()).into(),
         tour_latency_corrected,
     })
 }

@@ -5,11 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use stillepost_engine::dataplane::DataPlaneError;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
-use crate::coordinator::CoordinatorCore;
+use crate::coordinator::{CoordError, CoordinatorCore};
 use crate::member::{MemberCore, MemberError};
 use crate::proto;
 use crate::proto::coordinator_server::{Coordinator, CoordinatorServer};
@@ -18,19 +19,35 @@ use crate::proto::member_server::{Member, MemberServer};
 /// Longest a client's long-poll may ask to wait.
 const MAX_WAIT: Duration = Duration::from_secs(10);
 
+// The one map from the cores' errors to gRPC status codes, for both services.
+
+impl From<CoordError> for Status {
+    fn from(e: CoordError) -> Status {
+        let code = match &e {
+            CoordError::InvalidArgument(_) => Code::InvalidArgument,
+            CoordError::NotConfigured => Code::FailedPrecondition,
+            CoordError::Busy(_) => Code::Aborted,
+            CoordError::MemberUnreachable { .. } => Code::Unavailable,
+            CoordError::MemberRefused { .. } => Code::FailedPrecondition,
+            CoordError::ConfigureTimeout { .. } => Code::Unavailable,
+            CoordError::UnknownTour(_) | CoordError::NoTourYet => Code::NotFound,
+            CoordError::Storage(_) => Code::Internal,
+        };
+        Status::new(code, e.to_string())
+    }
+}
+
 impl From<MemberError> for Status {
     fn from(e: MemberError) -> Status {
-        let text = e.to_string();
-        match e {
-            MemberError::InvalidArgument(_) => Status::invalid_argument(text),
-            MemberError::NoAdvertisableAddress { .. } => Status::failed_precondition(text),
-            MemberError::DataPlane(stillepost_engine::dataplane::DataPlaneError::Unresponsive(
-                _,
-            )) => Status::internal(text),
-            MemberError::DataPlane(_) => Status::failed_precondition(text),
-            MemberError::ClockProbe(_) => Status::failed_precondition(text),
-            MemberError::Internal(_) => Status::internal(text),
-        }
+        let code = match &e {
+            MemberError::InvalidArgument(_) => Code::InvalidArgument,
+            MemberError::NoAdvertisableAddress { .. } => Code::FailedPrecondition,
+            MemberError::DataPlane(DataPlaneError::Unresponsive(_)) => Code::Internal,
+            MemberError::DataPlane(_) => Code::FailedPrecondition,
+            MemberError::ClockProbe(_) => Code::FailedPrecondition,
+            MemberError::Internal(_) => Code::Internal,
+        };
+        Status::new(code, e.to_string())
     }
 }
 

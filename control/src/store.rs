@@ -172,7 +172,7 @@ mod tests {
                 .save(&TourResult {
                     tour_id: id,
                     started_unix_ms: started,
-                    outcome: "complete".into(),
+                    outcome: crate::proto::Outcome::Complete.into(),
                     ..Default::default()
                 })
                 .unwrap();

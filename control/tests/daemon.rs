@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
-use stillepost_control::proto::{ConfigureRequest, TourParams};
+use stillepost_control::proto::{ConfigureRequest, Outcome, TourParams};
 use stillepost_control::service::{bind, serve_member};
 use stillepost_engine::dataplane::{DataPlane, Faults};
 use stillepost_engine::histogram::{Summary, decode};
@@ -122,7 +122,7 @@ async fn cores_run_a_tour_in_process() {
             break reply.result.unwrap();
         }
     };
-    assert_eq!(result.outcome, "complete");
+    assert_eq!(result.outcome(), Outcome::Complete);
     assert_eq!(result.messages_sent, 64);
     assert_eq!(result.messages_received, 64);
     assert_eq!(result.lost, 0);

@@ -30,6 +30,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use hdrhistogram::Histogram;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use crate::counters::Timestamping;
 use crate::tour::{ConfigError, Counters, Phase, RingPosition, TourConfig, TourMachine, Verdict};
 use crate::wire::{HEADER_LEN, Kind};
 pub use clock::Clock;
@@ -282,16 +283,11 @@ impl IoCounters {
         }
     }
 
-    /// How arrival times were taken this tour: `kernel-software` when every datagram had
-    /// the kernel's timestamp, `application` when none had, `mixed` otherwise, `none` when
+    /// How arrival times were taken this tour: kernel-software when every datagram had
+    /// the kernel's timestamp, application when none had, mixed otherwise, none when
     /// nothing arrived.
-    pub fn timestamping(&self) -> &'static str {
-        match (self.kernel_stamps, self.app_stamps) {
-            (0, 0) => "none",
-            (_, 0) => "kernel-software",
-            (0, _) => "application",
-            _ => "mixed",
-        }
+    pub fn timestamping(&self) -> Timestamping {
+        Timestamping::from_stamps(self.kernel_stamps, self.app_stamps)
     }
 }
 
