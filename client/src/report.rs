@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use stillepost_control::proto::{
     ConfigureReply, HopResult, MemberInfo, MemberTourStats, StatusReply, TourParams, TourResult,
 };
+use stillepost_engine::counters::CounterSet;
 use stillepost_engine::histogram::{Summary, decode};
 
 /// A tour id as users see it: 16 hex digits.
@@ -140,21 +141,28 @@ fn clock_text(h: &HopResult) -> String {
     }
 }
 
+/// Adds every counter of a set to a JSON object, under its name.
+fn with_counters(mut doc: Value, counters: &impl CounterSet) -> Value {
+    if let Value::Object(map) = &mut doc {
+        for (def, value) in counters.counters() {
+            map.insert(def.name.to_string(), json!(value));
+        }
+    }
+    doc
+}
+
 fn hop_json(h: &HopResult) -> Value {
-    json!({
+    let doc = json!({
         "from": h.from,
         "to": h.to,
         "latency": summary_json(&summary_of(&h.latency)),
-        "lost": h.lost,
-        "duplicates": h.duplicates,
-        "reordered": h.reordered,
         "same_clock": h.same_clock,
         "offset_ns": clock_known(h).then_some(h.offset_ns),
         "error_bound_ns": clock_known(h).then_some(h.error_bound_ns),
         "clock_samples": h.clock_samples,
         "timestamping": h.timestamping().name(),
-        "negative": h.negative,
-    })
+    });
+    with_counters(doc, &h.hop_counters())
 }
 
 /// Messages per second and bytes per second over the tour's total time.
@@ -169,42 +177,21 @@ fn throughput(result: &TourResult) -> (f64, f64) {
 }
 
 fn member_json(m: &MemberTourStats) -> Value {
-    json!({
+    let doc = json!({
         "index": m.index,
         "peer_endpoint": m.peer_endpoint,
         "backend": m.backend().name(),
         "poll": m.poll().name(),
         "cpu": (m.cpu >= 0).then_some(m.cpu),
-        "sent": m.sent,
-        "received": m.received,
-        "forwarded": m.forwarded,
-        "held": m.held,
-        "duplicates": m.duplicates,
-        "reordered": m.reordered,
-        "malformed": m.malformed,
-        "stale": m.stale,
-        "wrong_hop": m.wrong_hop,
-        "unexpected_kind": m.unexpected_kind,
-        "wrong_source": m.wrong_source,
-        "send_errors": m.send_errors,
-        "recv_errors": m.recv_errors,
-        "recv_no_buffers": m.recv_no_buffers,
-        "injected_drops": m.injected_drops,
         "residence": summary_json(&summary_of(&m.residence)),
-        "socket_drops": m.socket_drops,
-        "duplicate_fragments": m.duplicate_fragments,
-        "send_too_big": m.send_too_big,
-        "forwarded_fragments": m.forwarded_fragments,
-        "gso_sends": m.gso_sends,
-        "gso_refused": m.gso_refused,
-        "gro_receives": m.gro_receives,
         "kernel_counters": m
             .kernel_counters
             .iter()
             .map(|c| (c.name.clone(), json!(c.delta)))
             .collect::<serde_json::Map<String, Value>>(),
         "drop_advice": m.drop_advice,
-    })
+    });
+    with_counters(doc, &m.member_counters())
 }
 
 /// A tour result as a JSON object.
@@ -337,38 +324,24 @@ pub fn tour_text(result: &TourResult) -> String {
                 hop.lost
             );
         }
-        for m in result.members.iter().filter(|m| m.held > 0) {
-            let _ = writeln!(
-                out,
-                "    member {} ({}): {} held, still waiting for the rest of the tour",
-                m.index, m.peer_endpoint, m.held
-            );
+        for m in &result.members {
+            let held = m.member_counters().tour.held;
+            if held > 0 {
+                let _ = writeln!(
+                    out,
+                    "    member {} ({}): {held} held, still waiting for the rest of the tour",
+                    m.index, m.peer_endpoint
+                );
+            }
         }
     }
     for m in &result.members {
-        let drops = [
-            (m.duplicates, "duplicates"),
-            (m.reordered, "reordered"),
-            (m.malformed, "malformed"),
-            (m.stale, "from another tour"),
-            (m.wrong_hop, "with a wrong hop count"),
-            (m.wrong_source, "from an unexpected source"),
-            (m.send_errors, "send errors"),
-            (m.recv_errors, "receive errors"),
-            (m.recv_no_buffers, "receives out of buffers"),
-            (m.injected_drops, "dropped by fault injection"),
-            (m.socket_drops, "dropped by the kernel at the peer socket"),
-            (m.duplicate_fragments, "duplicate fragments"),
-            (m.send_too_big, "sends refused as larger than the route MTU"),
-            (
-                m.gso_refused,
-                "GSO sends refused by the kernel (sent again one datagram at a time)",
-            ),
-        ];
-        let noted: Vec<String> = drops
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!("{n} {what}"))
+        // Every counter with words for the text report, when it moved.
+        let noted: Vec<String> = m
+            .member_counters()
+            .counters()
+            .filter(|(_, n)| *n > 0)
+            .filter_map(|(def, n)| Some(format!("{n} {}", def.note?)))
             .collect();
         if !noted.is_empty() {
             let _ = writeln!(
@@ -383,12 +356,14 @@ pub fn tour_text(result: &TourResult) -> String {
     let offload: Vec<String> = result
         .members
         .iter()
-        .filter(|m| m.gso_sends + m.gro_receives > 0)
-        .map(|m| {
-            format!(
-                "member {} {} GSO sends, {} GRO receives",
-                m.index, m.gso_sends, m.gro_receives
-            )
+        .filter_map(|m| {
+            let io = m.member_counters().io;
+            (io.gso_sends + io.gro_receives > 0).then(|| {
+                format!(
+                    "member {} {} GSO sends, {} GRO receives",
+                    m.index, io.gso_sends, io.gro_receives
+                )
+            })
         })
         .collect();
     if !offload.is_empty() {
@@ -452,11 +427,12 @@ fn hops_text(out: &mut String, result: &TourResult) {
         "reorder"
     );
     for h in &result.hops {
+        let c = h.hop_counters();
         let extra = format!(
             " {:>6} {:>5} {:>7}  {}",
-            h.lost,
-            h.duplicates,
-            h.reordered,
+            c.lost,
+            c.duplicates,
+            c.reordered,
             clock_text(h)
         );
         row(
@@ -501,7 +477,7 @@ fn hops_text(out: &mut String, result: &TourResult) {
         .map(|h| format!("member {} {}", h.to, h.timestamping().name()))
         .collect();
     stamps.sort();
-    let negative: u64 = result.hops.iter().map(|h| h.negative).sum();
+    let negative: u64 = result.hops.iter().map(|h| h.hop_counters().negative).sum();
     let _ = writeln!(out, "  arrival times: {}", stamps.join(", "));
     if negative > 0 {
         let _ = writeln!(
@@ -649,17 +625,21 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
 mod tests {
     use super::*;
 
+    use stillepost_control::convert::counters_to_proto;
     use stillepost_control::proto::{
         Backend, HopLoss, HopResult, MemberState, Outcome, PollMode, Timestamping,
     };
+    use stillepost_engine::counters::{Counters, HopCounters, MemberCounters};
     use stillepost_engine::histogram::{encode, new_histogram};
 
-    fn member(index: u32, received: u64, forwarded: u64) -> MemberTourStats {
+    fn member(index: u32, counters: Counters) -> MemberTourStats {
         MemberTourStats {
             index,
             peer_endpoint: format!("10.0.0.{}:7101", index + 1),
-            received,
-            forwarded,
+            counters: counters_to_proto(&MemberCounters {
+                tour: counters,
+                ..MemberCounters::default()
+            }),
             backend: Backend::Uring.into(),
             poll: PollMode::Block.into(),
             cpu: 1,
@@ -674,10 +654,23 @@ mod tests {
         for i in 0..97u64 {
             h.record(100_000 + i * 1_000).unwrap();
         }
-        let mut origin = member(0, 97, 0);
-        origin.sent = 100;
-        let mut m2 = member(2, 97, 97);
-        m2.duplicates = 1;
+        let origin = member(
+            0,
+            Counters {
+                sent: 100,
+                received: 97,
+                ..Counters::default()
+            },
+        );
+        let mut m2 = member(
+            2,
+            Counters {
+                received: 97,
+                forwarded: 97,
+                duplicates: 1,
+                ..Counters::default()
+            },
+        );
         // Hops of 30..=126 µs, residences of 2..=98 µs (hop 0→1 carries all 100 messages).
         let spread = |base: u64, n: u64| {
             let mut h = new_histogram();
@@ -686,13 +679,21 @@ mod tests {
             }
             encode(&h).unwrap()
         };
-        let mut m1 = member(1, 100, 100);
+        let mut m1 = member(
+            1,
+            Counters {
+                received: 100,
+                forwarded: 100,
+                ..Counters::default()
+            },
+        );
         m1.residence = spread(2_000, 100);
         m2.residence = spread(2_000, 97);
         let hop = |from: u32, to: u32, n: u64| HopResult {
             from,
             to,
             latency: spread(30_000, n),
+            counters: counters_to_proto(&HopCounters::default()),
             timestamping: Timestamping::KernelSoftware.into(),
             ..Default::default()
         };
@@ -705,14 +706,20 @@ mod tests {
                 ..hop(0, 1, 100)
             },
             HopResult {
-                lost: 3,
-                duplicates: 1,
+                counters: counters_to_proto(&HopCounters {
+                    lost: 3,
+                    duplicates: 1,
+                    ..HopCounters::default()
+                }),
                 same_clock: true,
                 ..hop(1, 2, 97)
             },
             HopResult {
                 timestamping: Timestamping::Application.into(),
-                negative: 2,
+                counters: counters_to_proto(&HopCounters {
+                    negative: 2,
+                    ..HopCounters::default()
+                }),
                 ..hop(2, 0, 97)
             },
         ];

@@ -13,9 +13,9 @@ use tonic::Status;
 use tonic::transport::Channel;
 
 use stillepost_engine::dataplane::PollMode;
-use stillepost_engine::tour::Phase;
 
-use crate::domain::{MemberState, Outcome};
+use crate::assemble::{Seat, assemble_result};
+use crate::domain::{ClockEstimate, MemberReport, MemberState};
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
@@ -97,8 +97,8 @@ struct RingMember {
     control: String,
     client: MemberClient<Channel>,
     info: proto::MemberInfo,
-    /// The clock the member reads: neighbours with the same one need no clock probes.
-    clock_id: String,
+    /// Its peer endpoint and the clock it reads.
+    seat: Seat,
 }
 
 impl RingMember {
@@ -421,12 +421,15 @@ impl CoordinatorCore {
             reached.into_iter().zip(configured).enumerate()
         {
             let reply = reply?;
-            let clock_id = info.clock_id.clone();
+            let seat = Seat {
+                peer_endpoint: peer.to_string(),
+                clock_id: info.clock_id.clone(),
+            };
             members.push(RingMember {
                 index,
                 control: cluster[index].clone(),
                 client,
-                clock_id,
+                seat,
                 info: proto::MemberInfo {
                     index: index as u32,
                     control_endpoint: cluster[index].clone(),
@@ -487,7 +490,7 @@ impl CoordinatorCore {
             let prev = &ring.members[(m.index + n - 1) % n];
             let msg = proto::PrepareRequest {
                 tour_id,
-                probe_prev_clock: !same_clock(prev, m),
+                probe_prev_clock: !prev.seat.same_clock(&m.seat),
                 clock_probes: CLOCK_PROBES,
             };
             let mut client = m.client.clone();
@@ -500,7 +503,7 @@ impl CoordinatorCore {
         .await;
         let mut clocks = Vec::with_capacity(n);
         for p in prepared {
-            clocks.push(p?.prev_clock);
+            clocks.push(p?.prev_clock.map(ClockEstimate::from));
         }
         let origin = &ring.members[0];
         call(
@@ -533,7 +536,7 @@ impl CoordinatorCore {
         ring: Arc<Ring>,
         tour_id: u64,
         started_unix_ms: u64,
-        clocks: Vec<Option<proto::ClockEstimate>>,
+        clocks: Vec<Option<ClockEstimate>>,
         progress: watch::Sender<TourState>,
     ) {
         let origin = &ring.members[0];
@@ -582,14 +585,20 @@ impl CoordinatorCore {
                 client.end(req).await
             })
             .await;
-        let result = Arc::new(assemble_result(
+        let seats: Vec<Seat> = ring.members.iter().map(|m| m.seat.clone()).collect();
+        let reports = reports
+            .into_iter()
+            .map(|r| r.map(MemberReport::from).map_err(|e| e.to_string()))
+            .collect();
+        let result = Arc::new(proto::TourResult::from(assemble_result(
             tour_id,
-            &ring,
+            ring.params,
+            &seats,
             reports,
             error,
             started_unix_ms,
             &clocks,
-        ));
+        )));
         if let Some(store) = self.store.clone() {
             let to_save = Arc::clone(&result);
             let saved = tokio::task::spawn_blocking(move || store.save(&to_save)).await;
@@ -795,144 +804,6 @@ fn check_spinning_cores<'a>(
         }
     }
     Ok(())
-}
-
-/// Whether two members read the same clock (same host, no injected shift).
-fn same_clock(a: &RingMember, b: &RingMember) -> bool {
-    !a.clock_id.is_empty() && a.clock_id == b.clock_id
-}
-
-/// Builds a tour's result from the members' end-of-tour reports.
-///
-/// Loss is located hop by hop: a hop i→i+1 lost what member i sent or forwarded and member
-/// i+1 never received; messages still held by a member (forward-immediately false) are
-/// reported on that member. Together they add up to `lost`.
-fn assemble_result(
-    tour_id: u64,
-    ring: &Ring,
-    reports: Vec<Result<proto::MemberTourReport, CoordError>>,
-    mut error: Option<String>,
-    started_unix_ms: u64,
-    clocks: &[Option<proto::ClockEstimate>],
-) -> proto::TourResult {
-    let n = ring.members.len();
-    let mut stats: Vec<proto::MemberTourStats> = Vec::with_capacity(n);
-    let mut reported = vec![false; n];
-    let mut origin_report = None;
-    let mut arrivals: Vec<Option<(Vec<u8>, u64, i32)>> = vec![None; n];
-    for (index, report) in reports.into_iter().enumerate() {
-        match report {
-            Ok(report) => {
-                let mut s = report.stats.clone().unwrap_or_default();
-                s.index = index as u32;
-                stats.push(s);
-                reported[index] = true;
-                arrivals[index] = Some((
-                    report.hop_latency.clone(),
-                    report.negative_hops,
-                    report.timestamping,
-                ));
-                if index == 0 {
-                    origin_report = Some(report);
-                }
-            }
-            Err(e) => {
-                let text = e.to_string();
-                error = Some(match error {
-                    Some(prev) => format!("{prev}; {text}"),
-                    None => text,
-                });
-                stats.push(proto::MemberTourStats {
-                    index: index as u32,
-                    peer_endpoint: ring.members[index].info.peer_endpoint.clone(),
-                    ..Default::default()
-                });
-            }
-        }
-    }
-    let origin = &stats[0];
-    let (sent, received) = (origin.sent, origin.received);
-    // A hop whose sender or receiver could not report has no known loss: it is left out
-    // rather than guessed.
-    let hop_losses: Vec<proto::HopLoss> = (0..n)
-        .filter(|&from| reported[from] && reported[(from + 1) % n])
-        .map(|from| {
-            let to = (from + 1) % n;
-            let out = if from == 0 {
-                stats[0].sent
-            } else {
-                stats[from].forwarded
-            };
-            proto::HopLoss {
-                from: from as u32,
-                to: to as u32,
-                lost: out.saturating_sub(stats[to].received),
-            }
-        })
-        .collect();
-    // Hop i-1 → i as member i recorded it; a hop whose receiver could not report is left out.
-    let hops = (1..=n)
-        .map(|k| k % n)
-        .filter_map(|to| {
-            let from = (to + n - 1) % n;
-            let (latency, negative, timestamping) = arrivals[to].clone()?;
-            let same_clock = same_clock(&ring.members[from], &ring.members[to]);
-            let clock = clocks.get(to).cloned().flatten().unwrap_or_default();
-            let lost = hop_losses
-                .iter()
-                .find(|h: &&proto::HopLoss| h.from == from as u32 && h.to == to as u32)
-                .map_or(0, |h| h.lost);
-            Some(proto::HopResult {
-                from: from as u32,
-                to: to as u32,
-                latency,
-                lost,
-                duplicates: stats[to].duplicates,
-                reordered: stats[to].reordered,
-                same_clock,
-                offset_ns: clock.offset_ns,
-                error_bound_ns: clock.error_bound_ns,
-                timestamping,
-                negative,
-                clock_samples: clock.samples,
-            })
-        })
-        .collect();
-    let tour_latency_corrected = origin_report
-        .as_ref()
-        .map(|r| r.tour_latency_corrected.clone())
-        .unwrap_or_default();
-    let (outcome, total_ns, tour_latency) = match &origin_report {
-        Some(r) => (
-            if error.is_some() {
-                Outcome::Failed
-            } else if r.phase().domain() == Some(Phase::Complete) {
-                Outcome::Complete
-            } else {
-                Outcome::TimedOut
-            },
-            r.last_receive_ns.saturating_sub(r.first_send_ns),
-            r.tour_latency.clone(),
-        ),
-        None => (Outcome::Failed, 0, Vec::new()),
-    };
-    proto::TourResult {
-        tour_id,
-        params: Some(ring.params),
-        outcome: proto::Outcome::from(outcome).into(),
-        error: error.unwrap_or_default(),
-        total_ns: if received == 0 { 0 } else { total_ns },
-        messages_sent: sent,
-        messages_unsent: u64::from(ring.params.count).saturating_sub(sent),
-        messages_received: received,
-        lost: sent.saturating_sub(received),
-        tour_latency,
-        members: stats,
-        hop_losses,
-        started_unix_ms,
-        hops,
-        tour_latency_corrected,
-    }
 }
 
 #[cfg(test)]

@@ -2,6 +2,12 @@
 //! gRPC services translate them to and from the protocol (`crate::convert`); every JSON
 //! and text name of a state is given here or by the engine's enum, once.
 
+use stillepost_engine::counters::{HopCounters, MemberCounters, Timestamping};
+use stillepost_engine::dataplane::{Backend, PollMode};
+use stillepost_engine::tour::Phase;
+
+use crate::proto::TourParams;
+
 /// Where a member stands, as the coordinator reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum MemberState {
@@ -51,4 +57,135 @@ impl Outcome {
             Outcome::Failed => "failed",
         }
     }
+}
+
+/// One member's counters and set-up for one tour.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberStats {
+    /// Ring index.
+    pub index: u32,
+    /// Where its neighbours send.
+    pub peer_endpoint: String,
+    /// Everything it counted.
+    pub counters: MemberCounters,
+    /// The data-plane backend it runs (`None` when it did not say).
+    pub backend: Option<Backend>,
+    /// How its data-plane thread waits (`None` when it did not say).
+    pub poll: Option<PollMode>,
+    /// Core its data-plane thread is pinned to.
+    pub cpu: Option<usize>,
+    /// Forwarders: arrival → forward per message, HdrHistogram V2+DEFLATE.
+    pub residence: Vec<u8>,
+    /// Kernel drop counters of its network namespace that moved, (name, delta).
+    pub kernel_counters: Vec<(String, u64)>,
+    /// What to change, for the counters that moved.
+    pub drop_advice: Vec<String>,
+}
+
+/// What a member reports when a tour ends on it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct MemberReport {
+    /// The tour it reports.
+    pub tour_id: u64,
+    /// Where the tour stood on it (`None` when it did not say).
+    pub phase: Option<Phase>,
+    /// Its counters and set-up.
+    pub stats: MemberStats,
+    /// Origin: first send and last receive, monotonic ns on its clock (0 if none).
+    pub first_send_ns: u64,
+    /// See `first_send_ns`.
+    pub last_receive_ns: u64,
+    /// Origin: tour latency per message, HdrHistogram V2+DEFLATE.
+    pub tour_latency: Vec<u8>,
+    /// Origin, open loop: tour latency from the intended send time (empty otherwise).
+    pub tour_latency_corrected: Vec<u8>,
+    /// Latency of the hop into it, HdrHistogram V2+DEFLATE.
+    pub hop_latency: Vec<u8>,
+    /// Hop latencies that came out negative and were recorded as 0.
+    pub negative_hops: u64,
+    /// How it took arrival times (`None` when it did not say).
+    pub timestamping: Option<Timestamping>,
+}
+
+/// A member's estimate of its previous member's clock: this member's clock minus the
+/// previous one's.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ClockEstimate {
+    /// The offset, ns.
+    pub offset_ns: i64,
+    /// Half the smallest round trip: the offset is off by at most this much, ns.
+    pub error_bound_ns: u64,
+    /// The smallest round trip, ns.
+    pub min_rtt_ns: u64,
+    /// Probes answered.
+    pub samples: u32,
+    /// Probes sent.
+    pub sent: u32,
+    /// How the answers' arrivals were stamped.
+    pub timestamping: Option<Timestamping>,
+}
+
+/// Messages that left member `from` and never arrived at member `to`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HopLoss {
+    /// Sending member.
+    pub from: u32,
+    /// Receiving member.
+    pub to: u32,
+    /// Messages lost between them.
+    pub lost: u64,
+}
+
+/// One hop of the ring, as its receiving member recorded it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HopResult {
+    /// Sending member.
+    pub from: u32,
+    /// Receiving member.
+    pub to: u32,
+    /// One-way latency per message, HdrHistogram V2+DEFLATE.
+    pub latency: Vec<u8>,
+    /// Lost, duplicates, reordered, negative.
+    pub counters: HopCounters,
+    /// Whether both members read the same clock.
+    pub same_clock: bool,
+    /// The receiver's clock offset and its error bound, as probed (0 when not probed).
+    pub clock: ClockEstimate,
+    /// How the receiver took arrival times.
+    pub timestamping: Option<Timestamping>,
+}
+
+/// A finished tour.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TourResult {
+    /// The tour.
+    pub tour_id: u64,
+    /// Its parameters, as configured.
+    pub params: TourParams,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why it failed, or a member could not report.
+    pub error: Option<String>,
+    /// First send to last receive at the origin, ns (0 when nothing came back).
+    pub total_ns: u64,
+    /// Messages the origin sent.
+    pub messages_sent: u64,
+    /// Messages the origin never sent (the window stayed full of lost messages).
+    pub messages_unsent: u64,
+    /// Messages back at the origin.
+    pub messages_received: u64,
+    /// Sent and never back.
+    pub lost: u64,
+    /// The origin's tour latency per message, HdrHistogram V2+DEFLATE.
+    pub tour_latency: Vec<u8>,
+    /// Open loop: from the intended send time (empty otherwise).
+    pub tour_latency_corrected: Vec<u8>,
+    /// Every member's counters, in ring order.
+    pub members: Vec<MemberStats>,
+    /// Where lost messages were last seen, per hop whose both members reported.
+    pub hop_losses: Vec<HopLoss>,
+    /// Per hop, in ring order from hop 0→1, for hops whose receiver reported.
+    pub hops: Vec<HopResult>,
+    /// Wall-clock start, ms since the Unix epoch.
+    pub started_unix_ms: u64,
 }

@@ -8,6 +8,7 @@ pub mod proto {
     tonic::include_proto!("stillepost.v1");
 }
 
+pub mod assemble;
 pub mod convert;
 pub mod coordinator;
 pub mod domain;

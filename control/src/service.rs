@@ -89,7 +89,14 @@ impl Member for MemberService {
         &self,
         req: Request<proto::PrepareRequest>,
     ) -> Result<Response<proto::PrepareReply>, Status> {
-        Ok(Response::new(self.core.prepare(req.into_inner()).await?))
+        let req = req.into_inner();
+        let prev_clock = self
+            .core
+            .prepare(req.tour_id, req.probe_prev_clock, req.clock_probes)
+            .await?;
+        Ok(Response::new(proto::PrepareReply {
+            prev_clock: prev_clock.map(Into::into),
+        }))
     }
 
     async fn start(&self, req: Request<proto::TourRef>) -> Result<Response<proto::Ack>, Status> {
@@ -116,9 +123,8 @@ impl Member for MemberService {
         req: Request<proto::TourRef>,
     ) -> Result<Response<proto::MemberTourReport>, Status> {
         let seen = seen_as(&req);
-        Ok(Response::new(
-            self.core.end(req.into_inner().tour_id, seen).await?,
-        ))
+        let report = self.core.end(req.into_inner().tour_id, seen).await?;
+        Ok(Response::new(report.into()))
     }
 }
 
