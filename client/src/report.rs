@@ -813,6 +813,34 @@ mod tests {
         insta::assert_snapshot!(status_text("127.0.0.1:7000", &reply));
     }
 
+    /// Every counter with words for the text report is named on its member's line, in
+    /// definition order; counters without words (sent, gso_sends, ...) are not.
+    #[test]
+    fn a_members_moved_counters_share_one_line() {
+        let mut tour = lossy_tour();
+        let mut c = tour.members[1].member_counters();
+        c.tour.stale = 2;
+        c.io.wrong_source = 1;
+        c.io.gso_refused = 1;
+        c.io.gso_sends = 9;
+        c.socket.socket_drops = 5;
+        tour.members[1].counters = counters_to_proto(&c);
+        let text = tour_text(&tour);
+        assert!(
+            text.contains(
+                "\n  member 1 (10.0.0.2:7101): 2 from another tour, 1 from an unexpected source, 1 GSO sends refused by the kernel (sent again one datagram at a time), 5 dropped by the kernel at the peer socket\n"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("\n  member 2 (10.0.0.3:7101): 1 duplicates\n"), "{text}");
+        assert!(text.contains("\n  offload: member 1 9 GSO sends, 0 GRO receives\n"), "{text}");
+        let json = tour_json(&tour);
+        assert_eq!(json["members"][1]["socket_drops"], 5);
+        assert_eq!(json["members"][1]["stale"], 2);
+        assert_eq!(json["members"][1]["gso_sends"], 9);
+        assert_eq!(json["hops"][2]["negative"], 2);
+    }
+
     #[test]
     fn durations_read_well() {
         assert_eq!(duration(999), "999 ns");
