@@ -832,8 +832,14 @@ mod tests {
             ),
             "{text}"
         );
-        assert!(text.contains("\n  member 2 (10.0.0.3:7101): 1 duplicates\n"), "{text}");
-        assert!(text.contains("\n  offload: member 1 9 GSO sends, 0 GRO receives\n"), "{text}");
+        assert!(
+            text.contains("\n  member 2 (10.0.0.3:7101): 1 duplicates\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  offload: member 1 9 GSO sends, 0 GRO receives\n"),
+            "{text}"
+        );
         let json = tour_json(&tour);
         assert_eq!(json["members"][1]["socket_drops"], 5);
         assert_eq!(json["members"][1]["stale"], 2);

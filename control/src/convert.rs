@@ -9,7 +9,8 @@ use stillepost_engine::dataplane::{Backend, PollMode};
 use stillepost_engine::tour::Phase;
 
 use crate::domain::{
-    ClockEstimate, HopLoss, HopResult, MemberReport, MemberState, MemberStats, Outcome, TourResult,
+    ClockEstimate, HopLoss, HopResult, MemberConfigured, MemberIdentity, MemberInfo, MemberReport,
+    MemberSetup, MemberState, MemberStats, Outcome, RingConfigured, RingStatus, TourResult,
 };
 use crate::proto;
 
@@ -25,6 +26,11 @@ macro_rules! enum_map {
         }
 
         impl proto::$proto {
+            /// The protocol's value of an optional domain variant (UNSPECIFIED for none).
+            pub fn encode(value: Option<$domain>) -> i32 {
+                value.map_or(proto::$proto::Unspecified, proto::$proto::from).into()
+            }
+
             /// The domain's variant; `None` when unspecified.
             pub fn domain(self) -> Option<$domain> {
                 match self {
@@ -126,25 +132,14 @@ pub fn cpu_to_proto(cpu: Option<usize>) -> i32 {
     cpu.and_then(|c| i32::try_from(c).ok()).unwrap_or(-1)
 }
 
-fn timestamping_to_proto(t: Option<Timestamping>) -> i32 {
-    t.map_or(proto::Timestamping::Unspecified, proto::Timestamping::from)
-        .into()
-}
-
 impl From<MemberStats> for proto::MemberTourStats {
     fn from(s: MemberStats) -> proto::MemberTourStats {
         proto::MemberTourStats {
             index: s.index,
             peer_endpoint: s.peer_endpoint,
             counters: counters_to_proto(&s.counters),
-            backend: s
-                .backend
-                .map_or(proto::Backend::Unspecified, proto::Backend::from)
-                .into(),
-            poll: s
-                .poll
-                .map_or(proto::PollMode::Unspecified, proto::PollMode::from)
-                .into(),
+            backend: proto::Backend::encode(s.backend),
+            poll: proto::PollMode::encode(s.poll),
             cpu: cpu_to_proto(s.cpu),
             residence: s.residence,
             kernel_counters: s
@@ -181,17 +176,14 @@ impl From<MemberReport> for proto::MemberTourReport {
     fn from(r: MemberReport) -> proto::MemberTourReport {
         proto::MemberTourReport {
             tour_id: r.tour_id,
-            phase: r
-                .phase
-                .map_or(proto::TourPhase::Unspecified, proto::TourPhase::from)
-                .into(),
+            phase: proto::TourPhase::encode(r.phase),
             stats: Some(r.stats.into()),
             first_send_ns: r.first_send_ns,
             last_receive_ns: r.last_receive_ns,
             tour_latency: r.tour_latency,
             hop_latency: r.hop_latency,
             negative_hops: r.negative_hops,
-            timestamping: timestamping_to_proto(r.timestamping),
+            timestamping: proto::Timestamping::encode(r.timestamping),
             tour_latency_corrected: r.tour_latency_corrected,
         }
     }
@@ -222,7 +214,7 @@ impl From<ClockEstimate> for proto::ClockEstimate {
             min_rtt_ns: c.min_rtt_ns,
             samples: c.samples,
             sent: c.sent,
-            timestamping: timestamping_to_proto(c.timestamping),
+            timestamping: proto::Timestamping::encode(c.timestamping),
         }
     }
 }
@@ -260,7 +252,7 @@ impl From<HopResult> for proto::HopResult {
             same_clock: h.same_clock,
             offset_ns: h.clock.offset_ns,
             error_bound_ns: h.clock.error_bound_ns,
-            timestamping: timestamping_to_proto(h.timestamping),
+            timestamping: proto::Timestamping::encode(h.timestamping),
             clock_samples: h.clock.samples,
         }
     }
@@ -284,6 +276,151 @@ impl From<TourResult> for proto::TourResult {
             messages_unsent: r.messages_unsent,
             hops: r.hops.into_iter().map(Into::into).collect(),
             tour_latency_corrected: r.tour_latency_corrected,
+        }
+    }
+}
+
+fn some_text(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+impl From<MemberIdentity> for proto::InfoReply {
+    fn from(m: MemberIdentity) -> proto::InfoReply {
+        proto::InfoReply {
+            peer_endpoint: m.peer_endpoint,
+            state: proto::MemberState::encode(m.state),
+            backend: proto::Backend::encode(m.backend),
+            index: m.index,
+            ring_len: m.ring_len,
+            version: m.version,
+            poll: proto::PollMode::encode(m.poll),
+            cpu: cpu_to_proto(m.cpu),
+            host_id: m.host_id,
+            fallback_reason: m.fallback_reason.unwrap_or_default(),
+            clock_id: m.clock_id,
+        }
+    }
+}
+
+impl From<proto::InfoReply> for MemberIdentity {
+    fn from(m: proto::InfoReply) -> MemberIdentity {
+        MemberIdentity {
+            state: m.state().domain(),
+            backend: m.backend().domain(),
+            poll: m.poll().domain(),
+            cpu: usize::try_from(m.cpu).ok(),
+            peer_endpoint: m.peer_endpoint,
+            index: m.index,
+            ring_len: m.ring_len,
+            version: m.version,
+            host_id: m.host_id,
+            clock_id: m.clock_id,
+            fallback_reason: some_text(m.fallback_reason),
+        }
+    }
+}
+
+impl From<MemberSetup> for proto::MemberConfigureRequest {
+    fn from(m: MemberSetup) -> proto::MemberConfigureRequest {
+        proto::MemberConfigureRequest {
+            index: m.index,
+            ring_len: m.ring_len,
+            next_peer: m.next_peer,
+            prev_peer: m.prev_peer,
+            params: m.params,
+        }
+    }
+}
+
+impl From<proto::MemberConfigureRequest> for MemberSetup {
+    fn from(m: proto::MemberConfigureRequest) -> MemberSetup {
+        MemberSetup {
+            index: m.index,
+            ring_len: m.ring_len,
+            next_peer: m.next_peer,
+            prev_peer: m.prev_peer,
+            params: m.params,
+        }
+    }
+}
+
+impl From<MemberConfigured> for proto::MemberConfigureReply {
+    fn from(m: MemberConfigured) -> proto::MemberConfigureReply {
+        proto::MemberConfigureReply {
+            rcvbuf_requested: m.rcvbuf_requested,
+            rcvbuf_granted: m.rcvbuf_granted,
+            sndbuf_granted: m.sndbuf_granted,
+            warnings: m.warnings,
+            path_mtu: m.path_mtu,
+            sndbuf_requested: m.sndbuf_requested,
+            gso_segment: m.gso_segment,
+            gro: m.gro,
+        }
+    }
+}
+
+impl From<proto::MemberConfigureReply> for MemberConfigured {
+    fn from(m: proto::MemberConfigureReply) -> MemberConfigured {
+        MemberConfigured {
+            rcvbuf_requested: m.rcvbuf_requested,
+            rcvbuf_granted: m.rcvbuf_granted,
+            sndbuf_requested: m.sndbuf_requested,
+            sndbuf_granted: m.sndbuf_granted,
+            warnings: m.warnings,
+            path_mtu: m.path_mtu,
+            gso_segment: m.gso_segment,
+            gro: m.gro,
+        }
+    }
+}
+
+impl From<MemberInfo> for proto::MemberInfo {
+    fn from(m: MemberInfo) -> proto::MemberInfo {
+        let c = m.configured;
+        proto::MemberInfo {
+            index: m.index,
+            control_endpoint: m.control_endpoint,
+            peer_endpoint: m.peer_endpoint,
+            state: proto::MemberState::encode(m.state),
+            error: m.error.unwrap_or_default(),
+            backend: proto::Backend::encode(m.backend),
+            poll: proto::PollMode::encode(m.poll),
+            cpu: cpu_to_proto(m.cpu),
+            rcvbuf_requested: c.rcvbuf_requested,
+            rcvbuf_granted: c.rcvbuf_granted,
+            sndbuf_requested: c.sndbuf_requested,
+            sndbuf_granted: c.sndbuf_granted,
+            warnings: c.warnings,
+            gso_segment: c.gso_segment,
+            gro: c.gro,
+        }
+    }
+}
+
+impl From<RingConfigured> for proto::ConfigureReply {
+    fn from(r: RingConfigured) -> proto::ConfigureReply {
+        proto::ConfigureReply {
+            members: r.members.into_iter().map(Into::into).collect(),
+            params: Some(r.params),
+        }
+    }
+}
+
+impl From<RingStatus> for proto::StatusReply {
+    fn from(s: RingStatus) -> proto::StatusReply {
+        let (params, members) = match s.ring {
+            Some(ring) => (
+                Some(ring.params),
+                ring.members.into_iter().map(Into::into).collect(),
+            ),
+            None => (None, Vec::new()),
+        };
+        proto::StatusReply {
+            configured: params.is_some(),
+            params,
+            members,
+            running_tour: s.running_tour.unwrap_or(0),
+            last_tour: s.last_tour.unwrap_or(0),
         }
     }
 }
@@ -389,5 +526,55 @@ mod tests {
                 ..HopCounters::default()
             }
         );
+    }
+    #[test]
+    fn a_status_says_whether_a_ring_is_configured() {
+        let none = proto::StatusReply::from(RingStatus::default());
+        assert_eq!(none, proto::StatusReply::default());
+        let member = MemberInfo {
+            index: 1,
+            state: Some(MemberState::Unreachable),
+            error: Some("connection refused".into()),
+            cpu: None,
+            ..MemberInfo::default()
+        };
+        let status = proto::StatusReply::from(RingStatus {
+            ring: Some(RingConfigured {
+                members: vec![member],
+                params: proto::TourParams {
+                    count: 10,
+                    ..proto::TourParams::default()
+                },
+            }),
+            running_tour: Some(5),
+            last_tour: None,
+        });
+        assert!(status.configured);
+        assert_eq!((status.running_tour, status.last_tour), (5, 0));
+        assert_eq!(status.params.map(|p| p.count), Some(10));
+        let m = &status.members[0];
+        assert_eq!(m.state().name(), "unreachable");
+        assert_eq!((m.error.as_str(), m.cpu), ("connection refused", -1));
+        assert_eq!(m.backend(), proto::Backend::Unspecified);
+    }
+
+    #[test]
+    fn a_member_identity_travels_whole() {
+        let identity = MemberIdentity {
+            peer_endpoint: "10.0.0.1:7101".into(),
+            state: Some(MemberState::Armed),
+            backend: Some(Backend::Uring),
+            poll: Some(PollMode::Block),
+            cpu: Some(2),
+            index: 1,
+            ring_len: 3,
+            version: "0.1.0".into(),
+            host_id: "boot".into(),
+            clock_id: "boot+5ns".into(),
+            fallback_reason: None,
+        };
+        let wire = proto::InfoReply::from(identity.clone());
+        assert_eq!(wire.fallback_reason, "");
+        assert_eq!(MemberIdentity::from(wire), identity);
     }
 }

@@ -15,7 +15,10 @@ use tonic::transport::Channel;
 use stillepost_engine::dataplane::PollMode;
 
 use crate::assemble::{Seat, assemble_result};
-use crate::domain::{ClockEstimate, MemberReport, MemberState};
+use crate::domain::{
+    ClockEstimate, MemberConfigured, MemberIdentity, MemberInfo, MemberReport, MemberSetup,
+    MemberState, RingConfigured, RingStatus,
+};
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
@@ -96,7 +99,7 @@ struct RingMember {
     index: usize,
     control: String,
     client: MemberClient<Channel>,
-    info: proto::MemberInfo,
+    info: MemberInfo,
     /// Its peer endpoint and the clock it reads.
     seat: Seat,
 }
@@ -275,21 +278,22 @@ impl CoordinatorCore {
     /// runs within the request's configure timeout.
     pub async fn configure(
         &self,
-        req: proto::ConfigureRequest,
-    ) -> Result<proto::ConfigureReply, CoordError> {
-        let cluster = validate_cluster(&req.cluster)
-            .map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
-        let params = req
-            .params
-            .ok_or_else(|| CoordError::InvalidArgument("params are missing".into()))?;
+        cluster: &[String],
+        params: Option<TourParams>,
+        configure_timeout_ms: u64,
+    ) -> Result<RingConfigured, CoordError> {
+        let cluster =
+            validate_cluster(cluster).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
+        let params =
+            params.ok_or_else(|| CoordError::InvalidArgument("params are missing".into()))?;
         validate_params(&params).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
-        if req.configure_timeout_ms == 0 || req.configure_timeout_ms > MAX_CONFIGURE_TIMEOUT_MS {
+        if configure_timeout_ms == 0 || configure_timeout_ms > MAX_CONFIGURE_TIMEOUT_MS {
             return Err(CoordError::InvalidArgument(format!(
                 "--timeout must be from 1 to {} s",
                 MAX_CONFIGURE_TIMEOUT_MS / 1000
             )));
         }
-        let timeout = Duration::from_millis(req.configure_timeout_ms);
+        let timeout = Duration::from_millis(configure_timeout_ms);
         let _busy = self.mark_busy(Busy::Configuring)?;
         match tokio::time::timeout(timeout, self.configure_members(&cluster, params, timeout)).await
         {
@@ -305,7 +309,7 @@ impl CoordinatorCore {
         cluster: &[String],
         mut params: TourParams,
         deadline: Duration,
-    ) -> Result<proto::ConfigureReply, CoordError> {
+    ) -> Result<RingConfigured, CoordError> {
         // Resolve every entry; the same member under two names is a duplicate too.
         let resolved = join_all(cluster.iter().map(|entry| resolve(entry))).await;
         let mut addrs: Vec<Vec<SocketAddr>> = Vec::with_capacity(cluster.len());
@@ -342,6 +346,7 @@ impl CoordinatorCore {
                 client.info(request(proto::InfoRequest {}, deadline)),
             )
             .await
+            .map(MemberIdentity::from)
             .map_err(|s| member_error(index, entry, "Info", &s))?;
             let peer: SocketAddr =
                 info.peer_endpoint
@@ -372,17 +377,19 @@ impl CoordinatorCore {
         let configure_all = |params: proto::TourParams| {
             join_all(reached.iter().enumerate().map(|(index, (client, _, _))| {
                 let mut client = client.clone();
-                let msg = proto::MemberConfigureRequest {
+                let setup = MemberSetup {
                     index: index as u32,
                     ring_len: n as u32,
                     next_peer: reached[(index + 1) % n].2.to_string(),
                     prev_peer: reached[(index + n - 1) % n].2.to_string(),
                     params: Some(params),
                 };
+                let msg = proto::MemberConfigureRequest::from(setup);
                 let entry = &cluster[index];
                 async move {
                     call(deadline, client.configure(request(msg, deadline)))
                         .await
+                        .map(MemberConfigured::from)
                         .map_err(|s| member_error(index, entry, "Configure", &s))
                 }
             }))
@@ -430,28 +437,22 @@ impl CoordinatorCore {
                 control: cluster[index].clone(),
                 client,
                 seat,
-                info: proto::MemberInfo {
+                info: MemberInfo {
                     index: index as u32,
                     control_endpoint: cluster[index].clone(),
                     peer_endpoint: peer.to_string(),
-                    state: proto::MemberState::from(MemberState::Configured).into(),
-                    error: String::new(),
+                    state: Some(MemberState::Configured),
+                    error: None,
                     backend: info.backend,
                     poll: info.poll,
                     cpu: info.cpu,
-                    rcvbuf_requested: reply.rcvbuf_requested,
-                    rcvbuf_granted: reply.rcvbuf_granted,
-                    sndbuf_requested: reply.sndbuf_requested,
-                    sndbuf_granted: reply.sndbuf_granted,
-                    gso_segment: reply.gso_segment,
-                    gro: reply.gro,
-                    warnings: reply.warnings,
+                    configured: reply,
                 },
             });
         }
-        let reply = proto::ConfigureReply {
+        let reply = RingConfigured {
             members: members.iter().map(|m| m.info.clone()).collect(),
-            params: Some(params),
+            params,
         };
         self.lock().ring = Some(Arc::new(Ring { params, members }));
         Ok(reply)
@@ -679,21 +680,20 @@ impl CoordinatorCore {
     }
 
     /// The ring's configuration and every member's live state (asked in parallel).
-    pub async fn status(&self) -> proto::StatusReply {
-        let (ring, running, last_tour) = {
+    pub async fn status(&self) -> RingStatus {
+        let (ring, running_tour, last_tour) = {
             let state = self.lock();
             let running = match state.busy {
-                Some(Busy::Tour(id)) => id,
-                _ => 0,
+                Some(Busy::Tour(id)) => Some(id),
+                _ => None,
             };
-            (state.ring.clone(), running, state.last_tour)
+            let last = (state.last_tour != 0).then_some(state.last_tour);
+            (state.ring.clone(), running, last)
         };
         let Some(ring) = ring else {
-            return proto::StatusReply {
-                configured: false,
-                params: None,
-                members: Vec::new(),
-                running_tour: running,
+            return RingStatus {
+                ring: None,
+                running_tour,
                 last_tour,
             };
         };
@@ -708,25 +708,27 @@ impl CoordinatorCore {
                 .await
                 {
                     Ok(reply) => {
+                        let reply = MemberIdentity::from(reply);
                         info.state = reply.state;
                         info.backend = reply.backend;
                         info.poll = reply.poll;
                         info.cpu = reply.cpu;
                     }
                     Err(status) => {
-                        info.state = proto::MemberState::from(MemberState::Unreachable).into();
-                        info.error = describe(&status);
+                        info.state = Some(MemberState::Unreachable);
+                        info.error = Some(describe(&status));
                     }
                 }
                 info
             }
         }))
         .await;
-        proto::StatusReply {
-            configured: true,
-            params: Some(ring.params),
-            members,
-            running_tour: running,
+        RingStatus {
+            ring: Some(RingConfigured {
+                members,
+                params: ring.params,
+            }),
+            running_tour,
             last_tour,
         }
     }
@@ -776,22 +778,18 @@ fn check_reachable_peers(
 /// run on any core, so it shares with every other spinning member of its host.
 fn check_spinning_cores<'a>(
     cluster: &[String],
-    infos: impl Iterator<Item = &'a proto::InfoReply>,
+    infos: impl Iterator<Item = &'a MemberIdentity>,
 ) -> Result<(), CoordError> {
-    let infos: Vec<&proto::InfoReply> = infos.collect();
+    let infos: Vec<&MemberIdentity> = infos.collect();
     for (i, a) in infos.iter().enumerate() {
         for (j, b) in infos.iter().enumerate().skip(i + 1) {
             let same_host = !a.host_id.is_empty() && a.host_id == b.host_id;
-            let spins = |i: &proto::InfoReply| i.poll().domain() == Some(PollMode::Spin);
-            let both_spin = spins(a) && spins(b);
-            let same_core = a.cpu < 0 || b.cpu < 0 || a.cpu == b.cpu;
+            let both_spin = a.poll == Some(PollMode::Spin) && b.poll == Some(PollMode::Spin);
+            let same_core = a.cpu.is_none() || b.cpu.is_none() || a.cpu == b.cpu;
             if same_host && both_spin && same_core {
-                let core = |cpu: i32| {
-                    if cpu < 0 {
-                        "no fixed core".to_string()
-                    } else {
-                        format!("core {cpu}")
-                    }
+                let core = |cpu: Option<usize>| match cpu {
+                    None => "no fixed core".to_string(),
+                    Some(cpu) => format!("core {cpu}"),
                 };
                 return Err(CoordError::InvalidArgument(format!(
                     "members {i} ({}, {}) and {j} ({}, {}) both spin on the same host and could share a core: a spinning member needs a core of its own; start them with different --cpu values, or with --poll block",
@@ -826,6 +824,50 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with("member 1 (b:7001) advertises the loopback endpoint 127.0.0.1:2, which member 0 (a:7001, peer 10.0.0.1:1) cannot reach"),
+            "{err}"
+        );
+    }
+    #[test]
+    fn two_spinning_members_that_could_share_a_core_are_refused() {
+        let cluster: Vec<String> = ["a:7001", "b:7001", "c:7001"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let member = |host: &str, poll: PollMode, cpu: Option<usize>| MemberIdentity {
+            host_id: host.to_string(),
+            poll: Some(poll),
+            cpu,
+            ..MemberIdentity::default()
+        };
+        let check = |members: &[MemberIdentity]| {
+            check_spinning_cores(&cluster, members.iter()).map_err(|e| e.to_string())
+        };
+        // Other cores, other hosts, or a member that blocks: fine.
+        let fine = [
+            [
+                member("h1", PollMode::Spin, Some(1)),
+                member("h1", PollMode::Spin, Some(2)),
+                member("h1", PollMode::Block, Some(1)),
+            ],
+            [
+                member("h1", PollMode::Spin, None),
+                member("h2", PollMode::Spin, None),
+                member("h3", PollMode::Spin, Some(1)),
+            ],
+        ];
+        for members in &fine {
+            assert_eq!(check(members), Ok(()));
+        }
+        let err = check(&[
+            member("h1", PollMode::Block, Some(1)),
+            member("h1", PollMode::Spin, Some(3)),
+            member("h1", PollMode::Spin, None),
+        ])
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "members 1 (b:7001, core 3) and 2 (c:7001, no fixed core) both spin on the same host and could share a core"
+            ),
             "{err}"
         );
     }

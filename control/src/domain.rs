@@ -189,3 +189,109 @@ pub struct TourResult {
     /// Wall-clock start, ms since the Unix epoch.
     pub started_unix_ms: u64,
 }
+
+/// A member's identity and state, as it answers the coordinator's `Info`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberIdentity {
+    /// Where its neighbours send (never 0.0.0.0), as it says.
+    pub peer_endpoint: String,
+    /// Where it stands (`None` when it did not say).
+    pub state: Option<MemberState>,
+    /// The data-plane backend it runs.
+    pub backend: Option<Backend>,
+    /// How its data-plane thread waits.
+    pub poll: Option<PollMode>,
+    /// Core its data-plane thread is pinned to.
+    pub cpu: Option<usize>,
+    /// Its ring position and the ring's length (0, 0 before it is configured).
+    pub index: u32,
+    /// See `index`.
+    pub ring_len: u32,
+    /// Its version.
+    pub version: String,
+    /// Its host (boot id): members with the same one share cores.
+    pub host_id: String,
+    /// The clock it reads: members with the same one need no clock probes.
+    pub clock_id: String,
+    /// Why `--backend auto` runs the syscall backend, when it does.
+    pub fallback_reason: Option<String>,
+}
+
+/// What a member is told when the ring is configured.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberSetup {
+    /// Its ring position.
+    pub index: u32,
+    /// Members in the ring.
+    pub ring_len: u32,
+    /// The next member's peer endpoint, ip:port.
+    pub next_peer: String,
+    /// The previous member's peer endpoint, ip:port.
+    pub prev_peer: String,
+    /// The tour parameters (`None` when the request had none).
+    pub params: Option<TourParams>,
+}
+
+/// What a member set up for the ring.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberConfigured {
+    /// Socket receive buffer asked for and granted, bytes.
+    pub rcvbuf_requested: u64,
+    /// See `rcvbuf_requested`.
+    pub rcvbuf_granted: u64,
+    /// Socket send buffer asked for and granted, bytes.
+    pub sndbuf_requested: u64,
+    /// See `sndbuf_requested`.
+    pub sndbuf_granted: u64,
+    /// What the member warns about.
+    pub warnings: Vec<String>,
+    /// MTU of the route to the next member, 0 if unknown.
+    pub path_mtu: u32,
+    /// UDP GSO segment size, 0 if off.
+    pub gso_segment: u32,
+    /// Whether it receives GRO-coalesced datagrams.
+    pub gro: bool,
+}
+
+/// A ring member as the coordinator reports it (configure and status).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MemberInfo {
+    /// Ring index.
+    pub index: u32,
+    /// As given in the cluster list.
+    pub control_endpoint: String,
+    /// Where its neighbours send.
+    pub peer_endpoint: String,
+    /// Where it stands (`None` when it did not say).
+    pub state: Option<MemberState>,
+    /// Why it is unreachable, if it is.
+    pub error: Option<String>,
+    /// The data-plane backend it runs.
+    pub backend: Option<Backend>,
+    /// How its data-plane thread waits.
+    pub poll: Option<PollMode>,
+    /// Core its data-plane thread is pinned to.
+    pub cpu: Option<usize>,
+    /// What it set up when configured.
+    pub configured: MemberConfigured,
+}
+
+/// A configured ring: its members and the parameters they were given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingConfigured {
+    /// Every member, in ring order.
+    pub members: Vec<MemberInfo>,
+    /// The tour parameters, with the datagram size the ring's MTUs call for.
+    pub params: TourParams,
+}
+
+/// The coordinator's ring and tours.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RingStatus {
+    /// The ring, when one is configured.
+    pub ring: Option<RingConfigured>,
+    /// The tour running now.
+    pub running_tour: Option<u64>,
+    /// The last finished tour.
+    pub last_tour: Option<u64>,
+}

@@ -12,9 +12,10 @@ use stillepost_engine::dataplane::{
 };
 use stillepost_engine::tour::RingPosition;
 
-use crate::convert::cpu_to_proto;
-use crate::domain::{ClockEstimate, MemberReport, MemberState, MemberStats};
-use crate::proto;
+use crate::domain::{
+    ClockEstimate, MemberConfigured, MemberIdentity, MemberReport, MemberSetup, MemberState,
+    MemberStats,
+};
 use crate::ring::params_to_config;
 
 /// Why a member refused or failed a request.
@@ -116,26 +117,23 @@ impl MemberCore {
     }
 
     /// The member's identity and state.
-    pub fn info(&self, seen: Option<IpAddr>) -> Result<proto::InfoReply, MemberError> {
+    pub fn info(&self, seen: Option<IpAddr>) -> Result<MemberIdentity, MemberError> {
         let peer = self.peer_endpoint(seen)?;
         let state = lock(&self.state);
         let (index, ring_len) = state.position.map_or((0, 0), |p| (p.index, p.ring_len));
-        Ok(proto::InfoReply {
+        let started = self.dataplane.started();
+        Ok(MemberIdentity {
             peer_endpoint: peer.to_string(),
-            state: proto::MemberState::from(state.phase).into(),
-            backend: proto::Backend::from(self.dataplane.started().backend).into(),
+            state: Some(state.phase),
+            backend: Some(started.backend),
+            poll: Some(started.poll),
+            cpu: started.cpu,
             index,
             ring_len,
             version: env!("CARGO_PKG_VERSION").to_string(),
-            poll: proto::PollMode::from(self.dataplane.started().poll).into(),
-            cpu: cpu_to_proto(self.dataplane.started().cpu),
             host_id: host_id(),
             clock_id: self.clock_id(),
-            fallback_reason: self
-                .dataplane
-                .fallback_reason()
-                .unwrap_or_default()
-                .to_string(),
+            fallback_reason: self.dataplane.fallback_reason().map(str::to_string),
         })
     }
 
@@ -151,10 +149,7 @@ impl MemberCore {
     }
 
     /// Takes a ring position, neighbours and tour parameters.
-    pub async fn configure(
-        &self,
-        req: proto::MemberConfigureRequest,
-    ) -> Result<proto::MemberConfigureReply, MemberError> {
+    pub async fn configure(&self, req: MemberSetup) -> Result<MemberConfigured, MemberError> {
         let parse = |field: &str, value: &str| {
             value.parse::<SocketAddr>().map_err(|e| {
                 MemberError::InvalidArgument(format!("{field} '{value}' is not an ip:port: {e}"))
@@ -238,7 +233,7 @@ impl MemberCore {
         state.rcvbuf = (report.rcvbuf_requested as u64, report.rcvbuf_granted as u64);
         state.datagram = (workload.datagram(), path_mtu.unwrap_or(0));
         state.phase = MemberState::Configured;
-        Ok(proto::MemberConfigureReply {
+        Ok(MemberConfigured {
             rcvbuf_requested: report.rcvbuf_requested as u64,
             rcvbuf_granted: report.rcvbuf_granted as u64,
             sndbuf_granted: report.sndbuf_granted as u64,

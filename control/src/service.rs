@@ -75,14 +75,15 @@ impl Member for MemberService {
         &self,
         req: Request<proto::InfoRequest>,
     ) -> Result<Response<proto::InfoReply>, Status> {
-        Ok(Response::new(self.core.info(seen_as(&req))?))
+        Ok(Response::new(self.core.info(seen_as(&req))?.into()))
     }
 
     async fn configure(
         &self,
         req: Request<proto::MemberConfigureRequest>,
     ) -> Result<Response<proto::MemberConfigureReply>, Status> {
-        Ok(Response::new(self.core.configure(req.into_inner()).await?))
+        let configured = self.core.configure(req.into_inner().into()).await?;
+        Ok(Response::new(configured.into()))
     }
 
     async fn prepare(
@@ -147,7 +148,12 @@ impl Coordinator for CoordinatorService {
         &self,
         req: Request<proto::ConfigureRequest>,
     ) -> Result<Response<proto::ConfigureReply>, Status> {
-        Ok(Response::new(self.core.configure(req.into_inner()).await?))
+        let req = req.into_inner();
+        let ring = self
+            .core
+            .configure(&req.cluster, req.params, req.configure_timeout_ms)
+            .await?;
+        Ok(Response::new(ring.into()))
     }
 
     async fn run_tour(
@@ -171,7 +177,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _req: Request<proto::StatusRequest>,
     ) -> Result<Response<proto::StatusReply>, Status> {
-        Ok(Response::new(self.core.status().await))
+        Ok(Response::new(self.core.status().await.into()))
     }
 
     async fn get_result(

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
-use stillepost_control::proto::{ConfigureRequest, Outcome, TourParams};
+use stillepost_control::proto::{Outcome, TourParams};
 use stillepost_control::service::{bind, serve_member};
 use stillepost_engine::dataplane::{DataPlane, Faults};
 use stillepost_engine::histogram::{Summary, decode};
@@ -102,11 +102,7 @@ async fn cores_run_a_tour_in_process() {
         max_buffer_memory: 0,
     };
     let reply = coordinator
-        .configure(ConfigureRequest {
-            cluster: cluster.clone(),
-            params: Some(params),
-            configure_timeout_ms: 5000,
-        })
+        .configure(&cluster, Some(params), 5000)
         .await
         .unwrap();
     assert_eq!(reply.members.len(), 2);
