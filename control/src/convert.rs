@@ -8,6 +8,7 @@ use stillepost_engine::counters::{CounterSet, HopCounters, MemberCounters, Times
 use stillepost_engine::dataplane::{Backend, PollMode};
 use stillepost_engine::tour::Phase;
 
+use crate::coordinator::TourProgress;
 use crate::domain::{
     ClockEstimate, HopLoss, HopResult, MemberConfigured, MemberIdentity, MemberInfo, MemberReport,
     MemberSetup, MemberState, MemberStats, Outcome, RingConfigured, RingStatus, TourResult,
@@ -421,6 +422,31 @@ impl From<RingStatus> for proto::StatusReply {
             members,
             running_tour: s.running_tour.unwrap_or(0),
             last_tour: s.last_tour.unwrap_or(0),
+        }
+    }
+}
+
+impl From<TourProgress> for proto::WaitTourReply {
+    fn from(p: TourProgress) -> proto::WaitTourReply {
+        match p {
+            TourProgress::Done(result) => proto::WaitTourReply {
+                done: true,
+                sent: result.messages_sent,
+                received: result.messages_received,
+                count: result.params.map_or(0, |p| u64::from(p.count)),
+                result: Some(proto::TourResult::clone(&result)),
+            },
+            TourProgress::Running {
+                sent,
+                received,
+                count,
+            } => proto::WaitTourReply {
+                done: false,
+                sent,
+                received,
+                result: None,
+                count,
+            },
         }
     }
 }

@@ -164,6 +164,22 @@ impl Ring {
     }
 }
 
+/// Where a tour stands, as a long-poll answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TourProgress {
+    /// It finished: its result.
+    Done(Arc<proto::TourResult>),
+    /// Still running: the origin's progress, and messages the tour sends in all.
+    Running {
+        /// Messages sent so far.
+        sent: u64,
+        /// Messages back so far.
+        received: u64,
+        /// Messages of the tour.
+        count: u64,
+    },
+}
+
 /// What a running tour has reported so far.
 #[derive(Debug, Clone)]
 enum TourState {
@@ -629,11 +645,11 @@ impl CoordinatorCore {
         &self,
         tour_id: u64,
         wait: Duration,
-    ) -> Result<proto::WaitTourReply, CoordError> {
+    ) -> Result<TourProgress, CoordError> {
         let mut rx = {
             let state = self.lock();
             if let Some(result) = state.results.get(&tour_id) {
-                return Ok(done_reply(result));
+                return Ok(TourProgress::Done(Arc::clone(result)));
             }
             state
                 .running
@@ -645,7 +661,7 @@ impl CoordinatorCore {
         loop {
             let current = rx.borrow_and_update().clone();
             match current {
-                TourState::Done(result) => return Ok(done_reply(&result)),
+                TourState::Done(result) => return Ok(TourProgress::Done(result)),
                 TourState::Running { sent, received } => {
                     let changed = tokio::time::timeout_at(deadline, rx.changed()).await;
                     match changed {
@@ -656,7 +672,7 @@ impl CoordinatorCore {
                             return state
                                 .results
                                 .get(&tour_id)
-                                .map(|r| done_reply(r))
+                                .map(|r| TourProgress::Done(Arc::clone(r)))
                                 .ok_or(CoordError::UnknownTour(tour_id));
                         }
                         Err(_) => {
@@ -665,11 +681,9 @@ impl CoordinatorCore {
                                 .ring
                                 .as_ref()
                                 .map_or(0, |r| u64::from(r.params.count));
-                            return Ok(proto::WaitTourReply {
-                                done: false,
+                            return Ok(TourProgress::Running {
                                 sent,
                                 received,
-                                result: None,
                                 count,
                             });
                         }
@@ -731,16 +745,6 @@ impl CoordinatorCore {
             running_tour,
             last_tour,
         }
-    }
-}
-
-fn done_reply(result: &proto::TourResult) -> proto::WaitTourReply {
-    proto::WaitTourReply {
-        done: true,
-        sent: result.messages_sent,
-        received: result.messages_received,
-        result: Some(result.clone()),
-        count: result.params.map_or(0, |p| u64::from(p.count)),
     }
 }
 

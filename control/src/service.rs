@@ -170,7 +170,9 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<proto::WaitTourReply>, Status> {
         let req = req.into_inner();
         let wait = Duration::from_millis(u64::from(req.wait_ms)).min(MAX_WAIT);
-        Ok(Response::new(self.core.wait_tour(req.tour_id, wait).await?))
+        Ok(Response::new(
+            self.core.wait_tour(req.tour_id, wait).await?.into(),
+        ))
     }
 
     async fn status(
