@@ -57,6 +57,13 @@ impl Outcome {
             Outcome::Failed => "failed",
         }
     }
+
+    /// The outcome of a name (results stored before the outcome was an enum carry it).
+    pub fn from_name(name: &str) -> Option<Outcome> {
+        [Outcome::Complete, Outcome::TimedOut, Outcome::Failed]
+            .into_iter()
+            .find(|o| o.name() == name)
+    }
 }
 
 /// One member's counters and set-up for one tour.
