@@ -25,8 +25,8 @@ impl Seat {
 }
 
 /// Builds a tour's result from the members' end-of-tour reports, one per seat in ring
-/// order; a report that failed carries the text of its error. A report of another tour
-/// counts as no report.
+/// order; a report that failed carries the text of its error. A report of another tour,
+/// or a missing one, counts as no report.
 ///
 /// Loss is located hop by hop: a hop i→i+1 lost what member i sent or forwarded and member
 /// i+1 never received; messages still held by a member (forward-immediately false) are
@@ -45,17 +45,26 @@ pub fn assemble_result(
     let mut reported = vec![false; n];
     let mut origin_report = None;
     let mut arrivals = vec![None; n];
-    for (index, report) in reports.into_iter().enumerate() {
-        let report = report.and_then(|r| {
-            if r.tour_id == tour_id {
-                Ok(r)
-            } else {
+    let mut reports = reports.into_iter();
+    for (index, seat) in seats.iter().enumerate() {
+        let report = reports
+            .next()
+            .unwrap_or_else(|| {
                 Err(format!(
-                    "member {index} ({}) reported tour {:016x} instead of tour {tour_id:016x}",
-                    seats[index].peer_endpoint, r.tour_id
+                    "member {index} ({}) sent no report",
+                    seat.peer_endpoint
                 ))
-            }
-        });
+            })
+            .and_then(|r| {
+                if r.tour_id == tour_id {
+                    Ok(r)
+                } else {
+                    Err(format!(
+                        "member {index} ({}) reported tour {:016x} instead of tour {tour_id:016x}",
+                        seat.peer_endpoint, r.tour_id
+                    ))
+                }
+            });
         match report {
             Ok(report) => {
                 let mut s = report.stats.clone();
@@ -78,14 +87,15 @@ pub fn assemble_result(
                 });
                 stats.push(MemberStats {
                     index: index as u32,
-                    peer_endpoint: seats[index].peer_endpoint.clone(),
+                    peer_endpoint: seat.peer_endpoint.clone(),
                     ..Default::default()
                 });
             }
         }
     }
-    let origin = &stats[0].counters.tour;
-    let (sent, received) = (origin.sent, origin.received);
+    let (sent, received) = stats
+        .first()
+        .map_or((0, 0), |o| (o.counters.tour.sent, o.counters.tour.received));
     // A hop whose sender or receiver could not report has no known loss: it is left out
     // rather than guessed.
     let hop_losses: Vec<HopLoss> = (0..n)
@@ -93,7 +103,7 @@ pub fn assemble_result(
         .map(|from| {
             let to = (from + 1) % n;
             let out = if from == 0 {
-                stats[0].counters.tour.sent
+                stats[from].counters.tour.sent
             } else {
                 stats[from].counters.tour.forwarded
             };
@@ -453,5 +463,26 @@ mod tests {
         // Duplicates are no loss.
         assert_eq!(r.lost, 0);
         assert_eq!(r.outcome, Outcome::Complete);
+    }
+
+    #[test]
+    fn missing_reports_fail_the_tour_and_an_empty_ring_has_nothing() {
+        let reports = vec![origin(100, 100, Phase::Complete)];
+        let r = assemble_result(TOUR, params(100), &seats(), reports, None, 0, &[]);
+        assert_eq!(r.outcome, Outcome::Failed);
+        assert_eq!(
+            r.error.as_deref(),
+            Some(
+                "member 1 (10.0.0.2:7101) sent no report; member 2 (10.0.0.3:7101) sent no report"
+            )
+        );
+        assert_eq!(r.members.len(), 3);
+        assert_eq!(losses(&r), []);
+        let hops: Vec<(u32, u32)> = r.hops.iter().map(|h| (h.from, h.to)).collect();
+        assert_eq!(hops, [(2, 0)]);
+
+        let r = assemble_result(TOUR, params(100), &[], Vec::new(), None, 0, &[]);
+        assert_eq!(r.outcome, Outcome::Failed);
+        assert_eq!((r.members.len(), r.hops.len(), r.messages_sent), (0, 0, 0));
     }
 }
