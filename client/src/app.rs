@@ -10,8 +10,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
-    ConfigureReply, ConfigureRequest, GetResultRequest, RunTourRequest, StatusReply, StatusRequest,
-    TourParams, TourResult, WaitTourRequest,
+    ConfigureReply, ConfigureRequest, GetResultRequest, Outcome, RunTourRequest, StatusReply,
+    StatusRequest, TourParams, TourResult, WaitTourRequest,
 };
 use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
@@ -317,7 +317,7 @@ pub async fn run(coord: &Coordinator, json_mode: bool) -> Result<()> {
 
 /// A tour that failed outright (not one that merely lost messages) exits non-zero.
 pub fn tour_failure(result: &TourResult) -> Result<()> {
-    if result.outcome == "failed" {
+    if result.outcome() == Outcome::Failed {
         return Err(Failure {
             code: 1,
             message: format!(

@@ -23,7 +23,7 @@ use hdrhistogram::Histogram;
 use plotters::coord::Shift;
 use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
 use plotters::prelude::*;
-use stillepost_control::proto::TourResult;
+use stillepost_control::proto::{Outcome, TourResult};
 
 use crate::cli::Unit;
 use crate::export::{histograms, percentile_steps};
@@ -115,8 +115,9 @@ fn title(result: &TourResult) -> String {
     if let Some(p) = &result.params {
         title.push_str(&format!(": {} messages of {} B", p.count, p.msg_len));
     }
-    if !result.outcome.is_empty() && result.outcome != "complete" {
-        title.push_str(&format!(" ({})", result.outcome));
+    let outcome = result.outcome();
+    if outcome != Outcome::Unspecified && outcome != Outcome::Complete {
+        title.push_str(&format!(" ({})", outcome.name()));
     }
     title
 }

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use stillepost_control::proto::{
     ConfigureReply, HopResult, MemberInfo, MemberTourStats, StatusReply, TourParams, TourResult,
 };
+use stillepost_engine::counters::CounterSet;
 use stillepost_engine::histogram::Summary;
 
 use crate::histogram::{UndecodableHistogram, Whose, summary};
@@ -153,21 +154,28 @@ fn clock_text(h: &HopResult) -> String {
     }
 }
 
+/// Adds every counter of a set to a JSON object, under its name.
+fn with_counters(mut doc: Value, counters: &impl CounterSet) -> Value {
+    if let Value::Object(map) = &mut doc {
+        for (def, value) in counters.counters() {
+            map.insert(def.name.to_string(), json!(value));
+        }
+    }
+    doc
+}
+
 fn hop_json(h: &HopResult) -> Result<Value, UndecodableHistogram> {
-    Ok(json!({
+    let doc = json!({
         "from": h.from,
         "to": h.to,
         "latency": summary_json(&hop_summary(h)?),
-        "lost": h.lost,
-        "duplicates": h.duplicates,
-        "reordered": h.reordered,
         "same_clock": h.same_clock,
         "offset_ns": clock_known(h).then_some(h.offset_ns),
         "error_bound_ns": clock_known(h).then_some(h.error_bound_ns),
         "clock_samples": h.clock_samples,
-        "timestamping": h.timestamping,
-        "negative": h.negative,
-    }))
+        "timestamping": h.timestamping().name(),
+    });
+    Ok(with_counters(doc, &h.hop_counters()))
 }
 
 /// Messages per second and bytes per second over the tour's total time.
@@ -182,42 +190,21 @@ fn throughput(result: &TourResult) -> (f64, f64) {
 }
 
 fn member_json(m: &MemberTourStats) -> Result<Value, UndecodableHistogram> {
-    Ok(json!({
+    let doc = json!({
         "index": m.index,
         "peer_endpoint": m.peer_endpoint,
-        "backend": m.backend,
-        "poll": m.poll,
+        "backend": m.backend().name(),
+        "poll": m.poll().name(),
         "cpu": (m.cpu >= 0).then_some(m.cpu),
-        "sent": m.sent,
-        "received": m.received,
-        "forwarded": m.forwarded,
-        "held": m.held,
-        "duplicates": m.duplicates,
-        "reordered": m.reordered,
-        "malformed": m.malformed,
-        "stale": m.stale,
-        "wrong_hop": m.wrong_hop,
-        "unexpected_kind": m.unexpected_kind,
-        "wrong_source": m.wrong_source,
-        "send_errors": m.send_errors,
-        "recv_errors": m.recv_errors,
-        "recv_no_buffers": m.recv_no_buffers,
-        "injected_drops": m.injected_drops,
         "residence": summary_json(&residence_summary(m)?),
-        "socket_drops": m.socket_drops,
-        "duplicate_fragments": m.duplicate_fragments,
-        "send_too_big": m.send_too_big,
-        "forwarded_fragments": m.forwarded_fragments,
-        "gso_sends": m.gso_sends,
-        "gso_refused": m.gso_refused,
-        "gro_receives": m.gro_receives,
         "kernel_counters": m
             .kernel_counters
             .iter()
             .map(|c| (c.name.clone(), json!(c.delta)))
             .collect::<serde_json::Map<String, Value>>(),
         "drop_advice": m.drop_advice,
-    }))
+    });
+    Ok(with_counters(doc, &m.member_counters()))
 }
 
 /// A tour result as a JSON object.
@@ -225,7 +212,7 @@ pub fn tour_json(result: &TourResult) -> Result<Value, UndecodableHistogram> {
     let (msgs_per_s, bytes_per_s) = throughput(result);
     Ok(json!({
         "tour_id": tour_id(result.tour_id),
-        "outcome": result.outcome,
+        "outcome": result.outcome().name(),
         "error": if result.error.is_empty() { Value::Null } else { json!(result.error) },
         "started_unix_ms": result.started_unix_ms,
         "params": result.params.as_ref().map(params_json),
@@ -272,7 +259,7 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
         out,
         "tour {}: {}",
         tour_id(result.tour_id),
-        result.outcome.replace('_', " ")
+        result.outcome().name().replace('_', " ")
     );
     if let Some(p) = &result.params {
         let _ = writeln!(out, "  ring          {}", params_text(p, members));
@@ -353,38 +340,24 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
                 hop.lost
             );
         }
-        for m in result.members.iter().filter(|m| m.held > 0) {
-            let _ = writeln!(
-                out,
-                "    member {} ({}): {} held, still waiting for the rest of the tour",
-                m.index, m.peer_endpoint, m.held
-            );
+        for m in &result.members {
+            let held = m.member_counters().tour.held;
+            if held > 0 {
+                let _ = writeln!(
+                    out,
+                    "    member {} ({}): {held} held, still waiting for the rest of the tour",
+                    m.index, m.peer_endpoint
+                );
+            }
         }
     }
     for m in &result.members {
-        let drops = [
-            (m.duplicates, "duplicates"),
-            (m.reordered, "reordered"),
-            (m.malformed, "malformed"),
-            (m.stale, "from another tour"),
-            (m.wrong_hop, "with a wrong hop count"),
-            (m.wrong_source, "from an unexpected source"),
-            (m.send_errors, "send errors"),
-            (m.recv_errors, "receive errors"),
-            (m.recv_no_buffers, "receives out of buffers"),
-            (m.injected_drops, "dropped by fault injection"),
-            (m.socket_drops, "dropped by the kernel at the peer socket"),
-            (m.duplicate_fragments, "duplicate fragments"),
-            (m.send_too_big, "sends refused as larger than the route MTU"),
-            (
-                m.gso_refused,
-                "GSO sends refused by the kernel (sent again one datagram at a time)",
-            ),
-        ];
-        let noted: Vec<String> = drops
-            .iter()
-            .filter(|(n, _)| *n > 0)
-            .map(|(n, what)| format!("{n} {what}"))
+        // Every counter with words for the text report, when it moved.
+        let noted: Vec<String> = m
+            .member_counters()
+            .counters()
+            .filter(|(_, n)| *n > 0)
+            .filter_map(|(def, n)| Some(format!("{n} {}", def.note?)))
             .collect();
         if !noted.is_empty() {
             let _ = writeln!(
@@ -399,12 +372,14 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     let offload: Vec<String> = result
         .members
         .iter()
-        .filter(|m| m.gso_sends + m.gro_receives > 0)
-        .map(|m| {
-            format!(
-                "member {} {} GSO sends, {} GRO receives",
-                m.index, m.gso_sends, m.gro_receives
-            )
+        .filter_map(|m| {
+            let io = m.member_counters().io;
+            (io.gso_sends + io.gro_receives > 0).then(|| {
+                format!(
+                    "member {} {} GSO sends, {} GRO receives",
+                    m.index, io.gso_sends, io.gro_receives
+                )
+            })
         })
         .collect();
     if !offload.is_empty() {
@@ -468,11 +443,12 @@ fn hops_text(out: &mut String, result: &TourResult) -> Result<(), UndecodableHis
         "reorder"
     );
     for h in &result.hops {
+        let c = h.hop_counters();
         let extra = format!(
             " {:>6} {:>5} {:>7}  {}",
-            h.lost,
-            h.duplicates,
-            h.reordered,
+            c.lost,
+            c.duplicates,
+            c.reordered,
             clock_text(h)
         );
         row(
@@ -509,10 +485,10 @@ fn hops_text(out: &mut String, result: &TourResult) -> Result<(), UndecodableHis
     let mut stamps: Vec<String> = result
         .hops
         .iter()
-        .map(|h| format!("member {} {}", h.to, h.timestamping))
+        .map(|h| format!("member {} {}", h.to, h.timestamping().name()))
         .collect();
     stamps.sort();
-    let negative: u64 = result.hops.iter().map(|h| h.negative).sum();
+    let negative: u64 = result.hops.iter().map(|h| h.hop_counters().negative).sum();
     let _ = writeln!(out, "  arrival times: {}", stamps.join(", "));
     if negative > 0 {
         let _ = writeln!(
@@ -528,10 +504,10 @@ fn member_info_json(m: &MemberInfo) -> Value {
         "index": m.index,
         "control_endpoint": m.control_endpoint,
         "peer_endpoint": m.peer_endpoint,
-        "state": m.state,
+        "state": m.state().name(),
         "error": if m.error.is_empty() { Value::Null } else { json!(m.error) },
-        "backend": m.backend,
-        "poll": m.poll,
+        "backend": m.backend().name(),
+        "poll": m.poll().name(),
         "cpu": (m.cpu >= 0).then_some(m.cpu),
         "rcvbuf_requested": m.rcvbuf_requested,
         "rcvbuf_granted": m.rcvbuf_granted,
@@ -558,7 +534,12 @@ fn members_table(out: &mut String, members: &[MemberInfo]) {
         let _ = writeln!(
             out,
             "  {:<7} {:<22} {:<22} {:<12} {:<8} {:<6} {cpu}",
-            m.index, m.control_endpoint, m.peer_endpoint, m.state, m.backend, m.poll
+            m.index,
+            m.control_endpoint,
+            m.peer_endpoint,
+            m.state().name(),
+            m.backend().name(),
+            m.poll().name()
         );
         if !m.error.is_empty() {
             let _ = writeln!(out, "          {}", m.error);
@@ -656,17 +637,23 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
 pub(crate) mod tests {
     use super::*;
 
-    use stillepost_control::proto::{HopLoss, HopResult};
+    use stillepost_control::convert::counters_to_proto;
+    use stillepost_control::proto::{
+        Backend, HopLoss, HopResult, MemberState, Outcome, PollMode, Timestamping,
+    };
+    use stillepost_engine::counters::{Counters, HopCounters, MemberCounters};
     use stillepost_engine::histogram::{encode, new_histogram};
 
-    fn member(index: u32, received: u64, forwarded: u64) -> MemberTourStats {
+    fn member(index: u32, counters: Counters) -> MemberTourStats {
         MemberTourStats {
             index,
             peer_endpoint: format!("10.0.0.{}:7101", index + 1),
-            received,
-            forwarded,
-            backend: "uring".into(),
-            poll: "block".into(),
+            counters: counters_to_proto(&MemberCounters {
+                tour: counters,
+                ..MemberCounters::default()
+            }),
+            backend: Backend::Uring.into(),
+            poll: PollMode::Block.into(),
             cpu: 1,
             ..Default::default()
         }
@@ -679,10 +666,23 @@ pub(crate) mod tests {
         for i in 0..97u64 {
             h.record(100_000 + i * 1_000).unwrap();
         }
-        let mut origin = member(0, 97, 0);
-        origin.sent = 100;
-        let mut m2 = member(2, 97, 97);
-        m2.duplicates = 1;
+        let origin = member(
+            0,
+            Counters {
+                sent: 100,
+                received: 97,
+                ..Counters::default()
+            },
+        );
+        let mut m2 = member(
+            2,
+            Counters {
+                received: 97,
+                forwarded: 97,
+                duplicates: 1,
+                ..Counters::default()
+            },
+        );
         // Hops of 30..=126 µs, residences of 2..=98 µs (hop 0→1 carries all 100 messages).
         let spread = |base: u64, n: u64| {
             let mut h = new_histogram();
@@ -691,14 +691,22 @@ pub(crate) mod tests {
             }
             encode(&h).unwrap()
         };
-        let mut m1 = member(1, 100, 100);
+        let mut m1 = member(
+            1,
+            Counters {
+                received: 100,
+                forwarded: 100,
+                ..Counters::default()
+            },
+        );
         m1.residence = spread(2_000, 100);
         m2.residence = spread(2_000, 97);
         let hop = |from: u32, to: u32, n: u64| HopResult {
             from,
             to,
             latency: spread(30_000, n),
-            timestamping: "kernel-software".into(),
+            counters: counters_to_proto(&HopCounters::default()),
+            timestamping: Timestamping::KernelSoftware.into(),
             ..Default::default()
         };
         // 0→1 between two hosts, probed; 1→2 on one host; 2→0 not probed.
@@ -710,14 +718,20 @@ pub(crate) mod tests {
                 ..hop(0, 1, 100)
             },
             HopResult {
-                lost: 3,
-                duplicates: 1,
+                counters: counters_to_proto(&HopCounters {
+                    lost: 3,
+                    duplicates: 1,
+                    ..HopCounters::default()
+                }),
                 same_clock: true,
                 ..hop(1, 2, 97)
             },
             HopResult {
-                timestamping: "application".into(),
-                negative: 2,
+                timestamping: Timestamping::Application.into(),
+                counters: counters_to_proto(&HopCounters {
+                    negative: 2,
+                    ..HopCounters::default()
+                }),
                 ..hop(2, 0, 97)
             },
         ];
@@ -734,7 +748,7 @@ pub(crate) mod tests {
                 max_datagram: 0,
                 max_buffer_memory: 0,
             }),
-            outcome: "timed_out".into(),
+            outcome: Outcome::TimedOut.into(),
             error: String::new(),
             total_ns: 25_000_000,
             messages_sent: 100,
@@ -845,9 +859,9 @@ pub(crate) mod tests {
                     index: 0,
                     control_endpoint: "node1:7001".into(),
                     peer_endpoint: "10.0.0.1:7101".into(),
-                    state: "configured".into(),
-                    backend: "uring".into(),
-                    poll: "spin".into(),
+                    state: MemberState::Configured.into(),
+                    backend: Backend::Uring.into(),
+                    poll: PollMode::Spin.into(),
                     cpu: 3,
                     ..Default::default()
                 },
@@ -855,10 +869,10 @@ pub(crate) mod tests {
                     index: 1,
                     control_endpoint: "node2:7001".into(),
                     peer_endpoint: "10.0.0.2:7101".into(),
-                    state: "unreachable".into(),
+                    state: MemberState::Unreachable.into(),
                     error: "tcp connect error: Connection refused (os error 111)".into(),
-                    backend: "syscall".into(),
-                    poll: "block".into(),
+                    backend: Backend::Syscall.into(),
+                    poll: PollMode::Block.into(),
                     cpu: -1,
                     ..Default::default()
                 },
@@ -867,6 +881,40 @@ pub(crate) mod tests {
             last_tour: 0x00c0_ffee_0000_0001,
         };
         insta::assert_snapshot!(status_text("127.0.0.1:7000", &reply));
+    }
+
+    /// Every counter with words for the text report is named on its member's line, in
+    /// definition order; counters without words (sent, gso_sends, ...) are not.
+    #[test]
+    fn a_members_moved_counters_share_one_line() {
+        let mut tour = lossy_tour();
+        let mut c = tour.members[1].member_counters();
+        c.tour.stale = 2;
+        c.io.wrong_source = 1;
+        c.io.gso_refused = 1;
+        c.io.gso_sends = 9;
+        c.socket.socket_drops = 5;
+        tour.members[1].counters = counters_to_proto(&c);
+        let text = tour_text(&tour).unwrap();
+        assert!(
+            text.contains(
+                "\n  member 1 (10.0.0.2:7101): 2 from another tour, 1 from an unexpected source, 1 GSO sends refused by the kernel (sent again one datagram at a time), 5 dropped by the kernel at the peer socket\n"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  member 2 (10.0.0.3:7101): 1 duplicates\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\n  offload: member 1 9 GSO sends, 0 GRO receives\n"),
+            "{text}"
+        );
+        let json = tour_json(&tour).unwrap();
+        assert_eq!(json["members"][1]["socket_drops"], 5);
+        assert_eq!(json["members"][1]["stale"], 2);
+        assert_eq!(json["members"][1]["gso_sends"], 9);
+        assert_eq!(json["hops"][2]["negative"], 2);
     }
 
     #[test]

@@ -12,6 +12,13 @@ use tokio::sync::watch;
 use tonic::Status;
 use tonic::transport::Channel;
 
+use stillepost_engine::dataplane::PollMode;
+
+use crate::assemble::{Seat, assemble_result};
+use crate::domain::{
+    ClockEstimate, MemberConfigured, MemberIdentity, MemberInfo, MemberReport, MemberSetup,
+    MemberState, RingConfigured, RingStatus,
+};
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
@@ -30,7 +37,7 @@ const CLOCK_PROBES: u32 = 32;
 const RESULTS_KEPT: usize = 256;
 
 /// Why the coordinator refused or failed a request. Each maps to one gRPC status code in
-/// `From<CoordError> for Status`, the only place that mapping is made.
+/// `crate::service` (`From<CoordError> for Status`), next to the member's errors.
 #[derive(Debug, thiserror::Error)]
 pub enum CoordError {
     /// A request field is invalid; the text names it.
@@ -87,30 +94,14 @@ pub enum CoordError {
     Storage(String),
 }
 
-impl From<CoordError> for Status {
-    fn from(e: CoordError) -> Status {
-        let text = e.to_string();
-        match e {
-            CoordError::InvalidArgument(_) => Status::invalid_argument(text),
-            CoordError::NotConfigured => Status::failed_precondition(text),
-            CoordError::Busy(_) => Status::aborted(text),
-            CoordError::MemberUnreachable { .. } => Status::unavailable(text),
-            CoordError::MemberRefused { .. } => Status::failed_precondition(text),
-            CoordError::ConfigureTimeout { .. } => Status::unavailable(text),
-            CoordError::UnknownTour(_) | CoordError::NoTourYet => Status::not_found(text),
-            CoordError::Storage(_) => Status::internal(text),
-        }
-    }
-}
-
 #[derive(Debug, Clone)]
 struct RingMember {
     index: usize,
     control: String,
     client: MemberClient<Channel>,
-    info: proto::MemberInfo,
-    /// The clock the member reads: neighbours with the same one need no clock probes.
-    clock_id: String,
+    info: MemberInfo,
+    /// Its peer endpoint and the clock it reads.
+    seat: Seat,
 }
 
 impl RingMember {
@@ -171,6 +162,22 @@ impl Ring {
         }))
         .await
     }
+}
+
+/// Where a tour stands, as a long-poll answers.
+#[derive(Debug, Clone, PartialEq)]
+pub enum TourProgress {
+    /// It finished: its result.
+    Done(Arc<proto::TourResult>),
+    /// Still running: the origin's progress, and messages the tour sends in all.
+    Running {
+        /// Messages sent so far.
+        sent: u64,
+        /// Messages back so far.
+        received: u64,
+        /// Messages of the tour.
+        count: u64,
+    },
 }
 
 /// What a running tour has reported so far.
@@ -287,21 +294,22 @@ impl CoordinatorCore {
     /// runs within the request's configure timeout.
     pub async fn configure(
         &self,
-        req: proto::ConfigureRequest,
-    ) -> Result<proto::ConfigureReply, CoordError> {
-        let cluster = validate_cluster(&req.cluster)
-            .map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
-        let params = req
-            .params
-            .ok_or_else(|| CoordError::InvalidArgument("params are missing".into()))?;
+        cluster: &[String],
+        params: Option<TourParams>,
+        configure_timeout_ms: u64,
+    ) -> Result<RingConfigured, CoordError> {
+        let cluster =
+            validate_cluster(cluster).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
+        let params =
+            params.ok_or_else(|| CoordError::InvalidArgument("params are missing".into()))?;
         validate_params(&params).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
-        if req.configure_timeout_ms == 0 || req.configure_timeout_ms > MAX_CONFIGURE_TIMEOUT_MS {
+        if configure_timeout_ms == 0 || configure_timeout_ms > MAX_CONFIGURE_TIMEOUT_MS {
             return Err(CoordError::InvalidArgument(format!(
                 "--timeout must be from 1 to {} s",
                 MAX_CONFIGURE_TIMEOUT_MS / 1000
             )));
         }
-        let timeout = Duration::from_millis(req.configure_timeout_ms);
+        let timeout = Duration::from_millis(configure_timeout_ms);
         let _busy = self.mark_busy(Busy::Configuring)?;
         match tokio::time::timeout(timeout, self.configure_members(&cluster, params, timeout)).await
         {
@@ -317,7 +325,7 @@ impl CoordinatorCore {
         cluster: &[String],
         mut params: TourParams,
         deadline: Duration,
-    ) -> Result<proto::ConfigureReply, CoordError> {
+    ) -> Result<RingConfigured, CoordError> {
         // Resolve every entry; the same member under two names is a duplicate too.
         let resolved = join_all(cluster.iter().map(|entry| resolve(entry))).await;
         let mut addrs: Vec<Vec<SocketAddr>> = Vec::with_capacity(cluster.len());
@@ -354,6 +362,7 @@ impl CoordinatorCore {
                 client.info(request(proto::InfoRequest {}, deadline)),
             )
             .await
+            .map(MemberIdentity::from)
             .map_err(|s| member_error(index, entry, "Info", &s))?;
             let peer: SocketAddr =
                 info.peer_endpoint
@@ -384,17 +393,19 @@ impl CoordinatorCore {
         let configure_all = |params: proto::TourParams| {
             join_all(reached.iter().enumerate().map(|(index, (client, _, _))| {
                 let mut client = client.clone();
-                let msg = proto::MemberConfigureRequest {
+                let setup = MemberSetup {
                     index: index as u32,
                     ring_len: n as u32,
                     next_peer: reached[(index + 1) % n].2.to_string(),
                     prev_peer: reached[(index + n - 1) % n].2.to_string(),
                     params: Some(params),
                 };
+                let msg = proto::MemberConfigureRequest::from(setup);
                 let entry = &cluster[index];
                 async move {
                     call(deadline, client.configure(request(msg, deadline)))
                         .await
+                        .map(MemberConfigured::from)
                         .map_err(|s| member_error(index, entry, "Configure", &s))
                 }
             }))
@@ -433,34 +444,31 @@ impl CoordinatorCore {
             reached.into_iter().zip(configured).enumerate()
         {
             let reply = reply?;
-            let clock_id = info.clock_id.clone();
+            let seat = Seat {
+                peer_endpoint: peer.to_string(),
+                clock_id: info.clock_id.clone(),
+            };
             members.push(RingMember {
                 index,
                 control: cluster[index].clone(),
                 client,
-                clock_id,
-                info: proto::MemberInfo {
+                seat,
+                info: MemberInfo {
                     index: index as u32,
                     control_endpoint: cluster[index].clone(),
                     peer_endpoint: peer.to_string(),
-                    state: "configured".into(),
-                    error: String::new(),
+                    state: Some(MemberState::Configured),
+                    error: None,
                     backend: info.backend,
                     poll: info.poll,
                     cpu: info.cpu,
-                    rcvbuf_requested: reply.rcvbuf_requested,
-                    rcvbuf_granted: reply.rcvbuf_granted,
-                    sndbuf_requested: reply.sndbuf_requested,
-                    sndbuf_granted: reply.sndbuf_granted,
-                    gso_segment: reply.gso_segment,
-                    gro: reply.gro,
-                    warnings: reply.warnings,
+                    configured: reply,
                 },
             });
         }
-        let reply = proto::ConfigureReply {
+        let reply = RingConfigured {
             members: members.iter().map(|m| m.info.clone()).collect(),
-            params: Some(params),
+            params,
         };
         self.lock().ring = Some(Arc::new(Ring { params, members }));
         Ok(reply)
@@ -499,7 +507,7 @@ impl CoordinatorCore {
             let prev = &ring.members[(m.index + n - 1) % n];
             let msg = proto::PrepareRequest {
                 tour_id,
-                probe_prev_clock: !same_clock(prev, m),
+                probe_prev_clock: !prev.seat.same_clock(&m.seat),
                 clock_probes: CLOCK_PROBES,
             };
             let mut client = m.client.clone();
@@ -512,7 +520,7 @@ impl CoordinatorCore {
         .await;
         let mut clocks = Vec::with_capacity(n);
         for p in prepared {
-            clocks.push(p?.prev_clock);
+            clocks.push(p?.prev_clock.map(ClockEstimate::from));
         }
         let origin = &ring.members[0];
         call(
@@ -545,7 +553,7 @@ impl CoordinatorCore {
         ring: Arc<Ring>,
         tour_id: u64,
         started_unix_ms: u64,
-        clocks: Vec<Option<proto::ClockEstimate>>,
+        clocks: Vec<Option<ClockEstimate>>,
         progress: watch::Sender<TourState>,
     ) {
         let origin = &ring.members[0];
@@ -594,14 +602,20 @@ impl CoordinatorCore {
                 client.end(req).await
             })
             .await;
-        let result = Arc::new(assemble_result(
+        let seats: Vec<Seat> = ring.members.iter().map(|m| m.seat.clone()).collect();
+        let reports = reports
+            .into_iter()
+            .map(|r| r.map(MemberReport::from).map_err(|e| e.to_string()))
+            .collect();
+        let result = Arc::new(proto::TourResult::from(assemble_result(
             tour_id,
-            &ring,
+            ring.params,
+            &seats,
             reports,
             error,
             started_unix_ms,
             &clocks,
-        ));
+        )));
         if let Some(store) = self.store.clone() {
             let to_save = Arc::clone(&result);
             let saved = tokio::task::spawn_blocking(move || store.save(&to_save)).await;
@@ -631,11 +645,11 @@ impl CoordinatorCore {
         &self,
         tour_id: u64,
         wait: Duration,
-    ) -> Result<proto::WaitTourReply, CoordError> {
+    ) -> Result<TourProgress, CoordError> {
         let mut rx = {
             let state = self.lock();
             if let Some(result) = state.results.get(&tour_id) {
-                return Ok(done_reply(result));
+                return Ok(TourProgress::Done(Arc::clone(result)));
             }
             state
                 .running
@@ -647,7 +661,7 @@ impl CoordinatorCore {
         loop {
             let current = rx.borrow_and_update().clone();
             match current {
-                TourState::Done(result) => return Ok(done_reply(&result)),
+                TourState::Done(result) => return Ok(TourProgress::Done(result)),
                 TourState::Running { sent, received } => {
                     let changed = tokio::time::timeout_at(deadline, rx.changed()).await;
                     match changed {
@@ -658,7 +672,7 @@ impl CoordinatorCore {
                             return state
                                 .results
                                 .get(&tour_id)
-                                .map(|r| done_reply(r))
+                                .map(|r| TourProgress::Done(Arc::clone(r)))
                                 .ok_or(CoordError::UnknownTour(tour_id));
                         }
                         Err(_) => {
@@ -667,11 +681,9 @@ impl CoordinatorCore {
                                 .ring
                                 .as_ref()
                                 .map_or(0, |r| u64::from(r.params.count));
-                            return Ok(proto::WaitTourReply {
-                                done: false,
+                            return Ok(TourProgress::Running {
                                 sent,
                                 received,
-                                result: None,
                                 count,
                             });
                         }
@@ -682,21 +694,20 @@ impl CoordinatorCore {
     }
 
     /// The ring's configuration and every member's live state (asked in parallel).
-    pub async fn status(&self) -> proto::StatusReply {
-        let (ring, running, last_tour) = {
+    pub async fn status(&self) -> RingStatus {
+        let (ring, running_tour, last_tour) = {
             let state = self.lock();
             let running = match state.busy {
-                Some(Busy::Tour(id)) => id,
-                _ => 0,
+                Some(Busy::Tour(id)) => Some(id),
+                _ => None,
             };
-            (state.ring.clone(), running, state.last_tour)
+            let last = (state.last_tour != 0).then_some(state.last_tour);
+            (state.ring.clone(), running, last)
         };
         let Some(ring) = ring else {
-            return proto::StatusReply {
-                configured: false,
-                params: None,
-                members: Vec::new(),
-                running_tour: running,
+            return RingStatus {
+                ring: None,
+                running_tour,
                 last_tour,
             };
         };
@@ -711,37 +722,29 @@ impl CoordinatorCore {
                 .await
                 {
                     Ok(reply) => {
+                        let reply = MemberIdentity::from(reply);
                         info.state = reply.state;
                         info.backend = reply.backend;
                         info.poll = reply.poll;
                         info.cpu = reply.cpu;
                     }
                     Err(status) => {
-                        info.state = "unreachable".into();
-                        info.error = describe(&status);
+                        info.state = Some(MemberState::Unreachable);
+                        info.error = Some(describe(&status));
                     }
                 }
                 info
             }
         }))
         .await;
-        proto::StatusReply {
-            configured: true,
-            params: Some(ring.params),
-            members,
-            running_tour: running,
+        RingStatus {
+            ring: Some(RingConfigured {
+                members,
+                params: ring.params,
+            }),
+            running_tour,
             last_tour,
         }
-    }
-}
-
-fn done_reply(result: &proto::TourResult) -> proto::WaitTourReply {
-    proto::WaitTourReply {
-        done: true,
-        sent: result.messages_sent,
-        received: result.messages_received,
-        result: Some(result.clone()),
-        count: result.params.map_or(0, |p| u64::from(p.count)),
     }
 }
 
@@ -779,21 +782,18 @@ fn check_reachable_peers(
 /// run on any core, so it shares with every other spinning member of its host.
 fn check_spinning_cores<'a>(
     cluster: &[String],
-    infos: impl Iterator<Item = &'a proto::InfoReply>,
+    infos: impl Iterator<Item = &'a MemberIdentity>,
 ) -> Result<(), CoordError> {
-    let infos: Vec<&proto::InfoReply> = infos.collect();
+    let infos: Vec<&MemberIdentity> = infos.collect();
     for (i, a) in infos.iter().enumerate() {
         for (j, b) in infos.iter().enumerate().skip(i + 1) {
             let same_host = !a.host_id.is_empty() && a.host_id == b.host_id;
-            let both_spin = a.poll == "spin" && b.poll == "spin";
-            let same_core = a.cpu < 0 || b.cpu < 0 || a.cpu == b.cpu;
+            let both_spin = a.poll == Some(PollMode::Spin) && b.poll == Some(PollMode::Spin);
+            let same_core = a.cpu.is_none() || b.cpu.is_none() || a.cpu == b.cpu;
             if same_host && both_spin && same_core {
-                let core = |cpu: i32| {
-                    if cpu < 0 {
-                        "no fixed core".to_string()
-                    } else {
-                        format!("core {cpu}")
-                    }
+                let core = |cpu: Option<usize>| match cpu {
+                    None => "no fixed core".to_string(),
+                    Some(cpu) => format!("core {cpu}"),
                 };
                 return Err(CoordError::InvalidArgument(format!(
                     "members {i} ({}, {}) and {j} ({}, {}) both spin on the same host and could share a core: a spinning member needs a core of its own; start them with different --cpu values, or with --poll block",
@@ -806,144 +806,6 @@ fn check_spinning_cores<'a>(
         }
     }
     Ok(())
-}
-
-/// Whether two members read the same clock (same host, no injected shift).
-fn same_clock(a: &RingMember, b: &RingMember) -> bool {
-    !a.clock_id.is_empty() && a.clock_id == b.clock_id
-}
-
-/// Builds a tour's result from the members' end-of-tour reports.
-///
-/// Loss is located hop by hop: a hop i→i+1 lost what member i sent or forwarded and member
-/// i+1 never received; messages still held by a member (forward-immediately false) are
-/// reported on that member. Together they add up to `lost`.
-fn assemble_result(
-    tour_id: u64,
-    ring: &Ring,
-    reports: Vec<Result<proto::MemberTourReport, CoordError>>,
-    mut error: Option<String>,
-    started_unix_ms: u64,
-    clocks: &[Option<proto::ClockEstimate>],
-) -> proto::TourResult {
-    let n = ring.members.len();
-    let mut stats: Vec<proto::MemberTourStats> = Vec::with_capacity(n);
-    let mut reported = vec![false; n];
-    let mut origin_report = None;
-    let mut arrivals: Vec<Option<(Vec<u8>, u64, String)>> = vec![None; n];
-    for (index, report) in reports.into_iter().enumerate() {
-        match report {
-            Ok(report) => {
-                let mut s = report.stats.clone().unwrap_or_default();
-                s.index = index as u32;
-                stats.push(s);
-                reported[index] = true;
-                arrivals[index] = Some((
-                    report.hop_latency.clone(),
-                    report.negative_hops,
-                    report.timestamping.clone(),
-                ));
-                if index == 0 {
-                    origin_report = Some(report);
-                }
-            }
-            Err(e) => {
-                let text = e.to_string();
-                error = Some(match error {
-                    Some(prev) => format!("{prev}; {text}"),
-                    None => text,
-                });
-                stats.push(proto::MemberTourStats {
-                    index: index as u32,
-                    peer_endpoint: ring.members[index].info.peer_endpoint.clone(),
-                    ..Default::default()
-                });
-            }
-        }
-    }
-    let origin = &stats[0];
-    let (sent, received) = (origin.sent, origin.received);
-    // A hop whose sender or receiver could not report has no known loss: it is left out
-    // rather than guessed.
-    let hop_losses: Vec<proto::HopLoss> = (0..n)
-        .filter(|&from| reported[from] && reported[(from + 1) % n])
-        .map(|from| {
-            let to = (from + 1) % n;
-            let out = if from == 0 {
-                stats[0].sent
-            } else {
-                stats[from].forwarded
-            };
-            proto::HopLoss {
-                from: from as u32,
-                to: to as u32,
-                lost: out.saturating_sub(stats[to].received),
-            }
-        })
-        .collect();
-    // Hop i-1 → i as member i recorded it; a hop whose receiver could not report is left out.
-    let hops = (1..=n)
-        .map(|k| k % n)
-        .filter_map(|to| {
-            let from = (to + n - 1) % n;
-            let (latency, negative, timestamping) = arrivals[to].clone()?;
-            let same_clock = same_clock(&ring.members[from], &ring.members[to]);
-            let clock = clocks.get(to).cloned().flatten().unwrap_or_default();
-            let lost = hop_losses
-                .iter()
-                .find(|h: &&proto::HopLoss| h.from == from as u32 && h.to == to as u32)
-                .map_or(0, |h| h.lost);
-            Some(proto::HopResult {
-                from: from as u32,
-                to: to as u32,
-                latency,
-                lost,
-                duplicates: stats[to].duplicates,
-                reordered: stats[to].reordered,
-                same_clock,
-                offset_ns: clock.offset_ns,
-                error_bound_ns: clock.error_bound_ns,
-                timestamping,
-                negative,
-                clock_samples: clock.samples,
-            })
-        })
-        .collect();
-    let tour_latency_corrected = origin_report
-        .as_ref()
-        .map(|r| r.tour_latency_corrected.clone())
-        .unwrap_or_default();
-    let (outcome, total_ns, tour_latency) = match &origin_report {
-        Some(r) => (
-            if error.is_some() {
-                "failed"
-            } else if r.phase == "complete" {
-                "complete"
-            } else {
-                "timed_out"
-            },
-            r.last_receive_ns.saturating_sub(r.first_send_ns),
-            r.tour_latency.clone(),
-        ),
-        None => ("failed", 0, Vec::new()),
-    };
-    proto::TourResult {
-        tour_id,
-        params: Some(ring.params),
-        outcome: outcome.to_string(),
-        error: error.unwrap_or_default(),
-        total_ns: if received == 0 { 0 } else { total_ns },
-        messages_sent: sent,
-        messages_unsent: u64::from(ring.params.count).saturating_sub(sent),
-        messages_received: received,
-        lost: sent.saturating_sub(received),
-        tour_latency,
-        members: stats,
-        hop_losses,
-        started_unix_ms,
-        hops,
-        tour_latency_corrected,
-    }
 }
 
 #[cfg(test)]
@@ -966,6 +828,50 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with("member 1 (b:7001) advertises the loopback endpoint 127.0.0.1:2, which member 0 (a:7001, peer 10.0.0.1:1) cannot reach"),
+            "{err}"
+        );
+    }
+    #[test]
+    fn two_spinning_members_that_could_share_a_core_are_refused() {
+        let cluster: Vec<String> = ["a:7001", "b:7001", "c:7001"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        let member = |host: &str, poll: PollMode, cpu: Option<usize>| MemberIdentity {
+            host_id: host.to_string(),
+            poll: Some(poll),
+            cpu,
+            ..MemberIdentity::default()
+        };
+        let check = |members: &[MemberIdentity]| {
+            check_spinning_cores(&cluster, members.iter()).map_err(|e| e.to_string())
+        };
+        // Other cores, other hosts, or a member that blocks: fine.
+        let fine = [
+            [
+                member("h1", PollMode::Spin, Some(1)),
+                member("h1", PollMode::Spin, Some(2)),
+                member("h1", PollMode::Block, Some(1)),
+            ],
+            [
+                member("h1", PollMode::Spin, None),
+                member("h2", PollMode::Spin, None),
+                member("h3", PollMode::Spin, Some(1)),
+            ],
+        ];
+        for members in &fine {
+            assert_eq!(check(members), Ok(()));
+        }
+        let err = check(&[
+            member("h1", PollMode::Block, Some(1)),
+            member("h1", PollMode::Spin, Some(3)),
+            member("h1", PollMode::Spin, None),
+        ])
+        .unwrap_err();
+        assert!(
+            err.starts_with(
+                "members 1 (b:7001, core 3) and 2 (c:7001, no fixed core) both spin on the same host and could share a core"
+            ),
             "{err}"
         );
     }

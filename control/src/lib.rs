@@ -8,7 +8,10 @@ pub mod proto {
     tonic::include_proto!("stillepost.v1");
 }
 
+pub mod assemble;
+pub mod convert;
 pub mod coordinator;
+pub mod domain;
 pub mod member;
 pub mod options;
 pub mod ring;

@@ -6,12 +6,16 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use stillepost_engine::counters::{MemberCounters, SocketCounters, Timestamping};
 use stillepost_engine::dataplane::{
     DataPlane, DataPlaneError, ProbeError, RingSetup, Started, TourReport,
 };
-use stillepost_engine::tour::{Phase, RingPosition};
+use stillepost_engine::tour::RingPosition;
 
-use crate::proto;
+use crate::domain::{
+    ClockEstimate, MemberConfigured, MemberIdentity, MemberReport, MemberSetup, MemberState,
+    MemberStats,
+};
 use crate::ring::params_to_config;
 
 /// Why a member refused or failed a request.
@@ -48,7 +52,7 @@ const MAX_CLOCK_PROBES: u32 = 1024;
 const CLOCK_PROBE_BUDGET: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default)]
-struct MemberState {
+struct Told {
     position: Option<RingPosition>,
     /// The previous member's peer endpoint, as configured.
     prev_peer: Option<SocketAddr>,
@@ -58,8 +62,8 @@ struct MemberState {
     datagram: (u64, u32),
     /// Kernel counters and socket drops when the tour was armed.
     before: Option<(stillepost_tuning::drops::Reading, Option<u64>)>,
-    /// idle | configured | armed | in-tour
-    phase: &'static str,
+    /// Where the member stands.
+    phase: MemberState,
 }
 
 /// A member: its data plane and what it was told.
@@ -67,10 +71,10 @@ struct MemberState {
 pub struct MemberCore {
     dataplane: Arc<DataPlane>,
     advertise: Option<SocketAddr>,
-    state: Mutex<MemberState>,
+    state: Mutex<Told>,
 }
 
-fn lock(state: &Mutex<MemberState>) -> std::sync::MutexGuard<'_, MemberState> {
+fn lock(state: &Mutex<Told>) -> std::sync::MutexGuard<'_, Told> {
     // A panic while holding this lock leaves plain data behind; carry on with it.
     state
         .lock()
@@ -84,7 +88,7 @@ impl MemberCore {
         MemberCore {
             dataplane: Arc::new(dataplane),
             advertise,
-            state: Mutex::new(MemberState::default()),
+            state: Mutex::new(Told::default()),
         }
     }
 
@@ -113,31 +117,23 @@ impl MemberCore {
     }
 
     /// The member's identity and state.
-    pub fn info(&self, seen: Option<IpAddr>) -> Result<proto::InfoReply, MemberError> {
+    pub fn info(&self, seen: Option<IpAddr>) -> Result<MemberIdentity, MemberError> {
         let peer = self.peer_endpoint(seen)?;
         let state = lock(&self.state);
         let (index, ring_len) = state.position.map_or((0, 0), |p| (p.index, p.ring_len));
-        Ok(proto::InfoReply {
+        let started = self.dataplane.started();
+        Ok(MemberIdentity {
             peer_endpoint: peer.to_string(),
-            state: if state.phase.is_empty() {
-                "idle"
-            } else {
-                state.phase
-            }
-            .to_string(),
-            backend: self.dataplane.started().backend.name().to_string(),
+            state: Some(state.phase),
+            backend: Some(started.backend),
+            poll: Some(started.poll),
+            cpu: started.cpu,
             index,
             ring_len,
             version: env!("CARGO_PKG_VERSION").to_string(),
-            poll: self.dataplane.started().poll.name().to_string(),
-            cpu: cpu_field(self.dataplane.started().cpu),
             host_id: host_id(),
             clock_id: self.clock_id(),
-            fallback_reason: self
-                .dataplane
-                .fallback_reason()
-                .unwrap_or_default()
-                .to_string(),
+            fallback_reason: self.dataplane.fallback_reason().map(str::to_string),
         })
     }
 
@@ -153,10 +149,7 @@ impl MemberCore {
     }
 
     /// Takes a ring position, neighbours and tour parameters.
-    pub async fn configure(
-        &self,
-        req: proto::MemberConfigureRequest,
-    ) -> Result<proto::MemberConfigureReply, MemberError> {
+    pub async fn configure(&self, req: MemberSetup) -> Result<MemberConfigured, MemberError> {
         let parse = |field: &str, value: &str| {
             value.parse::<SocketAddr>().map_err(|e| {
                 MemberError::InvalidArgument(format!("{field} '{value}' is not an ip:port: {e}"))
@@ -239,8 +232,8 @@ impl MemberCore {
         state.prev_peer = Some(prev_peer);
         state.rcvbuf = (report.rcvbuf_requested as u64, report.rcvbuf_granted as u64);
         state.datagram = (workload.datagram(), path_mtu.unwrap_or(0));
-        state.phase = "configured";
-        Ok(proto::MemberConfigureReply {
+        state.phase = MemberState::Configured;
+        Ok(MemberConfigured {
             rcvbuf_requested: report.rcvbuf_requested as u64,
             rcvbuf_granted: report.rcvbuf_granted as u64,
             sndbuf_granted: report.sndbuf_granted as u64,
@@ -265,14 +258,15 @@ impl MemberCore {
     /// with the hop into this member corrected by the offset found.
     pub async fn prepare(
         &self,
-        req: proto::PrepareRequest,
-    ) -> Result<proto::PrepareReply, MemberError> {
-        let tour_id = req.tour_id;
-        let prev_clock = if req.probe_prev_clock {
+        tour_id: u64,
+        probe_prev_clock: bool,
+        clock_probes: u32,
+    ) -> Result<Option<ClockEstimate>, MemberError> {
+        let prev_clock = if probe_prev_clock {
             let prev = lock(&self.state)
                 .prev_peer
                 .ok_or(MemberError::DataPlane(DataPlaneError::NotConfigured))?;
-            let probes = req.clock_probes.clamp(1, MAX_CLOCK_PROBES);
+            let probes = clock_probes.clamp(1, MAX_CLOCK_PROBES);
             let dataplane = Arc::clone(&self.dataplane);
             let estimate = tokio::task::spawn_blocking(move || {
                 dataplane.probe_clock(prev, probes, CLOCK_PROBE_BUDGET)
@@ -280,18 +274,17 @@ impl MemberCore {
             .await
             .map_err(|e| MemberError::Internal(e.to_string()))??;
             // The estimate is the previous member's clock minus this one's.
-            Some(proto::ClockEstimate {
+            Some(ClockEstimate {
                 offset_ns: estimate.offset_ns.saturating_neg(),
                 error_bound_ns: estimate.error_bound_ns,
                 min_rtt_ns: estimate.min_rtt_ns,
                 samples: estimate.samples,
                 sent: estimate.sent,
-                timestamping: if estimate.kernel_stamped {
-                    "kernel-software"
+                timestamping: Some(if estimate.kernel_stamped {
+                    Timestamping::KernelSoftware
                 } else {
-                    "application"
-                }
-                .to_string(),
+                    Timestamping::Application
+                }),
             })
         } else {
             None
@@ -303,16 +296,16 @@ impl MemberCore {
             self.dataplane.socket_drops(),
         );
         let mut state = lock(&self.state);
-        state.phase = "armed";
+        state.phase = MemberState::Armed;
         state.before = Some(before);
         drop(state);
-        Ok(proto::PrepareReply { prev_clock })
+        Ok(prev_clock)
     }
 
     /// Origin: starts sending.
     pub async fn start(&self, tour_id: u64) -> Result<(), MemberError> {
         self.blocking(move |dp| dp.start(tour_id)).await?;
-        lock(&self.state).phase = "in-tour";
+        lock(&self.state).phase = MemberState::InTour;
         Ok(())
     }
 
@@ -339,7 +332,7 @@ impl MemberCore {
         &self,
         tour_id: u64,
         seen: Option<IpAddr>,
-    ) -> Result<proto::MemberTourReport, MemberError> {
+    ) -> Result<MemberReport, MemberError> {
         let report = self.blocking(move |dp| dp.end(tour_id)).await?;
         let after = (
             stillepost_tuning::drops::read_counters(std::path::Path::new("/proc")),
@@ -347,29 +340,27 @@ impl MemberCore {
         );
         let peer = self.peer_endpoint(seen)?;
         let mut state = lock(&self.state);
-        state.phase = "configured";
+        state.phase = MemberState::Configured;
         let index = state.position.map_or(0, |p| p.index);
-        let mut reply =
-            report_to_proto(&report, index, peer.to_string(), self.dataplane.started())?;
-        if let (Some(before), Some(stats)) = (state.before.take(), reply.stats.as_mut()) {
+        let mut reply = report_of(&report, index, peer.to_string(), self.dataplane.started())?;
+        if let Some(before) = state.before.take() {
+            let stats = &mut reply.stats;
             let moved = stillepost_tuning::drops::moved(&before.0, &after.0);
-            stats.socket_drops = match (before.1, after.1) {
+            let socket_drops = match (before.1, after.1) {
                 (Some(b), Some(a)) => a.saturating_sub(b),
                 _ => 0,
             };
-            stats.drop_advice = drop_advice(index, &moved, stats.socket_drops, state.rcvbuf);
-            if stats.send_too_big > 0 {
+            stats.counters.socket.socket_drops = socket_drops;
+            stats.drop_advice = drop_advice(index, &moved, socket_drops, state.rcvbuf);
+            let send_too_big = stats.counters.io.send_too_big;
+            if send_too_big > 0 {
                 let (datagram, mtu) = state.datagram;
                 stats.drop_advice.push(format!(
-                    "member {index}: {} sends refused with EMSGSIZE: datagrams of {datagram} B do not fit the route MTU {mtu} to the next member; lower --max-datagram to {} or leave it out (the ring's smallest MTU sets it)",
-                    stats.send_too_big,
+                    "member {index}: {send_too_big} sends refused with EMSGSIZE: datagrams of {datagram} B do not fit the route MTU {mtu} to the next member; lower --max-datagram to {} or leave it out (the ring's smallest MTU sets it)",
                     mtu.saturating_sub(28)
                 ));
             }
-            stats.kernel_counters = moved
-                .into_iter()
-                .map(|(name, delta)| proto::KernelCounter { name, delta })
-                .collect();
+            stats.kernel_counters = moved;
         }
         Ok(reply)
     }
@@ -427,80 +418,47 @@ fn drop_advice(
     advice
 }
 
-/// The protocol name of a tour phase.
-pub fn phase_name(phase: Phase) -> &'static str {
-    match phase {
-        Phase::Idle => "idle",
-        Phase::Armed => "armed",
-        Phase::Running => "running",
-        Phase::Complete => "complete",
-        Phase::TimedOut => "timed_out",
-    }
-}
-
-/// Converts a data-plane tour report into its protocol message.
-fn report_to_proto(
+/// A data-plane tour report as the member reports it (the kernel's counters are added
+/// by `end`).
+fn report_of(
     report: &TourReport,
     index: u32,
     peer: String,
     started: Started,
-) -> Result<proto::MemberTourReport, MemberError> {
-    let c = &report.counters;
-    let io = &report.io;
+) -> Result<MemberReport, MemberError> {
     let encode = |h| {
         stillepost_engine::histogram::encode(h).map_err(|e| MemberError::Internal(e.to_string()))
     };
-    let tour_latency = encode(&report.tour_latency)?;
     let tour_latency_corrected = if report.tour_latency_corrected.is_empty() {
         Vec::new()
     } else {
         encode(&report.tour_latency_corrected)?
     };
-    let hop_latency = encode(&report.hop_latency)?;
-    let residence = encode(&report.residence)?;
-    Ok(proto::MemberTourReport {
+    Ok(MemberReport {
         tour_id: report.tour_id,
-        phase: phase_name(report.phase).to_string(),
-        stats: Some(proto::MemberTourStats {
+        phase: Some(report.phase),
+        stats: MemberStats {
             index,
             peer_endpoint: peer,
-            sent: c.sent,
-            received: c.received,
-            forwarded: c.forwarded,
-            held: c.held,
-            duplicates: c.duplicates,
-            reordered: c.reordered,
-            malformed: c.malformed,
-            stale: c.stale,
-            wrong_hop: c.wrong_hop,
-            unexpected_kind: c.unexpected_kind,
-            send_errors: io.send_errors,
-            recv_errors: io.recv_errors,
-            wrong_source: io.wrong_source,
-            injected_drops: io.injected_drops,
-            backend: started.backend.name().to_string(),
-            poll: started.poll.name().to_string(),
-            cpu: cpu_field(started.cpu),
-            recv_no_buffers: io.recv_no_buffers,
-            residence,
-            // Filled in by `end`, which reads the kernel's counters.
+            counters: MemberCounters {
+                tour: report.counters.clone(),
+                io: report.io,
+                socket: SocketCounters::default(),
+            },
+            backend: Some(started.backend),
+            poll: Some(started.poll),
+            cpu: started.cpu,
+            residence: encode(&report.residence)?,
             kernel_counters: Vec::new(),
-            socket_drops: 0,
             drop_advice: Vec::new(),
-            duplicate_fragments: c.duplicate_fragments,
-            forwarded_fragments: c.forwarded_fragments,
-            send_too_big: io.send_too_big,
-            gso_sends: io.gso_sends,
-            gso_refused: io.gso_refused,
-            gro_receives: io.gro_receives,
-        }),
+        },
         first_send_ns: report.first_send_ns.unwrap_or(0),
         last_receive_ns: report.last_receive_ns.unwrap_or(0),
-        tour_latency,
-        hop_latency,
-        negative_hops: report.negative_hops,
-        timestamping: report.io.timestamping().to_string(),
+        tour_latency: encode(&report.tour_latency)?,
         tour_latency_corrected,
+        hop_latency: encode(&report.hop_latency)?,
+        negative_hops: report.negative_hops,
+        timestamping: Some(report.io.timestamping()),
     })
 }
 
@@ -524,11 +482,6 @@ fn buffer_warning(
         Err(e) => text.push_str(&format!("; {e}")),
     }
     Some(text)
-}
-
-/// A core id as the protocol carries it (-1: not pinned).
-fn cpu_field(cpu: Option<usize>) -> i32 {
-    cpu.and_then(|c| i32::try_from(c).ok()).unwrap_or(-1)
 }
 
 /// This host's boot id: members that report the same one run on the same machine (network

@@ -5,11 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use stillepost_engine::dataplane::DataPlaneError;
 use tokio::net::TcpListener;
 use tonic::transport::server::TcpIncoming;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
-use crate::coordinator::CoordinatorCore;
+use crate::coordinator::{CoordError, CoordinatorCore};
 use crate::member::{MemberCore, MemberError};
 use crate::proto;
 use crate::proto::coordinator_server::{Coordinator, CoordinatorServer};
@@ -18,19 +19,35 @@ use crate::proto::member_server::{Member, MemberServer};
 /// Longest a client's long-poll may ask to wait.
 const MAX_WAIT: Duration = Duration::from_secs(10);
 
+// The one map from the cores' errors to gRPC status codes, for both services.
+
+impl From<CoordError> for Status {
+    fn from(e: CoordError) -> Status {
+        let code = match &e {
+            CoordError::InvalidArgument(_) => Code::InvalidArgument,
+            CoordError::NotConfigured => Code::FailedPrecondition,
+            CoordError::Busy(_) => Code::Aborted,
+            CoordError::MemberUnreachable { .. } => Code::Unavailable,
+            CoordError::MemberRefused { .. } => Code::FailedPrecondition,
+            CoordError::ConfigureTimeout { .. } => Code::Unavailable,
+            CoordError::UnknownTour(_) | CoordError::NoTourYet => Code::NotFound,
+            CoordError::Storage(_) => Code::Internal,
+        };
+        Status::new(code, e.to_string())
+    }
+}
+
 impl From<MemberError> for Status {
     fn from(e: MemberError) -> Status {
-        let text = e.to_string();
-        match e {
-            MemberError::InvalidArgument(_) => Status::invalid_argument(text),
-            MemberError::NoAdvertisableAddress { .. } => Status::failed_precondition(text),
-            MemberError::DataPlane(stillepost_engine::dataplane::DataPlaneError::Unresponsive(
-                _,
-            )) => Status::internal(text),
-            MemberError::DataPlane(_) => Status::failed_precondition(text),
-            MemberError::ClockProbe(_) => Status::failed_precondition(text),
-            MemberError::Internal(_) => Status::internal(text),
-        }
+        let code = match &e {
+            MemberError::InvalidArgument(_) => Code::InvalidArgument,
+            MemberError::NoAdvertisableAddress { .. } => Code::FailedPrecondition,
+            MemberError::DataPlane(DataPlaneError::Unresponsive(_)) => Code::Internal,
+            MemberError::DataPlane(_) => Code::FailedPrecondition,
+            MemberError::ClockProbe(_) => Code::FailedPrecondition,
+            MemberError::Internal(_) => Code::Internal,
+        };
+        Status::new(code, e.to_string())
     }
 }
 
@@ -58,21 +75,29 @@ impl Member for MemberService {
         &self,
         req: Request<proto::InfoRequest>,
     ) -> Result<Response<proto::InfoReply>, Status> {
-        Ok(Response::new(self.core.info(seen_as(&req))?))
+        Ok(Response::new(self.core.info(seen_as(&req))?.into()))
     }
 
     async fn configure(
         &self,
         req: Request<proto::MemberConfigureRequest>,
     ) -> Result<Response<proto::MemberConfigureReply>, Status> {
-        Ok(Response::new(self.core.configure(req.into_inner()).await?))
+        let configured = self.core.configure(req.into_inner().into()).await?;
+        Ok(Response::new(configured.into()))
     }
 
     async fn prepare(
         &self,
         req: Request<proto::PrepareRequest>,
     ) -> Result<Response<proto::PrepareReply>, Status> {
-        Ok(Response::new(self.core.prepare(req.into_inner()).await?))
+        let req = req.into_inner();
+        let prev_clock = self
+            .core
+            .prepare(req.tour_id, req.probe_prev_clock, req.clock_probes)
+            .await?;
+        Ok(Response::new(proto::PrepareReply {
+            prev_clock: prev_clock.map(Into::into),
+        }))
     }
 
     async fn start(&self, req: Request<proto::TourRef>) -> Result<Response<proto::Ack>, Status> {
@@ -99,9 +124,8 @@ impl Member for MemberService {
         req: Request<proto::TourRef>,
     ) -> Result<Response<proto::MemberTourReport>, Status> {
         let seen = seen_as(&req);
-        Ok(Response::new(
-            self.core.end(req.into_inner().tour_id, seen).await?,
-        ))
+        let report = self.core.end(req.into_inner().tour_id, seen).await?;
+        Ok(Response::new(report.into()))
     }
 }
 
@@ -124,7 +148,12 @@ impl Coordinator for CoordinatorService {
         &self,
         req: Request<proto::ConfigureRequest>,
     ) -> Result<Response<proto::ConfigureReply>, Status> {
-        Ok(Response::new(self.core.configure(req.into_inner()).await?))
+        let req = req.into_inner();
+        let ring = self
+            .core
+            .configure(&req.cluster, req.params, req.configure_timeout_ms)
+            .await?;
+        Ok(Response::new(ring.into()))
     }
 
     async fn run_tour(
@@ -141,14 +170,16 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<proto::WaitTourReply>, Status> {
         let req = req.into_inner();
         let wait = Duration::from_millis(u64::from(req.wait_ms)).min(MAX_WAIT);
-        Ok(Response::new(self.core.wait_tour(req.tour_id, wait).await?))
+        Ok(Response::new(
+            self.core.wait_tour(req.tour_id, wait).await?.into(),
+        ))
     }
 
     async fn status(
         &self,
         _req: Request<proto::StatusRequest>,
     ) -> Result<Response<proto::StatusReply>, Status> {
-        Ok(Response::new(self.core.status().await))
+        Ok(Response::new(self.core.status().await.into()))
     }
 
     async fn get_result(

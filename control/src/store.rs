@@ -9,7 +9,24 @@ use std::path::{Path, PathBuf};
 
 use prost::Message as _;
 
-use crate::proto::TourResult;
+use crate::domain::Outcome;
+use crate::proto::{self, TourResult};
+
+/// Field 3 of a result stored before the outcome was an enum: its name.
+#[derive(Clone, PartialEq, prost::Message)]
+struct LegacyOutcome {
+    #[prost(string, tag = "3")]
+    outcome: String,
+}
+
+/// The outcome of a result stored before the outcome was an enum (UNSPECIFIED when it
+/// has none).
+fn legacy_outcome(bytes: &[u8]) -> i32 {
+    let name = LegacyOutcome::decode(bytes)
+        .map(|l| l.outcome)
+        .unwrap_or_default();
+    proto::Outcome::encode(Outcome::from_name(&name))
+}
 
 /// Why the store failed; each names the path.
 #[derive(Debug, thiserror::Error)]
@@ -111,12 +128,15 @@ impl ResultStore {
         let path = self.path_of(tour_id);
         match fs::read(&path) {
             Ok(bytes) => {
-                TourResult::decode(bytes.as_slice())
-                    .map(Some)
-                    .map_err(|e| StoreError::Read {
+                let mut result =
+                    TourResult::decode(bytes.as_slice()).map_err(|e| StoreError::Read {
                         path,
                         reason: e.to_string(),
-                    })
+                    })?;
+                if result.outcome() == proto::Outcome::Unspecified {
+                    result.outcome = legacy_outcome(&bytes);
+                }
+                Ok(Some(result))
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(StoreError::Read {
@@ -172,7 +192,7 @@ mod tests {
                 .save(&TourResult {
                     tour_id: id,
                     started_unix_ms: started,
-                    outcome: "complete".into(),
+                    outcome: proto::Outcome::Complete.into(),
                     ..Default::default()
                 })
                 .unwrap();
@@ -183,6 +203,61 @@ mod tests {
         fs::write(dir.join("0000000000000005.pb"), b"\xff\xff garbage").unwrap();
         let err = store.load(5).unwrap_err().to_string();
         assert!(err.starts_with("cannot read the result "), "{err}");
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A result as a coordinator stored it before states were enums and counters named
+    /// values (the fields that matter here).
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct OldTourResult {
+        #[prost(uint64, tag = "1")]
+        tour_id: u64,
+        #[prost(string, tag = "3")]
+        outcome: String,
+        #[prost(uint64, tag = "6")]
+        messages_sent: u64,
+        #[prost(message, repeated, tag = "10")]
+        members: Vec<OldMemberStats>,
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct OldMemberStats {
+        #[prost(uint32, tag = "1")]
+        index: u32,
+        #[prost(uint64, tag = "3")]
+        sent: u64,
+        #[prost(string, tag = "17")]
+        backend: String,
+    }
+
+    #[test]
+    fn results_stored_before_the_typed_protocol_keep_their_outcome() {
+        let dir = std::env::temp_dir().join(format!("stillepost-legacy-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = ResultStore::open(&dir).unwrap();
+        for (id, outcome) in [(1u64, "timed_out"), (2, "complete"), (3, "failed"), (4, "")] {
+            let old = OldTourResult {
+                tour_id: id,
+                outcome: outcome.into(),
+                messages_sent: 100,
+                members: vec![OldMemberStats {
+                    index: 0,
+                    sent: 100,
+                    backend: "uring".into(),
+                }],
+            };
+            fs::write(store.path_of(id), old.encode_to_vec()).unwrap();
+        }
+        let load = |id| store.load(id).unwrap().unwrap();
+        assert_eq!(load(1).outcome(), proto::Outcome::TimedOut);
+        assert_eq!(load(2).outcome(), proto::Outcome::Complete);
+        assert_eq!(load(3).outcome(), proto::Outcome::Failed);
+        assert_eq!(load(4).outcome(), proto::Outcome::Unspecified);
+        let r = load(1);
+        assert_eq!((r.tour_id, r.messages_sent), (1, 100));
+        // The old per-field counters and backend string are gone.
+        assert_eq!(r.members[0].counters, Vec::new());
+        assert_eq!(r.members[0].backend(), proto::Backend::Unspecified);
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -7,9 +7,9 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use stillepost_control::coordinator::CoordinatorCore;
+use stillepost_control::coordinator::{CoordinatorCore, TourProgress};
 use stillepost_control::member::MemberCore;
-use stillepost_control::proto::{ConfigureRequest, TourParams};
+use stillepost_control::proto::{Outcome, TourParams};
 use stillepost_control::service::{bind, serve_member};
 use stillepost_engine::dataplane::{DataPlane, Faults};
 use stillepost_engine::histogram::{Summary, decode};
@@ -102,11 +102,7 @@ async fn cores_run_a_tour_in_process() {
         max_buffer_memory: 0,
     };
     let reply = coordinator
-        .configure(ConfigureRequest {
-            cluster: cluster.clone(),
-            params: Some(params),
-            configure_timeout_ms: 5000,
-        })
+        .configure(&cluster, Some(params), 5000)
         .await
         .unwrap();
     assert_eq!(reply.members.len(), 2);
@@ -118,11 +114,11 @@ async fn cores_run_a_tour_in_process() {
             .wait_tour(tour_id, Duration::from_millis(500))
             .await
             .unwrap();
-        if reply.done {
-            break reply.result.unwrap();
+        if let TourProgress::Done(result) = reply {
+            break result;
         }
     };
-    assert_eq!(result.outcome, "complete");
+    assert_eq!(result.outcome(), Outcome::Complete);
     assert_eq!(result.messages_sent, 64);
     assert_eq!(result.messages_received, 64);
     assert_eq!(result.lost, 0);
@@ -132,13 +128,13 @@ async fn cores_run_a_tour_in_process() {
     assert!(result.hop_losses.iter().all(|h| h.lost == 0));
 
     // A finished tour can be waited for again; an unknown one is named.
-    assert!(
+    assert!(matches!(
         coordinator
             .wait_tour(tour_id, Duration::ZERO)
             .await
-            .unwrap()
-            .done
-    );
+            .unwrap(),
+        TourProgress::Done(_)
+    ));
     let err = coordinator.wait_tour(42, Duration::ZERO).await.unwrap_err();
     assert_eq!(
         err.to_string(),

@@ -24,7 +24,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use crate::dataplane::IoCounters;
+use crate::counters::IoCounters;
 use crate::pool::Pool;
 use crate::tour::{ConfigError, RingPosition, TourConfig, TourMachine, Verdict};
 use crate::wire::{FLAG_PROBE_REPLY, HEADER_LEN, Header, Kind};
@@ -34,9 +34,6 @@ use crate::wire::{FLAG_PROBE_REPLY, HEADER_LEN, Header, Kind};
 pub const GSO_MAX_SEGMENTS: usize = 64;
 /// Most bytes one GSO send may carry: the UDP payload of a maximal IPv4 packet.
 pub const GSO_MAX_BYTES: usize = 65_507;
-/// `EIO` and `EINVAL` (Linux): how the kernel refuses a GSO send it cannot segment.
-const EIO: i32 = 5;
-const EINVAL: i32 = 22;
 
 /// Everything a member's data plane needs to take part in tours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -607,7 +604,7 @@ impl Endpoint {
         match (result, transmit.segment_size) {
             (Ok(()), Some(_)) => self.io.gso_sends += 1,
             (Ok(()), None) => {}
-            (Err(errno), Some(stride)) if errno == EIO || errno == EINVAL => {
+            (Err(errno), Some(stride)) if errno == libc::EIO || errno == libc::EINVAL => {
                 self.io.gso_refused += 1;
                 if self.gso_segment > 0 {
                     self.gso_segment = 0;
@@ -627,7 +624,13 @@ impl Endpoint {
                 });
                 return true;
             }
-            (Err(errno), _) => self.io.send_failed_n(errno, transmit.datagrams()),
+            (Err(errno), _) => {
+                let datagrams = transmit.datagrams();
+                self.io.send_errors += datagrams;
+                if errno == libc::EMSGSIZE {
+                    self.io.send_too_big += datagrams;
+                }
+            }
         }
         false
     }
@@ -736,7 +739,7 @@ mod tests {
             segment_size: Some(1000),
             destination: Destination::Next,
         };
-        assert!(endpoint.handle_send_result(&t, Err(EINVAL)));
+        assert!(endpoint.handle_send_result(&t, Err(libc::EINVAL)));
         assert_eq!(endpoint.gso_segment(), 0, "GSO is off from now on");
         let resent: Vec<(usize, usize, Option<usize>)> =
             std::iter::from_fn(|| endpoint.poll_transmit(0, &mut pool))
@@ -747,8 +750,8 @@ mod tests {
             vec![(16, 1000, None), (1016, 1000, None), (2016, 500, None)]
         );
         // Other errors count every datagram the send carried; EMSGSIZE also as too big.
-        assert!(!endpoint.handle_send_result(&t, Err(90)));
-        assert!(!endpoint.handle_send_result(&t, Err(11)));
+        assert!(!endpoint.handle_send_result(&t, Err(libc::EMSGSIZE)));
+        assert!(!endpoint.handle_send_result(&t, Err(libc::EAGAIN)));
         assert!(!endpoint.handle_send_result(&t, Ok(())));
         let io = endpoint.io();
         assert_eq!(

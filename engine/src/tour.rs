@@ -9,6 +9,7 @@
 
 use hdrhistogram::Histogram;
 
+pub use crate::counters::Counters;
 use crate::fragment::{Assembled, FragmentPlan, Reassembly};
 use crate::wire::{FLAG_WARMUP, HEADER_LEN, Header, Kind, MAX_DATAGRAM};
 
@@ -290,35 +291,6 @@ pub enum Phase {
     Complete,
     /// The origin waited `member_timeout` without progress and gave up.
     TimedOut,
-}
-
-/// Per-member counters of one tour.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Counters {
-    /// Messages this member sent as the origin.
-    pub sent: u64,
-    /// Distinct messages received.
-    pub received: u64,
-    /// Messages forwarded to the next member (immediately or at the flush).
-    pub forwarded: u64,
-    /// Messages held, waiting for the rest of the tour (hold mode).
-    pub held: u64,
-    /// Messages received again after their first arrival.
-    pub duplicates: u64,
-    /// Messages that arrived after one with a higher sequence number.
-    pub reordered: u64,
-    /// Datagrams rejected by the decoder or not matching the configured tour shape.
-    pub malformed: u64,
-    /// Data datagrams of another tour, or of none.
-    pub stale: u64,
-    /// Data datagrams with a hop count this member does not expect.
-    pub wrong_hop: u64,
-    /// Datagrams of a kind the data path does not handle.
-    pub unexpected_kind: u64,
-    /// Fragments received again (of a message still being reassembled or already whole).
-    pub duplicate_fragments: u64,
-    /// Fragments forwarded before their message was whole (cut-through).
-    pub forwarded_fragments: u64,
 }
 
 /// One member's tour state machine. Everything it needs is allocated at construction

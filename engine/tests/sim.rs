@@ -35,8 +35,6 @@ const TOUR_ID: u64 = 42;
 const MSG_LEN: u32 = 100;
 /// No test needs more than a few thousand events; a bug that loops is stopped here.
 const MAX_STEPS: usize = 100_000;
-/// `EINVAL`: how the kernel refuses a GSO send it cannot segment.
-const EINVAL: i32 = 22;
 
 /// Deterministic faults of one link, keyed by the datagram's sequence number.
 #[derive(Debug, Default, Clone)]
@@ -305,7 +303,7 @@ impl Sim {
             };
             if member.refuse_gso && t.segment_size.is_some() {
                 // The endpoint queues the datagrams again, one by one.
-                assert!(member.endpoint.handle_send_result(&t, Err(EINVAL)));
+                assert!(member.endpoint.handle_send_result(&t, Err(libc::EINVAL)));
                 continue;
             }
             member.endpoint.handle_send_result(&t, Ok(()));

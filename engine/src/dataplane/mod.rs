@@ -29,6 +29,7 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use hdrhistogram::Histogram;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+pub use crate::counters::IoCounters;
 use crate::endpoint::Endpoint;
 pub use crate::endpoint::{Offload, RingSetup};
 use crate::pool::Pool;
@@ -213,59 +214,6 @@ pub struct TourReport {
     pub negative_hops: u64,
     /// Data-plane counters outside the state machine.
     pub io: IoCounters,
-}
-
-/// Counters of the I/O layer for the current tour (reset when a tour is prepared).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct IoCounters {
-    /// Sends that failed.
-    pub send_errors: u64,
-    /// Of those, sends refused because the datagram does not fit the route's MTU
-    /// (EMSGSIZE: Don't-Fragment is set).
-    pub send_too_big: u64,
-    /// Receives that failed, other than by running out of buffers.
-    pub recv_errors: u64,
-    /// Times the receive ran out of buffers (io_uring ENOBUFS) and was re-armed later.
-    pub recv_no_buffers: u64,
-    /// Data datagrams from an address other than the previous member's.
-    pub wrong_source: u64,
-    /// Data datagrams discarded by an injected fault.
-    pub injected_drops: u64,
-    /// Echo requests and clock probes answered.
-    pub echoes: u64,
-    /// Datagrams whose arrival time is the kernel's receive timestamp.
-    pub kernel_stamps: u64,
-    /// Datagrams whose arrival time was read by the data plane (no kernel timestamp).
-    pub app_stamps: u64,
-    /// Sends that carried several datagrams (UDP GSO).
-    pub gso_sends: u64,
-    /// GSO sends the kernel refused (EIO/EINVAL); their datagrams were sent one by one and
-    /// GSO stays off until the next configuration.
-    pub gso_refused: u64,
-    /// Receives that delivered several datagrams coalesced by the kernel (UDP GRO).
-    pub gro_receives: u64,
-}
-
-impl IoCounters {
-    /// Counts `datagrams` not sent because one send failed with `errno`.
-    pub(crate) fn send_failed_n(&mut self, errno: i32, datagrams: u64) {
-        self.send_errors += datagrams;
-        if errno == libc::EMSGSIZE {
-            self.send_too_big += datagrams;
-        }
-    }
-
-    /// How arrival times were taken this tour: `kernel-software` when every datagram had
-    /// the kernel's timestamp, `application` when none had, `mixed` otherwise, `none` when
-    /// nothing arrived.
-    pub fn timestamping(&self) -> &'static str {
-        match (self.kernel_stamps, self.app_stamps) {
-            (0, 0) => "none",
-            (_, 0) => "kernel-software",
-            (0, _) => "application",
-            _ => "mixed",
-        }
-    }
 }
 
 /// Live progress of the current tour, readable from the control plane at any time.
