@@ -8,6 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
+use stillepost_control::auth::Token;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
     ConfigureReply, ConfigureRequest, GetResultRequest, Outcome, RunTourRequest, StatusReply,
@@ -15,9 +16,8 @@ use stillepost_control::proto::{
 };
 use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
-    CALL_TIMEOUT, CONNECT_TIMEOUT, call, describe, lazy_channel, request,
+    CALL_TIMEOUT, CONNECT_TIMEOUT, TokenChannel, call, describe, lazy_channel, request,
 };
-use tonic::transport::Channel;
 
 use crate::cli::{ConfigureArgs, EchoArgs, PingArgs, TourArgs, WindowArg};
 use crate::report;
@@ -41,6 +41,8 @@ impl std::error::Error for Failure {}
 
 /// Exit status for invalid input.
 pub const EXIT_INVALID: u8 = 2;
+/// Exit status when the coordinator refused the token.
+pub const EXIT_UNAUTHENTICATED: u8 = 5;
 
 pub fn invalid(message: impl Into<String>) -> anyhow::Error {
     Failure {
@@ -72,6 +74,7 @@ fn from_status(coordinator: &str, status: tonic::Status) -> anyhow::Error {
         ),
         Code::InvalidArgument => (EXIT_INVALID, describe(&status)),
         Code::Aborted => (3, describe(&status)),
+        Code::Unauthenticated => (EXIT_UNAUTHENTICATED, describe(&status)),
         Code::Unavailable => (4, describe(&status)),
         _ => (1, describe(&status)),
     };
@@ -81,12 +84,13 @@ fn from_status(coordinator: &str, status: tonic::Status) -> anyhow::Error {
 /// A connection to the coordinator.
 pub struct Coordinator {
     endpoint: String,
-    client: CoordinatorClient<Channel>,
+    client: CoordinatorClient<TokenChannel>,
 }
 
 impl Coordinator {
-    pub fn connect(endpoint: &str) -> Result<Coordinator> {
-        let channel = lazy_channel(endpoint, CONNECT_TIMEOUT)
+    /// A connection that sends `token` with every call.
+    pub fn connect(endpoint: &str, token: Option<&Token>) -> Result<Coordinator> {
+        let channel = lazy_channel(endpoint, CONNECT_TIMEOUT, token)
             .map_err(|e| invalid(format!("--coordinator {e}")))?;
         Ok(Coordinator {
             endpoint: endpoint.to_string(),

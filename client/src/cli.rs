@@ -26,6 +26,12 @@ pub struct Cli {
     )]
     pub coordinator: String,
 
+    /// File holding the coordinator's token (one line; chmod 600), the one it was started
+    /// with. Else the STILLEPOST_TOKEN environment variable, if set. `local` and `tune`
+    /// need none.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub token_file: Option<std::path::PathBuf>,
+
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -34,7 +40,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-const EXIT_CODES: &str = "Exit status: 0 success; 1 error (a member or the coordinator failed, a member did not answer); 2 invalid input; 3 ring busy; 4 coordinator or member unreachable.";
+const EXIT_CODES: &str = "Exit status: 0 success; 1 error (a member or the coordinator failed, a member did not answer); 2 invalid input; 3 ring busy; 4 coordinator or member unreachable; 5 the coordinator refused the token (missing or not its own).";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::json;
+use stillepost_control::auth::Token;
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
 use stillepost_control::options::{PollArg, available_cores};
@@ -35,6 +36,9 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
     let params = tour_params(&args.tour)?;
     let (poll, cpus) = plan_cores(args)?;
     let loopback: SocketAddr = "127.0.0.1:0".parse()?;
+    // Loopback needs no token, but other users of this host could reach the ring's ports
+    // while it runs: a random one, known only to this process, keeps them out.
+    let token = Token::random();
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
@@ -66,17 +70,23 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
         let listener = bind("member control", loopback).await?;
         cluster.push(listener.local_addr()?.to_string());
         let core = Arc::new(MemberCore::new(dataplane, None));
-        servers.push(tokio::spawn(serve_member(listener, core, stopped())));
+        servers.push(tokio::spawn(serve_member(
+            listener,
+            core,
+            Some(token.clone()),
+            stopped(),
+        )));
     }
     let listener = bind("coordinator", loopback).await?;
     let coordinator_addr = listener.local_addr()?.to_string();
     servers.push(tokio::spawn(serve_coordinator(
         listener,
-        Arc::new(CoordinatorCore::new()),
+        Arc::new(CoordinatorCore::new().with_member_token(Some(token.clone()))),
+        Some(token.clone()),
         stopped(),
     )));
 
-    let outcome = drive(&coordinator_addr, cluster, params, args, json_mode).await;
+    let outcome = drive(&coordinator_addr, &token, cluster, params, args, json_mode).await;
     let _ = stop_tx.send(true);
     for server in servers {
         let _ = server.await;
@@ -86,12 +96,13 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
 
 async fn drive(
     coordinator_addr: &str,
+    token: &Token,
     cluster: Vec<String>,
     params: stillepost_control::proto::TourParams,
     args: &LocalArgs,
     json_mode: bool,
 ) -> Result<()> {
-    let coord = Coordinator::connect(coordinator_addr)?;
+    let coord = Coordinator::connect(coordinator_addr, Some(token))?;
     let configured = coord
         .configure(ConfigureRequest {
             cluster,

@@ -10,11 +10,11 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use futures::future::join_all;
 use tokio::sync::watch;
 use tonic::Status;
-use tonic::transport::Channel;
 
 use stillepost_engine::dataplane::PollMode;
 
 use crate::assemble::{Seat, assemble_result};
+use crate::auth::Token;
 use crate::domain::{
     ClockEstimate, MemberConfigured, MemberIdentity, MemberInfo, MemberReport, MemberSetup,
     MemberState, RingConfigured, RingStatus,
@@ -22,7 +22,9 @@ use crate::domain::{
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
-use crate::rpc::{CALL_TIMEOUT, CONNECT_TIMEOUT, call, describe, is_unreachable, request};
+use crate::rpc::{
+    CALL_TIMEOUT, CONNECT_TIMEOUT, TokenChannel, call, describe, is_unreachable, request,
+};
 use crate::store::{ResultStore, StoreError};
 
 /// How long one long-poll of the origin waits before reporting progress.
@@ -63,6 +65,18 @@ pub enum CoordError {
         /// What the transport said.
         cause: String,
     },
+    /// A member refused the coordinator's token (or wanted one it does not have).
+    #[error(
+        "member {index} ({endpoint}) refused the coordinator's token: {cause}; start the coordinator and every member with the same token (--token-file or STILLEPOST_TOKEN)"
+    )]
+    MemberUnauthenticated {
+        /// Ring index.
+        index: usize,
+        /// Control endpoint as configured.
+        endpoint: String,
+        /// The member's message.
+        cause: String,
+    },
     /// A member answered with an error.
     #[error("member {index} ({endpoint}) refused {call}: {cause}")]
     MemberRefused {
@@ -98,7 +112,7 @@ pub enum CoordError {
 struct RingMember {
     index: usize,
     control: String,
-    client: MemberClient<Channel>,
+    client: MemberClient<TokenChannel>,
     info: MemberInfo,
     /// Its peer endpoint and the clock it reads.
     seat: Seat,
@@ -116,7 +130,13 @@ fn member_error(
     call_name: &'static str,
     status: &Status,
 ) -> CoordError {
-    if is_unreachable(status) {
+    if status.code() == tonic::Code::Unauthenticated {
+        CoordError::MemberUnauthenticated {
+            index,
+            endpoint: endpoint.to_string(),
+            cause: describe(status),
+        }
+    } else if is_unreachable(status) {
         CoordError::MemberUnreachable {
             index,
             endpoint: endpoint.to_string(),
@@ -144,7 +164,7 @@ impl Ring {
         &self,
         call_name: &'static str,
         tour_id: u64,
-        make_call: impl Fn(MemberClient<Channel>, tonic::Request<proto::TourRef>) -> Fut,
+        make_call: impl Fn(MemberClient<TokenChannel>, tonic::Request<proto::TourRef>) -> Fut,
     ) -> Vec<Result<T, CoordError>>
     where
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
@@ -208,6 +228,8 @@ struct State {
 pub struct CoordinatorCore {
     state: Mutex<State>,
     store: Option<ResultStore>,
+    /// The token every call to a member carries.
+    member_token: Option<Token>,
 }
 
 /// Clears the busy mark when a configuration or tour set-up ends early.
@@ -247,8 +269,18 @@ impl CoordinatorCore {
                 ..State::default()
             }),
             store: Some(store),
+            member_token: None,
         };
         Ok(core)
+    }
+
+    /// The same coordinator, sending `token` on every call to a member (the ring shares
+    /// one token: the coordinator's own).
+    pub fn with_member_token(self, token: Option<Token>) -> CoordinatorCore {
+        CoordinatorCore {
+            member_token: token,
+            ..self
+        }
     }
 
     /// A finished tour's result: the latest (`tour_id` None) or a given one.
@@ -353,8 +385,9 @@ impl CoordinatorCore {
 
         // Reach every member and learn its peer endpoint, all at once. The channel is
         // made from the entry as given, so every address it resolves to is tried.
+        let token = self.member_token.as_ref();
         let infos = join_all(cluster.iter().enumerate().map(|(index, entry)| async move {
-            let channel = crate::rpc::lazy_channel(entry, CONNECT_TIMEOUT.min(deadline))
+            let channel = crate::rpc::lazy_channel(entry, CONNECT_TIMEOUT.min(deadline), token)
                 .map_err(CoordError::InvalidArgument)?;
             let mut client = MemberClient::new(channel);
             let info = call(

@@ -9,6 +9,7 @@ pub mod proto {
 }
 
 pub mod assemble;
+pub mod auth;
 pub mod convert;
 pub mod coordinator;
 pub mod domain;

@@ -1,12 +1,18 @@
 //! gRPC plumbing shared by the coordinator and the client: deadlines on every call,
-//! lazily connected channels, and error text that keeps tonic's cause chain.
+//! lazily connected channels that carry the token, and error text that keeps tonic's cause
+//! chain.
 #![forbid(unsafe_code)]
 
 use std::future::Future;
 use std::time::Duration;
 
+use tonic::metadata::AsciiMetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
+
+use crate::auth::{AUTHORIZATION, Token};
 
 /// Deadline for a short control call (info, configure, prepare, start, end).
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
@@ -35,14 +41,61 @@ pub async fn call<T>(
     }
 }
 
-/// A channel to `addr` (host:port or ip:port) that connects on first use.
-pub fn lazy_channel(addr: &str, connect_timeout: Duration) -> Result<Channel, String> {
+/// A channel whose every call carries the token, if there is one.
+pub type TokenChannel = InterceptedService<Channel, AttachToken>;
+
+/// Puts `authorization: Bearer <token>` on every outgoing call (nothing without a token).
+/// The value is marked sensitive, so the HTTP layer's own `Debug` hides it too.
+#[derive(Clone)]
+pub struct AttachToken(Option<AsciiMetadataValue>);
+
+impl std::fmt::Debug for AttachToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "AttachToken(***)"
+        } else {
+            "AttachToken(none)"
+        })
+    }
+}
+
+impl AttachToken {
+    /// Attaches `token` to every call.
+    pub fn new(token: Option<&Token>) -> AttachToken {
+        // A token is visible ASCII by construction (`Token::parse`), so it always makes a
+        // metadata value; should that ever fail, the call goes without and is refused.
+        AttachToken(token.and_then(|t| {
+            let mut value = AsciiMetadataValue::try_from(t.bearer()).ok()?;
+            value.set_sensitive(true);
+            Some(value)
+        }))
+    }
+}
+
+impl Interceptor for AttachToken {
+    fn call(&mut self, mut req: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(value) = &self.0 {
+            req.metadata_mut().insert(AUTHORIZATION, value.clone());
+        }
+        Ok(req)
+    }
+}
+
+/// A channel to `addr` (host:port or ip:port) that connects on first use and carries
+/// `token` on every call.
+pub fn lazy_channel(
+    addr: &str,
+    connect_timeout: Duration,
+    token: Option<&Token>,
+) -> Result<TokenChannel, String> {
     let uri = format!("http://{addr}");
     Endpoint::from_shared(uri)
         .map(|e| {
-            e.connect_timeout(connect_timeout)
+            let channel = e
+                .connect_timeout(connect_timeout)
                 .tcp_nodelay(true)
-                .connect_lazy()
+                .connect_lazy();
+            InterceptedService::new(channel, AttachToken::new(token))
         })
         .map_err(|e| format!("'{addr}' is not a valid endpoint: {e}"))
 }

@@ -1,5 +1,6 @@
 //! Thin tonic services: each RPC hands its message to a core and maps the core's error to
-//! a status. No tour logic lives here.
+//! a status. No tour logic lives here. With a token, an interceptor refuses every call that
+//! does not carry it before any RPC runs.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -7,9 +8,11 @@ use std::time::Duration;
 
 use stillepost_engine::dataplane::DataPlaneError;
 use tokio::net::TcpListener;
+use tonic::service::Interceptor;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 
+use crate::auth::{AUTHORIZATION, AuthError, Token};
 use crate::coordinator::{CoordError, CoordinatorCore};
 use crate::member::{MemberCore, MemberError};
 use crate::proto;
@@ -29,6 +32,7 @@ impl From<CoordError> for Status {
             CoordError::Busy(_) => Code::Aborted,
             CoordError::MemberUnreachable { .. } => Code::Unavailable,
             CoordError::MemberRefused { .. } => Code::FailedPrecondition,
+            CoordError::MemberUnauthenticated { .. } => Code::FailedPrecondition,
             CoordError::ConfigureTimeout { .. } => Code::Unavailable,
             CoordError::UnknownTour(_) | CoordError::NoTourYet => Code::NotFound,
             CoordError::Storage(_) => Code::Internal,
@@ -48,6 +52,56 @@ impl From<MemberError> for Status {
             MemberError::Internal(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
+    }
+}
+
+/// A refused call, from the daemon (`role`) that refused it: says what the caller must do.
+fn unauthenticated(role: Role, e: AuthError) -> Status {
+    let text = match (role, e) {
+        (Role::Coordinator, AuthError::Missing) => {
+            "this coordinator needs a token: pass --token-file or set STILLEPOST_TOKEN"
+        }
+        (Role::Coordinator, AuthError::Wrong) => {
+            "this coordinator refused the token: pass the coordinator's own token with --token-file or STILLEPOST_TOKEN"
+        }
+        (Role::Member, AuthError::Missing) => {
+            "this member needs a token: start the coordinator with the ring's token (--token-file or STILLEPOST_TOKEN)"
+        }
+        (Role::Member, AuthError::Wrong) => {
+            "this member refused the token: start the coordinator with the same token as its members (--token-file or STILLEPOST_TOKEN)"
+        }
+    };
+    Status::unauthenticated(text)
+}
+
+/// Which daemon a service runs in, for the text of a refusal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    Coordinator,
+    Member,
+}
+
+/// Refuses every call that does not carry the daemon's token; lets every call through
+/// when the daemon has none.
+#[derive(Debug, Clone)]
+pub struct RequireToken {
+    token: Option<Token>,
+    role: Role,
+}
+
+impl Interceptor for RequireToken {
+    fn call(&mut self, req: Request<()>) -> Result<Request<()>, Status> {
+        let Some(token) = &self.token else {
+            return Ok(req);
+        };
+        let presented = req.metadata().get(AUTHORIZATION).map(|v| v.as_bytes());
+        match token.check(presented) {
+            Ok(()) => Ok(req),
+            Err(e) => {
+                tracing::debug!(peer = ?req.remote_addr(), "refused a call: {e}");
+                Err(unauthenticated(self.role, e))
+            }
+        }
     }
 }
 
@@ -199,14 +253,23 @@ pub async fn bind(flag: &str, addr: SocketAddr) -> std::io::Result<TcpListener> 
     })
 }
 
-/// Serves the member service on `listener` until `shutdown` completes.
+/// Serves the member service on `listener` until `shutdown` completes; with a `token`, only
+/// to calls that carry it.
 pub async fn serve_member(
     listener: TcpListener,
     core: Arc<MemberCore>,
+    token: Option<Token>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let require = RequireToken {
+        token,
+        role: Role::Member,
+    };
     tonic::transport::Server::builder()
-        .add_service(MemberServer::new(MemberService::new(core)))
+        .add_service(MemberServer::with_interceptor(
+            MemberService::new(core),
+            require,
+        ))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,
@@ -214,14 +277,23 @@ pub async fn serve_member(
         .await
 }
 
-/// Serves the coordinator service on `listener` until `shutdown` completes.
+/// Serves the coordinator service on `listener` until `shutdown` completes; with a
+/// `token`, only to calls that carry it. (The core holds the token it sends to members.)
 pub async fn serve_coordinator(
     listener: TcpListener,
     core: Arc<CoordinatorCore>,
+    token: Option<Token>,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
+    let require = RequireToken {
+        token,
+        role: Role::Coordinator,
+    };
     tonic::transport::Server::builder()
-        .add_service(CoordinatorServer::new(CoordinatorService::new(core)))
+        .add_service(CoordinatorServer::with_interceptor(
+            CoordinatorService::new(core),
+            require,
+        ))
         .serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
             shutdown,

@@ -86,6 +86,7 @@ async fn cores_run_a_tour_in_process() {
         servers.push(tokio::spawn(serve_member(
             listener,
             core,
+            None,
             std::future::pending(),
         )));
     }

@@ -4,7 +4,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
+use stillepost_control::auth::{Token, check_bind};
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
 use stillepost_control::options::{BackendArg, PollArg, available_cores};
@@ -21,6 +22,33 @@ struct Cli {
     role: Role,
 }
 
+/// Who may use the daemon's gRPC port.
+#[derive(Debug, Args)]
+struct Access {
+    /// File holding the shared token (one line; chmod 600) that every call to this daemon
+    /// must carry, and that a coordinator sends to its members: the coordinator, its
+    /// members and the client use the same one. Else the STILLEPOST_TOKEN environment
+    /// variable, if set. Without a token, only a loopback address may be listened on.
+    #[arg(long, value_name = "PATH")]
+    token_file: Option<std::path::PathBuf>,
+    /// Listen on a non-loopback address without a token: anyone who reaches the port
+    /// can configure and read the ring (docs/security.md).
+    #[arg(long)]
+    insecure: bool,
+}
+
+impl Access {
+    /// The token, after checking that `addr` (given by `flag`) may be listened on with
+    /// or without it; logs one warning for an insecure non-loopback address.
+    fn token_for(&self, flag: &'static str, addr: SocketAddr) -> Result<Option<Token>> {
+        let token = Token::resolve(self.token_file.as_deref())?;
+        if let Some(warning) = check_bind(flag, addr, token.as_ref(), self.insecure)? {
+            tracing::warn!("{warning}");
+        }
+        Ok(token)
+    }
+}
+
 #[derive(Debug, Subcommand)]
 enum Role {
     /// Drive a ring: take `stillepost` client requests, configure members, run tours.
@@ -33,6 +61,8 @@ enum Role {
         /// ~/.local/state/stillepost.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<std::path::PathBuf>,
+        #[command(flatten)]
+        access: Access,
     },
     /// Take part in a ring: a control endpoint for the coordinator and a UDP peer socket
     /// that forwards tour messages.
@@ -40,6 +70,8 @@ enum Role {
         /// Address the control API (gRPC) for the coordinator listens on, host:port.
         #[arg(long, value_name = "HOST:PORT")]
         coord_bind: String,
+        #[command(flatten)]
+        access: Access,
         /// Address of the UDP peer socket that receives and forwards tour messages.
         /// Binding a wildcard address (0.0.0.0) advertises the address the coordinator
         /// reached this member at, never 0.0.0.0.
@@ -131,11 +163,13 @@ async fn run(cli: Cli) -> Result<()> {
         Role::Coordinator {
             client_bind,
             data_dir,
+            access,
         } => {
+            let addr = resolve("--client-bind", &client_bind)?;
+            let token = access.token_for("--client-bind", addr)?;
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let store = ResultStore::open(&data_dir)?;
-            let core = CoordinatorCore::with_store(store)?;
-            let addr = resolve("--client-bind", &client_bind)?;
+            let core = CoordinatorCore::with_store(store)?.with_member_token(token.clone());
             let listener = bind("--client-bind", addr).await?;
             let local = listener.local_addr()?;
             println!(
@@ -143,12 +177,13 @@ async fn run(cli: Cli) -> Result<()> {
                 data_dir.display()
             );
             tracing::info!(%local, "coordinator ready");
-            serve_coordinator(listener, Arc::new(core), shutdown_signal())
+            serve_coordinator(listener, Arc::new(core), token, shutdown_signal())
                 .await
                 .context("the coordinator's gRPC server failed")?;
         }
         Role::Member {
             coord_bind,
+            access,
             peer_bind,
             advertise,
             backend,
@@ -165,6 +200,7 @@ async fn run(cli: Cli) -> Result<()> {
             fault_refuse_gso,
         } => {
             let control_addr = resolve("--coord-bind", &coord_bind)?;
+            let token = access.token_for("--coord-bind", control_addr)?;
             let peer_addr = resolve("--peer-bind", &peer_bind)?;
             let options = DataPlaneOptions {
                 backend: backend.into(),
@@ -203,7 +239,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             tracing::info!(control = %local, peer = %peer_local, "member ready");
             let core = Arc::new(MemberCore::new(dataplane, advertise));
-            serve_member(listener, core, shutdown_signal())
+            serve_member(listener, core, token, shutdown_signal())
                 .await
                 .context("the member's gRPC server failed")?;
         }
