@@ -34,12 +34,12 @@ impl fmt::Debug for Token {
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     /// The token file cannot be read.
-    #[error("--token-file {}: cannot read it: {source}", path.display())]
+    #[error("--token-file {}: cannot read it: {cause}", path.display())]
     Read {
         /// The file.
         path: PathBuf,
-        /// What the file system said.
-        source: std::io::Error,
+        /// What the file system said (in the text, so not a `source` too).
+        cause: std::io::Error,
     },
     /// The file or variable holds nothing (after the trailing newline).
     #[error("{0} is empty: a token must hold at least one character")]
@@ -69,9 +69,9 @@ impl Token {
     /// Reads a token file. A file that group or others may read is used, with a warning
     /// naming it.
     pub fn from_file(path: &Path) -> Result<Token, TokenError> {
-        let read_error = |source| TokenError::Read {
+        let read_error = |cause| TokenError::Read {
             path: path.to_path_buf(),
-            source,
+            cause,
         };
         let text = std::fs::read_to_string(path).map_err(read_error)?;
         if let Some(mode) = readable_by_others(path) {

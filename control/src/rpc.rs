@@ -126,10 +126,13 @@ pub fn is_unreachable(status: &Status) -> bool {
     )
 }
 
-/// Logs to stderr, filtered by `STILLEPOST_LOG` (tracing's env-filter syntax), else `default`.
+/// Logs to stderr, filtered by `STILLEPOST_LOG` (tracing's env-filter syntax), else `default`;
+/// in colour only on a terminal (journald and log files get plain lines).
 pub fn init_logging(default: &str) {
+    use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STILLEPOST_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
