@@ -9,7 +9,7 @@ pub mod skip;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
 pub use skip::{skip, skip_unless_required};
@@ -36,6 +36,8 @@ pub struct Daemon {
     child: Child,
     /// The line it printed when ready.
     pub banner: String,
+    /// Its stderr so far, when started with [`Daemon::start_logged`].
+    log: Option<Arc<Mutex<String>>>,
 }
 
 impl Daemon {
@@ -50,15 +52,59 @@ impl Daemon {
         Daemon::start_command(command, args)
     }
 
+    /// Starts a daemon logging everything down to debug level into [`Daemon::log`].
+    pub fn start_logged(args: &[&str]) -> Daemon {
+        let mut command = Command::new(bin("stillepostd"));
+        command
+            .env("STILLEPOST_LOG", "debug")
+            .stderr(Stdio::piped());
+        let mut daemon = Daemon::start_command(command, args);
+        let log = Arc::new(Mutex::new(String::new()));
+        if let Some(stderr) = daemon.child.stderr.take() {
+            let sink = Arc::clone(&log);
+            std::thread::spawn(move || {
+                let mut reader = BufReader::new(stderr);
+                let mut line = String::new();
+                while reader.read_line(&mut line).unwrap_or(0) > 0 {
+                    sink.lock()
+                        .unwrap_or_else(|p| p.into_inner())
+                        .push_str(&line);
+                    line.clear();
+                }
+            });
+        }
+        daemon.log = Some(log);
+        daemon
+    }
+
+    /// What a daemon started with [`Daemon::start_logged`] has logged so far.
+    pub fn log(&self) -> String {
+        let log = self
+            .log
+            .as_ref()
+            .expect("started with Daemon::start_logged");
+        log.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts `command` (a `stillepostd`, possibly wrapped, e.g. in `ip netns exec`) with
-    /// `args` and waits for its ready line.
+    /// `args` and waits for its ready line. Logs warnings to the test's stderr unless the
+    /// command says otherwise; never sees the test's STILLEPOST_TOKEN.
     pub fn start_command(mut command: Command, args: &[&str]) -> Daemon {
+        if !command.get_envs().any(|(k, _)| k == "STILLEPOST_LOG") {
+            command
+                .env("STILLEPOST_LOG", "warn")
+                .stderr(Stdio::inherit());
+        }
         let mut child = command
             .args(args)
-            .env("STILLEPOST_LOG", "warn")
+            .env_remove("STILLEPOST_TOKEN")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
             .spawn()
             .expect("start stillepostd");
         let stdout = child.stdout.take().expect("stdout piped");
@@ -81,7 +127,11 @@ impl Daemon {
             !banner.is_empty(),
             "stillepostd {args:?} exited before it was ready"
         );
-        Daemon { child, banner }
+        Daemon {
+            child,
+            banner,
+            log: None,
+        }
     }
 
     /// Starts a coordinator on `client_bind` keeping results in `data_dir`.
@@ -191,14 +241,41 @@ impl Cluster {
 
     /// A coordinator and `n` members on `backend`, member `i` with the flags `extra(i)`.
     pub fn start_each(backend: &str, n: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
+        Cluster::start_via(backend, n, &[], extra, Daemon::start)
+    }
+
+    /// A coordinator and `n` members on the default backend, all started with
+    /// `--token-file token_file` and logging into [`Daemon::log`].
+    pub fn start_with_token(n: usize, token_file: &Path) -> Cluster {
+        let file = token_file.to_str().expect("utf-8 path");
+        Cluster::start_via(
+            "auto",
+            n,
+            &["--token-file", file],
+            |_| Vec::new(),
+            Daemon::start_logged,
+        )
+    }
+
+    /// A coordinator and `n` members on `backend`, every daemon with the flags `common`,
+    /// member `i` with `extra(i)` too, each started by `start`.
+    fn start_via(
+        backend: &str,
+        n: usize,
+        common: &[&str],
+        extra: impl Fn(usize) -> Vec<String>,
+        start: impl Fn(&[&str]) -> Daemon,
+    ) -> Cluster {
         let data_dir = scratch_dir("results");
-        let coordinator = Daemon::start(&[
+        let mut args = vec![
             "coordinator",
             "--client-bind",
             "127.0.0.1:0",
             "--data-dir",
             data_dir.to_str().expect("utf-8 temp dir"),
-        ]);
+        ];
+        args.extend_from_slice(common);
+        let coordinator = start(&args);
         let coordinator_addr = coordinator.addr_after("listening for clients on ");
         let mut members = Vec::new();
         let mut controls = Vec::new();
@@ -206,8 +283,9 @@ impl Cluster {
         for i in 0..n {
             let more = extra(i);
             let mut flags = vec!["--backend", backend];
+            flags.extend_from_slice(common);
             flags.extend(more.iter().map(String::as_str));
-            let (daemon, control, peer) = start_member("127.0.0.1:0", &flags);
+            let (daemon, control, peer) = start_member_with("127.0.0.1:0", &flags, &start);
             members.push(daemon);
             controls.push(control);
             peers.push(peer);
@@ -277,10 +355,17 @@ pub fn on_terminal(line: &str) -> Option<Output> {
     )
 }
 
-/// Runs the client binary.
+/// Runs the client binary (without the test's STILLEPOST_TOKEN).
 pub fn stillepost(args: &[&str]) -> Output {
+    stillepost_env(args, &[])
+}
+
+/// Runs the client binary with these environment variables set.
+pub fn stillepost_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(bin("stillepost"))
         .args(args)
+        .env_remove("STILLEPOST_TOKEN")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .output()
         .expect("run stillepost")
