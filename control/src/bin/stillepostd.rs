@@ -16,11 +16,13 @@ use stillepost_engine::dataplane::{DataPlane, DataPlaneOptions, Faults};
 /// The Stillepost daemon: run one coordinator per ring and one member per host (or per
 /// core) that takes part in the ring.
 #[derive(Debug, Parser)]
-#[command(name = "stillepostd", version, about, long_about = None)]
+#[command(name = "stillepostd", version, about, long_about = None, after_help = ACROSS_HOSTS)]
 struct Cli {
     #[command(subcommand)]
     role: Role,
 }
+
+const ACROSS_HOSTS: &str = "Across hosts, every daemon and the client need the same token (docs/security.md), e.g.:\n  stillepostd coordinator --client-bind 0.0.0.0:7000 --token-file token\n  stillepostd member --coord-bind 0.0.0.0:7001 --peer-bind 0.0.0.0:7101 --token-file token";
 
 /// Who may use the daemon's gRPC port.
 #[derive(Debug, Args)]
