@@ -3,23 +3,23 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
+mod support;
+
 use std::sync::Arc;
 use std::time::Duration;
 
 use stillepost_control::auth::Token;
 use stillepost_control::coordinator::CoordinatorCore;
-use stillepost_control::member::MemberCore;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::member_client::MemberClient;
 use stillepost_control::proto::{
     ConfigureRequest, GetResultRequest, InfoReply, InfoRequest, MemberConfigureRequest,
     MemberWaitRequest, Outcome, PrepareRequest, RunTourRequest, StatusReply, StatusRequest,
-    TourParams, TourRef, TourResult, WaitTourRequest,
+    TourRef, TourResult, WaitTourRequest,
 };
 use stillepost_control::rpc::{TokenChannel, lazy_channel};
-use stillepost_control::service::{bind, serve_coordinator, serve_member};
-use stillepost_engine::dataplane::{DataPlane, Faults};
-use tokio::task::JoinHandle;
+use stillepost_control::service::{bind, serve_coordinator};
+use support::{Server, small_tour, start_members};
 use tonic::{Code, Status};
 
 const RING_TOKEN: &str = "ring-token-4f1c9a";
@@ -33,17 +33,12 @@ fn token(text: &str) -> Token {
     Token::parse(text, "test").unwrap()
 }
 
-fn params() -> TourParams {
-    TourParams {
-        msg_len: 200,
-        count: 32,
-        window: 8,
-        forward_immediately: true,
-        member_timeout_ms: 2000,
-        warmup: 0,
-        rate: 0,
-        max_datagram: 0,
-        max_buffer_memory: 0,
+/// Configures the whole ring.
+fn whole_ring(ring: &Ring) -> ConfigureRequest {
+    ConfigureRequest {
+        cluster: ring.members.clone(),
+        params: Some(small_tour(32)),
+        configure_timeout_ms: 5000,
     }
 }
 
@@ -52,7 +47,7 @@ fn params() -> TourParams {
 struct Ring {
     coordinator: String,
     members: Vec<String>,
-    servers: Vec<JoinHandle<Result<(), tonic::transport::Error>>>,
+    servers: Vec<Server>,
 }
 
 impl Drop for Ring {
@@ -64,21 +59,7 @@ impl Drop for Ring {
 }
 
 async fn start_ring(member_token: Option<Token>) -> Ring {
-    let mut members = Vec::new();
-    let mut servers = Vec::new();
-    for _ in 0..2 {
-        let dataplane =
-            DataPlane::spawn("127.0.0.1:0".parse().unwrap(), Faults::default()).unwrap();
-        let listener = bind("test", "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        members.push(listener.local_addr().unwrap().to_string());
-        let core = Arc::new(MemberCore::new(dataplane, None));
-        servers.push(tokio::spawn(serve_member(
-            listener,
-            core,
-            Some(token(RING_TOKEN)),
-            std::future::pending(),
-        )));
-    }
+    let (members, mut servers) = start_members(2, Some(&token(RING_TOKEN))).await;
     let listener = bind("test", "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let coordinator = listener.local_addr().unwrap().to_string();
     let core = Arc::new(CoordinatorCore::new().with_member_token(member_token));
@@ -110,14 +91,7 @@ fn member(addr: &str, with: Option<&Token>) -> MemberClient<TokenChannel> {
 /// Configures the ring and runs one tour with the right token; returns that tour's id.
 async fn configure_and_tour(ring: &Ring) -> u64 {
     let mut client = coordinator(ring, Some(&token(RING_TOKEN)));
-    client
-        .configure(ConfigureRequest {
-            cluster: ring.members.clone(),
-            params: Some(params()),
-            configure_timeout_ms: 5000,
-        })
-        .await
-        .unwrap();
+    client.configure(whole_ring(ring)).await.unwrap();
     run_tour(ring).await
 }
 
@@ -198,7 +172,7 @@ async fn every_coordinator_rpc_refuses_a_missing_or_wrong_token_and_changes_noth
         let mut client = coordinator(&ring, with);
         let one_member = ConfigureRequest {
             cluster: vec![ring.members[1].clone()],
-            params: Some(params()),
+            params: Some(small_tour(32)),
             configure_timeout_ms: 5000,
         };
         assert_refused("Configure", client.configure(one_member).await, message);
@@ -238,7 +212,7 @@ async fn every_member_rpc_refuses_a_missing_or_wrong_token_and_changes_nothing()
                 ring_len: 1,
                 next_peer: before[index].peer_endpoint.clone(),
                 prev_peer: before[index].peer_endpoint.clone(),
-                params: Some(params()),
+                params: Some(small_tour(32)),
             };
             assert_refused("Configure", client.configure(alone).await, message);
             let prepare = PrepareRequest {
@@ -277,11 +251,7 @@ async fn a_coordinator_without_the_members_token_cannot_configure_them() {
         let ring = start_ring(member_token).await;
         let before = member_infos(&ring).await;
         let err = coordinator(&ring, Some(&token(RING_TOKEN)))
-            .configure(ConfigureRequest {
-                cluster: ring.members.clone(),
-                params: Some(params()),
-                configure_timeout_ms: 5000,
-            })
+            .configure(whole_ring(&ring))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::FailedPrecondition, "{err:?}");

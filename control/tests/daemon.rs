@@ -3,16 +3,16 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
+mod support;
+
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use stillepost_control::coordinator::{CoordinatorCore, TourProgress};
-use stillepost_control::member::MemberCore;
-use stillepost_control::proto::{Outcome, TourParams};
-use stillepost_control::service::{bind, serve_member};
-use stillepost_engine::dataplane::{DataPlane, Faults};
+use stillepost_control::proto::Outcome;
 use stillepost_engine::histogram::{Summary, decode};
+use support::{small_tour, start_members};
 
 fn stillepostd(args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_stillepostd"))
@@ -182,26 +182,27 @@ fn token_file_errors_name_the_file() {
             args.extend(["--token-file", file.to_str().unwrap()]);
             args.into_iter().map(str::to_string).collect::<Vec<_>>()
         };
-        let args = with(&missing);
-        let out = stillepostd(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(out.status.code(), Some(1));
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            format!(
-                "error: --token-file {}: cannot read it: No such file or directory (os error 2)\n",
-                missing.display()
-            )
-        );
-        let args = with(&empty);
-        let out = stillepostd(&args.iter().map(String::as_str).collect::<Vec<_>>());
-        assert_eq!(out.status.code(), Some(1));
-        assert_eq!(
-            String::from_utf8_lossy(&out.stderr),
-            format!(
-                "error: --token-file {} is empty: a token must hold at least one character\n",
-                empty.display()
-            )
-        );
+        for (file, message) in [
+            (
+                &missing,
+                format!(
+                    "error: --token-file {}: cannot read it: No such file or directory (os error 2)\n",
+                    missing.display()
+                ),
+            ),
+            (
+                &empty,
+                format!(
+                    "error: --token-file {} is empty: a token must hold at least one character\n",
+                    empty.display()
+                ),
+            ),
+        ] {
+            let args = with(file);
+            let out = stillepostd(&args.iter().map(String::as_str).collect::<Vec<_>>());
+            assert_eq!(out.status.code(), Some(1));
+            assert_eq!(String::from_utf8_lossy(&out.stderr), message);
+        }
         let args = with(&loose);
         let (banner, log) = start_and_stop(&args.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(banner.is_some(), "{log}");
@@ -274,33 +275,9 @@ fn an_unresolvable_bind_address_is_named_with_its_flag() {
 /// Two members and a coordinator core in this process, over real gRPC and real UDP.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cores_run_a_tour_in_process() {
-    let mut cluster = Vec::new();
-    let mut servers = Vec::new();
-    for _ in 0..2 {
-        let dataplane =
-            DataPlane::spawn("127.0.0.1:0".parse().unwrap(), Faults::default()).unwrap();
-        let listener = bind("test", "127.0.0.1:0".parse().unwrap()).await.unwrap();
-        cluster.push(listener.local_addr().unwrap().to_string());
-        let core = Arc::new(MemberCore::new(dataplane, None));
-        servers.push(tokio::spawn(serve_member(
-            listener,
-            core,
-            None,
-            std::future::pending(),
-        )));
-    }
+    let (cluster, servers) = start_members(2, None).await;
     let coordinator = Arc::new(CoordinatorCore::new());
-    let params = TourParams {
-        msg_len: 200,
-        count: 64,
-        window: 8,
-        forward_immediately: true,
-        member_timeout_ms: 2000,
-        warmup: 0,
-        rate: 0,
-        max_datagram: 0,
-        max_buffer_memory: 0,
-    };
+    let params = small_tour(64);
     let reply = coordinator
         .configure(&cluster, Some(params), 5000)
         .await
