@@ -6,20 +6,11 @@
 
 mod support;
 
-use std::path::PathBuf;
-
-use support::{Cluster, assert_failure, assert_success, json, scratch_dir, stdout, stillepost_env};
+use support::{
+    Cluster, assert_failure, assert_success, json, scratch_dir, stdout, stillepost_env, token_file,
+};
 
 const TOKEN: &str = "client-test-token-7d3e1f0a9b";
-
-/// A token file holding `text`, readable by its owner only.
-fn token_file(text: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = scratch_dir("token").join("token");
-    std::fs::write(&path, text).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
-    path
-}
 
 /// Runs `stillepost --coordinator <cluster's> args` with `env`.
 fn client(cluster: &Cluster, args: &[&str], env: &[(&str, &str)]) -> std::process::Output {

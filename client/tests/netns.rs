@@ -22,6 +22,8 @@ struct NsRing {
     coordinator_addr: String,
     controls: Vec<String>,
     data_dir: std::path::PathBuf,
+    /// The ring's token: the daemons listen on the lab's addresses, not on loopback.
+    token_file: std::path::PathBuf,
     lab: Lab,
 }
 
@@ -33,6 +35,8 @@ impl NsRing {
     /// Member `i` gets the extra flags `extra(i)`.
     fn start_with(lab: Lab, n: usize, extra: impl Fn(usize) -> Vec<String>) -> NsRing {
         let data_dir = scratch_dir("netns-results");
+        let token_file = token_file("netns-ring-token\n");
+        let token = token_file.to_str().unwrap();
         let coordinator_addr = format!("{}:7000", lab.hub_ip());
         let coordinator = Daemon::start_command(
             lab.command(&lab.hub(), &bin("stillepostd")),
@@ -40,6 +44,8 @@ impl NsRing {
                 "coordinator",
                 "--client-bind",
                 &coordinator_addr,
+                "--token-file",
+                token,
                 "--data-dir",
                 data_dir.to_str().unwrap(),
             ],
@@ -50,7 +56,15 @@ impl NsRing {
             let control = format!("{}:7001", lab.ip(i));
             let peer = format!("{}:7101", lab.ip(i));
             let more = extra(i);
-            let mut args = vec!["member", "--coord-bind", &control, "--peer-bind", &peer];
+            let mut args = vec![
+                "member",
+                "--coord-bind",
+                &control,
+                "--token-file",
+                token,
+                "--peer-bind",
+                &peer,
+            ];
             args.extend(more.iter().map(String::as_str));
             members.push(Daemon::start_command(
                 lab.command(&lab.member(i), &bin("stillepostd")),
@@ -64,6 +78,7 @@ impl NsRing {
             coordinator_addr,
             controls,
             data_dir,
+            token_file,
             lab,
         }
     }
@@ -73,6 +88,8 @@ impl NsRing {
         self.lab
             .command(&self.lab.hub(), &bin("stillepost"))
             .args(["--coordinator", &self.coordinator_addr])
+            .arg("--token-file")
+            .arg(&self.token_file)
             .args(args)
             .stdin(Stdio::null())
             .output()
@@ -103,6 +120,9 @@ impl NsRing {
 impl Drop for NsRing {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.data_dir);
+        if let Some(dir) = self.token_file.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
     }
 }
 

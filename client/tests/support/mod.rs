@@ -202,6 +202,16 @@ pub fn scratch_dir(what: &str) -> PathBuf {
     dir
 }
 
+/// A token file holding `text`, readable by its owner only, in a fresh scratch directory.
+pub fn token_file(text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = scratch_dir("token").join("token");
+    std::fs::write(&path, text).expect("write a token file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+        .expect("chmod the token file");
+    path
+}
+
 /// Starts a member with extra flags; returns it with its control and peer addresses.
 pub fn start_member(peer_bind: &str, extra: &[&str]) -> (Daemon, String, String) {
     start_member_with(peer_bind, extra, Daemon::start)
