@@ -186,6 +186,9 @@ counter_set! {
         gso_refused: Sends => "GSO sends refused by the kernel (sent again one datagram at a time)",
         /// Receives that delivered several datagrams coalesced by the kernel (UDP GRO).
         gro_receives: Receives,
+        /// Echo requests and clock probes not answered because their source address had
+        /// used up its answers (a token bucket per source: no reflector at any rate).
+        rate_limited: Datagrams => "requests not answered (rate limit per source)",
     }
 }
 
@@ -333,6 +336,7 @@ mod tests {
                 "gso_sends",
                 "gso_refused",
                 "gro_receives",
+                "rate_limited",
                 "socket_drops",
             ]
         );

@@ -22,7 +22,7 @@
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::counters::IoCounters;
 use crate::pool::Pool;
@@ -34,6 +34,93 @@ use crate::wire::{FLAG_PROBE_REPLY, HEADER_LEN, Header, Kind};
 pub const GSO_MAX_SEGMENTS: usize = 64;
 /// Most bytes one GSO send may carry: the UDP payload of a maximal IPv4 packet.
 pub const GSO_MAX_BYTES: usize = 65_507;
+
+/// Answers (echo, clock probe) one source address may get at once: the token bucket's
+/// depth. A member's clock probes (at most 128 per tour, see `dataplane::probe`) and a
+/// client's echoes fit in it.
+pub const ANSWER_BURST: u32 = 256;
+/// Answers per second one source address gets once its burst is used up.
+pub const ANSWER_RATE: u64 = 1024;
+/// Source addresses the answer limit tracks at once (direct-mapped by address).
+const ANSWER_SOURCES: usize = 256;
+
+/// A token bucket of answers for one source address.
+#[derive(Debug, Clone, Copy)]
+struct AnswerBucket {
+    source: Option<IpAddr>,
+    tokens: u32,
+    /// When the bucket was last refilled, ns.
+    refilled_ns: u64,
+}
+
+/// The answers a member gives per source address: echoes and probes are answered with a
+/// datagram of the request's own size, and no source gets more than [`ANSWER_BURST`] at
+/// once or [`ANSWER_RATE`] per second, so a spoofed source cannot turn a member into a
+/// reflector. Sources are direct-mapped into a fixed table (allocated once); a source
+/// that takes over a slot starts with a full bucket, which a spoofer gains nothing from:
+/// every answer goes to the address it claims.
+#[derive(Debug)]
+struct AnswerLimit {
+    buckets: Box<[AnswerBucket]>,
+}
+
+impl AnswerLimit {
+    fn new() -> AnswerLimit {
+        AnswerLimit {
+            buckets: vec![
+                AnswerBucket {
+                    source: None,
+                    tokens: 0,
+                    refilled_ns: 0,
+                };
+                ANSWER_SOURCES
+            ]
+            .into_boxed_slice(),
+        }
+    }
+
+    /// Whether `source` may be answered at `now`; takes one answer from its bucket.
+    fn allow(&mut self, source: Option<IpAddr>, now: u64) -> bool {
+        let Some(bucket) = self.buckets.get_mut(slot_of(source)) else {
+            return false;
+        };
+        if bucket.source != source || bucket.refilled_ns == 0 {
+            *bucket = AnswerBucket {
+                source,
+                tokens: ANSWER_BURST,
+                refilled_ns: now.max(1),
+            };
+        } else {
+            let elapsed = u128::from(now.saturating_sub(bucket.refilled_ns));
+            let earned = elapsed * u128::from(ANSWER_RATE) / 1_000_000_000;
+            if earned > 0 {
+                let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+                bucket.tokens = bucket.tokens.saturating_add(earned).min(ANSWER_BURST);
+                // Keep the fraction of an answer not yet earned.
+                let spent_ns = u64::from(earned) * 1_000_000_000 / ANSWER_RATE;
+                bucket.refilled_ns = bucket.refilled_ns.saturating_add(spent_ns);
+            }
+        }
+        if bucket.tokens == 0 {
+            return false;
+        }
+        bucket.tokens -= 1;
+        true
+    }
+}
+
+/// The answer-limit slot of a source address.
+fn slot_of(source: Option<IpAddr>) -> usize {
+    let bits: u64 = match source {
+        None => 0,
+        Some(IpAddr::V4(ip)) => u64::from(u32::from(ip)),
+        Some(IpAddr::V6(ip)) => {
+            let bits = u128::from(ip);
+            (bits as u64) ^ ((bits >> 64) as u64)
+        }
+    };
+    (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % ANSWER_SOURCES
+}
 
 /// Everything a member's data plane needs to take part in tours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -197,6 +284,8 @@ pub struct Endpoint {
     held: Vec<Held>,
     /// What is to be sent, in order.
     queue: VecDeque<Queued>,
+    /// Answers per source address.
+    answers: AnswerLimit,
 }
 
 impl Endpoint {
@@ -214,6 +303,7 @@ impl Endpoint {
             drop_data,
             held: Vec::new(),
             queue: VecDeque::with_capacity(64),
+            answers: AnswerLimit::new(),
         }
     }
 
@@ -244,6 +334,7 @@ impl Endpoint {
             drop_data,
             held: Vec::new(),
             queue: VecDeque::new(),
+            answers: AnswerLimit::new(),
         })
     }
 
@@ -472,6 +563,9 @@ impl Endpoint {
                             && datagram.len() == HEADER_LEN
                             && expected =>
                     {
+                        if !self.may_answer(source, now) {
+                            return Admitted::Ignored;
+                        }
                         Header::make_probe_reply(datagram, now, now);
                         Admitted::Probe
                     }
@@ -482,6 +576,7 @@ impl Endpoint {
             // go out as one datagram while the socket sends with GSO).
             Some(Kind::EchoRequest) if datagram.len() == HEADER_LEN => {
                 match Header::decode(datagram) {
+                    Ok(_) if !self.may_answer(source, now) => Admitted::Ignored,
                     Ok(_) => {
                         Header::make_echo_reply(datagram);
                         Admitted::Echo
@@ -502,6 +597,16 @@ impl Endpoint {
             }
             _ => self.by_machine(now, datagram),
         }
+    }
+
+    /// Whether a request from `source` may be answered now (its answer limit); counts the
+    /// ones that may not.
+    fn may_answer(&mut self, source: Option<SocketAddr>, now: u64) -> bool {
+        let allowed = self.answers.allow(source.map(|a| a.ip()), now);
+        if !allowed {
+            self.io.rate_limited += 1;
+        }
+        allowed
     }
 
     fn by_machine(&mut self, now: u64, datagram: &mut [u8]) -> Admitted {
@@ -725,6 +830,31 @@ mod tests {
         assert!(!endpoint.has_transmits());
         assert_eq!(endpoint.io().echoes, 2);
         assert_eq!(endpoint.io().app_stamps, 4);
+    }
+
+    /// A source's bucket holds `ANSWER_BURST` answers and refills at `ANSWER_RATE` per
+    /// second, fractions kept; another source has its own bucket.
+    #[test]
+    fn answers_refill_at_the_rate_per_source() {
+        let mut limit = AnswerLimit::new();
+        let a = Some(IpAddr::from([198, 18, 0, 1]));
+        let b = Some(IpAddr::from([198, 18, 0, 2]));
+        assert_ne!(slot_of(a), slot_of(b));
+        let answered = |limit: &mut AnswerLimit, source, now, n: u32| {
+            (0..n).filter(|_| limit.allow(source, now)).count()
+        };
+        let t0 = 1_000_000_000;
+        assert_eq!(answered(&mut limit, a, t0, 300), ANSWER_BURST as usize);
+        assert_eq!(answered(&mut limit, b, t0, 10), 10);
+        // 125 ms earn 128 answers at 1024/s; 1 ms earns 1.024, so 1 answer and a fraction.
+        assert_eq!(answered(&mut limit, a, t0 + 125_000_000, 300), 128);
+        assert_eq!(answered(&mut limit, a, t0 + 126_000_000, 300), 1);
+        assert_eq!(answered(&mut limit, a, t0 + 126_500_000, 300), 0);
+        // Ten seconds later the bucket is full again, not fuller.
+        assert_eq!(
+            answered(&mut limit, a, t0 + 10_000_000_000, 1000),
+            ANSWER_BURST as usize
+        );
     }
 
     #[test]

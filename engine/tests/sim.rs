@@ -362,12 +362,15 @@ impl Sim {
         let local = self.local_time(to);
         let member = &mut self.members[to];
         let bid = member.pool.take().expect("a free receive buffer");
-        member.pool.slot(bid)[..arrived.bytes.len()].copy_from_slice(&arrived.bytes);
+        // What does not fit the buffer is cut off, as the kernel truncates a datagram.
+        let slot = member.pool.slot(bid);
+        let len = arrived.bytes.len().min(slot.len());
+        slot[..len].copy_from_slice(&arrived.bytes[..len]);
         let handled = member.endpoint.handle_receive(
             Receive {
                 buffer: bid,
                 offset: 0,
-                len: arrived.bytes.len(),
+                len,
                 segment_size: arrived.segment,
                 source: Some(arrived.source),
                 now: local,
@@ -1239,4 +1242,65 @@ fn echoes_and_clock_probes_are_answered_back_to_their_source() {
     assert_eq!(sim.members[1].endpoint.io().echoes, 2);
     assert_eq!(sim.counters(1).malformed, 1);
     assert_eq!(sim.machine(0).phase(), Phase::Complete);
+}
+
+/// No reflection at a profit: every request a member answers outside a tour (echo, clock
+/// probe) is answered with a datagram no larger than the request, requests of any other
+/// size or kind get nothing back, and one source address gets at most a burst of
+/// `ANSWER_BURST` answers at once while another source is still answered.
+#[test]
+fn answers_are_never_larger_than_requests_and_limited_per_source() {
+    use stillepost_engine::endpoint::ANSWER_BURST;
+    use stillepost_engine::wire::HEADER_LEN;
+    let mut sim = Sim::new(3, config(1, 1, true));
+    let client = SocketAddr::from(([127, 0, 0, 1], 30_000));
+    // Every kind of datagram, at the header's size and longer.
+    let mut requests = Vec::new();
+    for kind in [
+        Kind::EchoRequest,
+        Kind::ClockProbe,
+        Kind::EchoReply,
+        Kind::Data,
+    ] {
+        for extra in [0usize, 1, 100, 1000] {
+            let mut bytes = vec![0u8; HEADER_LEN + extra];
+            Header {
+                kind,
+                ..Header::clock_probe(1, 0, 5)
+            }
+            .encode(&mut bytes);
+            requests.push(bytes.len());
+            sim.inject_from(1, addr(2), bytes);
+        }
+    }
+    sim.run();
+    let answered: Vec<usize> = sim.answers.iter().map(|(_, _, b)| b.len()).collect();
+    assert_eq!(
+        answered,
+        vec![HEADER_LEN, HEADER_LEN],
+        "one header-sized echo and one header-sized probe are answered, nothing else"
+    );
+    let requested: usize = requests.iter().sum();
+    assert!(answered.iter().sum::<usize>() <= requested);
+
+    // A burst from one source: answered up to the limit; another source is still answered.
+    let mut sim = Sim::new(3, config(1, 1, true));
+    let mut echo = vec![0u8; HEADER_LEN];
+    Header::echo_request(1).encode(&mut echo);
+    let burst = ANSWER_BURST as usize + 44;
+    for _ in 0..burst {
+        sim.inject_from(1, client, echo.clone());
+    }
+    let other = SocketAddr::from(([127, 0, 0, 9], 30_001));
+    sim.inject_from(1, other, echo.clone());
+    sim.run();
+    let to_client = sim
+        .answers
+        .iter()
+        .filter(|(_, to, _)| *to == client)
+        .count();
+    let to_other = sim.answers.iter().filter(|(_, to, _)| *to == other).count();
+    assert_eq!((to_client, to_other), (ANSWER_BURST as usize, 1));
+    let io = sim.members[1].endpoint.io();
+    assert_eq!((io.echoes, io.rate_limited), (ANSWER_BURST as u64 + 1, 44));
 }
