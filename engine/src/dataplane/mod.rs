@@ -1153,3 +1153,85 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod answer_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+    use std::net::UdpSocket;
+
+    use super::*;
+    use crate::endpoint::{ANSWER_BURST, ANSWER_RATE};
+    use crate::wire::Header;
+
+    /// Everything the client socket got back until nothing came for `wait`: each answer's
+    /// size, and when the last one arrived.
+    fn answers(client: &UdpSocket, wait: Duration) -> (Vec<usize>, Instant) {
+        client.set_read_timeout(Some(wait)).unwrap();
+        let mut got = Vec::new();
+        let mut last = Instant::now();
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = client.recv(&mut buf) {
+            got.push(n);
+            last = Instant::now();
+        }
+        (got, last)
+    }
+
+    /// Over a real socket, on both backends: echo and probe requests of every size get an
+    /// answer no larger than themselves (header-sized ones only), and a burst from one
+    /// address is answered up to the limit (plus what the rate refills meanwhile).
+    #[test]
+    fn answers_are_no_larger_than_requests_and_limited_per_source() {
+        for backend in [BackendChoice::Syscall, BackendChoice::Uring] {
+            let options = DataPlaneOptions {
+                backend,
+                ..DataPlaneOptions::default()
+            };
+            let dp = DataPlane::spawn_with(SocketAddr::from(([127, 0, 0, 1], 0)), options).unwrap();
+            let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+            socket.set_recv_buffer_size(4 << 20).unwrap();
+            socket
+                .bind(&SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 0))))
+                .unwrap();
+            let client: UdpSocket = socket.into();
+            client.connect(dp.local_addr()).unwrap();
+            let mut sent = 0;
+            for header in [Header::echo_request(1), Header::clock_probe(2, 0, 7)] {
+                for len in [HEADER_LEN, HEADER_LEN + 1, 1000] {
+                    let mut request = vec![0u8; len];
+                    header.encode(&mut request);
+                    client.send(&request).unwrap();
+                    sent += len;
+                }
+            }
+            let (got, _) = answers(&client, Duration::from_millis(300));
+            assert_eq!(got, vec![HEADER_LEN, HEADER_LEN], "{backend:?}");
+            assert!(got.iter().sum::<usize>() <= sent);
+
+            let mut echo = vec![0u8; HEADER_LEN];
+            Header::echo_request(3).encode(&mut echo);
+            let drops_before = dp.socket_drops().unwrap();
+            let start = Instant::now();
+            for _ in 0..2 * ANSWER_BURST {
+                client.send(&echo).unwrap();
+            }
+            let (got, last) = answers(&client, Duration::from_millis(300));
+            // Requests the kernel dropped before the member saw them (its socket is small
+            // before a configuration) cannot be answered.
+            let arrived =
+                2 * ANSWER_BURST as usize - (dp.socket_drops().unwrap() - drops_before) as usize;
+            // The bucket refills while the burst is handled, until the last answer left.
+            let handled = last.duration_since(start).as_secs_f64();
+            let refilled = (handled * ANSWER_RATE as f64) as usize + 1;
+            // The 300 ms waited above refilled the two answers given then.
+            let burst = ANSWER_BURST as usize;
+            assert!(
+                got.len() >= burst.min(arrived) && got.len() <= burst + refilled,
+                "{backend:?}: {} answers to {arrived} echoes, limit {burst} + {refilled}",
+                got.len(),
+            );
+            assert!(got.iter().all(|&n| n == HEADER_LEN));
+        }
+    }
+}
