@@ -24,10 +24,11 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
+use crate::auth::RingKey;
 use crate::counters::IoCounters;
 use crate::pool::Pool;
 use crate::tour::{ConfigError, RingPosition, TourConfig, TourMachine, Verdict};
-use crate::wire::{FLAG_PROBE_REPLY, HEADER_LEN, Header, Kind};
+use crate::wire::{CHALLENGE_LEN, FLAG_ANSWER, HEADER_LEN, Header, Kind};
 
 /// Most segments one GSO send may carry (`UDP_MAX_SEGMENTS` was 64 before Linux 6.9);
 /// also the most datagrams GRO coalesces into one (`UDP_GRO_CNT_MAX`).
@@ -133,6 +134,10 @@ pub struct RingSetup {
     pub next_peer: SocketAddr,
     /// Where this member's data comes from: the previous member's peer endpoint.
     pub prev_peer: SocketAddr,
+    /// The ring's key for this configuration, with which the member answers its previous
+    /// member's challenge (`None`: it answers none, and cannot be sent tours by a member
+    /// that challenges).
+    pub ring_key: Option<RingKey>,
 }
 
 /// UDP segmentation offload a member may use: what the kernel accepts on its peer socket
@@ -559,7 +564,7 @@ impl Endpoint {
                     .is_none_or(|s| source.map(|a| a.ip()) == Some(s.next_peer.ip()));
                 match Header::decode(datagram) {
                     Ok(h)
-                        if h.flags & FLAG_PROBE_REPLY == 0
+                        if h.flags & FLAG_ANSWER == 0
                             && datagram.len() == HEADER_LEN
                             && expected =>
                     {
@@ -568,6 +573,31 @@ impl Endpoint {
                         }
                         Header::make_probe_reply(datagram, now, now);
                         Admitted::Probe
+                    }
+                    _ => Admitted::Ignored,
+                }
+            }
+            // The previous member proving this one is a member of its ring: answered with
+            // the ring key's tag, in a datagram of the challenge's own size, only from the
+            // previous member's host and only with a key.
+            Some(Kind::Handshake) => {
+                let (Some(setup), Some(key)) = (self.setup, self.setup.and_then(|s| s.ring_key))
+                else {
+                    return Admitted::Ignored;
+                };
+                let expected = source.map(|a| a.ip()) == Some(setup.prev_peer.ip());
+                match Header::decode(datagram) {
+                    Ok(h)
+                        if h.flags & FLAG_ANSWER == 0
+                            && datagram.len() == CHALLENGE_LEN
+                            && expected =>
+                    {
+                        if !self.may_answer(source, now) {
+                            return Admitted::Ignored;
+                        }
+                        let tag = key.challenge_answer(h.tour_id, setup.position.index);
+                        Header::make_challenge_answer(datagram, &tag);
+                        Admitted::Echo
                     }
                     _ => Admitted::Ignored,
                 }
@@ -754,7 +784,7 @@ pub fn segments(offset: usize, len: usize, segment: usize) -> impl Iterator<Item
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{FLAG_PROBE_REPLY, HEADER_LEN};
+    use crate::wire::{FLAG_ANSWER, HEADER_LEN};
 
     fn receive(len: usize, source: SocketAddr) -> Receive {
         Receive {
@@ -810,7 +840,7 @@ mod tests {
         endpoint.handle_receive(receive(HEADER_LEN, client), &mut pool);
         assert!(endpoint.poll_transmit(900, &mut pool).is_some());
         let answer = Header::decode(&pool.slot(0)[..HEADER_LEN]).unwrap();
-        assert_ne!(answer.flags & FLAG_PROBE_REPLY, 0);
+        assert_ne!(answer.flags & FLAG_ANSWER, 0);
         assert_eq!(
             Header::probe_reply(&pool.slot(0)[..HEADER_LEN]),
             Some((5, 1, 100, 500, 900))
@@ -830,6 +860,71 @@ mod tests {
         assert!(!endpoint.has_transmits());
         assert_eq!(endpoint.io().echoes, 2);
         assert_eq!(endpoint.io().app_stamps, 4);
+    }
+
+    /// A configured member answers its previous member's challenge with the ring key's tag
+    /// over the nonce and its own index, in a datagram of the challenge's size; a
+    /// challenge from another host, an answer, a short challenge, or any challenge to a
+    /// member without a key gets nothing.
+    #[test]
+    fn challenges_are_answered_with_the_ring_key_only_to_the_previous_member() {
+        use crate::auth::RingKey;
+        use crate::tour::TourConfig;
+        use crate::wire::CHALLENGE_LEN;
+        let key = RingKey::from_bytes([9; 32]);
+        let prev = SocketAddr::from(([127, 0, 0, 1], 5000));
+        let setup = |ring_key| RingSetup {
+            position: crate::tour::RingPosition {
+                index: 2,
+                ring_len: 3,
+            },
+            config: TourConfig {
+                count: 1,
+                msg_len: 64,
+                window: 1,
+                forward_immediately: true,
+                member_timeout_ns: 1_000_000,
+                warmup: 0,
+                interval_ns: 0,
+                max_datagram: 0,
+                max_buffer_memory: 0,
+            },
+            next_peer: SocketAddr::from(([127, 0, 0, 1], 6000)),
+            prev_peer: prev,
+            ring_key,
+        };
+        let mut pool = Pool::new(1, 256, 0);
+        let mut challenge = |endpoint: &mut Endpoint, from: SocketAddr, len: usize, answer| {
+            let slot = pool.slot(0);
+            Header::challenge(77).encode(&mut slot[..CHALLENGE_LEN]);
+            if answer {
+                Header::make_challenge_answer(&mut slot[..CHALLENGE_LEN], &[0; 32]);
+            }
+            endpoint.handle_receive(receive(len, from), &mut pool);
+            let t = endpoint.poll_transmit(0, &mut pool)?;
+            assert_eq!((t.len, t.destination), (len, Destination::Source));
+            Header::challenge_answer(&pool.slot(0)[..t.len]).map(|(n, tag)| (n, tag.to_vec()))
+        };
+        let mut keyed = Endpoint::new(setup(Some(key)), Offload::default(), false).unwrap();
+        let (nonce, tag) = challenge(&mut keyed, prev, CHALLENGE_LEN, false).unwrap();
+        assert_eq!(nonce, 77);
+        assert!(key.verify_challenge_answer(77, 2, &tag));
+        let stranger = SocketAddr::from(([127, 0, 0, 2], 5000));
+        assert_eq!(challenge(&mut keyed, stranger, CHALLENGE_LEN, false), None);
+        assert_eq!(challenge(&mut keyed, prev, CHALLENGE_LEN, true), None);
+        assert_eq!(challenge(&mut keyed, prev, HEADER_LEN, false), None);
+        let mut keyless = Endpoint::new(setup(None), Offload::default(), false).unwrap();
+        assert_eq!(challenge(&mut keyless, prev, CHALLENGE_LEN, false), None);
+        assert_eq!(
+            challenge(
+                &mut Endpoint::unconfigured(false),
+                prev,
+                CHALLENGE_LEN,
+                false
+            ),
+            None
+        );
+        assert_eq!(keyed.io().echoes, 1);
     }
 
     /// A source's bucket holds `ANSWER_BURST` answers and refills at `ANSWER_RATE` per

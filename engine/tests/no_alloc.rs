@@ -79,6 +79,7 @@ fn steady_state_allocations(
             config,
             next_peer: next,
             prev_peer: prev,
+            ring_key: None,
         })
         .unwrap();
         dp.prepare(7, 1_000).unwrap();

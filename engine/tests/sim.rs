@@ -142,6 +142,7 @@ impl Sim {
                     config,
                     next_peer: addr((index + 1) % n as usize),
                     prev_peer: addr((index + n as usize - 1) % n as usize),
+                    ring_key: None,
                 };
                 let mut endpoint = match Endpoint::new(setup, offload, false) {
                     Ok(e) => e,

@@ -10,6 +10,7 @@
 //! pool, histogram) is allocated when the ring is configured; handling a datagram
 //! allocates nothing, takes no lock and logs nothing.
 
+mod challenge;
 mod clock;
 mod probe;
 mod sys;
@@ -35,6 +36,7 @@ pub use crate::endpoint::{Offload, RingSetup};
 use crate::pool::Pool;
 use crate::tour::{ConfigError, Counters, Phase, TourMachine};
 use crate::wire::HEADER_LEN;
+pub use challenge::ChallengeError;
 pub use clock::Clock;
 pub use probe::{ClockEstimate, ProbeError};
 pub use sys::{monotonic_ns, path_mtu};
@@ -875,6 +877,20 @@ impl DataPlane {
         )
     }
 
+    /// Challenges the next member (ring index `index`, peer endpoint `peer`) with `nonce`
+    /// from a socket on this member's address, until it answers with `key`'s tag from
+    /// that endpoint or `budget` is spent; see [`challenge::challenge_next`].
+    pub fn challenge_next(
+        &self,
+        peer: SocketAddr,
+        key: &crate::auth::RingKey,
+        index: u32,
+        nonce: u64,
+        budget: Duration,
+    ) -> Result<(), ChallengeError> {
+        challenge::challenge_next(self.local_addr.ip(), peer, key, index, nonce, budget)
+    }
+
     /// Origin: starts sending the armed tour.
     pub fn start(&self, tour_id: u64) -> Result<(), DataPlaneError> {
         self.call(|tx| Command::Start(tour_id, tx))
@@ -1005,6 +1021,7 @@ mod tests {
             config,
             next_peer: addr,
             prev_peer: addr,
+            ring_key: None,
         }
     }
 
@@ -1135,6 +1152,7 @@ mod tests {
             let forwarder = RingSetup {
                 next_peer: addr,
                 prev_peer: addr,
+                ring_key: None,
                 ..setup(1, config(10, 64, 10, true))
             };
             dp.configure(forwarder).unwrap();
