@@ -17,9 +17,14 @@ pub const RING_KEY_LEN: usize = 32;
 /// Length of a challenge answer's tag, bytes.
 pub const TAG_LEN: usize = 32;
 
+/// Length of a datagram's tag, bytes (64 bits).
+pub const DATAGRAM_TAG_LEN: usize = 8;
+
 /// Domain separation: what a tag is over, so that a tag of one kind never passes as
 /// another's.
 const CHALLENGE_CONTEXT: &[u8] = b"stillepost v1 challenge answer";
+/// The context from which a ring key's datagram key is derived (`blake3::derive_key`).
+const DATAGRAM_KEY_CONTEXT: &str = "stillepost v1 datagram tag key";
 
 /// A ring's secret key. Its `Debug` shows nothing of it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -59,6 +64,40 @@ impl RingKey {
         // blake3::Hash compares in constant time.
         blake3::Hash::from_bytes(tag)
             == blake3::Hash::from_bytes(self.challenge_answer(nonce, index))
+    }
+}
+
+impl RingKey {
+    /// The key that tags this ring's tour datagrams (derived, so it never equals the key
+    /// challenges are answered with).
+    pub fn datagram_key(&self) -> DatagramKey {
+        DatagramKey(blake3::derive_key(DATAGRAM_KEY_CONTEXT, &self.0))
+    }
+}
+
+/// The key of a ring's datagram tags: keyed BLAKE3 over the part of a datagram's header the
+/// measurement trusts, truncated to [`DATAGRAM_TAG_LEN`] bytes. Its `Debug` shows nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DatagramKey([u8; RING_KEY_LEN]);
+
+impl DatagramKey {
+    /// The tag of `covered` (the header bytes a tag covers, see `wire::tagged`).
+    pub fn tag(&self, covered: &[u8]) -> [u8; DATAGRAM_TAG_LEN] {
+        let hash = blake3::keyed_hash(&self.0, covered);
+        let mut tag = [0u8; DATAGRAM_TAG_LEN];
+        tag.copy_from_slice(&hash.as_bytes()[..DATAGRAM_TAG_LEN]);
+        tag
+    }
+
+    /// Whether `tag` is the tag of `covered`, compared in constant time.
+    pub fn verify(&self, covered: &[u8], tag: &[u8]) -> bool {
+        constant_time_eq::constant_time_eq(&self.tag(covered), tag)
+    }
+}
+
+impl fmt::Debug for DatagramKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DatagramKey(***)")
     }
 }
 
@@ -103,5 +142,28 @@ mod tests {
         assert_eq!(format!("{key:?}"), "RingKey(***)");
         assert_eq!(RingKey::from_slice(&[7; 32]), Some(key));
         assert_eq!(RingKey::from_slice(&[7; 31]), None);
+    }
+
+    #[test]
+    fn datagram_tags_cover_every_byte_and_need_the_key() {
+        let key = RingKey::from_bytes([7; RING_KEY_LEN]).datagram_key();
+        let other = RingKey::from_bytes([8; RING_KEY_LEN]).datagram_key();
+        let covered = [0x5au8; 56];
+        let tag = key.tag(&covered);
+        assert!(key.verify(&covered, &tag));
+        assert!(!other.verify(&covered, &tag));
+        assert!(!key.verify(&covered, &tag[..7]));
+        for i in 0..covered.len() {
+            let mut changed = covered;
+            changed[i] ^= 1;
+            assert!(!key.verify(&changed, &tag), "byte {i} is covered");
+        }
+        // The datagram key is derived: it is not the ring key itself.
+        let ring = RingKey::from_bytes([7; RING_KEY_LEN]);
+        assert_ne!(
+            tag[..],
+            blake3::keyed_hash(ring.as_bytes(), &covered).as_bytes()[..8]
+        );
+        assert_eq!(format!("{key:?}"), "DatagramKey(***)");
     }
 }

@@ -169,6 +169,9 @@ counter_set! {
         recv_errors: Receives => "receive errors",
         /// Times the receive ran out of buffers (io_uring ENOBUFS) and was re-armed later.
         recv_no_buffers: Events => "receives out of buffers",
+        /// Tour datagrams whose tag was missing or wrong (forged, corrupted, or of another
+        /// configuration): dropped, never forwarded.
+        bad_tag: Datagrams => "with a missing or wrong tag (dropped)",
         /// Data datagrams from an address other than the previous member's.
         wrong_source: Datagrams => "from an unexpected source",
         /// Data datagrams discarded by an injected fault.
@@ -331,6 +334,7 @@ mod tests {
                 "send_too_big",
                 "recv_errors",
                 "recv_no_buffers",
+                "bad_tag",
                 "wrong_source",
                 "injected_drops",
                 "gso_sends",

@@ -24,11 +24,11 @@
 use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 
-use crate::auth::RingKey;
+use crate::auth::{DatagramKey, RingKey};
 use crate::counters::IoCounters;
 use crate::pool::Pool;
 use crate::tour::{ConfigError, RingPosition, TourConfig, TourMachine, Verdict};
-use crate::wire::{CHALLENGE_LEN, FLAG_ANSWER, HEADER_LEN, Header, Kind};
+use crate::wire::{self, CHALLENGE_LEN, FLAG_ANSWER, HEADER_LEN, Header, Kind};
 
 /// Most segments one GSO send may carry (`UDP_MAX_SEGMENTS` was 64 before Linux 6.9);
 /// also the most datagrams GRO coalesces into one (`UDP_GRO_CNT_MAX`).
@@ -291,6 +291,9 @@ pub struct Endpoint {
     queue: VecDeque<Queued>,
     /// Answers per source address.
     answers: AnswerLimit,
+    /// The ring's datagram key: every tour datagram sent is tagged with it and every one
+    /// received must carry its tag (`None`: a ring configured without a key, untagged).
+    datagram_key: Option<DatagramKey>,
 }
 
 impl Endpoint {
@@ -309,6 +312,7 @@ impl Endpoint {
             held: Vec::new(),
             queue: VecDeque::with_capacity(64),
             answers: AnswerLimit::new(),
+            datagram_key: None,
         }
     }
 
@@ -340,6 +344,7 @@ impl Endpoint {
             held: Vec::new(),
             queue: VecDeque::new(),
             answers: AnswerLimit::new(),
+            datagram_key: setup.ring_key.map(|k| k.datagram_key()),
         })
     }
 
@@ -619,6 +624,13 @@ impl Endpoint {
                     self.io.injected_drops += 1;
                     return Admitted::Ignored;
                 }
+                if let Some(key) = &self.datagram_key
+                    && !wire::tagged(datagram)
+                        .is_some_and(|(covered, tag)| key.verify(covered, tag))
+                {
+                    self.io.bad_tag += 1;
+                    return Admitted::Ignored;
+                }
                 if source != self.setup.map(|s| s.prev_peer) {
                     self.io.wrong_source += 1;
                     return Admitted::Ignored;
@@ -671,6 +683,11 @@ impl Endpoint {
             total += len;
             count += 1;
         }
+        if let Some(key) = &self.datagram_key {
+            for datagram in buf[..total].chunks_mut(stride) {
+                wire::write_tag(datagram, |covered| key.tag(covered));
+            }
+        }
         self.queue.push_back(Queued {
             buffer: BufferId::Send(slot),
             offset: 0,
@@ -709,6 +726,9 @@ impl Endpoint {
                         for (offset, len) in segments(transmit.offset, chunk, stride) {
                             if let Some(datagram) = pool.slot(bid).get_mut(offset..offset + len) {
                                 machine.stamp_send(now, datagram, *skip_residence & 1 == 0);
+                                if let Some(key) = &self.datagram_key {
+                                    wire::write_tag(datagram, |covered| key.tag(covered));
+                                }
                             }
                             *skip_residence >>= 1;
                         }

@@ -52,7 +52,8 @@ impl Kind {
 
 /// Header flag: the message was sent during warm-up and is not recorded.
 pub const FLAG_WARMUP: u16 = 1 << 0;
-/// Header flag: an authentication tag follows the payload.
+/// Header flag: the datagram carries a tag (bytes 56..64) over the rest of its header,
+/// keyed with the ring's datagram key (see [`tagged`]).
 pub const FLAG_AUTH_TAG: u16 = 1 << 1;
 
 /// Header flag: the datagram answers a clock probe (carrying the responder's timestamps)
@@ -200,6 +201,28 @@ const OFF_PREV_SEND: usize = 40;
 const OFF_ORIGIN_SEND: usize = 48;
 /// Clock-probe answers only: the responder's answer time t3 (otherwise reserved).
 const OFF_PROBE_T3: usize = 56;
+/// Tour datagrams with [`FLAG_AUTH_TAG`]: the tag over bytes 0..56.
+const OFF_TAG: usize = 56;
+
+/// A tour datagram's tagged part and its tag: `(header bytes 0..56, bytes 56..64)`, the
+/// tag covering everything the measurement trusts (kind, flags, tour, sequence, fragment,
+/// length, hop and both timestamps); `None` when the datagram is shorter than a header.
+pub fn tagged(datagram: &[u8]) -> Option<(&[u8], &[u8])> {
+    let header = datagram.get(..HEADER_LEN)?;
+    Some(header.split_at(OFF_TAG))
+}
+
+/// Sets [`FLAG_AUTH_TAG`] and writes the tag that `tag_of` computes over the tagged part
+/// (see [`tagged`]); the flag is set first, so the tag covers it.
+pub fn write_tag(datagram: &mut [u8], tag_of: impl FnOnce(&[u8]) -> [u8; 8]) {
+    let Some(header) = datagram.get_mut(..HEADER_LEN) else {
+        return;
+    };
+    let flags = be_u16(header, OFF_FLAGS) | FLAG_AUTH_TAG;
+    header[OFF_FLAGS..OFF_FLAGS + 2].copy_from_slice(&flags.to_be_bytes());
+    let (covered, tag) = header.split_at_mut(OFF_TAG);
+    tag.copy_from_slice(&tag_of(covered));
+}
 
 impl Header {
     /// Parses and validates the header of a received datagram.
