@@ -10,8 +10,6 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use subtle::ConstantTimeEq;
-
 /// The environment variable a token may come from instead of `--token-file`.
 pub const TOKEN_ENV: &str = "STILLEPOST_TOKEN";
 /// The gRPC metadata key the token travels in, as `Bearer <token>`.
@@ -117,7 +115,7 @@ impl Token {
         let token = presented
             .strip_prefix(BEARER.as_bytes())
             .ok_or(AuthError::Wrong)?;
-        if bool::from(token.ct_eq(self.0.as_bytes())) {
+        if constant_time_eq::constant_time_eq(token, self.0.as_bytes()) {
             Ok(())
         } else {
             Err(AuthError::Wrong)

@@ -4,6 +4,7 @@
 //! domain enum's name, or "" when there is none. Counters travel as (name, value) pairs
 //! produced from their definitions (`stillepost_engine::counters`).
 
+use stillepost_engine::auth::RingKey;
 use stillepost_engine::counters::{CounterSet, HopCounters, MemberCounters, Timestamping};
 use stillepost_engine::dataplane::{Backend, PollMode};
 use stillepost_engine::tour::Phase;
@@ -329,6 +330,10 @@ impl From<MemberSetup> for proto::MemberConfigureRequest {
             next_peer: m.next_peer,
             prev_peer: m.prev_peer,
             params: m.params,
+            ring_key: m
+                .ring_key
+                .map(|k| k.as_bytes().to_vec())
+                .unwrap_or_default(),
         }
     }
 }
@@ -341,6 +346,7 @@ impl From<proto::MemberConfigureRequest> for MemberSetup {
             next_peer: m.next_peer,
             prev_peer: m.prev_peer,
             params: m.params,
+            ring_key: RingKey::from_slice(&m.ring_key),
         }
     }
 }

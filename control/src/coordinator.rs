@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
+use stillepost_engine::auth::RingKey;
 use tokio::sync::watch;
 use tonic::Status;
 
@@ -423,6 +424,9 @@ impl CoordinatorCore {
         // happens next.
         self.lock().ring = None;
         let n = reached.len();
+        // A fresh key for this configuration: members answer their previous member's
+        // challenge with it.
+        let ring_key = RingKey::from_bytes(rand::random());
         let configure_all = |params: proto::TourParams| {
             join_all(reached.iter().enumerate().map(|(index, (client, _, _))| {
                 let mut client = client.clone();
@@ -432,6 +436,7 @@ impl CoordinatorCore {
                     next_peer: reached[(index + 1) % n].2.to_string(),
                     prev_peer: reached[(index + n - 1) % n].2.to_string(),
                     params: Some(params),
+                    ring_key: Some(ring_key),
                 };
                 let msg = proto::MemberConfigureRequest::from(setup);
                 let entry = &cluster[index];
@@ -498,6 +503,24 @@ impl CoordinatorCore {
                     configured: reply,
                 },
             });
+        }
+        // Every member proves its next member is a member of this ring, on that member's
+        // peer endpoint, before the ring may run a tour.
+        let challenges = join_all(members.iter().map(|m| {
+            let mut client = m.client.clone();
+            let (index, entry) = (m.index, &m.control);
+            async move {
+                call(
+                    deadline,
+                    client.challenge_next(request(proto::ChallengeNextRequest {}, deadline)),
+                )
+                .await
+                .map_err(|s| member_error(index, entry, "ChallengeNext", &s))
+            }
+        }))
+        .await;
+        for challenge in challenges {
+            challenge?;
         }
         let reply = RingConfigured {
             members: members.iter().map(|m| m.info.clone()).collect(),

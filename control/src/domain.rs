@@ -2,6 +2,7 @@
 //! gRPC services translate them to and from the protocol (`crate::convert`); every JSON
 //! and text name of a state is given here or by the engine's enum, once.
 
+use stillepost_engine::auth::RingKey;
 use stillepost_engine::counters::{HopCounters, MemberCounters, Timestamping};
 use stillepost_engine::dataplane::{Backend, PollMode};
 use stillepost_engine::tour::Phase;
@@ -237,6 +238,8 @@ pub struct MemberSetup {
     pub prev_peer: String,
     /// The tour parameters (`None` when the request had none).
     pub params: Option<TourParams>,
+    /// This configuration's ring key (`None` when the request had none or not 32 bytes).
+    pub ring_key: Option<RingKey>,
 }
 
 /// What a member set up for the ring.

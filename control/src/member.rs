@@ -6,9 +6,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use stillepost_engine::auth::RingKey;
 use stillepost_engine::counters::{MemberCounters, SocketCounters, Timestamping};
 use stillepost_engine::dataplane::{
-    DataPlane, DataPlaneError, ProbeError, RingSetup, Started, TourReport,
+    ChallengeError, DataPlane, DataPlaneError, ProbeError, RingSetup, Started, TourReport,
 };
 use stillepost_engine::tour::RingPosition;
 
@@ -40,6 +41,17 @@ pub enum MemberError {
     /// The previous member's clock could not be probed.
     #[error(transparent)]
     ClockProbe(#[from] ProbeError),
+    /// The next member did not answer the ring's challenge.
+    #[error(transparent)]
+    Challenge(#[from] ChallengeError),
+    /// A tour was asked for before the next member answered the ring's challenge.
+    #[error(
+        "the next member at {next_peer} has not answered this ring's challenge, so no tour is sent there; configure the ring again (`stillepost configure`)"
+    )]
+    NextNotVerified {
+        /// The next member's peer endpoint.
+        next_peer: SocketAddr,
+    },
     /// A blocking task could not be run.
     #[error("internal error: {0}")]
     Internal(String),
@@ -50,12 +62,21 @@ const MAX_CLOCK_PROBES: u32 = 1024;
 /// Longest a member spends probing its previous member's clock (within the coordinator's
 /// deadline for a prepare call).
 const CLOCK_PROBE_BUDGET: Duration = Duration::from_secs(2);
+/// Longest a member waits for its next member to answer the ring's challenge (within the
+/// coordinator's deadline for the call).
+const CHALLENGE_BUDGET: Duration = Duration::from_secs(2);
 
 #[derive(Debug, Default)]
 struct Told {
     position: Option<RingPosition>,
     /// The previous member's peer endpoint, as configured.
     prev_peer: Option<SocketAddr>,
+    /// The next member's peer endpoint, as configured.
+    next_peer: Option<SocketAddr>,
+    /// This configuration's ring key.
+    ring_key: Option<RingKey>,
+    /// Whether the next member answered this configuration's challenge.
+    next_verified: bool,
     /// Receive buffer the tour needs and the kernel granted, bytes.
     rcvbuf: (u64, u64),
     /// Largest datagram of the tour and the MTU of the route to the next member (0: unknown).
@@ -176,6 +197,7 @@ impl MemberCore {
             config,
             next_peer,
             prev_peer,
+            ring_key: req.ring_key,
         };
         let report = self.blocking(move |dp| dp.configure(setup)).await?;
         let mut warnings = Vec::new();
@@ -230,6 +252,9 @@ impl MemberCore {
         let mut state = lock(&self.state);
         state.position = Some(position);
         state.prev_peer = Some(prev_peer);
+        state.next_peer = Some(next_peer);
+        state.ring_key = req.ring_key;
+        state.next_verified = false;
         state.rcvbuf = (report.rcvbuf_requested as u64, report.rcvbuf_granted as u64);
         state.datagram = (workload.datagram(), path_mtu.unwrap_or(0));
         state.phase = MemberState::Configured;
@@ -254,6 +279,36 @@ impl MemberCore {
         }
     }
 
+    /// Challenges the next member with a fresh nonce under this configuration's ring key;
+    /// only after it answered from its peer endpoint is this member prepared for tours.
+    pub async fn challenge_next(&self) -> Result<(), MemberError> {
+        let (next_peer, key, next_index) = {
+            let state = lock(&self.state);
+            let (Some(next_peer), Some(position)) = (state.next_peer, state.position) else {
+                return Err(MemberError::DataPlane(DataPlaneError::NotConfigured));
+            };
+            let Some(key) = state.ring_key else {
+                return Err(MemberError::InvalidArgument(
+                    "this ring was configured without a ring key, so the next member cannot be challenged; use a coordinator of this version".into(),
+                ));
+            };
+            (next_peer, key, (position.index + 1) % position.ring_len)
+        };
+        let nonce: u64 = rand::random();
+        let dataplane = Arc::clone(&self.dataplane);
+        tokio::task::spawn_blocking(move || {
+            dataplane.challenge_next(next_peer, &key, next_index, nonce, CHALLENGE_BUDGET)
+        })
+        .await
+        .map_err(|e| MemberError::Internal(e.to_string()))??;
+        let mut state = lock(&self.state);
+        // A configure that came meanwhile needs its own challenge.
+        if state.next_peer == Some(next_peer) && state.ring_key == Some(key) {
+            state.next_verified = true;
+        }
+        Ok(())
+    }
+
     /// Probes the previous member's clock when asked, then arms the data plane for a tour
     /// with the hop into this member corrected by the offset found.
     pub async fn prepare(
@@ -262,6 +317,14 @@ impl MemberCore {
         probe_prev_clock: bool,
         clock_probes: u32,
     ) -> Result<Option<ClockEstimate>, MemberError> {
+        {
+            let state = lock(&self.state);
+            if let Some(next_peer) = state.next_peer
+                && !state.next_verified
+            {
+                return Err(MemberError::NextNotVerified { next_peer });
+            }
+        }
         let prev_clock = if probe_prev_clock {
             let prev = lock(&self.state)
                 .prev_peer

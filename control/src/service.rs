@@ -49,6 +49,8 @@ impl From<MemberError> for Status {
             MemberError::DataPlane(DataPlaneError::Unresponsive(_)) => Code::Internal,
             MemberError::DataPlane(_) => Code::FailedPrecondition,
             MemberError::ClockProbe(_) => Code::FailedPrecondition,
+            MemberError::Challenge(_) => Code::FailedPrecondition,
+            MemberError::NextNotVerified { .. } => Code::FailedPrecondition,
             MemberError::Internal(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
@@ -152,6 +154,14 @@ impl Member for MemberService {
         Ok(Response::new(proto::PrepareReply {
             prev_clock: prev_clock.map(Into::into),
         }))
+    }
+
+    async fn challenge_next(
+        &self,
+        _req: Request<proto::ChallengeNextRequest>,
+    ) -> Result<Response<proto::Ack>, Status> {
+        self.core.challenge_next().await?;
+        Ok(Response::new(proto::Ack {}))
     }
 
     async fn start(&self, req: Request<proto::TourRef>) -> Result<Response<proto::Ack>, Status> {

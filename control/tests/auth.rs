@@ -13,9 +13,9 @@ use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::member_client::MemberClient;
 use stillepost_control::proto::{
-    ConfigureRequest, GetResultRequest, InfoReply, InfoRequest, MemberConfigureRequest,
-    MemberWaitRequest, Outcome, PrepareRequest, RunTourRequest, StatusReply, StatusRequest,
-    TourRef, TourResult, WaitTourRequest,
+    ChallengeNextRequest, ConfigureRequest, GetResultRequest, InfoReply, InfoRequest,
+    MemberConfigureRequest, MemberWaitRequest, Outcome, PrepareRequest, RunTourRequest,
+    StatusReply, StatusRequest, TourRef, TourResult, WaitTourRequest,
 };
 use stillepost_control::rpc::{TokenChannel, lazy_channel};
 use stillepost_control::service::{bind, serve_coordinator};
@@ -213,6 +213,7 @@ async fn every_member_rpc_refuses_a_missing_or_wrong_token_and_changes_nothing()
                 next_peer: before[index].peer_endpoint.clone(),
                 prev_peer: before[index].peer_endpoint.clone(),
                 params: Some(small_tour(32)),
+                ring_key: vec![7; 32],
             };
             assert_refused("Configure", client.configure(alone).await, message);
             let prepare = PrepareRequest {
@@ -221,6 +222,8 @@ async fn every_member_rpc_refuses_a_missing_or_wrong_token_and_changes_nothing()
                 clock_probes: 0,
             };
             assert_refused("Prepare", client.prepare(prepare).await, message);
+            let challenge = client.challenge_next(ChallengeNextRequest {}).await;
+            assert_refused("ChallengeNext", challenge, message);
             assert_refused(
                 "Start",
                 client.start(TourRef { tour_id: 99 }).await,

@@ -169,6 +169,9 @@ counter_set! {
         recv_errors: Receives => "receive errors",
         /// Times the receive ran out of buffers (io_uring ENOBUFS) and was re-armed later.
         recv_no_buffers: Events => "receives out of buffers",
+        /// Tour datagrams whose tag was missing or wrong (forged, corrupted, or of another
+        /// configuration): dropped, never forwarded.
+        bad_tag: Datagrams => "with a missing or wrong tag (dropped)",
         /// Data datagrams from an address other than the previous member's.
         wrong_source: Datagrams => "from an unexpected source",
         /// Data datagrams discarded by an injected fault.
@@ -186,6 +189,9 @@ counter_set! {
         gso_refused: Sends => "GSO sends refused by the kernel (sent again one datagram at a time)",
         /// Receives that delivered several datagrams coalesced by the kernel (UDP GRO).
         gro_receives: Receives,
+        /// Echo requests and clock probes not answered because their source address had
+        /// used up its answers (a token bucket per source: no reflector at any rate).
+        rate_limited: Datagrams => "requests not answered (rate limit per source)",
     }
 }
 
@@ -328,11 +334,13 @@ mod tests {
                 "send_too_big",
                 "recv_errors",
                 "recv_no_buffers",
+                "bad_tag",
                 "wrong_source",
                 "injected_drops",
                 "gso_sends",
                 "gso_refused",
                 "gro_receives",
+                "rate_limited",
                 "socket_drops",
             ]
         );

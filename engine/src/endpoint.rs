@@ -22,18 +22,106 @@
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
+use crate::auth::{DatagramKey, RingKey};
 use crate::counters::IoCounters;
 use crate::pool::Pool;
 use crate::tour::{ConfigError, RingPosition, TourConfig, TourMachine, Verdict};
-use crate::wire::{FLAG_PROBE_REPLY, HEADER_LEN, Header, Kind};
+use crate::wire::{self, CHALLENGE_LEN, FLAG_ANSWER, HEADER_LEN, Header, Kind};
 
 /// Most segments one GSO send may carry (`UDP_MAX_SEGMENTS` was 64 before Linux 6.9);
 /// also the most datagrams GRO coalesces into one (`UDP_GRO_CNT_MAX`).
 pub const GSO_MAX_SEGMENTS: usize = 64;
 /// Most bytes one GSO send may carry: the UDP payload of a maximal IPv4 packet.
 pub const GSO_MAX_BYTES: usize = 65_507;
+
+/// Answers (echo, clock probe) one source address may get at once: the token bucket's
+/// depth. A member's clock probes (at most 128 per tour, see `dataplane::probe`) and a
+/// client's echoes fit in it.
+pub const ANSWER_BURST: u32 = 256;
+/// Answers per second one source address gets once its burst is used up.
+pub const ANSWER_RATE: u64 = 1024;
+/// Source addresses the answer limit tracks at once (direct-mapped by address).
+const ANSWER_SOURCES: usize = 256;
+
+/// A token bucket of answers for one source address.
+#[derive(Debug, Clone, Copy)]
+struct AnswerBucket {
+    source: Option<IpAddr>,
+    tokens: u32,
+    /// When the bucket was last refilled, ns.
+    refilled_ns: u64,
+}
+
+/// The answers a member gives per source address: echoes and probes are answered with a
+/// datagram of the request's own size, and no source gets more than [`ANSWER_BURST`] at
+/// once or [`ANSWER_RATE`] per second, so a spoofed source cannot turn a member into a
+/// reflector. Sources are direct-mapped into a fixed table (allocated once); a source
+/// that takes over a slot starts with a full bucket, which a spoofer gains nothing from:
+/// every answer goes to the address it claims.
+#[derive(Debug)]
+struct AnswerLimit {
+    buckets: Box<[AnswerBucket]>,
+}
+
+impl AnswerLimit {
+    fn new() -> AnswerLimit {
+        AnswerLimit {
+            buckets: vec![
+                AnswerBucket {
+                    source: None,
+                    tokens: 0,
+                    refilled_ns: 0,
+                };
+                ANSWER_SOURCES
+            ]
+            .into_boxed_slice(),
+        }
+    }
+
+    /// Whether `source` may be answered at `now`; takes one answer from its bucket.
+    fn allow(&mut self, source: Option<IpAddr>, now: u64) -> bool {
+        let Some(bucket) = self.buckets.get_mut(slot_of(source)) else {
+            return false;
+        };
+        if bucket.source != source || bucket.refilled_ns == 0 {
+            *bucket = AnswerBucket {
+                source,
+                tokens: ANSWER_BURST,
+                refilled_ns: now.max(1),
+            };
+        } else {
+            let elapsed = u128::from(now.saturating_sub(bucket.refilled_ns));
+            let earned = elapsed * u128::from(ANSWER_RATE) / 1_000_000_000;
+            if earned > 0 {
+                let earned = u32::try_from(earned).unwrap_or(u32::MAX);
+                bucket.tokens = bucket.tokens.saturating_add(earned).min(ANSWER_BURST);
+                // Keep the fraction of an answer not yet earned.
+                let spent_ns = u64::from(earned) * 1_000_000_000 / ANSWER_RATE;
+                bucket.refilled_ns = bucket.refilled_ns.saturating_add(spent_ns);
+            }
+        }
+        if bucket.tokens == 0 {
+            return false;
+        }
+        bucket.tokens -= 1;
+        true
+    }
+}
+
+/// The answer-limit slot of a source address.
+fn slot_of(source: Option<IpAddr>) -> usize {
+    let bits: u64 = match source {
+        None => 0,
+        Some(IpAddr::V4(ip)) => u64::from(u32::from(ip)),
+        Some(IpAddr::V6(ip)) => {
+            let bits = u128::from(ip);
+            (bits as u64) ^ ((bits >> 64) as u64)
+        }
+    };
+    (bits.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 56) as usize % ANSWER_SOURCES
+}
 
 /// Everything a member's data plane needs to take part in tours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +134,10 @@ pub struct RingSetup {
     pub next_peer: SocketAddr,
     /// Where this member's data comes from: the previous member's peer endpoint.
     pub prev_peer: SocketAddr,
+    /// The ring's key for this configuration, with which the member answers its previous
+    /// member's challenge (`None`: it answers none, and cannot be sent tours by a member
+    /// that challenges).
+    pub ring_key: Option<RingKey>,
 }
 
 /// UDP segmentation offload a member may use: what the kernel accepts on its peer socket
@@ -197,6 +289,11 @@ pub struct Endpoint {
     held: Vec<Held>,
     /// What is to be sent, in order.
     queue: VecDeque<Queued>,
+    /// Answers per source address.
+    answers: AnswerLimit,
+    /// The ring's datagram key: every tour datagram sent is tagged with it and every one
+    /// received must carry its tag (`None`: a ring configured without a key, untagged).
+    datagram_key: Option<DatagramKey>,
 }
 
 impl Endpoint {
@@ -214,6 +311,8 @@ impl Endpoint {
             drop_data,
             held: Vec::new(),
             queue: VecDeque::with_capacity(64),
+            answers: AnswerLimit::new(),
+            datagram_key: None,
         }
     }
 
@@ -244,6 +343,8 @@ impl Endpoint {
             drop_data,
             held: Vec::new(),
             queue: VecDeque::new(),
+            answers: AnswerLimit::new(),
+            datagram_key: setup.ring_key.map(|k| k.datagram_key()),
         })
     }
 
@@ -468,12 +569,40 @@ impl Endpoint {
                     .is_none_or(|s| source.map(|a| a.ip()) == Some(s.next_peer.ip()));
                 match Header::decode(datagram) {
                     Ok(h)
-                        if h.flags & FLAG_PROBE_REPLY == 0
+                        if h.flags & FLAG_ANSWER == 0
                             && datagram.len() == HEADER_LEN
                             && expected =>
                     {
+                        if !self.may_answer(source, now) {
+                            return Admitted::Ignored;
+                        }
                         Header::make_probe_reply(datagram, now, now);
                         Admitted::Probe
+                    }
+                    _ => Admitted::Ignored,
+                }
+            }
+            // The previous member proving this one is a member of its ring: answered with
+            // the ring key's tag, in a datagram of the challenge's own size, only from the
+            // previous member's host and only with a key.
+            Some(Kind::Handshake) => {
+                let (Some(setup), Some(key)) = (self.setup, self.setup.and_then(|s| s.ring_key))
+                else {
+                    return Admitted::Ignored;
+                };
+                let expected = source.map(|a| a.ip()) == Some(setup.prev_peer.ip());
+                match Header::decode(datagram) {
+                    Ok(h)
+                        if h.flags & FLAG_ANSWER == 0
+                            && datagram.len() == CHALLENGE_LEN
+                            && expected =>
+                    {
+                        if !self.may_answer(source, now) {
+                            return Admitted::Ignored;
+                        }
+                        let tag = key.challenge_answer(h.tour_id, setup.position.index);
+                        Header::make_challenge_answer(datagram, &tag);
+                        Admitted::Echo
                     }
                     _ => Admitted::Ignored,
                 }
@@ -482,6 +611,7 @@ impl Endpoint {
             // go out as one datagram while the socket sends with GSO).
             Some(Kind::EchoRequest) if datagram.len() == HEADER_LEN => {
                 match Header::decode(datagram) {
+                    Ok(_) if !self.may_answer(source, now) => Admitted::Ignored,
                     Ok(_) => {
                         Header::make_echo_reply(datagram);
                         Admitted::Echo
@@ -494,6 +624,13 @@ impl Endpoint {
                     self.io.injected_drops += 1;
                     return Admitted::Ignored;
                 }
+                if let Some(key) = &self.datagram_key
+                    && !wire::tagged(datagram)
+                        .is_some_and(|(covered, tag)| key.verify(covered, tag))
+                {
+                    self.io.bad_tag += 1;
+                    return Admitted::Ignored;
+                }
                 if source != self.setup.map(|s| s.prev_peer) {
                     self.io.wrong_source += 1;
                     return Admitted::Ignored;
@@ -502,6 +639,16 @@ impl Endpoint {
             }
             _ => self.by_machine(now, datagram),
         }
+    }
+
+    /// Whether a request from `source` may be answered now (its answer limit); counts the
+    /// ones that may not.
+    fn may_answer(&mut self, source: Option<SocketAddr>, now: u64) -> bool {
+        let allowed = self.answers.allow(source.map(|a| a.ip()), now);
+        if !allowed {
+            self.io.rate_limited += 1;
+        }
+        allowed
     }
 
     fn by_machine(&mut self, now: u64, datagram: &mut [u8]) -> Admitted {
@@ -535,6 +682,11 @@ impl Endpoint {
             };
             total += len;
             count += 1;
+        }
+        if let Some(key) = &self.datagram_key {
+            for datagram in buf[..total].chunks_mut(stride) {
+                wire::write_tag(datagram, |covered| key.tag(covered));
+            }
         }
         self.queue.push_back(Queued {
             buffer: BufferId::Send(slot),
@@ -574,6 +726,9 @@ impl Endpoint {
                         for (offset, len) in segments(transmit.offset, chunk, stride) {
                             if let Some(datagram) = pool.slot(bid).get_mut(offset..offset + len) {
                                 machine.stamp_send(now, datagram, *skip_residence & 1 == 0);
+                                if let Some(key) = &self.datagram_key {
+                                    wire::write_tag(datagram, |covered| key.tag(covered));
+                                }
                             }
                             *skip_residence >>= 1;
                         }
@@ -649,7 +804,7 @@ pub fn segments(offset: usize, len: usize, segment: usize) -> impl Iterator<Item
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{FLAG_PROBE_REPLY, HEADER_LEN};
+    use crate::wire::{FLAG_ANSWER, HEADER_LEN};
 
     fn receive(len: usize, source: SocketAddr) -> Receive {
         Receive {
@@ -705,7 +860,7 @@ mod tests {
         endpoint.handle_receive(receive(HEADER_LEN, client), &mut pool);
         assert!(endpoint.poll_transmit(900, &mut pool).is_some());
         let answer = Header::decode(&pool.slot(0)[..HEADER_LEN]).unwrap();
-        assert_ne!(answer.flags & FLAG_PROBE_REPLY, 0);
+        assert_ne!(answer.flags & FLAG_ANSWER, 0);
         assert_eq!(
             Header::probe_reply(&pool.slot(0)[..HEADER_LEN]),
             Some((5, 1, 100, 500, 900))
@@ -725,6 +880,96 @@ mod tests {
         assert!(!endpoint.has_transmits());
         assert_eq!(endpoint.io().echoes, 2);
         assert_eq!(endpoint.io().app_stamps, 4);
+    }
+
+    /// A configured member answers its previous member's challenge with the ring key's tag
+    /// over the nonce and its own index, in a datagram of the challenge's size; a
+    /// challenge from another host, an answer, a short challenge, or any challenge to a
+    /// member without a key gets nothing.
+    #[test]
+    fn challenges_are_answered_with_the_ring_key_only_to_the_previous_member() {
+        use crate::auth::RingKey;
+        use crate::tour::TourConfig;
+        use crate::wire::CHALLENGE_LEN;
+        let key = RingKey::from_bytes([9; 32]);
+        let prev = SocketAddr::from(([127, 0, 0, 1], 5000));
+        let setup = |ring_key| RingSetup {
+            position: crate::tour::RingPosition {
+                index: 2,
+                ring_len: 3,
+            },
+            config: TourConfig {
+                count: 1,
+                msg_len: 64,
+                window: 1,
+                forward_immediately: true,
+                member_timeout_ns: 1_000_000,
+                warmup: 0,
+                interval_ns: 0,
+                max_datagram: 0,
+                max_buffer_memory: 0,
+            },
+            next_peer: SocketAddr::from(([127, 0, 0, 1], 6000)),
+            prev_peer: prev,
+            ring_key,
+        };
+        let mut pool = Pool::new(1, 256, 0);
+        let mut challenge = |endpoint: &mut Endpoint, from: SocketAddr, len: usize, answer| {
+            let slot = pool.slot(0);
+            Header::challenge(77).encode(&mut slot[..CHALLENGE_LEN]);
+            if answer {
+                Header::make_challenge_answer(&mut slot[..CHALLENGE_LEN], &[0; 32]);
+            }
+            endpoint.handle_receive(receive(len, from), &mut pool);
+            let t = endpoint.poll_transmit(0, &mut pool)?;
+            assert_eq!((t.len, t.destination), (len, Destination::Source));
+            Header::challenge_answer(&pool.slot(0)[..t.len]).map(|(n, tag)| (n, tag.to_vec()))
+        };
+        let mut keyed = Endpoint::new(setup(Some(key)), Offload::default(), false).unwrap();
+        let (nonce, tag) = challenge(&mut keyed, prev, CHALLENGE_LEN, false).unwrap();
+        assert_eq!(nonce, 77);
+        assert!(key.verify_challenge_answer(77, 2, &tag));
+        let stranger = SocketAddr::from(([127, 0, 0, 2], 5000));
+        assert_eq!(challenge(&mut keyed, stranger, CHALLENGE_LEN, false), None);
+        assert_eq!(challenge(&mut keyed, prev, CHALLENGE_LEN, true), None);
+        assert_eq!(challenge(&mut keyed, prev, HEADER_LEN, false), None);
+        let mut keyless = Endpoint::new(setup(None), Offload::default(), false).unwrap();
+        assert_eq!(challenge(&mut keyless, prev, CHALLENGE_LEN, false), None);
+        assert_eq!(
+            challenge(
+                &mut Endpoint::unconfigured(false),
+                prev,
+                CHALLENGE_LEN,
+                false
+            ),
+            None
+        );
+        assert_eq!(keyed.io().echoes, 1);
+    }
+
+    /// A source's bucket holds `ANSWER_BURST` answers and refills at `ANSWER_RATE` per
+    /// second, fractions kept; another source has its own bucket.
+    #[test]
+    fn answers_refill_at_the_rate_per_source() {
+        let mut limit = AnswerLimit::new();
+        let a = Some(IpAddr::from([198, 18, 0, 1]));
+        let b = Some(IpAddr::from([198, 18, 0, 2]));
+        assert_ne!(slot_of(a), slot_of(b));
+        let answered = |limit: &mut AnswerLimit, source, now, n: u32| {
+            (0..n).filter(|_| limit.allow(source, now)).count()
+        };
+        let t0 = 1_000_000_000;
+        assert_eq!(answered(&mut limit, a, t0, 300), ANSWER_BURST as usize);
+        assert_eq!(answered(&mut limit, b, t0, 10), 10);
+        // 125 ms earn 128 answers at 1024/s; 1 ms earns 1.024, so 1 answer and a fraction.
+        assert_eq!(answered(&mut limit, a, t0 + 125_000_000, 300), 128);
+        assert_eq!(answered(&mut limit, a, t0 + 126_000_000, 300), 1);
+        assert_eq!(answered(&mut limit, a, t0 + 126_500_000, 300), 0);
+        // Ten seconds later the bucket is full again, not fuller.
+        assert_eq!(
+            answered(&mut limit, a, t0 + 10_000_000_000, 1000),
+            ANSWER_BURST as usize
+        );
     }
 
     #[test]

@@ -4,6 +4,7 @@
 //!
 //! See `docs/architecture.md` and `docs/wire-format.md` in the repository.
 
+pub mod auth;
 pub mod counters;
 pub mod dataplane;
 pub mod endpoint;

@@ -52,11 +52,17 @@ impl Kind {
 
 /// Header flag: the message was sent during warm-up and is not recorded.
 pub const FLAG_WARMUP: u16 = 1 << 0;
-/// Header flag: an authentication tag follows the payload.
+/// Header flag: the datagram carries a tag (bytes 56..64) over the rest of its header,
+/// keyed with the ring's datagram key (see [`tagged`]).
 pub const FLAG_AUTH_TAG: u16 = 1 << 1;
 
-/// Header flag: a clock probe is the answer, carrying the responder's timestamps.
-pub const FLAG_PROBE_REPLY: u16 = 1 << 2;
+/// Header flag: the datagram answers a clock probe (carrying the responder's timestamps)
+/// or a challenge (carrying the answer's tag).
+pub const FLAG_ANSWER: u16 = 1 << 2;
+
+/// Length of a challenge (kind `Handshake`) and of its answer: the header and room for
+/// the answer's tag, so the answer is exactly as large as the challenge.
+pub const CHALLENGE_LEN: usize = HEADER_LEN + crate::auth::TAG_LEN;
 
 /// The four timestamps of one clock-probe exchange (NTP's t1..t4): the prober sends at
 /// `t1`, the responder receives at `t2` and answers at `t3` (its clock), the prober
@@ -195,6 +201,28 @@ const OFF_PREV_SEND: usize = 40;
 const OFF_ORIGIN_SEND: usize = 48;
 /// Clock-probe answers only: the responder's answer time t3 (otherwise reserved).
 const OFF_PROBE_T3: usize = 56;
+/// Tour datagrams with [`FLAG_AUTH_TAG`]: the tag over bytes 0..56.
+const OFF_TAG: usize = 56;
+
+/// A tour datagram's tagged part and its tag: `(header bytes 0..56, bytes 56..64)`, the
+/// tag covering everything the measurement trusts (kind, flags, tour, sequence, fragment,
+/// length, hop and both timestamps); `None` when the datagram is shorter than a header.
+pub fn tagged(datagram: &[u8]) -> Option<(&[u8], &[u8])> {
+    let header = datagram.get(..HEADER_LEN)?;
+    Some(header.split_at(OFF_TAG))
+}
+
+/// Sets [`FLAG_AUTH_TAG`] and writes the tag that `tag_of` computes over the tagged part
+/// (see [`tagged`]); the flag is set first, so the tag covers it.
+pub fn write_tag(datagram: &mut [u8], tag_of: impl FnOnce(&[u8]) -> [u8; 8]) {
+    let Some(header) = datagram.get_mut(..HEADER_LEN) else {
+        return;
+    };
+    let flags = be_u16(header, OFF_FLAGS) | FLAG_AUTH_TAG;
+    header[OFF_FLAGS..OFF_FLAGS + 2].copy_from_slice(&flags.to_be_bytes());
+    let (covered, tag) = header.split_at_mut(OFF_TAG);
+    tag.copy_from_slice(&tag_of(covered));
+}
 
 impl Header {
     /// Parses and validates the header of a received datagram.
@@ -330,7 +358,7 @@ impl Header {
     /// Turns a clock probe, in place, into its answer: the responder's receive time `t2`
     /// goes into the origin-send field, its answer time `t3` into the last eight bytes.
     pub fn make_probe_reply(datagram: &mut [u8], t2: u64, t3: u64) {
-        let flags = be_u16(datagram, OFF_FLAGS) | FLAG_PROBE_REPLY;
+        let flags = be_u16(datagram, OFF_FLAGS) | FLAG_ANSWER;
         datagram[OFF_FLAGS..OFF_FLAGS + 2].copy_from_slice(&flags.to_be_bytes());
         datagram[OFF_ORIGIN_SEND..OFF_ORIGIN_SEND + 8].copy_from_slice(&t2.to_be_bytes());
         datagram[OFF_PROBE_T3..OFF_PROBE_T3 + 8].copy_from_slice(&t3.to_be_bytes());
@@ -347,7 +375,7 @@ impl Header {
     /// Reads an answered clock probe: its id, number, and t1..t3 (t4 is the caller's).
     pub fn probe_reply(datagram: &[u8]) -> Option<(u64, u32, u64, u64, u64)> {
         let h = Header::decode(datagram).ok()?;
-        (h.kind == Kind::ClockProbe && h.flags & FLAG_PROBE_REPLY != 0).then(|| {
+        (h.kind == Kind::ClockProbe && h.flags & FLAG_ANSWER != 0).then(|| {
             (
                 h.tour_id,
                 h.seq,
@@ -356,6 +384,39 @@ impl Header {
                 be_u64(datagram, OFF_PROBE_T3),
             )
         })
+    }
+
+    /// A challenge to a next member, with a fresh `nonce` (in the tour-id field).
+    pub fn challenge(nonce: u64) -> Header {
+        Header {
+            kind: Kind::Handshake,
+            flags: 0,
+            tour_id: nonce,
+            seq: 0,
+            frag_index: 0,
+            frag_count: 1,
+            msg_len: CHALLENGE_LEN as u32,
+            hop: 0,
+            prev_send_ns: 0,
+            origin_send_ns: 0,
+        }
+    }
+
+    /// Turns a challenge, in place, into its answer: the answer flag, and `tag` in the
+    /// room after the header.
+    pub fn make_challenge_answer(datagram: &mut [u8], tag: &[u8; crate::auth::TAG_LEN]) {
+        let flags = be_u16(datagram, OFF_FLAGS) | FLAG_ANSWER;
+        datagram[OFF_FLAGS..OFF_FLAGS + 2].copy_from_slice(&flags.to_be_bytes());
+        if let Some(room) = datagram.get_mut(HEADER_LEN..CHALLENGE_LEN) {
+            room.copy_from_slice(tag);
+        }
+    }
+
+    /// Reads an answered challenge: its nonce and the answer's tag.
+    pub fn challenge_answer(datagram: &[u8]) -> Option<(u64, &[u8])> {
+        let h = Header::decode(datagram).ok()?;
+        (h.kind == Kind::Handshake && h.flags & FLAG_ANSWER != 0 && datagram.len() == CHALLENGE_LEN)
+            .then(|| (h.tour_id, &datagram[HEADER_LEN..CHALLENGE_LEN]))
     }
 
     /// Turns an echo request, in place, into its reply.

@@ -1,7 +1,7 @@
 //! The data plane allocates nothing per datagram: a counting global allocator watches the
-//! steady state of a 10,000-message tour around a 2-member ring, on each backend, with
-//! one-datagram messages and with messages of five datagrams (sent with GSO, received
-//! with GRO).
+//! steady state of a 10,000-message tour around a 2-member ring with a ring key (every
+//! datagram tagged and checked), on each backend, with one-datagram messages and with
+//! messages of five datagrams (sent with GSO, received with GRO).
 //!
 //! This file holds one test so that no other test allocates while it counts.
 
@@ -11,6 +11,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use stillepost_engine::auth::RingKey;
 use stillepost_engine::dataplane::{
     Backend, BackendChoice, DataPlane, DataPlaneOptions, RingSetup, TourReport,
 };
@@ -79,6 +80,8 @@ fn steady_state_allocations(
             config,
             next_peer: next,
             prev_peer: prev,
+            // As the coordinator configures a ring: every tour datagram is tagged.
+            ring_key: Some(RingKey::from_bytes([5; 32])),
         })
         .unwrap();
         dp.prepare(7, 1_000).unwrap();
@@ -132,6 +135,7 @@ fn no_allocation_per_datagram_on_either_backend() {
                 assert_eq!(report.io.gro_receives, u64::from(COUNT), "{backend:?}");
                 assert_eq!(report.io.gso_refused, 0);
             }
+            assert_eq!(report.io.bad_tag, 0, "{backend:?}: every tag checked out");
         }
     }
 }

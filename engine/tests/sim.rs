@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
+use stillepost_engine::auth::RingKey;
 use stillepost_engine::endpoint::{
     BufferId, Destination, Endpoint, Offload, Receive, RingSetup, Transmit,
 };
@@ -132,6 +133,16 @@ impl Sim {
     /// A ring whose members may use `offload` (GSO and GRO for fragmented messages); its
     /// links coalesce GSO sends when `offload.gro`.
     fn with_offload(n: u32, config: TourConfig, offload: Offload) -> Sim {
+        Sim::build(n, config, offload, None)
+    }
+
+    /// A ring whose members were given `key` (as the coordinator gives one at every
+    /// configure): every tour datagram is tagged.
+    fn with_key(n: u32, config: TourConfig, key: RingKey) -> Sim {
+        Sim::build(n, config, Offload::default(), Some(key))
+    }
+
+    fn build(n: u32, config: TourConfig, offload: Offload, ring_key: Option<RingKey>) -> Sim {
         let members = (0..n as usize)
             .map(|index| {
                 let setup = RingSetup {
@@ -142,6 +153,7 @@ impl Sim {
                     config,
                     next_peer: addr((index + 1) % n as usize),
                     prev_peer: addr((index + n as usize - 1) % n as usize),
+                    ring_key,
                 };
                 let mut endpoint = match Endpoint::new(setup, offload, false) {
                     Ok(e) => e,
@@ -362,12 +374,15 @@ impl Sim {
         let local = self.local_time(to);
         let member = &mut self.members[to];
         let bid = member.pool.take().expect("a free receive buffer");
-        member.pool.slot(bid)[..arrived.bytes.len()].copy_from_slice(&arrived.bytes);
+        // What does not fit the buffer is cut off, as the kernel truncates a datagram.
+        let slot = member.pool.slot(bid);
+        let len = arrived.bytes.len().min(slot.len());
+        slot[..len].copy_from_slice(&arrived.bytes[..len]);
         let handled = member.endpoint.handle_receive(
             Receive {
                 buffer: bid,
                 offset: 0,
-                len: arrived.bytes.len(),
+                len,
                 segment_size: arrived.segment,
                 source: Some(arrived.source),
                 now: local,
@@ -1239,4 +1254,131 @@ fn echoes_and_clock_probes_are_answered_back_to_their_source() {
     assert_eq!(sim.members[1].endpoint.io().echoes, 2);
     assert_eq!(sim.counters(1).malformed, 1);
     assert_eq!(sim.machine(0).phase(), Phase::Complete);
+}
+
+/// No reflection at a profit: every request a member answers outside a tour (echo, clock
+/// probe) is answered with a datagram no larger than the request, requests of any other
+/// size or kind get nothing back, and one source address gets at most a burst of
+/// `ANSWER_BURST` answers at once while another source is still answered.
+#[test]
+fn answers_are_never_larger_than_requests_and_limited_per_source() {
+    use stillepost_engine::endpoint::ANSWER_BURST;
+    use stillepost_engine::wire::HEADER_LEN;
+    let mut sim = Sim::new(3, config(1, 1, true));
+    let client = SocketAddr::from(([127, 0, 0, 1], 30_000));
+    // Every kind of datagram, at the header's size and longer.
+    let mut requests = Vec::new();
+    for kind in [
+        Kind::EchoRequest,
+        Kind::ClockProbe,
+        Kind::EchoReply,
+        Kind::Data,
+    ] {
+        for extra in [0usize, 1, 100, 1000] {
+            let mut bytes = vec![0u8; HEADER_LEN + extra];
+            Header {
+                kind,
+                ..Header::clock_probe(1, 0, 5)
+            }
+            .encode(&mut bytes);
+            requests.push(bytes.len());
+            sim.inject_from(1, addr(2), bytes);
+        }
+    }
+    sim.run();
+    let answered: Vec<usize> = sim.answers.iter().map(|(_, _, b)| b.len()).collect();
+    assert_eq!(
+        answered,
+        vec![HEADER_LEN, HEADER_LEN],
+        "one header-sized echo and one header-sized probe are answered, nothing else"
+    );
+    let requested: usize = requests.iter().sum();
+    assert!(answered.iter().sum::<usize>() <= requested);
+
+    // A burst from one source: answered up to the limit; another source is still answered.
+    let mut sim = Sim::new(3, config(1, 1, true));
+    let mut echo = vec![0u8; HEADER_LEN];
+    Header::echo_request(1).encode(&mut echo);
+    let burst = ANSWER_BURST as usize + 44;
+    for _ in 0..burst {
+        sim.inject_from(1, client, echo.clone());
+    }
+    let other = SocketAddr::from(([127, 0, 0, 9], 30_001));
+    sim.inject_from(1, other, echo.clone());
+    sim.run();
+    let to_client = sim
+        .answers
+        .iter()
+        .filter(|(_, to, _)| *to == client)
+        .count();
+    let to_other = sim.answers.iter().filter(|(_, to, _)| *to == other).count();
+    assert_eq!((to_client, to_other), (ANSWER_BURST as usize, 1));
+    let io = sim.members[1].endpoint.io();
+    assert_eq!((io.echoes, io.rate_limited), (ANSWER_BURST as u64 + 1, 44));
+}
+
+/// With a ring key every tour datagram carries a tag over its header, re-made at every
+/// forward: the tour is exactly what it is without one. Forged datagrams of the running
+/// tour (right magic, tour id, sequence and hop; no tag, a wrong tag, or a tag under
+/// another key) injected at every member are dropped before the state machine, counted as
+/// `bad_tag`, and never forwarded.
+#[test]
+fn tagged_datagrams_pass_and_forgeries_are_counted_and_dropped() {
+    use stillepost_engine::wire::{FLAG_AUTH_TAG, write_tag};
+    let key = RingKey::from_bytes([3; 32]);
+    let mut sim = Sim::with_key(3, config(100, 100, true), key);
+    let forge = |seq: u32, hop: u16, tag: Option<RingKey>| {
+        let mut bytes = vec![0u8; MSG_LEN as usize];
+        let header = Header {
+            kind: Kind::Data,
+            flags: 0,
+            tour_id: TOUR_ID,
+            seq,
+            frag_index: 0,
+            frag_count: 1,
+            msg_len: MSG_LEN,
+            hop,
+            prev_send_ns: 0,
+            origin_send_ns: 0,
+        };
+        write_message(&mut bytes, &header);
+        if let Some(k) = tag {
+            write_tag(&mut bytes, |c| k.datagram_key().tag(c));
+        }
+        bytes
+    };
+    let wrong = RingKey::from_bytes([4; 32]);
+    for m in 0..3 {
+        // Member m expects hop m-1 (the origin: hop 2), so only the tag stops these.
+        let hop = ((m + 2) % 3) as u16;
+        sim.inject(m, forge(5, hop, None));
+        sim.inject(m, forge(6, hop, Some(wrong)));
+        let mut flipped = forge(7, hop, Some(key));
+        flipped[20] ^= 1; // the fragment index, after tagging
+        sim.inject(m, flipped);
+    }
+    sim.run();
+    assert_eq!(sim.machine(0).phase(), Phase::Complete);
+    assert_eq!(sim.counters(0), &origin_counters(100, 100));
+    assert_eq!(sim.counters(1), &forwarded_all(100));
+    assert_eq!(sim.counters(2), &forwarded_all(100));
+    for m in 0..3 {
+        assert_eq!(sim.members[m].endpoint.io().bad_tag, 3, "member {m}");
+        let hop = sim.machine(m).hop_latency();
+        assert_eq!(
+            (hop.len(), hop.min(), hop.max()),
+            (100, LATENCY_NS, LATENCY_NS)
+        );
+    }
+    // What travelled carried the tag.
+    let tagged = sim
+        .trace
+        .iter()
+        .filter(|d| d.header.is_some_and(|h| h.flags & FLAG_AUTH_TAG != 0))
+        .count();
+    assert_eq!(
+        tagged,
+        300 + 3,
+        "every tour datagram, and the forgeries tagged under another key (the flipped ones no longer decode)"
+    );
 }

@@ -10,6 +10,7 @@
 //! pool, histogram) is allocated when the ring is configured; handling a datagram
 //! allocates nothing, takes no lock and logs nothing.
 
+mod challenge;
 mod clock;
 mod probe;
 mod sys;
@@ -35,6 +36,7 @@ pub use crate::endpoint::{Offload, RingSetup};
 use crate::pool::Pool;
 use crate::tour::{ConfigError, Counters, Phase, TourMachine};
 use crate::wire::HEADER_LEN;
+pub use challenge::ChallengeError;
 pub use clock::Clock;
 pub use probe::{ClockEstimate, ProbeError};
 pub use sys::{monotonic_ns, path_mtu};
@@ -875,6 +877,20 @@ impl DataPlane {
         )
     }
 
+    /// Challenges the next member (ring index `index`, peer endpoint `peer`) with `nonce`
+    /// from a socket on this member's address, until it answers with `key`'s tag from
+    /// that endpoint or `budget` is spent; see [`challenge::challenge_next`].
+    pub fn challenge_next(
+        &self,
+        peer: SocketAddr,
+        key: &crate::auth::RingKey,
+        index: u32,
+        nonce: u64,
+        budget: Duration,
+    ) -> Result<(), ChallengeError> {
+        challenge::challenge_next(self.local_addr.ip(), peer, key, index, nonce, budget)
+    }
+
     /// Origin: starts sending the armed tour.
     pub fn start(&self, tour_id: u64) -> Result<(), DataPlaneError> {
         self.call(|tx| Command::Start(tour_id, tx))
@@ -1005,6 +1021,7 @@ mod tests {
             config,
             next_peer: addr,
             prev_peer: addr,
+            ring_key: None,
         }
     }
 
@@ -1135,6 +1152,7 @@ mod tests {
             let forwarder = RingSetup {
                 next_peer: addr,
                 prev_peer: addr,
+                ring_key: None,
                 ..setup(1, config(10, 64, 10, true))
             };
             dp.configure(forwarder).unwrap();
@@ -1150,6 +1168,88 @@ mod tests {
             // Ending an armed tour that never started leaves the member idle.
             let report = dp.end(7).unwrap();
             assert_eq!((report.tour_id, report.phase), (7, Phase::Idle));
+        }
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+    use std::net::UdpSocket;
+
+    use super::*;
+    use crate::endpoint::{ANSWER_BURST, ANSWER_RATE};
+    use crate::wire::Header;
+
+    /// Everything the client socket got back until nothing came for `wait`: each answer's
+    /// size, and when the last one arrived.
+    fn answers(client: &UdpSocket, wait: Duration) -> (Vec<usize>, Instant) {
+        client.set_read_timeout(Some(wait)).unwrap();
+        let mut got = Vec::new();
+        let mut last = Instant::now();
+        let mut buf = [0u8; 2048];
+        while let Ok(n) = client.recv(&mut buf) {
+            got.push(n);
+            last = Instant::now();
+        }
+        (got, last)
+    }
+
+    /// Over a real socket, on both backends: echo and probe requests of every size get an
+    /// answer no larger than themselves (header-sized ones only), and a burst from one
+    /// address is answered up to the limit (plus what the rate refills meanwhile).
+    #[test]
+    fn answers_are_no_larger_than_requests_and_limited_per_source() {
+        for backend in [BackendChoice::Syscall, BackendChoice::Uring] {
+            let options = DataPlaneOptions {
+                backend,
+                ..DataPlaneOptions::default()
+            };
+            let dp = DataPlane::spawn_with(SocketAddr::from(([127, 0, 0, 1], 0)), options).unwrap();
+            let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP)).unwrap();
+            socket.set_recv_buffer_size(4 << 20).unwrap();
+            socket
+                .bind(&SockAddr::from(SocketAddr::from(([127, 0, 0, 1], 0))))
+                .unwrap();
+            let client: UdpSocket = socket.into();
+            client.connect(dp.local_addr()).unwrap();
+            let mut sent = 0;
+            for header in [Header::echo_request(1), Header::clock_probe(2, 0, 7)] {
+                for len in [HEADER_LEN, HEADER_LEN + 1, 1000] {
+                    let mut request = vec![0u8; len];
+                    header.encode(&mut request);
+                    client.send(&request).unwrap();
+                    sent += len;
+                }
+            }
+            let (got, _) = answers(&client, Duration::from_millis(300));
+            assert_eq!(got, vec![HEADER_LEN, HEADER_LEN], "{backend:?}");
+            assert!(got.iter().sum::<usize>() <= sent);
+
+            let mut echo = vec![0u8; HEADER_LEN];
+            Header::echo_request(3).encode(&mut echo);
+            let drops_before = dp.socket_drops().unwrap();
+            let start = Instant::now();
+            for _ in 0..2 * ANSWER_BURST {
+                client.send(&echo).unwrap();
+            }
+            let (got, last) = answers(&client, Duration::from_millis(300));
+            // Requests the kernel dropped before the member saw them (its socket is small
+            // before a configuration) cannot be answered.
+            let arrived =
+                2 * ANSWER_BURST as usize - (dp.socket_drops().unwrap() - drops_before) as usize;
+            // The bucket refills while the burst is handled, until the last answer left.
+            let handled = last.duration_since(start).as_secs_f64();
+            let refilled = (handled * ANSWER_RATE as f64) as usize + 1;
+            // The 300 ms waited above refilled the two answers given then.
+            let burst = ANSWER_BURST as usize;
+            assert!(
+                got.len() >= burst.min(arrived) && got.len() <= burst + refilled,
+                "{backend:?}: {} answers to {arrived} echoes, limit {burst} + {refilled}",
+                got.len(),
+            );
+            assert!(got.iter().all(|&n| n == HEADER_LEN));
         }
     }
 }

@@ -907,6 +907,7 @@ mod tests {
                     config,
                     next_peer: peer,
                     prev_peer: peer,
+                    ring_key: None,
                 })
                 .unwrap();
             assert_eq!(report.buffers, 2);
