@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stillepost_control::coordinator::{CoordinatorCore, TourProgress};
+use stillepost_control::domain::RingAuth;
 use stillepost_control::member::MemberCore;
 use stillepost_control::proto::{Outcome, TourParams};
 use stillepost_control::service::{bind, serve_member};
@@ -102,7 +103,7 @@ async fn cores_run_a_tour_in_process() {
         max_buffer_memory: 0,
     };
     let reply = coordinator
-        .configure(&cluster, Some(params), 5000)
+        .configure(&cluster, Some(params), 5000, RingAuth::Keyed)
         .await
         .unwrap();
     assert_eq!(reply.members.len(), 2);
