@@ -266,6 +266,8 @@ pub fn configure_request(args: &ConfigureArgs) -> Result<ConfigureRequest> {
         cluster,
         params: Some(tour_params(&args.tour)?),
         configure_timeout_ms: args.timeout.saturating_mul(1000),
+        // Rings configured with `configure` are always authenticated.
+        no_auth: false,
     })
 }
 

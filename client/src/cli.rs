@@ -285,6 +285,11 @@ pub struct LocalArgs {
     /// `stillepostd member --help`).
     #[arg(long)]
     pub no_offload: bool,
+    /// No ring key: members neither challenge each other nor tag their datagrams
+    /// (docs/wire-format.md), to measure what authentication costs. For this loopback ring
+    /// only; a configure of other members always carries a key.
+    #[arg(long)]
+    pub no_auth: bool,
 }
 
 /// `--window`: a number of messages, or all of them.

@@ -108,6 +108,7 @@ async fn drive(
             cluster,
             params: Some(params),
             configure_timeout_ms: DEFAULT_CONFIGURE_TIMEOUT_S * 1000,
+            no_auth: args.no_auth,
         })
         .await?;
     if !json_mode {

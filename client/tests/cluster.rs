@@ -912,6 +912,27 @@ fn local_runs_a_ring_in_one_process(backend: &str) {
         "{}",
         stdout(&out)
     );
+    // Without authentication (a loopback ring, to measure what it costs): no challenge,
+    // no tags, the same tour.
+    let out = stillepost(&[
+        "local",
+        "--members",
+        "2",
+        "--msgcount",
+        "50",
+        "--no-auth",
+        "--json",
+        "--backend",
+        backend,
+    ]);
+    assert_success(&out);
+    let doc = json(&out);
+    for tour in doc["tours"].as_array().unwrap() {
+        assert_complete_tour(tour, 50, 2);
+        for m in tour["members"].as_array().unwrap() {
+            assert_eq!(m["bad_tag"], 0, "{m}");
+        }
+    }
     let out = stillepost(&["local", "--members", "0"]);
     assert_failure(&out, 2, &["--members 0"]);
 }

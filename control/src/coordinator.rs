@@ -18,7 +18,7 @@ use crate::assemble::{Seat, assemble_result};
 use crate::auth::Token;
 use crate::domain::{
     ClockEstimate, MemberConfigured, MemberIdentity, MemberInfo, MemberReport, MemberSetup,
-    MemberState, RingConfigured, RingStatus,
+    MemberState, RingAuth, RingConfigured, RingStatus,
 };
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
@@ -330,6 +330,7 @@ impl CoordinatorCore {
         cluster: &[String],
         params: Option<TourParams>,
         configure_timeout_ms: u64,
+        auth: RingAuth,
     ) -> Result<RingConfigured, CoordError> {
         let cluster =
             validate_cluster(cluster).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
@@ -344,7 +345,11 @@ impl CoordinatorCore {
         }
         let timeout = Duration::from_millis(configure_timeout_ms);
         let _busy = self.mark_busy(Busy::Configuring)?;
-        match tokio::time::timeout(timeout, self.configure_members(&cluster, params, timeout)).await
+        match tokio::time::timeout(
+            timeout,
+            self.configure_members(&cluster, params, timeout, auth),
+        )
+        .await
         {
             Ok(result) => result,
             Err(_) => Err(CoordError::ConfigureTimeout {
@@ -358,6 +363,7 @@ impl CoordinatorCore {
         cluster: &[String],
         mut params: TourParams,
         deadline: Duration,
+        auth: RingAuth,
     ) -> Result<RingConfigured, CoordError> {
         // Resolve every entry; the same member under two names is a duplicate too.
         let resolved = join_all(cluster.iter().map(|entry| resolve(entry))).await;
@@ -418,6 +424,17 @@ impl CoordinatorCore {
             reached.push(info?);
         }
         check_reachable_peers(cluster, reached.iter().map(|(_, _, peer)| *peer))?;
+        if auth == RingAuth::Off
+            && let Some((index, (_, _, peer))) = reached
+                .iter()
+                .enumerate()
+                .find(|(_, (_, _, peer))| !peer.ip().is_loopback())
+        {
+            return Err(CoordError::InvalidArgument(format!(
+                "--no-auth: member {index} ({}) has the peer endpoint {peer}, which is no loopback address; authentication can be turned off only for a ring on one host's loopback",
+                cluster[index]
+            )));
+        }
         check_spinning_cores(cluster, reached.iter().map(|(_, info, _)| info))?;
 
         // From here members change their configuration: the old ring is gone, whatever
@@ -425,8 +442,11 @@ impl CoordinatorCore {
         self.lock().ring = None;
         let n = reached.len();
         // A fresh key for this configuration: members answer their previous member's
-        // challenge with it.
-        let ring_key = RingKey::from_bytes(rand::random());
+        // challenge with it and tag their datagrams with a key derived from it.
+        let ring_key = match auth {
+            RingAuth::Keyed => Some(RingKey::from_bytes(rand::random())),
+            RingAuth::Off => None,
+        };
         let configure_all = |params: proto::TourParams| {
             join_all(reached.iter().enumerate().map(|(index, (client, _, _))| {
                 let mut client = client.clone();
@@ -436,7 +456,7 @@ impl CoordinatorCore {
                     next_peer: reached[(index + 1) % n].2.to_string(),
                     prev_peer: reached[(index + n - 1) % n].2.to_string(),
                     params: Some(params),
-                    ring_key: Some(ring_key),
+                    ring_key,
                 };
                 let msg = proto::MemberConfigureRequest::from(setup);
                 let entry = &cluster[index];
@@ -505,8 +525,10 @@ impl CoordinatorCore {
             });
         }
         // Every member proves its next member is a member of this ring, on that member's
-        // peer endpoint, before the ring may run a tour.
-        let challenges = join_all(members.iter().map(|m| {
+        // peer endpoint, before the ring may run a tour (without a key there is nothing to
+        // prove it with: loopback rings only, checked above).
+        let keyed = ring_key.is_some();
+        let challenges = join_all(members.iter().filter(|_| keyed).map(|m| {
             let mut client = m.client.clone();
             let (index, entry) = (m.index, &m.control);
             async move {

@@ -242,6 +242,18 @@ pub struct MemberSetup {
     pub ring_key: Option<RingKey>,
 }
 
+/// Whether a ring's members prove themselves to each other and tag their datagrams.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RingAuth {
+    /// A fresh ring key with every configure: every member challenges its next member,
+    /// and every tour datagram is tagged (the default).
+    #[default]
+    Keyed,
+    /// No key, no challenge, no tags: for rings on one host's loopback only, to measure
+    /// what authentication costs (`stillepost local --no-auth`).
+    Off,
+}
+
 /// What a member set up for the ring.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct MemberConfigured {

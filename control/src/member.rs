@@ -178,6 +178,15 @@ impl MemberCore {
         };
         let next_peer = parse("next_peer", &req.next_peer)?;
         let prev_peer = parse("prev_peer", &req.prev_peer)?;
+        if req.ring_key.is_none()
+            && let Some(peer) = [next_peer, prev_peer]
+                .into_iter()
+                .find(|peer| !peer.ip().is_loopback())
+        {
+            return Err(MemberError::InvalidArgument(format!(
+                "a configure without a ring key (--no-auth) is for rings on one host's loopback only, and the neighbour {peer} is not; use a coordinator that sends a ring key"
+            )));
+        }
         let params = req
             .params
             .ok_or_else(|| MemberError::InvalidArgument("params are missing".into()))?;
@@ -254,7 +263,8 @@ impl MemberCore {
         state.prev_peer = Some(prev_peer);
         state.next_peer = Some(next_peer);
         state.ring_key = req.ring_key;
-        state.next_verified = false;
+        // Without a key (a loopback ring, checked above) there is no challenge to pass.
+        state.next_verified = req.ring_key.is_none();
         state.rcvbuf = (report.rcvbuf_requested as u64, report.rcvbuf_granted as u64);
         state.datagram = (workload.datagram(), path_mtu.unwrap_or(0));
         state.phase = MemberState::Configured;

@@ -14,6 +14,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::auth::{AUTHORIZATION, AuthError, Token};
 use crate::coordinator::{CoordError, CoordinatorCore};
+use crate::domain::RingAuth;
 use crate::member::{MemberCore, MemberError};
 use crate::proto;
 use crate::proto::coordinator_server::{Coordinator, CoordinatorServer};
@@ -215,7 +216,16 @@ impl Coordinator for CoordinatorService {
         let req = req.into_inner();
         let ring = self
             .core
-            .configure(&req.cluster, req.params, req.configure_timeout_ms)
+            .configure(
+                &req.cluster,
+                req.params,
+                req.configure_timeout_ms,
+                if req.no_auth {
+                    RingAuth::Off
+                } else {
+                    RingAuth::Keyed
+                },
+            )
             .await?;
         Ok(Response::new(ring.into()))
     }

@@ -39,6 +39,7 @@ fn whole_ring(ring: &Ring) -> ConfigureRequest {
         cluster: ring.members.clone(),
         params: Some(small_tour(32)),
         configure_timeout_ms: 5000,
+        no_auth: false,
     }
 }
 
@@ -174,6 +175,7 @@ async fn every_coordinator_rpc_refuses_a_missing_or_wrong_token_and_changes_noth
             cluster: vec![ring.members[1].clone()],
             params: Some(small_tour(32)),
             configure_timeout_ms: 5000,
+            no_auth: false,
         };
         assert_refused("Configure", client.configure(one_member).await, message);
         assert_refused("RunTour", client.run_tour(RunTourRequest {}).await, message);

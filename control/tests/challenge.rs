@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use stillepost_control::coordinator::CoordinatorCore;
+use stillepost_control::domain::RingAuth;
 use stillepost_control::member::{MemberCore, MemberError};
 use stillepost_control::proto::member_server::{Member, MemberServer};
 use stillepost_control::proto::{self, TourParams};
@@ -142,7 +143,7 @@ async fn a_fake_member_gets_the_ring_refused_and_only_challenges() {
     };
     let cluster = vec![first.clone(), fake_control, third];
     let err = coordinator
-        .configure(&cluster, Some(params), 10_000)
+        .configure(&cluster, Some(params), 10_000, RingAuth::Keyed)
         .await
         .unwrap_err()
         .to_string();
@@ -211,7 +212,7 @@ async fn forged_datagrams_during_a_tour_are_counted_and_change_nothing() {
         max_buffer_memory: 0,
     };
     let ring = coordinator
-        .configure(&cluster, Some(params), 10_000)
+        .configure(&cluster, Some(params), 10_000, RingAuth::Keyed)
         .await
         .unwrap();
     let peers: Vec<SocketAddr> = ring
@@ -273,4 +274,72 @@ async fn forged_datagrams_during_a_tour_are_counted_and_change_nothing() {
             member.index
         );
     }
+}
+
+/// Authentication can be turned off only for a ring on loopback: the coordinator refuses
+/// `no_auth` when a member advertises another address (before any member is configured,
+/// so nothing is sent anywhere), and a member refuses a configure without a ring key whose
+/// neighbours are not on loopback.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn authentication_is_off_only_on_loopback() {
+    use stillepost_control::domain::MemberSetup;
+    // Members that advertise addresses of the benchmarking range (198.18.0.0/15), as on a
+    // cluster network; nothing is ever sent there.
+    let mut cluster = Vec::new();
+    let mut cores = Vec::new();
+    for host in 1..=2u8 {
+        let dataplane =
+            DataPlane::spawn("127.0.0.1:0".parse().unwrap(), Faults::default()).unwrap();
+        let listener = bind("test", "127.0.0.1:0".parse().unwrap()).await.unwrap();
+        cluster.push(listener.local_addr().unwrap().to_string());
+        let advertised = SocketAddr::from(([198, 18, 0, host], 7101));
+        let core = Arc::new(MemberCore::new(dataplane, Some(advertised)));
+        tokio::spawn(serve_member(
+            listener,
+            Arc::clone(&core),
+            None,
+            std::future::pending(),
+        ));
+        cores.push(core);
+    }
+    let elsewhere: SocketAddr = "198.18.0.1:7101".parse().unwrap();
+    let params = TourParams {
+        msg_len: 64,
+        count: 10,
+        window: 1,
+        forward_immediately: true,
+        member_timeout_ms: 1000,
+        warmup: 0,
+        rate: 0,
+        max_datagram: 0,
+        max_buffer_memory: 0,
+    };
+    let coordinator = CoordinatorCore::new();
+    let err = coordinator
+        .configure(&cluster, Some(params), 5000, RingAuth::Off)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "--no-auth: member 0 ({}) has the peer endpoint {elsewhere}, which is no loopback address; authentication can be turned off only for a ring on one host's loopback",
+            cluster[0]
+        )
+    );
+    let keyless = MemberSetup {
+        index: 0,
+        ring_len: 2,
+        next_peer: elsewhere.to_string(),
+        prev_peer: "127.0.0.1:9".into(),
+        params: Some(params),
+        ring_key: None,
+    };
+    let err = cores[1].configure(keyless).await.unwrap_err().to_string();
+    assert_eq!(
+        err,
+        format!(
+            "a configure without a ring key (--no-auth) is for rings on one host's loopback only, and the neighbour {elsewhere} is not; use a coordinator that sends a ring key"
+        )
+    );
 }
