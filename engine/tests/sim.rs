@@ -512,6 +512,25 @@ fn config(count: u32, window: u32, forward_immediately: bool) -> TourConfig {
     }
 }
 
+/// A one-datagram message of tour `tour_id` as a member would send it (untagged).
+fn data_datagram(tour_id: u64, seq: u32, hop: u16) -> Vec<u8> {
+    let mut buf = vec![0u8; MSG_LEN as usize];
+    let header = Header {
+        kind: Kind::Data,
+        flags: 0,
+        tour_id,
+        seq,
+        frag_index: 0,
+        frag_count: 1,
+        msg_len: MSG_LEN,
+        hop,
+        prev_send_ns: 0,
+        origin_send_ns: 0,
+    };
+    write_message(&mut buf, &header);
+    buf
+}
+
 fn seqs(list: &[u32]) -> BTreeSet<u32> {
     list.iter().copied().collect()
 }
@@ -810,28 +829,11 @@ fn window_of_one_is_ping_pong() {
 #[test]
 fn stale_tour_and_wrong_hop_are_dropped_and_counted() {
     let mut sim = Sim::new(3, config(100, 100, true));
-    let datagram = |tour_id: u64, seq: u32, hop: u16| {
-        let mut buf = vec![0u8; MSG_LEN as usize];
-        let header = Header {
-            kind: Kind::Data,
-            flags: 0,
-            tour_id,
-            seq,
-            frag_index: 0,
-            frag_count: 1,
-            msg_len: MSG_LEN,
-            hop,
-            prev_send_ns: 0,
-            origin_send_ns: 0,
-        };
-        write_message(&mut buf, &header);
-        buf
-    };
     // A message of the previous tour, and one of this tour that claims to have travelled
     // further than member 1's position allows. Both use sequence numbers of this tour,
     // which must still be accepted when the real messages arrive.
-    sim.inject(1, datagram(TOUR_ID - 1, 7, 0));
-    sim.inject(1, datagram(TOUR_ID, 8, 2));
+    sim.inject(1, data_datagram(TOUR_ID - 1, 7, 0));
+    sim.inject(1, data_datagram(TOUR_ID, 8, 2));
     sim.run();
 
     let verdicts: Vec<Option<Verdict>> = sim
@@ -1328,20 +1330,7 @@ fn tagged_datagrams_pass_and_forgeries_are_counted_and_dropped() {
     let key = RingKey::from_bytes([3; 32]);
     let mut sim = Sim::with_key(3, config(100, 100, true), key);
     let forge = |seq: u32, hop: u16, tag: Option<RingKey>| {
-        let mut bytes = vec![0u8; MSG_LEN as usize];
-        let header = Header {
-            kind: Kind::Data,
-            flags: 0,
-            tour_id: TOUR_ID,
-            seq,
-            frag_index: 0,
-            frag_count: 1,
-            msg_len: MSG_LEN,
-            hop,
-            prev_send_ns: 0,
-            origin_send_ns: 0,
-        };
-        write_message(&mut bytes, &header);
+        let mut bytes = data_datagram(TOUR_ID, seq, hop);
         if let Some(k) = tag {
             write_tag(&mut bytes, |c| k.datagram_key().tag(c));
         }
