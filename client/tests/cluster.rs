@@ -134,7 +134,10 @@ fn window_one_and_readable_aliases(backend: &str) {
     assert_complete_tour(&tour, 50, 3);
     assert_eq!(tour["params"]["window"], 1);
     // Every hop is reported in ring order, on the members' shared clock, and hops plus
-    // residences add up to the tour (per message exactly; at the median within 25 %).
+    // residences add up to the tour: per message exactly (the stamps telescope), so their
+    // means too, up to the histograms' 3 significant digits. Medians need not add up, and
+    // on a loaded machine with 50 messages they do not reliably; the consistency line
+    // reports how far they are apart.
     let hops = tour["hops"].as_array().unwrap();
     let order: Vec<(u64, u64)> = hops
         .iter()
@@ -158,10 +161,27 @@ fn window_one_and_readable_aliases(backend: &str) {
     for m in tour["members"].as_array().unwrap().iter().skip(1) {
         assert_eq!(m["residence"]["count"], 50, "{m}");
     }
+    let mean = |summary: &Value| summary["mean_ns"].as_f64().unwrap();
+    let parts: f64 = hops.iter().map(|h| mean(&h["latency"])).sum::<f64>()
+        + tour["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .skip(1)
+            .map(|m| mean(&m["residence"]))
+            .sum::<f64>();
+    let tour_mean = mean(&tour["tour_latency"]);
+    assert!(
+        (parts - tour_mean).abs() <= 0.02 * tour_mean,
+        "hops + residence means {parts} ns against the tour's {tour_mean} ns: {tour:#}"
+    );
     let c = &tour["consistency"];
-    let tour_p50 = c["tour_p50_ns"].as_f64().unwrap();
-    let difference = c["difference_ns"].as_f64().unwrap();
-    assert!(difference.abs() <= 0.25 * tour_p50, "{c}");
+    let field = |name: &str| c[name].as_f64().unwrap();
+    assert_eq!(
+        field("difference_ns"),
+        field("tour_p50_ns") - field("hops_p50_sum_ns") - field("residence_p50_sum_ns"),
+        "{c}"
+    );
     // In ping-pong every message sees an empty ring: no message waits behind another, so
     // the sum of tour latencies cannot exceed the whole tour.
     let lat = &tour["tour_latency"];
