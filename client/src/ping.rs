@@ -428,7 +428,16 @@ async fn ping_with_socket(kind: SocketKind, addr: IpAddr, opts: &PingOptions) ->
             tokio::time::sleep_until(send_at).await;
             // Sequence numbers wrap like ping's; only a few are in flight at once.
             let sequence = PingSequence((index % (1 << 16)) as u16);
-            (index, pinger.ping(sequence, &PAYLOAD).await)
+            // The round trip runs from before the send to the reply in this task, as
+            // ping's does without kernel timestamps. (surge-ping starts its own clock
+            // after its send call returns, so on loopback a reply the kernel delivered
+            // during that call reads as 0.)
+            let before_send = std::time::Instant::now();
+            let result = pinger.ping(sequence, &PAYLOAD).await;
+            (
+                index,
+                result.map(|(packet, _)| (packet, before_send.elapsed())),
+            )
         });
     }
 
