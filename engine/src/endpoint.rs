@@ -359,7 +359,7 @@ impl Endpoint {
 
     /// The offload a tour uses: it pays only for messages of several datagrams, and hold
     /// mode refuses those (a held buffer must hold one datagram).
-    pub fn offload_for(setup: &RingSetup, offload: Offload) -> Result<Offload, ConfigError> {
+    fn offload_for(setup: &RingSetup, offload: Offload) -> Result<Offload, ConfigError> {
         let hold = !setup.config.forward_immediately && !setup.position.is_origin();
         let fragments = setup.config.plan()?.count();
         Ok(if fragments > 1 && !hold {
@@ -566,6 +566,7 @@ impl Endpoint {
                 // probes this one).
                 let expected = self
                     .setup
+                    .as_ref()
                     .is_none_or(|s| source.map(|a| a.ip()) == Some(s.next_peer.ip()));
                 match Header::decode(datagram) {
                     Ok(h)
@@ -586,11 +587,14 @@ impl Endpoint {
             // the ring key's tag, in a datagram of the challenge's own size, only from the
             // previous member's host and only with a key.
             Some(Kind::Handshake) => {
-                let (Some(setup), Some(key)) = (self.setup, self.setup.and_then(|s| s.ring_key))
+                let Some((prev_peer, index, key)) = self
+                    .setup
+                    .as_ref()
+                    .and_then(|s| s.ring_key.map(|key| (s.prev_peer, s.position.index, key)))
                 else {
                     return Admitted::Ignored;
                 };
-                let expected = source.map(|a| a.ip()) == Some(setup.prev_peer.ip());
+                let expected = source.map(|a| a.ip()) == Some(prev_peer.ip());
                 match Header::decode(datagram) {
                     Ok(h)
                         if h.flags & FLAG_ANSWER == 0
@@ -600,7 +604,7 @@ impl Endpoint {
                         if !self.may_answer(source, now) {
                             return Admitted::Ignored;
                         }
-                        let tag = key.challenge_answer(h.tour_id, setup.position.index);
+                        let tag = key.challenge_answer(h.tour_id, index);
                         Header::make_challenge_answer(datagram, &tag);
                         Admitted::Echo
                     }
@@ -631,7 +635,7 @@ impl Endpoint {
                     self.io.bad_tag += 1;
                     return Admitted::Ignored;
                 }
-                if source != self.setup.map(|s| s.prev_peer) {
+                if source != self.setup.as_ref().map(|s| s.prev_peer) {
                     self.io.wrong_source += 1;
                     return Admitted::Ignored;
                 }
