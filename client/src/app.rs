@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Value, json};
-use stillepost_control::auth::Token;
+use stillepost_control::access::Credentials;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
     ConfigureReply, ConfigureRequest, GetResultRequest, Outcome, RunTourRequest, StatusReply,
@@ -16,7 +16,8 @@ use stillepost_control::proto::{
 };
 use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
-    CALL_TIMEOUT, CONNECT_TIMEOUT, TokenChannel, call, describe, lazy_channel, request,
+    CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, lazy_channel, request,
+    tls_trouble,
 };
 
 use crate::cli::{ConfigureArgs, EchoArgs, PingArgs, TourArgs, WindowArg};
@@ -54,8 +55,31 @@ pub fn invalid(message: impl Into<String>) -> anyhow::Error {
 
 /// Turns a status from the coordinator into a failure with the right exit status; a
 /// transport error means the coordinator itself could not be reached.
-fn from_status(coordinator: &str, status: tonic::Status) -> anyhow::Error {
+/// `tls` says whether the client spoke TLS.
+fn from_status(coordinator: &str, tls: bool, status: tonic::Status) -> anyhow::Error {
     use tonic::Code;
+    if let Some(trouble) = tls_trouble(&status, tls) {
+        let hint = match trouble {
+            TlsTrouble::PeerServesTls => {
+                "if it serves TLS (its start line says so), pass --tls-ca <the CA that signed its certificate>"
+            }
+            TlsTrouble::PeerServesPlain => {
+                "it does not serve TLS: drop --tls-ca, or start it with --tls-cert and --tls-key"
+            }
+            TlsTrouble::PeerCertificate => {
+                "its certificate is not signed by the CA in --tls-ca, or does not name the address in --coordinator"
+            }
+            TlsTrouble::ClosedAfterHandshake => "it closed the connection: see its log",
+        };
+        return Failure {
+            code: 4,
+            message: format!(
+                "cannot talk to the coordinator at {coordinator}: {}; {hint}",
+                describe(&status)
+            ),
+        }
+        .into();
+    }
     let transport = std::error::Error::source(&status).is_some();
     let (code, message) = match status.code() {
         Code::Unavailable | Code::DeadlineExceeded if transport || status.message().is_empty() => (
@@ -84,16 +108,19 @@ fn from_status(coordinator: &str, status: tonic::Status) -> anyhow::Error {
 /// A connection to the coordinator.
 pub struct Coordinator {
     endpoint: String,
+    /// Whether it is reached over TLS.
+    tls: bool,
     client: CoordinatorClient<TokenChannel>,
 }
 
 impl Coordinator {
-    /// A connection that sends `token` with every call.
-    pub fn connect(endpoint: &str, token: Option<&Token>) -> Result<Coordinator> {
-        let channel = lazy_channel(endpoint, CONNECT_TIMEOUT, token)
+    /// A connection that brings `credentials` to every call.
+    pub fn connect(endpoint: &str, credentials: &Credentials) -> Result<Coordinator> {
+        let channel = lazy_channel(endpoint, CONNECT_TIMEOUT, credentials)
             .map_err(|e| invalid(format!("--coordinator {e}")))?;
         Ok(Coordinator {
             endpoint: endpoint.to_string(),
+            tls: credentials.tls.is_some(),
             client: CoordinatorClient::new(channel),
         })
     }
@@ -109,7 +136,7 @@ impl Coordinator {
             self.client.clone().configure(request(req, deadline)),
         )
         .await
-        .map_err(|s| from_status(&self.endpoint, s))
+        .map_err(|s| from_status(&self.endpoint, self.tls, s))
     }
 
     pub async fn result(&self, tour: &str) -> Result<TourResult> {
@@ -134,7 +161,7 @@ impl Coordinator {
             self.client.clone().get_result(request(req, CALL_TIMEOUT)),
         )
         .await
-        .map_err(|s| from_status(&self.endpoint, s))
+        .map_err(|s| from_status(&self.endpoint, self.tls, s))
     }
 
     pub async fn status(&self) -> Result<StatusReply> {
@@ -147,7 +174,7 @@ impl Coordinator {
                 .status(request(StatusRequest {}, deadline)),
         )
         .await
-        .map_err(|s| from_status(&self.endpoint, s))
+        .map_err(|s| from_status(&self.endpoint, self.tls, s))
     }
 
     /// Runs one tour and waits for its result (long-polling, each call with a deadline).
@@ -163,7 +190,7 @@ impl Coordinator {
                 .run_tour(request(RunTourRequest {}, deadline)),
         )
         .await
-        .map_err(|s| from_status(&self.endpoint, s))?
+        .map_err(|s| from_status(&self.endpoint, self.tls, s))?
         .tour_id;
         let started = std::time::Instant::now();
         let show_bar = progress && std::io::stderr().is_terminal();
@@ -182,7 +209,7 @@ impl Coordinator {
                 )),
             )
             .await
-            .map_err(|s| from_status(&self.endpoint, s))?;
+            .map_err(|s| from_status(&self.endpoint, self.tls, s))?;
             if reply.done {
                 if let Some(bar) = bar.take() {
                     bar.finish_and_clear();

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
+use stillepost_control::access::ClientAccessArgs;
 use stillepost_control::options::{BackendArg, PollArg};
 use stillepost_control::ring::{
     DEFAULT_CONFIGURE_TIMEOUT_S, DEFAULT_COUNT, DEFAULT_MEMBER_TIMEOUT_MS, DEFAULT_MSG_LEN,
@@ -26,11 +27,8 @@ pub struct Cli {
     )]
     pub coordinator: String,
 
-    /// File holding the coordinator's token (one line; chmod 600), the one it was started
-    /// with. Else the STILLEPOST_TOKEN environment variable, if set. `local` and `tune`
-    /// need none.
-    #[arg(long, global = true, value_name = "PATH")]
-    pub token_file: Option<std::path::PathBuf>,
+    #[command(flatten)]
+    pub access: ClientAccessArgs,
 
     /// Print one JSON document on stdout instead of text.
     #[arg(long, global = true)]

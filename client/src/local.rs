@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use serde_json::json;
+use stillepost_control::access::{Credentials, Listen};
 use stillepost_control::auth::Token;
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
@@ -39,6 +40,7 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
     // Loopback needs no token, but other users of this host could reach the ring's ports
     // while it runs: a random one, known only to this process, keeps them out.
     let token = Token::random();
+    let credentials = Credentials::token_only(Some(token.clone()));
     let (stop_tx, stop_rx) = watch::channel(false);
     let stopped = move || {
         let mut rx = stop_rx.clone();
@@ -73,7 +75,7 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
         servers.push(tokio::spawn(serve_member(
             listener,
             core,
-            Some(token.clone()),
+            Listen::token_only(Some(token.clone())),
             stopped(),
         )));
     }
@@ -81,12 +83,20 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
     let coordinator_addr = listener.local_addr()?.to_string();
     servers.push(tokio::spawn(serve_coordinator(
         listener,
-        Arc::new(CoordinatorCore::new().with_member_token(Some(token.clone()))),
-        Some(token.clone()),
+        Arc::new(CoordinatorCore::new().with_member_credentials(credentials.clone())),
+        Listen::token_only(Some(token.clone())),
         stopped(),
     )));
 
-    let outcome = drive(&coordinator_addr, &token, cluster, params, args, json_mode).await;
+    let outcome = drive(
+        &coordinator_addr,
+        &credentials,
+        cluster,
+        params,
+        args,
+        json_mode,
+    )
+    .await;
     let _ = stop_tx.send(true);
     for server in servers {
         let _ = server.await;
@@ -96,13 +106,13 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
 
 async fn drive(
     coordinator_addr: &str,
-    token: &Token,
+    credentials: &Credentials,
     cluster: Vec<String>,
     params: stillepost_control::proto::TourParams,
     args: &LocalArgs,
     json_mode: bool,
 ) -> Result<()> {
-    let coord = Coordinator::connect(coordinator_addr, Some(token))?;
+    let coord = Coordinator::connect(coordinator_addr, credentials)?;
     let configured = coord
         .configure(ConfigureRequest {
             cluster,

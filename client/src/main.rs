@@ -19,7 +19,6 @@ mod skip;
 use std::process::ExitCode;
 
 use clap::Parser;
-use stillepost_control::auth::Token;
 
 use crate::app::{Coordinator, Failure};
 use crate::cli::{Cli, Command};
@@ -31,9 +30,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Tune(args) = &cli.command {
         return tune::tune(args, cli.json);
     }
-    let token =
-        Token::resolve(cli.token_file.as_deref()).map_err(|e| app::invalid(e.to_string()))?;
-    let coord = Coordinator::connect(&cli.coordinator, token.as_ref())?;
+    let credentials = cli
+        .access
+        .resolve()
+        .map_err(|e| app::invalid(e.to_string()))?;
+    let coord = Coordinator::connect(&cli.coordinator, &credentials)?;
     match &cli.command {
         Command::Configure(args) => app::configure(&coord, args, cli.json).await,
         Command::Stillepost => app::run(&coord, cli.json).await,

@@ -72,12 +72,7 @@ impl Token {
             cause,
         };
         let text = std::fs::read_to_string(path).map_err(read_error)?;
-        if let Some(mode) = readable_by_others(path) {
-            tracing::warn!(
-                "--token-file {}: group or others may read it (mode {mode:o}); chmod 600 it",
-                path.display()
-            );
-        }
+        warn_if_readable_by_others("--token-file", path);
         Token::parse(&text, &format!("--token-file {}", path.display()))
     }
 
@@ -123,11 +118,19 @@ impl Token {
     }
 }
 
-/// The permission bits of a file that group or others may read, if they may.
-fn readable_by_others(path: &Path) -> Option<u32> {
+/// Logs a warning naming a secret file (given by `origin`) that group or others may read.
+pub(crate) fn warn_if_readable_by_others(origin: &str, path: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
-    let mode = std::fs::metadata(path).ok()?.permissions().mode() & 0o777;
-    (mode & 0o044 != 0).then_some(mode)
+    let Ok(meta) = std::fs::metadata(path) else {
+        return;
+    };
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o044 != 0 {
+        tracing::warn!(
+            "{origin} {}: group or others may read it (mode {mode:o}); chmod 600 it",
+            path.display()
+        );
+    }
 }
 
 /// Why a request was refused before it reached a core. `crate::service` maps it to
@@ -156,15 +159,16 @@ pub struct InsecureBind {
 }
 
 /// What a daemon listening on `addr` (given by `flag`) may do: `Ok(None)` start quietly;
-/// `Ok(Some(warning))` start and log the warning (a non-loopback address without a token,
-/// with `--insecure`); `Err` refuse to start.
+/// `Ok(Some(warning))` start and log the warning (a non-loopback address whose callers are
+/// not `authenticated` by a token or a client certificate, with `--insecure`); `Err`
+/// refuse to start.
 pub fn check_bind(
     flag: &'static str,
     addr: SocketAddr,
-    token: Option<&Token>,
+    authenticated: bool,
     insecure: bool,
 ) -> Result<Option<String>, InsecureBind> {
-    if token.is_some() || addr.ip().to_canonical().is_loopback() {
+    if authenticated || addr.ip().to_canonical().is_loopback() {
         return Ok(None);
     }
     if insecure {
@@ -243,7 +247,6 @@ mod tests {
 
     #[test]
     fn only_non_loopback_binds_without_a_token_need_insecure() {
-        let token = Token::parse("t", "test").unwrap();
         let at = |s: &str| s.parse::<SocketAddr>().unwrap();
         for loopback in [
             "127.0.0.1:7000",
@@ -251,17 +254,14 @@ mod tests {
             "[::1]:7000",
             "[::ffff:127.0.0.1]:1",
         ] {
-            assert_eq!(check_bind("--x", at(loopback), None, false).unwrap(), None);
+            assert_eq!(check_bind("--x", at(loopback), false, false).unwrap(), None);
         }
         for open in ["0.0.0.0:7000", "10.1.2.3:7000", "[::]:7000"] {
-            assert_eq!(
-                check_bind("--x", at(open), Some(&token), false).unwrap(),
-                None
-            );
-            assert!(check_bind("--x", at(open), None, true).unwrap().is_some());
+            assert_eq!(check_bind("--x", at(open), true, false).unwrap(), None);
+            assert!(check_bind("--x", at(open), false, true).unwrap().is_some());
         }
         assert_eq!(
-            check_bind("--client-bind", at("0.0.0.0:7000"), None, false)
+            check_bind("--client-bind", at("0.0.0.0:7000"), false, false)
                 .unwrap_err()
                 .to_string(),
             "--client-bind 0.0.0.0:7000 is not a loopback address and no token is set: pass --token-file <path> or set STILLEPOST_TOKEN (the same token on the coordinator, its members and the client), or pass --insecure to let anyone who reaches 0.0.0.0:7000 use this daemon"

@@ -14,8 +14,8 @@ use tonic::Status;
 
 use stillepost_engine::dataplane::PollMode;
 
+use crate::access::Credentials;
 use crate::assemble::{Seat, assemble_result};
-use crate::auth::Token;
 use crate::domain::{
     ClockEstimate, MemberConfigured, MemberIdentity, MemberInfo, MemberReport, MemberSetup,
     MemberState, RingAuth, RingConfigured, RingStatus,
@@ -24,7 +24,8 @@ use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use crate::rpc::{
-    CALL_TIMEOUT, CONNECT_TIMEOUT, TokenChannel, call, describe, is_unreachable, request,
+    CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_unreachable,
+    request, tls_trouble,
 };
 use crate::store::{ResultStore, StoreError};
 
@@ -65,6 +66,18 @@ pub enum CoordError {
         endpoint: String,
         /// What the transport said.
         cause: String,
+    },
+    /// The coordinator and a member do not agree on TLS.
+    #[error("member {index} ({endpoint}): {cause}; {hint}")]
+    MemberTls {
+        /// Ring index.
+        index: usize,
+        /// Control endpoint as configured.
+        endpoint: String,
+        /// What the transport said.
+        cause: String,
+        /// What to change.
+        hint: &'static str,
     },
     /// A member refused the coordinator's token (or wanted one it does not have).
     #[error(
@@ -122,6 +135,34 @@ struct RingMember {
 impl RingMember {
     fn error(&self, call_name: &'static str, status: &Status) -> CoordError {
         member_error(self.index, &self.control, call_name, status)
+    }
+}
+
+/// A failed first call to a member: a TLS mismatch named as such, else as
+/// [`member_error`]. `tls` says whether the coordinator spoke TLS to it.
+fn first_call_error(index: usize, endpoint: &str, status: &Status, tls: bool) -> CoordError {
+    let Some(trouble) = tls_trouble(status, tls) else {
+        return member_error(index, endpoint, "Info", status);
+    };
+    let hint = match trouble {
+        TlsTrouble::PeerServesTls => {
+            "if it serves TLS (its start line says so), start the coordinator with --tls-ca <the CA that signed the members' certificates>"
+        }
+        TlsTrouble::PeerServesPlain => {
+            "it does not serve TLS: start it with --tls-cert and --tls-key, or the coordinator without --tls-ca"
+        }
+        TlsTrouble::PeerCertificate => {
+            "its certificate is not signed by the coordinator's --tls-ca, or does not name the address given in --cluster"
+        }
+        TlsTrouble::ClosedAfterHandshake => {
+            "if it requires client certificates (its start line says \"TLS with client certificates\"), start the coordinator with a --tls-cert and --tls-key signed by the member's --tls-ca"
+        }
+    };
+    CoordError::MemberTls {
+        index,
+        endpoint: endpoint.to_string(),
+        cause: describe(status),
+        hint,
     }
 }
 
@@ -229,8 +270,8 @@ struct State {
 pub struct CoordinatorCore {
     state: Mutex<State>,
     store: Option<ResultStore>,
-    /// The token every call to a member carries.
-    member_token: Option<Token>,
+    /// The token every call to a member carries, and TLS to reach it.
+    member_credentials: Credentials,
 }
 
 /// Clears the busy mark when a configuration or tour set-up ends early.
@@ -270,16 +311,16 @@ impl CoordinatorCore {
                 ..State::default()
             }),
             store: Some(store),
-            member_token: None,
+            member_credentials: Credentials::default(),
         };
         Ok(core)
     }
 
-    /// The same coordinator, sending `token` on every call to a member (the ring shares
-    /// one token: the coordinator's own).
-    pub fn with_member_token(self, token: Option<Token>) -> CoordinatorCore {
+    /// The same coordinator, reaching its members with `credentials` (the ring shares one
+    /// token: the coordinator's own).
+    pub fn with_member_credentials(self, credentials: Credentials) -> CoordinatorCore {
         CoordinatorCore {
-            member_token: token,
+            member_credentials: credentials,
             ..self
         }
     }
@@ -392,10 +433,11 @@ impl CoordinatorCore {
 
         // Reach every member and learn its peer endpoint, all at once. The channel is
         // made from the entry as given, so every address it resolves to is tried.
-        let token = self.member_token.as_ref();
+        let credentials = &self.member_credentials;
         let infos = join_all(cluster.iter().enumerate().map(|(index, entry)| async move {
-            let channel = crate::rpc::lazy_channel(entry, CONNECT_TIMEOUT.min(deadline), token)
-                .map_err(CoordError::InvalidArgument)?;
+            let channel =
+                crate::rpc::lazy_channel(entry, CONNECT_TIMEOUT.min(deadline), credentials)
+                    .map_err(CoordError::InvalidArgument)?;
             let mut client = MemberClient::new(channel);
             let info = call(
                 deadline,
@@ -403,7 +445,7 @@ impl CoordinatorCore {
             )
             .await
             .map(MemberIdentity::from)
-            .map_err(|s| member_error(index, entry, "Info", &s))?;
+            .map_err(|s| first_call_error(index, entry, &s, credentials.tls.is_some()))?;
             let peer: SocketAddr =
                 info.peer_endpoint
                     .parse()

@@ -8,6 +8,7 @@ pub mod proto {
     tonic::include_proto!("stillepost.v1");
 }
 
+pub mod access;
 pub mod assemble;
 pub mod auth;
 pub mod convert;

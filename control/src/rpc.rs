@@ -12,6 +12,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Request, Response, Status};
 
+use crate::access::Credentials;
 use crate::auth::{AUTHORIZATION, Token};
 
 /// Deadline for a short control call (info, configure, prepare, start, end).
@@ -81,41 +82,109 @@ impl Interceptor for AttachToken {
     }
 }
 
-/// A channel to `addr` (host:port or ip:port) that connects on first use and carries
-/// `token` on every call.
+/// A channel to `addr` (host:port or ip:port) that connects on first use, over TLS when
+/// the credentials say so, and carries their token on every call.
 pub fn lazy_channel(
     addr: &str,
     connect_timeout: Duration,
-    token: Option<&Token>,
+    credentials: &Credentials,
 ) -> Result<TokenChannel, String> {
-    let uri = format!("http://{addr}");
-    Endpoint::from_shared(uri)
-        .map(|e| {
-            let channel = e
-                .connect_timeout(connect_timeout)
-                .tcp_nodelay(true)
-                .connect_lazy();
-            InterceptedService::new(channel, AttachToken::new(token))
-        })
-        .map_err(|e| format!("'{addr}' is not a valid endpoint: {e}"))
+    let scheme = if credentials.tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let mut endpoint = Endpoint::from_shared(format!("{scheme}://{addr}"))
+        .map_err(|e| format!("'{addr}' is not a valid endpoint: {e}"))?;
+    if let Some(tls) = &credentials.tls {
+        endpoint = endpoint
+            .tls_config(tls.config())
+            .map_err(|e| format!("'{addr}': cannot use TLS: {}", error_chain(&e)))?;
+    }
+    let channel = endpoint
+        .connect_timeout(connect_timeout)
+        .tcp_nodelay(true)
+        .connect_lazy();
+    Ok(InterceptedService::new(
+        channel,
+        AttachToken::new(credentials.token.as_ref()),
+    ))
 }
 
-/// The status message followed by its causes ("tcp connect error: Connection refused").
-pub fn describe(status: &Status) -> String {
-    let mut text = status.message().to_string();
-    let mut source = std::error::Error::source(status);
+/// An error followed by its causes, each once ("transport error: invalid peer
+/// certificate: UnknownIssuer").
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    with_causes(error.to_string(), error.source())
+}
+
+/// `text` followed by `source` and its causes, each that `text` does not hold yet.
+fn with_causes(mut text: String, mut source: Option<&(dyn std::error::Error + 'static)>) -> String {
     while let Some(cause) = source {
         let cause_text = cause.to_string();
         if !text.contains(&cause_text) {
-            text.push_str(": ");
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
             text.push_str(&cause_text);
         }
         source = cause.source();
     }
+    text
+}
+
+/// The status message followed by its causes ("tcp connect error: Connection refused").
+pub fn describe(status: &Status) -> String {
+    let mut text = with_causes(
+        status.message().to_string(),
+        std::error::Error::source(status),
+    );
     if text.is_empty() {
         text = format!("{:?}", status.code());
     }
     text
+}
+
+/// What a failed connection most likely tells about TLS, from its error text (rustls and
+/// hyper give no codes for these; with TLS 1.3 a refused client certificate shows only as
+/// a closed connection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsTrouble {
+    /// The caller spoke plain HTTP/2 and the peer answered with something else: it
+    /// most likely serves TLS.
+    PeerServesTls,
+    /// The caller spoke TLS and the peer answered in plain text.
+    PeerServesPlain,
+    /// The peer's certificate did not verify against the caller's CA (or does not name
+    /// the address dialed).
+    PeerCertificate,
+    /// The peer closed the connection after the TLS handshake: most likely it refused the
+    /// caller's client certificate, or wanted one.
+    ClosedAfterHandshake,
+}
+
+/// The TLS trouble a failed call shows, if any; `tls` says whether the caller spoke TLS.
+pub fn tls_trouble(status: &Status, tls: bool) -> Option<TlsTrouble> {
+    std::error::Error::source(status)?;
+    let text = describe(status);
+    let closed = [
+        "connection closed",
+        "broken pipe",
+        "frame with invalid size",
+    ]
+    .iter()
+    .any(|t| text.contains(t));
+    if !tls {
+        return closed.then_some(TlsTrouble::PeerServesTls);
+    }
+    if text.contains("InvalidContentType") {
+        Some(TlsTrouble::PeerServesPlain)
+    } else if text.contains("invalid peer certificate") {
+        Some(TlsTrouble::PeerCertificate)
+    } else if closed || text.contains("alert") {
+        Some(TlsTrouble::ClosedAfterHandshake)
+    } else {
+        None
+    }
 }
 
 /// Whether a status means the peer could not be reached at all (rather than refused).

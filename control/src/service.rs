@@ -9,9 +9,11 @@ use std::time::Duration;
 use stillepost_engine::dataplane::DataPlaneError;
 use tokio::net::TcpListener;
 use tonic::service::Interceptor;
+use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
 
+use crate::access::{Listen, ServerTls};
 use crate::auth::{AUTHORIZATION, AuthError, Token};
 use crate::coordinator::{CoordError, CoordinatorCore};
 use crate::domain::RingAuth;
@@ -31,7 +33,9 @@ impl From<CoordError> for Status {
             CoordError::InvalidArgument(_) => Code::InvalidArgument,
             CoordError::NotConfigured => Code::FailedPrecondition,
             CoordError::Busy(_) => Code::Aborted,
-            CoordError::MemberUnreachable { .. } => Code::Unavailable,
+            CoordError::MemberUnreachable { .. } | CoordError::MemberTls { .. } => {
+                Code::Unavailable
+            }
             CoordError::MemberRefused { .. } => Code::FailedPrecondition,
             CoordError::MemberUnauthenticated { .. } => Code::FailedPrecondition,
             CoordError::ConfigureTimeout { .. } => Code::Unavailable,
@@ -273,19 +277,27 @@ pub async fn bind(flag: &str, addr: SocketAddr) -> std::io::Result<TcpListener> 
     })
 }
 
-/// Serves the member service on `listener` until `shutdown` completes; with a `token`, only
-/// to calls that carry it.
+/// A server builder, over TLS when `tls` is set.
+fn server(tls: Option<&ServerTls>) -> Result<Server, tonic::transport::Error> {
+    match tls {
+        Some(tls) => Server::builder().tls_config(tls.config()),
+        None => Ok(Server::builder()),
+    }
+}
+
+/// Serves the member service on `listener` until `shutdown` completes; only to calls that
+/// carry `listen`'s token if it has one, over TLS if it has that.
 pub async fn serve_member(
     listener: TcpListener,
     core: Arc<MemberCore>,
-    token: Option<Token>,
+    listen: Listen,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let require = RequireToken {
-        token,
+        token: listen.token,
         role: Role::Member,
     };
-    tonic::transport::Server::builder()
+    server(listen.tls.as_ref())?
         .add_service(MemberServer::with_interceptor(
             MemberService::new(core),
             require,
@@ -297,19 +309,20 @@ pub async fn serve_member(
         .await
 }
 
-/// Serves the coordinator service on `listener` until `shutdown` completes; with a
-/// `token`, only to calls that carry it. (The core holds the token it sends to members.)
+/// Serves the coordinator service on `listener` until `shutdown` completes; only to calls
+/// that carry `listen`'s token if it has one, over TLS if it has that. (The core holds the
+/// credentials it uses with members.)
 pub async fn serve_coordinator(
     listener: TcpListener,
     core: Arc<CoordinatorCore>,
-    token: Option<Token>,
+    listen: Listen,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
     let require = RequireToken {
-        token,
+        token: listen.token,
         role: Role::Coordinator,
     };
-    tonic::transport::Server::builder()
+    server(listen.tls.as_ref())?
         .add_service(CoordinatorServer::with_interceptor(
             CoordinatorService::new(core),
             require,

@@ -8,6 +8,7 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use stillepost_control::access::{Credentials, Listen};
 use stillepost_control::auth::Token;
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
@@ -63,11 +64,13 @@ async fn start_ring(member_token: Option<Token>) -> Ring {
     let (members, mut servers) = start_members(2, Some(&token(RING_TOKEN))).await;
     let listener = bind("test", "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let coordinator = listener.local_addr().unwrap().to_string();
-    let core = Arc::new(CoordinatorCore::new().with_member_token(member_token));
+    let core = Arc::new(
+        CoordinatorCore::new().with_member_credentials(Credentials::token_only(member_token)),
+    );
     servers.push(tokio::spawn(serve_coordinator(
         listener,
         core,
-        Some(token(RING_TOKEN)),
+        Listen::token_only(Some(token(RING_TOKEN))),
         std::future::pending(),
     )));
     Ring {
@@ -78,7 +81,12 @@ async fn start_ring(member_token: Option<Token>) -> Ring {
 }
 
 fn channel(addr: &str, token: Option<&Token>) -> TokenChannel {
-    lazy_channel(addr, Duration::from_secs(3), token).unwrap()
+    lazy_channel(
+        addr,
+        Duration::from_secs(3),
+        &Credentials::token_only(token.cloned()),
+    )
+    .unwrap()
 }
 
 fn coordinator(ring: &Ring, with: Option<&Token>) -> CoordinatorClient<TokenChannel> {

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
+use stillepost_control::access::Listen;
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::domain::RingAuth;
 use stillepost_control::member::{MemberCore, MemberError};
@@ -89,7 +90,7 @@ async fn real_member() -> (String, Arc<MemberCore>) {
     tokio::spawn(serve_member(
         listener,
         Arc::clone(&core),
-        None,
+        Listen::default(),
         std::future::pending(),
     ));
     (control, core)
@@ -297,7 +298,7 @@ async fn authentication_is_off_only_on_loopback() {
         tokio::spawn(serve_member(
             listener,
             Arc::clone(&core),
-            None,
+            Listen::default(),
             std::future::pending(),
         ));
         cores.push(core);

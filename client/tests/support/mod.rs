@@ -251,27 +251,36 @@ impl Cluster {
 
     /// A coordinator and `n` members on `backend`, member `i` with the flags `extra(i)`.
     pub fn start_each(backend: &str, n: usize, extra: impl Fn(usize) -> Vec<String>) -> Cluster {
-        Cluster::start_via(backend, n, &[], extra, Daemon::start)
+        Cluster::start_via(backend, n, &[], &[], extra, Daemon::start)
     }
 
     /// A coordinator and `n` members on the default backend, all started with
     /// `--token-file token_file` and logging into [`Daemon::log`].
     pub fn start_with_token(n: usize, token_file: &Path) -> Cluster {
         let file = token_file.to_str().expect("utf-8 path");
+        let common = ["--token-file", file];
+        Cluster::start_split(n, &common, &common)
+    }
+
+    /// A coordinator started with `coordinator` and `n` members on the default backend
+    /// started with `members`, all logging into [`Daemon::log`].
+    pub fn start_split(n: usize, coordinator: &[&str], members: &[&str]) -> Cluster {
         Cluster::start_via(
             "auto",
             n,
-            &["--token-file", file],
+            coordinator,
+            members,
             |_| Vec::new(),
             Daemon::start_logged,
         )
     }
 
-    /// A coordinator and `n` members on `backend`, every daemon with the flags `common`,
-    /// member `i` with `extra(i)` too, each started by `start`.
+    /// A coordinator with the flags `coordinator` and `n` members on `backend` with the
+    /// flags `common`, member `i` with `extra(i)` too, each started by `start`.
     fn start_via(
         backend: &str,
         n: usize,
+        coordinator: &[&str],
         common: &[&str],
         extra: impl Fn(usize) -> Vec<String>,
         start: impl Fn(&[&str]) -> Daemon,
@@ -284,7 +293,7 @@ impl Cluster {
             "--data-dir",
             data_dir.to_str().expect("utf-8 temp dir"),
         ];
-        args.extend_from_slice(common);
+        args.extend_from_slice(coordinator);
         let coordinator = start(&args);
         let coordinator_addr = coordinator.addr_after("listening for clients on ");
         let mut members = Vec::new();

@@ -4,8 +4,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use clap::{Args, Parser, Subcommand};
-use stillepost_control::auth::{Token, check_bind};
+use clap::{Parser, Subcommand};
+use stillepost_control::access::{DaemonAccess, DaemonAccessArgs, DaemonRole};
 use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
 use stillepost_control::options::{BackendArg, PollArg, available_cores};
@@ -24,31 +24,19 @@ struct Cli {
 
 const ACROSS_HOSTS: &str = "Across hosts, every daemon and the client need the same token (docs/security.md), e.g.:\n  stillepostd coordinator --client-bind 0.0.0.0:7000 --token-file token\n  stillepostd member --coord-bind 0.0.0.0:7001 --peer-bind 0.0.0.0:7101 --token-file token";
 
-/// Who may use the daemon's gRPC port.
-#[derive(Debug, Args)]
-struct Access {
-    /// File holding the shared token (one line; chmod 600) that every call to this daemon
-    /// must carry, and that a coordinator sends to its members: the coordinator, its
-    /// members and the client use the same one. Else the STILLEPOST_TOKEN environment
-    /// variable, if set. Without a token, only a loopback address may be listened on.
-    #[arg(long, value_name = "PATH")]
-    token_file: Option<std::path::PathBuf>,
-    /// Listen on a non-loopback address without a token: anyone who reaches the port
-    /// can configure and read the ring (docs/security.md).
-    #[arg(long)]
-    insecure: bool,
-}
-
-impl Access {
-    /// The token, after checking that `addr` (given by `flag`) may be listened on with
-    /// or without it; logs one warning for an insecure non-loopback address.
-    fn token_for(&self, flag: &'static str, addr: SocketAddr) -> Result<Option<Token>> {
-        let token = Token::resolve(self.token_file.as_deref())?;
-        if let Some(warning) = check_bind(flag, addr, token.as_ref(), self.insecure)? {
-            tracing::warn!("{warning}");
-        }
-        Ok(token)
+/// The access settings for a daemon listening on `addr` (given by `flag`); logs one
+/// warning for an insecure non-loopback address.
+fn resolve_access(
+    args: &DaemonAccessArgs,
+    role: DaemonRole,
+    flag: &'static str,
+    addr: SocketAddr,
+) -> Result<DaemonAccess> {
+    let access = args.resolve(role, flag, addr)?;
+    if let Some(warning) = &access.warning {
+        tracing::warn!("{warning}");
     }
+    Ok(access)
 }
 
 #[derive(Debug, Subcommand)]
@@ -64,7 +52,7 @@ enum Role {
         #[arg(long, value_name = "DIR")]
         data_dir: Option<std::path::PathBuf>,
         #[command(flatten)]
-        access: Access,
+        access: DaemonAccessArgs,
     },
     /// Take part in a ring: a control endpoint for the coordinator and a UDP peer socket
     /// that forwards tour messages.
@@ -73,7 +61,7 @@ enum Role {
         #[arg(long, value_name = "HOST:PORT")]
         coord_bind: String,
         #[command(flatten)]
-        access: Access,
+        access: DaemonAccessArgs,
         /// Address of the UDP peer socket that receives and forwards tour messages.
         /// Binding a wildcard address (0.0.0.0) advertises the address the coordinator
         /// reached this member at, never 0.0.0.0.
@@ -168,18 +156,19 @@ async fn run(cli: Cli) -> Result<()> {
             access,
         } => {
             let addr = resolve("--client-bind", &client_bind)?;
-            let token = access.token_for("--client-bind", addr)?;
+            let access = resolve_access(&access, DaemonRole::Coordinator, "--client-bind", addr)?;
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let store = ResultStore::open(&data_dir)?;
-            let core = CoordinatorCore::with_store(store)?.with_member_token(token.clone());
+            let core = CoordinatorCore::with_store(store)?.with_member_credentials(access.members);
             let listener = bind("--client-bind", addr).await?;
             let local = listener.local_addr()?;
             println!(
-                "stillepostd coordinator: listening for clients on {local}, results in {}",
+                "stillepostd coordinator: listening for clients on {local} ({}), results in {}",
+                access.listen.describe(),
                 data_dir.display()
             );
             tracing::info!(%local, "coordinator ready");
-            serve_coordinator(listener, Arc::new(core), token, shutdown_signal())
+            serve_coordinator(listener, Arc::new(core), access.listen, shutdown_signal())
                 .await
                 .context("the coordinator's gRPC server failed")?;
         }
@@ -202,7 +191,7 @@ async fn run(cli: Cli) -> Result<()> {
             fault_refuse_gso,
         } => {
             let control_addr = resolve("--coord-bind", &coord_bind)?;
-            let token = access.token_for("--coord-bind", control_addr)?;
+            let access = resolve_access(&access, DaemonRole::Member, "--coord-bind", control_addr)?;
             let peer_addr = resolve("--peer-bind", &peer_bind)?;
             let options = DataPlaneOptions {
                 backend: backend.into(),
@@ -229,7 +218,8 @@ async fn run(cli: Cli) -> Result<()> {
                 tracing::warn!("fault injection: every tour datagram will be dropped");
             }
             println!(
-                "stillepostd member: control on {local}, peer socket on {peer_local}, backend {}, poll {}, cpu {}",
+                "stillepostd member: control on {local} ({}), peer socket on {peer_local}, backend {}, poll {}, cpu {}",
+                access.listen.describe(),
                 started.backend.name(),
                 started.poll.name(),
                 started.cpu.map_or("any".to_string(), |c| c.to_string())
@@ -241,7 +231,7 @@ async fn run(cli: Cli) -> Result<()> {
             }
             tracing::info!(control = %local, peer = %peer_local, "member ready");
             let core = Arc::new(MemberCore::new(dataplane, advertise));
-            serve_member(listener, core, token, shutdown_signal())
+            serve_member(listener, core, access.listen, shutdown_signal())
                 .await
                 .context("the member's gRPC server failed")?;
         }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use stillepost_control::access::Listen;
 use stillepost_control::auth::Token;
 use stillepost_control::member::MemberCore;
 use stillepost_control::proto::TourParams;
@@ -27,7 +28,7 @@ pub async fn start_members(n: usize, token: Option<&Token>) -> (Vec<String>, Vec
         servers.push(tokio::spawn(serve_member(
             listener,
             core,
-            token.cloned(),
+            Listen::token_only(token.cloned()),
             std::future::pending(),
         )));
     }
