@@ -11,14 +11,15 @@ use serde_json::{Value, json};
 use stillepost_control::access::Credentials;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
-    ConfigureReply, ConfigureRequest, GetResultRequest, Outcome, RunTourRequest, StatusReply,
-    StatusRequest, TourParams, TourResult, WaitTourRequest,
+    ConfigureReply, ConfigureRequest, EchoKeyRequest, GetResultRequest, Outcome, RunTourRequest,
+    StatusReply, StatusRequest, TourParams, TourResult, WaitTourRequest,
 };
 use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, lazy_channel, request,
     tls_trouble,
 };
+use stillepost_engine::auth::DatagramKey;
 
 use crate::cli::{ConfigureArgs, EchoArgs, PingArgs, TourArgs, WindowArg};
 use crate::report;
@@ -137,6 +138,33 @@ impl Coordinator {
         )
         .await
         .map_err(|s| from_status(&self.endpoint, self.tls, s))
+    }
+
+    /// The key echo requests to the ring's members must carry (`None`: a ring without a
+    /// key).
+    pub async fn echo_key(&self) -> Result<Option<DatagramKey>> {
+        let reply = call(
+            CALL_TIMEOUT,
+            self.client
+                .clone()
+                .echo_key(request(EchoKeyRequest {}, CALL_TIMEOUT)),
+        )
+        .await
+        .map_err(|s| from_status(&self.endpoint, self.tls, s))?;
+        if reply.key.is_empty() {
+            return Ok(None);
+        }
+        DatagramKey::from_slice(&reply.key).map(Some).ok_or_else(|| {
+            Failure {
+                code: 1,
+                message: format!(
+                    "the coordinator at {} sent an echo key of {} bytes, not 16: is it of another version?",
+                    self.endpoint,
+                    reply.key.len()
+                ),
+            }
+            .into()
+        })
     }
 
     pub async fn result(&self, tour: &str) -> Result<TourResult> {
@@ -403,8 +431,9 @@ async fn member_peers(coord: &Coordinator) -> Result<Vec<(u32, SocketAddr)>> {
 
 pub async fn echo_members(coord: &Coordinator, args: &EchoArgs, json_mode: bool) -> Result<()> {
     let peers = member_peers(coord).await?;
+    let key = coord.echo_key().await?;
     let timeout = args.timeout();
-    let results = tokio::task::spawn_blocking(move || crate::echo::echo_all(&peers, timeout))
+    let results = tokio::task::spawn_blocking(move || crate::echo::echo_all(&peers, timeout, key))
         .await
         .context("the echo task failed")??;
     let missing = results.iter().filter(|r| r.rtt.is_none()).count();

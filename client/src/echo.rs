@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use serde_json::{Value, json};
+use stillepost_engine::auth::DatagramKey;
 use stillepost_engine::wire::{HEADER_LEN, Header, Kind};
 
 /// One member's answer (or silence).
@@ -57,7 +58,13 @@ impl EchoResult {
 }
 
 /// Echoes each member in turn, so one member's answer never delays another's timing.
-pub fn echo_all(peers: &[(u32, SocketAddr)], timeout: Duration) -> Result<Vec<EchoResult>> {
+/// With `key` (the ring's echo key, from the coordinator) requests carry its tag and only
+/// answers with its tag count.
+pub fn echo_all(
+    peers: &[(u32, SocketAddr)],
+    timeout: Duration,
+    key: Option<DatagramKey>,
+) -> Result<Vec<EchoResult>> {
     let base = u64::from(rand::random::<u32>()) << 8;
     let mut v4 = None;
     let mut v6 = None;
@@ -80,7 +87,7 @@ pub fn echo_all(peers: &[(u32, SocketAddr)], timeout: Duration) -> Result<Vec<Ec
         };
         let echo_id = base | (i as u64 + 1);
         // One member's failure is that member's line, not the end of the command.
-        let (rtt, error) = match echo_one(socket, peer, echo_id, timeout) {
+        let (rtt, error) = match echo_one(socket, peer, echo_id, timeout, key) {
             Ok(rtt) => (rtt, None),
             Err(e) => (None, Some(format!("{e:#}"))),
         };
@@ -100,10 +107,14 @@ fn echo_one(
     peer: SocketAddr,
     echo_id: u64,
     timeout: Duration,
+    key: Option<DatagramKey>,
 ) -> Result<Option<Duration>> {
     let header = Header::echo_request(echo_id);
     let mut out = [0u8; HEADER_LEN];
     header.encode(&mut out);
+    if let Some(key) = &key {
+        key.sign(&mut out);
+    }
     let mut buf = [0u8; 2048];
     let sent_at = Instant::now();
     socket
@@ -119,9 +130,12 @@ fn echo_one(
         match socket.recv_from(&mut buf) {
             Ok((len, from)) => {
                 let rtt = sent_at.elapsed();
-                // Only this member's answer to this echo counts; anything else is ignored.
+                // Only this member's answer to this echo, with the key's tag, counts;
+                // anything else is ignored.
+                let answer = &buf[..len];
                 if from == peer
-                    && matches!(Header::decode(&buf[..len]), Ok(h) if h.kind == Kind::EchoReply && h.tour_id == echo_id)
+                    && key.is_none_or(|key| key.check(answer))
+                    && matches!(Header::decode(answer), Ok(h) if h.kind == Kind::EchoReply && h.tour_id == echo_id)
                 {
                     return Ok(Some(rtt));
                 }

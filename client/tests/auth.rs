@@ -167,3 +167,51 @@ fn token_errors_of_the_client_name_where_it_looked() {
         let _ = std::fs::remove_dir_all(file.parent().unwrap());
     }
 }
+
+/// Members started with the same `--psk-file` run tours (clock probes and echoes
+/// included); a member whose pre-shared key differs cannot answer its previous member's
+/// challenge, and the configure fails naming it.
+#[test]
+fn members_with_the_same_pre_shared_key_run_tours_and_one_with_another_is_refused() {
+    let dir = scratch_dir("psk");
+    let (ours, theirs) = (dir.join("ours"), dir.join("theirs"));
+    std::fs::write(&ours, "9c1f0e7d2b4a6c8e0f1a3b5c7d9e1f20\n").unwrap();
+    std::fs::write(&theirs, "0d2e4f6a8b0c1d3e5f7a9b1c3d5e7f90\n").unwrap();
+    for file in [&ours, &theirs] {
+        std::fs::set_permissions(file, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+            .unwrap();
+    }
+    let psk = |file: &std::path::Path| vec!["--psk-file".to_string(), file.display().to_string()];
+
+    let cluster = Cluster::start_each("auto", 3, |i| {
+        // Member 2 runs on another (simulated) host, so its clock is probed.
+        let mut flags = psk(&ours);
+        if i == 2 {
+            flags.extend(["--fault-clock-shift-ns".to_string(), "50000".to_string()]);
+        }
+        flags
+    });
+    cluster.configure(&["--msgcount", "30"]);
+    let tour = cluster.tour();
+    assert_eq!(tour["outcome"], "complete", "{tour:#}");
+    assert_eq!(tour["messages_received"], 30, "{tour:#}");
+    let out = cluster.client(&["echo-members", "--json"]);
+    assert_success(&out);
+    let echoes = json(&out);
+    for member in echoes["members"].as_array().unwrap() {
+        assert_eq!(member["answered"], true, "{echoes:#}");
+    }
+
+    let cluster = Cluster::start_each("auto", 3, |i| psk(if i == 1 { &theirs } else { &ours }));
+    let out = cluster.client(&["configure", "--cluster", &cluster.cluster_arg()]);
+    assert_failure(
+        &out,
+        1,
+        &[
+            "did not answer the ring's challenge",
+            &cluster.peers[1],
+            "--psk-file differs",
+        ],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

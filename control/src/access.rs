@@ -24,6 +24,8 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use serde::Deserialize;
 use tonic::transport::{Certificate, ClientTlsConfig, Identity, ServerTlsConfig};
 
+use stillepost_engine::auth::{PSK_MIN_LEN, Psk};
+
 use crate::auth::{InsecureBind, TOKEN_ENV, Token, TokenError, check_bind};
 
 /// The config file, as written. Every key is optional.
@@ -36,6 +38,8 @@ struct ConfigFile {
     token: Option<String>,
     /// Listen on a non-loopback address without a token.
     insecure: Option<bool>,
+    /// A member's pre-shared key file.
+    psk_file: Option<PathBuf>,
     #[serde(default)]
     tls: TlsSection,
 }
@@ -102,6 +106,26 @@ pub enum AccessError {
         /// What is missing.
         missing: &'static str,
     },
+    /// A pre-shared key file that is too short.
+    #[error(
+        "{origin} {}: holds {len} bytes; a pre-shared key needs at least {min} (make one with `openssl rand -hex 32`)",
+        path.display()
+    )]
+    ShortPsk {
+        /// The flag or config key that named the file.
+        origin: String,
+        /// The file.
+        path: PathBuf,
+        /// Its length without the trailing newline.
+        len: usize,
+        /// The least taken.
+        min: usize,
+    },
+    /// `--psk-file` given to a coordinator.
+    #[error(
+        "--psk-file is for members (the same file on every member of the ring); a coordinator sends no datagrams and takes none"
+    )]
+    PskOnCoordinator,
     /// A member told to require client certificates on a port that is not TLS.
     #[error(
         "a member's --tls-ca (tls.ca) makes it require client certificates signed by that CA, which needs TLS: set --tls-cert and --tls-key (tls.cert, tls.key) too"
@@ -246,8 +270,8 @@ pub enum DaemonRole {
 /// `stillepostd`'s access flags.
 #[derive(Debug, Clone, Default, Args)]
 pub struct DaemonAccessArgs {
-    /// TOML file with any of: token_file, token, insecure, and [tls] cert, key, ca
-    /// (docs/security.md). Flags win over it; relative paths are relative to the file.
+    /// TOML file with any of: token_file, token, insecure, psk_file, and [tls] cert,
+    /// key, ca (docs/security.md). Flags win over it; relative paths are relative to the file.
     #[arg(long, value_name = "PATH")]
     pub config: Option<PathBuf>,
     /// File holding the shared token (one line; chmod 600) that every call to this daemon
@@ -274,6 +298,12 @@ pub struct DaemonAccessArgs {
     /// them (mTLS), so that only the coordinator gets in.
     #[arg(long, value_name = "PATH")]
     pub tls_ca: Option<PathBuf>,
+    /// Members only: a file holding a pre-shared secret (at least 16 bytes; chmod 600),
+    /// the same on every member of the ring. It is mixed into every configuration's ring
+    /// key, so that challenges and tour datagrams pass only between members that hold it,
+    /// even for someone who learned the ring key from the control plane.
+    #[arg(long, value_name = "PATH")]
+    pub psk_file: Option<PathBuf>,
 }
 
 /// The client's access flags.
@@ -303,6 +333,8 @@ pub struct DaemonAccess {
     pub members: Credentials,
     /// One line to log at start (a non-loopback address running `--insecure`).
     pub warning: Option<String>,
+    /// A member's pre-shared key.
+    pub psk: Option<Psk>,
 }
 
 impl DaemonAccessArgs {
@@ -316,6 +348,14 @@ impl DaemonAccessArgs {
     ) -> Result<DaemonAccess, AccessError> {
         let config = Config::read(self.config.as_deref())?;
         let token = config.token(self.token_file.as_deref())?;
+        let psk = match role {
+            DaemonRole::Coordinator if self.psk_file.is_some() => {
+                return Err(AccessError::PskOnCoordinator);
+            }
+            // A config file shared with members may name one: not the coordinator's.
+            DaemonRole::Coordinator => None,
+            DaemonRole::Member => config.psk(self.psk_file.as_deref())?,
+        };
         let cert = config.pick(&self.tls_cert, "--tls-cert", |t| &t.cert, "tls.cert");
         let key = config.pick(&self.tls_key, "--tls-key", |t| &t.key, "tls.key");
         let ca = config.pick(&self.tls_ca, "--tls-ca", |t| &t.ca, "tls.ca");
@@ -370,6 +410,7 @@ impl DaemonAccessArgs {
                 tls: member_tls,
             },
             warning,
+            psk,
         })
     }
 }
@@ -456,6 +497,30 @@ impl Config {
             path: dir.join(path),
             origin: format!("{key_name} in {}", file.display()),
         }
+    }
+
+    /// The pre-shared key: `--psk-file`, else the config file's `psk_file`, else none.
+    fn psk(&self, flag: Option<&Path>) -> Result<Option<Psk>, AccessError> {
+        let setting = match (flag, &self.file.psk_file) {
+            (Some(path), _) => Setting {
+                path: path.to_path_buf(),
+                origin: "--psk-file".to_string(),
+            },
+            (None, Some(path)) => self.setting(path, "psk_file"),
+            (None, None) => return Ok(None),
+        };
+        let bytes = read(&setting)?;
+        crate::auth::warn_if_readable_by_others(&setting.origin, &setting.path);
+        let secret = bytes.strip_suffix(b"\n").unwrap_or(&bytes);
+        let secret = secret.strip_suffix(b"\r").unwrap_or(secret);
+        Psk::from_secret(secret)
+            .map(Some)
+            .ok_or_else(|| AccessError::ShortPsk {
+                origin: setting.origin.clone(),
+                path: setting.path.clone(),
+                len: secret.len(),
+                min: PSK_MIN_LEN,
+            })
     }
 
     /// The token: `--token-file`, else `STILLEPOST_TOKEN`, else the config file's `token`
@@ -690,6 +755,45 @@ mod tests {
             .resolve(DaemonRole::Member, "--coord-bind", loopback())
             .unwrap();
         assert!(access.warning.is_none() && access.listen.token.is_none());
+    }
+
+    #[test]
+    fn a_psk_is_read_for_members_only_and_a_short_one_refused() {
+        let dir = Dir::new("psk");
+        let short = dir.write("short", "0123456789abcde\n");
+        let long = dir.write("long", "0123456789abcdef\n");
+        let config = dir.write("c.toml", "psk_file = \"long\"\n");
+        let member = |args: DaemonAccessArgs| args.resolve(DaemonRole::Member, "--x", loopback());
+        let from_file = DaemonAccessArgs {
+            config: Some(config.clone()),
+            ..DaemonAccessArgs::default()
+        };
+        assert_eq!(
+            member(from_file.clone()).unwrap().psk,
+            Psk::from_secret(b"0123456789abcdef")
+        );
+        let err = member(DaemonAccessArgs {
+            psk_file: Some(short.clone()),
+            ..from_file.clone()
+        })
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with(&format!("--psk-file {}: holds 15 bytes", short.display())),
+            "{err}"
+        );
+        // A coordinator ignores the shared file's psk_file and refuses the flag.
+        let coordinator =
+            |args: DaemonAccessArgs| args.resolve(DaemonRole::Coordinator, "--x", loopback());
+        assert_eq!(coordinator(from_file).unwrap().psk, None);
+        let flag = DaemonAccessArgs {
+            psk_file: Some(long),
+            ..DaemonAccessArgs::default()
+        };
+        assert!(matches!(
+            coordinator(flag).unwrap_err(),
+            AccessError::PskOnCoordinator
+        ));
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
-use stillepost_engine::auth::RingKey;
+use stillepost_engine::auth::{DatagramKey, RingKey};
 use tokio::sync::watch;
 use tonic::Status;
 
@@ -198,6 +198,8 @@ fn member_error(
 struct Ring {
     params: TourParams,
     members: Vec<RingMember>,
+    /// The key echo requests to the members must carry (`None`: a ring without a key).
+    echo_key: Option<DatagramKey>,
 }
 
 impl Ring {
@@ -323,6 +325,13 @@ impl CoordinatorCore {
             member_credentials: credentials,
             ..self
         }
+    }
+
+    /// The key echo requests to the configured ring's members must carry (`None`: a ring
+    /// configured without a key, whose members answer untagged echoes).
+    pub fn echo_key(&self) -> Result<Option<DatagramKey>, CoordError> {
+        let ring = self.lock().ring.clone().ok_or(CoordError::NotConfigured)?;
+        Ok(ring.echo_key)
     }
 
     /// A finished tour's result: the latest (`tour_id` None) or a given one.
@@ -590,7 +599,11 @@ impl CoordinatorCore {
             members: members.iter().map(|m| m.info.clone()).collect(),
             params,
         };
-        self.lock().ring = Some(Arc::new(Ring { params, members }));
+        self.lock().ring = Some(Arc::new(Ring {
+            params,
+            members,
+            echo_key: ring_key.map(|k| k.echo_key()),
+        }));
         Ok(reply)
     }
 

@@ -6,7 +6,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use stillepost_engine::auth::RingKey;
+use stillepost_engine::auth::{Psk, RingKey};
 use stillepost_engine::counters::{MemberCounters, SocketCounters, Timestamping};
 use stillepost_engine::dataplane::{
     ChallengeError, DataPlane, DataPlaneError, ProbeError, RingSetup, Started, TourReport,
@@ -92,6 +92,8 @@ struct Told {
 pub struct MemberCore {
     dataplane: Arc<DataPlane>,
     advertise: Option<SocketAddr>,
+    /// The pre-shared key (`--psk-file`) mixed into every configuration's ring key.
+    psk: Option<Psk>,
     state: Mutex<Told>,
 }
 
@@ -109,8 +111,15 @@ impl MemberCore {
         MemberCore {
             dataplane: Arc::new(dataplane),
             advertise,
+            psk: None,
             state: Mutex::new(Told::default()),
         }
+    }
+
+    /// The same member, mixing `psk` into every ring key it is given: it then answers
+    /// challenges and tags datagrams only as members with the same pre-shared key do.
+    pub fn with_psk(self, psk: Option<Psk>) -> MemberCore {
+        MemberCore { psk, ..self }
     }
 
     /// The peer socket's bound address.
@@ -201,12 +210,18 @@ impl MemberCore {
             index: req.index,
             ring_len: req.ring_len,
         };
+        // The ring key as this member uses it (mixed with its pre-shared key, if any); the
+        // echo key comes from the coordinator's key alone, as clients get it from there.
+        let ring_key = req
+            .ring_key
+            .map(|key| self.psk.map_or(key, |psk| key.with_psk(&psk)));
         let setup = RingSetup {
             position,
             config,
             next_peer,
             prev_peer,
-            ring_key: req.ring_key,
+            ring_key,
+            echo_key: req.ring_key.map(|key| key.echo_key()),
         };
         let report = self.blocking(move |dp| dp.configure(setup)).await?;
         let mut warnings = Vec::new();
@@ -262,7 +277,7 @@ impl MemberCore {
         state.position = Some(position);
         state.prev_peer = Some(prev_peer);
         state.next_peer = Some(next_peer);
-        state.ring_key = req.ring_key;
+        state.ring_key = ring_key;
         // Without a key (a loopback ring, checked above) there is no challenge to pass.
         state.next_verified = req.ring_key.is_none();
         state.rcvbuf = (report.rcvbuf_requested as u64, report.rcvbuf_granted as u64);
@@ -336,13 +351,17 @@ impl MemberCore {
             }
         }
         let prev_clock = if probe_prev_clock {
-            let prev = lock(&self.state)
-                .prev_peer
-                .ok_or(MemberError::DataPlane(DataPlaneError::NotConfigured))?;
+            let (prev, key) = {
+                let state = lock(&self.state);
+                let prev = state
+                    .prev_peer
+                    .ok_or(MemberError::DataPlane(DataPlaneError::NotConfigured))?;
+                (prev, state.ring_key.map(|k| k.datagram_key()))
+            };
             let probes = clock_probes.clamp(1, MAX_CLOCK_PROBES);
             let dataplane = Arc::clone(&self.dataplane);
             let estimate = tokio::task::spawn_blocking(move || {
-                dataplane.probe_clock(prev, probes, CLOCK_PROBE_BUDGET)
+                dataplane.probe_clock(prev, probes, CLOCK_PROBE_BUDGET, key)
             })
             .await
             .map_err(|e| MemberError::Internal(e.to_string()))??;

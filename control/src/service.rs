@@ -268,6 +268,16 @@ impl Coordinator for CoordinatorService {
         let id = (!req.latest).then_some(req.tour_id);
         Ok(Response::new(self.core.result(id).await?))
     }
+
+    async fn echo_key(
+        &self,
+        _req: Request<proto::EchoKeyRequest>,
+    ) -> Result<Response<proto::EchoKeyReply>, Status> {
+        let key = self.core.echo_key()?;
+        Ok(Response::new(proto::EchoKeyReply {
+            key: key.map(|k| k.as_bytes().to_vec()).unwrap_or_default(),
+        }))
+    }
 }
 
 /// Binds a TCP listener for a gRPC server, naming the flag and address on failure.

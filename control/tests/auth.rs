@@ -14,9 +14,9 @@ use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::member_client::MemberClient;
 use stillepost_control::proto::{
-    ChallengeNextRequest, ConfigureRequest, GetResultRequest, InfoReply, InfoRequest,
-    MemberConfigureRequest, MemberWaitRequest, Outcome, PrepareRequest, RunTourRequest,
-    StatusReply, StatusRequest, TourRef, TourResult, WaitTourRequest,
+    ChallengeNextRequest, ConfigureRequest, EchoKeyRequest, GetResultRequest, InfoReply,
+    InfoRequest, MemberConfigureRequest, MemberWaitRequest, Outcome, PrepareRequest,
+    RunTourRequest, StatusReply, StatusRequest, TourRef, TourResult, WaitTourRequest,
 };
 use stillepost_control::rpc::{TokenChannel, lazy_channel};
 use stillepost_control::service::{bind, serve_coordinator};
@@ -198,8 +198,17 @@ async fn every_coordinator_rpc_refuses_a_missing_or_wrong_token_and_changes_noth
             latest: true,
         };
         assert_refused("GetResult", client.get_result(latest).await, message);
+        assert_refused("EchoKey", client.echo_key(EchoKeyRequest {}).await, message);
     }
     assert_eq!(coordinator_state(&ring).await, before);
+    // With the token, the echo key is the one the members check echoes against.
+    let key = coordinator(&ring, Some(&token(RING_TOKEN)))
+        .echo_key(EchoKeyRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .key;
+    assert_eq!(key.len(), 16);
 }
 
 /// Every member RPC, without a token and with a wrong one: `Unauthenticated`, and the

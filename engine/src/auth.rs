@@ -25,6 +25,14 @@ pub const DATAGRAM_TAG_LEN: usize = 8;
 const CHALLENGE_CONTEXT: &[u8] = b"stillepost v1 challenge answer";
 /// The context from which a ring key's datagram key is derived (`blake3::derive_key`).
 const DATAGRAM_KEY_CONTEXT: &str = "stillepost v1 datagram tag key";
+/// The context from which a ring key's echo key is derived.
+const ECHO_KEY_CONTEXT: &str = "stillepost v1 echo tag key";
+/// The context from which a pre-shared key is derived from its file's bytes.
+const PSK_CONTEXT: &str = "stillepost v1 pre-shared key";
+/// Domain separation for a ring key mixed with a pre-shared key.
+const PSK_MIX_CONTEXT: &[u8] = b"stillepost v1 ring key under a pre-shared key";
+/// The shortest pre-shared secret taken, bytes.
+pub const PSK_MIN_LEN: usize = 16;
 
 /// A ring's secret key. Its `Debug` shows nothing of it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -68,13 +76,46 @@ impl RingKey {
 }
 
 impl RingKey {
-    /// The key that tags this ring's tour datagrams (derived, so it never equals the key
-    /// challenges are answered with).
+    /// The key that tags this ring's tour datagrams and clock probes (derived, so it never
+    /// equals the key challenges are answered with).
     pub fn datagram_key(&self) -> DatagramKey {
-        let derived = blake3::derive_key(DATAGRAM_KEY_CONTEXT, &self.0);
-        let mut key = [0u8; 16];
-        key.copy_from_slice(&derived[..16]);
-        DatagramKey(key)
+        DatagramKey::derive(DATAGRAM_KEY_CONTEXT, &self.0)
+    }
+
+    /// The key that tags echo requests to this ring's members and their answers: the
+    /// coordinator hands it to a client for `echo-members`. It is derived one way from the
+    /// ring key, so its holder can neither answer challenges nor tag tour datagrams.
+    pub fn echo_key(&self) -> DatagramKey {
+        DatagramKey::derive(ECHO_KEY_CONTEXT, &self.0)
+    }
+
+    /// The ring key mixed with a pre-shared key: what members with `--psk-file` use for
+    /// challenges and tour datagrams, so that whoever learns the ring key from the control
+    /// plane still cannot pass as a member without the pre-shared key.
+    pub fn with_psk(&self, psk: &Psk) -> RingKey {
+        let mut input = [0u8; PSK_MIX_CONTEXT.len() + RING_KEY_LEN];
+        input[..PSK_MIX_CONTEXT.len()].copy_from_slice(PSK_MIX_CONTEXT);
+        input[PSK_MIX_CONTEXT.len()..].copy_from_slice(&self.0);
+        RingKey(*blake3::keyed_hash(&psk.0, &input).as_bytes())
+    }
+}
+
+/// A pre-shared key (`--psk-file`) that outlives configurations: derived from a secret of
+/// at least [`PSK_MIN_LEN`] bytes. Its `Debug` shows nothing.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Psk([u8; RING_KEY_LEN]);
+
+impl Psk {
+    /// The key of `secret` (a file's bytes, trailing newline dropped by the caller);
+    /// `None` when it is shorter than [`PSK_MIN_LEN`].
+    pub fn from_secret(secret: &[u8]) -> Option<Psk> {
+        (secret.len() >= PSK_MIN_LEN).then(|| Psk(blake3::derive_key(PSK_CONTEXT, secret)))
+    }
+}
+
+impl fmt::Debug for Psk {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Psk(***)")
     }
 }
 
@@ -87,6 +128,34 @@ impl RingKey {
 pub struct DatagramKey([u8; 16]);
 
 impl DatagramKey {
+    /// The first 16 bytes of the key derived from `material` in `context`.
+    fn derive(context: &str, material: &[u8]) -> DatagramKey {
+        let derived = blake3::derive_key(context, material);
+        let mut key = [0u8; 16];
+        key.copy_from_slice(&derived[..16]);
+        DatagramKey(key)
+    }
+
+    /// The key with these bytes (as handed over the control plane).
+    pub fn from_slice(bytes: &[u8]) -> Option<DatagramKey> {
+        bytes.try_into().ok().map(DatagramKey)
+    }
+
+    /// The key's bytes (to hand it over the control plane).
+    pub fn as_bytes(&self) -> &[u8; 16] {
+        &self.0
+    }
+
+    /// Sets the tag flag in `datagram`'s header and writes its tag (see `wire::tagged`).
+    pub fn sign(&self, datagram: &mut [u8]) {
+        crate::wire::write_tag(datagram, |covered| self.tag(covered));
+    }
+
+    /// Whether `datagram` carries this key's tag over its header (constant time).
+    pub fn check(&self, datagram: &[u8]) -> bool {
+        crate::wire::tagged(datagram).is_some_and(|(covered, tag)| self.verify(covered, tag))
+    }
+
     /// The tag of `covered` (the header bytes a tag covers, see `wire::tagged`).
     pub fn tag(&self, covered: &[u8]) -> [u8; DATAGRAM_TAG_LEN] {
         let mut mac = siphasher::sip::SipHasher24::new_with_key(&self.0);
@@ -169,5 +238,22 @@ mod tests {
         std::hash::Hasher::write(&mut sip, &covered);
         assert_eq!(tag, std::hash::Hasher::finish(&sip).to_be_bytes());
         assert_eq!(format!("{key:?}"), "DatagramKey(***)");
+    }
+
+    #[test]
+    fn echo_keys_and_psk_mixes_are_separate_keys() {
+        let ring = RingKey::from_bytes([7; RING_KEY_LEN]);
+        let echo = ring.echo_key();
+        assert_ne!(echo, ring.datagram_key());
+        assert_eq!(DatagramKey::from_slice(echo.as_bytes()), Some(echo));
+        assert_eq!(DatagramKey::from_slice(&[0; 15]), None);
+        assert!(Psk::from_secret(&[1; PSK_MIN_LEN - 1]).is_none());
+        let psk = Psk::from_secret(b"0123456789abcdef").unwrap();
+        let other = Psk::from_secret(b"0123456789abcdeg").unwrap();
+        let mixed = ring.with_psk(&psk);
+        assert_ne!(mixed, ring);
+        assert_ne!(mixed, ring.with_psk(&other));
+        assert_eq!(mixed, ring.with_psk(&psk));
+        assert_eq!(format!("{psk:?}"), "Psk(***)");
     }
 }

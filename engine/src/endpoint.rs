@@ -28,7 +28,7 @@ use crate::auth::{DatagramKey, RingKey};
 use crate::counters::IoCounters;
 use crate::pool::Pool;
 use crate::tour::{ConfigError, RingPosition, TourConfig, TourMachine, Verdict};
-use crate::wire::{self, CHALLENGE_LEN, FLAG_ANSWER, HEADER_LEN, Header, Kind};
+use crate::wire::{CHALLENGE_LEN, FLAG_ANSWER, HEADER_LEN, Header, Kind, PROBE_LEN};
 
 /// Most segments one GSO send may carry (`UDP_MAX_SEGMENTS` was 64 before Linux 6.9);
 /// also the most datagrams GRO coalesces into one (`UDP_GRO_CNT_MAX`).
@@ -135,9 +135,13 @@ pub struct RingSetup {
     /// Where this member's data comes from: the previous member's peer endpoint.
     pub prev_peer: SocketAddr,
     /// The ring's key for this configuration, with which the member answers its previous
-    /// member's challenge (`None`: it answers none, and cannot be sent tours by a member
-    /// that challenges).
+    /// member's challenge and tags tour datagrams and clock probes (`None`: a ring without
+    /// authentication, on loopback only; it answers no challenge, and cannot be sent tours
+    /// by a member that challenges).
     pub ring_key: Option<RingKey>,
+    /// The key echo requests must be tagged with (`None` with no ring key: echoes are
+    /// answered untagged).
+    pub echo_key: Option<DatagramKey>,
 }
 
 /// UDP segmentation offload a member may use: what the kernel accepts on its peer socket
@@ -560,20 +564,22 @@ impl Endpoint {
     fn admit(&mut self, now: u64, datagram: &mut [u8], source: Option<SocketAddr>) -> Admitted {
         match Kind::peek(datagram) {
             Some(Kind::ClockProbe) => {
-                // A neighbour measuring the clock offset: answered at once with t2 (now)
-                // and t3 (when the answer is polled). Only header-sized probes, and once
-                // configured only from the next member's host (the one member that
-                // probes this one).
-                let expected = self
-                    .setup
-                    .as_ref()
-                    .is_none_or(|s| source.map(|a| a.ip()) == Some(s.next_peer.ip()));
+                // The next member measuring the clock offset: answered at once with t2
+                // (now) and t3 (when the answer is polled), only by a configured member,
+                // only from the next member's host, and tagged with the ring's key when it
+                // has one.
+                let Some(next_peer) = self.setup.as_ref().map(|s| s.next_peer) else {
+                    return Admitted::Ignored;
+                };
                 match Header::decode(datagram) {
                     Ok(h)
                         if h.flags & FLAG_ANSWER == 0
-                            && datagram.len() == HEADER_LEN
-                            && expected =>
+                            && datagram.len() == PROBE_LEN
+                            && source.map(|a| a.ip()) == Some(next_peer.ip()) =>
                     {
+                        if !self.authentic(self.datagram_key, datagram) {
+                            return Admitted::Ignored;
+                        }
                         if !self.may_answer(source, now) {
                             return Admitted::Ignored;
                         }
@@ -612,12 +618,23 @@ impl Endpoint {
                 }
             }
             // Echoes are header-sized; a longer one is not answered (the answer could not
-            // go out as one datagram while the socket sends with GSO).
+            // go out as one datagram while the socket sends with GSO). Only a configured
+            // member answers, and only requests tagged with the echo key when it has one;
+            // the answer carries the same key's tag.
             Some(Kind::EchoRequest) if datagram.len() == HEADER_LEN => {
                 match Header::decode(datagram) {
-                    Ok(_) if !self.may_answer(source, now) => Admitted::Ignored,
                     Ok(_) => {
+                        let Some(setup) = self.setup.as_ref() else {
+                            return Admitted::Ignored;
+                        };
+                        let key = setup.echo_key;
+                        if !self.authentic(key, datagram) || !self.may_answer(source, now) {
+                            return Admitted::Ignored;
+                        }
                         Header::make_echo_reply(datagram);
+                        if let Some(key) = key {
+                            key.sign(datagram);
+                        }
                         Admitted::Echo
                     }
                     Err(_) => self.by_machine(now, datagram),
@@ -628,11 +645,7 @@ impl Endpoint {
                     self.io.injected_drops += 1;
                     return Admitted::Ignored;
                 }
-                if let Some(key) = &self.datagram_key
-                    && !wire::tagged(datagram)
-                        .is_some_and(|(covered, tag)| key.verify(covered, tag))
-                {
-                    self.io.bad_tag += 1;
+                if !self.authentic(self.datagram_key, datagram) {
                     return Admitted::Ignored;
                 }
                 if source != self.setup.as_ref().map(|s| s.prev_peer) {
@@ -643,6 +656,16 @@ impl Endpoint {
             }
             _ => self.by_machine(now, datagram),
         }
+    }
+
+    /// Whether `datagram` carries `key`'s tag (always, without a key); counts the ones
+    /// that do not as `bad_tag`.
+    fn authentic(&mut self, key: Option<DatagramKey>, datagram: &[u8]) -> bool {
+        let authentic = key.is_none_or(|key| key.check(datagram));
+        if !authentic {
+            self.io.bad_tag += 1;
+        }
+        authentic
     }
 
     /// Whether a request from `source` may be answered now (its answer limit); counts the
@@ -689,7 +712,7 @@ impl Endpoint {
         }
         if let Some(key) = &self.datagram_key {
             for datagram in buf[..total].chunks_mut(stride) {
-                wire::write_tag(datagram, |covered| key.tag(covered));
+                key.sign(datagram);
             }
         }
         self.queue.push_back(Queued {
@@ -731,7 +754,7 @@ impl Endpoint {
                             if let Some(datagram) = pool.slot(bid).get_mut(offset..offset + len) {
                                 machine.stamp_send(now, datagram, *skip_residence & 1 == 0);
                                 if let Some(key) = &self.datagram_key {
-                                    wire::write_tag(datagram, |covered| key.tag(covered));
+                                    key.sign(datagram);
                                 }
                             }
                             *skip_residence >>= 1;
@@ -739,8 +762,14 @@ impl Endpoint {
                     }
                 }
                 Stamp::ProbeAnswer => {
-                    if let Some(datagram) = pool.slot(bid).get_mut(transmit.offset..) {
+                    if let Some(datagram) = pool
+                        .slot(bid)
+                        .get_mut(transmit.offset..transmit.offset + transmit.len)
+                    {
                         Header::set_probe_t3(datagram, now);
+                        if let Some(key) = &self.datagram_key {
+                            key.sign(datagram);
+                        }
                     }
                 }
             }
@@ -808,7 +837,7 @@ pub fn segments(offset: usize, len: usize, segment: usize) -> impl Iterator<Item
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{FLAG_ANSWER, HEADER_LEN};
+    use crate::wire;
 
     fn receive(len: usize, source: SocketAddr) -> Receive {
         Receive {
@@ -822,87 +851,15 @@ mod tests {
         }
     }
 
-    /// A member that is not configured answers echo requests and clock probes (the client
-    /// and the probing neighbour reach it before any ring exists) and ignores the rest.
-    #[test]
-    fn an_unconfigured_member_answers_echoes_and_probes_only() {
-        let client = SocketAddr::from(([127, 0, 0, 1], 4000));
-        let mut endpoint = Endpoint::unconfigured(false);
-        let mut pool = Pool::new(1, 256, 0);
-        let h = Header::echo_request(99);
-        h.encode(pool.slot(0));
-        let handled = endpoint.handle_receive(receive(HEADER_LEN, client), &mut pool);
-        assert_eq!(
-            handled,
-            Handled {
-                held: false,
-                last: Some(Verdict::EchoReply)
-            }
-        );
-        let t = endpoint.poll_transmit(700, &mut pool).unwrap();
-        assert_eq!(
-            t,
-            Transmit {
-                buffer: BufferId::Receive(0),
-                offset: 0,
-                len: HEADER_LEN,
-                segment_size: None,
-                destination: Destination::Source,
-            }
-        );
-        assert_eq!(
-            Header::decode(&pool.slot(0)[..HEADER_LEN]),
-            Ok(Header {
-                kind: Kind::EchoReply,
-                ..h
-            })
-        );
-        assert_eq!(endpoint.poll_transmit(700, &mut pool), None);
-
-        // A probe: t2 is the arrival, t3 the time the answer is polled.
-        Header::clock_probe(5, 1, 100).encode(pool.slot(0));
-        endpoint.handle_receive(receive(HEADER_LEN, client), &mut pool);
-        assert!(endpoint.poll_transmit(900, &mut pool).is_some());
-        let answer = Header::decode(&pool.slot(0)[..HEADER_LEN]).unwrap();
-        assert_ne!(answer.flags & FLAG_ANSWER, 0);
-        assert_eq!(
-            Header::probe_reply(&pool.slot(0)[..HEADER_LEN]),
-            Some((5, 1, 100, 500, 900))
-        );
-
-        // Data, or an echo longer than a header: ignored, nothing counted but the echoes.
-        let data = Header {
-            kind: Kind::Data,
-            ..Header::echo_request(1)
-        };
-        data.encode(pool.slot(0));
-        let handled = endpoint.handle_receive(receive(HEADER_LEN, client), &mut pool);
-        assert_eq!(handled.last, None);
-        Header::echo_request(2).encode(pool.slot(0));
-        let handled = endpoint.handle_receive(receive(HEADER_LEN + 1, client), &mut pool);
-        assert_eq!(handled.last, None);
-        assert!(!endpoint.has_transmits());
-        assert_eq!(endpoint.io().echoes, 2);
-        assert_eq!(endpoint.io().app_stamps, 4);
-    }
-
-    /// A configured member answers its previous member's challenge with the ring key's tag
-    /// over the nonce and its own index, in a datagram of the challenge's size; a
-    /// challenge from another host, an answer, a short challenge, or any challenge to a
-    /// member without a key gets nothing.
-    #[test]
-    fn challenges_are_answered_with_the_ring_key_only_to_the_previous_member() {
-        use crate::auth::RingKey;
-        use crate::tour::TourConfig;
-        use crate::wire::CHALLENGE_LEN;
-        let key = RingKey::from_bytes([9; 32]);
-        let prev = SocketAddr::from(([127, 0, 0, 1], 5000));
-        let setup = |ring_key| RingSetup {
+    /// A member at index 2 of 3 whose previous member's peer endpoint is 127.0.0.1:5000
+    /// and next member's 127.0.0.1:6000, with `ring_key` (and the echo key from it).
+    fn setup(ring_key: Option<RingKey>) -> RingSetup {
+        RingSetup {
             position: crate::tour::RingPosition {
                 index: 2,
                 ring_len: 3,
             },
-            config: TourConfig {
+            config: crate::tour::TourConfig {
                 count: 1,
                 msg_len: 64,
                 window: 1,
@@ -914,9 +871,113 @@ mod tests {
                 max_buffer_memory: 0,
             },
             next_peer: SocketAddr::from(([127, 0, 0, 1], 6000)),
-            prev_peer: prev,
+            prev_peer: SocketAddr::from(([127, 0, 0, 1], 5000)),
             ring_key,
+            echo_key: ring_key.map(|k| k.echo_key()),
+        }
+    }
+
+    /// Only a configured member answers echo requests and clock probes, and with a ring
+    /// key only those tagged with the right key (the echo key for echoes, the datagram key
+    /// for probes), with answers tagged the same way; the rest is counted as `bad_tag`.
+    #[test]
+    fn echoes_and_probes_are_answered_by_configured_members_with_the_right_tag_only() {
+        let client = SocketAddr::from(([127, 0, 0, 1], 4000));
+        let key = RingKey::from_bytes([9; 32]);
+        let (echo_key, datagram_key) = (key.echo_key(), key.datagram_key());
+        let mut pool = Pool::new(1, 256, 0);
+        let mut ask = |endpoint: &mut Endpoint,
+                       request: Header,
+                       len: usize,
+                       tag: Option<DatagramKey>,
+                       from: SocketAddr| {
+            let slot = &mut pool.slot(0)[..len];
+            request.encode(slot);
+            if let Some(tag) = tag {
+                tag.sign(slot);
+            }
+            let handled = endpoint.handle_receive(receive(len, from), &mut pool);
+            let t = endpoint.poll_transmit(900, &mut pool)?;
+            assert_eq!(handled.last, Some(Verdict::EchoReply));
+            assert_eq!(
+                (t.buffer, t.offset, t.len, t.segment_size, t.destination),
+                (BufferId::Receive(0), 0, len, None, Destination::Source)
+            );
+            assert_eq!(endpoint.poll_transmit(900, &mut pool), None);
+            Some(pool.slot(0)[..len].to_vec())
         };
+        let echo = Header::echo_request(99);
+        let probe = Header::clock_probe(5, 1, 100);
+
+        let mut unconfigured = Endpoint::unconfigured(false);
+        for (request, len) in [(echo, HEADER_LEN), (probe, PROBE_LEN)] {
+            assert_eq!(ask(&mut unconfigured, request, len, None, client), None);
+        }
+
+        let mut keyed = Endpoint::new(setup(Some(key)), Offload::default(), false).unwrap();
+        let answer = ask(&mut keyed, echo, HEADER_LEN, Some(echo_key), client).unwrap();
+        assert!(
+            echo_key.check(&answer),
+            "the echo answer carries the echo key's tag"
+        );
+        assert_eq!(Header::decode(&answer).unwrap().kind, Kind::EchoReply);
+        assert_eq!(Header::decode(&answer).unwrap().tour_id, 99);
+        // A probe from the next member's host: t2 is the arrival, t3 the time the answer
+        // is polled, and the tag covers both.
+        let answer = ask(&mut keyed, probe, PROBE_LEN, Some(datagram_key), client).unwrap();
+        assert!(datagram_key.check(&answer));
+        assert_eq!(Header::probe_reply(&answer), Some((5, 1, 100, 500, 900)));
+        let refused = [
+            (echo, HEADER_LEN, None),
+            (echo, HEADER_LEN, Some(datagram_key)),
+            (probe, PROBE_LEN, None),
+            (probe, PROBE_LEN, Some(echo_key)),
+        ];
+        for (request, len, tag) in refused {
+            assert_eq!(ask(&mut keyed, request, len, tag, client), None);
+        }
+        assert_eq!(keyed.io().bad_tag, 4);
+        // A probe from another host, or of the old header-only size: not answered.
+        let stranger = SocketAddr::from(([127, 0, 0, 2], 4000));
+        assert_eq!(
+            ask(&mut keyed, probe, PROBE_LEN, Some(datagram_key), stranger),
+            None
+        );
+        assert_eq!(
+            ask(&mut keyed, probe, HEADER_LEN, Some(datagram_key), client),
+            None
+        );
+        assert_eq!(keyed.io().echoes, 2);
+
+        // A ring without a key (loopback only) answers untagged requests, untagged.
+        let mut open = Endpoint::new(setup(None), Offload::default(), false).unwrap();
+        let answer = ask(&mut open, echo, HEADER_LEN, None, client).unwrap();
+        assert_eq!(
+            wire::tagged(&answer).map(|(_, tag)| tag),
+            Some(&[0u8; 8][..])
+        );
+        let answer = ask(&mut open, probe, PROBE_LEN, None, client).unwrap();
+        assert_eq!(Header::probe_reply(&answer), Some((5, 1, 100, 500, 900)));
+
+        // Data to an unconfigured member, or an echo longer than a header: ignored.
+        let data = Header {
+            kind: Kind::Data,
+            ..Header::echo_request(1)
+        };
+        assert_eq!(ask(&mut unconfigured, data, HEADER_LEN, None, client), None);
+        assert_eq!(ask(&mut open, echo, HEADER_LEN + 1, None, client), None);
+        assert!(!open.has_transmits());
+    }
+
+    /// A configured member answers its previous member's challenge with the ring key's tag
+    /// over the nonce and its own index, in a datagram of the challenge's size; a
+    /// challenge from another host, an answer, a short challenge, or any challenge to a
+    /// member without a key gets nothing.
+    #[test]
+    fn challenges_are_answered_with_the_ring_key_only_to_the_previous_member() {
+        use crate::wire::CHALLENGE_LEN;
+        let key = RingKey::from_bytes([9; 32]);
+        let prev = setup(None).prev_peer;
         let mut pool = Pool::new(1, 256, 0);
         let mut challenge = |endpoint: &mut Endpoint, from: SocketAddr, len: usize, answer| {
             let slot = pool.slot(0);

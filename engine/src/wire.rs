@@ -64,6 +64,10 @@ pub const FLAG_ANSWER: u16 = 1 << 2;
 /// the answer's tag, so the answer is exactly as large as the challenge.
 pub const CHALLENGE_LEN: usize = HEADER_LEN + crate::auth::TAG_LEN;
 
+/// Length of a clock probe and of its answer: the header (whose last eight bytes carry the
+/// answer time t3) and room for the datagram tag, which covers the whole header.
+pub const PROBE_LEN: usize = HEADER_LEN + crate::auth::DATAGRAM_TAG_LEN;
+
 /// The four timestamps of one clock-probe exchange (NTP's t1..t4): the prober sends at
 /// `t1`, the responder receives at `t2` and answers at `t3` (its clock), the prober
 /// receives the answer at `t4` (its clock).
@@ -204,23 +208,36 @@ const OFF_PROBE_T3: usize = 56;
 /// Tour datagrams with [`FLAG_AUTH_TAG`]: the tag over bytes 0..56.
 const OFF_TAG: usize = 56;
 
-/// A tour datagram's tagged part and its tag: `(header bytes 0..56, bytes 56..64)`, the
-/// tag covering everything the measurement trusts (kind, flags, tour, sequence, fragment,
-/// length, hop and both timestamps); `None` when the datagram is shorter than a header.
+/// Where a datagram's tag starts: after the header's first 56 bytes, or, in a clock probe
+/// (whose bytes 56..64 carry the answer time t3), after the whole header.
+fn tag_offset(datagram: &[u8]) -> usize {
+    if Kind::peek(datagram) == Some(Kind::ClockProbe) {
+        HEADER_LEN
+    } else {
+        OFF_TAG
+    }
+}
+
+/// A datagram's tagged part and its tag: `(header bytes 0..56, bytes 56..64)`, the tag
+/// covering everything the measurement trusts (kind, flags, tour, sequence, fragment,
+/// length, hop and both timestamps); in a clock probe `(bytes 0..64, bytes 64..72)`, so
+/// that t3 is covered too. `None` when the datagram is too short to carry a tag.
 pub fn tagged(datagram: &[u8]) -> Option<(&[u8], &[u8])> {
-    let header = datagram.get(..HEADER_LEN)?;
-    Some(header.split_at(OFF_TAG))
+    let at = tag_offset(datagram);
+    let covered = datagram.get(..at + 8)?;
+    Some(covered.split_at(at))
 }
 
 /// Sets [`FLAG_AUTH_TAG`] and writes the tag that `tag_of` computes over the tagged part
 /// (see [`tagged`]); the flag is set first, so the tag covers it.
 pub fn write_tag(datagram: &mut [u8], tag_of: impl FnOnce(&[u8]) -> [u8; 8]) {
-    let Some(header) = datagram.get_mut(..HEADER_LEN) else {
+    let at = tag_offset(datagram);
+    let Some(tagged) = datagram.get_mut(..at + 8) else {
         return;
     };
-    let flags = be_u16(header, OFF_FLAGS) | FLAG_AUTH_TAG;
-    header[OFF_FLAGS..OFF_FLAGS + 2].copy_from_slice(&flags.to_be_bytes());
-    let (covered, tag) = header.split_at_mut(OFF_TAG);
+    let flags = be_u16(tagged, OFF_FLAGS) | FLAG_AUTH_TAG;
+    tagged[OFF_FLAGS..OFF_FLAGS + 2].copy_from_slice(&flags.to_be_bytes());
+    let (covered, tag) = tagged.split_at_mut(at);
     tag.copy_from_slice(&tag_of(covered));
 }
 
@@ -339,7 +356,8 @@ impl Header {
         datagram[OFF_PREV_SEND..OFF_PREV_SEND + 8].copy_from_slice(&send_ns.to_be_bytes());
     }
 
-    /// A clock probe: a header-only datagram from the prober, sent at `t1`.
+    /// A clock probe from the prober, sent at `t1`: [`PROBE_LEN`] bytes, the header and
+    /// room for its tag.
     pub fn clock_probe(probe_id: u64, seq: u32, t1: u64) -> Header {
         Header {
             kind: Kind::ClockProbe,
@@ -348,7 +366,7 @@ impl Header {
             seq,
             frag_index: 0,
             frag_count: 1,
-            msg_len: HEADER_LEN as u32,
+            msg_len: PROBE_LEN as u32,
             hop: 0,
             prev_send_ns: t1,
             origin_send_ns: 0,
@@ -454,7 +472,7 @@ mod tests {
 
     #[test]
     fn a_clock_probe_round_trips_its_four_timestamps() {
-        let mut buf = [0u8; HEADER_LEN];
+        let mut buf = [0u8; PROBE_LEN];
         Header::clock_probe(0xfeed, 7, 1_000).encode(&mut buf);
         assert_eq!(
             Header::probe_reply(&buf),

@@ -82,6 +82,7 @@ fn steady_state_allocations(
             prev_peer: prev,
             // As the coordinator configures a ring: every tour datagram is tagged.
             ring_key: Some(RingKey::from_bytes([5; 32])),
+            echo_key: Some(RingKey::from_bytes([5; 32]).echo_key()),
         })
         .unwrap();
         dp.prepare(7, 1_000).unwrap();

@@ -154,6 +154,7 @@ impl Sim {
                     next_peer: addr((index + 1) % n as usize),
                     prev_peer: addr((index + n as usize - 1) % n as usize),
                     ring_key,
+                    echo_key: ring_key.map(|k| k.echo_key()),
                 };
                 let mut endpoint = match Endpoint::new(setup, offload, false) {
                     Ok(e) => e,
@@ -1203,7 +1204,7 @@ fn a_refused_gso_send_falls_back_to_one_datagram_per_send() {
 /// answered; the longer echo is counted as malformed.
 #[test]
 fn echoes_and_clock_probes_are_answered_back_to_their_source() {
-    use stillepost_engine::wire::HEADER_LEN;
+    use stillepost_engine::wire::{HEADER_LEN, PROBE_LEN};
     let mut sim = Sim::new(3, config(1, 1, true));
     sim.skew = vec![0, 5_000, 0];
     sim.now = 1_000;
@@ -1214,7 +1215,7 @@ fn echoes_and_clock_probes_are_answered_back_to_their_source() {
     let mut long_echo = vec![0u8; HEADER_LEN + 8];
     Header::echo_request(78).encode(&mut long_echo);
     sim.inject_from(1, client, long_echo);
-    let mut probe = vec![0u8; HEADER_LEN];
+    let mut probe = vec![0u8; PROBE_LEN];
     Header::clock_probe(9, 3, 111).encode(&mut probe);
     sim.inject_from(1, addr(2), probe.clone());
     let mut answered = probe.clone();
@@ -1265,7 +1266,7 @@ fn echoes_and_clock_probes_are_answered_back_to_their_source() {
 #[test]
 fn answers_are_never_larger_than_requests_and_limited_per_source() {
     use stillepost_engine::endpoint::ANSWER_BURST;
-    use stillepost_engine::wire::HEADER_LEN;
+    use stillepost_engine::wire::{HEADER_LEN, PROBE_LEN};
     let mut sim = Sim::new(3, config(1, 1, true));
     let client = SocketAddr::from(([127, 0, 0, 1], 30_000));
     // Every kind of datagram, at the header's size and longer.
@@ -1276,10 +1277,11 @@ fn answers_are_never_larger_than_requests_and_limited_per_source() {
         Kind::EchoReply,
         Kind::Data,
     ] {
-        for extra in [0usize, 1, 100, 1000] {
+        for extra in [0usize, 1, 8, 100, 1000] {
             let mut bytes = vec![0u8; HEADER_LEN + extra];
             Header {
                 kind,
+                msg_len: bytes.len() as u32,
                 ..Header::clock_probe(1, 0, 5)
             }
             .encode(&mut bytes);
@@ -1291,8 +1293,8 @@ fn answers_are_never_larger_than_requests_and_limited_per_source() {
     let answered: Vec<usize> = sim.answers.iter().map(|(_, _, b)| b.len()).collect();
     assert_eq!(
         answered,
-        vec![HEADER_LEN, HEADER_LEN],
-        "one header-sized echo and one header-sized probe are answered, nothing else"
+        vec![HEADER_LEN, PROBE_LEN],
+        "one header-sized echo and one probe-sized probe are answered, nothing else"
     );
     let requested: usize = requests.iter().sum();
     assert!(answered.iter().sum::<usize>() <= requested);

@@ -230,7 +230,7 @@ async fn run(cli: Cli) -> Result<()> {
                 );
             }
             tracing::info!(control = %local, peer = %peer_local, "member ready");
-            let core = Arc::new(MemberCore::new(dataplane, advertise));
+            let core = Arc::new(MemberCore::new(dataplane, advertise).with_psk(access.psk));
             serve_member(listener, core, access.listen, shutdown_signal())
                 .await
                 .context("the member's gRPC server failed")?;

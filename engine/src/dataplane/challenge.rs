@@ -30,7 +30,7 @@ pub enum ChallengeError {
     },
     /// No correct answer came back.
     #[error(
-        "the next member's peer endpoint {peer} did not answer the ring's challenge ({sent} sent within {waited:?}, {wrong} wrong answers): it is not a member of this ring, or UDP does not pass between the two; no tour is sent there"
+        "the next member's peer endpoint {peer} did not answer the ring's challenge ({sent} sent within {waited:?}, {wrong} wrong answers): it is not a member of this ring (or its --psk-file differs from this member's), or UDP does not pass between the two; no tour is sent there"
     )]
     NoAnswer {
         /// The next member's peer endpoint.

@@ -867,6 +867,7 @@ impl DataPlane {
         peer: SocketAddr,
         probes: u32,
         budget: Duration,
+        key: Option<crate::auth::DatagramKey>,
     ) -> Result<ClockEstimate, ProbeError> {
         probe::probe_clock(
             self.local_addr.ip(),
@@ -874,6 +875,7 @@ impl DataPlane {
             Clock::new(self.faults.clock_shift_ns),
             probes,
             budget,
+            key,
         )
     }
 
@@ -1022,6 +1024,7 @@ mod tests {
             next_peer: addr,
             prev_peer: addr,
             ring_key: None,
+            echo_key: None,
         }
     }
 
@@ -1196,11 +1199,17 @@ mod answer_tests {
         (got, last)
     }
 
-    /// Over a real socket, on both backends: echo and probe requests of every size get an
-    /// answer no larger than themselves (header-sized ones only), and a burst from one
-    /// address is answered up to the limit (plus what the rate refills meanwhile).
+    /// Over a real socket, on both backends, a configured member with a ring key whose
+    /// neighbours both live at the client's address: echoes, clock probes and challenges
+    /// of every size get an answer no larger than themselves (those of their own size
+    /// only), and a burst from one address is answered up to the limit (plus what the
+    /// rate refills meanwhile).
     #[test]
     fn answers_are_no_larger_than_requests_and_limited_per_source() {
+        use crate::auth::RingKey;
+        use crate::tour::{RingPosition, TourConfig};
+        use crate::wire::{CHALLENGE_LEN, HEADER_LEN, PROBE_LEN};
+        let key = RingKey::from_bytes([3; 32]);
         for backend in [BackendChoice::Syscall, BackendChoice::Uring] {
             let options = DataPlaneOptions {
                 backend,
@@ -1214,21 +1223,61 @@ mod answer_tests {
                 .unwrap();
             let client: UdpSocket = socket.into();
             client.connect(dp.local_addr()).unwrap();
+            let neighbour = client.local_addr().unwrap();
+            dp.configure(RingSetup {
+                position: RingPosition {
+                    index: 1,
+                    ring_len: 2,
+                },
+                config: TourConfig {
+                    count: 1,
+                    msg_len: 64,
+                    window: 1,
+                    forward_immediately: true,
+                    member_timeout_ns: 1_000_000_000,
+                    warmup: 0,
+                    interval_ns: 0,
+                    max_datagram: 0,
+                    max_buffer_memory: 0,
+                },
+                next_peer: neighbour,
+                prev_peer: neighbour,
+                ring_key: Some(key),
+                echo_key: Some(key.echo_key()),
+            })
+            .unwrap();
             let mut sent = 0;
-            for header in [Header::echo_request(1), Header::clock_probe(2, 0, 7)] {
-                for len in [HEADER_LEN, HEADER_LEN + 1, 1000] {
+            let requests = [
+                (Header::echo_request(1), HEADER_LEN, Some(key.echo_key())),
+                (
+                    Header::clock_probe(2, 0, 7),
+                    PROBE_LEN,
+                    Some(key.datagram_key()),
+                ),
+                (Header::challenge(3), CHALLENGE_LEN, None),
+            ];
+            for (header, size, tag) in requests {
+                for len in [size, size + 1, 1000] {
                     let mut request = vec![0u8; len];
                     header.encode(&mut request);
+                    if let Some(tag) = tag {
+                        tag.sign(&mut request);
+                    }
                     client.send(&request).unwrap();
                     sent += len;
                 }
             }
             let (got, _) = answers(&client, Duration::from_millis(300));
-            assert_eq!(got, vec![HEADER_LEN, HEADER_LEN], "{backend:?}");
+            assert_eq!(
+                got,
+                vec![HEADER_LEN, PROBE_LEN, CHALLENGE_LEN],
+                "{backend:?}"
+            );
             assert!(got.iter().sum::<usize>() <= sent);
 
             let mut echo = vec![0u8; HEADER_LEN];
             Header::echo_request(3).encode(&mut echo);
+            key.echo_key().sign(&mut echo);
             let drops_before = dp.socket_drops().unwrap();
             let start = Instant::now();
             for _ in 0..2 * ANSWER_BURST {

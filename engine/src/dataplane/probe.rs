@@ -16,7 +16,8 @@ use std::os::fd::AsRawFd;
 use std::time::{Duration, Instant};
 
 use super::{Clock, sys};
-use crate::wire::{HEADER_LEN, Header, ProbeTimes};
+use crate::auth::DatagramKey;
+use crate::wire::{Header, PROBE_LEN, ProbeTimes};
 
 /// How long one probe waits for its answer before the next is sent.
 const PROBE_WAIT: Duration = Duration::from_millis(20);
@@ -78,13 +79,15 @@ pub enum ProbeError {
 }
 
 /// Probes `peer` until `want` exchanges were answered (or 4 × `want` were sent, or `budget`
-/// is spent) and returns the minimum-round-trip estimate.
+/// is spent) and returns the minimum-round-trip estimate. With a `key` (the ring's
+/// datagram key) every probe carries its tag, and only answers with its tag count.
 pub fn probe_clock(
     local: IpAddr,
     peer: SocketAddr,
     clock: Clock,
     want: u32,
     budget: Duration,
+    key: Option<DatagramKey>,
 ) -> Result<ClockEstimate, ProbeError> {
     let socket_err = |source| ProbeError::Socket {
         peer,
@@ -101,13 +104,16 @@ pub fn probe_clock(
     let mut best: Option<ProbeTimes> = None;
     let (mut samples, mut sent, mut all_kernel) = (0u32, 0u32, stamped);
     let mut send_error = None;
-    let mut out = [0u8; HEADER_LEN];
-    let mut buf = [0u8; 2 * HEADER_LEN];
+    let mut out = [0u8; PROBE_LEN];
+    let mut buf = [0u8; 2 * PROBE_LEN];
     while samples < want && sent < want.saturating_mul(4) && start.elapsed() < budget {
         let seq = sent;
         sent += 1;
         let t1 = clock.now();
         Header::clock_probe(probe_id, seq, t1).encode(&mut out);
+        if let Some(key) = &key {
+            key.sign(&mut out);
+        }
         if let Err(e) = socket.send_to(&out, peer) {
             send_error = Some(e);
             continue;
@@ -124,8 +130,13 @@ pub fn probe_clock(
                     clock.now()
                 }
             };
-            let Some((id, got_seq, t1, t2, t3)) = buf.get(..len).and_then(Header::probe_reply)
-            else {
+            let Some(answer) = buf.get(..len) else {
+                continue;
+            };
+            if key.is_some_and(|key| !key.check(answer)) {
+                continue; // not from a member of this ring
+            }
+            let Some((id, got_seq, t1, t2, t3)) = Header::probe_reply(answer) else {
                 continue;
             };
             if id != probe_id || got_seq != seq {
