@@ -478,7 +478,9 @@ pub async fn ping_systems(coord: &Coordinator, args: &PingArgs, json_mode: bool)
     .await;
     let mut docs = Vec::new();
     let mut text = String::new();
+    // Hosts that did not answer, and hosts that could not be pinged at all.
     let mut failed = Vec::new();
+    let mut unpingable = Vec::new();
     for ((ip, members), summary) in hosts.iter().zip(summaries) {
         let members_list = members
             .iter()
@@ -496,7 +498,7 @@ pub async fn ping_systems(coord: &Coordinator, args: &PingArgs, json_mode: bool)
                 text.push_str(&format!("members {members_list}:\n{}\n", s.render()));
             }
             Err(e) => {
-                failed.push(ip.to_string());
+                unpingable.push(ip.to_string());
                 docs.push(
                     json!({ "host": ip.to_string(), "members": members, "error": e.to_string() }),
                 );
@@ -505,10 +507,20 @@ pub async fn ping_systems(coord: &Coordinator, args: &PingArgs, json_mode: bool)
         }
     }
     emit(json_mode, || Ok(json!({ "hosts": docs })), || Ok(text))?;
+    let mut problems = Vec::new();
+    if !unpingable.is_empty() {
+        problems.push(format!(
+            "cannot ping {}: no ICMP method works for this user (see above)",
+            unpingable.join(", ")
+        ));
+    }
     if !failed.is_empty() {
+        problems.push(format!("no ICMP echo reply from {}", failed.join(", ")));
+    }
+    if !problems.is_empty() {
         return Err(Failure {
             code: 1,
-            message: format!("no ICMP echo reply from {}", failed.join(", ")),
+            message: problems.join("; "),
         }
         .into());
     }

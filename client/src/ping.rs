@@ -535,7 +535,9 @@ async fn ping_with_binary(ping: &Path, addr: IpAddr, opts: &PingOptions) -> Outc
             cause,
             remedy: format!(
                 "see why with `{} -c 1 {addr}`; without CAP_NET_RAW it needs \
-                 {PING_GROUP_RANGE} as well",
+                 {PING_GROUP_RANGE} as well (a binary with file capabilities cannot \
+                 start in a process whose capability bounding set lacks CAP_NET_RAW, \
+                 or with no_new_privs)",
                 ping.display()
             ),
         })
@@ -1216,7 +1218,9 @@ PING ::1 (::1): 56 data bytes
             failure.remedy,
             format!(
                 "see why with `{} -c 1 ::1`; without CAP_NET_RAW it needs \
-                 net.ipv4.ping_group_range as well",
+                 net.ipv4.ping_group_range as well (a binary with file capabilities \
+                 cannot start in a process whose capability bounding set lacks \
+                 CAP_NET_RAW, or with no_new_privs)",
                 ping.display()
             )
         );

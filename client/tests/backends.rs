@@ -71,7 +71,13 @@ fn auto_falls_back_to_syscalls_where_seccomp_refuses_io_uring() {
     assert_success(&out);
     let text = stdout(&out);
     assert!(
-        text.contains("warning: io_uring cannot start (io_uring_setup: Operation not permitted (os error 1)); this member runs the syscall backend"),
+        text.contains("warning: io_uring cannot start (io_uring_setup: Operation not permitted (os error 1) (kernel.io_uring_disabled = "),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "or a seccomp profile refuses io_uring)); this member runs the syscall backend"
+        ),
         "{text}"
     );
     // A ring of one member on each backend works.

@@ -473,7 +473,7 @@ fn drop_advice(
         let rcvbuf = delta("Udp RcvbufErrors");
         let fix = if granted < needed {
             format!(
-                "its receive buffer holds {granted} B but the tour can have {needed} B in flight: raise net.core.rmem_max to {} (or run the member as root), see docs/tuning.md#rmem_max",
+                "its receive buffer holds {granted} B but the tour can have {needed} B in flight: raise net.core.rmem_max to {} (or give the member CAP_NET_ADMIN, which sets its buffer past the limit), see docs/tuning.md#rmem_max",
                 needed.next_power_of_two()
             )
         } else {
@@ -573,6 +573,9 @@ fn buffer_warning(
         Ok(None) => {}
         Err(e) => text.push_str(&format!("; {e}")),
     }
+    text.push_str(
+        "; or give the member CAP_NET_ADMIN (e.g. AmbientCapabilities=CAP_NET_ADMIN in its systemd unit), with which it sets its buffers past the limit",
+    );
     Some(text)
 }
 

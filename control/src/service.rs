@@ -283,7 +283,11 @@ impl Coordinator for CoordinatorService {
 /// Binds a TCP listener for a gRPC server, naming the flag and address on failure.
 pub async fn bind(flag: &str, addr: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| {
-        std::io::Error::new(e.kind(), format!("{flag} {addr}: cannot listen there: {e}"))
+        let hint = stillepost_engine::dataplane::bind_hint(addr, &e);
+        std::io::Error::new(
+            e.kind(),
+            format!("{flag} {addr}: cannot listen there: {e}{hint}"),
+        )
     })
 }
 

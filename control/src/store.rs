@@ -32,20 +32,23 @@ fn legacy_outcome(bytes: &[u8]) -> i32 {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// The directory could not be created or read.
-    #[error("--data-dir {path}: {source}")]
+    #[error(
+        "the results directory {} (--data-dir): {cause}; pass --data-dir with a directory this user may write",
+        path.display()
+    )]
     Dir {
         /// The directory.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A result could not be written.
-    #[error("cannot write the result {path}: {source}")]
+    #[error("cannot write the result {path}: {cause}")]
     Write {
         /// The file.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A result file could not be read or decoded.
     #[error("cannot read the result {path}: {reason}")]
@@ -80,9 +83,9 @@ impl ResultStore {
     /// may have left.
     pub fn open(dir: impl AsRef<Path>) -> Result<ResultStore, StoreError> {
         let dir = dir.as_ref().to_path_buf();
-        let err = |source| StoreError::Dir {
+        let err = |cause| StoreError::Dir {
             path: dir.clone(),
-            source,
+            cause,
         };
         fs::create_dir_all(&dir).map_err(err)?;
         for entry in fs::read_dir(&dir).map_err(err)? {
@@ -107,9 +110,9 @@ impl ResultStore {
     pub fn save(&self, result: &TourResult) -> Result<(), StoreError> {
         let path = self.path_of(result.tour_id);
         let tmp = path.with_extension("pb.tmp");
-        let werr = |source| StoreError::Write {
+        let werr = |cause| StoreError::Write {
             path: path.clone(),
-            source,
+            cause,
         };
         let mut file = fs::File::create(&tmp).map_err(werr)?;
         file.write_all(&result.encode_to_vec()).map_err(werr)?;
@@ -148,9 +151,9 @@ impl ResultStore {
 
     /// Every stored tour as (started ms since the epoch, tour id), oldest first.
     pub fn index(&self) -> Result<Vec<(u64, u64)>, StoreError> {
-        let err = |source| StoreError::Dir {
+        let err = |cause| StoreError::Dir {
             path: self.dir.clone(),
-            source,
+            cause,
         };
         let mut index = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(err)? {

@@ -516,9 +516,11 @@ pub fn sysctl_conf(w: Workload, checks: &[Check]) -> String {
     out
 }
 
-/// Writes every sysctl marked `Change` (needs root). Returns what it set.
+/// Writes every sysctl marked `Change` (needs root or CAP_NET_ADMIN). Returns what it set;
+/// when some cannot be set, tries the rest and names every one that failed.
 pub fn apply(host: &Host, checks: &[Check]) -> Result<Vec<String>, TuningError> {
-    let mut done = Vec::new();
+    let mut set = Vec::new();
+    let mut failed = Vec::new();
     for c in checks
         .iter()
         .filter(|c| c.sysctl && c.status == Status::Change)
@@ -527,12 +529,14 @@ pub fn apply(host: &Host, checks: &[Check]) -> Result<Vec<String>, TuningError> 
             continue;
         };
         let path = host.sysctl_path(&c.name);
-        std::fs::write(&path, format!("{value}\n")).map_err(|source| TuningError::Write {
-            name: c.name.clone(),
-            path: path.clone(),
-            source,
-        })?;
-        done.push(format!("{} = {value}", c.name));
+        match std::fs::write(&path, format!("{value}\n")) {
+            Ok(()) => set.push(format!("{} = {value}", c.name)),
+            Err(e) => failed.push(format!("{} ({}): {e}", c.name, path.display())),
+        }
     }
-    Ok(done)
+    if failed.is_empty() {
+        Ok(set)
+    } else {
+        Err(TuningError::Apply { failed, set })
+    }
 }

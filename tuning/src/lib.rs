@@ -14,26 +14,26 @@ pub use check::{Check, Host, Status, Workload, apply, check, render, sysctl_conf
 #[derive(Debug, thiserror::Error)]
 pub enum TuningError {
     /// The file behind a sysctl could not be read.
-    #[error("cannot read sysctl {name} ({path}): {source}")]
+    #[error("cannot read sysctl {name} ({}): {cause}", path.display())]
     Read {
         /// Dotted sysctl name.
         name: String,
         /// File read.
         path: PathBuf,
         /// The OS error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
-    /// A sysctl could not be written.
+    /// Sysctls could not be written (the others were).
     #[error(
-        "cannot set sysctl {name} ({path}): {source}; run as root, outside a container, or set it on the host"
+        "cannot set {}; writing net.* sysctls needs root or CAP_NET_ADMIN in the host's network namespace (in a container, set them on the host){}",
+        failed.join(", "),
+        if set.is_empty() { String::new() } else { format!("; set: {}", set.join(", ")) }
     )]
-    Write {
-        /// Dotted sysctl name.
-        name: String,
-        /// File written.
-        path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+    Apply {
+        /// `name (path): error` of every sysctl that could not be set.
+        failed: Vec<String>,
+        /// `name = value` of those that were.
+        set: Vec<String>,
     },
     /// The file did not hold a number.
     #[error("sysctl {name} holds '{value}', not a number")]
@@ -68,10 +68,10 @@ impl Sysctls {
     /// Reads a numeric sysctl by its dotted name (`net.core.rmem_max`).
     pub fn read_u64(&self, name: &str) -> Result<u64, TuningError> {
         let path = self.root.join(name.replace('.', "/"));
-        let text = std::fs::read_to_string(&path).map_err(|source| TuningError::Read {
+        let text = std::fs::read_to_string(&path).map_err(|cause| TuningError::Read {
             name: name.to_string(),
             path: path.clone(),
-            source,
+            cause,
         })?;
         let value = text.split_whitespace().next().unwrap_or("");
         value.parse().map_err(|_| TuningError::NotANumber {
@@ -98,7 +98,7 @@ impl fmt::Display for Advice {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{}: {} → {} ({}); as root: sysctl -w {}={}",
+            "{}: {} → {} ({}); as root or with CAP_NET_ADMIN: sysctl -w {}={}",
             self.sysctl, self.current, self.recommended, self.reason, self.sysctl, self.recommended
         )
     }
@@ -181,7 +181,7 @@ mod tests {
         let advice = advise_rmem_max(&sysctls, needed).unwrap().unwrap();
         assert_eq!(
             advice.to_string(),
-            "net.core.rmem_max: 212992 → 2097152 (a member's peer socket must queue 2048000 B of datagrams in flight, but unprivileged sockets get at most rmem_max); as root: sysctl -w net.core.rmem_max=2097152"
+            "net.core.rmem_max: 212992 → 2097152 (a member's peer socket must queue 2048000 B of datagrams in flight, but unprivileged sockets get at most rmem_max); as root or with CAP_NET_ADMIN: sysctl -w net.core.rmem_max=2097152"
         );
         assert_eq!(advise_rmem_max(&sysctls, 212_992).unwrap(), None);
         std::fs::remove_dir_all(dir).unwrap();

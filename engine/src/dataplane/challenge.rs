@@ -18,7 +18,7 @@ const CHALLENGE_WAIT: Duration = Duration::from_millis(200);
 pub enum ChallengeError {
     /// The challenge socket could not be set up.
     #[error(
-        "challenging the next member at {peer}: cannot open a socket on {local}: {source}; check the member's --peer-bind address"
+        "challenging the next member at {peer}: cannot open a socket on {local}: {cause}; check the member's --peer-bind address"
     )]
     Socket {
         /// The next member's peer endpoint.
@@ -26,7 +26,7 @@ pub enum ChallengeError {
         /// The local address asked for.
         local: IpAddr,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// No correct answer came back.
     #[error(
@@ -54,11 +54,7 @@ pub fn challenge_next(
     nonce: u64,
     budget: Duration,
 ) -> Result<(), ChallengeError> {
-    let socket_err = |source| ChallengeError::Socket {
-        peer,
-        local,
-        source,
-    };
+    let socket_err = |cause| ChallengeError::Socket { peer, local, cause };
     let socket = UdpSocket::bind(SocketAddr::new(local, 0)).map_err(socket_err)?;
     socket
         .set_read_timeout(Some(CHALLENGE_WAIT))

@@ -229,16 +229,35 @@ pub struct Progress {
     pub finished_tour: AtomicU64,
 }
 
+/// What to do about a bind to `addr` refused with `error`, for a port only privileged
+/// processes may bind ("" for other failures): the port is below
+/// `net.ipv4.ip_unprivileged_port_start`, so binding it needs CAP_NET_BIND_SERVICE.
+pub fn bind_hint(addr: SocketAddr, error: &io::Error) -> String {
+    if error.kind() != io::ErrorKind::PermissionDenied {
+        return String::new();
+    }
+    let start = std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|v| v.trim().parse::<u16>().ok())
+        .unwrap_or(1024);
+    if addr.port() >= start {
+        return String::new();
+    }
+    format!(
+        "; ports below {start} (net.ipv4.ip_unprivileged_port_start) need CAP_NET_BIND_SERVICE: choose a port from {start} up, or grant it"
+    )
+}
+
 /// Why a data-plane call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum DataPlaneError {
     /// The peer socket could not be created or bound.
-    #[error("cannot bind the peer socket to {addr}: {source}")]
+    #[error("cannot bind the peer socket to {addr}: {cause}{}", bind_hint(*addr, cause))]
     Bind {
         /// The address asked for.
         addr: SocketAddr,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// The data-plane thread could not be started.
     #[error("cannot start the data-plane thread: {0}")]
@@ -720,7 +739,7 @@ impl DataPlane {
         bind: SocketAddr,
         options: DataPlaneOptions,
     ) -> Result<DataPlane, DataPlaneError> {
-        let bind_err = |source| DataPlaneError::Bind { addr: bind, source };
+        let bind_err = |cause| DataPlaneError::Bind { addr: bind, cause };
         let socket = Socket::new(Domain::for_address(bind), Type::DGRAM, Some(Protocol::UDP))
             .map_err(bind_err)?;
         socket.bind(&SockAddr::from(bind)).map_err(bind_err)?;

@@ -44,7 +44,7 @@ pub struct ClockEstimate {
 pub enum ProbeError {
     /// The probe socket could not be set up.
     #[error(
-        "clock probes to {peer}: cannot open a socket on {local}: {source}; check the member's --peer-bind address"
+        "clock probes to {peer}: cannot open a socket on {local}: {cause}; check the member's --peer-bind address"
     )]
     Socket {
         /// The peer probed.
@@ -52,17 +52,17 @@ pub enum ProbeError {
         /// The local address asked for.
         local: IpAddr,
         /// The OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// Probes could not be sent.
     #[error(
-        "clock probes to {peer}: cannot send: {source}; check that this member has a route to that peer endpoint (address family, --peer-bind)"
+        "clock probes to {peer}: cannot send: {cause}; check that this member has a route to that peer endpoint (address family, --peer-bind)"
     )]
     Send {
         /// The peer probed.
         peer: SocketAddr,
         /// The last OS error.
-        source: io::Error,
+        cause: io::Error,
     },
     /// No probe was answered.
     #[error(
@@ -89,11 +89,7 @@ pub fn probe_clock(
     budget: Duration,
     key: Option<DatagramKey>,
 ) -> Result<ClockEstimate, ProbeError> {
-    let socket_err = |source| ProbeError::Socket {
-        peer,
-        local,
-        source,
-    };
+    let socket_err = |cause| ProbeError::Socket { peer, local, cause };
     let socket = UdpSocket::bind(SocketAddr::new(local, 0)).map_err(socket_err)?;
     socket
         .set_read_timeout(Some(PROBE_WAIT))
@@ -155,7 +151,12 @@ pub fn probe_clock(
     }
     let best = match (best, send_error) {
         (Some(best), _) => best,
-        (None, Some(source)) => return Err(ProbeError::Send { peer, source }),
+        (None, Some(source)) => {
+            return Err(ProbeError::Send {
+                peer,
+                cause: source,
+            });
+        }
         (None, None) => {
             return Err(ProbeError::NoAnswer {
                 peer,

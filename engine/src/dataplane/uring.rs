@@ -241,6 +241,53 @@ pub(super) struct Uring {
     gso_free: Vec<u16>,
 }
 
+/// What the kernel's io_uring switches say, for an io_uring_setup refused with EPERM
+/// (empty otherwise): `kernel.io_uring_disabled` 2 refuses everyone, 1 everyone outside
+/// `kernel.io_uring_group` (without CAP_SYS_ADMIN); a container's seccomp profile refuses
+/// it too, whatever they say.
+fn uring_disabled_hint(error: &io::Error) -> String {
+    if error.raw_os_error() != Some(libc::EPERM) {
+        return String::new();
+    }
+    let read = |name: &str| {
+        std::fs::read_to_string(format!("/proc/sys/kernel/{name}"))
+            .map(|v| v.trim().to_string())
+            .unwrap_or_else(|_| "unknown".to_string())
+    };
+    format!(
+        " (kernel.io_uring_disabled = {}, kernel.io_uring_group = {}: 0 allows everyone, 1 only that group's members; or a seccomp profile refuses io_uring)",
+        read("io_uring_disabled"),
+        read("io_uring_group")
+    )
+}
+
+/// What to do about `what` (io_uring's rings, or buffers to register) refused with
+/// ENOMEM ("" for other errors): for a process without CAP_IPC_LOCK, that memory is locked
+/// memory, counted against RLIMIT_MEMLOCK (per user).
+fn memlock_hint(error: &io::Error, what: &str, zerocopy: bool) -> String {
+    if error.raw_os_error() != Some(libc::ENOMEM) {
+        return String::new();
+    }
+    let limit = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|limits| {
+            let line = limits
+                .lines()
+                .find(|l| l.starts_with("Max locked memory"))?;
+            let values: Vec<&str> = line.split_whitespace().skip(3).take(2).collect();
+            Some(values.join(" / "))
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    let zerocopy = if zerocopy {
+        ", or leave out --zerocopy"
+    } else {
+        ""
+    };
+    format!(
+        "; {what} exceed this user's locked-memory limit (RLIMIT_MEMLOCK, soft / hard: {limit} bytes): raise it (LimitMEMLOCK= in the member's systemd unit, ulimit -l) or grant CAP_IPC_LOCK{zerocopy}"
+    )
+}
+
 impl Uring {
     /// Sets up the ring and checks what the loop needs; the error says what is missing.
     pub fn new(
@@ -259,7 +306,13 @@ impl Uring {
             .setup_defer_taskrun()
             .setup_cqsize(CQ_ENTRIES)
             .build(SQ_ENTRIES)
-            .map_err(|e| format!("io_uring_setup: {e}"))?;
+            .map_err(|e| {
+                format!(
+                    "io_uring_setup: {e}{}{}",
+                    uring_disabled_hint(&e),
+                    memlock_hint(&e, "the rings", false)
+                )
+            })?;
         // The socket as fixed file 0 and the ring's own fd registered: the kernel skips
         // two file-table lookups per operation and per enter.
         ring.submitter()
@@ -752,7 +805,10 @@ impl Uring {
             let region = session.pool.region();
             // SAFETY: the region is the pool's one allocation, which outlives its
             // registration: the pool is only freed after `quiesce` and re-registration.
-            unsafe { self.ring.submitter().register_buffers(&[region]) }?;
+            unsafe { self.ring.submitter().register_buffers(&[region]) }.map_err(|e| {
+                let hint = memlock_hint(&e, &format!("the {} B of buffers", region.iov_len), true);
+                io::Error::new(e.kind(), format!("{e}{hint}"))
+            })?;
             self.fixed_registered = true;
         }
         Ok(())
