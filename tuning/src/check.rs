@@ -490,7 +490,7 @@ pub fn render(w: Workload, checks: &[Check]) -> String {
     let changes = checks.iter().filter(|c| c.status == Status::Change).count();
     let _ = writeln!(
         out,
-        "{changes} setting{} to change; `stillepost tune --apply` sets the sysctls (root), `--emit-sysctl-conf` prints them for /etc/sysctl.d",
+        "{changes} setting{} to change; `stillepost tune --apply` sets the sysctls (root or CAP_NET_ADMIN), `--emit-sysctl-conf` prints them for /etc/sysctl.d",
         if changes == 1 { "" } else { "s" }
     );
     out
