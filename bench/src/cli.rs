@@ -8,9 +8,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum, value_parser};
 use stillepost_engine::tour::MAX_MESSAGE;
 use stillepost_engine::wire::HEADER_LEN;
 
-use crate::backends::BackendsOpts;
 use crate::jumbo::{self, JumboOpts};
 use crate::latency::LatencyOpts;
+use crate::pair::PairOpts;
 use crate::scaling::ScalingOpts;
 use crate::stillepost::Poll;
 use crate::throughput::{MAX_MSG_LEN, MIN_MSG_LEN, ThroughputOpts};
@@ -64,6 +64,10 @@ pub enum Command {
     /// The io_uring backend against the syscall backend on the latency (block) and
     /// throughput scenarios.
     Backends(BackendsArgs),
+    /// What authentication costs: the default ring (tagged datagrams) against `--no-auth`,
+    /// beside sockperf, on the latency (block) and throughput scenarios, and the tag's cost
+    /// per datagram; with --write, puts its section into the report.
+    Auth(AuthArgs),
     /// Tour latency and cost per hop for growing rings (block mode, window 1).
     Scaling(ScalingArgs),
     /// Goodput of 1 MiB messages per hop of a 2-member ring against iperf3's UDP receiver
@@ -227,6 +231,20 @@ pub struct BackendsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct AuthArgs {
+    #[command(flatten)]
+    pub rounds: Rounds,
+    #[command(flatten)]
+    pub peer: Peer,
+    #[command(flatten)]
+    pub scenarios: Scenarios,
+    /// Put this section into that report (replacing an earlier one), e.g.
+    /// docs/benchmarks.md.
+    #[arg(long, value_name = "PATH")]
+    pub write: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
 pub struct ScalingArgs {
     #[command(flatten)]
     pub rings: Rings,
@@ -299,8 +317,19 @@ impl ThroughputArgs {
 }
 
 impl BackendsArgs {
-    pub fn opts(&self) -> BackendsOpts {
-        backends_opts(self.rounds, &self.scenarios)
+    /// The backends run no peer: sockperf's settings do not matter to them.
+    pub fn opts(&self) -> PairOpts {
+        let peer = Peer {
+            seconds: 3,
+            no_pin: false,
+        };
+        pair_opts(self.rounds, &self.scenarios, peer)
+    }
+}
+
+impl AuthArgs {
+    pub fn opts(&self) -> PairOpts {
+        pair_opts(self.rounds, &self.scenarios, self.peer)
     }
 }
 
@@ -348,8 +377,8 @@ impl AllArgs {
         )
     }
 
-    pub fn backends(&self) -> BackendsOpts {
-        backends_opts(self.rounds, &self.scenarios)
+    pub fn backends(&self) -> PairOpts {
+        pair_opts(self.rounds, &self.scenarios, self.peer)
     }
 
     pub fn scaling(&self) -> ScalingOpts {
@@ -412,13 +441,15 @@ fn scaling_opts(rings: &Rings, rounds: Rounds, messages: u32) -> ScalingOpts {
     }
 }
 
-fn backends_opts(rounds: Rounds, scenarios: &Scenarios) -> BackendsOpts {
-    BackendsOpts {
+fn pair_opts(rounds: Rounds, scenarios: &Scenarios, peer: Peer) -> PairOpts {
+    PairOpts {
         rounds: rounds.rounds,
         latency_messages: scenarios.latency_messages,
         throughput_messages: scenarios.throughput_messages,
         window: scenarios.flow.window,
         sizes: scenarios.flow.sizes.clone(),
+        seconds: peer.seconds,
+        no_pin: peer.no_pin,
     }
 }
 
@@ -443,11 +474,12 @@ mod tests {
         error.to_string()
     }
 
-    const SUBCOMMANDS: [&str; 7] = [
+    const SUBCOMMANDS: [&str; 8] = [
         "machine",
         "latency",
         "throughput",
         "backends",
+        "auth",
         "scaling",
         "jumbo",
         "all",
@@ -546,9 +578,11 @@ mod tests {
                 b.latency_messages,
                 b.throughput_messages,
                 b.window,
-                b.sizes
+                b.sizes,
+                b.seconds,
+                b.no_pin
             ),
-            (2, 5, 6, 8, vec![100])
+            (2, 5, 6, 8, vec![100], 4, true)
         );
         let s = all.scaling();
         assert_eq!((s.members, s.rounds, s.messages), (vec![3], 2, 7));
@@ -584,6 +618,16 @@ mod tests {
                 "backends",
                 &[
                     "--rounds",
+                    "--latency-messages",
+                    "--throughput-messages",
+                    "--window",
+                ],
+            ),
+            (
+                "auth",
+                &[
+                    "--rounds",
+                    "--seconds",
                     "--latency-messages",
                     "--throughput-messages",
                     "--window",
@@ -627,11 +671,12 @@ mod tests {
     /// throughput's own check, which clap's range replaced).
     #[test]
     fn sizes_must_fit_a_header_and_a_datagram() {
-        for subcommand in ["throughput", "backends", "all"] {
+        for subcommand in ["throughput", "backends", "auth", "all"] {
             let cli = parse(&[subcommand, "--sizes", "64,1400,65507"]).unwrap();
             let sizes = match cli.command {
                 Command::Throughput(args) => args.flow.sizes,
                 Command::Backends(args) => args.scenarios.flow.sizes,
+                Command::Auth(args) => args.scenarios.flow.sizes,
                 Command::All(args) => args.scenarios.flow.sizes,
                 _ => panic!("{subcommand}"),
             };
@@ -679,13 +724,22 @@ mod tests {
         let shared: &[(&str, &[&str])] = &[
             // Every benchmark but machine.
             ("--rounds", &SUBCOMMANDS[1..]),
-            ("--seconds", &["latency", "throughput", "jumbo", "all"]),
-            ("--no-pin", &["latency", "throughput", "jumbo", "all"]),
+            (
+                "--seconds",
+                &["latency", "throughput", "auth", "jumbo", "all"],
+            ),
+            (
+                "--no-pin",
+                &["latency", "throughput", "auth", "jumbo", "all"],
+            ),
             ("--cpus", &["latency", "throughput"]),
-            ("--window", &["throughput", "backends", "jumbo", "all"]),
-            ("--sizes", &["throughput", "backends", "all"]),
-            ("--latency-messages", &["backends", "all"]),
-            ("--throughput-messages", &["backends", "all"]),
+            (
+                "--window",
+                &["throughput", "backends", "auth", "jumbo", "all"],
+            ),
+            ("--sizes", &["throughput", "backends", "auth", "all"]),
+            ("--latency-messages", &["backends", "auth", "all"]),
+            ("--throughput-messages", &["backends", "auth", "all"]),
             ("--members", &["scaling", "all"]),
         ];
         let mut cli = Cli::command();

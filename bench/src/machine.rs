@@ -65,7 +65,7 @@ fn forwarder_ns_per_datagram(count: u32, msg_len: u32) -> Result<f64> {
 
 /// Nanoseconds per datagram for what a forwarder adds with a ring key: checking the tag of
 /// the datagram it received and tagging it again after rewriting the hop and send time.
-fn tag_ns_per_datagram(count: u32, msg_len: u32) -> Result<f64> {
+pub fn tag_ns_per_datagram(count: u32, msg_len: u32) -> Result<f64> {
     let key = RingKey::from_bytes([0x42; 32]).datagram_key();
     let mut buf = vec![0u8; msg_len as usize];
     Header::echo_request(1).encode(&mut buf);
