@@ -112,8 +112,9 @@ const LIMITS: &[(&str, &str)] = &[
         "**io_uring against syscalls.** On loopback no device is waiting, so the io_uring \
          receive path (poll wake-up, deferred task work, buffer ring, completion queue) is \
          pure overhead next to one blocking `recvmmsg`; the backends exchange places from \
-         run to run on throughput, where io_uring batches completions, and io_uring stays \
-         behind on one-message-at-a-time latency. Tried and measured while building it: \
+         run to run on throughput, where io_uring batches completions, and on \
+         one-message-at-a-time latency io_uring is level with syscalls in some runs and \
+         behind in others. Tried and measured while building it: \
          cooperative task running instead of deferred (no better), interrupt-driven \
          completions (3 times slower here), the socket as a fixed file and a registered \
          ring fd (kept; within the noise).",

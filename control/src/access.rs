@@ -277,8 +277,8 @@ pub struct DaemonAccessArgs {
     /// File holding the shared token (one line; chmod 600) that every call to this daemon
     /// must carry, and that a coordinator sends to its members: the coordinator, its
     /// members and the client use the same one. Else the STILLEPOST_TOKEN environment
-    /// variable, else the config file. Without a token, only a loopback address may be
-    /// listened on.
+    /// variable, else the config file. Without a token (or, on a member, client
+    /// certificates required with --tls-ca), only a loopback address may be listened on.
     #[arg(long, value_name = "PATH")]
     pub token_file: Option<PathBuf>,
     /// Listen on a non-loopback address without a token: anyone who reaches the port
@@ -794,6 +794,56 @@ mod tests {
             coordinator(flag).unwrap_err(),
             AccessError::PskOnCoordinator
         ));
+    }
+
+    /// A CA, and a certificate it signed for 127.0.0.1 with its key, as PEM files in `dir`.
+    fn pki(dir: &Dir) -> (PathBuf, PathBuf, PathBuf) {
+        use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, IsCa, KeyPair};
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = CertifiedIssuer::self_signed(ca_params, KeyPair::generate().unwrap()).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca)
+            .unwrap();
+        (
+            dir.write("ca.pem", &ca.pem()),
+            dir.write("cert.pem", &cert.pem()),
+            dir.write("key.pem", &key.serialize_pem()),
+        )
+    }
+
+    /// A member that requires client certificates is closed to callers without one, so it
+    /// may listen on a non-loopback address without a token; a coordinator, which does not
+    /// ask clients for certificates, may not.
+    #[test]
+    fn client_certificates_stand_in_for_the_token_on_members_only() {
+        let dir = Dir::new("mtls");
+        let (ca, cert, key) = pki(&dir);
+        let args = DaemonAccessArgs {
+            tls_cert: Some(cert),
+            tls_key: Some(key),
+            tls_ca: Some(ca),
+            ..DaemonAccessArgs::default()
+        };
+        let member = args
+            .resolve(DaemonRole::Member, "--coord-bind", open())
+            .unwrap();
+        assert_eq!(member.warning, None);
+        assert_eq!(
+            member.listen.describe(),
+            "TLS with client certificates, no token"
+        );
+        let refused = args
+            .resolve(DaemonRole::Coordinator, "--client-bind", open())
+            .unwrap_err();
+        assert!(matches!(refused, AccessError::InsecureBind(_)), "{refused}");
+        let coordinator = args
+            .resolve(DaemonRole::Coordinator, "--client-bind", loopback())
+            .unwrap();
+        assert_eq!(coordinator.listen.describe(), "TLS, no token");
+        assert!(coordinator.members.tls.is_some());
     }
 
     #[test]

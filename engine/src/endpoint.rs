@@ -301,8 +301,9 @@ pub struct Endpoint {
 }
 
 impl Endpoint {
-    /// The endpoint of a member that is not configured: it answers echo requests and clock
-    /// probes and ignores everything else.
+    /// The endpoint of a member that is not configured: it has no key to check a request
+    /// with, so it answers nothing (echoes and clock probes included) and ignores
+    /// everything it receives.
     pub fn unconfigured(drop_data: bool) -> Endpoint {
         Endpoint {
             setup: None,
