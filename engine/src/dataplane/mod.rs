@@ -1194,6 +1194,42 @@ mod tests {
     }
 }
 
+/// What the backends' tests share.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::net::SocketAddr;
+
+    use crate::auth::RingKey;
+    use crate::endpoint::RingSetup;
+    use crate::tour::{RingPosition, TourConfig};
+
+    /// Member 1 of a ring of 2 whose neighbour (previous and next) is `neighbour`, e.g. a
+    /// test's socket, configured with `ring_key` (and its echo key) for one 64 B message.
+    pub fn beside(neighbour: SocketAddr, ring_key: Option<RingKey>) -> RingSetup {
+        RingSetup {
+            position: RingPosition {
+                index: 1,
+                ring_len: 2,
+            },
+            config: TourConfig {
+                count: 1,
+                msg_len: 64,
+                window: 1,
+                forward_immediately: true,
+                member_timeout_ns: 1_000_000_000,
+                warmup: 0,
+                interval_ns: 0,
+                max_datagram: 0,
+                max_buffer_memory: 0,
+            },
+            next_peer: neighbour,
+            prev_peer: neighbour,
+            ring_key,
+            echo_key: ring_key.map(|k| k.echo_key()),
+        }
+    }
+}
+
 #[cfg(test)]
 mod answer_tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
@@ -1226,7 +1262,6 @@ mod answer_tests {
     #[test]
     fn answers_are_no_larger_than_requests_and_limited_per_source() {
         use crate::auth::RingKey;
-        use crate::tour::{RingPosition, TourConfig};
         use crate::wire::{CHALLENGE_LEN, HEADER_LEN, PROBE_LEN};
         let key = RingKey::from_bytes([3; 32]);
         for backend in [BackendChoice::Syscall, BackendChoice::Uring] {
@@ -1243,28 +1278,7 @@ mod answer_tests {
             let client: UdpSocket = socket.into();
             client.connect(dp.local_addr()).unwrap();
             let neighbour = client.local_addr().unwrap();
-            dp.configure(RingSetup {
-                position: RingPosition {
-                    index: 1,
-                    ring_len: 2,
-                },
-                config: TourConfig {
-                    count: 1,
-                    msg_len: 64,
-                    window: 1,
-                    forward_immediately: true,
-                    member_timeout_ns: 1_000_000_000,
-                    warmup: 0,
-                    interval_ns: 0,
-                    max_datagram: 0,
-                    max_buffer_memory: 0,
-                },
-                next_peer: neighbour,
-                prev_peer: neighbour,
-                ring_key: Some(key),
-                echo_key: Some(key.echo_key()),
-            })
-            .unwrap();
+            dp.configure(testing::beside(neighbour, Some(key))).unwrap();
             let mut sent = 0;
             let requests = [
                 (Header::echo_request(1), HEADER_LEN, Some(key.echo_key())),

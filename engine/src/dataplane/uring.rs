@@ -922,28 +922,8 @@ mod tests {
             .unwrap();
         // A ring without a key (loopback only) answers untagged echoes.
         let neighbour = client.local_addr().unwrap();
-        dp.configure(RingSetup {
-            position: RingPosition {
-                index: 1,
-                ring_len: 2,
-            },
-            config: TourConfig {
-                count: 1,
-                msg_len: 64,
-                window: 1,
-                forward_immediately: true,
-                member_timeout_ns: 1_000_000_000,
-                warmup: 0,
-                interval_ns: 0,
-                max_datagram: 0,
-                max_buffer_memory: 0,
-            },
-            next_peer: neighbour,
-            prev_peer: neighbour,
-            ring_key: None,
-            echo_key: None,
-        })
-        .unwrap();
+        dp.configure(super::super::testing::beside(neighbour, None))
+            .unwrap();
         for id in 0..3u64 {
             let mut request = [0u8; HEADER_LEN];
             Header::echo_request(id).encode(&mut request);
