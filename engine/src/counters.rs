@@ -141,6 +141,9 @@ counter_set! {
         duplicates: Messages => "duplicates",
         /// Messages that arrived after one with a higher sequence number.
         reordered: Messages => "reordered",
+        /// Origin: messages that came back after more than a window of newer messages had
+        /// been sent, when it no longer kept their send time: received, not timed.
+        overtaken: Messages => "came back too late to be timed (behind more than a window)",
         /// Datagrams rejected by the decoder or not matching the configured tour shape.
         malformed: Datagrams => "malformed",
         /// Data datagrams of another tour, or of none.
@@ -324,6 +327,7 @@ mod tests {
                 "held",
                 "duplicates",
                 "reordered",
+                "overtaken",
                 "malformed",
                 "stale",
                 "wrong_hop",

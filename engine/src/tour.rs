@@ -333,6 +333,10 @@ pub struct TourMachine {
     next_frag: u32,
     /// Origin: send time of the message whose fragments are going out.
     msg_send_ns: Nanos,
+    /// Origin: when it sent each of the last `window` messages (sequence `s` in slot
+    /// `s % window`). Tour latency is measured from here, never from a field of the
+    /// datagram that comes back. Empty on forwarders.
+    send_times: Vec<Nanos>,
 }
 
 impl TourMachine {
@@ -373,7 +377,28 @@ impl TourMachine {
             reassembly,
             next_frag: 0,
             msg_send_ns: 0,
+            send_times: if position.is_origin() {
+                vec![0; config.window as usize]
+            } else {
+                Vec::new()
+            },
         })
+    }
+
+    /// Bytes the origin keeps for the send times of a tour with `config` (part of the
+    /// memory a configuration is checked against).
+    pub fn send_times_bytes(config: &TourConfig) -> u64 {
+        u64::from(config.window) * std::mem::size_of::<Nanos>() as u64
+    }
+
+    /// Origin: when message `seq` (already sent) left, if this member still knows: it keeps
+    /// the last `window` send times, so a message that comes back after more than a
+    /// window of newer messages were sent (possible only when others were lost) has no
+    /// send time left.
+    fn sent_at(&self, seq: u32) -> Option<Nanos> {
+        let slots = self.send_times.len() as u32;
+        (slots > 0 && self.next_seq.saturating_sub(seq) <= slots)
+            .then(|| self.send_times[(seq % slots) as usize])
     }
 
     /// The configuration this machine was built for.
@@ -565,6 +590,10 @@ impl TourMachine {
             return None;
         }
         if index == 0 {
+            let slots = self.send_times.len() as u32;
+            if slots > 0 {
+                self.send_times[(self.next_seq % slots) as usize] = now;
+            }
             self.next_seq += 1;
             self.counters.sent += 1;
             self.first_send_ns.get_or_insert(now);
@@ -689,9 +718,16 @@ impl TourMachine {
         }
 
         if self.position.is_origin() {
+            // The origin's own record of when it sent the message: a datagram cannot
+            // claim another send time.
+            match self.sent_at(header.seq) {
+                _ if header.flags & FLAG_WARMUP != 0 => {}
+                Some(sent) => self
+                    .tour_latency
+                    .saturating_record(now.saturating_sub(sent)),
+                None => self.counters.overtaken += 1,
+            }
             if header.flags & FLAG_WARMUP == 0 {
-                self.tour_latency
-                    .saturating_record(now.saturating_sub(header.origin_send_ns));
                 if self.config.interval_ns > 0 {
                     self.tour_latency_corrected
                         .saturating_record(now.saturating_sub(self.intended_send(header.seq)));
@@ -939,6 +975,57 @@ mod tests {
         assert_eq!(m.counters().received, 1);
         assert_eq!(m.counters().malformed, 1);
         assert!(m.wants_to_send(0));
+    }
+
+    /// A datagram that comes back to the origin claiming another send time (a forged or
+    /// corrupted origin send time of 1 ns) is timed from when the origin sent the message;
+    /// one that comes back after more than a window of newer messages is counted, not
+    /// timed.
+    #[test]
+    fn the_origin_times_messages_from_its_own_send_record() {
+        let pos = RingPosition {
+            index: 0,
+            ring_len: 2,
+        };
+        let mut m = TourMachine::new(
+            pos,
+            TourConfig {
+                window: 2,
+                ..config(5, true)
+            },
+        )
+        .unwrap();
+        m.prepare(7);
+        m.start(0);
+        let mut first = [0u8; 100];
+        let mut second = [0u8; 100];
+        assert_eq!(m.poll_send(1_000, &mut first), Some(100));
+        assert_eq!(m.poll_send(1_500, &mut second), Some(100));
+        let back = |datagram: &mut [u8; 100]| {
+            let h = Header::decode(&datagram[..]).unwrap();
+            Header {
+                hop: 1,
+                origin_send_ns: 1,
+                ..h
+            }
+            .encode(&mut datagram[..]);
+        };
+        back(&mut second);
+        assert_eq!(m.handle_datagram(3_500, &mut second), Verdict::Arrived);
+        assert_eq!(m.tour_latency().max(), 2_000, "timed from 1500, not from 1");
+        // Messages 2 and 3 take the window; message 0 (sent at 1000) comes back after
+        // message 2 took its slot: received, counted, not timed.
+        let mut later = [0u8; 100];
+        assert_eq!(m.poll_send(4_000, &mut later), Some(100));
+        back(&mut later);
+        assert_eq!(m.handle_datagram(4_100, &mut later), Verdict::Arrived);
+        assert_eq!(m.poll_send(4_200, &mut later), Some(100));
+        back(&mut first);
+        assert_eq!(m.handle_datagram(9_000, &mut first), Verdict::Arrived);
+        assert_eq!(m.counters().received, 3);
+        assert_eq!(m.counters().overtaken, 1);
+        assert_eq!(m.tour_latency().len(), 2);
+        assert_eq!(m.tour_latency().max(), 2_000);
     }
 
     #[test]

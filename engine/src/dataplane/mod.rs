@@ -282,14 +282,14 @@ pub enum DataPlaneError {
     Config(#[from] ConfigError),
     /// The tour's buffers would take more memory than allowed.
     #[error(
-        "this tour needs {total} B of buffers on this member ({buffers} receive buffers of {slot} B, {send} B of send buffers, a {rcvbuf} B socket receive buffer), more than --max-buffer-memory {limit} B; lower --window, --msgbytelen or (holding) --msgcount, or raise --max-buffer-memory"
+        "this tour needs {total} B of buffers on this member ({buffers} receive buffers of {slot} B, {send} B of send buffers and send times, a {rcvbuf} B socket receive buffer), more than --max-buffer-memory {limit} B; lower --window, --msgbytelen or (holding) --msgcount, or raise --max-buffer-memory"
     )]
     BufferMemory {
         /// Receive buffers in the pool.
         buffers: u32,
         /// Bytes per receive buffer.
         slot: u64,
-        /// Bytes of send buffers.
+        /// Bytes of send buffers and (origin) send times.
         send: u64,
         /// Socket receive buffer asked for.
         rcvbuf: u64,
@@ -460,7 +460,12 @@ impl Session {
         };
         let send_slot = send_batch * datagram;
         let slot = (headroom + payload) as u64;
-        let send = u64::from(send_slots) * send_slot as u64;
+        let send = u64::from(send_slots) * send_slot as u64
+            + if setup.position.is_origin() {
+                crate::tour::TourMachine::send_times_bytes(&cfg)
+            } else {
+                0
+            };
         let total = u64::from(buffers) * slot + send + rcvbuf_requested as u64;
         let limit = match cfg.max_buffer_memory {
             0 => crate::tour::DEFAULT_MAX_BUFFER_MEMORY,
