@@ -727,11 +727,9 @@ impl TourMachine {
                     .saturating_record(now.saturating_sub(sent)),
                 None => self.counters.overtaken += 1,
             }
-            if header.flags & FLAG_WARMUP == 0 {
-                if self.config.interval_ns > 0 {
-                    self.tour_latency_corrected
-                        .saturating_record(now.saturating_sub(self.intended_send(header.seq)));
-                }
+            if header.flags & FLAG_WARMUP == 0 && self.config.interval_ns > 0 {
+                self.tour_latency_corrected
+                    .saturating_record(now.saturating_sub(self.intended_send(header.seq)));
             }
             if self.counters.received == u64::from(self.config.count) {
                 self.phase = Phase::Complete;
