@@ -323,6 +323,7 @@ pub fn configure_request(args: &ConfigureArgs) -> Result<ConfigureRequest> {
         configure_timeout_ms: args.timeout.saturating_mul(1000),
         // Rings configured with `configure` are always authenticated.
         no_auth: false,
+        force: args.force,
     })
 }
 

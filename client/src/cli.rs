@@ -218,6 +218,12 @@ pub struct ConfigureArgs {
     /// How long configuring may take (reaching every member), in seconds.
     #[arg(long, default_value_t = DEFAULT_CONFIGURE_TIMEOUT_S, value_name = "S")]
     pub timeout: u64,
+    /// Take the members over even while another coordinator holds them. A member belongs
+    /// to the coordinator that configured it while a tour of its is armed and for 60 s
+    /// after its last configure or tour; other coordinators' configures are refused,
+    /// naming it. The coordinator that loses them is told at its next tour.
+    #[arg(long)]
+    pub force: bool,
 }
 
 impl ConfigureArgs {

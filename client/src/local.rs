@@ -119,6 +119,8 @@ async fn drive(
             params: Some(params),
             configure_timeout_ms: DEFAULT_CONFIGURE_TIMEOUT_S * 1000,
             no_auth: args.no_auth,
+            // Its members are its own, made for this run.
+            force: false,
         })
         .await?;
     if !json_mode {

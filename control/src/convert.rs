@@ -12,7 +12,8 @@ use stillepost_engine::tour::Phase;
 use crate::coordinator::TourProgress;
 use crate::domain::{
     ClockEstimate, HopLoss, HopResult, MemberConfigured, MemberIdentity, MemberInfo, MemberReport,
-    MemberSetup, MemberState, MemberStats, Outcome, RingConfigured, RingStatus, TourResult,
+    MemberSetup, MemberState, MemberStats, Outcome, RingConfigured, RingStatus, Takeover,
+    TourResult,
 };
 use crate::proto;
 
@@ -334,6 +335,8 @@ impl From<MemberSetup> for proto::MemberConfigureRequest {
                 .ring_key
                 .map(|k| k.as_bytes().to_vec())
                 .unwrap_or_default(),
+            coordinator_id: m.coordinator_id,
+            force: m.takeover == Takeover::Force,
         }
     }
 }
@@ -347,6 +350,12 @@ impl From<proto::MemberConfigureRequest> for MemberSetup {
             prev_peer: m.prev_peer,
             params: m.params,
             ring_key: RingKey::from_slice(&m.ring_key),
+            coordinator_id: m.coordinator_id,
+            takeover: if m.force {
+                Takeover::Force
+            } else {
+                Takeover::Respect
+            },
         }
     }
 }
@@ -362,6 +371,7 @@ impl From<MemberConfigured> for proto::MemberConfigureReply {
             sndbuf_requested: m.sndbuf_requested,
             gso_segment: m.gso_segment,
             gro: m.gro,
+            generation: m.generation,
         }
     }
 }
@@ -377,6 +387,7 @@ impl From<proto::MemberConfigureReply> for MemberConfigured {
             path_mtu: m.path_mtu,
             gso_segment: m.gso_segment,
             gro: m.gro,
+            generation: m.generation,
         }
     }
 }

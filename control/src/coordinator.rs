@@ -18,7 +18,7 @@ use crate::access::Credentials;
 use crate::assemble::{Seat, assemble_result};
 use crate::domain::{
     ClockEstimate, MemberConfigured, MemberIdentity, MemberInfo, MemberReport, MemberSetup,
-    MemberState, RingAuth, RingConfigured, RingStatus,
+    MemberState, RingAuth, RingConfigured, RingStatus, Takeover,
 };
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
@@ -130,6 +130,8 @@ struct RingMember {
     info: MemberInfo,
     /// Its peer endpoint and the clock it reads.
     seat: Seat,
+    /// The configuration this coordinator made on it (its number on the member).
+    generation: u64,
 }
 
 impl RingMember {
@@ -267,6 +269,20 @@ struct State {
     last_tour: u64,
 }
 
+/// A fresh coordinator id: the host's name and 8 random hex digits, so an operator can
+/// tell which coordinator holds a member.
+fn new_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default();
+    let host = if host.is_empty() {
+        "coordinator"
+    } else {
+        host.as_str()
+    };
+    format!("{host}-{:08x}", rand::random::<u32>())
+}
+
 /// The coordinator: one ring, one tour at a time.
 #[derive(Debug, Default)]
 pub struct CoordinatorCore {
@@ -274,6 +290,9 @@ pub struct CoordinatorCore {
     store: Option<ResultStore>,
     /// The token every call to a member carries, and TLS to reach it.
     member_credentials: Credentials,
+    /// This coordinator's id (random per process): members belong to it once it
+    /// configured them, until its lease runs out.
+    id: String,
 }
 
 /// Clears the busy mark when a configuration or tour set-up ends early.
@@ -300,7 +319,15 @@ fn busy_text(busy: Busy) -> String {
 impl CoordinatorCore {
     /// A coordinator with no ring that keeps results in memory only.
     pub fn new() -> CoordinatorCore {
-        CoordinatorCore::default()
+        CoordinatorCore {
+            id: new_id(),
+            ..CoordinatorCore::default()
+        }
+    }
+
+    /// This coordinator's id, as members name it when it holds them.
+    pub fn id(&self) -> &str {
+        &self.id
     }
 
     /// A coordinator that keeps every result in `store` too, and knows the tours a
@@ -314,6 +341,7 @@ impl CoordinatorCore {
             }),
             store: Some(store),
             member_credentials: Credentials::default(),
+            id: new_id(),
         };
         Ok(core)
     }
@@ -381,6 +409,7 @@ impl CoordinatorCore {
         params: Option<TourParams>,
         configure_timeout_ms: u64,
         auth: RingAuth,
+        takeover: Takeover,
     ) -> Result<RingConfigured, CoordError> {
         let cluster =
             validate_cluster(cluster).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
@@ -397,7 +426,7 @@ impl CoordinatorCore {
         let _busy = self.mark_busy(Busy::Configuring)?;
         match tokio::time::timeout(
             timeout,
-            self.configure_members(&cluster, params, timeout, auth),
+            self.configure_members(&cluster, params, timeout, (auth, takeover)),
         )
         .await
         {
@@ -413,7 +442,7 @@ impl CoordinatorCore {
         cluster: &[String],
         mut params: TourParams,
         deadline: Duration,
-        auth: RingAuth,
+        (auth, takeover): (RingAuth, Takeover),
     ) -> Result<RingConfigured, CoordError> {
         // Resolve every entry; the same member under two names is a duplicate too.
         let resolved = join_all(cluster.iter().map(|entry| resolve(entry))).await;
@@ -508,6 +537,8 @@ impl CoordinatorCore {
                     prev_peer: reached[(index + n - 1) % n].2.to_string(),
                     params: Some(params),
                     ring_key,
+                    coordinator_id: self.id.clone(),
+                    takeover,
                 };
                 let msg = proto::MemberConfigureRequest::from(setup);
                 let entry = &cluster[index];
@@ -562,6 +593,7 @@ impl CoordinatorCore {
                 control: cluster[index].clone(),
                 client,
                 seat,
+                generation: reply.generation,
                 info: MemberInfo {
                     index: index as u32,
                     control_endpoint: cluster[index].clone(),
@@ -640,6 +672,7 @@ impl CoordinatorCore {
             let prev = &ring.members[(m.index + n - 1) % n];
             let msg = proto::PrepareRequest {
                 tour_id,
+                generation: m.generation,
                 probe_prev_clock: !prev.seat.same_clock(&m.seat),
                 clock_probes: CLOCK_PROBES,
             };

@@ -240,6 +240,21 @@ pub struct MemberSetup {
     pub params: Option<TourParams>,
     /// This configuration's ring key (`None` when the request had none or not 32 bytes).
     pub ring_key: Option<RingKey>,
+    /// The configuring coordinator.
+    pub coordinator_id: String,
+    /// Whether it may take the member from another coordinator.
+    pub takeover: Takeover,
+}
+
+/// Whether a configure may take members another coordinator holds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Takeover {
+    /// Only members no other coordinator holds (its lease ran out, no tour of its is
+    /// armed): the default.
+    #[default]
+    Respect,
+    /// Any member (`stillepost configure --force`).
+    Force,
 }
 
 /// Whether a ring's members prove themselves to each other and tag their datagrams.
@@ -273,6 +288,8 @@ pub struct MemberConfigured {
     pub gso_segment: u32,
     /// Whether it receives GRO-coalesced datagrams.
     pub gro: bool,
+    /// This configuration's number on the member.
+    pub generation: u64,
 }
 
 /// A ring member as the coordinator reports it (configure and status).

@@ -15,7 +15,7 @@ use stillepost_engine::tour::RingPosition;
 
 use crate::domain::{
     ClockEstimate, MemberConfigured, MemberIdentity, MemberReport, MemberSetup, MemberState,
-    MemberStats,
+    MemberStats, Takeover,
 };
 use crate::ring::params_to_config;
 
@@ -52,10 +52,60 @@ pub enum MemberError {
         /// The next member's peer endpoint.
         next_peer: SocketAddr,
     },
+    /// Another coordinator holds this member.
+    #[error(
+        "this member belongs to coordinator {owner} ({held}); configure with --force to take it over"
+    )]
+    Owned {
+        /// The coordinator holding it.
+        owner: String,
+        /// Why it still holds it.
+        held: Held,
+    },
+    /// A prepare for a configuration the member no longer has: someone configured it
+    /// since.
+    #[error(
+        "this member was configured again (by coordinator {owner}) since this coordinator configured it: its configuration is number {current}, not {expected}; configure the ring again"
+    )]
+    Reconfigured {
+        /// The configuration the caller made.
+        expected: u64,
+        /// The member's configuration now.
+        current: u64,
+        /// The coordinator that made it.
+        owner: String,
+    },
     /// A blocking task could not be run.
     #[error("internal error: {0}")]
     Internal(String),
 }
+
+/// Why a coordinator still holds a member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// A tour of its is armed or running here.
+    Tour,
+    /// Its lease has this long to run.
+    Lease(Duration),
+}
+
+impl std::fmt::Display for Held {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Held::Tour => f.write_str("a tour of its is armed here"),
+            Held::Lease(left) => write!(
+                f,
+                "its lease runs {} s more, renewed at each of its configures and tours",
+                left.as_secs().max(1)
+            ),
+        }
+    }
+}
+
+/// How long a member belongs to the coordinator that configured it, after its last
+/// configure, prepare or end: another coordinator's configure is refused until then
+/// (unless forced).
+pub const OWNER_LEASE: Duration = Duration::from_secs(60);
 
 /// Most clock probes a prepare may ask for.
 const MAX_CLOCK_PROBES: u32 = 1024;
@@ -85,6 +135,10 @@ struct Told {
     before: Option<(stillepost_tuning::drops::Reading, Option<u64>)>,
     /// Where the member stands.
     phase: MemberState,
+    /// The coordinator that configured it, and when it last renewed its lease.
+    owner: Option<(String, std::time::Instant)>,
+    /// Configurations so far (this one's number).
+    generation: u64,
 }
 
 /// A member: its data plane and what it was told.
@@ -94,6 +148,8 @@ pub struct MemberCore {
     advertise: Option<SocketAddr>,
     /// The pre-shared key (`--psk-file`) mixed into every configuration's ring key.
     psk: Option<Psk>,
+    /// How long it belongs to the coordinator that configured it.
+    lease: Duration,
     state: Mutex<Told>,
 }
 
@@ -112,8 +168,37 @@ impl MemberCore {
             dataplane: Arc::new(dataplane),
             advertise,
             psk: None,
+            lease: OWNER_LEASE,
             state: Mutex::new(Told::default()),
         }
+    }
+
+    /// The same member with another owner lease (tests shorten it).
+    pub fn with_lease(self, lease: Duration) -> MemberCore {
+        MemberCore { lease, ..self }
+    }
+
+    /// Refuses a configure by a coordinator other than the one holding this member, unless
+    /// forced: while a tour of the holder's is armed, or its lease runs.
+    fn check_owner(&self, state: &Told, setup: &MemberSetup) -> Result<(), MemberError> {
+        let Some((owner, renewed)) = &state.owner else {
+            return Ok(());
+        };
+        if *owner == setup.coordinator_id || setup.takeover == Takeover::Force {
+            return Ok(());
+        }
+        let held = if matches!(state.phase, MemberState::Armed | MemberState::InTour) {
+            Held::Tour
+        } else {
+            match self.lease.checked_sub(renewed.elapsed()) {
+                Some(left) if !left.is_zero() => Held::Lease(left),
+                _ => return Ok(()),
+            }
+        };
+        Err(MemberError::Owned {
+            owner: owner.clone(),
+            held,
+        })
     }
 
     /// The same member, mixing `psk` into every ring key it is given: it then answers
@@ -187,6 +272,7 @@ impl MemberCore {
         };
         let next_peer = parse("next_peer", &req.next_peer)?;
         let prev_peer = parse("prev_peer", &req.prev_peer)?;
+        self.check_owner(&lock(&self.state), &req)?;
         if req.ring_key.is_none()
             && let Some(peer) = [next_peer, prev_peer]
                 .into_iter()
@@ -283,7 +369,10 @@ impl MemberCore {
         state.rcvbuf = (report.rcvbuf_requested as u64, report.rcvbuf_granted as u64);
         state.datagram = (workload.datagram(), path_mtu.unwrap_or(0));
         state.phase = MemberState::Configured;
+        state.owner = Some((req.coordinator_id, std::time::Instant::now()));
+        state.generation += 1;
         Ok(MemberConfigured {
+            generation: state.generation,
             rcvbuf_requested: report.rcvbuf_requested as u64,
             rcvbuf_granted: report.rcvbuf_granted as u64,
             sndbuf_granted: report.sndbuf_granted as u64,
@@ -339,11 +428,25 @@ impl MemberCore {
     pub async fn prepare(
         &self,
         tour_id: u64,
+        generation: u64,
         probe_prev_clock: bool,
         clock_probes: u32,
     ) -> Result<Option<ClockEstimate>, MemberError> {
         {
-            let state = lock(&self.state);
+            let mut state = lock(&self.state);
+            if generation != state.generation {
+                return Err(MemberError::Reconfigured {
+                    expected: generation,
+                    current: state.generation,
+                    owner: state
+                        .owner
+                        .as_ref()
+                        .map_or_else(String::new, |(o, _)| o.clone()),
+                });
+            }
+            if let Some((_, renewed)) = &mut state.owner {
+                *renewed = std::time::Instant::now();
+            }
             if let Some(next_peer) = state.next_peer
                 && !state.next_verified
             {
@@ -433,6 +536,9 @@ impl MemberCore {
         let peer = self.peer_endpoint(seen)?;
         let mut state = lock(&self.state);
         state.phase = MemberState::Configured;
+        if let Some((_, renewed)) = &mut state.owner {
+            *renewed = std::time::Instant::now();
+        }
         let index = state.position.map_or(0, |p| p.index);
         let mut reply = report_of(&report, index, peer.to_string(), self.dataplane.started())?;
         if let Some(before) = state.before.take() {

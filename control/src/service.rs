@@ -16,7 +16,7 @@ use tonic::{Code, Request, Response, Status};
 use crate::access::{Listen, ServerTls};
 use crate::auth::{AUTHORIZATION, AuthError, Token};
 use crate::coordinator::{CoordError, CoordinatorCore};
-use crate::domain::RingAuth;
+use crate::domain::{RingAuth, Takeover};
 use crate::member::{MemberCore, MemberError};
 use crate::proto;
 use crate::proto::coordinator_server::{Coordinator, CoordinatorServer};
@@ -56,6 +56,9 @@ impl From<MemberError> for Status {
             MemberError::ClockProbe(_) => Code::FailedPrecondition,
             MemberError::Challenge(_) => Code::FailedPrecondition,
             MemberError::NextNotVerified { .. } => Code::FailedPrecondition,
+            MemberError::Owned { .. } | MemberError::Reconfigured { .. } => {
+                Code::FailedPrecondition
+            }
             MemberError::Internal(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
@@ -154,7 +157,12 @@ impl Member for MemberService {
         let req = req.into_inner();
         let prev_clock = self
             .core
-            .prepare(req.tour_id, req.probe_prev_clock, req.clock_probes)
+            .prepare(
+                req.tour_id,
+                req.generation,
+                req.probe_prev_clock,
+                req.clock_probes,
+            )
             .await?;
         Ok(Response::new(proto::PrepareReply {
             prev_clock: prev_clock.map(Into::into),
@@ -228,6 +236,11 @@ impl Coordinator for CoordinatorService {
                     RingAuth::Off
                 } else {
                     RingAuth::Keyed
+                },
+                if req.force {
+                    Takeover::Force
+                } else {
+                    Takeover::Respect
                 },
             )
             .await?;

@@ -41,6 +41,7 @@ fn whole_ring(ring: &Ring) -> ConfigureRequest {
         params: Some(small_tour(32)),
         configure_timeout_ms: 5000,
         no_auth: false,
+        force: false,
     }
 }
 
@@ -184,6 +185,7 @@ async fn every_coordinator_rpc_refuses_a_missing_or_wrong_token_and_changes_noth
             params: Some(small_tour(32)),
             configure_timeout_ms: 5000,
             no_auth: false,
+            force: false,
         };
         assert_refused("Configure", client.configure(one_member).await, message);
         assert_refused("RunTour", client.run_tour(RunTourRequest {}).await, message);
@@ -233,12 +235,14 @@ async fn every_member_rpc_refuses_a_missing_or_wrong_token_and_changes_nothing()
                 prev_peer: before[index].peer_endpoint.clone(),
                 params: Some(small_tour(32)),
                 ring_key: vec![7; 32],
+                ..MemberConfigureRequest::default()
             };
             assert_refused("Configure", client.configure(alone).await, message);
             let prepare = PrepareRequest {
                 tour_id: 99,
                 probe_prev_clock: false,
                 clock_probes: 0,
+                generation: 1,
             };
             assert_refused("Prepare", client.prepare(prepare).await, message);
             let challenge = client.challenge_next(ChallengeNextRequest {}).await;

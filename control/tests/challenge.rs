@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use stillepost_control::access::Listen;
 use stillepost_control::coordinator::CoordinatorCore;
-use stillepost_control::domain::RingAuth;
+use stillepost_control::domain::{RingAuth, Takeover};
 use stillepost_control::member::{MemberCore, MemberError};
 use stillepost_control::proto::member_server::{Member, MemberServer};
 use stillepost_control::proto::{self, TourParams};
@@ -144,7 +144,13 @@ async fn a_fake_member_gets_the_ring_refused_and_only_challenges() {
     };
     let cluster = vec![first.clone(), fake_control, third];
     let err = coordinator
-        .configure(&cluster, Some(params), 10_000, RingAuth::Keyed)
+        .configure(
+            &cluster,
+            Some(params),
+            10_000,
+            RingAuth::Keyed,
+            Takeover::Respect,
+        )
         .await
         .unwrap_err()
         .to_string();
@@ -164,7 +170,8 @@ async fn a_fake_member_gets_the_ring_refused_and_only_challenges() {
         refused.starts_with("the ring is not configured"),
         "{refused}"
     );
-    match first_core.prepare(7, false, 0).await {
+    // (Its first configuration: number 1.)
+    match first_core.prepare(7, 1, false, 0).await {
         Err(MemberError::NextNotVerified { next_peer }) => assert_eq!(next_peer, victim_addr),
         other => panic!("member 0 prepared for a tour to an unverified peer: {other:?}"),
     }
@@ -213,7 +220,13 @@ async fn forged_datagrams_during_a_tour_are_counted_and_change_nothing() {
         max_buffer_memory: 0,
     };
     let ring = coordinator
-        .configure(&cluster, Some(params), 10_000, RingAuth::Keyed)
+        .configure(
+            &cluster,
+            Some(params),
+            10_000,
+            RingAuth::Keyed,
+            Takeover::Respect,
+        )
         .await
         .unwrap();
     let peers: Vec<SocketAddr> = ring
@@ -317,7 +330,13 @@ async fn authentication_is_off_only_on_loopback() {
     };
     let coordinator = CoordinatorCore::new();
     let err = coordinator
-        .configure(&cluster, Some(params), 5000, RingAuth::Off)
+        .configure(
+            &cluster,
+            Some(params),
+            5000,
+            RingAuth::Off,
+            Takeover::Respect,
+        )
         .await
         .unwrap_err()
         .to_string();
@@ -335,6 +354,7 @@ async fn authentication_is_off_only_on_loopback() {
         prev_peer: "127.0.0.1:9".into(),
         params: Some(params),
         ring_key: None,
+        ..MemberSetup::default()
     };
     let err = cores[1].configure(keyless).await.unwrap_err().to_string();
     assert_eq!(

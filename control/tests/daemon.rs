@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stillepost_control::coordinator::{CoordinatorCore, TourProgress};
-use stillepost_control::domain::RingAuth;
+use stillepost_control::domain::{RingAuth, Takeover};
 use stillepost_control::proto::Outcome;
 use stillepost_engine::histogram::{Summary, decode};
 use support::{small_tour, start_members};
@@ -280,7 +280,13 @@ async fn cores_run_a_tour_in_process() {
     let coordinator = Arc::new(CoordinatorCore::new());
     let params = small_tour(64);
     let reply = coordinator
-        .configure(&cluster, Some(params), 5000, RingAuth::Keyed)
+        .configure(
+            &cluster,
+            Some(params),
+            5000,
+            RingAuth::Keyed,
+            Takeover::Respect,
+        )
         .await
         .unwrap();
     assert_eq!(reply.members.len(), 2);
