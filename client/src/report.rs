@@ -203,6 +203,7 @@ fn member_json(m: &MemberTourStats) -> Result<Value, UndecodableHistogram> {
             .map(|c| (c.name.clone(), json!(c.delta)))
             .collect::<serde_json::Map<String, Value>>(),
         "drop_advice": m.drop_advice,
+        "report_missing": m.report_missing,
     });
     Ok(with_counters(doc, &m.member_counters()))
 }
@@ -267,11 +268,27 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     if !result.error.is_empty() {
         let _ = writeln!(out, "  error         {}", result.error);
     }
-    let _ = writeln!(
-        out,
-        "  messages      sent {}, received {}, lost {}",
-        result.messages_sent, result.messages_received, result.lost
-    );
+    let origin_missing = result.members.first().is_some_and(|o| o.report_missing);
+    if origin_missing {
+        let _ = writeln!(
+            out,
+            "  messages      unknown: the origin (member 0, {}) sent no report, so what it sent and got back, and the tour latency, are not known; the hops below are what the other members recorded",
+            endpoint(result, 0)
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "  messages      sent {}, received {}, lost {}",
+            result.messages_sent, result.messages_received, result.lost
+        );
+    }
+    for m in result.members.iter().skip(1).filter(|m| m.report_missing) {
+        let _ = writeln!(
+            out,
+            "  no report     member {} ({}): its counters and the hop into it are not known",
+            m.index, m.peer_endpoint
+        );
+    }
     if result.messages_unsent > 0 {
         let _ = writeln!(
             out,

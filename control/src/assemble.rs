@@ -88,6 +88,7 @@ pub fn assemble_result(
                 stats.push(MemberStats {
                     index: index as u32,
                     peer_endpoint: seat.peer_endpoint.clone(),
+                    report_missing: true,
                     ..Default::default()
                 });
             }
@@ -166,7 +167,12 @@ pub fn assemble_result(
         error,
         total_ns: if received == 0 { 0 } else { total_ns },
         messages_sent: sent,
-        messages_unsent: u64::from(params.count).saturating_sub(sent),
+        // Without the origin's report, what it sent is not known.
+        messages_unsent: if origin_report.is_some() {
+            u64::from(params.count).saturating_sub(sent)
+        } else {
+            0
+        },
         messages_received: received,
         lost: sent.saturating_sub(received),
         tour_latency,
@@ -379,6 +385,7 @@ mod tests {
             MemberStats {
                 index: 1,
                 peer_endpoint: "10.0.0.2:7101".into(),
+                report_missing: true,
                 ..MemberStats::default()
             }
         );
@@ -399,10 +406,13 @@ mod tests {
             r.error.as_deref(),
             Some("the origin stopped answering; member 0 (a:7001) refused End: not armed")
         );
+        // What the origin sent is not known: nothing is claimed unsent either.
         assert_eq!(
             (r.messages_sent, r.messages_unsent, r.total_ns),
-            (0, 100, 0)
+            (0, 0, 0)
         );
+        assert!(r.members[0].report_missing);
+        assert!(!r.members[1].report_missing);
         assert_eq!(losses(&r), [(1, 2, 0)]);
     }
 

@@ -151,6 +151,7 @@ impl From<MemberStats> for proto::MemberTourStats {
                 .map(|(name, delta)| proto::KernelCounter { name, delta })
                 .collect(),
             drop_advice: s.drop_advice,
+            report_missing: s.report_missing,
         }
     }
 }
@@ -171,6 +172,7 @@ impl From<proto::MemberTourStats> for MemberStats {
                 .map(|c| (c.name, c.delta))
                 .collect(),
             drop_advice: s.drop_advice,
+            report_missing: s.report_missing,
         }
     }
 }
@@ -520,6 +522,7 @@ mod tests {
                 residence: vec![1, 2],
                 kernel_counters: vec![("Udp RcvbufErrors".into(), 3)],
                 drop_advice: vec!["raise it".into()],
+                report_missing: true,
             },
             first_send_ns: 10,
             last_receive_ns: 20,

@@ -88,6 +88,8 @@ pub struct MemberStats {
     pub kernel_counters: Vec<(String, u64)>,
     /// What to change, for the counters that moved.
     pub drop_advice: Vec<String>,
+    /// It sent no report of the tour: its counters are unknown, not zero.
+    pub report_missing: bool,
 }
 
 /// What a member reports when a tour ends on it.

@@ -649,6 +649,7 @@ fn report_of(
             residence: encode(&report.residence)?,
             kernel_counters: Vec::new(),
             drop_advice: Vec::new(),
+            report_missing: false,
         },
         first_send_ns: report.first_send_ns.unwrap_or(0),
         last_receive_ns: report.last_receive_ns.unwrap_or(0),
