@@ -106,6 +106,9 @@ fn from_status(coordinator: &str, tls: bool, status: tonic::Status) -> anyhow::E
     Failure { code, message }.into()
 }
 
+/// Largest reply the client takes from the coordinator, bytes.
+const MAX_RESULT_BYTES: usize = 256 << 20;
+
 /// A connection to the coordinator.
 pub struct Coordinator {
     endpoint: String,
@@ -122,7 +125,9 @@ impl Coordinator {
         Ok(Coordinator {
             endpoint: endpoint.to_string(),
             tls: credentials.tls.is_some(),
-            client: CoordinatorClient::new(channel),
+            // A result carries a histogram per member and hop: a ring of the largest size
+            // needs far more than tonic's default 4 MiB.
+            client: CoordinatorClient::new(channel).max_decoding_message_size(MAX_RESULT_BYTES),
         })
     }
 

@@ -76,3 +76,48 @@ fn a_tour_whose_origin_died_is_reported_and_exports_in_every_format() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// 1,100 idle TCP connections to a member's control port, more than a soft open-file
+/// limit of 1024 allows: the member raised its limit to the hard limit at start, so the
+/// coordinator still reaches and configures it, and a tour runs.
+#[test]
+fn idle_connections_do_not_lock_a_member_out() {
+    use std::net::TcpStream;
+    // This test holds the connections: it needs the descriptors too.
+    stillepost_control::process::raise_fd_limit().unwrap();
+    let mut command = Command::new("prlimit");
+    command
+        .args(["--nofile=1024:8192", "--"])
+        .arg(bin("stillepostd"));
+    let (member, control, _) = support::start_member_with("127.0.0.1:0", &[], |args| {
+        support::Daemon::start_command(command, args)
+    });
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", member.pid())).unwrap();
+    let open_files = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap()
+        .to_owned();
+    assert!(
+        open_files.split_whitespace().nth(3) == Some("8192"),
+        "the member raised its soft limit to the hard one: {open_files}"
+    );
+    let idle: Vec<TcpStream> = (0..1100)
+        .map(|_| TcpStream::connect(&control).unwrap())
+        .collect();
+    let coordinator = Cluster::start("auto", 0);
+    let (_other, other_control, _) = support::start_member("127.0.0.1:0", &[]);
+    let started = Instant::now();
+    let out = coordinator.client(&[
+        "configure",
+        "--cluster",
+        &format!("{control},{other_control}"),
+        "--msgcount",
+        "100",
+    ]);
+    assert_success(&out);
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let tour = coordinator.tour();
+    assert_eq!(tour["messages_received"], 100, "{tour:#}");
+    drop(idle);
+}

@@ -407,10 +407,7 @@ mod tests {
             Some("the origin stopped answering; member 0 (a:7001) refused End: not armed")
         );
         // What the origin sent is not known: nothing is claimed unsent either.
-        assert_eq!(
-            (r.messages_sent, r.messages_unsent, r.total_ns),
-            (0, 0, 0)
-        );
+        assert_eq!((r.messages_sent, r.messages_unsent, r.total_ns), (0, 0, 0));
         assert!(r.members[0].report_missing);
         assert!(!r.members[1].report_missing);
         assert_eq!(losses(&r), [(1, 2, 0)]);

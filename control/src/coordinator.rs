@@ -67,6 +67,18 @@ pub enum CoordError {
         /// What the transport said.
         cause: String,
     },
+    /// An endpoint that answers gRPC but not as a member (the coordinator's own port, say).
+    #[error(
+        "member {index} ({endpoint}) is not a Stillepost member: it answers gRPC but not the member API ({cause}); is it the coordinator's own --client-bind, or another service? Give the members' --coord-bind endpoints"
+    )]
+    NotAMember {
+        /// Ring index.
+        index: usize,
+        /// Control endpoint as configured.
+        endpoint: String,
+        /// What it answered.
+        cause: String,
+    },
     /// The coordinator and a member do not agree on TLS.
     #[error("member {index} ({endpoint}): {cause}; {hint}")]
     MemberTls {
@@ -143,6 +155,13 @@ impl RingMember {
 /// A failed first call to a member: a TLS mismatch named as such, else as
 /// [`member_error`]. `tls` says whether the coordinator spoke TLS to it.
 fn first_call_error(index: usize, endpoint: &str, status: &Status, tls: bool) -> CoordError {
+    if status.code() == tonic::Code::Unimplemented {
+        return CoordError::NotAMember {
+            index,
+            endpoint: endpoint.to_string(),
+            cause: describe(status),
+        };
+    }
     let Some(trouble) = tls_trouble(status, tls) else {
         return member_error(index, endpoint, "Info", status);
     };

@@ -16,6 +16,7 @@ pub mod coordinator;
 pub mod domain;
 pub mod member;
 pub mod options;
+pub mod process;
 pub mod ring;
 pub mod rpc;
 pub mod service;

@@ -16,6 +16,9 @@ pub const DEFAULT_MEMBER_TIMEOUT_MS: u64 = 10_000;
 pub const DEFAULT_CONFIGURE_TIMEOUT_S: u64 = 10;
 /// Longest configure timeout accepted: one hour.
 pub const MAX_CONFIGURE_TIMEOUT_MS: u64 = 3_600_000;
+/// Most members a ring may have: a configure reaches all of them at once, so this bounds
+/// what one request can make the coordinator hold (connections, tasks, replies).
+pub const MAX_RING_MEMBERS: usize = 1024;
 
 /// What is wrong with a cluster list. Positions are 1-based, as a user counts entries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -39,6 +42,12 @@ pub enum ClusterError {
         /// What is wrong.
         reason: &'static str,
     },
+    /// More members than a ring may have.
+    #[error("--cluster lists {count} members; a ring has at most {MAX_RING_MEMBERS}")]
+    TooMany {
+        /// Members listed.
+        count: usize,
+    },
     /// The same member listed twice.
     #[error(
         "--cluster lists '{entry}' twice (entries {first} and {second}); every member may appear once"
@@ -59,6 +68,11 @@ pub fn validate_cluster(entries: &[String]) -> Result<Vec<String>, ClusterError>
     if entries.is_empty() {
         return Err(ClusterError::Empty);
     }
+    if entries.len() > MAX_RING_MEMBERS {
+        return Err(ClusterError::TooMany {
+            count: entries.len(),
+        });
+    }
     let mut out: Vec<String> = Vec::with_capacity(entries.len());
     for (i, raw) in entries.iter().enumerate() {
         let position = i + 1;
@@ -74,6 +88,11 @@ pub fn validate_cluster(entries: &[String]) -> Result<Vec<String>, ClusterError>
         let (host, port) = entry
             .rsplit_once(':')
             .ok_or_else(|| bad("the port is missing"))?;
+        if host.contains(':') && !(host.starts_with('[') && host.ends_with(']')) {
+            return Err(bad(
+                "an IPv6 address needs brackets around it, as in [::1]:7001 or [fd00::5]:7001",
+            ));
+        }
         let host = host.trim_start_matches('[').trim_end_matches(']');
         if host.is_empty() {
             return Err(bad("the host is missing"));
@@ -173,5 +192,22 @@ mod tests {
                 ..
             })
         ));
+        assert_eq!(
+            validate_cluster(&list(&["a:1", "::1:17001"]))
+                .unwrap_err()
+                .to_string(),
+            "--cluster entry 2 '::1:17001' is not host:port: an IPv6 address needs brackets around it, as in [::1]:7001 or [fd00::5]:7001"
+        );
+        let many: Vec<String> = (1..=MAX_RING_MEMBERS + 1)
+            .map(|i| format!("h{i}:7001"))
+            .collect();
+        assert_eq!(
+            validate_cluster(&many),
+            Err(ClusterError::TooMany { count: 1025 })
+        );
+        assert_eq!(
+            validate_cluster(&many[..MAX_RING_MEMBERS]).map(|v| v.len()),
+            Ok(1024)
+        );
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use stillepost_engine::dataplane::DataPlaneError;
 use tokio::net::TcpListener;
 use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Server;
 use tonic::transport::server::TcpIncoming;
 use tonic::{Code, Request, Response, Status};
@@ -33,9 +34,9 @@ impl From<CoordError> for Status {
             CoordError::InvalidArgument(_) => Code::InvalidArgument,
             CoordError::NotConfigured => Code::FailedPrecondition,
             CoordError::Busy(_) => Code::Aborted,
-            CoordError::MemberUnreachable { .. } | CoordError::MemberTls { .. } => {
-                Code::Unavailable
-            }
+            CoordError::MemberUnreachable { .. }
+            | CoordError::MemberTls { .. }
+            | CoordError::NotAMember { .. } => Code::Unavailable,
             CoordError::MemberRefused { .. } => Code::FailedPrecondition,
             CoordError::MemberUnauthenticated { .. } => Code::FailedPrecondition,
             CoordError::ConfigureTimeout { .. } => Code::Unavailable,
@@ -304,11 +305,32 @@ pub async fn bind(flag: &str, addr: SocketAddr) -> std::io::Result<TcpListener> 
     })
 }
 
-/// A server builder, over TLS when `tls` is set.
+/// Largest request a daemon decodes, bytes: its requests are small (a configure of the
+/// largest ring is some 50 KB), so anything far larger is refused before it is held.
+pub const MAX_REQUEST_BYTES: usize = 1 << 20;
+/// How often a daemon pings an HTTP/2 connection, and how long it waits for the answer
+/// before it closes the connection (a peer that vanished).
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(30);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Connections are closed (gracefully: callers reconnect) after this long, so that none,
+/// idle or not, holds a daemon's resources for ever.
+const MAX_CONNECTION_AGE: Duration = Duration::from_secs(600);
+const MAX_CONNECTION_AGE_GRACE: Duration = Duration::from_secs(60);
+/// Calls in flight on one connection.
+const CALLS_PER_CONNECTION: usize = 64;
+
+/// A server builder with the daemons' connection limits, over TLS when `tls` is set.
 fn server(tls: Option<&ServerTls>) -> Result<Server, tonic::transport::Error> {
+    let builder = Server::builder()
+        .tcp_keepalive(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .max_connection_age(MAX_CONNECTION_AGE)
+        .max_connection_age_grace(MAX_CONNECTION_AGE_GRACE)
+        .concurrency_limit_per_connection(CALLS_PER_CONNECTION);
     match tls {
-        Some(tls) => Server::builder().tls_config(tls.config()),
-        None => Ok(Server::builder()),
+        Some(tls) => builder.tls_config(tls.config()),
+        None => Ok(builder),
     }
 }
 
@@ -325,8 +347,9 @@ pub async fn serve_member(
         role: Role::Member,
     };
     server(listen.tls.as_ref())?
-        .add_service(MemberServer::with_interceptor(
-            MemberService::new(core),
+        .add_service(InterceptedService::new(
+            MemberServer::new(MemberService::new(core))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
             require,
         ))
         .serve_with_incoming_shutdown(
@@ -350,8 +373,9 @@ pub async fn serve_coordinator(
         role: Role::Coordinator,
     };
     server(listen.tls.as_ref())?
-        .add_service(CoordinatorServer::with_interceptor(
-            CoordinatorService::new(core),
+        .add_service(InterceptedService::new(
+            CoordinatorServer::new(CoordinatorService::new(core))
+                .max_decoding_message_size(MAX_REQUEST_BYTES),
             require,
         ))
         .serve_with_incoming_shutdown(

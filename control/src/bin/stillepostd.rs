@@ -242,6 +242,17 @@ async fn run(cli: Cli) -> Result<()> {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     stillepost_control::rpc::init_logging("info");
+    match stillepost_control::process::raise_fd_limit() {
+        Ok((before, after)) if after > before => {
+            tracing::debug!(
+                before,
+                after,
+                "raised the open-file limit to its hard limit"
+            );
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!("cannot raise the open-file limit (RLIMIT_NOFILE): {e}"),
+    }
     let runtime = match stillepost_control::rpc::runtime() {
         Ok(rt) => rt,
         Err(e) => {
