@@ -11,8 +11,8 @@ use serde_json::{Value, json};
 use stillepost_control::access::Credentials;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
-    ConfigureReply, ConfigureRequest, EchoKeyRequest, GetResultRequest, Outcome, RunTourRequest,
-    StatusReply, StatusRequest, TourParams, TourResult, WaitTourRequest,
+    ConfigureReply, ConfigureRequest, EchoKeyRequest, GetResultRequest, Outcome, PinRequest,
+    RunTourRequest, StatusReply, StatusRequest, TourParams, TourResult, WaitTourRequest,
 };
 use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
@@ -109,6 +109,44 @@ fn from_status(coordinator: &str, tls: bool, status: tonic::Status) -> anyhow::E
 /// Largest reply the client takes from the coordinator, bytes.
 const MAX_RESULT_BYTES: usize = 256 << 20;
 
+/// A tour as the user names it: 16 hex digits, or `latest` (`(0, true)`).
+fn tour_ref(tour: &str) -> Result<(u64, bool)> {
+    if tour == "latest" {
+        return Ok((0, true));
+    }
+    u64::from_str_radix(tour, 16)
+        .map(|id| (id, false))
+        .map_err(|_| {
+            invalid(format!(
+                "'{tour}' is not a tour id (16 hex digits, as `stillepost run` prints) or `latest`"
+            ))
+        })
+}
+
+/// `pin`: keeps a stored result whatever the coordinator's retention, or lets it go again.
+pub async fn pin(coord: &Coordinator, args: &crate::cli::PinArgs, json_mode: bool) -> Result<()> {
+    let tour_id = coord.pin(&args.tour, !args.unpin).await?;
+    let pinned = !args.unpin;
+    emit(
+        json_mode,
+        || Ok(json!({ "tour_id": report::tour_id(tour_id), "pinned": pinned })),
+        || {
+            Ok(if pinned {
+                format!(
+                    "tour {}: pinned; the coordinator keeps it whatever --keep-tours and --keep-days say\n",
+                    report::tour_id(tour_id)
+                )
+            } else {
+                format!(
+                    "tour {}: unpinned; it goes when --keep-tours or --keep-days say so\n",
+                    report::tour_id(tour_id)
+                )
+            })
+        },
+    )?;
+    Ok(())
+}
+
 /// A connection to the coordinator.
 pub struct Coordinator {
     endpoint: String,
@@ -173,27 +211,30 @@ impl Coordinator {
     }
 
     pub async fn result(&self, tour: &str) -> Result<TourResult> {
-        let req = if tour == "latest" {
-            GetResultRequest {
-                tour_id: 0,
-                latest: true,
-            }
-        } else {
-            let tour_id = u64::from_str_radix(tour, 16).map_err(|_| {
-                invalid(format!(
-                    "'{tour}' is not a tour id (16 hex digits, as `stillepost run` prints) or `latest`"
-                ))
-            })?;
-            GetResultRequest {
-                tour_id,
-                latest: false,
-            }
-        };
+        let (tour_id, latest) = tour_ref(tour)?;
+        let req = GetResultRequest { tour_id, latest };
         call(
             CALL_TIMEOUT,
             self.client.clone().get_result(request(req, CALL_TIMEOUT)),
         )
         .await
+        .map_err(|s| from_status(&self.endpoint, self.tls, s))
+    }
+
+    /// Pins (or unpins) a stored result; returns the tour's id.
+    pub async fn pin(&self, tour: &str, pinned: bool) -> Result<u64> {
+        let (tour_id, latest) = tour_ref(tour)?;
+        let req = PinRequest {
+            tour_id,
+            latest,
+            pinned,
+        };
+        call(
+            CALL_TIMEOUT,
+            self.client.clone().pin(request(req, CALL_TIMEOUT)),
+        )
+        .await
+        .map(|reply| reply.tour_id)
         .map_err(|s| from_status(&self.endpoint, self.tls, s))
     }
 

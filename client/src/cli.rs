@@ -60,6 +60,9 @@ pub enum Command {
     /// Export a finished tour's histograms in HdrHistogram's formats, as JSON or CSV, or
     /// plot them (SVG, PNG).
     Report(ReportArgs),
+    /// Keep a finished tour's result on the coordinator whatever its --keep-tours and
+    /// --keep-days say (or, with --unpin, let it go again).
+    Pin(PinArgs),
     /// Check this host's kernel settings for a tour of the given message size and window:
     /// each as `current → recommended (reason)`; docs/tuning.md explains them. Needs no
     /// coordinator.
@@ -116,6 +119,16 @@ pub enum ReportFormat {
     Svg,
     /// The same plot as a PNG image; written to stdout only when that is not a terminal.
     Png,
+}
+
+#[derive(Debug, Args)]
+pub struct PinArgs {
+    /// The tour: its 16-hex-digit id, or `latest`.
+    #[arg(value_name = "TOUR-ID|latest")]
+    pub tour: String,
+    /// Unpin it instead.
+    #[arg(long)]
+    pub unpin: bool,
 }
 
 #[derive(Debug, Args)]

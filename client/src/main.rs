@@ -42,6 +42,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::PingSystems(args) => app::ping_systems(&coord, args, cli.json).await,
         Command::Status => app::status(&coord, cli.json).await,
         Command::Report(args) => app::report(&coord, args).await,
+        Command::Pin(args) => app::pin(&coord, args, cli.json).await,
         Command::Local(_) | Command::Tune(_) => unreachable!("handled above"),
     }
 }

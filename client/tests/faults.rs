@@ -121,3 +121,41 @@ fn idle_connections_do_not_lock_a_member_out() {
     assert_eq!(tour["messages_received"], 100, "{tour:#}");
     drop(idle);
 }
+
+/// The data directory does not grow for ever: a coordinator started with `--keep-tours 2`
+/// keeps its newest two results and the pinned one; `pin` names a tour it does not have.
+#[test]
+fn stored_results_are_pruned_except_the_pinned() {
+    let cluster = Cluster::start_split(1, &["--keep-tours", "2"], &[]);
+    cluster.configure(&["--msgcount", "10"]);
+    let tours: Vec<String> = (0..4)
+        .map(|i| {
+            let id = cluster.tour()["tour_id"].as_str().unwrap().to_owned();
+            if i == 0 {
+                let out = cluster.client(&["pin", "latest"]);
+                assert_success(&out);
+                assert!(
+                    stdout(&out).contains(&format!("tour {id}: pinned")),
+                    "{}",
+                    stdout(&out)
+                );
+            }
+            id
+        })
+        .collect();
+    let stored = |id: &str| cluster.data_dir.join(format!("{id}.pb")).exists();
+    assert!(stored(&tours[0]), "the pinned tour stays");
+    assert!(!stored(&tours[1]), "the oldest unpinned tour goes");
+    assert!(
+        stored(&tours[2]) && stored(&tours[3]),
+        "the newest two stay"
+    );
+    let out = cluster.client(&["report", &tours[0], "--format", "json"]);
+    assert_success(&out);
+    let out = cluster.client(&["pin", "00000000000000ff"]);
+    support::assert_failure(&out, 1, &["no tour 00000000000000ff is known"]);
+    // Unpinned, the first tour goes at the next tour's pruning.
+    assert_success(&cluster.client(&["pin", &tours[0], "--unpin"]));
+    cluster.tour();
+    assert!(!stored(&tours[0]));
+}

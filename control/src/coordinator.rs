@@ -27,7 +27,7 @@ use crate::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_unreachable,
     request, tls_trouble,
 };
-use crate::store::{ResultStore, StoreError};
+use crate::store::{ResultStore, Retention, StoreError};
 
 /// How long one long-poll of the origin waits before reporting progress.
 const ORIGIN_POLL: Duration = Duration::from_millis(500);
@@ -288,6 +288,13 @@ struct State {
     last_tour: u64,
 }
 
+/// Now, in ms since the epoch.
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
 /// A fresh coordinator id: the host's name and 8 random hex digits, so an operator can
 /// tell which coordinator holds a member.
 fn new_id() -> String {
@@ -312,6 +319,8 @@ pub struct CoordinatorCore {
     /// This coordinator's id (random per process): members belong to it once it
     /// configured them, until its lease runs out.
     id: String,
+    /// Which stored results it keeps.
+    retention: Retention,
 }
 
 /// Clears the busy mark when a configuration or tour set-up ends early.
@@ -344,6 +353,44 @@ impl CoordinatorCore {
         }
     }
 
+    /// The same coordinator, keeping the stored results `retention` says (pruned now and
+    /// after every tour); returns it with the tours removed now.
+    pub fn with_retention(
+        self,
+        retention: Retention,
+    ) -> Result<(CoordinatorCore, Vec<u64>), StoreError> {
+        let removed = match &self.store {
+            Some(store) => store.prune(retention, unix_ms())?,
+            None => Vec::new(),
+        };
+        Ok((CoordinatorCore { retention, ..self }, removed))
+    }
+
+    /// Pins (or unpins) a stored result: the latest (`tour_id` None) or a given one.
+    pub async fn pin(&self, tour_id: Option<u64>, pinned: bool) -> Result<u64, CoordError> {
+        let id = match tour_id {
+            Some(id) => id,
+            None => match self.lock().last_tour {
+                0 => return Err(CoordError::NoTourYet),
+                id => id,
+            },
+        };
+        let Some(store) = self.store.clone() else {
+            return Err(CoordError::InvalidArgument(
+                "this coordinator keeps no results on disk, so there is nothing to pin".into(),
+            ));
+        };
+        let found = tokio::task::spawn_blocking(move || store.pin(id, pinned))
+            .await
+            .map_err(|e| CoordError::Storage(e.to_string()))?
+            .map_err(|e| CoordError::Storage(e.to_string()))?;
+        if found {
+            Ok(id)
+        } else {
+            Err(CoordError::UnknownTour(id))
+        }
+    }
+
     /// This coordinator's id, as members name it when it holds them.
     pub fn id(&self) -> &str {
         &self.id
@@ -361,6 +408,7 @@ impl CoordinatorCore {
             store: Some(store),
             member_credentials: Credentials::default(),
             id: new_id(),
+            retention: Retention::default(),
         };
         Ok(core)
     }
@@ -681,9 +729,7 @@ impl CoordinatorCore {
             };
             (ring, tour_id, guard)
         };
-        let started_unix_ms = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as u64);
+        let started_unix_ms = unix_ms();
 
         // Members whose previous member reads another clock probe it first.
         let n = ring.members.len();
@@ -803,9 +849,20 @@ impl CoordinatorCore {
         )));
         if let Some(store) = self.store.clone() {
             let to_save = Arc::clone(&result);
-            let saved = tokio::task::spawn_blocking(move || store.save(&to_save)).await;
+            let retention = self.retention;
+            let saved = tokio::task::spawn_blocking(move || {
+                store.save(&to_save)?;
+                store.prune(retention, unix_ms())
+            })
+            .await;
             match saved {
-                Ok(Ok(())) => {}
+                Ok(Ok(removed)) if !removed.is_empty() => tracing::debug!(
+                    "removed {} stored results past the retention (--keep-tours {}, --keep-days {})",
+                    removed.len(),
+                    retention.keep_tours,
+                    retention.keep_days
+                ),
+                Ok(Ok(_)) => {}
                 Ok(Err(e)) => tracing::error!("tour {tour_id:016x}: {e}"),
                 Err(e) => tracing::error!("tour {tour_id:016x}: saving the result failed: {e}"),
             }

@@ -283,6 +283,19 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(self.core.result(id).await?))
     }
 
+    async fn pin(
+        &self,
+        req: Request<proto::PinRequest>,
+    ) -> Result<Response<proto::PinReply>, Status> {
+        let req = req.into_inner();
+        let id = (!req.latest).then_some(req.tour_id);
+        let tour_id = self.core.pin(id, req.pinned).await?;
+        Ok(Response::new(proto::PinReply {
+            tour_id,
+            pinned: req.pinned,
+        }))
+    }
+
     async fn echo_key(
         &self,
         _req: Request<proto::EchoKeyRequest>,

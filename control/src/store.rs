@@ -66,6 +66,32 @@ pub struct ResultStore {
     dir: PathBuf,
 }
 
+/// Which results a coordinator keeps on disk: the newest `keep_tours` that are at most
+/// `keep_days` old (0: no limit), and every pinned one whatever its age.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// Newest results kept (0: all).
+    pub keep_tours: usize,
+    /// Days a result is kept (0: for ever).
+    pub keep_days: u32,
+}
+
+/// Results kept by default.
+pub const DEFAULT_KEEP_TOURS: usize = 1000;
+/// Days a result is kept by default.
+pub const DEFAULT_KEEP_DAYS: u32 = 90;
+
+impl Default for Retention {
+    fn default() -> Retention {
+        Retention {
+            keep_tours: DEFAULT_KEEP_TOURS,
+            keep_days: DEFAULT_KEEP_DAYS,
+        }
+    }
+}
+
+const DAY_MS: u64 = 24 * 3600 * 1000;
+
 /// The default data directory: `$XDG_STATE_HOME/stillepost`, else
 /// `~/.local/state/stillepost`, else `./stillepost-data`.
 pub fn default_data_dir() -> PathBuf {
@@ -104,6 +130,57 @@ impl ResultStore {
 
     fn path_of(&self, tour_id: u64) -> PathBuf {
         self.dir.join(format!("{tour_id:016x}.pb"))
+    }
+
+    fn pin_path(&self, tour_id: u64) -> PathBuf {
+        self.dir.join(format!("{tour_id:016x}.pin"))
+    }
+
+    /// Whether a result is pinned (kept whatever the retention).
+    pub fn is_pinned(&self, tour_id: u64) -> bool {
+        self.pin_path(tour_id).exists()
+    }
+
+    /// Pins a stored result, or unpins it; `Ok(false)` when there is no such result.
+    pub fn pin(&self, tour_id: u64, pinned: bool) -> Result<bool, StoreError> {
+        if !self.path_of(tour_id).exists() {
+            return Ok(false);
+        }
+        let path = self.pin_path(tour_id);
+        let werr = |cause| StoreError::Write {
+            path: path.clone(),
+            cause,
+        };
+        if pinned {
+            fs::write(&path, b"").map_err(werr)?;
+        } else if let Err(e) = fs::remove_file(&path)
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            return Err(werr(e));
+        }
+        Ok(true)
+    }
+
+    /// Removes the results `retention` does not keep, as of `now_ms` (ms since the
+    /// epoch); returns the tours removed, oldest first.
+    pub fn prune(&self, retention: Retention, now_ms: u64) -> Result<Vec<u64>, StoreError> {
+        let index = self.index()?;
+        let oldest_kept_ms = match retention.keep_days {
+            0 => 0,
+            days => now_ms.saturating_sub(u64::from(days) * DAY_MS),
+        };
+        let mut removed = Vec::new();
+        for (newest_first, &(started, id)) in index.iter().rev().enumerate() {
+            let too_many = retention.keep_tours > 0 && newest_first >= retention.keep_tours;
+            let too_old = started < oldest_kept_ms;
+            if (too_many || too_old) && !self.is_pinned(id) {
+                let path = self.path_of(id);
+                fs::remove_file(&path).map_err(|cause| StoreError::Write { path, cause })?;
+                removed.push(id);
+            }
+        }
+        removed.reverse();
+        Ok(removed)
     }
 
     /// Writes a result atomically.
@@ -178,6 +255,41 @@ impl ResultStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_keeps_the_newest_the_recent_and_the_pinned() {
+        let dir = std::env::temp_dir().join(format!("stillepost-prune-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = ResultStore::open(&dir).unwrap();
+        let now = 100 * DAY_MS;
+        // Tours 1..=6, started 6 days ago to 1 day ago.
+        for id in 1..=6u64 {
+            store
+                .save(&TourResult {
+                    tour_id: id,
+                    started_unix_ms: now - (7 - id) * DAY_MS,
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+        assert!(store.pin(1, true).unwrap());
+        assert!(!store.pin(99, true).unwrap(), "no such tour");
+        let keep = |keep_tours, keep_days| Retention {
+            keep_tours,
+            keep_days,
+        };
+        // The newest 4, and 1 (pinned): 2 goes.
+        assert_eq!(store.prune(keep(4, 0), now).unwrap(), vec![2]);
+        // At most 3 days old: 3 goes (4 started 3 days ago).
+        assert_eq!(store.prune(keep(0, 3), now).unwrap(), vec![3]);
+        assert_eq!(store.prune(keep(0, 0), now).unwrap(), Vec::<u64>::new());
+        let left: Vec<u64> = store.index().unwrap().iter().map(|&(_, id)| id).collect();
+        assert_eq!(left, vec![1, 4, 5, 6]);
+        // Unpinned, 1 goes with the next prune.
+        store.pin(1, false).unwrap();
+        assert_eq!(store.prune(keep(3, 0), now).unwrap(), vec![1]);
+        fs::remove_dir_all(&dir).unwrap();
+    }
 
     #[test]
     fn results_round_trip_and_index_by_start_time() {

@@ -15,7 +15,7 @@ use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::member_client::MemberClient;
 use stillepost_control::proto::{
     ChallengeNextRequest, ConfigureRequest, EchoKeyRequest, GetResultRequest, InfoReply,
-    InfoRequest, MemberConfigureRequest, MemberWaitRequest, Outcome, PrepareRequest,
+    InfoRequest, MemberConfigureRequest, MemberWaitRequest, Outcome, PinRequest, PrepareRequest,
     RunTourRequest, StatusReply, StatusRequest, TourRef, TourResult, WaitTourRequest,
 };
 use stillepost_control::rpc::{TokenChannel, lazy_channel};
@@ -201,6 +201,12 @@ async fn every_coordinator_rpc_refuses_a_missing_or_wrong_token_and_changes_noth
         };
         assert_refused("GetResult", client.get_result(latest).await, message);
         assert_refused("EchoKey", client.echo_key(EchoKeyRequest {}).await, message);
+        let pin = PinRequest {
+            tour_id,
+            latest: false,
+            pinned: true,
+        };
+        assert_refused("Pin", client.pin(pin).await, message);
     }
     assert_eq!(coordinator_state(&ring).await, before);
     // With the token, the echo key is the one the members check echoes against.

@@ -10,7 +10,9 @@ use stillepost_control::coordinator::CoordinatorCore;
 use stillepost_control::member::MemberCore;
 use stillepost_control::options::{BackendArg, PollArg, available_cores};
 use stillepost_control::service::{bind, serve_coordinator, serve_member};
-use stillepost_control::store::{ResultStore, default_data_dir};
+use stillepost_control::store::{
+    DEFAULT_KEEP_DAYS, DEFAULT_KEEP_TOURS, ResultStore, Retention, default_data_dir,
+};
 use stillepost_engine::dataplane::{DataPlane, DataPlaneOptions, Faults};
 
 /// The Stillepost daemon: run one coordinator per ring and one member per host (or per
@@ -51,6 +53,13 @@ enum Role {
         /// ~/.local/state/stillepost.
         #[arg(long, value_name = "DIR")]
         data_dir: Option<std::path::PathBuf>,
+        /// Keep the newest N results on disk (pruned at start and after every tour;
+        /// pinned ones, `stillepost pin`, always stay). 0 keeps all.
+        #[arg(long, value_name = "N", default_value_t = DEFAULT_KEEP_TOURS)]
+        keep_tours: usize,
+        /// Keep results for D days (pinned ones always stay). 0 keeps them for ever.
+        #[arg(long, value_name = "D", default_value_t = DEFAULT_KEEP_DAYS)]
+        keep_days: u32,
         #[command(flatten)]
         access: DaemonAccessArgs,
     },
@@ -153,13 +162,27 @@ async fn run(cli: Cli) -> Result<()> {
         Role::Coordinator {
             client_bind,
             data_dir,
+            keep_tours,
+            keep_days,
             access,
         } => {
             let addr = resolve("--client-bind", &client_bind)?;
             let access = resolve_access(&access, DaemonRole::Coordinator, "--client-bind", addr)?;
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let store = ResultStore::open(&data_dir)?;
-            let core = CoordinatorCore::with_store(store)?.with_member_credentials(access.members);
+            let retention = Retention {
+                keep_tours,
+                keep_days,
+            };
+            let (core, removed) = CoordinatorCore::with_store(store)?
+                .with_member_credentials(access.members)
+                .with_retention(retention)?;
+            if !removed.is_empty() {
+                tracing::info!(
+                    "removed {} stored results past --keep-tours {keep_tours} / --keep-days {keep_days}",
+                    removed.len()
+                );
+            }
             let listener = bind("--client-bind", addr).await?;
             let local = listener.local_addr()?;
             println!(
