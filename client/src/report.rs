@@ -357,8 +357,10 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
                 hop.lost
             );
         }
+        let mut located: u64 = result.hop_losses.iter().map(|h| h.lost).sum();
         for m in &result.members {
             let held = m.member_counters().tour.held;
+            located += held;
             if held > 0 {
                 let _ = writeln!(
                     out,
@@ -366,6 +368,27 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
                     m.index, m.peer_endpoint
                 );
             }
+        }
+        if located < result.lost {
+            let silent: Vec<String> = result
+                .members
+                .iter()
+                .filter(|m| m.report_missing)
+                .map(|m| format!("member {} ({})", m.index, m.peer_endpoint))
+                .collect();
+            let why = if silent.is_empty() {
+                "the members' counters do not account for them".to_owned()
+            } else {
+                format!(
+                    "on the hops into or out of {}, which sent no report",
+                    silent.join(", ")
+                )
+            };
+            let _ = writeln!(
+                out,
+                "    {} not located: {why}",
+                result.lost - located
+            );
         }
     }
     for m in &result.members {
@@ -801,6 +824,26 @@ pub(crate) mod tests {
     #[test]
     fn tour_text_is_pinned() {
         insta::assert_snapshot!(tour_text(&lossy_tour()).unwrap());
+    }
+
+    /// Lost messages on hops whose members sent no report are said to be not located,
+    /// naming those members, rather than left without a line.
+    #[test]
+    fn losses_on_hops_of_silent_members_are_said_to_be_unlocated() {
+        let mut result = lossy_tour();
+        result.members[2].report_missing = true;
+        result.hop_losses.retain(|h| h.from != 2 && h.to != 2);
+        let text = tour_text(&result).unwrap();
+        assert!(
+            text.contains(&format!(
+                "  where the 3 lost messages were last seen:\n    3 not located: on the hops into or out of member 2 ({}), which sent no report\n",
+                result.members[2].peer_endpoint
+            )),
+            "{text}"
+        );
+        assert!(text.contains("  no report     member 2 ("), "{text}");
+        // Every loss located: no such line.
+        assert!(!tour_text(&lossy_tour()).unwrap().contains("not located"));
     }
 
     #[test]
