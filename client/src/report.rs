@@ -384,11 +384,7 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
                     silent.join(", ")
                 )
             };
-            let _ = writeln!(
-                out,
-                "    {} not located: {why}",
-                result.lost - located
-            );
+            let _ = writeln!(out, "    {} not located: {why}", result.lost - located);
         }
     }
     for m in &result.members {
@@ -556,7 +552,13 @@ fn member_info_json(m: &MemberInfo) -> Value {
         "gso_segment": (m.gso_segment > 0).then_some(m.gso_segment),
         "gro": m.gro,
         "warnings": m.warnings,
+        "lifetime": with_counters(json!({}), &lifetime(m)),
     })
+}
+
+/// A member's counters since it started, as its last status said.
+fn lifetime(m: &MemberInfo) -> stillepost_engine::counters::MemberCounters {
+    stillepost_control::convert::counters_from_proto(&m.lifetime)
 }
 
 fn members_table(out: &mut String, members: &[MemberInfo]) {
@@ -670,6 +672,22 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
     };
     let _ = writeln!(out, "{running}{last}");
     members_table(&mut out, &reply.members);
+    // What each member dropped or refused since it started, tours and between tours.
+    for m in &reply.members {
+        let noted: Vec<String> = lifetime(m)
+            .counters()
+            .filter(|(_, n)| *n > 0)
+            .filter_map(|(def, n)| Some(format!("{n} {}", def.note?)))
+            .collect();
+        if !noted.is_empty() {
+            let _ = writeln!(
+                out,
+                "  member {} since it started: {}",
+                m.index,
+                noted.join(", ")
+            );
+        }
+    }
     out
 }
 

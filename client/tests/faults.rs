@@ -159,3 +159,59 @@ fn stored_results_are_pruned_except_the_pinned() {
     cluster.tour();
     assert!(!stored(&tours[0]));
 }
+
+/// Junk that reaches a member between tours is counted, and stays visible: the member's
+/// counters since it started (in `status`) keep it after the next tour begins its own.
+#[test]
+fn datagrams_rejected_between_tours_stay_counted_in_status() {
+    use std::net::UdpSocket;
+    use stillepost_engine::wire::{HEADER_LEN, Header, Kind};
+    let cluster = Cluster::start("auto", 2);
+    cluster.configure(&["--msgcount", "20"]);
+    let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let member = cluster.peers[1].as_str();
+    // 200 datagrams of zeros (no header: malformed), 200 data datagrams of another tour
+    // without a tag (bad_tag), 100 clock probes of the wrong size (ignored).
+    for _ in 0..200 {
+        junk.send_to(&[0u8; 100], member).unwrap();
+    }
+    let mut data = [0u8; HEADER_LEN];
+    Header {
+        kind: Kind::Data,
+        flags: 0,
+        tour_id: 12_345,
+        seq: 0,
+        frag_index: 0,
+        frag_count: 1,
+        msg_len: HEADER_LEN as u32,
+        hop: 0,
+        prev_send_ns: 0,
+        origin_send_ns: 0,
+    }
+    .encode(&mut data);
+    for _ in 0..200 {
+        junk.send_to(&data, member).unwrap();
+    }
+    let mut probe = [0u8; HEADER_LEN];
+    Header::clock_probe(1, 0, 0).encode(&mut probe);
+    for _ in 0..100 {
+        junk.send_to(&probe, member).unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    // The tour starts its own counters: the junk must not vanish with the old ones.
+    let tour = cluster.tour();
+    assert_eq!(tour["messages_received"], 20, "{tour:#}");
+    let out = cluster.client(&["status", "--json"]);
+    assert_success(&out);
+    let status = json(&out);
+    let lifetime = &status["members"][1]["lifetime"];
+    assert_eq!(lifetime["malformed"], 200, "{status:#}");
+    assert_eq!(lifetime["bad_tag"], 200, "{status:#}");
+    assert_eq!(lifetime["ignored"], 100, "{status:#}");
+    assert_eq!(lifetime["received"], 20, "{status:#}");
+    let text = stdout(&cluster.client(&["status"]));
+    assert!(
+        text.contains("  member 1 since it started: 200 malformed"),
+        "{text}"
+    );
+}

@@ -303,6 +303,7 @@ impl From<MemberIdentity> for proto::InfoReply {
             host_id: m.host_id,
             fallback_reason: m.fallback_reason.unwrap_or_default(),
             clock_id: m.clock_id,
+            lifetime: counters_to_proto(&m.lifetime),
         }
     }
 }
@@ -321,6 +322,7 @@ impl From<proto::InfoReply> for MemberIdentity {
             host_id: m.host_id,
             clock_id: m.clock_id,
             fallback_reason: some_text(m.fallback_reason),
+            lifetime: counters_from_proto(&m.lifetime),
         }
     }
 }
@@ -413,6 +415,7 @@ impl From<MemberInfo> for proto::MemberInfo {
             warnings: c.warnings,
             gso_segment: c.gso_segment,
             gro: c.gro,
+            lifetime: counters_to_proto(&m.lifetime),
         }
     }
 }
@@ -618,6 +621,12 @@ mod tests {
             host_id: "boot".into(),
             clock_id: "boot+5ns".into(),
             fallback_reason: None,
+            lifetime: {
+                let mut lifetime = MemberCounters::default();
+                lifetime.tour.stale = 13_000;
+                lifetime.io.ignored = 4;
+                lifetime
+            },
         };
         let wire = proto::InfoReply::from(identity.clone());
         assert_eq!(wire.fallback_reason, "");

@@ -671,6 +671,7 @@ impl CoordinatorCore {
                     poll: info.poll,
                     cpu: info.cpu,
                     configured: reply,
+                    lifetime: info.lifetime.clone(),
                 },
             });
         }
@@ -969,6 +970,7 @@ impl CoordinatorCore {
                         info.backend = reply.backend;
                         info.poll = reply.poll;
                         info.cpu = reply.cpu;
+                        info.lifetime = reply.lifetime;
                     }
                     Err(status) => {
                         info.state = Some(MemberState::Unreachable);

@@ -225,6 +225,8 @@ pub struct MemberIdentity {
     pub clock_id: String,
     /// Why `--backend auto` runs the syscall backend, when it does.
     pub fallback_reason: Option<String>,
+    /// Every counter since it started.
+    pub lifetime: MemberCounters,
 }
 
 /// What a member is told when the ring is configured.
@@ -315,6 +317,8 @@ pub struct MemberInfo {
     pub cpu: Option<usize>,
     /// What it set up when configured.
     pub configured: MemberConfigured,
+    /// Every counter since it started, as of the last time it was asked.
+    pub lifetime: MemberCounters,
 }
 
 /// A configured ring: its members and the parameters they were given.

@@ -249,6 +249,8 @@ impl MemberCore {
             host_id: host_id(),
             clock_id: self.clock_id(),
             fallback_reason: self.dataplane.fallback_reason().map(str::to_string),
+            // A round trip to the data-plane thread, answered between two datagrams.
+            lifetime: self.dataplane.lifetime()?,
         })
     }
 

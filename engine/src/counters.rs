@@ -58,6 +58,18 @@ pub trait CounterSet {
     fn counters(&self) -> impl Iterator<Item = (&'static CounterDef, u64)>;
     /// The counter named `name`, to set it; `None` when the set has no such counter.
     fn counter_mut(&mut self, name: &str) -> Option<&mut u64>;
+    /// Adds every counter of `other` to this set's counter of the same name.
+    fn add(&mut self, other: &Self)
+    where
+        Self: Sized,
+    {
+        for (def, value) in other.counters() {
+            if let Some(counter) = self.counter_mut(def.name) {
+                *counter = counter.saturating_add(value);
+            }
+        }
+    }
+
     /// The value of the counter named `name`.
     fn counter(&self, name: &str) -> Option<u64> {
         self.counters()
@@ -195,6 +207,10 @@ counter_set! {
         /// Echo requests and clock probes not answered because their source address had
         /// used up its answers (a token bucket per source: no reflector at any rate).
         rate_limited: Datagrams => "requests not answered (rate limit per source)",
+        /// Datagrams not for this member as it stands: echoes, clock probes and challenges
+        /// of the wrong size, from the wrong host or before a configuration, and data when
+        /// no ring is configured. Dropped, never answered.
+        ignored: Datagrams => "not for this member (wrong size, source or state; dropped)",
     }
 }
 
@@ -345,6 +361,7 @@ mod tests {
                 "gso_refused",
                 "gro_receives",
                 "rate_limited",
+                "ignored",
                 "socket_drops",
             ]
         );

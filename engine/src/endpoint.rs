@@ -570,7 +570,7 @@ impl Endpoint {
                 // only from the next member's host, and tagged with the ring's key when it
                 // has one.
                 let Some(next_peer) = self.setup.as_ref().map(|s| s.next_peer) else {
-                    return Admitted::Ignored;
+                    return self.ignored();
                 };
                 match Header::decode(datagram) {
                     Ok(h)
@@ -587,7 +587,7 @@ impl Endpoint {
                         Header::make_probe_reply(datagram, now, now);
                         Admitted::Probe
                     }
-                    _ => Admitted::Ignored,
+                    _ => self.ignored(),
                 }
             }
             // The previous member proving this one is a member of its ring: answered with
@@ -599,7 +599,7 @@ impl Endpoint {
                     .as_ref()
                     .and_then(|s| s.ring_key.map(|key| (s.prev_peer, s.position.index, key)))
                 else {
-                    return Admitted::Ignored;
+                    return self.ignored();
                 };
                 let expected = source.map(|a| a.ip()) == Some(prev_peer.ip());
                 match Header::decode(datagram) {
@@ -615,7 +615,7 @@ impl Endpoint {
                         Header::make_challenge_answer(datagram, &tag);
                         Admitted::Echo
                     }
-                    _ => Admitted::Ignored,
+                    _ => self.ignored(),
                 }
             }
             // Echoes are header-sized; a longer one is not answered (the answer could not
@@ -626,7 +626,7 @@ impl Endpoint {
                 match Header::decode(datagram) {
                     Ok(_) => {
                         let Some(setup) = self.setup.as_ref() else {
-                            return Admitted::Ignored;
+                            return self.ignored();
                         };
                         let key = setup.echo_key;
                         if !self.authentic(key, datagram) || !self.may_answer(source, now) {
@@ -659,6 +659,12 @@ impl Endpoint {
         }
     }
 
+    /// A datagram dropped as not for this member as it stands, counted.
+    fn ignored(&mut self) -> Admitted {
+        self.io.ignored += 1;
+        Admitted::Ignored
+    }
+
     /// Whether `datagram` carries `key`'s tag (always, without a key); counts the ones
     /// that do not as `bad_tag`.
     fn authentic(&mut self, key: Option<DatagramKey>, datagram: &[u8]) -> bool {
@@ -682,8 +688,8 @@ impl Endpoint {
     fn by_machine(&mut self, now: u64, datagram: &mut [u8]) -> Admitted {
         match self.machine.as_mut() {
             Some(machine) => Admitted::Machine(machine.handle_datagram(now, datagram)),
-            // Not configured: nothing but echoes and probes is answered.
-            None => Admitted::Ignored,
+            // Not configured: there is no tour to take it.
+            None => self.ignored(),
         }
     }
 

@@ -30,6 +30,8 @@ use crossbeam_channel::{Receiver, Sender, bounded};
 use hdrhistogram::Histogram;
 use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 
+use crate::counters::{CounterSet as _, MemberCounters};
+
 pub use crate::counters::IoCounters;
 use crate::endpoint::Endpoint;
 pub use crate::endpoint::{Offload, RingSetup};
@@ -339,6 +341,8 @@ pub(crate) enum Command {
         Sender<Result<ConfigureReport, DataPlaneError>>,
     ),
     Prepare(u64, i64, Sender<Result<(), DataPlaneError>>),
+    /// Every counter since the data plane started.
+    Lifetime(Sender<Result<MemberCounters, DataPlaneError>>),
     Start(u64, Sender<Result<(), DataPlaneError>>),
     End(u64, Sender<Result<TourReport, DataPlaneError>>),
     Shutdown,
@@ -349,6 +353,7 @@ impl fmt::Debug for Command {
         f.write_str(match self {
             Command::Configure(..) => "Configure",
             Command::Prepare(..) => "Prepare",
+            Command::Lifetime(..) => "Lifetime",
             Command::Start(..) => "Start",
             Command::End(..) => "End",
             Command::Shutdown => "Shutdown",
@@ -550,6 +555,9 @@ pub(crate) struct Core {
     pub progress: Arc<Progress>,
     pub faults: Faults,
     pub poll: PollMode,
+    /// Counters of the sessions and tours before the current counters began (folded in
+    /// when a configure or a prepare starts them afresh).
+    pub lifetime: MemberCounters,
 }
 
 /// What a backend must do when the core changes its session or buffers.
@@ -597,6 +605,19 @@ impl Core {
         owner.released();
     }
 
+    /// The session's counters since they last began afresh.
+    fn current(session: &Session) -> MemberCounters {
+        MemberCounters {
+            tour: session
+                .endpoint
+                .machine()
+                .map(|m| m.counters().clone())
+                .unwrap_or_default(),
+            io: *session.endpoint.io(),
+            socket: Default::default(),
+        }
+    }
+
     fn handle_command(
         &mut self,
         command: Command,
@@ -604,10 +625,18 @@ impl Core {
         owner: &mut impl BufferOwner,
     ) -> bool {
         match command {
+            Command::Lifetime(reply) => {
+                let mut all = self.lifetime.clone();
+                all.add(&Core::current(session));
+                let _ = reply.send(Ok(all));
+            }
             Command::Configure(new, reply) => {
                 Core::release_held(session, owner);
+                let before = Core::current(session);
                 let buffers = new.pool.count();
                 let result = owner.replace_session(self, session, new).map(|()| {
+                    // The old session's counters end with it.
+                    self.lifetime.add(&before);
                     let mut report = self.size_socket_buffers(session.rcvbuf_requested);
                     report.buffers = buffers;
                     report.gso_segment = session.endpoint.gso_segment();
@@ -618,6 +647,10 @@ impl Core {
             }
             Command::Prepare(tour_id, prev_clock_offset_ns, reply) => {
                 Core::release_held(session, owner);
+                if session.endpoint.machine().is_some() {
+                    // The counters begin afresh for the tour: what they hold goes on record.
+                    self.lifetime.add(&Core::current(session));
+                }
                 session.clock.resync();
                 let result = if session.endpoint.prepare(tour_id, prev_clock_offset_ns) {
                     session.notified = false;
@@ -785,6 +818,7 @@ impl DataPlane {
             progress: Arc::clone(&progress),
             faults: options.faults,
             poll: options.poll,
+            lifetime: MemberCounters::default(),
         };
         let thread_wake = Arc::clone(&wake);
         let thread = std::thread::Builder::new()
@@ -940,6 +974,12 @@ impl DataPlane {
     /// Ends the tour on this member and returns its report.
     pub fn end(&self, tour_id: u64) -> Result<TourReport, DataPlaneError> {
         self.call(|tx| Command::End(tour_id, tx))
+    }
+
+    /// Every counter since this data plane started: every tour's and what arrived between
+    /// tours (the kernel's socket counters are per tour and not in here).
+    pub fn lifetime(&self) -> Result<MemberCounters, DataPlaneError> {
+        self.call(Command::Lifetime)
     }
 }
 
