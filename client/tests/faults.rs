@@ -215,3 +215,35 @@ fn datagrams_rejected_between_tours_stay_counted_in_status() {
         "{text}"
     );
 }
+
+/// A coordinator restarted on its data directory takes up the ring it had configured when
+/// every member still has that configuration; one whose members another coordinator took
+/// meanwhile does not, and says nothing is configured.
+#[test]
+fn a_restarted_coordinator_takes_up_its_ring_if_the_members_still_have_it() {
+    let mut cluster = Cluster::start("auto", 2);
+    cluster.configure(&["--msgcount", "20"]);
+    cluster.tour();
+    let restart = |cluster: &mut Cluster| {
+        cluster.coordinator.kill();
+        cluster.coordinator =
+            support::Daemon::coordinator(&cluster.coordinator_addr, &cluster.data_dir);
+        let out = cluster.client(&["status", "--json"]);
+        assert_success(&out);
+        json(&out)
+    };
+    let status = restart(&mut cluster);
+    assert_eq!(status["configured"], true, "{status:#}");
+    assert_eq!(status["members"].as_array().unwrap().len(), 2);
+    let tour = cluster.tour();
+    assert_eq!(tour["messages_received"], 20, "{tour:#}");
+
+    // Another coordinator takes the members; the restarted one does not take them up.
+    let other = Cluster::start("auto", 0);
+    let out = other.client(&["configure", "--cluster", &cluster.cluster_arg(), "--force"]);
+    assert_success(&out);
+    let status = restart(&mut cluster);
+    assert_eq!(status["configured"], false, "{status:#}");
+    let out = cluster.client(&["run"]);
+    support::assert_failure(&out, 1, &["not configured"]);
+}

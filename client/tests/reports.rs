@@ -218,14 +218,20 @@ fn results_survive_a_coordinator_restart() {
     ]);
     assert_success(&out);
     assert_eq!(json(&out)["messages_received"], 100);
-    // The restarted coordinator knows the last tour but no ring.
+    // The restarted coordinator knows the last tour, and its ring (whose members still
+    // have the configuration it made).
     let status = json(&cluster.client(&["status", "--json"]));
     assert_eq!(status["last_tour"], second["tour_id"]);
-    assert_eq!(status["configured"], false);
-    // No temporary file is left behind.
+    assert_eq!(status["configured"], true);
+    // No temporary file is left behind: results, the ring and the coordinator's id.
     for entry in std::fs::read_dir(&cluster.data_dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
-        assert!(name.ends_with(".pb") && name.len() == 19, "{name}");
+        assert!(
+            (name.ends_with(".pb") && name.len() == 19)
+                || name == "ring.pb"
+                || name == "coordinator-id",
+            "{name}"
+        );
     }
 }
 

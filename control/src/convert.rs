@@ -304,6 +304,8 @@ impl From<MemberIdentity> for proto::InfoReply {
             fallback_reason: m.fallback_reason.unwrap_or_default(),
             clock_id: m.clock_id,
             lifetime: counters_to_proto(&m.lifetime),
+            generation: m.generation,
+            owner: m.owner,
         }
     }
 }
@@ -323,6 +325,8 @@ impl From<proto::InfoReply> for MemberIdentity {
             clock_id: m.clock_id,
             fallback_reason: some_text(m.fallback_reason),
             lifetime: counters_from_proto(&m.lifetime),
+            generation: m.generation,
+            owner: m.owner,
         }
     }
 }
@@ -416,6 +420,35 @@ impl From<MemberInfo> for proto::MemberInfo {
             gso_segment: c.gso_segment,
             gro: c.gro,
             lifetime: counters_to_proto(&m.lifetime),
+        }
+    }
+}
+
+impl From<proto::MemberInfo> for MemberInfo {
+    /// A member as a status or a stored ring had it (what the protocol carries of its set-up:
+    /// not the route MTU, which only a configure uses).
+    fn from(m: proto::MemberInfo) -> MemberInfo {
+        MemberInfo {
+            index: m.index,
+            state: m.state().domain(),
+            backend: m.backend().domain(),
+            poll: m.poll().domain(),
+            cpu: usize::try_from(m.cpu).ok(),
+            lifetime: counters_from_proto(&m.lifetime),
+            control_endpoint: m.control_endpoint,
+            peer_endpoint: m.peer_endpoint,
+            error: some_text(m.error),
+            configured: MemberConfigured {
+                rcvbuf_requested: m.rcvbuf_requested,
+                rcvbuf_granted: m.rcvbuf_granted,
+                sndbuf_requested: m.sndbuf_requested,
+                sndbuf_granted: m.sndbuf_granted,
+                warnings: m.warnings,
+                path_mtu: 0,
+                gso_segment: m.gso_segment,
+                gro: m.gro,
+                generation: 0,
+            },
         }
     }
 }
@@ -627,6 +660,8 @@ mod tests {
                 lifetime.io.ignored = 4;
                 lifetime
             },
+            generation: 3,
+            owner: "host-0badc0de".into(),
         };
         let wire = proto::InfoReply::from(identity.clone());
         assert_eq!(wire.fallback_reason, "");

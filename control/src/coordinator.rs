@@ -400,6 +400,8 @@ impl CoordinatorCore {
     /// previous run of it finished.
     pub fn with_store(store: ResultStore) -> Result<CoordinatorCore, StoreError> {
         let last_tour = store.index()?.last().map_or(0, |&(_, id)| id);
+        // The same id across restarts: members stay this coordinator's.
+        let id = store.coordinator_id(new_id)?;
         let core = CoordinatorCore {
             state: Mutex::new(State {
                 last_tour,
@@ -407,7 +409,7 @@ impl CoordinatorCore {
             }),
             store: Some(store),
             member_credentials: Credentials::default(),
-            id: new_id(),
+            id,
             retention: Retention::default(),
         };
         Ok(core)
@@ -491,7 +493,7 @@ impl CoordinatorCore {
         }
         let timeout = Duration::from_millis(configure_timeout_ms);
         let _busy = self.mark_busy(Busy::Configuring)?;
-        match tokio::time::timeout(
+        let result = match tokio::time::timeout(
             timeout,
             self.configure_members(&cluster, params, timeout, (auth, takeover)),
         )
@@ -501,7 +503,122 @@ impl CoordinatorCore {
             Err(_) => Err(CoordError::ConfigureTimeout {
                 seconds: timeout.as_secs_f64(),
             }),
+        };
+        self.persist_ring().await;
+        result
+    }
+
+    /// Keeps the ring as it is now (configured or not) in the data directory.
+    async fn persist_ring(&self) {
+        let Some(store) = self.store.clone() else {
+            return;
+        };
+        let stored = self.lock().ring.as_ref().map(|ring| proto::StoredRing {
+            coordinator_id: self.id.clone(),
+            params: Some(ring.params),
+            echo_key: ring
+                .echo_key
+                .map(|k| k.as_bytes().to_vec())
+                .unwrap_or_default(),
+            members: ring
+                .members
+                .iter()
+                .map(|m| proto::StoredMember {
+                    info: Some(m.info.clone().into()),
+                    clock_id: m.seat.clock_id.clone(),
+                    generation: m.generation,
+                })
+                .collect(),
+        });
+        match tokio::task::spawn_blocking(move || store.save_ring(stored.as_ref())).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("keeping the ring's configuration: {e}"),
+            Err(e) => tracing::error!("keeping the ring's configuration failed: {e}"),
         }
+    }
+
+    /// Takes up the ring kept in the data directory when every member still has the
+    /// configuration this coordinator made (checked with each member); returns how many
+    /// members it has, `Ok(0)` when none was kept, or why it was not taken up (the kept
+    /// ring is then forgotten).
+    pub async fn restore_ring(&self) -> Result<usize, String> {
+        let Some(store) = self.store.clone() else {
+            return Ok(0);
+        };
+        let loaded = tokio::task::spawn_blocking({
+            let store = store.clone();
+            move || store.load_ring()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+        let stored = match loaded {
+            Ok(Some(stored)) => stored,
+            Ok(None) => return Ok(0),
+            Err(e) => return Err(e.to_string()),
+        };
+        let restored = self.check_stored_ring(stored).await;
+        match restored {
+            Ok(ring) => {
+                let n = ring.members.len();
+                self.lock().ring = Some(Arc::new(ring));
+                Ok(n)
+            }
+            Err(why) => {
+                let _ = tokio::task::spawn_blocking(move || store.save_ring(None)).await;
+                Err(why)
+            }
+        }
+    }
+
+    async fn check_stored_ring(&self, stored: proto::StoredRing) -> Result<Ring, String> {
+        if stored.coordinator_id != self.id {
+            return Err(format!(
+                "it was configured by coordinator {}, not this one ({})",
+                stored.coordinator_id, self.id
+            ));
+        }
+        let params = stored.params.ok_or("it has no tour parameters")?;
+        let credentials = &self.member_credentials;
+        let id = &self.id;
+        let members = join_all(stored.members.into_iter().map(|m| async move {
+            let info = MemberInfo::from(m.info.unwrap_or_default());
+            let control = info.control_endpoint.clone();
+            let index = info.index;
+            let channel = crate::rpc::lazy_channel(&control, CONNECT_TIMEOUT, credentials)?;
+            let mut client = MemberClient::new(channel);
+            let now = call(
+                CALL_TIMEOUT,
+                client.info(request(proto::InfoRequest {}, CALL_TIMEOUT)),
+            )
+            .await
+            .map(MemberIdentity::from)
+            .map_err(|s| format!("member {index} ({control}) did not answer: {}", describe(&s)))?;
+            if now.generation != m.generation || now.owner != *id {
+                return Err(format!(
+                    "member {index} ({control}) was configured again or restarted since (its configuration is number {} by '{}', this coordinator made number {})",
+                    now.generation, now.owner, m.generation
+                ));
+            }
+            Ok(RingMember {
+                index: index as usize,
+                control,
+                client,
+                seat: Seat {
+                    peer_endpoint: info.peer_endpoint.clone(),
+                    clock_id: m.clock_id,
+                },
+                generation: m.generation,
+                info,
+            })
+        }))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, String>>()?;
+        Ok(Ring {
+            params,
+            members,
+            echo_key: DatagramKey::from_slice(&stored.echo_key),
+        })
     }
 
     async fn configure_members(

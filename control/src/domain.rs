@@ -227,6 +227,10 @@ pub struct MemberIdentity {
     pub fallback_reason: Option<String>,
     /// Every counter since it started.
     pub lifetime: MemberCounters,
+    /// Its configuration's number (0: never configured) and who made it.
+    pub generation: u64,
+    /// See `generation`.
+    pub owner: String,
 }
 
 /// What a member is told when the ring is configured.

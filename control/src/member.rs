@@ -251,6 +251,11 @@ impl MemberCore {
             fallback_reason: self.dataplane.fallback_reason().map(str::to_string),
             // A round trip to the data-plane thread, answered between two datagrams.
             lifetime: self.dataplane.lifetime()?,
+            generation: state.generation,
+            owner: state
+                .owner
+                .as_ref()
+                .map_or_else(String::new, |(owner, _)| owner.clone()),
         })
     }
 

@@ -185,14 +185,77 @@ impl ResultStore {
 
     /// Writes a result atomically.
     pub fn save(&self, result: &TourResult) -> Result<(), StoreError> {
-        let path = self.path_of(result.tour_id);
-        let tmp = path.with_extension("pb.tmp");
+        self.write_atomically(&self.path_of(result.tour_id), &result.encode_to_vec())
+    }
+
+    fn ring_path(&self) -> PathBuf {
+        self.dir.join("ring.pb")
+    }
+
+    /// Keeps the configured ring (atomically), or forgets it (`None`).
+    pub fn save_ring(&self, ring: Option<&proto::StoredRing>) -> Result<(), StoreError> {
+        let path = self.ring_path();
+        match ring {
+            Some(ring) => self.write_atomically(&path, &ring.encode_to_vec()),
+            None => match fs::remove_file(&path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    Err(StoreError::Write { path, cause: e })
+                }
+                _ => Ok(()),
+            },
+        }
+    }
+
+    /// The ring kept at the last configure, if any.
+    pub fn load_ring(&self) -> Result<Option<proto::StoredRing>, StoreError> {
+        let path = self.ring_path();
+        match fs::read(&path) {
+            Ok(bytes) => proto::StoredRing::decode(bytes.as_slice())
+                .map(Some)
+                .map_err(|e| StoreError::Read {
+                    path,
+                    reason: e.to_string(),
+                }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::Read {
+                path,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// This data directory's coordinator id, made by `make` the first time: a coordinator
+    /// restarted on the same directory is the same owner to its members.
+    pub fn coordinator_id(&self, make: impl FnOnce() -> String) -> Result<String, StoreError> {
+        let path = self.dir.join("coordinator-id");
+        match fs::read_to_string(&path) {
+            Ok(id) if !id.trim().is_empty() => return Ok(id.trim().to_string()),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => {
+                return Err(StoreError::Read {
+                    path,
+                    reason: e.to_string(),
+                });
+            }
+        }
+        let id = make();
+        self.write_atomically(&path, format!("{id}\n").as_bytes())?;
+        Ok(id)
+    }
+
+    /// Writes `bytes` to `path` so that a crash leaves the old file or the new one.
+    fn write_atomically(&self, path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = path.to_path_buf();
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
         let werr = |cause| StoreError::Write {
             path: path.clone(),
             cause,
         };
         let mut file = fs::File::create(&tmp).map_err(werr)?;
-        file.write_all(&result.encode_to_vec()).map_err(werr)?;
+        file.write_all(bytes).map_err(werr)?;
         file.sync_all().map_err(werr)?;
         drop(file);
         fs::rename(&tmp, &path).map_err(werr)?;

@@ -183,6 +183,15 @@ async fn run(cli: Cli) -> Result<()> {
                     removed.len()
                 );
             }
+            match core.restore_ring().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    "took up the ring of {n} members configured before the restart (each still has its configuration)"
+                ),
+                Err(why) => tracing::warn!(
+                    "the ring configured before the restart is not taken up: {why}; configure it again"
+                ),
+            }
             let listener = bind("--client-bind", addr).await?;
             let local = listener.local_addr()?;
             println!(
