@@ -247,3 +247,45 @@ fn a_restarted_coordinator_takes_up_its_ring_if_the_members_still_have_it() {
     let out = cluster.client(&["run"]);
     support::assert_failure(&out, 1, &["not configured"]);
 }
+
+/// SIGKILL of a forwarder mid-tour: the coordinator notices its refused control port and
+/// ends the tour within a few seconds, naming it, instead of waiting out the member
+/// timeout (here 30 s).
+#[test]
+fn a_dead_forwarder_ends_the_tour_fast_and_is_named() {
+    let mut cluster = Cluster::start("auto", 3);
+    cluster.configure(&[
+        "--msgcount",
+        "200000",
+        "--window",
+        "1",
+        "--member-timeout",
+        "30000",
+    ]);
+    let run = Command::new(bin("stillepost"))
+        .args(["--coordinator", &cluster.coordinator_addr, "run", "--json"])
+        .env_remove("STILLEPOST_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    cluster.members[1].kill();
+    let killed = Instant::now();
+    let out = run.wait_with_output().unwrap();
+    let took = killed.elapsed();
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let result = json(&out);
+    let error = result["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "member 1 ({}) went away during the tour",
+            cluster.controls[1]
+        )),
+        "{error}"
+    );
+    assert_eq!(result["members"][1]["report_missing"], true, "{result:#}");
+    assert!(result["messages_received"].as_u64().unwrap() > 0);
+}

@@ -31,6 +31,8 @@ use crate::store::{ResultStore, Retention, StoreError};
 
 /// How long one long-poll of the origin waits before reporting progress.
 const ORIGIN_POLL: Duration = Duration::from_millis(500);
+/// How long a forwarder's liveness check during a tour may take.
+const FORWARDER_CHECK: Duration = Duration::from_secs(1);
 /// Beyond the member timeout, how long the coordinator waits for an origin that reports
 /// no progress and no end before it ends the tour itself.
 const ORIGIN_GRACE: Duration = Duration::from_secs(5);
@@ -224,6 +226,38 @@ struct Ring {
 }
 
 impl Ring {
+    /// The first forwarder whose control port cannot be reached any more, as an error
+    /// text; `None` while all answer (or are merely slow: only a refused, reset or closed
+    /// connection counts).
+    async fn first_gone_forwarder(&self) -> Option<String> {
+        let checks = join_all(self.members.iter().skip(1).map(|m| {
+            let mut client = m.client.clone();
+            async move {
+                match call(
+                    FORWARDER_CHECK,
+                    client.info(request(proto::InfoRequest {}, FORWARDER_CHECK)),
+                )
+                .await
+                {
+                    Err(status)
+                        if status.code() == tonic::Code::Unavailable
+                            && std::error::Error::source(&status).is_some() =>
+                    {
+                        Some(format!(
+                            "member {} ({}) went away during the tour: {}",
+                            m.index,
+                            m.control,
+                            describe(&status)
+                        ))
+                    }
+                    _ => None,
+                }
+            }
+        }))
+        .await;
+        checks.into_iter().flatten().next()
+    }
+
     /// Makes one tour call on every member at once, each with a deadline.
     async fn on_every_member<T, Fut>(
         &self,
@@ -936,6 +970,13 @@ impl CoordinatorCore {
                         });
                     } else if last_change.elapsed() > patience {
                         // The origin should have timed out by itself; end the tour anyway.
+                        break;
+                    }
+                    // A forwarder that went away (its process died: its control port
+                    // refuses or resets connections) ends the tour now, named, rather than
+                    // after the member timeout.
+                    if let Some(gone) = ring.first_gone_forwarder().await {
+                        error = Some(gone);
                         break;
                     }
                 }
