@@ -296,46 +296,53 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
             result.messages_unsent
         );
     }
-    let _ = writeln!(
-        out,
-        "  total time    {}  (first send to last receive at the origin)",
-        duration(result.total_ns)
-    );
-    let (msgs, bytes) = throughput(result);
-    let _ = writeln!(
-        out,
-        "  throughput    {msgs:.0} msg/s, {:.2} MB/s",
-        bytes / 1e6
-    );
-    let s = latency_summary(result)?;
-    let _ = writeln!(
-        out,
-        "  tour latency  {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-        "min", "p50", "p90", "p99", "p99.9", "max"
-    );
-    let us = |ns: u64| format!("{:.2}", ns as f64 / 1e3);
-    let corrected = !result.tour_latency_corrected.is_empty();
-    let mut rows = vec![(if corrected { "(µs) sent" } else { "(µs)" }, s)];
-    if corrected {
-        rows.push(("(µs) intended", intended_summary(result)?));
-    }
-    for (name, s) in &rows {
+    if origin_missing {
         let _ = writeln!(
             out,
-            "  {name:<14}{:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-            us(s.min_ns),
-            us(s.p50_ns),
-            us(s.p90_ns),
-            us(s.p99_ns),
-            us(s.p999_ns),
-            us(s.max_ns)
+            "  total time    unknown (no origin report); throughput and tour latency too"
         );
-    }
-    if corrected {
+    } else {
         let _ = writeln!(
             out,
-            "                from the actual send (sent) and from the scheduled send (intended: corrected for coordinated omission)"
+            "  total time    {}  (first send to last receive at the origin)",
+            duration(result.total_ns)
         );
+        let (msgs, bytes) = throughput(result);
+        let _ = writeln!(
+            out,
+            "  throughput    {msgs:.0} msg/s, {:.2} MB/s",
+            bytes / 1e6
+        );
+        let s = latency_summary(result)?;
+        let _ = writeln!(
+            out,
+            "  tour latency  {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+            "min", "p50", "p90", "p99", "p99.9", "max"
+        );
+        let us = |ns: u64| format!("{:.2}", ns as f64 / 1e3);
+        let corrected = !result.tour_latency_corrected.is_empty();
+        let mut rows = vec![(if corrected { "(µs) sent" } else { "(µs)" }, s)];
+        if corrected {
+            rows.push(("(µs) intended", intended_summary(result)?));
+        }
+        for (name, s) in &rows {
+            let _ = writeln!(
+                out,
+                "  {name:<14}{:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
+                us(s.min_ns),
+                us(s.p50_ns),
+                us(s.p90_ns),
+                us(s.p99_ns),
+                us(s.p999_ns),
+                us(s.max_ns)
+            );
+        }
+        if corrected {
+            let _ = writeln!(
+                out,
+                "                from the actual send (sent) and from the scheduled send (intended: corrected for coordinated omission)"
+            );
+        }
     }
     if !result.hops.is_empty() {
         hops_text(&mut out, result)?;

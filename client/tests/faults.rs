@@ -45,6 +45,18 @@ fn a_tour_whose_origin_died_is_reported_and_exports_in_every_format() {
     );
     assert!(!text.contains("the window stayed full"), "{text}");
     assert!(
+        text.contains("  total time    unknown (no origin report)"),
+        "{text}"
+    );
+    // Said once, though the tour's wait and its end both saw it.
+    let err = stderr(&out);
+    assert_eq!(
+        err.matches(&format!("member 0 ({})", cluster.controls[0]))
+            .count(),
+        1,
+        "{err}"
+    );
+    assert!(
         stderr(&out).contains(&format!("member 0 ({})", cluster.controls[0])),
         "{}",
         stderr(&out)

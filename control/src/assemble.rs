@@ -81,7 +81,11 @@ pub fn assemble_result(
                 }
             }
             Err(text) => {
+                // A member that failed one call of the tour (Wait) fails the next (End)
+                // too: it is named once, with its first failure.
+                let named = text.split_once(')').map_or(text.as_str(), |(who, _)| who);
                 error = Some(match error {
+                    Some(prev) if prev.contains(named) => prev,
                     Some(prev) => format!("{prev}; {text}"),
                     None => text,
                 });
@@ -390,6 +394,27 @@ mod tests {
             }
         );
         assert_eq!((r.messages_sent, r.lost), (100, 3));
+    }
+
+    /// The origin's failure seen by the tour's wait and again by its end is said once.
+    #[test]
+    fn the_same_failure_is_said_once() {
+        let gone = "member 0 (a:7001) is unreachable: connection refused; check it".to_string();
+        let reports = vec![
+            Err(gone.clone()),
+            forwarder(1, 100, 100),
+            forwarder(2, 100, 100),
+        ];
+        let r = assemble_result(
+            TOUR,
+            params(100),
+            &seats(),
+            reports,
+            Some(gone.clone()),
+            0,
+            &[],
+        );
+        assert_eq!(r.error, Some(gone));
     }
 
     #[test]
