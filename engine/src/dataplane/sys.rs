@@ -467,7 +467,45 @@ pub fn socket_addr(raw: &[u8]) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
     use socket2::SockAddr;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(
+            std::env::var("STILLEPOST_FUZZ_CASES")
+                .ok()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(2000)
+        ))]
+
+        /// Control data as the kernel writes it is untrusted input too: any bytes, and
+        /// control messages with any lengths, levels and types, are read without panicking
+        /// and without reading past the buffer.
+        #[test]
+        fn control_data_of_any_shape_is_read_safely(
+            messages in proptest::collection::vec(
+                (any::<u64>(), prop_oneof![Just(libc::SOL_SOCKET), any::<i32>()],
+                 prop_oneof![Just(libc::SCM_TIMESTAMPING), any::<i32>()],
+                 proptest::collection::vec(any::<u8>(), 0..64)),
+                0..6,
+            ),
+            tail in proptest::collection::vec(any::<u8>(), 0..40),
+        ) {
+            let mut control = Vec::new();
+            for (len, level, kind, data) in messages {
+                control.extend_from_slice(&(len as usize).to_ne_bytes());
+                control.extend_from_slice(&level.to_ne_bytes());
+                control.extend_from_slice(&kind.to_ne_bytes());
+                control.extend_from_slice(&data);
+            }
+            control.extend_from_slice(&tail);
+            let _ = kernel_rx_ns(&control);
+            let _ = find_cmsg(&control, libc::SOL_SOCKET, libc::SCM_TIMESTAMPING);
+            if let Some(data) = find_cmsg(&control, libc::SOL_UDP, libc::UDP_GRO) {
+                prop_assert!(data.len() <= control.len());
+            }
+        }
+    }
 
     #[test]
     fn reads_kernel_socket_addresses() {

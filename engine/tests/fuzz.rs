@@ -1,0 +1,237 @@
+//! Property-based fuzzing of every parser of untrusted bytes in the engine: the datagram
+//! header, the whole receive path of a member (endpoint and tour state machine, with and
+//! without a ring key), fragment reassembly, clock-probe and challenge answers, and
+//! HdrHistogram bytes as results carry them. Inputs mix arbitrary bytes with
+//! almost-valid datagrams (a real header with wild fields: fragment count 65535, index
+//! beyond count, length 0xFFFFFFFF, the armed tour's id with bogus sequences and times),
+//! which reach deeper than random bytes.
+//!
+//! Nothing may panic, and on the receive path every datagram is accounted for exactly once:
+//! received, answered, or counted by one drop counter. Cases per property:
+//! `STILLEPOST_FUZZ_CASES` (default 2000; `.ci/run` runs a bounded number, docs/reliability
+//! .md the long run). A coverage-guided fuzzer (cargo-afl, cargo-fuzz) needs AFL++'s LLVM
+//! plugins built for this rustc's LLVM or a nightly toolchain, neither of which this machine
+//! can install.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
+use std::net::SocketAddr;
+
+use proptest::prelude::*;
+use stillepost_engine::auth::RingKey;
+use stillepost_engine::counters::{CounterSet, MemberCounters};
+use stillepost_engine::endpoint::{Endpoint, Offload, Receive, RingSetup};
+use stillepost_engine::fragment::{FragmentPlan, Reassembly};
+use stillepost_engine::pool::Pool;
+use stillepost_engine::tour::{RingPosition, TourConfig};
+use stillepost_engine::wire::{HEADER_LEN, Header, Kind, MAX_DATAGRAM};
+
+const TOUR: u64 = 0x5eed_0000_0000_0001;
+
+fn cases() -> u32 {
+    std::env::var("STILLEPOST_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
+fn prev() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 5000))
+}
+
+/// Member 1 of 3, armed for `TOUR`, 100 messages of 200 B in one datagram each.
+fn member(key: Option<RingKey>) -> Endpoint {
+    let setup = RingSetup {
+        position: RingPosition {
+            index: 1,
+            ring_len: 3,
+        },
+        config: TourConfig {
+            count: 100,
+            msg_len: 200,
+            window: 100,
+            forward_immediately: true,
+            member_timeout_ns: 1_000_000_000,
+            warmup: 0,
+            interval_ns: 0,
+            max_datagram: 0,
+            max_buffer_memory: 0,
+        },
+        next_peer: SocketAddr::from(([127, 0, 0, 1], 6000)),
+        prev_peer: prev(),
+        ring_key: key,
+        echo_key: key.map(|k| k.echo_key()),
+    };
+    let mut endpoint = Endpoint::new(setup, Offload::default(), false).unwrap();
+    assert!(endpoint.prepare(TOUR, 0));
+    endpoint
+}
+
+/// Every count a datagram can end in: received, answered, or dropped and counted.
+fn accounted(endpoint: &Endpoint) -> u64 {
+    let counters = MemberCounters {
+        tour: endpoint.machine().unwrap().counters().clone(),
+        io: *endpoint.io(),
+        socket: Default::default(),
+    };
+    let io = endpoint.io();
+    let fates = [
+        "received",
+        "duplicates",
+        "malformed",
+        "stale",
+        "wrong_hop",
+        "unexpected_kind",
+        "bad_tag",
+        "wrong_source",
+        "injected_drops",
+        "rate_limited",
+        "ignored",
+    ];
+    fates
+        .iter()
+        .map(|name| counters.counter(name).unwrap())
+        .sum::<u64>()
+        + io.echoes
+}
+
+/// A datagram: arbitrary bytes, or a header with wild fields (kind, flags, the armed tour
+/// or another, any sequence, fragment fields, length and times) in a datagram of any size.
+fn datagram() -> impl Strategy<Value = Vec<u8>> {
+    let raw = proptest::collection::vec(any::<u8>(), 0..400);
+    let header = (
+        0u8..8,
+        any::<u16>(),
+        prop_oneof![Just(TOUR), any::<u64>()],
+        prop_oneof![0u32..120, any::<u32>()],
+        prop_oneof![Just(0u32), any::<u32>()],
+        prop_oneof![Just(1u32), Just(65_535u32), any::<u32>()],
+        prop_oneof![Just(200u32), Just(u32::MAX), any::<u32>()],
+        prop_oneof![Just(0u16), any::<u16>()],
+        (any::<u64>(), prop_oneof![Just(1u64), any::<u64>()]),
+        prop_oneof![
+            Just(200usize),
+            Just(HEADER_LEN),
+            Just(72usize),
+            Just(96usize),
+            0usize..400
+        ],
+    )
+        .prop_map(
+            |(kind, flags, tour_id, seq, frag_index, frag_count, msg_len, hop, times, len)| {
+                let mut bytes = vec![0u8; len.max(HEADER_LEN)];
+                Header {
+                    kind: Kind::Data,
+                    flags,
+                    tour_id,
+                    seq,
+                    frag_index,
+                    frag_count,
+                    msg_len,
+                    hop,
+                    prev_send_ns: times.0,
+                    origin_send_ns: times.1,
+                }
+                .encode(&mut bytes);
+                bytes[5] = kind; // any kind byte, known or not
+                bytes.truncate(len);
+                bytes
+            },
+        );
+    prop_oneof![raw, header]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(cases()))]
+
+    /// The whole receive path, with and without a ring key, from the previous member or
+    /// elsewhere, the datagram tagged right or not: no panic, and each datagram ends in
+    /// exactly one count.
+    #[test]
+    fn every_datagram_is_accounted_for_once(
+        datagrams in proptest::collection::vec(
+            (datagram(), any::<bool>(), any::<bool>()),
+            1..40,
+        ),
+        keyed: bool,
+    ) {
+        let key = keyed.then(|| RingKey::from_bytes([7; 32]));
+        let mut endpoint = member(key);
+        let mut pool = Pool::new(1, 2048, 0);
+        for (i, (bytes, from_prev, tag)) in datagrams.iter().enumerate() {
+            let now = 1_000 + i as u64;
+            let slot = pool.slot(0);
+            slot[..bytes.len()].copy_from_slice(bytes);
+            if *tag && let Some(key) = key {
+                key.datagram_key().sign(&mut slot[..bytes.len()]);
+            }
+            let before = accounted(&endpoint);
+            let source = if *from_prev { prev() } else { SocketAddr::from(([127, 0, 0, 9], 9)) };
+            endpoint.handle_receive(
+                Receive {
+                    buffer: 0,
+                    offset: 0,
+                    len: bytes.len(),
+                    segment_size: None,
+                    source: Some(source),
+                    now,
+                    kernel_stamp: false,
+                },
+                &mut pool,
+            );
+            prop_assert_eq!(accounted(&endpoint), before + 1, "datagram {:?}", bytes);
+            while let Some(t) = endpoint.poll_transmit(now, &mut pool) {
+                endpoint.handle_send_result(&t, Ok(()));
+            }
+        }
+    }
+
+    /// The header decoder and the answer readers never panic on any bytes.
+    #[test]
+    fn header_and_answer_parsers_never_panic(bytes in datagram()) {
+        let _ = Header::decode(&bytes);
+        let _ = Header::probe_reply(&bytes);
+        let _ = Header::challenge_answer(&bytes);
+        let _ = Kind::peek(&bytes);
+        prop_assert!(bytes.len() <= MAX_DATAGRAM || Header::decode(&bytes).is_err());
+    }
+
+    /// Reassembly takes any fragment index, length and sequence without panicking.
+    #[test]
+    fn reassembly_takes_any_fragment(
+        fragments in proptest::collection::vec((any::<u32>(), any::<u32>(), 0usize..70_000), 1..60),
+        max_datagram in 65u32..9000,
+        msg_len in 64u32..200_000,
+    ) {
+        let Ok(plan) = FragmentPlan::new(msg_len, max_datagram) else {
+            return Ok(());
+        };
+        let mut reassembly = Reassembly::new(plan, 8);
+        for (i, (seq, index, len)) in fragments.into_iter().enumerate() {
+            let _ = reassembly.accept(seq % 64, index, len, i as u64);
+        }
+    }
+
+    /// HdrHistogram bytes as a result carries them: any bytes decode or fail, never panic.
+    #[test]
+    fn histogram_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+        let _ = stillepost_engine::histogram::decode(&bytes);
+    }
+}
+
+/// The decoder also survives valid histograms cut and flipped anywhere (what it makes of
+/// them is its business; it must not panic).
+#[test]
+fn damaged_histograms_do_not_panic_the_decoder() {
+    let mut h = stillepost_engine::histogram::new_histogram();
+    for v in [1_000u64, 20_000, 3_000_000, 9_999_999] {
+        h.record(v).unwrap();
+    }
+    let bytes = stillepost_engine::histogram::encode(&h).unwrap();
+    for cut in 0..bytes.len() {
+        let _ = stillepost_engine::histogram::decode(&bytes[..cut]);
+        let mut flipped = bytes.clone();
+        flipped[cut] ^= 0x5a;
+        let _ = stillepost_engine::histogram::decode(&flipped);
+    }
+}
