@@ -395,13 +395,7 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
         }
     }
     for m in &result.members {
-        // Every counter with words for the text report, when it moved.
-        let noted: Vec<String> = m
-            .member_counters()
-            .counters()
-            .filter(|(_, n)| *n > 0)
-            .filter_map(|(def, n)| Some(format!("{n} {}", def.note?)))
-            .collect();
+        let noted = noted(&m.member_counters());
         if !noted.is_empty() {
             let _ = writeln!(
                 out,
@@ -563,6 +557,15 @@ fn member_info_json(m: &MemberInfo) -> Value {
     })
 }
 
+/// Every counter with words for the text report that moved ("3 duplicates").
+fn noted(counters: &stillepost_engine::counters::MemberCounters) -> Vec<String> {
+    counters
+        .counters()
+        .filter(|(_, n)| *n > 0)
+        .filter_map(|(def, n)| Some(format!("{n} {}", def.note?)))
+        .collect()
+}
+
 /// A member's counters since it started, as its last status said.
 fn lifetime(m: &MemberInfo) -> stillepost_engine::counters::MemberCounters {
     stillepost_control::convert::counters_from_proto(&m.lifetime)
@@ -681,11 +684,7 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
     members_table(&mut out, &reply.members);
     // What each member dropped or refused since it started, tours and between tours.
     for m in &reply.members {
-        let noted: Vec<String> = lifetime(m)
-            .counters()
-            .filter(|(_, n)| *n > 0)
-            .filter_map(|(def, n)| Some(format!("{n} {}", def.note?)))
-            .collect();
+        let noted = noted(&lifetime(m));
         if !noted.is_empty() {
             let _ = writeln!(
                 out,

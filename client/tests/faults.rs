@@ -10,6 +10,19 @@ use std::time::{Duration, Instant};
 
 use support::{Cluster, assert_success, bin, json, scratch_dir, stderr, stdout};
 
+/// Starts `stillepost run` (with `extra` flags) against the cluster, its output piped.
+fn spawn_run(cluster: &Cluster, extra: &[&str]) -> std::process::Child {
+    Command::new(bin("stillepost"))
+        .args(["--coordinator", &cluster.coordinator_addr, "run"])
+        .args(extra)
+        .env_remove("STILLEPOST_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
 /// SIGKILL of the origin in the middle of a 200,000-message window-1 tour: the run ends
 /// within seconds naming member 0, says that what the origin sent is unknown (rather than
 /// "sent 0"), and the stored result exports in every format.
@@ -17,14 +30,7 @@ use support::{Cluster, assert_success, bin, json, scratch_dir, stderr, stdout};
 fn a_tour_whose_origin_died_is_reported_and_exports_in_every_format() {
     let mut cluster = Cluster::start("auto", 2);
     cluster.configure(&["--msgcount", "200000", "--window", "1"]);
-    let run = Command::new(bin("stillepost"))
-        .args(["--coordinator", &cluster.coordinator_addr, "run"])
-        .env_remove("STILLEPOST_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let run = spawn_run(&cluster, &[]);
     std::thread::sleep(Duration::from_millis(1500));
     cluster.members[0].kill();
     let killed = Instant::now();
@@ -274,14 +280,7 @@ fn a_dead_forwarder_ends_the_tour_fast_and_is_named() {
         "--member-timeout",
         "30000",
     ]);
-    let run = Command::new(bin("stillepost"))
-        .args(["--coordinator", &cluster.coordinator_addr, "run", "--json"])
-        .env_remove("STILLEPOST_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let run = spawn_run(&cluster, &["--json"]);
     std::thread::sleep(Duration::from_millis(1500));
     cluster.members[1].kill();
     let killed = Instant::now();

@@ -874,8 +874,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn origin_respects_window_and_times_out() {
+    /// The origin of a ring of 2 armed for tour 7: 5 messages of 100 B, 2 in flight.
+    fn origin_with_window_2() -> TourMachine {
         let pos = RingPosition {
             index: 0,
             ring_len: 2,
@@ -889,6 +889,12 @@ mod tests {
         )
         .unwrap();
         m.prepare(7);
+        m
+    }
+
+    #[test]
+    fn origin_respects_window_and_times_out() {
+        let mut m = origin_with_window_2();
         let mut buf = [0u8; 100];
         assert_eq!(m.poll_send(10, &mut buf), None, "not started");
         m.start(10);
@@ -981,19 +987,7 @@ mod tests {
     /// timed.
     #[test]
     fn the_origin_times_messages_from_its_own_send_record() {
-        let pos = RingPosition {
-            index: 0,
-            ring_len: 2,
-        };
-        let mut m = TourMachine::new(
-            pos,
-            TourConfig {
-                window: 2,
-                ..config(5, true)
-            },
-        )
-        .unwrap();
-        m.prepare(7);
+        let mut m = origin_with_window_2();
         m.start(0);
         let mut first = [0u8; 100];
         let mut second = [0u8; 100];
