@@ -300,3 +300,117 @@ fn a_dead_forwarder_ends_the_tour_fast_and_is_named() {
     assert_eq!(result["members"][1]["report_missing"], true, "{result:#}");
     assert!(result["messages_received"].as_u64().unwrap() > 0);
 }
+
+/// A member's resident memory, kB.
+fn rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+    line.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+/// Every rejection a member counts, summed over its counters since it started.
+fn rejected(status: &serde_json::Value, index: usize) -> u64 {
+    let lifetime = &status["members"][index]["lifetime"];
+    [
+        "malformed",
+        "stale",
+        "wrong_hop",
+        "unexpected_kind",
+        "duplicates",
+        "duplicate_fragments",
+        "bad_tag",
+        "wrong_source",
+        "rate_limited",
+        "ignored",
+        "echoes",
+    ]
+    .iter()
+    .map(|name| lifetime[*name].as_u64().unwrap_or(0))
+    .sum()
+}
+
+/// Junk at every member while a tour runs: random bytes, truncated headers, another tour's
+/// data, the running tour's id with bogus sequences, fragment fields and times, 65535
+/// fragments, a length of 0xFFFFFFFF, clock probes and echoes without the ring's tag. The
+/// tour is exact, every junk datagram is counted by the member it reached (or by the
+/// kernel, had its socket been full), and no member's memory grows.
+#[test]
+fn a_junk_blast_at_every_member_leaves_the_tour_exact_and_is_counted() {
+    use std::net::UdpSocket;
+    use stillepost_engine::wire::{HEADER_LEN, Header, Kind};
+    const JUNK_PER_MEMBER: usize = 6000;
+    let cluster = Cluster::start("auto", 3);
+    cluster.configure(&["--msgcount", "30000", "--window", "8"]);
+    let before = json(&cluster.client(&["status", "--json"]));
+    let rss_before: Vec<u64> = cluster.members.iter().map(|m| rss_kb(m.pid())).collect();
+    let run = spawn_run(&cluster, &["--json"]);
+    // The running tour's id, to forge its datagrams.
+    let tour_id = loop {
+        let status = json(&cluster.client(&["status", "--json"]));
+        if let Some(id) = status["running_tour"].as_str() {
+            break u64::from_str_radix(id, 16).unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    for i in 0..JUNK_PER_MEMBER {
+        for peer in &cluster.peers {
+            let r = next();
+            let header = |kind, seq, frag_index, frag_count, msg_len| Header {
+                kind,
+                flags: 0,
+                tour_id,
+                seq,
+                frag_index,
+                frag_count,
+                msg_len,
+                hop: (r % 4) as u16,
+                prev_send_ns: r,
+                origin_send_ns: 1,
+            };
+            let mut bytes = vec![0u8; 200];
+            match i % 8 {
+                0 => bytes.iter_mut().for_each(|b| *b = next() as u8),
+                1 => bytes.truncate((r % HEADER_LEN as u64) as usize),
+                2 => header(Kind::Data, 0, 0, 1, 200).encode(&mut bytes), // untagged
+                3 => header(Kind::Data, (r % 30_000) as u32, 0, 65_535, 200).encode(&mut bytes),
+                4 => header(Kind::Data, 7, 9, 3, 200).encode(&mut bytes),
+                5 => header(Kind::Data, 7, 0, 1, u32::MAX).encode(&mut bytes),
+                6 => Header::clock_probe(r, 0, r).encode(&mut bytes[..72]),
+                _ => {
+                    bytes.truncate(HEADER_LEN);
+                    Header::echo_request(r).encode(&mut bytes);
+                }
+            }
+            junk.send_to(&bytes, peer).unwrap();
+        }
+        if i % 500 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let out = run.wait_with_output().unwrap();
+    assert_success(&out);
+    let tour = json(&out);
+    assert_eq!(tour["outcome"], "complete", "{tour:#}");
+    assert_eq!(tour["messages_received"], 30_000, "{tour:#}");
+    let after = json(&cluster.client(&["status", "--json"]));
+    for (index, member) in cluster.members.iter().enumerate() {
+        let counted = rejected(&after, index) - rejected(&before, index);
+        let kernel = tour["members"][index]["socket_drops"].as_u64().unwrap();
+        assert_eq!(
+            counted + kernel,
+            JUNK_PER_MEMBER as u64,
+            "member {index}: {counted} counted, {kernel} dropped by the kernel: {:#}",
+            after["members"][index]["lifetime"]
+        );
+        let grew = rss_kb(member.pid()).saturating_sub(rss_before[index]);
+        assert!(grew < 16 * 1024, "member {index} grew by {grew} kB");
+    }
+}
