@@ -210,6 +210,21 @@ impl Bench {
         process::run_bounded(cmd, timeout)?.success(&line)
     }
 
+    /// Runs the stillepost client with `args` within `timeout`, recording it; returns how it
+    /// ended, failure included (fault scenarios expect some).
+    pub fn client(&mut self, args: &[&str], timeout: Duration) -> Result<Finished> {
+        let mut cmd = Command::new(&self.stillepost.path);
+        cmd.args(args);
+        self.commands.push(self.display(&cmd));
+        process::run_bounded(&mut cmd, timeout)
+    }
+
+    /// Records a command the bench started itself (a daemon), as reports show it.
+    pub fn record(&mut self, cmd: &Command) {
+        let line = self.display(cmd);
+        self.commands.push(line);
+    }
+
     /// stdout of a short query that is not part of any benchmark (not recorded).
     fn query(&self, cmd: &mut Command) -> Result<String> {
         let line = self.display(cmd);

@@ -11,6 +11,7 @@ use stillepost_engine::wire::HEADER_LEN;
 use crate::jumbo::{self, JumboOpts};
 use crate::latency::LatencyOpts;
 use crate::pair::PairOpts;
+use crate::reliability::ReliabilityOpts;
 use crate::scaling::ScalingOpts;
 use crate::stillepost::Poll;
 use crate::throughput::{MAX_MSG_LEN, MIN_MSG_LEN, ThroughputOpts};
@@ -70,6 +71,10 @@ pub enum Command {
     Auth(AuthArgs),
     /// Tour latency and cost per hop for growing rings (block mode, window 1).
     Scaling(ScalingArgs),
+    /// Faults, bad input and load against real stillepostd processes on 127.0.0.1 (time to
+    /// report, memory and descriptors before and after, tours per second); with --write,
+    /// makes docs/reliability.md.
+    Reliability(ReliabilityArgs),
     /// Goodput of 1 MiB messages per hop of a 2-member ring against iperf3's UDP receiver
     /// goodput (`-l 65000`), then in 1472-byte datagrams with and without GSO/GRO against
     /// `iperf3 -l 1472`; with --write, puts its section into the report.
@@ -242,6 +247,32 @@ pub struct AuthArgs {
     /// docs/benchmarks.md.
     #[arg(long, value_name = "PATH")]
     pub write: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReliabilityArgs {
+    /// Back-to-back tours of one message on a 4-member ring.
+    #[arg(long, default_value_t = 10_000, value_parser = value_parser!(u32).range(1..))]
+    pub tours: u32,
+    /// Messages of the one long tour.
+    #[arg(long, default_value_t = 1_000_000, value_parser = value_parser!(u32).range(1..))]
+    pub long_tour: u32,
+    /// Members of the large ring (`stillepost local`).
+    #[arg(long, default_value_t = 64, value_parser = value_parser!(u32).range(2..))]
+    pub large_ring: u32,
+    /// Write the report (Markdown) to this file, e.g. docs/reliability.md.
+    #[arg(long, value_name = "PATH")]
+    pub write: Option<PathBuf>,
+}
+
+impl ReliabilityArgs {
+    pub fn opts(&self) -> ReliabilityOpts {
+        ReliabilityOpts {
+            tours: self.tours,
+            long_tour: self.long_tour,
+            large_ring: self.large_ring,
+        }
+    }
 }
 
 #[derive(Debug, Args)]
@@ -474,12 +505,13 @@ mod tests {
         error.to_string()
     }
 
-    const SUBCOMMANDS: [&str; 8] = [
+    const SUBCOMMANDS: [&str; 9] = [
         "machine",
         "latency",
         "throughput",
         "backends",
         "auth",
+        "reliability",
         "scaling",
         "jumbo",
         "all",
@@ -723,7 +755,18 @@ mod tests {
     fn shared_options_appear_on_every_subcommand() {
         let shared: &[(&str, &[&str])] = &[
             // Every benchmark but machine.
-            ("--rounds", &SUBCOMMANDS[1..]),
+            (
+                "--rounds",
+                &[
+                    "latency",
+                    "throughput",
+                    "backends",
+                    "auth",
+                    "scaling",
+                    "jumbo",
+                    "all",
+                ],
+            ),
             (
                 "--seconds",
                 &["latency", "throughput", "auth", "jumbo", "all"],

@@ -8,10 +8,11 @@
 //!
 //! Nothing may panic, and on the receive path every datagram is accounted for exactly once:
 //! received, answered, or counted by one drop counter. Cases per property:
-//! `STILLEPOST_FUZZ_CASES` (default 2000; `.ci/run` runs a bounded number, docs/reliability
-//! .md the long run). A coverage-guided fuzzer (cargo-afl, cargo-fuzz) needs AFL++'s LLVM
-//! plugins built for this rustc's LLVM or a nightly toolchain, neither of which this machine
-//! can install.
+//! `STILLEPOST_FUZZ_CASES` (default 2000, what `.ci/run` runs; the 100,000-case run is in
+//! the issue notes). These are property tests, not coverage-guided fuzzing: cargo-fuzz
+//! needs a nightly toolchain, which this machine cannot install, and cargo-afl (which
+//! builds AFL++ and instruments with rustc's own coverage passes on stable) has not been
+//! set up yet.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
