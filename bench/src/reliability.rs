@@ -239,6 +239,17 @@ fn load(bench: &mut Bench, opts: &ReliabilityOpts) -> Result<Section> {
     let before = ring.usage();
     let started = Instant::now();
     let mut complete = 0u32;
+    // Memory as the tours go by: does it level off?
+    let mut growth = Table::new(&[
+        "tours",
+        "coordinator",
+        "member 0",
+        "member 1",
+        "member 2",
+        "member 3",
+    ])
+    .caption("Memory (VmRSS, kB) during the back-to-back tours:");
+    let step = (opts.tours / 10).max(1);
     for i in 0..opts.tours {
         if i % 1000 == 0 {
             eprintln!("[reliability load] tour {i}/{}", opts.tours);
@@ -246,6 +257,11 @@ fn load(bench: &mut Bench, opts: &ReliabilityOpts) -> Result<Section> {
         let run = ring.client(bench, &["run", "--json"], Duration::from_secs(30))?;
         if run.ok && tour_json(&run).is_some_and(|t| t["outcome"] == "complete") {
             complete += 1;
+        }
+        if (i + 1) % step == 0 {
+            let mut row = vec![(i + 1).to_string()];
+            row.extend(ring.usage().iter().map(|(rss, _)| rss.to_string()));
+            growth.row(row);
         }
     }
     let elapsed = started.elapsed();
@@ -310,7 +326,7 @@ fn load(bench: &mut Bench, opts: &ReliabilityOpts) -> Result<Section> {
         format!("{:.1} s", started.elapsed().as_secs_f64()),
         String::new(),
     ]);
-    section.tables = vec![results, usage];
+    section.tables = vec![results, usage, growth];
     section.commands = bench.commands_since(mark);
     Ok(section)
 }
