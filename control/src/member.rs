@@ -232,8 +232,11 @@ impl MemberCore {
     }
 
     /// The member's identity and state.
-    pub fn info(&self, seen: Option<IpAddr>) -> Result<MemberIdentity, MemberError> {
+    pub async fn info(&self, seen: Option<IpAddr>) -> Result<MemberIdentity, MemberError> {
         let peer = self.peer_endpoint(seen)?;
+        // A round trip to the data-plane thread (answered between two datagrams), off the
+        // async workers like every other data-plane call.
+        let lifetime = self.blocking(DataPlane::lifetime).await?;
         let state = lock(&self.state);
         let (index, ring_len) = state.position.map_or((0, 0), |p| (p.index, p.ring_len));
         let started = self.dataplane.started();
@@ -249,8 +252,7 @@ impl MemberCore {
             host_id: host_id(),
             clock_id: self.clock_id(),
             fallback_reason: self.dataplane.fallback_reason().map(str::to_string),
-            // A round trip to the data-plane thread, answered between two datagrams.
-            lifetime: self.dataplane.lifetime()?,
+            lifetime,
             generation: state.generation,
             owner: state
                 .owner

@@ -140,7 +140,7 @@ impl Member for MemberService {
         &self,
         req: Request<proto::InfoRequest>,
     ) -> Result<Response<proto::InfoReply>, Status> {
-        Ok(Response::new(self.core.info(seen_as(&req))?.into()))
+        Ok(Response::new(self.core.info(seen_as(&req)).await?.into()))
     }
 
     async fn configure(
