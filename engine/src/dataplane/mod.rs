@@ -17,6 +17,10 @@ mod sys;
 mod syscall;
 mod uring;
 
+/// The readers of what the kernel writes for a receive (control messages, source
+/// addresses): untrusted bytes, public for the fuzzers (fuzz/).
+pub use sys::{gro_segment_size, kernel_rx_ns, socket_addr};
+
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
