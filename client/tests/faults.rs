@@ -301,6 +301,60 @@ fn a_dead_forwarder_ends_the_tour_fast_and_is_named() {
     assert!(result["messages_received"].as_u64().unwrap() > 0);
 }
 
+/// Sends `signal` (as kill(1) names it) to process `pid`.
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
+/// SIGSTOP of a forwarder mid-tour: its kernel still accepts connections, so nothing is
+/// refused; the tour ends within seconds of the tour standing still (not after the member
+/// timeout, here 30 s, plus a deadline per call), naming the member as stopped, without
+/// waiting for its report. Resumed, the member serves the next tour.
+#[test]
+fn a_stopped_forwarder_ends_the_tour_within_seconds_and_the_ring_recovers() {
+    let cluster = Cluster::start("auto", 3);
+    cluster.configure(&[
+        "--msgcount",
+        "200000",
+        "--window",
+        "1",
+        "--member-timeout",
+        "30000",
+    ]);
+    let run = spawn_run(&cluster, &["--json"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    let pid = cluster.members[1].pid();
+    signal(pid, "STOP");
+    let stopped = Instant::now();
+    let out = run.wait_with_output().unwrap();
+    let took = stopped.elapsed();
+    signal(pid, "CONT");
+    // Silence limit 3 s, checks of 1 s: about 4.5 s (it was 15 s: the member timeout and
+    // an End call's deadline).
+    assert!(took < Duration::from_secs(8), "took {took:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let result = json(&out);
+    let error = result["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "member 1 ({}) stopped answering during the tour",
+            cluster.controls[1]
+        )) && error.contains("SIGSTOP"),
+        "{error}"
+    );
+    assert_eq!(result["members"][1]["report_missing"], true, "{result:#}");
+    assert!(result["messages_received"].as_u64().unwrap() > 0);
+
+    assert_success(&cluster.configure(&["--msgcount", "100"]));
+    let tour = cluster.tour();
+    assert_eq!(tour["outcome"], "complete", "{tour:#}");
+    assert_eq!(tour["messages_received"], 100);
+}
+
 /// A member's resident memory, kB.
 fn rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -24,8 +24,8 @@ use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use crate::rpc::{
-    CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_unreachable,
-    request, tls_trouble,
+    CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_no_answer,
+    is_unreachable, request, tls_trouble,
 };
 use crate::store::{ResultStore, Retention, StoreError};
 
@@ -33,6 +33,10 @@ use crate::store::{ResultStore, Retention, StoreError};
 const ORIGIN_POLL: Duration = Duration::from_millis(500);
 /// How long a forwarder's liveness check during a tour may take.
 const FORWARDER_CHECK: Duration = Duration::from_secs(1);
+/// How long a member may leave the coordinator's calls unanswered during a tour that
+/// makes no progress before the tour ends, naming it; the origin's long-poll gets this
+/// long beyond its poll, too.
+const SILENCE_LIMIT: Duration = Duration::from_secs(3);
 /// Beyond the member timeout, how long the coordinator waits for an origin that reports
 /// no progress and no end before it ends the tour itself.
 const ORIGIN_GRACE: Duration = Duration::from_secs(5);
@@ -154,6 +158,17 @@ impl RingMember {
     }
 }
 
+/// Why a tour ended when member `m` left the coordinator's calls unanswered for `silence`
+/// while the tour stood still.
+fn stopped_answering(m: &RingMember, silence: Duration) -> String {
+    format!(
+        "member {} ({}) stopped answering during the tour: no answer for {:.1} s while the tour made no progress; is the process stopped (SIGSTOP, a debugger), hung, or its host overloaded?",
+        m.index,
+        m.control,
+        silence.as_secs_f64()
+    )
+}
+
 /// A failed first call to a member: a TLS mismatch named as such, else as
 /// [`member_error`]. `tls` says whether the coordinator spoke TLS to it.
 fn first_call_error(index: usize, endpoint: &str, status: &Status, tls: bool) -> CoordError {
@@ -226,57 +241,88 @@ struct Ring {
 }
 
 impl Ring {
-    /// The first forwarder whose control port cannot be reached any more, as an error
-    /// text; `None` while all answer (or are merely slow: only a refused, reset or closed
-    /// connection counts).
-    async fn first_gone_forwarder(&self) -> Option<String> {
+    /// Checks every forwarder's control port once, during a tour. Returns the member that
+    /// ends the tour now, with why: one whose port refuses, resets or closes connections
+    /// (its process died), or one that has answered no check for [`SILENCE_LIMIT`] while
+    /// the tour made no progress (a stopped or hung process: its kernel still accepts
+    /// connections, so nothing is refused). `silent[i]` is when member i's run of
+    /// unanswered checks began; `stalled_since` when the origin last reported progress.
+    async fn check_forwarders(
+        &self,
+        silent: &mut [Option<Instant>],
+        stalled_since: Instant,
+    ) -> Option<(usize, String)> {
         let checks = join_all(self.members.iter().skip(1).map(|m| {
             let mut client = m.client.clone();
             async move {
-                match call(
+                call(
                     FORWARDER_CHECK,
                     client.info(request(proto::InfoRequest {}, FORWARDER_CHECK)),
                 )
                 .await
+                .err()
+            }
+        }))
+        .await;
+        let now = Instant::now();
+        let mut verdict = None;
+        for (m, failure) in self.members.iter().skip(1).zip(checks) {
+            let since = &mut silent[m.index];
+            match failure {
+                None => *since = None,
+                Some(status)
+                    if status.code() == tonic::Code::Unavailable
+                        && std::error::Error::source(&status).is_some() =>
                 {
-                    Err(status)
-                        if status.code() == tonic::Code::Unavailable
-                            && std::error::Error::source(&status).is_some() =>
-                    {
-                        Some(format!(
+                    verdict = verdict.or(Some((
+                        m.index,
+                        format!(
                             "member {} ({}) went away during the tour: {}",
                             m.index,
                             m.control,
                             describe(&status)
-                        ))
-                    }
-                    _ => None,
+                        ),
+                    )));
                 }
+                Some(status) if is_no_answer(&status) => {
+                    let began = *since.get_or_insert(now);
+                    if now.duration_since(began.max(stalled_since)) >= SILENCE_LIMIT {
+                        let why = stopped_answering(m, now.duration_since(began));
+                        verdict = verdict.or(Some((m.index, why)));
+                    }
+                }
+                // Refused for another reason (busy, unauthenticated): it answers.
+                Some(_) => *since = None,
             }
-        }))
-        .await;
-        checks.into_iter().flatten().next()
+        }
+        verdict
     }
 
-    /// Makes one tour call on every member at once, each with a deadline.
+    /// Makes one tour call on every member at once, each with a deadline, except member
+    /// `skip`, which stopped answering: its entry is `Err(why)` without a call.
     async fn on_every_member<T, Fut>(
         &self,
         call_name: &'static str,
         tour_id: u64,
+        skip: Option<(usize, &str)>,
         make_call: impl Fn(MemberClient<TokenChannel>, tonic::Request<proto::TourRef>) -> Fut,
-    ) -> Vec<Result<T, CoordError>>
+    ) -> Vec<Result<T, String>>
     where
         Fut: std::future::Future<Output = Result<tonic::Response<T>, Status>>,
     {
         join_all(self.members.iter().map(|m| {
+            let skipped = skip.filter(|(index, _)| *index == m.index);
             let fut = make_call(
                 m.client.clone(),
                 request(proto::TourRef { tour_id }, CALL_TIMEOUT),
             );
             async move {
+                if let Some((_, why)) = skipped {
+                    return Err(format!("not asked for its report: {why}"));
+                }
                 call(CALL_TIMEOUT, fut)
                     .await
-                    .map_err(|s| m.error(call_name, &s))
+                    .map_err(|s| m.error(call_name, &s).to_string())
             }
         }))
         .await
@@ -943,13 +989,16 @@ impl CoordinatorCore {
         let patience = Duration::from_millis(ring.params.member_timeout_ms) + ORIGIN_GRACE;
         let mut last = (0, 0);
         let mut last_change = Instant::now();
+        let mut silent: Vec<Option<Instant>> = vec![None; ring.members.len()];
         let mut error = None;
+        // A member that stopped answering: not asked for its report.
+        let mut unanswered: Option<(usize, String)> = None;
         loop {
             let wait = proto::MemberWaitRequest {
                 tour_id,
                 wait_ms: ORIGIN_POLL.as_millis() as u32,
             };
-            let deadline = ORIGIN_POLL + CALL_TIMEOUT;
+            let deadline = ORIGIN_POLL + SILENCE_LIMIT;
             match call(
                 deadline,
                 origin.client.clone().wait(request(wait, deadline)),
@@ -973,12 +1022,22 @@ impl CoordinatorCore {
                         break;
                     }
                     // A forwarder that went away (its process died: its control port
-                    // refuses or resets connections) ends the tour now, named, rather than
-                    // after the member timeout.
-                    if let Some(gone) = ring.first_gone_forwarder().await {
-                        error = Some(gone);
+                    // refuses or resets connections) or stopped answering while the tour
+                    // stands still ends the tour now, named, rather than after the member
+                    // timeout.
+                    if let Some((index, why)) =
+                        ring.check_forwarders(&mut silent, last_change).await
+                    {
+                        error = Some(why.clone());
+                        unanswered = Some((index, why));
                         break;
                     }
+                }
+                Err(status) if is_no_answer(&status) => {
+                    let why = stopped_answering(origin, deadline);
+                    error = Some(why.clone());
+                    unanswered = Some((0, why));
+                    break;
                 }
                 Err(status) => {
                     error = Some(origin.error("Wait", &status).to_string());
@@ -987,15 +1046,16 @@ impl CoordinatorCore {
             }
         }
 
+        let skip = unanswered.as_ref().map(|(index, why)| (*index, why.as_str()));
         let reports = ring
-            .on_every_member("End", tour_id, |mut client, req| async move {
+            .on_every_member("End", tour_id, skip, |mut client, req| async move {
                 client.end(req).await
             })
             .await;
         let seats: Vec<Seat> = ring.members.iter().map(|m| m.seat.clone()).collect();
         let reports = reports
             .into_iter()
-            .map(|r| r.map(MemberReport::from).map_err(|e| e.to_string()))
+            .map(|r| r.map(MemberReport::from))
             .collect();
         let result = Arc::new(proto::TourResult::from(assemble_result(
             tour_id,

@@ -189,10 +189,15 @@ pub fn tls_trouble(status: &Status, tls: bool) -> Option<TlsTrouble> {
 
 /// Whether a status means the peer could not be reached at all (rather than refused).
 pub fn is_unreachable(status: &Status) -> bool {
-    matches!(
-        status.code(),
-        tonic::Code::Unavailable | tonic::Code::DeadlineExceeded
-    )
+    status.code() == tonic::Code::Unavailable || is_no_answer(status)
+}
+
+/// Whether a call ended because its deadline passed without an answer: ours ([`call`]:
+/// DeadlineExceeded) or tonic's own, from the request's timeout (Cancelled, "Timeout
+/// expired").
+pub fn is_no_answer(status: &Status) -> bool {
+    status.code() == tonic::Code::DeadlineExceeded
+        || (status.code() == tonic::Code::Cancelled && status.message() == "Timeout expired")
 }
 
 /// Logs to stderr, filtered by `STILLEPOST_LOG` (tracing's env-filter syntax), else `default`;
