@@ -197,10 +197,14 @@ impl Bench {
     /// A command line as reports show it: paths under the working directory made relative.
     fn display(&self, cmd: &Command) -> String {
         let line = process::command_line(cmd);
-        match &self.cwd {
+        let line = match &self.cwd {
             Some(cwd) => line.replace(&format!("{}/", cwd.display()), ""),
             None => line,
-        }
+        };
+        line.split(' ')
+            .map(abbreviate)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// Runs a command to a successful end within `timeout`, recording it.
@@ -446,5 +450,17 @@ fn port_bound(port: u16) -> bool {
             thread::sleep(Duration::from_millis(500));
             true
         }
+    }
+}
+
+/// A command-line word as reports show it: a list of hundreds of entries (a cluster of
+/// 1025 members) as its first two, its last and how many.
+fn abbreviate(word: &str) -> String {
+    let entries: Vec<&str> = word.split(',').collect();
+    match entries.as_slice() {
+        [first, second, .., last] if word.len() > 200 => {
+            format!("{first},{second},…,{last} ({} entries)", entries.len())
+        }
+        _ => word.to_owned(),
     }
 }

@@ -260,9 +260,37 @@ pub struct ReliabilityArgs {
     /// Members of the large ring (`stillepost local`).
     #[arg(long, default_value_t = 64, value_parser = value_parser!(u32).range(2..))]
     pub large_ring: u32,
+    /// Seconds of coverage-guided fuzzing per target (`fuzz/run`, which needs cargo-afl).
+    #[arg(long, default_value_t = 120, value_parser = value_parser!(u32).range(1..))]
+    pub fuzz_seconds: u32,
+    /// Run only these parts (comma-separated); a report of some parts says which.
+    #[arg(long, value_enum, value_delimiter = ',', default_values_t = ReliabilityPart::ALL)]
+    pub only: Vec<ReliabilityPart>,
     /// Write the report (Markdown) to this file, e.g. docs/reliability.md.
     #[arg(long, value_name = "PATH")]
     pub write: Option<PathBuf>,
+}
+
+/// A part of the reliability report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReliabilityPart {
+    /// Back-to-back tours, a long tour, a large ring.
+    Load,
+    /// Every process signalled before, during and after a tour.
+    Faults,
+    /// Coverage-guided fuzzing of every parser of untrusted bytes.
+    Fuzz,
+    /// The limits and what happens at each.
+    Limits,
+}
+
+impl ReliabilityPart {
+    pub const ALL: [ReliabilityPart; 4] = [
+        ReliabilityPart::Load,
+        ReliabilityPart::Faults,
+        ReliabilityPart::Fuzz,
+        ReliabilityPart::Limits,
+    ];
 }
 
 impl ReliabilityArgs {
@@ -271,6 +299,8 @@ impl ReliabilityArgs {
             tours: self.tours,
             long_tour: self.long_tour,
             large_ring: self.large_ring,
+            fuzz_seconds: self.fuzz_seconds,
+            parts: self.only.clone(),
         }
     }
 }

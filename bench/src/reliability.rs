@@ -11,6 +11,7 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use crate::bench::Bench;
+use crate::cli::ReliabilityPart;
 use crate::report::{Section, Table};
 
 #[derive(Debug, Clone)]
@@ -21,6 +22,10 @@ pub struct ReliabilityOpts {
     pub long_tour: u32,
     /// Members of the large ring.
     pub large_ring: u32,
+    /// Seconds of fuzzing per target.
+    pub fuzz_seconds: u32,
+    /// The parts to run.
+    pub parts: Vec<ReliabilityPart>,
 }
 
 /// A daemon this bench started; killed when dropped.
@@ -72,6 +77,18 @@ fn free_port() -> Result<u16> {
 /// Starts `stillepostd args` on a free control port (`flag`), waiting until it listens.
 fn start(bench: &mut Bench, stillepostd: &Path, role: &[&str], flag: &str) -> Result<Daemon> {
     let control = format!("127.0.0.1:{}", free_port()?);
+    start_on(bench, stillepostd, role, flag, &control)
+}
+
+/// Starts `stillepostd args` with control port `flag control`, waiting until it listens.
+fn start_on(
+    bench: &mut Bench,
+    stillepostd: &Path,
+    role: &[&str],
+    flag: &str,
+    control: &str,
+) -> Result<Daemon> {
+    let control = control.to_owned();
     let mut cmd = Command::new(stillepostd);
     cmd.args(role)
         .args([flag, &control])
@@ -143,6 +160,7 @@ impl Ring {
         let finished = bench.client(&all, timeout)?;
         Ok(ClientRun {
             ok: finished.status.success(),
+            code: finished.status.code(),
             took: started.elapsed(),
             stdout: finished.stdout,
             stderr: finished.stderr,
@@ -171,6 +189,7 @@ impl Ring {
 
 struct ClientRun {
     ok: bool,
+    code: Option<i32>,
     took: Duration,
     stdout: String,
     stderr: String,
@@ -331,82 +350,287 @@ fn load(bench: &mut Bench, opts: &ReliabilityOpts) -> Result<Section> {
     Ok(section)
 }
 
+/// Whom a fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// Member 1.
+    Forwarder,
+    /// Member 0.
+    Origin,
+    Coordinator,
+}
+
+/// When, relative to a tour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// The ring configured, no tour yet: the next `run` meets the fault.
+    Before,
+    /// 1.5 s into a tour of 200000 messages at window 1.
+    During,
+    /// After a complete tour: the next `run` meets the fault.
+    After,
+}
+
+impl Target {
+    fn name(self) -> &'static str {
+        match self {
+            Target::Forwarder => "forwarder",
+            Target::Origin => "origin",
+            Target::Coordinator => "coordinator",
+        }
+    }
+}
+
+impl Phase {
+    fn name(self) -> &'static str {
+        match self {
+            Phase::Before => "before a tour",
+            Phase::During => "during a tour",
+            Phase::After => "after a tour",
+        }
+    }
+}
+
+fn signal_name(signal: libc::c_int) -> &'static str {
+    match signal {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGSTOP => "SIGSTOP",
+        _ => "?",
+    }
+}
+
+/// Waits up to 10 s for `pid` to exit (or become a zombie); how long it took, if it did.
+fn exit_time(pid: u32, since: Instant) -> Option<Duration> {
+    while since.elapsed() < Duration::from_secs(10) {
+        let gone = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .map_or(true, |s| s.contains("State:\tZ"));
+        if gone {
+            return Some(since.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    None
+}
+
+/// What a client run ended with: its outcome, or its error.
+fn said(run: &ClientRun) -> String {
+    if run.ok {
+        return tour_json(run).map_or_else(
+            || "(succeeded)".to_owned(),
+            |t| {
+                format!(
+                    "{}, {} of {} received",
+                    t["outcome"].as_str().unwrap_or("?"),
+                    t["messages_received"],
+                    t["messages_sent"]
+                )
+            },
+        );
+    }
+    let error = first_error(run);
+    if error.is_empty() {
+        // `run --json` prints the failed tour's document on stdout.
+        return tour_json(run).map_or_else(String::new, |t| {
+            format!("error: {}", t["error"].as_str().unwrap_or(""))
+        });
+    }
+    error
+}
+
+/// One cell of the fault matrix: a fresh 3-member ring, the fault, what `run` said and
+/// how fast, then the ring brought back (resumed, or the process restarted) and a tour of
+/// 100 messages to show whether it is usable.
+fn fault(
+    bench: &mut Bench,
+    target: Target,
+    signal: libc::c_int,
+    phase: Phase,
+) -> Result<Vec<String>> {
+    let mut ring = Ring::start(bench, 3)?;
+    let long = phase == Phase::During;
+    ring.configure(
+        bench,
+        if long {
+            &["--msgcount", "200000", "--window", "1"]
+        } else {
+            &["--msgcount", "100"]
+        },
+    )?;
+    let mut earlier = None;
+    if phase == Phase::After {
+        let first = ring.client(bench, &["run", "--json"], Duration::from_secs(60))?;
+        earlier = tour_json(&first).and_then(|t| t["tour_id"].as_str().map(str::to_owned));
+    }
+    let victim = match target {
+        Target::Forwarder => &ring.members[1],
+        Target::Origin => &ring.members[0],
+        Target::Coordinator => &ring.coordinator,
+    };
+    let pid = victim.pid();
+    let (run, signalled) = if long {
+        let mut cmd = Command::new(&bench.stillepost.path);
+        cmd.args(["--coordinator", &ring.coordinator.control, "run", "--json"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        bench.record(&cmd);
+        let child = cmd.spawn().context("cannot start stillepost run")?;
+        std::thread::sleep(Duration::from_millis(1500));
+        victim.signal(signal)?;
+        let signalled = Instant::now();
+        let out = child.wait_with_output()?;
+        let run = ClientRun {
+            ok: out.status.success(),
+            code: out.status.code(),
+            took: signalled.elapsed(),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        };
+        (run, signalled)
+    } else {
+        victim.signal(signal)?;
+        let signalled = Instant::now();
+        let mut run = ring.client(bench, &["run", "--json"], Duration::from_secs(60))?;
+        run.took = signalled.elapsed();
+        (run, signalled)
+    };
+    let exited = (signal == libc::SIGTERM)
+        .then(|| exit_time(pid, signalled))
+        .flatten();
+
+    // Bring the victim back: resume a stopped one, restart a dead one (a coordinator on
+    // its port and data directory, so it takes up its ring; a member on a new port, so the
+    // ring is configured again).
+    let mut restored = String::new();
+    if signal == libc::SIGSTOP {
+        ring.members
+            .iter()
+            .chain(std::iter::once(&ring.coordinator))
+            .filter(|d| d.pid() == pid)
+            .try_for_each(|d| d.signal(libc::SIGCONT))?;
+    } else if target == Target::Coordinator {
+        let dir = ring
+            .data_dir
+            .to_str()
+            .context("temp dir is not UTF-8")?
+            .to_owned();
+        let stillepostd = ring.stillepostd.clone();
+        let control = ring.coordinator.control.clone();
+        ring.coordinator = start_on(
+            bench,
+            &stillepostd,
+            &["coordinator", "--data-dir", &dir],
+            "--client-bind",
+            &control,
+        )?;
+        let status = ring.client(bench, &["status", "--json"], Duration::from_secs(30))?;
+        restored = serde_json::from_str::<Value>(&status.stdout).ok().map_or(
+            "status failed; ".to_owned(),
+            |s| {
+                if s["configured"] == true {
+                    "ring restored; ".to_owned()
+                } else {
+                    "ring not restored; ".to_owned()
+                }
+            },
+        );
+    } else {
+        let index = usize::from(target == Target::Forwarder);
+        let stillepostd = ring.stillepostd.clone();
+        ring.members[index] = start(
+            bench,
+            &stillepostd,
+            &["member", "--peer-bind", "127.0.0.1:0"],
+            "--coord-bind",
+        )?;
+    }
+    // A resumed coordinator finishes the tour it was driving: the ring is busy until then.
+    let resumed = Instant::now();
+    let cluster = ring.cluster();
+    let configured = loop {
+        let configured = ring.client(
+            bench,
+            &["configure", "--cluster", &cluster, "--msgcount", "100"],
+            Duration::from_secs(60),
+        )?;
+        if configured.ok
+            || !configured.stderr.contains("ring busy")
+            || resumed.elapsed() > Duration::from_secs(60)
+        {
+            break configured;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    if resumed.elapsed() > Duration::from_secs(1) {
+        restored.push_str(&format!(
+            "busy {:.1} s finishing the tour it resumed; ",
+            resumed.elapsed().as_secs_f64()
+        ));
+    }
+    let afterwards = if configured.ok {
+        let next = ring.client(bench, &["run", "--json"], Duration::from_secs(60))?;
+        said(&next)
+    } else {
+        format!("configure: {}", first_error(&configured))
+    };
+    let mut afterwards = format!("{restored}{afterwards}");
+    if let Some(id) = earlier {
+        let report = ring.client(bench, &["report", &id], Duration::from_secs(30))?;
+        afterwards.push_str(if report.ok {
+            "; the earlier tour's result exports"
+        } else {
+            "; the earlier tour's result is gone"
+        });
+    }
+    Ok(vec![
+        format!("{} of the {}", signal_name(signal), target.name()),
+        phase.name().to_owned(),
+        run.code.map_or("signal".into(), |c| c.to_string()),
+        format!("{:.2} s", run.took.as_secs_f64()),
+        exited.map_or_else(String::new, |d| format!("{:.0} ms", d.as_secs_f64() * 1e3)),
+        format!("`{}`", said(&run).replace('`', "'")),
+        afterwards,
+    ])
+}
+
 fn faults(bench: &mut Bench) -> Result<Section> {
     let mark = bench.mark();
     let mut section = Section::new(
         "Faults",
-        "A 3-member ring of `stillepostd` processes runs a tour of 200000 messages, window 1 \
-         (member timeout 10 s); 1.5 s in, a member is signalled. Time to report is from the \
-         signal to the end of `stillepost run`; after each fault the ring is restarted or \
-         resumed and a tour of 100 messages shows whether it is usable again.",
+        "Every process of a 3-member ring of `stillepostd` processes (the origin, a \
+         forwarder, the coordinator) is sent SIGKILL, SIGTERM and SIGSTOP before a tour \
+         (the ring configured for 100 messages, then `stillepost run`), during one (1.5 s \
+         into a tour of 200000 messages at window 1, member timeout 10 s) and after one (a \
+         complete tour of 100 messages, then `stillepost run`). \"Time to report\" runs from \
+         the signal to the end of that `stillepost run`; \"exit\" is how long a SIGTERMed \
+         process took to exit. Then the process is resumed (SIGCONT) or started again (a \
+         coordinator on its port and data directory; a member on a new port), the ring is \
+         configured for 100 messages and a tour run: \"afterwards\" says how it went, \
+         whether a restarted coordinator took up its ring, and whether the result of the \
+         tour before the fault still exports.",
     );
     let mut table = Table::new(&[
         "fault",
+        "when",
         "run exit",
         "time to report",
-        "what it said",
+        "exit",
+        "what run said",
         "afterwards",
     ]);
-    let cases: [(&str, usize, libc::c_int); 4] = [
-        ("SIGKILL of a forwarder mid-tour", 1, libc::SIGKILL),
-        ("SIGKILL of the origin mid-tour", 0, libc::SIGKILL),
-        ("SIGTERM of the origin mid-tour", 0, libc::SIGTERM),
-        ("SIGSTOP of a forwarder mid-tour", 1, libc::SIGSTOP),
-    ];
-    for (name, victim, signal) in cases {
-        eprintln!("[reliability faults] {name}");
-        let mut ring = Ring::start(bench, 3)?;
-        ring.configure(bench, &["--msgcount", "200000", "--window", "1"])?;
-        let mut cmd = Command::new(&bench.stillepost.path);
-        cmd.args(["--coordinator", &ring.coordinator.control, "run"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        bench.record(&cmd);
-        let run = cmd.spawn().context("cannot start stillepost run")?;
-        std::thread::sleep(Duration::from_millis(1500));
-        ring.members[victim].signal(signal)?;
-        let signalled = Instant::now();
-        let out = run.wait_with_output()?;
-        let took = signalled.elapsed();
-        let said = String::from_utf8_lossy(&out.stderr)
-            .lines()
-            .find(|l| l.starts_with("error:"))
-            .unwrap_or("")
-            .chars()
-            .take(160)
-            .collect::<String>();
-        // Bring the member back: resume a stopped one, restart a dead one.
-        if signal == libc::SIGSTOP {
-            ring.members[victim].signal(libc::SIGCONT)?;
-        } else {
-            let stillepostd = ring.stillepostd.clone();
-            ring.members[victim] = start(
-                bench,
-                &stillepostd,
-                &["member", "--peer-bind", "127.0.0.1:0"],
-                "--coord-bind",
-            )?;
+    for target in [Target::Forwarder, Target::Origin, Target::Coordinator] {
+        for signal in [libc::SIGKILL, libc::SIGTERM, libc::SIGSTOP] {
+            for phase in [Phase::Before, Phase::During, Phase::After] {
+                eprintln!(
+                    "[reliability faults] {} of the {} {}",
+                    signal_name(signal),
+                    target.name(),
+                    phase.name()
+                );
+                table.row(fault(bench, target, signal, phase)?);
+            }
         }
-        ring.configure(bench, &["--msgcount", "100"])?;
-        let after = ring.client(bench, &["run", "--json"], Duration::from_secs(60))?;
-        let usable = tour_json(&after).map_or_else(
-            || first_error(&after),
-            |t| {
-                format!(
-                    "{}, {} of 100",
-                    t["outcome"].as_str().unwrap_or("?"),
-                    t["messages_received"]
-                )
-            },
-        );
-        table.row(vec![
-            name.to_owned(),
-            out.status.code().map_or("signal".into(), |c| c.to_string()),
-            format!("{:.2} s", took.as_secs_f64()),
-            format!("`{}`", said.replace('`', "'")),
-            usable,
-        ]);
     }
 
     // SIGTERM of an idle, configured member: how long it takes to exit.
@@ -414,19 +638,15 @@ fn faults(bench: &mut Bench) -> Result<Section> {
     ring.configure(bench, &["--msgcount", "10"])?;
     let member = &ring.members[1];
     member.signal(libc::SIGTERM)?;
-    let signalled = Instant::now();
-    let pid = member.pid();
-    while Path::new(&format!("/proc/{pid}/status")).exists()
-        && std::fs::read_to_string(format!("/proc/{pid}/status"))
-            .is_ok_and(|s| !s.contains("State:\tZ"))
-        && signalled.elapsed() < Duration::from_secs(10)
-    {
-        std::thread::sleep(Duration::from_millis(1));
-    }
+    let exited = exit_time(member.pid(), Instant::now());
     table.row(vec![
         "SIGTERM of an idle, configured member".into(),
+        "no tour".into(),
         "-".into(),
-        format!("{:.0} ms to exit", signalled.elapsed().as_secs_f64() * 1e3),
+        "-".into(),
+        exited.map_or("did not exit within 10 s".into(), |d| {
+            format!("{:.0} ms", d.as_secs_f64() * 1e3)
+        }),
         String::new(),
         String::new(),
     ]);
@@ -497,6 +717,69 @@ fn limits(bench: &mut Bench) -> Result<Section> {
     Ok(section)
 }
 
+/// Coverage-guided fuzzing of every target for `seconds` each (`fuzz/run`), with what
+/// AFL++ reports for each.
+fn fuzz(bench: &mut Bench, seconds: u32) -> Result<Section> {
+    let mark = bench.mark();
+    let mut section = Section::new(
+        "Fuzzing",
+        format!(
+            "AFL++ (through cargo-afl, on stable Rust) fuzzes each harness of the              `stillepost-fuzz` crate for {seconds} s with coverage guidance, starting from              its seeds: `datagrams` (a member's whole receive path, as a forwarder or the              origin, with or without a ring key, GRO receives and fragments), `reassembly`,              `control_data` (the kernel's control messages and source addresses) and              `stored` (the coordinator's result files, its kept ring, HdrHistogram bytes). A              crash is kept in fuzz/regressions and replayed by `cargo test` from then on;              `cargo test` also runs property tests over the same harnesses (fuzz/tests)."
+        ),
+    );
+    let script = Path::new("fuzz/run");
+    if !script.exists() {
+        bail!("fuzz/run is missing: run stillepost-bench from the workspace root");
+    }
+    let mut cmd = Command::new(script);
+    cmd.arg(seconds.to_string());
+    bench.record(&cmd);
+    let finished =
+        crate::process::run_bounded(&mut cmd, Duration::from_secs(u64::from(seconds) * 4 + 1200))?;
+    let mut table = Table::new(&["target", "executions", "corpus", "edges", "crashes"]);
+    for line in finished.stdout.lines() {
+        // "fuzz/run: T: N executions, C inputs in the corpus, E edges, K crashes"
+        let Some((target, figures)) = line
+            .strip_prefix("fuzz/run: ")
+            .and_then(|l| l.split_once(": "))
+        else {
+            continue;
+        };
+        let numbers: Vec<&str> = figures
+            .split(", ")
+            .filter_map(|f| f.split_whitespace().next())
+            .collect();
+        if let [execs, corpus, edges, crashes] = numbers.as_slice() {
+            table.row(vec![
+                format!("`{target}`"),
+                (*execs).to_owned(),
+                (*corpus).to_owned(),
+                (*edges).to_owned(),
+                (*crashes).to_owned(),
+            ]);
+        }
+    }
+    if !finished.status.success() {
+        bail!(
+            "fuzz/run failed ({}): {}",
+            finished.status,
+            finished.stderr.trim()
+        );
+    }
+    section.tables = vec![table];
+    section.commands = bench.commands_since(mark);
+    Ok(section)
+}
+
 pub fn run(bench: &mut Bench, opts: &ReliabilityOpts) -> Result<Vec<Section>> {
-    Ok(vec![load(bench, opts)?, faults(bench)?, limits(bench)?])
+    let mut sections = Vec::new();
+    for part in &opts.parts {
+        sections.push(match part {
+            ReliabilityPart::Load => load(bench, opts)?,
+            ReliabilityPart::Faults => faults(bench)?,
+            ReliabilityPart::Fuzz => fuzz(bench, opts.fuzz_seconds)?,
+            ReliabilityPart::Limits => limits(bench)?,
+        });
+    }
+    Ok(sections)
 }

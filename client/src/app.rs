@@ -16,8 +16,8 @@ use stillepost_control::proto::{
 };
 use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
-    CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, lazy_channel, request,
-    tls_trouble,
+    CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_no_answer,
+    lazy_channel, request, tls_trouble,
 };
 use stillepost_engine::auth::DatagramKey;
 
@@ -83,17 +83,17 @@ fn from_status(coordinator: &str, tls: bool, status: tonic::Status) -> anyhow::E
     }
     let transport = std::error::Error::source(&status).is_some();
     let (code, message) = match status.code() {
+        _ if is_no_answer(&status) => (
+            4,
+            format!(
+                "the coordinator at {coordinator} did not answer in time: {}; is it stopped (SIGSTOP, a debugger) or its host overloaded?",
+                describe(&status)
+            ),
+        ),
         Code::Unavailable | Code::DeadlineExceeded if transport || status.message().is_empty() => (
             4,
             format!(
                 "cannot reach the coordinator at {coordinator}: {}; is `stillepostd coordinator` running there? (set it with --coordinator or STILLEPOST_COORDINATOR)",
-                describe(&status)
-            ),
-        ),
-        Code::DeadlineExceeded => (
-            4,
-            format!(
-                "the coordinator at {coordinator} did not answer in time: {}",
                 describe(&status)
             ),
         ),
@@ -104,6 +104,32 @@ fn from_status(coordinator: &str, tls: bool, status: tonic::Status) -> anyhow::E
         _ => (1, describe(&status)),
     };
     Failure { code, message }.into()
+}
+
+/// A failed long-poll of a tour that the coordinator started: a coordinator that stopped
+/// answering or went away mid-tour is said to be so (the connection worked a moment ago,
+/// so a TLS hint would mislead); anything else as [`from_status`].
+fn lost_coordinator(
+    coordinator: &str,
+    tls: bool,
+    tour_id: u64,
+    status: tonic::Status,
+) -> anyhow::Error {
+    let message = if is_no_answer(&status) {
+        format!(
+            "the coordinator at {coordinator} stopped answering while tour {tour_id:016x} ran: {}; is it stopped (SIGSTOP, a debugger) or its host overloaded? If it resumes, it finishes the tour: `stillepost report {tour_id:016x}`",
+            describe(&status)
+        )
+    } else if std::error::Error::source(&status).is_some() {
+        // A transport failure (refused, reset, a broken pipe), not an answer.
+        format!(
+            "the coordinator at {coordinator} went away while tour {tour_id:016x} ran: {}; the tour's result went with it. Started again with the same --data-dir, it takes up its ring: run the tour again",
+            describe(&status)
+        )
+    } else {
+        return from_status(coordinator, tls, status);
+    };
+    Failure { code: 4, message }.into()
 }
 
 /// Largest reply the client takes from the coordinator, bytes.
@@ -283,7 +309,7 @@ impl Coordinator {
                 )),
             )
             .await
-            .map_err(|s| from_status(&self.endpoint, self.tls, s))?;
+            .map_err(|s| lost_coordinator(&self.endpoint, self.tls, tour_id, s))?;
             if reply.done {
                 if let Some(bar) = bar.take() {
                     bar.finish_and_clear();

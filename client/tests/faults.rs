@@ -355,6 +355,63 @@ fn a_stopped_forwarder_ends_the_tour_within_seconds_and_the_ring_recovers() {
     assert_eq!(tour["messages_received"], 100);
 }
 
+/// The coordinator stopped (SIGSTOP) mid-tour: the waiting `run` says so within seconds
+/// (HTTP/2 keepalive pings go unanswered), exit 4, naming the tour; resumed, the
+/// coordinator finishes the tour and stores its result. Killed mid-tour, `run` says it went
+/// away and that the result went with it (no TLS hint: the connection worked a moment ago).
+#[test]
+fn a_coordinator_stopped_or_killed_mid_tour_is_reported_as_such() {
+    let mut cluster = Cluster::start("auto", 3);
+    cluster.configure(&["--msgcount", "100000", "--window", "1"]);
+    let run = spawn_run(&cluster, &[]);
+    std::thread::sleep(Duration::from_millis(1000));
+    let pid = cluster.coordinator.pid();
+    signal(pid, "STOP");
+    let stopped = Instant::now();
+    let out = run.wait_with_output().unwrap();
+    let took = stopped.elapsed();
+    signal(pid, "CONT");
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains("stopped answering while tour") && text.contains("SIGSTOP"),
+        "{text}"
+    );
+    let tour_id = text
+        .split("while tour ")
+        .nth(1)
+        .and_then(|rest| rest.get(..16))
+        .unwrap()
+        .to_owned();
+    // Resumed, it finishes the tour and keeps the result.
+    let started = Instant::now();
+    loop {
+        let report = cluster.client(&["report", &tour_id, "--format", "json"]);
+        if report.status.success() {
+            assert_eq!(json(&report)["outcome"], "complete", "{}", stdout(&report));
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{}",
+            stderr(&report)
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    let run = spawn_run(&cluster, &[]);
+    std::thread::sleep(Duration::from_millis(1000));
+    cluster.coordinator.kill();
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains("went away while tour") && !text.contains("TLS"),
+        "{text}"
+    );
+}
+
 /// A member's resident memory, kB.
 fn rss_kb(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();

@@ -73,6 +73,20 @@ pub enum CoordError {
         /// What the transport said.
         cause: String,
     },
+    /// A member that took the call but did not answer it in time.
+    #[error(
+        "member {index} ({endpoint}) did not answer {call} in time: {cause}; is `stillepostd member` there stopped (SIGSTOP, a debugger), hung, or its host overloaded?"
+    )]
+    MemberSilent {
+        /// Ring index.
+        index: usize,
+        /// Control endpoint as configured.
+        endpoint: String,
+        /// The call.
+        call: &'static str,
+        /// What the transport said.
+        cause: String,
+    },
     /// An endpoint that answers gRPC but not as a member (the coordinator's own port, say).
     #[error(
         "member {index} ({endpoint}) is not a Stillepost member: it answers gRPC but not the member API ({cause}); is it the coordinator's own --client-bind, or another service? Give the members' --coord-bind endpoints"
@@ -133,7 +147,7 @@ pub enum CoordError {
     #[error("no tour {0:016x} is known to this coordinator")]
     UnknownTour(u64),
     /// `latest` was asked for before any tour finished.
-    #[error("no tour has finished on this coordinator yet: run `stillepost stillepost` first")]
+    #[error("no tour has finished on this coordinator yet: run `stillepost run` first")]
     NoTourYet,
     /// The data directory failed.
     #[error("{0}")]
@@ -156,6 +170,22 @@ impl RingMember {
     fn error(&self, call_name: &'static str, status: &Status) -> CoordError {
         member_error(self.index, &self.control, call_name, status)
     }
+}
+
+/// Whether a call failed because the member's process is gone: its control port refuses,
+/// resets or closes connections (a transport failure, not an answer).
+fn is_gone(status: &Status) -> bool {
+    std::error::Error::source(status).is_some() && !is_no_answer(status)
+}
+
+/// Why a tour ended when member `m`'s process went away (`status`: how its port failed).
+fn went_away(m: &RingMember, status: &Status) -> String {
+    format!(
+        "member {} ({}) went away during the tour: {}",
+        m.index,
+        m.control,
+        describe(status)
+    )
 }
 
 /// Why a tour ended when member `m` left the coordinator's calls unanswered for `silence`
@@ -216,6 +246,13 @@ fn member_error(
             endpoint: endpoint.to_string(),
             cause: describe(status),
         }
+    } else if is_no_answer(status) {
+        CoordError::MemberSilent {
+            index,
+            endpoint: endpoint.to_string(),
+            call: call_name,
+            cause: describe(status),
+        }
     } else if is_unreachable(status) {
         CoordError::MemberUnreachable {
             index,
@@ -270,19 +307,8 @@ impl Ring {
             let since = &mut silent[m.index];
             match failure {
                 None => *since = None,
-                Some(status)
-                    if status.code() == tonic::Code::Unavailable
-                        && std::error::Error::source(&status).is_some() =>
-                {
-                    verdict = verdict.or(Some((
-                        m.index,
-                        format!(
-                            "member {} ({}) went away during the tour: {}",
-                            m.index,
-                            m.control,
-                            describe(&status)
-                        ),
-                    )));
+                Some(status) if is_gone(&status) => {
+                    verdict = verdict.or(Some((m.index, went_away(m, &status))));
                 }
                 Some(status) if is_no_answer(&status) => {
                     let began = *since.get_or_insert(now);
@@ -317,8 +343,9 @@ impl Ring {
                 request(proto::TourRef { tour_id }, CALL_TIMEOUT),
             );
             async move {
+                // Named once: the tour's error already says why (see assemble_result).
                 if let Some((_, why)) = skipped {
-                    return Err(format!("not asked for its report: {why}"));
+                    return Err(why.to_owned());
                 }
                 call(CALL_TIMEOUT, fut)
                     .await
@@ -1039,6 +1066,12 @@ impl CoordinatorCore {
                     unanswered = Some((0, why));
                     break;
                 }
+                Err(status) if is_gone(&status) => {
+                    let why = went_away(origin, &status);
+                    error = Some(why.clone());
+                    unanswered = Some((0, why));
+                    break;
+                }
                 Err(status) => {
                     error = Some(origin.error("Wait", &status).to_string());
                     break;
@@ -1046,7 +1079,9 @@ impl CoordinatorCore {
             }
         }
 
-        let skip = unanswered.as_ref().map(|(index, why)| (*index, why.as_str()));
+        let skip = unanswered
+            .as_ref()
+            .map(|(index, why)| (*index, why.as_str()));
         let reports = ring
             .on_every_member("End", tour_id, skip, |mut client, req| async move {
                 client.end(req).await

@@ -19,6 +19,13 @@ use crate::auth::{AUTHORIZATION, Token};
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(5);
 /// Deadline for establishing a TCP connection to a daemon.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// While a call is in flight, the caller pings the peer's HTTP/2 layer this often and
+/// gives up on the connection when a ping goes unanswered for [`KEEPALIVE_ANSWER`]: a
+/// stopped or hung peer (whose kernel still holds the connection open) is noticed in
+/// seconds, not at the call's deadline.
+pub const KEEPALIVE_PING: Duration = Duration::from_secs(1);
+/// How long a keepalive ping may go unanswered.
+pub const KEEPALIVE_ANSWER: Duration = Duration::from_secs(2);
 
 /// A request carrying its deadline (sent as `grpc-timeout`, so the server gives up too).
 pub fn request<T>(message: T, deadline: Duration) -> Request<T> {
@@ -104,6 +111,9 @@ pub fn lazy_channel(
     let channel = endpoint
         .connect_timeout(connect_timeout)
         .tcp_nodelay(true)
+        .http2_keep_alive_interval(KEEPALIVE_PING)
+        .keep_alive_timeout(KEEPALIVE_ANSWER)
+        .keep_alive_while_idle(false)
         .connect_lazy();
     Ok(InterceptedService::new(
         channel,
@@ -194,10 +204,13 @@ pub fn is_unreachable(status: &Status) -> bool {
 
 /// Whether a call ended because its deadline passed without an answer: ours ([`call`]:
 /// DeadlineExceeded) or tonic's own, from the request's timeout (Cancelled, "Timeout
-/// expired").
+/// expired"), or a connection closed because the peer left HTTP/2 pings unanswered
+/// ([`KEEPALIVE_PING`]).
 pub fn is_no_answer(status: &Status) -> bool {
     status.code() == tonic::Code::DeadlineExceeded
         || (status.code() == tonic::Code::Cancelled && status.message() == "Timeout expired")
+        || (std::error::Error::source(status).is_some()
+            && describe(status).contains("keep-alive timed out"))
 }
 
 /// Logs to stderr, filtered by `STILLEPOST_LOG` (tracing's env-filter syntax), else `default`;

@@ -35,6 +35,7 @@ impl From<CoordError> for Status {
             CoordError::NotConfigured => Code::FailedPrecondition,
             CoordError::Busy(_) => Code::Aborted,
             CoordError::MemberUnreachable { .. }
+            | CoordError::MemberSilent { .. }
             | CoordError::MemberTls { .. }
             | CoordError::NotAMember { .. } => Code::Unavailable,
             CoordError::MemberRefused { .. } => Code::FailedPrecondition,
