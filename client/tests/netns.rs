@@ -434,3 +434,80 @@ fn a_datagram_larger_than_the_mtu_is_refused_and_named() {
         assert!(m["kernel_counters"].get("Ip ReasmReqds").is_none(), "{m:#}");
     }
 }
+
+/// A link cut mid-tour (member 1's veth set down) and restored: the tour ends within
+/// seconds of standing still, naming member 1 (its control connection is cut too, so it
+/// answers nothing: the silence limit, not the member timeout of 30 s), with the messages
+/// that were in flight counted lost; with the link up again the ring carries the next tour
+/// in full.
+#[test]
+fn a_link_cut_mid_tour_is_reported_and_the_restored_link_carries_the_next_tour() {
+    let _alone = one_at_a_time();
+    let Some(lab) = Lab::new(3) else {
+        return;
+    };
+    let ring = NsRing::start(lab, 3);
+    ring.configure(&[
+        "--msgcount",
+        "200000",
+        "--window",
+        "1",
+        "--member-timeout",
+        "30000",
+    ]);
+    let run = ring
+        .lab
+        .command(&ring.lab.hub(), &bin("stillepost"))
+        .args(["--coordinator", &ring.coordinator_addr])
+        .arg("--token-file")
+        .arg(&ring.token_file)
+        .args(["run", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    ring.lab
+        .in_ns(&ring.lab.member(1), &["ip", "link", "set", "m1", "down"])
+        .unwrap();
+    let cut = std::time::Instant::now();
+    let out = run.wait_with_output().unwrap();
+    let took = cut.elapsed();
+    ring.lab
+        .in_ns(&ring.lab.member(1), &["ip", "link", "set", "m1", "up"])
+        .unwrap();
+    assert!(took < std::time::Duration::from_secs(10), "took {took:?}");
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let tour = json(&out);
+    let error = tour["error"].as_str().unwrap();
+    assert!(
+        error.contains(&format!(
+            "member 1 ({}) stopped answering during the tour",
+            ring.controls[1]
+        )) && error.contains("network"),
+        "{error}"
+    );
+    assert_eq!(tour["members"][1]["report_missing"], true, "{tour:#}");
+    let received = tour["messages_received"].as_u64().unwrap();
+    assert!(received > 0, "{tour:#}");
+
+    // The link is back: the next tour is whole.
+    let started = std::time::Instant::now();
+    loop {
+        let cluster = ring.controls.join(",");
+        let out = ring.client(&["configure", "--cluster", &cluster, "--msgcount", "1000"]);
+        if out.status.success() {
+            break;
+        }
+        // The veth takes a moment to carry traffic again.
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{}",
+            stderr(&out)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    }
+    let next = ring.tour();
+    assert_eq!(next["messages_received"], 1000, "{next:#}");
+}

@@ -192,7 +192,7 @@ fn went_away(m: &RingMember, status: &Status) -> String {
 /// while the tour stood still.
 fn stopped_answering(m: &RingMember, silence: Duration) -> String {
     format!(
-        "member {} ({}) stopped answering during the tour: no answer for {:.1} s while the tour made no progress; is the process stopped (SIGSTOP, a debugger), hung, or its host overloaded?",
+        "member {} ({}) stopped answering during the tour: no answer for {:.1} s while the tour made no progress; is the process stopped (SIGSTOP, a debugger) or hung, its host overloaded, or the network to it cut?",
         m.index,
         m.control,
         silence.as_secs_f64()
