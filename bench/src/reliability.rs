@@ -700,6 +700,11 @@ fn limits(bench: &mut Bench) -> Result<Section> {
             "the connection is closed",
         ),
         (
+            "a peer silent during a call",
+            "HTTP/2 ping every 1 s while a call is in flight, 2 s to answer",
+            "the call fails, naming the peer as stopped or hung (the fault table)",
+        ),
+        (
             "open files",
             "raised to the hard limit at start",
             "idle connections cannot use up a soft limit of 1024",
@@ -724,7 +729,7 @@ fn fuzz(bench: &mut Bench, seconds: u32) -> Result<Section> {
     let mut section = Section::new(
         "Fuzzing",
         format!(
-            "AFL++ (through cargo-afl, on stable Rust) fuzzes each harness of the              `stillepost-fuzz` crate for {seconds} s with coverage guidance, starting from              its seeds: `datagrams` (a member's whole receive path, as a forwarder or the              origin, with or without a ring key, GRO receives and fragments), `reassembly`,              `control_data` (the kernel's control messages and source addresses) and              `stored` (the coordinator's result files, its kept ring, HdrHistogram bytes). A              crash is kept in fuzz/regressions and replayed by `cargo test` from then on;              `cargo test` also runs property tests over the same harnesses (fuzz/tests)."
+            "AFL++ (through cargo-afl, on stable Rust) fuzzes each harness of the `stillepost-fuzz` crate for {seconds} s with coverage guidance, starting from its seeds: `datagrams` (a member's whole receive path, as a forwarder or the origin, with or without a ring key, GRO receives and fragments), `reassembly`, `control_data` (the kernel's control messages and source addresses) and `stored` (the coordinator's result files, its kept ring, HdrHistogram bytes). A crash is kept in fuzz/regressions and replayed by `cargo test` from then on; `cargo test` also runs property tests over the same harnesses (fuzz/tests)."
         ),
     );
     let script = Path::new("fuzz/run");

@@ -355,6 +355,34 @@ fn a_stopped_forwarder_ends_the_tour_within_seconds_and_the_ring_recovers() {
     assert_eq!(tour["messages_received"], 100);
 }
 
+/// A forwarder stopped between tours: the next `run` fails in about 3 s (the coordinator's
+/// keepalive pings go unanswered; the call's deadline is 5 s), exit 4, naming the member
+/// and the call it did not answer, and saying what to suspect.
+#[test]
+fn a_member_stopped_before_a_tour_is_named_as_not_answering() {
+    let cluster = Cluster::start("auto", 3);
+    cluster.configure(&["--msgcount", "10"]);
+    let pid = cluster.members[2].pid();
+    signal(pid, "STOP");
+    let started = Instant::now();
+    let out = cluster.client(&["run"]);
+    let took = started.elapsed();
+    signal(pid, "CONT");
+    assert!(took < Duration::from_millis(4500), "took {took:?}");
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let text = stderr(&out);
+    assert!(
+        text.contains(&format!(
+            "member 2 ({}) did not answer Prepare in time",
+            cluster.controls[2]
+        )) && text.contains("stopped (SIGSTOP"),
+        "{text}"
+    );
+    // Resumed, it serves the next tour.
+    let tour = cluster.tour();
+    assert_eq!(tour["messages_received"], 10, "{tour:#}");
+}
+
 /// The coordinator stopped (SIGSTOP) mid-tour: the waiting `run` says so within seconds
 /// (HTTP/2 keepalive pings go unanswered), exit 4, naming the tour; resumed, the
 /// coordinator finishes the tour and stores its result. Killed mid-tour, `run` says it went
