@@ -278,6 +278,8 @@ pub enum ReliabilityPart {
     Load,
     /// Every process signalled before, during and after a tour.
     Faults,
+    /// Junk datagrams at every member during a tour.
+    BadInput,
     /// Coverage-guided fuzzing of every parser of untrusted bytes.
     Fuzz,
     /// The limits and what happens at each.
@@ -285,9 +287,10 @@ pub enum ReliabilityPart {
 }
 
 impl ReliabilityPart {
-    pub const ALL: [ReliabilityPart; 4] = [
+    pub const ALL: [ReliabilityPart; 5] = [
         ReliabilityPart::Load,
         ReliabilityPart::Faults,
+        ReliabilityPart::BadInput,
         ReliabilityPart::Fuzz,
         ReliabilityPart::Limits,
     ];

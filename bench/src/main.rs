@@ -9,6 +9,7 @@ mod cli;
 mod doc;
 mod host;
 mod jumbo;
+mod lab;
 mod latency;
 mod machine;
 mod pair;

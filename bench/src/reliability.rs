@@ -594,6 +594,199 @@ fn fault(
     ])
 }
 
+/// A ring in network namespaces (a coordinator in the hub, a member per namespace, with a
+/// token: they listen on the lab's addresses), for the link cut. Daemons go before the lab.
+struct NsRing {
+    coordinator: Option<Daemon>,
+    members: Vec<Daemon>,
+    token_file: PathBuf,
+    data_dir: PathBuf,
+    lab: crate::lab::netns::Lab,
+}
+
+impl Drop for NsRing {
+    fn drop(&mut self) {
+        self.members.clear();
+        self.coordinator = None;
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+impl NsRing {
+    fn start(bench: &mut Bench, lab: crate::lab::netns::Lab, n: usize) -> Result<NsRing> {
+        let stillepostd = bench.stillepost.path.with_file_name("stillepostd");
+        let data_dir = std::env::temp_dir().join(format!(
+            "stillepost-reliability-ns-{}-{}",
+            std::process::id(),
+            free_port()?
+        ));
+        std::fs::create_dir_all(&data_dir)?;
+        let token_file = data_dir.join("token");
+        std::fs::write(&token_file, "reliability-link-cut-token\n")?;
+        let token = token_file
+            .to_str()
+            .context("temp dir is not UTF-8")?
+            .to_owned();
+        let results = data_dir.join("results");
+        let results = results
+            .to_str()
+            .context("temp dir is not UTF-8")?
+            .to_owned();
+        let mut spawn = |ns: &str, args: &[&str], control: String| -> Result<Daemon> {
+            let mut cmd = lab.command(ns, &stillepostd);
+            cmd.args(args)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null());
+            bench.record(&cmd);
+            let child = cmd
+                .spawn()
+                .context("cannot start stillepostd in a namespace")?;
+            Ok(Daemon { child, control })
+        };
+        let control = format!("{}:7000", lab.hub_ip());
+        let coordinator = spawn(
+            &lab.hub(),
+            &[
+                "coordinator",
+                "--client-bind",
+                &control,
+                "--token-file",
+                &token,
+                "--data-dir",
+                &results,
+            ],
+            control.clone(),
+        )?;
+        let mut members = Vec::new();
+        for i in 0..n {
+            let control = format!("{}:7001", lab.ip(i));
+            let peer = format!("{}:7101", lab.ip(i));
+            members.push(spawn(
+                &lab.member(i),
+                &[
+                    "member",
+                    "--coord-bind",
+                    &control,
+                    "--peer-bind",
+                    &peer,
+                    "--token-file",
+                    &token,
+                ],
+                control.clone(),
+            )?);
+        }
+        Ok(NsRing {
+            coordinator: Some(coordinator),
+            members,
+            token_file,
+            data_dir,
+            lab,
+        })
+    }
+
+    /// `stillepost args` in the hub, against the ring's coordinator.
+    fn client(&self, bench: &Bench, args: &[&str]) -> Command {
+        let mut cmd = self.lab.command(&self.lab.hub(), &bench.stillepost.path);
+        cmd.arg("--coordinator")
+            .arg(format!("{}:7000", self.lab.hub_ip()))
+            .arg("--token-file")
+            .arg(&self.token_file)
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    /// Configures the ring, retrying while the daemons start or a link comes back (20 s).
+    fn configure(&self, bench: &mut Bench, extra: &[&str]) -> Result<()> {
+        let cluster = self
+            .members
+            .iter()
+            .map(|m| m.control.as_str())
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut args = vec!["configure", "--cluster", cluster.as_str()];
+        args.extend_from_slice(extra);
+        let mut cmd = self.client(bench, &args);
+        bench.record(&cmd);
+        let started = Instant::now();
+        loop {
+            let out = cmd.output()?;
+            if out.status.success() {
+                return Ok(());
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                bail!(
+                    "configure in the namespace ring failed: {}",
+                    String::from_utf8_lossy(&out.stderr).trim()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(250));
+        }
+    }
+}
+
+/// Member 1's link cut (its veth set down) 1.5 s into a tour of 200000 messages at window
+/// 1 in a namespace ring, then restored: a row of the fault table, or why it did not run.
+fn link_cut(bench: &mut Bench) -> Result<Vec<String>> {
+    let name = "link of the forwarder cut (veth down)".to_owned();
+    let Some(lab) = crate::lab::netns::Lab::new(3) else {
+        return Ok(vec![
+            name,
+            "during a tour".into(),
+            String::new(),
+            String::new(),
+            String::new(),
+            "not run: no namespace lab here (needs root and iproute2)".into(),
+            String::new(),
+        ]);
+    };
+    let ring = NsRing::start(bench, lab, 3)?;
+    ring.configure(bench, &["--msgcount", "200000", "--window", "1"])?;
+    let mut cmd = ring.client(bench, &["run", "--json"]);
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    bench.record(&cmd);
+    let run = cmd.spawn().context("cannot start stillepost run")?;
+    std::thread::sleep(Duration::from_millis(1500));
+    let member = ring.lab.member(1);
+    ring.lab
+        .in_ns(&member, &["ip", "link", "set", "m1", "down"])
+        .map_err(anyhow::Error::msg)?;
+    let cut = Instant::now();
+    let out = run.wait_with_output()?;
+    let took = cut.elapsed();
+    ring.lab
+        .in_ns(&member, &["ip", "link", "set", "m1", "up"])
+        .map_err(anyhow::Error::msg)?;
+    let run = ClientRun {
+        ok: out.status.success(),
+        code: out.status.code(),
+        took,
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    };
+    ring.configure(bench, &["--msgcount", "100"])?;
+    let mut cmd = ring.client(bench, &["run", "--json"]);
+    bench.record(&cmd);
+    let next = cmd.output()?;
+    let next = ClientRun {
+        ok: next.status.success(),
+        code: next.status.code(),
+        took: Duration::ZERO,
+        stdout: String::from_utf8_lossy(&next.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&next.stderr).into_owned(),
+    };
+    Ok(vec![
+        name,
+        "during a tour".into(),
+        run.code.map_or("signal".into(), |c| c.to_string()),
+        format!("{:.2} s", run.took.as_secs_f64()),
+        String::new(),
+        format!("`{}`", said(&run).replace('`', "'")),
+        format!("link up again; {}", said(&next)),
+    ])
+}
+
 fn faults(bench: &mut Bench) -> Result<Section> {
     let mark = bench.mark();
     let mut section = Section::new(
@@ -608,7 +801,10 @@ fn faults(bench: &mut Bench) -> Result<Section> {
          coordinator on its port and data directory; a member on a new port), the ring is \
          configured for 100 messages and a tour run: \"afterwards\" says how it went, \
          whether a restarted coordinator took up its ring, and whether the result of the \
-         tour before the fault still exports.",
+         tour before the fault still exports. The link cut runs the ring in network \
+         namespaces (a member per namespace, veth pairs to a bridge, 198.18.0.0/24, as \
+         client/tests/netns.rs) and sets member 1's veth down 1.5 s into the tour, then up \
+         again.",
     );
     let mut table = Table::new(&[
         "fault",
@@ -632,6 +828,9 @@ fn faults(bench: &mut Bench) -> Result<Section> {
             }
         }
     }
+
+    eprintln!("[reliability faults] link of the forwarder cut during a tour");
+    table.row(link_cut(bench)?);
 
     // SIGTERM of an idle, configured member: how long it takes to exit.
     let ring = Ring::start(bench, 2)?;
@@ -722,6 +921,117 @@ fn limits(bench: &mut Bench) -> Result<Section> {
     Ok(section)
 }
 
+/// Junk datagrams aimed at every member while a tour runs: the tour must stay exact, and
+/// every junk datagram be counted by the member it reached (or by its kernel).
+fn junk_blast(bench: &mut Bench) -> Result<Section> {
+    const COUNT: &str = "100000";
+    const JUNK_PER_MEMBER: u64 = 20_000;
+    let mark = bench.mark();
+    let mut section = Section::new(
+        "Bad input",
+        format!(
+            "While a 3-member ring runs a tour of {COUNT} messages (window 8), a UDP socket \
+             sends {JUNK_PER_MEMBER} junk datagrams to every member's peer socket \
+             (`stillepost_fuzz::Junk`: random bytes, truncated headers, the running tour's \
+             own data untagged, 65535 fragments, a fragment index beyond its count, a \
+             length of 0xFFFFFFFF, untagged clock probes and echo requests). \"counted\" is \
+             the growth of the member's lifetime rejection counters (`status --json`), \
+             \"kernel\" what its socket dropped; together they must be every junk datagram."
+        ),
+    );
+    let ring = Ring::start(bench, 3)?;
+    ring.configure(bench, &["--msgcount", COUNT, "--window", "8"])?;
+    let status = |bench: &mut Bench, ring: &Ring| -> Result<Value> {
+        let run = ring.client(bench, &["status", "--json"], Duration::from_secs(30))?;
+        serde_json::from_str(&run.stdout).context("status --json is not JSON")
+    };
+    let before = status(bench, &ring)?;
+    let rss_before: Vec<u64> = ring.members.iter().map(|m| rss_kb(m.pid())).collect();
+    let mut cmd = Command::new(&bench.stillepost.path);
+    cmd.args(["--coordinator", &ring.coordinator.control, "run", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    bench.record(&cmd);
+    let run = cmd.spawn().context("cannot start stillepost run")?;
+    let started = Instant::now();
+    let tour_id = loop {
+        let now = status(bench, &ring)?;
+        if let Some(id) = now["running_tour"].as_str() {
+            break u64::from_str_radix(id, 16).context("running_tour is not hex")?;
+        }
+        if started.elapsed() > Duration::from_secs(10) {
+            bail!("the tour did not start within 10 s");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let peers: Vec<String> = before["members"]
+        .as_array()
+        .context("status has no members")?
+        .iter()
+        .map(|m| m["peer_endpoint"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+    let mut junk = stillepost_fuzz::Junk::new(tour_id);
+    for i in 0..JUNK_PER_MEMBER {
+        for peer in &peers {
+            socket.send_to(&junk.datagram(), peer.as_str())?;
+        }
+        if i % 500 == 0 {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+    }
+    let blasted = started.elapsed();
+    let out = run.wait_with_output()?;
+    let ran = started.elapsed();
+    let tour: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    let after = status(bench, &ring)?;
+    let rejected = |s: &Value, i: usize| -> u64 {
+        stillepost_fuzz::REJECTED
+            .iter()
+            .map(|name| s["members"][i]["lifetime"][*name].as_u64().unwrap_or(0))
+            .sum()
+    };
+    let mut table = Table::new(&[
+        "member",
+        "junk sent",
+        "counted",
+        "kernel",
+        "all accounted for",
+        "memory",
+    ])
+    .caption(format!(
+        "The tour: {}, {} of {COUNT} messages received; the junk went out in its first \
+         {:.1} s, the tour (and `run`) ended after {:.1} s.",
+        tour["outcome"].as_str().unwrap_or("no result"),
+        tour["messages_received"],
+        blasted.as_secs_f64(),
+        ran.as_secs_f64()
+    ));
+    for (i, member) in ring.members.iter().enumerate() {
+        let counted = rejected(&after, i).saturating_sub(rejected(&before, i));
+        let kernel = tour["members"][i]["socket_drops"].as_u64().unwrap_or(0);
+        table.row(vec![
+            i.to_string(),
+            JUNK_PER_MEMBER.to_string(),
+            counted.to_string(),
+            kernel.to_string(),
+            if counted + kernel == JUNK_PER_MEMBER {
+                "yes".to_owned()
+            } else {
+                format!(
+                    "no: {} missing",
+                    JUNK_PER_MEMBER.saturating_sub(counted + kernel)
+                )
+            },
+            format!("{} → {} kB", rss_before[i], rss_kb(member.pid())),
+        ]);
+    }
+    section.tables = vec![table];
+    section.commands = bench.commands_since(mark);
+    Ok(section)
+}
+
 /// Coverage-guided fuzzing of every target for `seconds` each (`fuzz/run`), with what
 /// AFL++ reports for each.
 fn fuzz(bench: &mut Bench, seconds: u32) -> Result<Section> {
@@ -782,6 +1092,7 @@ pub fn run(bench: &mut Bench, opts: &ReliabilityOpts) -> Result<Vec<Section>> {
         sections.push(match part {
             ReliabilityPart::Load => load(bench, opts)?,
             ReliabilityPart::Faults => faults(bench)?,
+            ReliabilityPart::BadInput => junk_blast(bench)?,
             ReliabilityPart::Fuzz => fuzz(bench, opts.fuzz_seconds)?,
             ReliabilityPart::Limits => limits(bench)?,
         });

@@ -450,22 +450,10 @@ fn rss_kb(pid: u32) -> u64 {
 /// Every rejection a member counts, summed over its counters since it started.
 fn rejected(status: &serde_json::Value, index: usize) -> u64 {
     let lifetime = &status["members"][index]["lifetime"];
-    [
-        "malformed",
-        "stale",
-        "wrong_hop",
-        "unexpected_kind",
-        "duplicates",
-        "duplicate_fragments",
-        "bad_tag",
-        "wrong_source",
-        "rate_limited",
-        "ignored",
-        "echoes",
-    ]
-    .iter()
-    .map(|name| lifetime[*name].as_u64().unwrap_or(0))
-    .sum()
+    stillepost_fuzz::REJECTED
+        .iter()
+        .map(|name| lifetime[*name].as_u64().unwrap_or(0))
+        .sum()
 }
 
 /// Junk at every member while a tour runs: random bytes, truncated headers, another tour's
@@ -476,7 +464,6 @@ fn rejected(status: &serde_json::Value, index: usize) -> u64 {
 #[test]
 fn a_junk_blast_at_every_member_leaves_the_tour_exact_and_is_counted() {
     use std::net::UdpSocket;
-    use stillepost_engine::wire::{HEADER_LEN, Header, Kind};
     const JUNK_PER_MEMBER: usize = 6000;
     let cluster = Cluster::start("auto", 3);
     cluster.configure(&["--msgcount", "30000", "--window", "8"]);
@@ -491,44 +478,11 @@ fn a_junk_blast_at_every_member_leaves_the_tour_exact_and_is_counted() {
         }
         std::thread::sleep(Duration::from_millis(20));
     };
-    let junk = UdpSocket::bind("127.0.0.1:0").unwrap();
-    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
-    let mut next = || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut junk = stillepost_fuzz::Junk::new(tour_id);
     for i in 0..JUNK_PER_MEMBER {
         for peer in &cluster.peers {
-            let r = next();
-            let header = |kind, seq, frag_index, frag_count, msg_len| Header {
-                kind,
-                flags: 0,
-                tour_id,
-                seq,
-                frag_index,
-                frag_count,
-                msg_len,
-                hop: (r % 4) as u16,
-                prev_send_ns: r,
-                origin_send_ns: 1,
-            };
-            let mut bytes = vec![0u8; 200];
-            match i % 8 {
-                0 => bytes.iter_mut().for_each(|b| *b = next() as u8),
-                1 => bytes.truncate((r % HEADER_LEN as u64) as usize),
-                2 => header(Kind::Data, 0, 0, 1, 200).encode(&mut bytes), // untagged
-                3 => header(Kind::Data, (r % 30_000) as u32, 0, 65_535, 200).encode(&mut bytes),
-                4 => header(Kind::Data, 7, 9, 3, 200).encode(&mut bytes),
-                5 => header(Kind::Data, 7, 0, 1, u32::MAX).encode(&mut bytes),
-                6 => Header::clock_probe(r, 0, r).encode(&mut bytes[..72]),
-                _ => {
-                    bytes.truncate(HEADER_LEN);
-                    Header::echo_request(r).encode(&mut bytes);
-                }
-            }
-            junk.send_to(&bytes, peer).unwrap();
+            socket.send_to(&junk.datagram(), peer).unwrap();
         }
         if i % 500 == 0 {
             std::thread::sleep(Duration::from_millis(2));

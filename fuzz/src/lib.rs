@@ -548,3 +548,88 @@ fn datagram_seeds() -> Vec<(String, Vec<u8>)> {
     .map(|(name, script)| (name.to_owned(), script.to_bytes()))
     .collect()
 }
+
+/// The member counters a datagram that is not a message of the tour ends in (rejected,
+/// or answered as an echo or challenge): what a junk blast must be found in, from a
+/// member's lifetime counters (`status --json`, `members[].lifetime`).
+pub const REJECTED: [&str; 11] = [
+    "malformed",
+    "stale",
+    "wrong_hop",
+    "unexpected_kind",
+    "duplicates",
+    "duplicate_fragments",
+    "bad_tag",
+    "wrong_source",
+    "rate_limited",
+    "ignored",
+    "echoes",
+];
+
+/// Junk a hostile sender aims at a member during tour `tour_id`, eight kinds in turn:
+/// random bytes, truncated headers, the tour's own data untagged, 65535 fragments, a
+/// fragment index beyond its count, a length of 0xFFFFFFFF, clock probes and echo requests
+/// without the ring's tag. Deterministic (xorshift from a fixed seed), so runs compare.
+#[derive(Debug, Clone)]
+pub struct Junk {
+    tour_id: u64,
+    seed: u64,
+    sent: u64,
+}
+
+impl Junk {
+    /// Junk for tour `tour_id`.
+    pub fn new(tour_id: u64) -> Junk {
+        Junk {
+            tour_id,
+            seed: 0x9e37_79b9_7f4a_7c15,
+            sent: 0,
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.seed ^= self.seed << 13;
+        self.seed ^= self.seed >> 7;
+        self.seed ^= self.seed << 17;
+        self.seed
+    }
+
+    /// The next junk datagram.
+    pub fn datagram(&mut self) -> Vec<u8> {
+        let i = self.sent;
+        self.sent += 1;
+        let r = self.next();
+        let tour_id = self.tour_id;
+        let header = |kind, seq, frag_index, frag_count, msg_len| Header {
+            kind,
+            flags: 0,
+            tour_id,
+            seq,
+            frag_index,
+            frag_count,
+            msg_len,
+            hop: (r % 4) as u16,
+            prev_send_ns: r,
+            origin_send_ns: 1,
+        };
+        let mut bytes = vec![0u8; 200];
+        match i % 8 {
+            0 => {
+                for b in bytes.iter_mut() {
+                    *b = self.next() as u8;
+                }
+            }
+            1 => bytes.truncate((r % HEADER_LEN as u64) as usize),
+            2 => header(Kind::Data, 0, 0, 1, 200).encode(&mut bytes),
+            3 => header(Kind::Data, (r % 30_000) as u32, 0, 65_535, 200).encode(&mut bytes),
+            4 => header(Kind::Data, 7, 9, 3, 200).encode(&mut bytes),
+            5 => header(Kind::Data, 7, 0, 1, u32::MAX).encode(&mut bytes),
+            6 => Header::clock_probe(r, 0, r).encode(&mut bytes[..PROBE_LEN]),
+            _ => {
+                bytes.truncate(HEADER_LEN);
+                Header::echo_request(r).encode(&mut bytes);
+            }
+        }
+        bytes
+    }
+}
