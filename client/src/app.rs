@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 use stillepost_control::access::Credentials;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
-    ConfigureReply, ConfigureRequest, EchoKeyRequest, GetResultRequest, Outcome, PinRequest,
-    RunTourRequest, StatusReply, StatusRequest, TourParams, TourResult, WaitTourRequest,
+    CancelTourRequest, ConfigureReply, ConfigureRequest, EchoKeyRequest, GetResultRequest, Outcome,
+    PinRequest, RunTourRequest, StatusReply, StatusRequest, TourParams, TourResult,
+    WaitTourRequest,
 };
 use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
@@ -45,6 +46,18 @@ impl std::error::Error for Failure {}
 pub const EXIT_INVALID: u8 = 2;
 /// Exit status when the coordinator refused the token.
 pub const EXIT_UNAUTHENTICATED: u8 = 5;
+
+/// What an exit status stands for, as `--json` errors name it (`error.kind`).
+pub fn error_kind(exit_status: u8) -> &'static str {
+    match exit_status {
+        EXIT_INVALID => "invalid_input",
+        3 => "busy",
+        4 => "unreachable",
+        EXIT_UNAUTHENTICATED => "unauthenticated",
+        130 => "interrupted",
+        _ => "failed",
+    }
+}
 
 pub fn invalid(message: impl Into<String>) -> anyhow::Error {
     Failure {
@@ -95,6 +108,12 @@ fn from_status(coordinator: &str, tls: bool, status: tonic::Status) -> anyhow::E
             format!(
                 "cannot reach the coordinator at {coordinator}: {}; is `stillepostd coordinator` running there? (set it with --coordinator or STILLEPOST_COORDINATOR)",
                 describe(&status)
+            ),
+        ),
+        Code::Unimplemented => (
+            EXIT_INVALID,
+            format!(
+                "{coordinator} answers gRPC but is not a coordinator (it has no Coordinator service: a member's --coord-bind port?): point --coordinator (or STILLEPOST_COORDINATOR) at `stillepostd coordinator`'s --client-bind address"
             ),
         ),
         Code::InvalidArgument => (EXIT_INVALID, describe(&status)),
@@ -281,9 +300,15 @@ impl Coordinator {
     /// With `progress`, a tour still running after a second shows a progress bar on stderr
     /// (when stderr is a terminal).
     pub async fn run_tour(&self, progress: bool) -> Result<TourResult> {
+        let tour_id = self.start_tour().await?;
+        Ok(self.wait_for(tour_id, progress, false).await?.0)
+    }
+
+    /// Starts a tour; its id.
+    pub async fn start_tour(&self) -> Result<u64> {
         // Preparing members and starting the origin take up to two member calls.
         let deadline = CALL_TIMEOUT * 3;
-        let tour_id = call(
+        Ok(call(
             deadline,
             self.client
                 .clone()
@@ -291,34 +316,98 @@ impl Coordinator {
         )
         .await
         .map_err(|s| from_status(&self.endpoint, self.tls, s))?
-        .tour_id;
+        .tour_id)
+    }
+
+    /// Ends tour `tour_id` (`None`: the running one) early; its id.
+    pub async fn cancel(&self, tour_id: Option<u64>) -> Result<u64> {
+        let req = CancelTourRequest {
+            tour_id: tour_id.unwrap_or(0),
+        };
+        Ok(call(
+            CALL_TIMEOUT,
+            self.client.clone().cancel_tour(request(req, CALL_TIMEOUT)),
+        )
+        .await
+        .map_err(|s| from_status(&self.endpoint, self.tls, s))?
+        .tour_id)
+    }
+
+    /// Waits for tour `tour_id` to end and returns its result (long-polling, each call
+    /// with a deadline), with a progress bar as [`Coordinator::run_tour`] says. With
+    /// `cancel_on_signal`, the first SIGINT or SIGTERM cancels the tour (the result then
+    /// follows, marked cancelled, and the flag returned is true) and a second one leaves
+    /// at once (exit 130).
+    pub async fn wait_for(
+        &self,
+        tour_id: u64,
+        progress: bool,
+        cancel_on_signal: bool,
+    ) -> Result<(TourResult, bool)> {
+        let mut signals = if cancel_on_signal {
+            Some(Interrupts::new()?)
+        } else {
+            None
+        };
+        let mut interrupted = false;
         let started = std::time::Instant::now();
         let show_bar = progress && std::io::stderr().is_terminal();
         let wait = Duration::from_millis(if show_bar { 250 } else { 1000 });
         let mut bar: Option<ProgressBar> = None;
         loop {
             let deadline = wait + CALL_TIMEOUT;
-            let reply = call(
+            let mut client = self.client.clone();
+            let poll = call(
                 deadline,
-                self.client.clone().wait_tour(request(
+                client.wait_tour(request(
                     WaitTourRequest {
                         tour_id,
                         wait_ms: wait.as_millis() as u32,
                     },
                     deadline,
                 )),
-            )
-            .await
-            .map_err(|s| lost_coordinator(&self.endpoint, self.tls, tour_id, s))?;
+            );
+            let polled = match &mut signals {
+                Some(signals) => tokio::select! {
+                    polled = poll => polled,
+                    () = signals.next() => {
+                        if interrupted {
+                            return Err(Failure {
+                                code: 130,
+                                message: format!(
+                                    "left tour {tour_id:016x} without waiting for its result: `stillepost wait {tour_id:016x}` or `stillepost report {tour_id:016x}` shows it"
+                                ),
+                            }
+                            .into());
+                        }
+                        interrupted = true;
+                        let note = format!(
+                            "cancelling tour {tour_id:016x} (Ctrl-C again to leave without waiting)\n"
+                        );
+                        match &bar {
+                            Some(bar) => bar.suspend(|| crate::out::eprint(&note)),
+                            None => crate::out::eprint(&note),
+                        }
+                        // A tour that ended meanwhile cannot be cancelled: its result
+                        // comes with the next poll.
+                        let _ = self.cancel(Some(tour_id)).await;
+                        continue;
+                    }
+                },
+                None => poll.await,
+            };
+            let reply =
+                polled.map_err(|s| lost_coordinator(&self.endpoint, self.tls, tour_id, s))?;
             if reply.done {
                 if let Some(bar) = bar.take() {
                     bar.finish_and_clear();
                 }
-                return reply.result.ok_or_else(|| {
+                let result = reply.result.ok_or_else(|| {
                     anyhow::anyhow!(
                         "the coordinator reported tour {tour_id:016x} done without a result"
                     )
-                });
+                })?;
+                return Ok((result, interrupted));
             }
             if show_bar && bar.is_none() && started.elapsed() >= Duration::from_secs(1) {
                 bar = Some(progress_bar(tour_id, reply.count));
@@ -327,6 +416,29 @@ impl Coordinator {
                 bar.set_position(reply.received);
                 bar.set_message(format!("sent {}", reply.sent));
             }
+        }
+    }
+}
+
+/// SIGINT and SIGTERM, as a stream of "one arrived".
+struct Interrupts {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl Interrupts {
+    fn new() -> Result<Interrupts> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Interrupts {
+            interrupt: signal(SignalKind::interrupt()).context("cannot handle SIGINT")?,
+            terminate: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+        })
+    }
+
+    async fn next(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
         }
     }
 }
@@ -406,14 +518,10 @@ pub fn emit(
     text: impl FnOnce() -> Result<String>,
 ) -> Result<()> {
     if json_mode {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&value()?).unwrap_or_default()
-        );
+        crate::out::document(value()?)
     } else {
-        print!("{}", text()?);
+        crate::out::print(&text()?)
     }
-    Ok(())
 }
 
 pub async fn configure(coord: &Coordinator, args: &ConfigureArgs, json_mode: bool) -> Result<()> {
@@ -431,7 +539,7 @@ pub async fn configure(coord: &Coordinator, args: &ConfigureArgs, json_mode: boo
 fn progress_bar(tour_id: u64, count: u64) -> ProgressBar {
     let bar = ProgressBar::new(count);
     let style = ProgressStyle::with_template(
-        "tour {prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} back at the origin, {msg}",
+        "tour {prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} back at the origin, {per_sec}, ETA {eta}, {msg}",
     )
     .unwrap_or_else(|_| ProgressStyle::default_bar());
     bar.set_style(style);
@@ -440,13 +548,80 @@ fn progress_bar(tour_id: u64, count: u64) -> ProgressBar {
 }
 
 pub async fn run(coord: &Coordinator, json_mode: bool) -> Result<()> {
-    let result = coord.run_tour(!json_mode).await?;
+    let tour_id = coord.start_tour().await?;
+    print_tour(coord, tour_id, json_mode).await
+}
+
+/// Waits for tour `tour_id` (cancelling it on Ctrl-C) and prints its result.
+async fn print_tour(coord: &Coordinator, tour_id: u64, json_mode: bool) -> Result<()> {
+    let (result, interrupted) = coord.wait_for(tour_id, !json_mode, true).await?;
     emit(
         json_mode,
         || Ok(report::tour_json(&result)?),
         || Ok(report::tour_text(&result)?),
     )?;
+    if interrupted && result.outcome() == Outcome::Cancelled {
+        return Err(Failure {
+            code: 130,
+            message: format!("tour {} cancelled", report::tour_id(tour_id)),
+        }
+        .into());
+    }
     tour_failure(&result)
+}
+
+/// A tour id as the user typed it (16 hex digits).
+fn tour_id_arg(tour: &str) -> Result<u64> {
+    match tour_ref(tour)? {
+        (_, true) => Err(invalid(
+            "`latest` names a finished tour; give the running tour's id, or none for the tour running now",
+        )),
+        (id, false) => Ok(id),
+    }
+}
+
+/// `cancel`: ends the running tour (or the one named) and says what it had measured.
+pub async fn cancel(
+    coord: &Coordinator,
+    args: &crate::cli::TourArg,
+    json_mode: bool,
+) -> Result<()> {
+    let id = args.tour.as_deref().map(tour_id_arg).transpose()?;
+    let tour_id = coord.cancel(id).await?;
+    let (result, _) = coord.wait_for(tour_id, false, false).await?;
+    emit(
+        json_mode,
+        || Ok(report::tour_json(&result)?),
+        || {
+            Ok(format!(
+                "tour {} {}: {} of {} messages had come back; `stillepost report {}` exports it\n",
+                report::tour_id(tour_id),
+                result.outcome().name(),
+                result.messages_received,
+                result.messages_sent,
+                report::tour_id(tour_id)
+            ))
+        },
+    )
+}
+
+/// `wait`: reattaches to a running tour and prints its result as `run` does.
+pub async fn wait(coord: &Coordinator, args: &crate::cli::TourArg, json_mode: bool) -> Result<()> {
+    let tour_id = match args.tour.as_deref() {
+        Some(tour) => tour_id_arg(tour)?,
+        None => match coord.status().await?.running_tour {
+            0 => {
+                return Err(Failure {
+                    code: 1,
+                    message: "no tour is running: `stillepost report latest` shows the last one"
+                        .into(),
+                }
+                .into());
+            }
+            id => id,
+        },
+    };
+    print_tour(coord, tour_id, json_mode).await
 }
 
 /// A tour that failed outright (not one that merely lost messages) exits non-zero.
@@ -600,18 +775,33 @@ pub async fn ping_systems(coord: &Coordinator, args: &PingArgs, json_mode: bool)
     Ok(())
 }
 
-pub async fn report(coord: &Coordinator, args: &crate::cli::ReportArgs) -> Result<()> {
-    use std::io::{IsTerminal, Write};
+pub async fn report(
+    coord: &Coordinator,
+    args: &crate::cli::ReportArgs,
+    json_mode: bool,
+) -> Result<()> {
+    use std::io::IsTerminal;
 
     use crate::cli::ReportFormat;
+    let format = match (args.format, json_mode) {
+        (None, false) => ReportFormat::Hgrm,
+        (None | Some(ReportFormat::Json), true) => ReportFormat::Json,
+        (Some(format), false) => format,
+        (Some(format), true) => {
+            return Err(invalid(format!(
+                "--json asks for JSON and --format for {}: drop one",
+                format!("{format:?}").to_lowercase()
+            )));
+        }
+    };
     // Refused before asking the coordinator: a PNG would only garble the terminal.
-    if args.format == ReportFormat::Png && args.out.is_none() && std::io::stdout().is_terminal() {
+    if format == ReportFormat::Png && args.out.is_none() && std::io::stdout().is_terminal() {
         return Err(invalid(
             "--format png writes a binary image: pass --out FILE.png, or redirect stdout to a file or pipe",
         ));
     }
     let result = coord.result(&args.tour).await?;
-    let bytes = match args.format {
+    let bytes = match format {
         ReportFormat::Hgrm => {
             let mut out = String::new();
             let histograms = crate::export::histograms(&result)?;
@@ -635,13 +825,7 @@ pub async fn report(coord: &Coordinator, args: &crate::cli::ReportArgs) -> Resul
     match &args.out {
         Some(path) => std::fs::write(path, bytes)
             .with_context(|| format!("--out {}: cannot write the report", path.display()))?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(&bytes)
-                .and_then(|()| stdout.flush())
-                .context("cannot write the report to stdout")?;
-        }
+        None => crate::out::write(&bytes)?,
     }
     Ok(())
 }

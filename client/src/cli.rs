@@ -45,9 +45,16 @@ pub enum Command {
     /// Configure the ring: its members (in ring order, the first is the origin) and the
     /// tours it runs.
     Configure(ConfigureArgs),
-    /// Run one tour around the configured ring and print its result.
+    /// Run one tour around the configured ring and print its result. Ctrl-C (or SIGTERM)
+    /// cancels the tour and prints what it measured (exit 130); a second Ctrl-C leaves at
+    /// once.
     #[command(visible_alias = "run")]
     Stillepost,
+    /// End the running tour early: its partial result is kept, marked `cancelled`.
+    Cancel(TourArg),
+    /// Wait for a running tour (the one named, or whichever runs) and print its result, as
+    /// `run` would have: reattach after leaving a `run`.
+    Wait(TourArg),
     /// Send one UDP echo to each member's peer socket and print the round-trip time.
     EchoMembers(EchoArgs),
     /// Send ICMP echo requests to each member host, like ping.
@@ -122,6 +129,13 @@ pub enum ReportFormat {
 }
 
 #[derive(Debug, Args)]
+pub struct TourArg {
+    /// The tour's 16-hex-digit id; without it, the tour running now.
+    #[arg(value_name = "TOUR-ID")]
+    pub tour: Option<String>,
+}
+
+#[derive(Debug, Args)]
 pub struct PinArgs {
     /// The tour: its 16-hex-digit id, or `latest`.
     #[arg(value_name = "TOUR-ID|latest")]
@@ -136,9 +150,9 @@ pub struct ReportArgs {
     /// The tour: its 16-hex-digit id, or `latest`.
     #[arg(value_name = "TOUR-ID|latest")]
     pub tour: String,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = ReportFormat::Hgrm)]
-    pub format: ReportFormat,
+    /// Output format [default: hgrm; json under --json].
+    #[arg(long, value_enum)]
+    pub format: Option<ReportFormat>,
     /// Write to this file instead of stdout.
     #[arg(long, value_name = "PATH")]
     pub out: Option<std::path::PathBuf>,

@@ -208,6 +208,9 @@ pub fn json_doc(result: &TourResult) -> Result<serde_json::Value> {
     // The histograms first: a corrupt one is named with its tour.
     let histograms = histograms(result)?;
     let mut doc = crate::report::tour_json(result)?;
+    if let Some(map) = doc.as_object_mut() {
+        map.insert("schema_version".into(), crate::out::SCHEMA_VERSION.into());
+    }
     let mut encoded = Vec::new();
     for (tag, h) in histograms {
         let bytes = stillepost_engine::histogram::encode(&h)?;

@@ -65,9 +65,9 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
         if index == 0
             && let Some(reason) = dataplane.fallback_reason()
         {
-            eprintln!(
-                "note: io_uring cannot start ({reason}); the members run the syscall backend"
-            );
+            crate::out::eprint(&format!(
+                "note: io_uring cannot start ({reason}); the members run the syscall backend\n"
+            ));
         }
         let listener = bind("member control", loopback).await?;
         cluster.push(listener.local_addr()?.to_string());
@@ -124,15 +124,14 @@ async fn drive(
         })
         .await?;
     if !json_mode {
-        print!("{}", report::configure_text(&configured));
-        println!();
+        crate::out::print(&format!("{}\n", report::configure_text(&configured)))?;
     }
     let mut results = Vec::with_capacity(args.tours as usize);
     let mut failure = Ok(());
     for _ in 0..args.tours {
         let result = coord.run_tour(!json_mode).await?;
         if !json_mode {
-            println!("{}", report::tour_text(&result)?);
+            crate::out::print(&format!("{}\n", report::tour_text(&result)?))?;
         }
         failure = tour_failure(&result);
         results.push(result);
@@ -196,10 +195,10 @@ fn plan_cores(args: &LocalArgs) -> Result<(PollMode, Vec<usize>)> {
         if n <= cores.len() {
             return Ok((PollMode::Spin, cores[cores.len() - n..].to_vec()));
         }
-        eprintln!(
-            "note: --poll spin needs a core per member, and this host has {} cores for {n} members: running in block mode",
+        crate::out::eprint(&format!(
+            "note: --poll spin needs a core per member, and this host has {} cores for {n} members: running in block mode\n",
             cores.len()
-        );
+        ));
     }
     // Spread the members over the cores, sparing core 0 for the control plane when there
     // is more than one.

@@ -6,6 +6,7 @@ mod echo;
 mod export;
 mod histogram;
 mod local;
+mod out;
 mod ping;
 mod plot;
 mod report;
@@ -38,30 +39,55 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
         Command::Configure(args) => app::configure(&coord, args, cli.json).await,
         Command::Stillepost => app::run(&coord, cli.json).await,
+        Command::Cancel(args) => app::cancel(&coord, args, cli.json).await,
+        Command::Wait(args) => app::wait(&coord, args, cli.json).await,
         Command::EchoMembers(args) => app::echo_members(&coord, args, cli.json).await,
         Command::PingSystems(args) => app::ping_systems(&coord, args, cli.json).await,
         Command::Status => app::status(&coord, cli.json).await,
-        Command::Report(args) => app::report(&coord, args).await,
+        Command::Report(args) => app::report(&coord, args, cli.json).await,
         Command::Pin(args) => app::pin(&coord, args, cli.json).await,
         Command::Local(_) | Command::Tune(_) => unreachable!("handled above"),
     }
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Under --json a usage error is a document too (help and --version are not
+            // errors).
+            if e.use_stderr() && std::env::args_os().any(|a| a == "--json") {
+                let text = e.render().to_string();
+                let message = text
+                    .lines()
+                    .next()
+                    .unwrap_or_default()
+                    .trim_start_matches("error: ");
+                out::json_error("invalid_input", message, app::EXIT_INVALID);
+            }
+            e.exit()
+        }
+    };
+    let json = cli.json;
     stillepost_control::rpc::init_logging("warn");
     let runtime = match stillepost_control::rpc::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            out::eprint(&format!("error: cannot start the async runtime: {e}\n"));
             return ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
+        // Its reader went away: end quietly, as a filter does.
+        Err(e) if out::is_closed(&e) => ExitCode::from(out::EXIT_CLOSED),
         Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(e.downcast_ref::<Failure>().map_or(1, |f| f.code))
+            let code = e.downcast_ref::<Failure>().map_or(1, |f| f.code);
+            if json {
+                out::json_error(app::error_kind(code), &format!("{e:#}"), code);
+            }
+            out::eprint(&format!("error: {e:#}\n"));
+            ExitCode::from(code)
         }
     }
 }

@@ -125,15 +125,37 @@ pub struct PingSummary {
     pub received: u32,
     /// `100 * (sent - received) / sent`.
     pub loss_percent: f64,
-    /// Shortest round-trip time in microseconds, `None` without a reply.
+    /// Shortest round-trip time in microseconds, `None` without a reply (JSON: `min_ns`,
+    /// an integer, as every time the client prints).
+    #[serde(rename = "min_ns", serialize_with = "as_ns")]
     pub min_us: Option<f64>,
-    /// Mean round-trip time in microseconds, `None` without a reply.
+    /// Mean round-trip time in microseconds, `None` without a reply (JSON: `avg_ns`).
+    #[serde(rename = "avg_ns", serialize_with = "as_ns")]
     pub avg_us: Option<f64>,
-    /// Longest round-trip time in microseconds, `None` without a reply.
+    /// Longest round-trip time in microseconds, `None` without a reply (JSON: `max_ns`).
+    #[serde(rename = "max_ns", serialize_with = "as_ns")]
     pub max_us: Option<f64>,
     /// Round-trip time of each request in order, `None` where no reply came. With the
-    /// `ping` binary, only the replies whose lines could be read are filled in.
+    /// `ping` binary, only the replies whose lines could be read are filled in (JSON:
+    /// `rtts_ns`).
+    #[serde(rename = "rtts_ns", serialize_with = "all_as_ns")]
     pub rtts_us: Vec<Option<f64>>,
+}
+
+/// Microseconds as integer nanoseconds.
+fn ns(us: f64) -> u64 {
+    (us * 1000.0).round() as u64
+}
+
+fn as_ns<S: serde::Serializer>(us: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
+    us.map(ns).serialize(s)
+}
+
+fn all_as_ns<S: serde::Serializer>(us: &[Option<f64>], s: S) -> Result<S::Ok, S::Error> {
+    us.iter()
+        .map(|v| v.map(ns))
+        .collect::<Vec<_>>()
+        .serialize(s)
 }
 
 impl PingSummary {
@@ -945,7 +967,7 @@ PING ::1 (::1): 56 data bytes
         );
         assert_eq!(
             serde_json::to_string(&summary).unwrap(),
-            r#"{"host":"127.0.0.1","method":"icmp-raw","sent":2,"received":1,"loss_percent":50.0,"min_us":10.0,"avg_us":10.0,"max_us":10.0,"rtts_us":[10.0,null]}"#
+            r#"{"host":"127.0.0.1","method":"icmp-raw","sent":2,"received":1,"loss_percent":50.0,"min_ns":10000,"avg_ns":10000,"max_ns":10000,"rtts_ns":[10000,null]}"#
         );
     }
 

@@ -58,9 +58,21 @@ fn params_text(p: &TourParams, members: usize) -> String {
         String::new()
     };
     format!(
-        "{members} members, {} messages{warmup} × {} B{fragments}, {mode}, {window}{rate}, member timeout {} ms",
-        p.count, p.msg_len, p.member_timeout_ms
+        "{}, {}{warmup} × {} B{fragments}, {mode}, {window}{rate}, member timeout {} ms",
+        plural(members as u64, "member"),
+        plural(u64::from(p.count), "message"),
+        p.msg_len,
+        p.member_timeout_ms
     )
+}
+
+/// "1 member", "3 members": a count with its noun, in the singular when it is one.
+pub fn plural(count: u64, noun: &str) -> String {
+    if count == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{count} {noun}s")
+    }
 }
 
 fn params_json(p: &TourParams) -> Value {
@@ -112,6 +124,7 @@ fn summary_json(s: &Summary) -> Value {
         "p9999_ns": s.p9999_ns,
         "max_ns": s.max_ns,
         "mean_ns": s.mean_ns,
+        "stdev_ns": s.stdev_ns,
         "count": s.count,
     })
 }
@@ -350,8 +363,12 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     if result.lost > 0 {
         let _ = writeln!(
             out,
-            "  where the {} lost messages were last seen:",
-            result.lost
+            "  where {} last seen:",
+            if result.lost == 1 {
+                "the lost message was".to_owned()
+            } else {
+                format!("the {} lost messages were", result.lost)
+            }
         );
         for hop in result.hop_losses.iter().filter(|h| h.lost > 0) {
             let _ = writeln!(
@@ -648,6 +665,12 @@ pub fn status_json(coordinator: &str, reply: &StatusReply) -> Value {
         "configured": reply.configured,
         "params": reply.params.as_ref().map(params_json),
         "running_tour": (reply.running_tour != 0).then(|| tour_id(reply.running_tour)),
+        "progress": reply.progress.as_ref().map(|p| json!({
+            "sent": p.sent,
+            "received": p.received,
+            "count": p.count,
+            "elapsed_ms": p.elapsed_ms,
+        })),
         "last_tour": (reply.last_tour != 0).then(|| tour_id(reply.last_tour)),
         "members": reply.members.iter().map(member_info_json).collect::<Vec<_>>(),
     })
@@ -671,7 +694,17 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
         );
     }
     let running = if reply.running_tour != 0 {
-        format!("tour {} running", tour_id(reply.running_tour))
+        match &reply.progress {
+            Some(p) => format!(
+                "tour {} running for {:.1} s: {} of {} messages back, {} sent",
+                tour_id(reply.running_tour),
+                p.elapsed_ms as f64 / 1e3,
+                p.received,
+                p.count,
+                p.sent
+            ),
+            None => format!("tour {} running", tour_id(reply.running_tour)),
+        }
     } else {
         "no tour running".to_string()
     };
@@ -961,8 +994,14 @@ pub(crate) mod tests {
                     ..Default::default()
                 },
             ],
-            running_tour: 0,
+            running_tour: 0x00c0_ffee_0000_0002,
             last_tour: 0x00c0_ffee_0000_0001,
+            progress: Some(stillepost_control::proto::RunningProgress {
+                sent: 1500,
+                received: 1499,
+                count: 2_000_000,
+                elapsed_ms: 12_345,
+            }),
         };
         insta::assert_snapshot!(status_text("127.0.0.1:7000", &reply));
     }

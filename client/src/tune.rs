@@ -9,11 +9,22 @@ use crate::app::invalid;
 use crate::cli::TuneArgs;
 
 pub fn tune(args: &TuneArgs, json_mode: bool) -> Result<()> {
-    if args.msg_len < 64 || args.window == 0 || args.mtu < 576 {
-        return Err(invalid(format!(
-            "--msgbytelen must be at least 64 (is {}), --window at least 1 (is {}), --mtu at least 576 (is {})",
-            args.msg_len, args.window, args.mtu
-        )));
+    if json_mode && args.emit_sysctl_conf {
+        return Err(invalid(
+            "--json and --emit-sysctl-conf ask for two documents (the sysctl file is not JSON): drop one",
+        ));
+    }
+    let wrong: Vec<String> = [
+        (args.msg_len < 64)
+            .then(|| format!("--msgbytelen must be at least 64 (is {})", args.msg_len)),
+        (args.window == 0).then(|| "--window must be at least 1".to_owned()),
+        (args.mtu < 576).then(|| format!("--mtu must be at least 576 (is {})", args.mtu)),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !wrong.is_empty() {
+        return Err(invalid(wrong.join("; ")));
     }
     let workload = Workload {
         msg_len: u64::from(args.msg_len),
@@ -29,18 +40,15 @@ pub fn tune(args: &TuneArgs, json_mode: bool) -> Result<()> {
     };
     let checks = check(&host, workload);
     if args.emit_sysctl_conf {
-        print!("{}", sysctl_conf(workload, &checks));
-        return Ok(());
+        return crate::out::print(&sysctl_conf(workload, &checks));
     }
     if args.apply {
         let done = apply(&host, &checks)?;
         if done.is_empty() {
-            println!("nothing to change");
+            return crate::out::print("nothing to change\n");
         }
-        for line in done {
-            println!("set {line}");
-        }
-        return Ok(());
+        let lines: String = done.iter().map(|line| format!("set {line}\n")).collect();
+        return crate::out::print(&lines);
     }
     if json_mode {
         let items: Vec<_> = checks
@@ -63,19 +71,14 @@ pub fn tune(args: &TuneArgs, json_mode: bool) -> Result<()> {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&json!({
-                "msg_len": workload.msg_len,
-                "window": workload.window,
-                "mtu": workload.mtu,
-                "fragments_per_message": workload.fragments(),
-                "receive_buffer_needed": workload.receive_buffer(),
-                "settings": items,
-            }))?
-        );
-        return Ok(());
+        return crate::out::document(json!({
+            "msg_len": workload.msg_len,
+            "window": workload.window,
+            "mtu": workload.mtu,
+            "fragments_per_message": workload.fragments(),
+            "receive_buffer_needed": workload.receive_buffer(),
+            "settings": items,
+        }));
     }
-    print!("{}", render(workload, &checks));
-    Ok(())
+    crate::out::print(&render(workload, &checks))
 }

@@ -405,8 +405,13 @@ fn a_long_tour_shows_progress_on_a_terminal_only() {
     let terminal = stdout(&out).replace('\r', "\n");
     assert!(out.status.success(), "{terminal}");
     assert!(
-        terminal.contains("/3000 back at the origin, sent "),
+        terminal.contains("/3000 back at the origin, ") && terminal.contains(", ETA "),
         "no progress bar:\n{terminal}"
+    );
+    // The rate and what is left, as other long-running tools show them.
+    assert!(
+        terminal.contains("/s, ETA ") && terminal.contains(", sent "),
+        "{terminal}"
     );
     assert!(terminal.contains(": complete"), "{terminal}");
     let piped = stillepost(&args.split(' ').collect::<Vec<_>>());
@@ -762,7 +767,7 @@ fn bad_input_names_the_field_and_exits_non_zero(backend: &str) {
         ),
         (
             vec!["--max-datagram".into(), "64".into()],
-            &["max datagram 64 B leaves no room for payload"],
+            &["--max-datagram 64 B leaves no room for payload"],
         ),
         (
             vec!["--msgcount".into(), "0".into()],

@@ -123,7 +123,19 @@ fn settings_a_network_namespace_hides_are_named() {
 #[test]
 fn bad_tune_flags_are_refused() {
     let out = stillepost(&["tune", "--window", "0"]);
-    assert_failure(&out, 2, &["--window at least 1 (is 0)"]);
+    assert_failure(&out, 2, &["--window must be at least 1"]);
+    // Only what is wrong is named.
+    let out = stillepost(&["tune", "--msgbytelen", "63"]);
+    assert_failure(
+        &out,
+        2,
+        &["error: --msgbytelen must be at least 64 (is 63)\n"],
+    );
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !text.contains("--window") && !text.contains("--mtu"),
+        "{text}"
+    );
 }
 
 #[test]

@@ -77,6 +77,7 @@ enum_map!(Outcome <=> Outcome {
     Complete <=> Complete,
     TimedOut <=> TimedOut,
     Failed <=> Failed,
+    Cancelled <=> Cancelled,
 });
 enum_map!(PollMode <=> PollMode {
     Block <=> Block,
@@ -477,6 +478,12 @@ impl From<RingStatus> for proto::StatusReply {
             members,
             running_tour: s.running_tour.unwrap_or(0),
             last_tour: s.last_tour.unwrap_or(0),
+            progress: s.progress.map(|p| proto::RunningProgress {
+                sent: p.sent,
+                received: p.received,
+                count: p.count,
+                elapsed_ms: p.elapsed_ms,
+            }),
         }
     }
 }
@@ -630,6 +637,7 @@ mod tests {
             }),
             running_tour: Some(5),
             last_tour: None,
+            progress: None,
         });
         assert!(status.configured);
         assert_eq!((status.running_tour, status.last_tour), (5, 0));

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use futures::future::join_all;
 use stillepost_engine::auth::{DatagramKey, RingKey};
-use tokio::sync::watch;
+use tokio::sync::{Notify, watch};
 use tonic::Status;
 
 use stillepost_engine::dataplane::PollMode;
@@ -18,7 +18,7 @@ use crate::access::Credentials;
 use crate::assemble::{Seat, assemble_result};
 use crate::domain::{
     ClockEstimate, MemberConfigured, MemberIdentity, MemberInfo, MemberReport, MemberSetup,
-    MemberState, RingAuth, RingConfigured, RingStatus, Takeover,
+    MemberState, Outcome, RingAuth, RingConfigured, RingStatus, RunningProgress, Takeover,
 };
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
@@ -146,6 +146,12 @@ pub enum CoordError {
     /// No tour with that id is known.
     #[error("no tour {0:016x} is known to this coordinator")]
     UnknownTour(u64),
+    /// A cancel when no tour runs (`None`), or when the one named has finished.
+    #[error("{}", match .0 {
+        Some(id) => format!("tour {id:016x} has already finished: `stillepost report {id:016x}` shows it"),
+        None => "no tour is running".to_owned(),
+    })]
+    NotRunning(Option<u64>),
     /// `latest` was asked for before any tour finished.
     #[error("no tour has finished on this coordinator yet: run `stillepost run` first")]
     NoTourYet,
@@ -385,11 +391,19 @@ enum Busy {
     Tour(u64),
 }
 
+/// A tour in progress: what the origin reports, when it started, how to end it early.
+#[derive(Debug, Clone)]
+struct Running {
+    progress: watch::Receiver<TourState>,
+    started: Instant,
+    cancel: Arc<Notify>,
+}
+
 #[derive(Debug, Default)]
 struct State {
     ring: Option<Arc<Ring>>,
     busy: Option<Busy>,
-    running: HashMap<u64, watch::Receiver<TourState>>,
+    running: HashMap<u64, Running>,
     results: HashMap<u64, Arc<proto::TourResult>>,
     order: VecDeque<u64>,
     last_tour: u64,
@@ -993,12 +1007,20 @@ impl CoordinatorCore {
             sent: 0,
             received: 0,
         });
-        self.lock().running.insert(tour_id, rx);
+        let cancel = Arc::new(Notify::new());
+        self.lock().running.insert(
+            tour_id,
+            Running {
+                progress: rx,
+                started: Instant::now(),
+                cancel: Arc::clone(&cancel),
+            },
+        );
         // The tour task owns the busy mark from here on.
         busy.armed = false;
         let core = Arc::clone(self);
         tokio::spawn(async move {
-            core.drive_tour(ring, tour_id, started_unix_ms, clocks, tx)
+            core.drive_tour(ring, tour_id, started_unix_ms, clocks, tx, cancel)
                 .await
         });
         Ok(tour_id)
@@ -1011,6 +1033,7 @@ impl CoordinatorCore {
         started_unix_ms: u64,
         clocks: Vec<Option<ClockEstimate>>,
         progress: watch::Sender<TourState>,
+        cancel: Arc<Notify>,
     ) {
         let origin = &ring.members[0];
         let patience = Duration::from_millis(ring.params.member_timeout_ms) + ORIGIN_GRACE;
@@ -1020,18 +1043,23 @@ impl CoordinatorCore {
         let mut error = None;
         // A member that stopped answering: not asked for its report.
         let mut unanswered: Option<(usize, String)> = None;
+        let mut cancelled = false;
         loop {
             let wait = proto::MemberWaitRequest {
                 tour_id,
                 wait_ms: ORIGIN_POLL.as_millis() as u32,
             };
             let deadline = ORIGIN_POLL + SILENCE_LIMIT;
-            match call(
-                deadline,
-                origin.client.clone().wait(request(wait, deadline)),
-            )
-            .await
-            {
+            let mut client = origin.client.clone();
+            let poll = call(deadline, client.wait(request(wait, deadline)));
+            let polled = tokio::select! {
+                polled = poll => polled,
+                () = cancel.notified() => {
+                    cancelled = true;
+                    break;
+                }
+            };
+            match polled {
                 Ok(reply) => {
                     if reply.done {
                         break;
@@ -1092,7 +1120,7 @@ impl CoordinatorCore {
             .into_iter()
             .map(|r| r.map(MemberReport::from))
             .collect();
-        let result = Arc::new(proto::TourResult::from(assemble_result(
+        let mut assembled = assemble_result(
             tour_id,
             ring.params,
             &seats,
@@ -1100,7 +1128,11 @@ impl CoordinatorCore {
             error,
             started_unix_ms,
             &clocks,
-        )));
+        );
+        if cancelled && assembled.outcome != Outcome::Failed {
+            assembled.outcome = Outcome::Cancelled;
+        }
+        let result = Arc::new(proto::TourResult::from(assembled));
         if let Some(store) = self.store.clone() {
             let to_save = Arc::clone(&result);
             let retention = self.retention;
@@ -1136,6 +1168,26 @@ impl CoordinatorCore {
         let _ = progress.send(TourState::Done(result));
     }
 
+    /// Ends tour `tour_id` (`None`: the running one) early: the tour task stops polling,
+    /// asks every member for its report and keeps the result as cancelled. Returns the
+    /// tour's id at once; the result follows through [`CoordinatorCore::wait_tour`].
+    pub fn cancel(&self, tour_id: Option<u64>) -> Result<u64, CoordError> {
+        let state = self.lock();
+        let id = match (tour_id, state.busy) {
+            (Some(id), _) => id,
+            (None, Some(Busy::Tour(id))) => id,
+            (None, _) => return Err(CoordError::NotRunning(None)),
+        };
+        match state.running.get(&id) {
+            Some(running) => {
+                running.cancel.notify_one();
+                Ok(id)
+            }
+            None if state.results.contains_key(&id) => Err(CoordError::NotRunning(Some(id))),
+            None => Err(CoordError::UnknownTour(id)),
+        }
+    }
+
     /// Waits up to `wait` for a tour to end. Returns its result when it has, else progress.
     pub async fn wait_tour(
         &self,
@@ -1150,7 +1202,7 @@ impl CoordinatorCore {
             state
                 .running
                 .get(&tour_id)
-                .cloned()
+                .map(|r| r.progress.clone())
                 .ok_or(CoordError::UnknownTour(tour_id))?
         };
         let deadline = tokio::time::Instant::now() + wait;
@@ -1191,20 +1243,35 @@ impl CoordinatorCore {
 
     /// The ring's configuration and every member's live state (asked in parallel).
     pub async fn status(&self) -> RingStatus {
-        let (ring, running_tour, last_tour) = {
+        let (ring, running_tour, last_tour, progress) = {
             let state = self.lock();
             let running = match state.busy {
                 Some(Busy::Tour(id)) => Some(id),
                 _ => None,
             };
             let last = (state.last_tour != 0).then_some(state.last_tour);
-            (state.ring.clone(), running, last)
+            let progress = running.and_then(|id| state.running.get(&id)).and_then(|r| {
+                match &*r.progress.borrow() {
+                    TourState::Running { sent, received } => Some(RunningProgress {
+                        sent: *sent,
+                        received: *received,
+                        count: state
+                            .ring
+                            .as_ref()
+                            .map_or(0, |ring| u64::from(ring.params.count)),
+                        elapsed_ms: r.started.elapsed().as_millis() as u64,
+                    }),
+                    TourState::Done(_) => None,
+                }
+            });
+            (state.ring.clone(), running, last, progress)
         };
         let Some(ring) = ring else {
             return RingStatus {
                 ring: None,
                 running_tour,
                 last_tour,
+                progress,
             };
         };
         let members = join_all(ring.members.iter().map(|m| {
@@ -1241,6 +1308,7 @@ impl CoordinatorCore {
             }),
             running_tour,
             last_tour,
+            progress,
         }
     }
 }

@@ -47,6 +47,9 @@ pub enum Outcome {
     TimedOut,
     /// A member could not be reached or refused; the result is partial.
     Failed,
+    /// Ended early on request (`stillepost cancel`, Ctrl-C in `run`); the result is what
+    /// the members had then.
+    Cancelled,
 }
 
 impl Outcome {
@@ -56,14 +59,20 @@ impl Outcome {
             Outcome::Complete => "complete",
             Outcome::TimedOut => "timed_out",
             Outcome::Failed => "failed",
+            Outcome::Cancelled => "cancelled",
         }
     }
 
     /// The outcome of a name (results stored before the outcome was an enum carry it).
     pub fn from_name(name: &str) -> Option<Outcome> {
-        [Outcome::Complete, Outcome::TimedOut, Outcome::Failed]
-            .into_iter()
-            .find(|o| o.name() == name)
+        [
+            Outcome::Complete,
+            Outcome::TimedOut,
+            Outcome::Failed,
+            Outcome::Cancelled,
+        ]
+        .into_iter()
+        .find(|o| o.name() == name)
     }
 }
 
@@ -343,4 +352,19 @@ pub struct RingStatus {
     pub running_tour: Option<u64>,
     /// The last finished tour.
     pub last_tour: Option<u64>,
+    /// How far the running tour has come.
+    pub progress: Option<RunningProgress>,
+}
+
+/// How far a running tour has come.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RunningProgress {
+    /// Messages the origin has sent so far.
+    pub sent: u64,
+    /// Messages back at the origin so far.
+    pub received: u64,
+    /// Messages of the tour.
+    pub count: u64,
+    /// Since the tour started, ms.
+    pub elapsed_ms: u64,
 }

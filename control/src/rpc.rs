@@ -214,17 +214,27 @@ pub fn is_no_answer(status: &Status) -> bool {
 }
 
 /// Logs to stderr, filtered by `STILLEPOST_LOG` (tracing's env-filter syntax), else `default`;
-/// in colour only on a terminal (journald and log files get plain lines).
+/// in colour only on a terminal and without `NO_COLOR` (journald and log files get plain
+/// lines).
 pub fn init_logging(default: &str) {
     use std::io::IsTerminal as _;
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
+        .with_ansi(colour(
+            std::io::stderr().is_terminal(),
+            std::env::var_os("NO_COLOR"),
+        ))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("STILLEPOST_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default)),
         )
         .init();
+}
+
+/// Whether to log in colour: on a terminal, unless `NO_COLOR` is set to anything but the
+/// empty string (no-color.org).
+fn colour(terminal: bool, no_color: Option<std::ffi::OsString>) -> bool {
+    terminal && no_color.is_none_or(|v| v.is_empty())
 }
 
 /// The control plane's runtime: two workers are plenty for a handful of RPCs, and leave
@@ -234,4 +244,17 @@ pub fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
         .worker_threads(2)
         .enable_all()
         .build()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn logs_are_coloured_only_on_a_terminal_without_no_color() {
+        assert!(colour(true, None));
+        assert!(colour(true, Some("".into())));
+        assert!(!colour(true, Some("1".into())));
+        assert!(!colour(false, None));
+    }
 }

@@ -42,6 +42,7 @@ impl From<CoordError> for Status {
             CoordError::MemberUnauthenticated { .. } => Code::FailedPrecondition,
             CoordError::ConfigureTimeout { .. } => Code::Unavailable,
             CoordError::UnknownTour(_) | CoordError::NoTourYet => Code::NotFound,
+            CoordError::NotRunning(_) => Code::FailedPrecondition,
             CoordError::Storage(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
@@ -295,6 +296,15 @@ impl Coordinator for CoordinatorService {
             tour_id,
             pinned: req.pinned,
         }))
+    }
+
+    async fn cancel_tour(
+        &self,
+        req: Request<proto::CancelTourRequest>,
+    ) -> Result<Response<proto::CancelTourReply>, Status> {
+        let id = req.into_inner().tour_id;
+        let tour_id = self.core.cancel((id != 0).then_some(id))?;
+        Ok(Response::new(proto::CancelTourReply { tour_id }))
     }
 
     async fn echo_key(

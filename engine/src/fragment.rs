@@ -23,7 +23,7 @@ use crate::wire::HEADER_LEN;
 pub enum FragmentError {
     /// A datagram must carry the header and at least one payload byte.
     #[error(
-        "max datagram {max_datagram} B leaves no room for payload after the {HEADER_LEN}-byte header; the path MTU or --max-datagram is too small"
+        "--max-datagram {max_datagram} B leaves no room for payload after the {HEADER_LEN}-byte header: give at least {} B (a datagram is limited by --max-datagram, else by the route's MTU − 28)", HEADER_LEN + 1
     )]
     DatagramTooSmall {
         /// The datagram size asked for.

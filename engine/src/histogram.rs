@@ -65,8 +65,10 @@ pub struct Summary {
     pub p9999_ns: u64,
     /// Largest value.
     pub max_ns: u64,
-    /// Arithmetic mean.
-    pub mean_ns: f64,
+    /// Arithmetic mean, rounded to the nanosecond.
+    pub mean_ns: u64,
+    /// Standard deviation (of the population), rounded to the nanosecond.
+    pub stdev_ns: u64,
 }
 
 impl Summary {
@@ -84,7 +86,8 @@ impl Summary {
             p999_ns: h.value_at_quantile(0.999),
             p9999_ns: h.value_at_quantile(0.9999),
             max_ns: h.max(),
-            mean_ns: h.mean(),
+            mean_ns: h.mean().round() as u64,
+            stdev_ns: h.stdev().round() as u64,
         }
     }
 }

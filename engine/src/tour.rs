@@ -153,7 +153,7 @@ pub enum ConfigError {
     Fragment(crate::fragment::FragmentError),
     /// `max_datagram` is larger than a UDP datagram.
     #[error(
-        "max-datagram {max_datagram} B is larger than the {MAX_DATAGRAM} B a UDP datagram carries"
+        "--max-datagram {max_datagram} B is larger than the {MAX_DATAGRAM} B a UDP datagram carries"
     )]
     MaxDatagram {
         /// The rejected size.
@@ -221,7 +221,7 @@ impl TourConfig {
             return Err(ConfigError::HoldFragments {
                 msg_len: self.msg_len,
                 fragments: plan.count(),
-                max_datagram: self.max_datagram,
+                max_datagram: plan.datagram_len(0) as u32,
             });
         }
         if self.interval_ns >= self.member_timeout_ns {

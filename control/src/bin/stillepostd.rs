@@ -1,5 +1,6 @@
 //! `stillepostd`: the Stillepost daemon, as a coordinator or as a ring member.
 
+use std::io::Write as _;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
@@ -194,11 +195,11 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let listener = bind("--client-bind", addr).await?;
             let local = listener.local_addr()?;
-            println!(
+            say(format_args!(
                 "stillepostd coordinator: listening for clients on {local} ({}), results in {}",
                 access.listen.describe(),
                 data_dir.display()
-            );
+            ));
             tracing::info!(%local, "coordinator ready");
             serve_coordinator(listener, Arc::new(core), access.listen, shutdown_signal())
                 .await
@@ -249,17 +250,17 @@ async fn run(cli: Cli) -> Result<()> {
             if fault_drop_data {
                 tracing::warn!("fault injection: every tour datagram will be dropped");
             }
-            println!(
+            say(format_args!(
                 "stillepostd member: control on {local} ({}), peer socket on {peer_local}, backend {}, poll {}, cpu {}",
                 access.listen.describe(),
                 started.backend.name(),
                 started.poll.name(),
                 started.cpu.map_or("any".to_string(), |c| c.to_string())
-            );
+            ));
             if let Some(reason) = dataplane.fallback_reason() {
-                println!(
+                say(format_args!(
                     "stillepostd member: io_uring cannot start ({reason}); running the syscall backend"
-                );
+                ));
             }
             tracing::info!(control = %local, peer = %peer_local, "member ready");
             let core = Arc::new(MemberCore::new(dataplane, advertise).with_psk(access.psk));
@@ -269,6 +270,12 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Prints a line on stdout (where the daemon says where it listens), ignoring failure: a
+/// daemon whose stdout reader went away keeps serving (its log goes to stderr).
+fn say(line: std::fmt::Arguments<'_>) {
+    let _ = writeln!(std::io::stdout(), "{line}");
 }
 
 fn main() -> std::process::ExitCode {
@@ -288,14 +295,17 @@ fn main() -> std::process::ExitCode {
     let runtime = match stillepost_control::rpc::runtime() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {e}"
+            );
             return std::process::ExitCode::FAILURE;
         }
     };
     match runtime.block_on(run(cli)) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            let _ = writeln!(std::io::stderr(), "error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
