@@ -282,6 +282,7 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
         let _ = writeln!(out, "  error         {}", result.error);
     }
     let origin_missing = result.members.first().is_some_and(|o| o.report_missing);
+    let cancelled = result.outcome() == stillepost_control::proto::Outcome::Cancelled;
     if origin_missing {
         let _ = writeln!(
             out,
@@ -291,8 +292,15 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     } else {
         let _ = writeln!(
             out,
-            "  messages      sent {}, received {}, lost {}",
-            result.messages_sent, result.messages_received, result.lost
+            "  messages      sent {}, received {}, {} {}",
+            result.messages_sent,
+            result.messages_received,
+            if cancelled {
+                "in flight when cancelled"
+            } else {
+                "lost"
+            },
+            result.lost
         );
     }
     for m in result.members.iter().skip(1).filter(|m| m.report_missing) {
@@ -305,8 +313,13 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     if result.messages_unsent > 0 {
         let _ = writeln!(
             out,
-            "  unsent        {}: the window stayed full of lost messages until the timeout",
-            result.messages_unsent
+            "  unsent        {}: {}",
+            result.messages_unsent,
+            if cancelled {
+                "the tour was cancelled before they were sent"
+            } else {
+                "the window stayed full of lost messages until the timeout"
+            }
         );
     }
     if origin_missing {
@@ -363,22 +376,28 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     if result.lost > 0 {
         let _ = writeln!(
             out,
-            "  where {} last seen:",
-            if result.lost == 1 {
-                "the lost message was".to_owned()
-            } else {
-                format!("the {} lost messages were", result.lost)
+            "  where {}:",
+            match (cancelled, result.lost) {
+                (true, 1) => "the message in flight was when the tour was cancelled".to_owned(),
+                (true, n) => format!("the {n} messages in flight were when the tour was cancelled"),
+                (false, 1) => "the lost message was last seen".to_owned(),
+                (false, n) => format!("the {n} lost messages were last seen"),
             }
         );
         for hop in result.hop_losses.iter().filter(|h| h.lost > 0) {
             let _ = writeln!(
                 out,
-                "    hop {}→{} ({} → {}): {} sent, never received",
+                "    hop {}→{} ({} → {}): {} sent, {}",
                 hop.from,
                 hop.to,
                 endpoint(result, hop.from),
                 endpoint(result, hop.to),
-                hop.lost
+                hop.lost,
+                if cancelled {
+                    "not received yet"
+                } else {
+                    "never received"
+                }
             );
         }
         let mut located: u64 = result.hop_losses.iter().map(|h| h.lost).sum();

@@ -78,7 +78,15 @@ fn ctrl_c_in_run_cancels_its_tour_and_prints_what_it_measured() {
     );
     assert_eq!(out.status.code(), Some(130), "{}", stderr(&out));
     assert!(stderr(&out).contains("cancelling tour"), "{}", stderr(&out));
-    assert!(stdout(&out).contains(": cancelled"), "{}", stdout(&out));
+    let text = stdout(&out);
+    assert!(text.contains(": cancelled"), "{text}");
+    // What was in flight or unsent is not called lost.
+    assert!(
+        text.contains("in flight when cancelled")
+            && text.contains("the tour was cancelled before they were sent")
+            && !text.contains("window stayed full"),
+        "{text}"
+    );
 
     // The ring is free at once, and the result is kept, marked cancelled.
     let status = json(&cluster.client(&["status", "--json"]));
