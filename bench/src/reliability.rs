@@ -195,6 +195,31 @@ struct ClientRun {
     stderr: String,
 }
 
+impl ClientRun {
+    /// A client process that ended with `out`, `took` after the moment that counts.
+    fn of(out: &std::process::Output, took: Duration) -> ClientRun {
+        ClientRun {
+            ok: out.status.success(),
+            code: out.status.code(),
+            took,
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+/// Starts `stillepost --coordinator <coordinator> run --json` in the background, its
+/// output piped, recorded.
+fn spawn_run(bench: &mut Bench, coordinator: &str) -> Result<std::process::Child> {
+    let mut cmd = Command::new(&bench.stillepost.path);
+    cmd.args(["--coordinator", coordinator, "run", "--json"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    bench.record(&cmd);
+    cmd.spawn().context("cannot start stillepost run")
+}
+
 fn rss_kb(pid: u32) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
@@ -469,25 +494,13 @@ fn fault(
     };
     let pid = victim.pid();
     let (run, signalled) = if long {
-        let mut cmd = Command::new(&bench.stillepost.path);
-        cmd.args(["--coordinator", &ring.coordinator.control, "run", "--json"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        bench.record(&cmd);
-        let child = cmd.spawn().context("cannot start stillepost run")?;
+        let control = ring.coordinator.control.clone();
+        let child = spawn_run(bench, &control)?;
         std::thread::sleep(Duration::from_millis(1500));
         victim.signal(signal)?;
         let signalled = Instant::now();
         let out = child.wait_with_output()?;
-        let run = ClientRun {
-            ok: out.status.success(),
-            code: out.status.code(),
-            took: signalled.elapsed(),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        };
-        (run, signalled)
+        (ClientRun::of(&out, signalled.elapsed()), signalled)
     } else {
         victim.signal(signal)?;
         let signalled = Instant::now();
@@ -758,24 +771,11 @@ fn link_cut(bench: &mut Bench) -> Result<Vec<String>> {
     ring.lab
         .in_ns(&member, &["ip", "link", "set", "m1", "up"])
         .map_err(anyhow::Error::msg)?;
-    let run = ClientRun {
-        ok: out.status.success(),
-        code: out.status.code(),
-        took,
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    };
+    let run = ClientRun::of(&out, took);
     ring.configure(bench, &["--msgcount", "100"])?;
     let mut cmd = ring.client(bench, &["run", "--json"]);
     bench.record(&cmd);
-    let next = cmd.output()?;
-    let next = ClientRun {
-        ok: next.status.success(),
-        code: next.status.code(),
-        took: Duration::ZERO,
-        stdout: String::from_utf8_lossy(&next.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&next.stderr).into_owned(),
-    };
+    let next = ClientRun::of(&cmd.output()?, Duration::ZERO);
     Ok(vec![
         name,
         "during a tour".into(),
@@ -947,13 +947,8 @@ fn junk_blast(bench: &mut Bench) -> Result<Section> {
     };
     let before = status(bench, &ring)?;
     let rss_before: Vec<u64> = ring.members.iter().map(|m| rss_kb(m.pid())).collect();
-    let mut cmd = Command::new(&bench.stillepost.path);
-    cmd.args(["--coordinator", &ring.coordinator.control, "run", "--json"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    bench.record(&cmd);
-    let run = cmd.spawn().context("cannot start stillepost run")?;
+    let control = ring.coordinator.control.clone();
+    let run = spawn_run(bench, &control)?;
     let started = Instant::now();
     let tour_id = loop {
         let now = status(bench, &ring)?;

@@ -6,29 +6,17 @@
 
 mod support;
 
-use std::process::{Child, Command, Stdio};
+use std::process::Child;
 use std::time::{Duration, Instant};
 
-use support::{Cluster, assert_success, bin, json, stderr, stdout};
+use support::{Cluster, assert_success, json, stderr, stdout};
 
 fn spawn(cluster: &Cluster, args: &[&str]) -> Child {
-    Command::new(bin("stillepost"))
-        .args(["--coordinator", &cluster.coordinator_addr])
-        .args(args)
-        .env_remove("STILLEPOST_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    cluster.spawn(args)
 }
 
-fn signal(child: &Child, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
+fn signal(child: &Child, name: &str) {
+    support::signal(child.id(), name);
 }
 
 /// A long window-1 tour (about 20 s uncancelled).

@@ -5,22 +5,16 @@
 
 mod support;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use support::{Cluster, assert_success, bin, json, scratch_dir, stderr, stdout};
+use support::{Cluster, assert_success, bin, json, scratch_dir, signal, stderr, stdout};
 
 /// Starts `stillepost run` (with `extra` flags) against the cluster, its output piped.
 fn spawn_run(cluster: &Cluster, extra: &[&str]) -> std::process::Child {
-    Command::new(bin("stillepost"))
-        .args(["--coordinator", &cluster.coordinator_addr, "run"])
-        .args(extra)
-        .env_remove("STILLEPOST_TOKEN")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap()
+    let mut args = vec!["run"];
+    args.extend_from_slice(extra);
+    cluster.spawn(&args)
 }
 
 /// SIGKILL of the origin in the middle of a 200,000-message window-1 tour: the run ends
@@ -266,12 +260,9 @@ fn a_restarted_coordinator_takes_up_its_ring_if_the_members_still_have_it() {
     support::assert_failure(&out, 1, &["not configured"]);
 }
 
-/// SIGKILL of a forwarder mid-tour: the coordinator notices its refused control port and
-/// ends the tour within a few seconds, naming it, instead of waiting out the member
-/// timeout (here 30 s).
-#[test]
-fn a_dead_forwarder_ends_the_tour_fast_and_is_named() {
-    let mut cluster = Cluster::start("auto", 3);
+/// A window-1 tour of 200,000 messages (member timeout 30 s) started with `run --json`, 1.5
+/// s under way.
+fn long_tour_under_way(cluster: &Cluster) -> std::process::Child {
     cluster.configure(&[
         "--msgcount",
         "200000",
@@ -280,8 +271,18 @@ fn a_dead_forwarder_ends_the_tour_fast_and_is_named() {
         "--member-timeout",
         "30000",
     ]);
-    let run = spawn_run(&cluster, &["--json"]);
+    let run = spawn_run(cluster, &["--json"]);
     std::thread::sleep(Duration::from_millis(1500));
+    run
+}
+
+/// SIGKILL of a forwarder mid-tour: the coordinator notices its refused control port and
+/// ends the tour within a few seconds, naming it, instead of waiting out the member
+/// timeout (here 30 s).
+#[test]
+fn a_dead_forwarder_ends_the_tour_fast_and_is_named() {
+    let mut cluster = Cluster::start("auto", 3);
+    let run = long_tour_under_way(&cluster);
     cluster.members[1].kill();
     let killed = Instant::now();
     let out = run.wait_with_output().unwrap();
@@ -301,15 +302,6 @@ fn a_dead_forwarder_ends_the_tour_fast_and_is_named() {
     assert!(result["messages_received"].as_u64().unwrap() > 0);
 }
 
-/// Sends `signal` (as kill(1) names it) to process `pid`.
-fn signal(pid: u32, signal: &str) {
-    let status = Command::new("kill")
-        .args([&format!("-{signal}"), &pid.to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success(), "kill -{signal} {pid}");
-}
-
 /// SIGSTOP of a forwarder mid-tour: its kernel still accepts connections, so nothing is
 /// refused; the tour ends within seconds of the tour standing still (not after the member
 /// timeout, here 30 s, plus a deadline per call), naming the member as stopped, without
@@ -317,16 +309,7 @@ fn signal(pid: u32, signal: &str) {
 #[test]
 fn a_stopped_forwarder_ends_the_tour_within_seconds_and_the_ring_recovers() {
     let cluster = Cluster::start("auto", 3);
-    cluster.configure(&[
-        "--msgcount",
-        "200000",
-        "--window",
-        "1",
-        "--member-timeout",
-        "30000",
-    ]);
-    let run = spawn_run(&cluster, &["--json"]);
-    std::thread::sleep(Duration::from_millis(1500));
+    let run = long_tour_under_way(&cluster);
     let pid = cluster.members[1].pid();
     signal(pid, "STOP");
     let stopped = Instant::now();

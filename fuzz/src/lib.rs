@@ -50,6 +50,15 @@ pub fn run(name: &str, data: &[u8]) -> Option<()> {
     Some(())
 }
 
+/// Cases per property test over the harnesses: `STILLEPOST_FUZZ_CASES`, else 2000 (what
+/// `cargo test` runs).
+pub fn property_cases() -> u32 {
+    std::env::var("STILLEPOST_FUZZ_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(2000)
+}
+
 /// The tour the harness's members are armed for.
 pub const TOUR: u64 = 0x5eed_0000_0000_0001;
 /// Messages of the harness's tour.

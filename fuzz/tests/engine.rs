@@ -19,13 +19,6 @@ use stillepost_engine::fragment::{FragmentPlan, Reassembly};
 use stillepost_engine::wire::{HEADER_LEN, Header, Kind, MAX_DATAGRAM};
 use stillepost_fuzz::{Arrival, SLOT, Script, TOUR, run_script};
 
-fn cases() -> u32 {
-    std::env::var("STILLEPOST_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000)
-}
-
 /// A datagram: arbitrary bytes, or a header with wild fields (kind, flags, the armed tour
 /// or another, any sequence, fragment fields, length and times) in a datagram of any size.
 fn datagram() -> impl Strategy<Value = Vec<u8>> {
@@ -73,7 +66,7 @@ fn datagram() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig::with_cases(stillepost_fuzz::property_cases()))]
 
     /// The whole receive path, with and without a ring key, as a forwarder or as the
     /// origin, from the previous member or elsewhere, the datagram tagged right or not,

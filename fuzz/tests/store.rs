@@ -7,13 +7,6 @@ use proptest::prelude::*;
 use prost::Message as _;
 use stillepost_control::proto::TourResult;
 
-fn cases() -> u32 {
-    std::env::var("STILLEPOST_FUZZ_CASES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(2000)
-}
-
 /// Bytes that are a valid result with some bytes flipped or cut, or anything at all.
 fn stored_bytes() -> impl Strategy<Value = Vec<u8>> {
     let valid = TourResult {
@@ -41,7 +34,7 @@ fn stored_bytes() -> impl Strategy<Value = Vec<u8>> {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(cases()))]
+    #![proptest_config(ProptestConfig::with_cases(stillepost_fuzz::property_cases()))]
 
     #[test]
     fn stored_files_of_any_content_are_read_or_refused(bytes in stored_bytes()) {

@@ -327,6 +327,19 @@ impl Cluster {
         self.controls.join(",")
     }
 
+    /// Starts `stillepost --coordinator <this> <args>` in the background, its output piped.
+    pub fn spawn(&self, args: &[&str]) -> Child {
+        Command::new(bin("stillepost"))
+            .args(["--coordinator", &self.coordinator_addr])
+            .args(args)
+            .env_remove("STILLEPOST_TOKEN")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start stillepost")
+    }
+
     /// Runs `stillepost --coordinator <this> <args>`.
     pub fn client(&self, args: &[&str]) -> Output {
         let mut all = vec!["--coordinator", &self.coordinator_addr];
@@ -388,6 +401,15 @@ pub fn stillepost_env(args: &[&str], env: &[(&str, &str)]) -> Output {
         .stdin(Stdio::null())
         .output()
         .expect("run stillepost")
+}
+
+/// Sends `signal` (as kill(1) names it: INT, STOP, CONT, ...) to process `pid`.
+pub fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
 }
 
 pub fn stdout(out: &Output) -> String {
