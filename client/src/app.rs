@@ -794,6 +794,16 @@ pub async fn report(
             )));
         }
     };
+    if format != ReportFormat::Hgrm
+        && (args.tour_histogram
+            || args.hop.is_some()
+            || args.residence.is_some()
+            || args.out_dir.is_some())
+    {
+        return Err(invalid(
+            "--tour, --hop, --residence and --out-dir choose hgrm files (one histogram each); the other formats hold every histogram",
+        ));
+    }
     // Refused before asking the coordinator: a PNG would only garble the terminal.
     if format == ReportFormat::Png && args.out.is_none() && std::io::stdout().is_terminal() {
         return Err(invalid(
@@ -803,16 +813,60 @@ pub async fn report(
     let result = coord.result(&args.tour).await?;
     let bytes = match format {
         ReportFormat::Hgrm => {
-            let mut out = String::new();
             let histograms = crate::export::histograms(&result)?;
-            let many = histograms.len() > 1;
-            for (tag, h) in histograms {
-                if many {
-                    out.push_str(&format!("# {tag}\n"));
+            let id = report::tour_id(result.tour_id);
+            if let Some(dir) = &args.out_dir {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("--out-dir {}: cannot make it", dir.display()))?;
+                let mut written = String::new();
+                for (tag, h) in &histograms {
+                    let path = dir.join(format!("{id}-{tag}.hgrm"));
+                    std::fs::write(&path, crate::export::hgrm(h, args.unit.scale()))
+                        .with_context(|| format!("--out-dir: cannot write {}", path.display()))?;
+                    written.push_str(&format!("{}\n", path.display()));
                 }
-                out.push_str(&crate::export::hgrm(&h, args.unit.scale()));
+                return crate::out::print(&written);
             }
-            out.into_bytes()
+            let (wanted, what) = match (args.hop, args.residence) {
+                (Some(i), _) => (format!("hop-{i}-"), format!("hop {i}")),
+                (_, Some(m)) => (format!("residence-{m}"), format!("member {m}'s residence")),
+                _ => ("tour".to_owned(), "the tour's latency".to_owned()),
+            };
+            let chosen = args.tour_histogram || args.hop.is_some() || args.residence.is_some();
+            let tags: Vec<&str> = histograms.iter().map(|(t, _)| t.as_str()).collect();
+            let found = histograms.iter().find(|(tag, _)| {
+                tag == &wanted || (wanted.ends_with('-') && tag.starts_with(&wanted))
+            });
+            let (tag, h) = match (found, histograms.first()) {
+                (Some(found), _) => found,
+                // A partial result (the origin sent no report) has no tour histogram: the
+                // default export gives the first one it has, and says so.
+                (None, Some(first)) if !chosen => {
+                    crate::out::eprint(&format!(
+                        "note: tour {id} has no tour latency (its origin sent no report); this is {}; it has {}\n",
+                        first.0,
+                        tags.join(", ")
+                    ));
+                    first
+                }
+                _ => {
+                    return Err(invalid(format!(
+                        "tour {id} has no histogram of {what}; it has {}",
+                        if tags.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            tags.join(", ")
+                        }
+                    )));
+                }
+            };
+            let others = histograms.len().saturating_sub(1);
+            if !chosen && tag == "tour" && others > 0 && std::io::stderr().is_terminal() {
+                crate::out::eprint(&format!(
+                    "note: the tour's latency; --hop I, --residence M or --out-dir DIR for the other {others} histograms\n"
+                ));
+            }
+            crate::export::hgrm(h, args.unit.scale()).into_bytes()
         }
         ReportFormat::Hlog => crate::export::hlog(&result)?.into_bytes(),
         ReportFormat::Csv => crate::export::csv(&result)?.into_bytes(),

@@ -159,6 +159,21 @@ pub struct ReportArgs {
     /// hgrm, svg and png: the unit latencies are printed or plotted in.
     #[arg(long, value_enum, default_value_t = Unit::Us)]
     pub unit: Unit,
+    /// hgrm: the tour's latency histogram (the default: an hgrm file holds one histogram,
+    /// as HdrHistogram's plotters and parsers read it).
+    #[arg(long = "tour", group = "histogram")]
+    pub tour_histogram: bool,
+    /// hgrm: the latency histogram of hop I (from member I to the next).
+    #[arg(long, value_name = "I", group = "histogram")]
+    pub hop: Option<u32>,
+    /// hgrm: member M's residence histogram (arrival to forward).
+    #[arg(long, value_name = "M", group = "histogram")]
+    pub residence: Option<u32>,
+    /// hgrm: every histogram of the tour, each into its own file in DIR named after what
+    /// it holds (<tour-id>-tour.hgrm, <tour-id>-hop-0-1.hgrm, <tour-id>-residence-1.hgrm,
+    /// ...); the files written are listed on stdout.
+    #[arg(long, value_name = "DIR", group = "histogram", conflicts_with = "out")]
+    pub out_dir: Option<std::path::PathBuf>,
 }
 
 /// Units of the hgrm value column and of the plots' latency axis.

@@ -74,19 +74,9 @@ fn exports_read_back_with_hdrhistograms_own_implementations() {
         "hgrm",
     ]);
     assert_success(&out);
-    // With several histograms each section starts with `# <tag>`; the tour's is first.
-    let all = stdout(&out);
-    let ours: String = all
-        .lines()
-        .skip_while(|l| *l != "# tour")
-        .skip(1)
-        .take_while(|l| !l.starts_with("# "))
-        .map(|l| format!("{l}\n"))
-        .collect();
-    assert!(
-        all.contains("# hop-0-1\n") && all.contains("# residence-2\n"),
-        "{all}"
-    );
+    // One histogram per file: the tour's by default, nothing else in it.
+    let ours = stdout(&out);
+    assert!(!ours.contains("# "), "{ours}");
     let theirs = java(&["hgrm", encoded]);
     assert!(ours.lines().count() > 20, "{ours}");
     for (n, (a, b)) in ours.lines().zip(theirs.lines()).enumerate() {
@@ -101,6 +91,67 @@ fn exports_read_back_with_hdrhistograms_own_implementations() {
         ours.lines().count(),
         theirs.lines().count(),
         "ours:\n{ours}\nHdrHistogram:\n{theirs}"
+    );
+
+    // --out-dir: every histogram in a file of its own, named after what it holds, each
+    // exactly what HdrHistogram prints for that histogram.
+    let files_dir = scratch_dir("hgrm-files");
+    let id = tour["tour_id"].as_str().unwrap();
+    let out = cluster.client(&[
+        "report",
+        id,
+        "--format",
+        "hgrm",
+        "--out-dir",
+        files_dir.to_str().unwrap(),
+    ]);
+    assert_success(&out);
+    let histograms = doc["histograms"].as_array().unwrap();
+    assert_eq!(
+        stdout(&out).lines().count(),
+        histograms.len(),
+        "{}",
+        stdout(&out)
+    );
+    for h in histograms {
+        let tag = h["tag"].as_str().unwrap();
+        let path = files_dir.join(format!("{id}-{tag}.hgrm"));
+        assert!(
+            stdout(&out).contains(path.to_str().unwrap()),
+            "{}",
+            stdout(&out)
+        );
+        let ours = std::fs::read_to_string(&path).unwrap();
+        let theirs = java(&["hgrm", h["hdr_v2_deflate_base64"].as_str().unwrap()]);
+        assert_eq!(ours, theirs, "{tag}");
+    }
+    for tag in [
+        "tour",
+        "hop-0-1",
+        "hop-1-2",
+        "hop-2-0",
+        "residence-1",
+        "residence-2",
+    ] {
+        assert!(files_dir.join(format!("{id}-{tag}.hgrm")).exists(), "{tag}");
+    }
+    // --hop and --residence print the one file's histogram.
+    let hop = cluster.client(&["report", id, "--format", "hgrm", "--hop", "1"]);
+    assert_eq!(
+        stdout(&hop),
+        std::fs::read_to_string(files_dir.join(format!("{id}-hop-1-2.hgrm"))).unwrap()
+    );
+    let residence = cluster.client(&["report", id, "--format", "hgrm", "--residence", "2"]);
+    assert_eq!(
+        stdout(&residence),
+        std::fs::read_to_string(files_dir.join(format!("{id}-residence-2.hgrm"))).unwrap()
+    );
+    let missing = cluster.client(&["report", id, "--format", "hgrm", "--hop", "7"]);
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(
+        stderr(&missing).contains("has no histogram of hop 7; it has tour, hop-0-1"),
+        "{}",
+        stderr(&missing)
     );
 
     // hlog: Java's and Python's log readers find the same histogram as the run reported.
@@ -253,13 +304,10 @@ fn hex(color: [u8; 3]) -> String {
     format!("#{:02X}{:02X}{:02X}", color[0], color[1], color[2])
 }
 
-/// The rows of one `# <tag>` section of an hgrm report that have a 1/(1-Percentile)
-/// column: every percentile step but the final 100 % one.
-fn hgrm_rows(hgrm: &str, tag: &str) -> usize {
+/// The rows of an hgrm file that have a 1/(1-Percentile) column: every percentile step
+/// but the final 100 % one.
+fn hgrm_rows(hgrm: &str) -> usize {
     hgrm.lines()
-        .skip_while(|l| *l != format!("# {tag}"))
-        .skip(1)
-        .take_while(|l| !l.starts_with("# "))
         .filter(|l| {
             let fields: Vec<&str> = l.split_whitespace().collect();
             fields.len() == 4 && fields.iter().all(|f| f.parse::<f64>().is_ok())
@@ -285,10 +333,17 @@ fn plots_draw_every_histogram_as_a_labelled_percentile_line() {
     cluster.configure(&["--msgcount", "2000", "--window", "16"]);
     let tour = cluster.tour();
     let id = tour["tour_id"].as_str().unwrap();
-    let out = cluster.client(&["report", "latest", "--format", "hgrm"]);
-    assert_success(&out);
-    let hgrm = stdout(&out);
     let dir = scratch_dir("plots");
+    let out = cluster.client(&[
+        "report",
+        "latest",
+        "--format",
+        "hgrm",
+        "--out-dir",
+        dir.to_str().unwrap(),
+    ]);
+    assert_success(&out);
+    let hgrm = |tag: &str| std::fs::read_to_string(dir.join(format!("{id}-{tag}.hgrm"))).unwrap();
 
     // svg: a well-formed document of the plot's size with every label.
     let svg_path = dir.join("tour.svg");
@@ -357,8 +412,8 @@ fn plots_draw_every_histogram_as_a_labelled_percentile_line() {
             .map(|n| polyline_points(*n))
             .max_by_key(Vec::len)
             .unwrap_or_else(|| panic!("no {tag} line in {svg}"));
-        let rows = hgrm_rows(&hgrm, &tag);
-        assert!(rows > 20, "{tag}: {rows} hgrm rows\n{hgrm}");
+        let rows = hgrm_rows(&hgrm(&tag));
+        assert!(rows > 20, "{tag}: {rows} hgrm rows\n{}", hgrm(&tag));
         assert_eq!(line.len(), rows, "{tag}: points {line:?}");
         for pair in line.windows(2) {
             assert!(pair[0].0 < pair[1].0, "{tag}: x not increasing: {pair:?}");
