@@ -207,10 +207,7 @@ pub fn json_doc(result: &TourResult) -> Result<serde_json::Value> {
     use base64::Engine as _;
     // The histograms first: a corrupt one is named with its tour.
     let histograms = histograms(result)?;
-    let mut doc = crate::report::tour_json(result)?;
-    if let Some(map) = doc.as_object_mut() {
-        map.insert("schema_version".into(), crate::out::SCHEMA_VERSION.into());
-    }
+    let mut doc = crate::out::versioned(crate::report::tour_json(result)?);
     let mut encoded = Vec::new();
     for (tag, h) in histograms {
         let bytes = stillepost_engine::histogram::encode(&h)?;

@@ -60,13 +60,18 @@ pub fn is_closed(error: &anyhow::Error) -> bool {
     })
 }
 
-/// Prints `doc` as this invocation's JSON document, with its `schema_version`.
-pub fn document(mut doc: serde_json::Value) -> anyhow::Result<()> {
+/// `doc` with its `schema_version`.
+pub fn versioned(mut doc: serde_json::Value) -> serde_json::Value {
     if let Some(map) = doc.as_object_mut() {
         map.insert("schema_version".into(), SCHEMA_VERSION.into());
     }
+    doc
+}
+
+/// Prints `doc` as this invocation's JSON document, with its `schema_version`.
+pub fn document(doc: serde_json::Value) -> anyhow::Result<()> {
     DOCUMENT.store(true, Ordering::Relaxed);
-    print(&(serde_json::to_string_pretty(&doc)? + "\n"))
+    print(&(serde_json::to_string_pretty(&versioned(doc))? + "\n"))
 }
 
 /// Under `--json`, an error that ended the program before it printed its document becomes

@@ -27,7 +27,7 @@ use stillepost_control::proto::{StoredRing, TourResult};
 use stillepost_control::store::ResultStore;
 use stillepost_engine::auth::RingKey;
 use stillepost_engine::counters::{CounterSet, MemberCounters};
-use stillepost_engine::endpoint::{Endpoint, Offload, Receive, RingSetup};
+use stillepost_engine::endpoint::{Endpoint, Offload, Receive, RingSetup, segments};
 use stillepost_engine::fragment::{FragmentPlan, Reassembly};
 use stillepost_engine::pool::Pool;
 use stillepost_engine::tour::{RingPosition, TourConfig};
@@ -231,14 +231,6 @@ impl Script {
     }
 }
 
-/// Datagrams a receive of `len` bytes holds with GRO segments of `segment_size`.
-fn datagrams_in(len: usize, segment_size: Option<usize>) -> u64 {
-    match segment_size {
-        Some(s) if s < len => len.div_ceil(s) as u64,
-        _ => 1,
-    }
-}
-
 /// The receive path: every arrival of the script goes to a member (the origin sends its
 /// first messages first); nothing may panic, and in an unfragmented tour each datagram
 /// ends in exactly one count.
@@ -281,9 +273,11 @@ pub fn run_script(script: &Script) -> Endpoint {
                 key.datagram_key().sign(&mut slot[..len]);
             }
         }
+        // The datagrams of the receive, split as the endpoint splits a GRO receive.
         let stride = arrival.segment_size.filter(|&s| s < len).unwrap_or(len);
-        for chunk in slot[..len].chunks(stride.max(1)) {
-            parse_alone(chunk);
+        let pieces: Vec<(usize, usize)> = segments(0, len, stride).collect();
+        for &(at, n) in &pieces {
+            parse_alone(&slot[at..at + n]);
         }
         let before = accounted(&endpoint);
         endpoint.handle_receive(
@@ -303,7 +297,7 @@ pub fn run_script(script: &Script) -> Endpoint {
             &mut pool,
         );
         if !script.fragmented {
-            let expected = before + datagrams_in(len, arrival.segment_size);
+            let expected = before + pieces.len() as u64;
             assert_eq!(
                 accounted(&endpoint),
                 expected,
