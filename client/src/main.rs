@@ -10,6 +10,7 @@ mod out;
 mod ping;
 mod plot;
 mod report;
+mod table;
 mod tune;
 
 /// The rule for tests that cannot run here, shared with the integration tests.

@@ -11,6 +11,7 @@ use stillepost_engine::counters::CounterSet;
 use stillepost_engine::histogram::Summary;
 
 use crate::histogram::{UndecodableHistogram, Whose, summary};
+use crate::table::{Align, Table, ranges, wrapped};
 
 /// A tour id as users see it: 16 hex digits.
 pub fn tour_id(id: u64) -> String {
@@ -130,20 +131,56 @@ fn summary_json(s: &Summary) -> Value {
 }
 
 /// Sum of the hops' and forwarders' medians against the tour's median: how well the
-/// per-hop figures add up to the tour.
+/// per-hop figures add up to the tour. `None` unless every part has data: a sum with
+/// parts missing would compare nothing.
 fn consistency(result: &TourResult) -> Result<Option<(u64, u64, u64)>, UndecodableHistogram> {
-    if result.hops.is_empty() {
+    if result.hops.is_empty() || result.members.iter().any(|m| m.report_missing) {
         return Ok(None);
     }
+    let tour = latency_summary(result)?;
+    let mut parts = vec![tour];
     let mut hops = 0;
     for h in &result.hops {
-        hops += hop_summary(h)?.p50_ns;
+        let s = hop_summary(h)?;
+        hops += s.p50_ns;
+        parts.push(s);
     }
     let mut residence = 0;
     for m in result.members.iter().skip(1) {
-        residence += residence_summary(m)?.p50_ns;
+        let s = residence_summary(m)?;
+        residence += s.p50_ns;
+        parts.push(s);
     }
-    Ok(Some((hops, residence, latency_summary(result)?.p50_ns)))
+    if parts.iter().any(|s| s.count == 0) {
+        return Ok(None);
+    }
+    Ok(Some((hops, residence, tour.p50_ns)))
+}
+
+/// Lost messages as a percentage of those sent; `None` when none were sent.
+fn loss_percent(result: &TourResult) -> Option<f64> {
+    (result.messages_sent > 0).then(|| result.lost as f64 * 100.0 / result.messages_sent as f64)
+}
+
+/// A rate with a decimal prefix, as iperf3 writes it: `rate(15.89e6, "bit/s")` is
+/// "15.89 Mbit/s".
+fn rate(per_second: f64, unit: &str) -> String {
+    let (value, prefix) = if per_second >= 1e9 {
+        (per_second / 1e9, "G")
+    } else if per_second >= 1e6 {
+        (per_second / 1e6, "M")
+    } else if per_second >= 1e3 {
+        (per_second / 1e3, "K")
+    } else {
+        (per_second, "")
+    };
+    format!("{value:.2} {prefix}{unit}")
+}
+
+/// A signed duration in the unit that reads best: "-2.763 s", "+0.50 µs".
+fn signed_duration(ns: i64) -> String {
+    let sign = if ns < 0 { "-" } else { "+" };
+    format!("{sign}{}", duration(ns.unsigned_abs()))
 }
 
 /// Whether a hop's clock offset is known: zero on one clock, else measured by probes.
@@ -237,6 +274,8 @@ pub fn tour_json(result: &TourResult) -> Result<Value, UndecodableHistogram> {
         "lost": result.lost,
         "throughput_msgs_per_s": msgs_per_s,
         "throughput_bytes_per_s": bytes_per_s,
+        "throughput_bits_per_s": bytes_per_s * 8.0,
+        "loss_percent": loss_percent(result),
         "tour_latency": summary_json(&latency_summary(result)?),
         "tour_latency_corrected": if result.tour_latency_corrected.is_empty() {
             None
@@ -292,7 +331,7 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     } else {
         let _ = writeln!(
             out,
-            "  messages      sent {}, received {}, {} {}",
+            "  messages      sent {}, received {}, {} {}{}",
             result.messages_sent,
             result.messages_received,
             if cancelled {
@@ -300,7 +339,8 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
             } else {
                 "lost"
             },
-            result.lost
+            result.lost,
+            loss_percent(result).map_or(String::new(), |p| format!(" ({p:.2} %)"))
         );
     }
     for m in result.members.iter().skip(1).filter(|m| m.report_missing) {
@@ -336,43 +376,17 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
         let (msgs, bytes) = throughput(result);
         let _ = writeln!(
             out,
-            "  throughput    {msgs:.0} msg/s, {:.2} MB/s",
-            bytes / 1e6
+            "  throughput    {} msg/s, {} of payload ({})",
+            if msgs >= 100.0 {
+                format!("{msgs:.0}")
+            } else {
+                format!("{msgs:.2}")
+            },
+            rate(bytes * 8.0, "bit/s"),
+            rate(bytes, "B/s")
         );
-        let s = latency_summary(result)?;
-        let _ = writeln!(
-            out,
-            "  tour latency  {:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-            "min", "p50", "p90", "p99", "p99.9", "max"
-        );
-        let us = |ns: u64| format!("{:.2}", ns as f64 / 1e3);
-        let corrected = !result.tour_latency_corrected.is_empty();
-        let mut rows = vec![(if corrected { "(µs) sent" } else { "(µs)" }, s)];
-        if corrected {
-            rows.push(("(µs) intended", intended_summary(result)?));
-        }
-        for (name, s) in &rows {
-            let _ = writeln!(
-                out,
-                "  {name:<14}{:>10} {:>10} {:>10} {:>10} {:>10} {:>10}",
-                us(s.min_ns),
-                us(s.p50_ns),
-                us(s.p90_ns),
-                us(s.p99_ns),
-                us(s.p999_ns),
-                us(s.max_ns)
-            );
-        }
-        if corrected {
-            let _ = writeln!(
-                out,
-                "                from the actual send (sent) and from the scheduled send (intended: corrected for coordinated omission)"
-            );
-        }
     }
-    if !result.hops.is_empty() {
-        hops_text(&mut out, result)?;
-    }
+    latency_text(&mut out, result)?;
     if result.lost > 0 {
         let _ = writeln!(
             out,
@@ -483,93 +497,258 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     Ok(out)
 }
 
-/// Per hop and per member, percentiles in µs with loss, duplicates, reordering and the
-/// clock bound; then how the hops and residences add up to the tour.
-fn hops_text(out: &mut String, result: &TourResult) -> Result<(), UndecodableHistogram> {
-    let us = |ns: u64| format!("{:.2}", ns as f64 / 1e3);
-    let row = |out: &mut String, name: &str, s: &Summary, extra: &str| {
-        let _ = writeln!(
-            out,
-            "  {name:<14}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9}{extra}",
-            us(s.min_ns),
-            us(s.p50_ns),
-            us(s.p90_ns),
-            us(s.p99_ns),
-            us(s.p999_ns),
-            us(s.p9999_ns),
-            us(s.max_ns)
-        );
+/// A percentile column: its heading, the samples it needs, its value in a summary.
+type Percentile = (&'static str, u64, fn(&Summary) -> u64);
+
+/// The percentiles of the text tables, each shown where at least one sample lies beyond
+/// it: with fewer samples it is the largest value, which `max` already shows.
+const PERCENTILES: [Percentile; 5] = [
+    ("p50", 2, |s| s.p50_ns),
+    ("p90", 10, |s| s.p90_ns),
+    ("p99", 100, |s| s.p99_ns),
+    ("p99.9", 1_000, |s| s.p999_ns),
+    ("p99.99", 10_000, |s| s.p9999_ns),
+];
+
+/// One row of the latency table: its name, its summary or why it has none, and for a hop
+/// its counters and clock.
+struct LatencyRow<'a> {
+    name: String,
+    summary: Result<Summary, String>,
+    hop: Option<&'a HopResult>,
+}
+
+/// A summary, or why there is none: a histogram without samples is "no data", never a
+/// row of zeros.
+fn measured(s: Summary, why_none: impl FnOnce() -> String) -> Result<Summary, String> {
+    if s.count > 0 { Ok(s) } else { Err(why_none()) }
+}
+
+/// The tour's latency, then each hop's and each forwarder's residence, in one table in µs:
+/// sample count, min, the percentiles the sample counts support, max, mean and standard
+/// deviation, and for the hops their losses and clock; then how the parts add up to the
+/// tour.
+fn latency_text(out: &mut String, result: &TourResult) -> Result<(), UndecodableHistogram> {
+    let silent = |index: u32| {
+        result
+            .members
+            .get(index as usize)
+            .is_some_and(|m| m.report_missing)
     };
-    let _ = writeln!(
-        out,
-        "  {:<14}{:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>9} {:>6} {:>5} {:>7}  error bound (µs)",
-        "per hop (µs)",
-        "min",
-        "p50",
-        "p90",
-        "p99",
-        "p99.9",
-        "p99.99",
-        "max",
-        "lost",
-        "dup",
-        "reorder"
-    );
+    let mut rows = Vec::new();
+    if !silent(0) {
+        let corrected = !result.tour_latency_corrected.is_empty();
+        rows.push(LatencyRow {
+            name: if corrected { "tour sent" } else { "tour" }.to_owned(),
+            summary: measured(latency_summary(result)?, || {
+                "no data: no message came back".to_owned()
+            }),
+            hop: None,
+        });
+        if corrected {
+            rows.push(LatencyRow {
+                name: "tour intended".to_owned(),
+                summary: measured(intended_summary(result)?, || {
+                    "no data: no message came back".to_owned()
+                }),
+                hop: None,
+            });
+        }
+    }
     for h in &result.hops {
-        let c = h.hop_counters();
-        let extra = format!(
-            " {:>6} {:>5} {:>7}  {}",
-            c.lost,
-            c.duplicates,
-            c.reordered,
-            clock_text(h)
-        );
-        row(
-            out,
-            &format!("hop {}→{}", h.from, h.to),
-            &hop_summary(h)?,
-            &extra,
-        );
+        rows.push(LatencyRow {
+            name: format!("hop {}→{}", h.from, h.to),
+            summary: measured(hop_summary(h)?, || {
+                if silent(h.to) {
+                    format!("no data: member {} sent no report", h.to)
+                } else {
+                    "no data: no message crossed it".to_owned()
+                }
+            }),
+            hop: Some(h),
+        });
     }
-    row(out, "tour", &latency_summary(result)?, "");
-    if !result.tour_latency_corrected.is_empty() {
-        row(out, "tour intended", &intended_summary(result)?, "");
-    }
-    let _ = writeln!(out, "  residence (µs), arrival → forward:");
+    let residence_from = rows.len();
     for m in result.members.iter().skip(1) {
-        row(
-            out,
-            &format!("member {}", m.index),
-            &residence_summary(m)?,
-            "",
-        );
+        rows.push(LatencyRow {
+            name: format!("member {}", m.index),
+            summary: measured(residence_summary(m)?, || {
+                if m.report_missing {
+                    "no data: it sent no report".to_owned()
+                } else if m.member_counters().tour.forwarded == 0 {
+                    "no data: it forwarded no message".to_owned()
+                } else {
+                    "no data: its residence times were not recorded".to_owned()
+                }
+            }),
+            hop: None,
+        });
     }
-    if let Some((hops, residence, tour)) = consistency(result)? {
-        let bounds: u64 = result.hops.iter().map(|h| h.error_bound_ns).sum();
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let counts = || {
+        rows.iter()
+            .filter_map(|r| r.summary.as_ref().ok())
+            .map(|s| s.count)
+    };
+    let largest = counts().max().unwrap_or(0);
+    let smallest = counts().min().unwrap_or(0);
+    let shown: Vec<_> = PERCENTILES
+        .iter()
+        .filter(|(_, needs, _)| largest >= *needs)
+        .collect();
+    let hops = !result.hops.is_empty();
+    // µs to two decimals, unless the largest value is 100 ms or more: then ms to three.
+    let top = rows
+        .iter()
+        .filter_map(|r| r.summary.as_ref().ok())
+        .map(|s| s.max_ns)
+        .max()
+        .unwrap_or(0);
+    let (heading, divisor, decimals) = if top >= 100_000_000 {
+        ("latency (ms)", 1e6, 3)
+    } else {
+        ("latency (µs)", 1e3, 2)
+    };
+    let mut columns = vec![(heading, Align::Left), ("count", Align::Right)];
+    columns.push(("min", Align::Right));
+    columns.extend(shown.iter().map(|(name, _, _)| (*name, Align::Right)));
+    columns.extend([
+        ("max", Align::Right),
+        ("mean", Align::Right),
+        ("stdev", Align::Right),
+    ]);
+    if hops {
+        columns.extend([
+            ("lost", Align::Right),
+            ("dup", Align::Right),
+            ("reorder", Align::Right),
+            ("clock error bound (µs)", Align::Left),
+        ]);
+    }
+    let mut table = Table::new(columns);
+    let value = |ns: u64| format!("{:.decimals$}", ns as f64 / divisor);
+    for (i, row) in rows.iter().enumerate() {
+        if i == residence_from {
+            table.line("residence, arrival → forward:");
+        }
+        let mut cells = vec![row.name.clone()];
+        match &row.summary {
+            Ok(s) => {
+                cells.push(s.count.to_string());
+                cells.push(value(s.min_ns));
+                for (_, needs, percentile) in &shown {
+                    cells.push(if s.count >= *needs {
+                        value(percentile(s))
+                    } else {
+                        "–".to_owned()
+                    });
+                }
+                cells.extend([value(s.max_ns), value(s.mean_ns), value(s.stdev_ns)]);
+            }
+            Err(why) => {
+                cells.push("0".to_owned());
+                cells.push(why.clone());
+            }
+        }
+        if let (Some(h), Ok(_)) = (row.hop, &row.summary) {
+            let c = h.hop_counters();
+            cells.extend([
+                c.lost.to_string(),
+                c.duplicates.to_string(),
+                c.reordered.to_string(),
+                clock_text(h),
+            ]);
+        }
+        if row.summary.is_err() {
+            // The reason spans the columns after the count.
+            let name = cells.remove(0);
+            let count = cells.remove(0);
+            table.note(vec![name, count], cells.remove(0));
+        } else {
+            table.row(cells);
+        }
+    }
+    out.push_str(&table.render(2));
+    if shown.len() < PERCENTILES.len()
+        || PERCENTILES
+            .iter()
+            .any(|(_, n, _)| smallest < *n && largest >= *n)
+    {
         let _ = writeln!(
             out,
-            "  hops + residence p50 {} µs, tour p50 {} µs: difference {:.2} µs (clock bounds ±{} µs)",
-            us(hops + residence),
-            us(tour),
-            (tour as f64 - (hops + residence) as f64) / 1e3,
-            us(bounds)
+            "  a percentile is shown where at least one sample lies beyond it (p99 from 100 samples, p99.9 from 1,000, p99.99 from 10,000); – marks a row with fewer"
         );
     }
-    let mut stamps: Vec<String> = result
-        .hops
-        .iter()
-        .map(|h| format!("member {} {}", h.to, h.timestamping().name()))
-        .collect();
-    stamps.sort();
+    if !result.tour_latency_corrected.is_empty() && !silent(0) {
+        let _ = writeln!(
+            out,
+            "  tour latency from the actual send (sent) and from the scheduled send (intended: corrected for coordinated omission)"
+        );
+    }
+    match consistency(result)? {
+        Some((hops, residence, tour)) => {
+            let bounds: u64 = result.hops.iter().map(|h| h.error_bound_ns).sum();
+            let _ = writeln!(
+                out,
+                "  hops + residence p50 {}, tour p50 {}: difference {} (clock bounds ±{})",
+                duration(hops + residence),
+                duration(tour),
+                signed_duration(tour as i64 - (hops + residence) as i64),
+                duration(bounds)
+            );
+        }
+        None if hops => {
+            let _ = writeln!(
+                out,
+                "  hops + residence against the tour: not compared, some hops or members have no data"
+            );
+        }
+        None => {}
+    }
+    if hops {
+        arrival_times(out, result);
+    }
     let negative: u64 = result.hops.iter().map(|h| h.hop_counters().negative).sum();
-    let _ = writeln!(out, "  arrival times: {}", stamps.join(", "));
     if negative > 0 {
         let _ = writeln!(
             out,
-            "  {negative} hop latencies came out negative (the clocks disagree by more than the offset found) and were recorded as 0; see the error bounds"
+            "  {} came out negative (the clocks disagree by more than the offset found) and {} recorded as 0; see the error bounds",
+            plural(negative, "hop latency").replace("latencys", "latencies"),
+            if negative == 1 { "was" } else { "were" }
         );
     }
     Ok(())
+}
+
+/// Where each member's arrival times came from, grouped by source with the members in
+/// ranges ("kernel-software at members 1–63; application at member 0").
+fn arrival_times(out: &mut String, result: &TourResult) {
+    let mut by_source: Vec<(&str, Vec<u32>)> = Vec::new();
+    for h in &result.hops {
+        let source = h.timestamping().name();
+        match by_source.iter_mut().find(|(s, _)| *s == source) {
+            Some((_, members)) => members.push(h.to),
+            None => by_source.push((source, vec![h.to])),
+        }
+    }
+    let groups: Vec<String> = by_source
+        .iter_mut()
+        .map(|(source, members)| {
+            members.sort_unstable();
+            format!(
+                "{source} at {} {}",
+                if members.len() == 1 {
+                    "member"
+                } else {
+                    "members"
+                },
+                ranges(members)
+            )
+        })
+        .collect();
+    out.push_str(&wrapped("  arrival times: ", &groups, ';', 100));
 }
 
 fn member_info_json(m: &MemberInfo) -> Value {
@@ -593,12 +772,19 @@ fn member_info_json(m: &MemberInfo) -> Value {
     })
 }
 
-/// Every counter with words for the text report that moved ("3 duplicates").
+/// Every counter with words for the text report that moved ("1 message received again").
 fn noted(counters: &stillepost_engine::counters::MemberCounters) -> Vec<String> {
     counters
         .counters()
         .filter(|(_, n)| *n > 0)
-        .filter_map(|(def, n)| Some(format!("{n} {}", def.note?)))
+        .filter_map(|(def, n)| {
+            let unit = if n == 1 {
+                def.unit.singular()
+            } else {
+                def.unit.name()
+            };
+            Some(format!("{n} {unit} {}", def.note?))
+        })
         .collect()
 }
 
@@ -608,29 +794,32 @@ fn lifetime(m: &MemberInfo) -> stillepost_engine::counters::MemberCounters {
 }
 
 fn members_table(out: &mut String, members: &[MemberInfo]) {
-    let _ = writeln!(
-        out,
-        "  {:<7} {:<22} {:<22} {:<12} {:<8} {:<6} cpu",
-        "member", "control", "peer", "state", "backend", "poll"
-    );
+    let mut table = Table::new([
+        ("member", Align::Right),
+        ("control", Align::Left),
+        ("peer", Align::Left),
+        ("state", Align::Left),
+        ("backend", Align::Left),
+        ("poll", Align::Left),
+        ("cpu", Align::Left),
+    ]);
     for m in members {
         let cpu = if m.cpu >= 0 {
             m.cpu.to_string()
         } else {
             "any".to_string()
         };
-        let _ = writeln!(
-            out,
-            "  {:<7} {:<22} {:<22} {:<12} {:<8} {:<6} {cpu}",
-            m.index,
-            m.control_endpoint,
-            m.peer_endpoint,
-            m.state().name(),
-            m.backend().name(),
-            m.poll().name()
-        );
+        table.row(vec![
+            m.index.to_string(),
+            m.control_endpoint.clone(),
+            m.peer_endpoint.clone(),
+            m.state().name().to_owned(),
+            m.backend().name().to_owned(),
+            m.poll().name().to_owned(),
+            cpu,
+        ]);
         if !m.error.is_empty() {
-            let _ = writeln!(out, "          {}", m.error);
+            table.line(format!("        {}", m.error));
         }
         if m.rcvbuf_requested > 0 {
             let offload = match (m.gso_segment, m.gro) {
@@ -643,16 +832,16 @@ fn members_table(out: &mut String, members: &[MemberInfo]) {
                     )
                 }
             };
-            let _ = writeln!(
-                out,
-                "          socket buffers (asked → granted, which the kernel doubles): receive {} → {} B, send {} → {} B; offload: {offload}",
+            table.line(format!(
+                "        socket buffers (asked → granted, which the kernel doubles): receive {} → {} B, send {} → {} B; offload: {offload}",
                 m.rcvbuf_requested, m.rcvbuf_granted, m.sndbuf_requested, m.sndbuf_granted
-            );
+            ));
         }
         for w in &m.warnings {
-            let _ = writeln!(out, "          warning: {w}");
+            table.line(format!("        warning: {w}"));
         }
     }
+    out.push_str(&table.render(2));
 }
 
 /// The reply to `configure` as JSON.
@@ -897,6 +1086,140 @@ pub(crate) mod tests {
         }
     }
 
+    /// A complete tour of `count` messages around `members` members (on two hosts, the
+    /// upper half probed), hop latencies spread from `base_ns` in steps of `step_ns`;
+    /// member 0 timestamps in the application, the others in the kernel.
+    fn ring_tour(members: u32, count: u64, base_ns: u64, step_ns: u64) -> TourResult {
+        let spread = |base: u64| {
+            let mut h = new_histogram();
+            for i in 0..count {
+                h.record(base + i * step_ns).unwrap();
+            }
+            encode(&h).unwrap()
+        };
+        let n = u64::from(members);
+        let counters = |index: u32| Counters {
+            sent: if index == 0 { count } else { 0 },
+            received: count,
+            forwarded: if index == 0 { 0 } else { count },
+            ..Counters::default()
+        };
+        let mut ring: Vec<MemberTourStats> = (0..members)
+            .map(|i| MemberTourStats {
+                residence: if i == 0 {
+                    Vec::new()
+                } else {
+                    spread(base_ns / 10)
+                },
+                ..member(i, counters(i))
+            })
+            .collect();
+        for m in &mut ring {
+            m.peer_endpoint = format!("10.0.{}.{}:7101", m.index / 200, m.index % 200 + 1);
+        }
+        let hops = (1..=members)
+            .map(|k| {
+                let to = k % members;
+                let from = (to + members - 1) % members;
+                let probed = from < members / 2 && to >= members / 2;
+                HopResult {
+                    from,
+                    to,
+                    latency: spread(base_ns),
+                    counters: counters_to_proto(&HopCounters::default()),
+                    timestamping: if to == 0 {
+                        Timestamping::Application
+                    } else {
+                        Timestamping::KernelSoftware
+                    }
+                    .into(),
+                    same_clock: !probed,
+                    offset_ns: if probed { 12_345 } else { 0 },
+                    error_bound_ns: if probed { 2_500 } else { 0 },
+                    clock_samples: if probed { 16 } else { 0 },
+                }
+            })
+            .collect();
+        TourResult {
+            tour_id: 0x00c0_ffee_0000_0000 | u64::from(members),
+            params: Some(TourParams {
+                msg_len: 1024,
+                count: count as u32,
+                window: 1,
+                forward_immediately: true,
+                member_timeout_ms: 10_000,
+                ..Default::default()
+            }),
+            outcome: Outcome::Complete.into(),
+            total_ns: count * n * (base_ns + base_ns / 10 + step_ns * count / 2),
+            messages_sent: count,
+            messages_received: count,
+            tour_latency: spread(n * (base_ns + base_ns / 10)),
+            hop_losses: (0..members)
+                .map(|from| HopLoss {
+                    from,
+                    to: (from + 1) % members,
+                    lost: 0,
+                })
+                .collect(),
+            members: ring,
+            hops,
+            started_unix_ms: 1_795_000_000_000,
+            ..Default::default()
+        }
+    }
+
+    /// Rings of 1, 12 and 64 members, and latencies over a second: every column as wide as
+    /// its widest value, members in order, long lists wrapped, percentiles only where
+    /// the sample count supports them.
+    #[test]
+    fn tour_tables_are_pinned_for_every_ring_size() {
+        insta::assert_snapshot!(
+            "one_member",
+            tour_text(&ring_tour(1, 1_000, 20_000, 7)).unwrap()
+        );
+        insta::assert_snapshot!(
+            "twelve_members",
+            tour_text(&ring_tour(12, 20_000, 35_000, 1)).unwrap()
+        );
+        insta::assert_snapshot!(
+            "sixty_four_members",
+            tour_text(&ring_tour(64, 100, 40_000, 100)).unwrap()
+        );
+        insta::assert_snapshot!(
+            "over_a_second",
+            tour_text(&ring_tour(3, 50, 1_200_000_000, 30_000_000)).unwrap()
+        );
+    }
+
+    /// No line of a tour's text runs past the table: the tables are as wide as their
+    /// content and lists wrap at 100 characters.
+    #[test]
+    fn lists_wrap_and_columns_never_touch() {
+        let text = tour_text(&ring_tour(64, 100, 40_000, 100)).unwrap();
+        let arrival = text
+            .lines()
+            .skip_while(|l| !l.starts_with("  arrival times: "))
+            .take_while(|l| l.starts_with("  arrival times: ") || l.starts_with("     "))
+            .collect::<Vec<_>>();
+        assert!(!arrival.is_empty(), "{text}");
+        assert!(arrival.iter().all(|l| l.chars().count() <= 100), "{text}");
+        // Hops in ring order, numerically: 9→10 comes before 10→11.
+        let nine = text.find("hop 9→10 ").unwrap();
+        let ten = text.find("hop 10→11 ").unwrap();
+        assert!(nine < ten, "{text}");
+        // Values of seconds in µs still stand apart from their neighbours.
+        let text = tour_text(&ring_tour(3, 50, 1_200_000_000, 30_000_000)).unwrap();
+        let row = text.lines().find(|l| l.starts_with("  hop 0→1 ")).unwrap();
+        assert!(text.contains("  latency (ms) "), "{text}");
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(
+            (cells[2], cells[3]),
+            ("50", "1199.571"),
+            "count and a min of 1.2 s in their own cells: {row}"
+        );
+    }
+
     #[test]
     fn tour_text_is_pinned() {
         insta::assert_snapshot!(tour_text(&lossy_tour()).unwrap());
@@ -975,9 +1298,8 @@ pub(crate) mod tests {
         let text = tour_text(&tour).unwrap();
         assert!(!text.contains("intended"), "{text}");
         assert!(
-            text.contains(
-                "  member 2           0.00      0.00      0.00      0.00      0.00      0.00      0.00\n"
-            ),
+            text.lines().any(|l| l.starts_with("  member 2 ")
+                && l.ends_with(" 0  no data: its residence times were not recorded")),
             "{text}"
         );
         let json = tour_json(&tour).unwrap();
@@ -1040,12 +1362,12 @@ pub(crate) mod tests {
         let text = tour_text(&tour).unwrap();
         assert!(
             text.contains(
-                "\n  member 1 (10.0.0.2:7101): 2 from another tour, 1 from an unexpected source, 1 GSO sends refused by the kernel (sent again one datagram at a time), 5 dropped by the kernel at the peer socket\n"
+                "\n  member 1 (10.0.0.2:7101): 2 datagrams from another tour, 1 datagram from an unexpected source, 1 send of several datagrams (GSO) refused by the kernel (sent again one datagram at a time), 5 datagrams dropped by the kernel at the peer socket\n"
             ),
             "{text}"
         );
         assert!(
-            text.contains("\n  member 2 (10.0.0.3:7101): 1 duplicates\n"),
+            text.contains("\n  member 2 (10.0.0.3:7101): 1 message received again\n"),
             "{text}"
         );
         assert!(

@@ -96,7 +96,8 @@ fn configure_and_run_forwarding_immediately(backend: &str) {
         text.contains("messages      sent 300, received 300, lost 0"),
         "{text}"
     );
-    assert!(text.contains("tour latency"), "{text}");
+    assert!(text.contains("\n  latency (µs)  count "), "{text}");
+    assert!(text.contains("\n  tour  "), "{text}");
     // `run` is the same command.
     let out = cluster.client(&["run", "--json"]);
     assert_success(&out);
@@ -306,7 +307,11 @@ fn open_loop_rate_corrects_for_a_stalled_origin(backend: &str) {
     // Text and report name both.
     let out = cluster.client(&["stillepost"]);
     assert_success(&out);
-    assert!(stdout(&out).contains("(µs) intended"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("\n  tour intended "),
+        "{}",
+        stdout(&out)
+    );
     // The exported corrected histogram: the messages scheduled in the stall's first half
     // (100 ms × 1000/s ÷ 2 = 50) waited more than half the stall.
     let out = cluster.client(&["report", "latest", "--format", "json"]);
@@ -464,7 +469,9 @@ fn fragmented_messages_go_around(backend: &str) {
         "{text}"
     );
     assert!(
-        text.contains("GSO sends refused by the kernel (sent again one datagram at a time)"),
+        text.contains(
+            "of several datagrams (GSO) refused by the kernel (sent again one datagram at a time)"
+        ),
         "{text}"
     );
     let out = cluster.client(&["report", "latest", "--format", "json"]);

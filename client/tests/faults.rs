@@ -223,7 +223,7 @@ fn datagrams_rejected_between_tours_stay_counted_in_status() {
     assert_eq!(lifetime["received"], 20, "{status:#}");
     let text = stdout(&cluster.client(&["status"]));
     assert!(
-        text.contains("  member 1 since it started: 200 malformed"),
+        text.contains("  member 1 since it started: 200 datagrams malformed"),
         "{text}"
     );
 }

@@ -13,7 +13,8 @@ pub struct CounterDef {
     pub help: &'static str,
     /// What one count of it is.
     pub unit: Unit,
-    /// How a text report words a non-zero count of it ("3 duplicates"); `None` when the
+    /// How a text report words a non-zero count of it, after the count and its unit
+    /// ("3 messages" + "received again"); `None` when the
     /// text report shows it elsewhere or not at all.
     pub note: Option<&'static str>,
     /// Whether members report it (protocol, JSON, text); otherwise it is the data plane's
@@ -39,6 +40,12 @@ pub enum Unit {
 }
 
 impl Unit {
+    /// Its name, singular.
+    pub fn singular(self) -> &'static str {
+        let name = self.name();
+        &name[..name.len() - 1]
+    }
+
     /// Its name, plural.
     pub fn name(self) -> &'static str {
         match self {
@@ -80,7 +87,8 @@ pub trait CounterSet {
 
 /// Defines a struct of `u64` counters (one per field, keeping the field names) and its
 /// [`CounterSet`] with one [`CounterDef`] per field: the field's doc comment is its help,
-/// `field: Unit` its unit, `=> "words"` how a text report words it, `(internal)` marks the
+/// `field: Unit` its unit, `=> "words"` how a text report words it after the count and
+/// unit ("3 datagrams" + "from another tour"), `(internal)` marks the
 /// data plane's own bookkeeping, which members do not report.
 #[macro_export]
 macro_rules! counter_set {
@@ -150,7 +158,7 @@ counter_set! {
         /// Messages held, waiting for the rest of the tour (hold mode).
         held: Messages,
         /// Messages received again after their first arrival.
-        duplicates: Messages => "duplicates",
+        duplicates: Messages => "received again",
         /// Messages that arrived after one with a higher sequence number.
         reordered: Messages => "reordered",
         /// Origin: messages that came back after more than a window of newer messages had
@@ -165,7 +173,7 @@ counter_set! {
         /// Datagrams of a kind the data path does not handle.
         unexpected_kind: Datagrams,
         /// Fragments received again (of a message still being reassembled or already whole).
-        duplicate_fragments: Fragments => "duplicate fragments",
+        duplicate_fragments: Fragments => "received again",
         /// Fragments forwarded before their message was whole (cut-through).
         forwarded_fragments: Fragments,
     }
@@ -176,14 +184,14 @@ counter_set! {
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct IoCounters {
         /// Sends that failed.
-        send_errors: Sends => "send errors",
+        send_errors: Sends => "failed",
         /// Of those, sends refused because the datagram does not fit the route's MTU
         /// (EMSGSIZE: Don't-Fragment is set).
-        send_too_big: Sends => "sends refused as larger than the route MTU",
+        send_too_big: Sends => "refused as larger than the route MTU",
         /// Receives that failed, other than by running out of buffers.
-        recv_errors: Receives => "receive errors",
+        recv_errors: Receives => "failed",
         /// Times the receive ran out of buffers (io_uring ENOBUFS) and was re-armed later.
-        recv_no_buffers: Events => "receives out of buffers",
+        recv_no_buffers: Events => "of the receive running out of buffers",
         /// Tour datagrams whose tag was missing or wrong (forged, corrupted, or of another
         /// configuration): dropped, never forwarded.
         bad_tag: Datagrams => "with a missing or wrong tag (dropped)",
@@ -201,12 +209,12 @@ counter_set! {
         gso_sends: Sends,
         /// GSO sends the kernel refused (EIO/EINVAL); their datagrams were sent one by one and
         /// GSO stays off until the next configuration.
-        gso_refused: Sends => "GSO sends refused by the kernel (sent again one datagram at a time)",
+        gso_refused: Sends => "of several datagrams (GSO) refused by the kernel (sent again one datagram at a time)",
         /// Receives that delivered several datagrams coalesced by the kernel (UDP GRO).
         gro_receives: Receives,
         /// Echo requests and clock probes not answered because their source address had
         /// used up its answers (a token bucket per source: no reflector at any rate).
-        rate_limited: Datagrams => "requests not answered (rate limit per source)",
+        rate_limited: Datagrams => "not answered (echo or probe requests over the rate limit per source)",
         /// Datagrams not for this member as it stands: echoes, clock probes and challenges
         /// of the wrong size, from the wrong host or before a configuration, and data when
         /// no ring is configured. Dropped, never answered.
@@ -388,12 +396,14 @@ mod tests {
                 name: "send_too_big",
                 help: "Of those, sends refused because the datagram does not fit the route's MTU (EMSGSIZE: Don't-Fragment is set).",
                 unit: Unit::Sends,
-                note: Some("sends refused as larger than the route MTU"),
+                note: Some("refused as larger than the route MTU"),
                 reported: true,
             }
         );
         assert_eq!(def("gso_sends").note, None);
         assert_eq!(def("echoes").unit.name(), "datagrams");
+        assert_eq!(def("echoes").unit.singular(), "datagram");
+        assert_eq!(def("recv_no_buffers").unit.singular(), "event");
         assert_eq!(
             Counters::DEFS[0].help,
             "Messages this member sent as the origin."
