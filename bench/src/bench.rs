@@ -114,6 +114,7 @@ impl Bench {
                     backend: false,
                     poll: false,
                     cpus: false,
+                    accept_loss: false,
                 },
             },
             sockperf: None,

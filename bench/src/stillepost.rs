@@ -60,6 +60,8 @@ pub struct Capabilities {
     pub backend: bool,
     pub poll: bool,
     pub cpus: bool,
+    /// `--accept-loss`: a lossy tour exits 0 (the benches measure loss themselves).
+    pub accept_loss: bool,
 }
 
 impl Capabilities {
@@ -73,6 +75,7 @@ impl Capabilities {
             backend: has("--backend"),
             poll: has("--poll"),
             cpus: has("--cpus"),
+            accept_loss: has("--accept-loss"),
         }
     }
 
@@ -148,6 +151,9 @@ impl LocalRun {
             "--cpus",
             self.cpus.as_ref().map(|cpus| join(cpus, ",")),
         );
+        if caps.accept_loss {
+            args.push("--accept-loss".into());
+        }
         args.extend(self.extra.iter().cloned());
         Args { args, left_out }
     }
@@ -402,6 +408,7 @@ mod tests {
                 backend: false,
                 poll: false,
                 cpus: false,
+                accept_loss: false,
             }
         );
         assert_eq!(
@@ -410,6 +417,7 @@ mod tests {
                 backend: true,
                 poll: true,
                 cpus: true,
+                accept_loss: false,
             }
         );
     }
@@ -431,6 +439,7 @@ mod tests {
             backend: false,
             poll: false,
             cpus: false,
+            accept_loss: false,
         };
         let args = run.args(none);
         assert_eq!(
@@ -445,12 +454,13 @@ mod tests {
             backend: true,
             poll: true,
             cpus: true,
+            accept_loss: true,
         };
         let args = run.args(all);
         assert!(
             args.args
                 .join(" ")
-                .ends_with("--json --backend uring --poll spin --cpus 0,1")
+                .ends_with("--json --backend uring --poll spin --cpus 0,1 --accept-loss")
         );
         assert!(args.left_out.is_empty());
     }

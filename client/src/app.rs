@@ -22,7 +22,7 @@ use stillepost_control::rpc::{
 };
 use stillepost_engine::auth::DatagramKey;
 
-use crate::cli::{ConfigureArgs, EchoArgs, PingArgs, TourArgs, WindowArg};
+use crate::cli::{ConfigureArgs, EchoArgs, LossArg, PingArgs, TourArgs, WindowArg};
 use crate::report;
 
 /// An error with the exit status it stands for (see `stillepost --help`).
@@ -46,6 +46,8 @@ impl std::error::Error for Failure {}
 pub const EXIT_INVALID: u8 = 2;
 /// Exit status when the coordinator refused the token.
 pub const EXIT_UNAUTHENTICATED: u8 = 5;
+/// Exit status of a tour that lost messages or timed out (without `--accept-loss`).
+pub const EXIT_LOSSY: u8 = 6;
 
 /// What an exit status stands for, as `--json` errors name it (`error.kind`).
 pub fn error_kind(exit_status: u8) -> &'static str {
@@ -54,6 +56,7 @@ pub fn error_kind(exit_status: u8) -> &'static str {
         3 => "busy",
         4 => "unreachable",
         EXIT_UNAUTHENTICATED => "unauthenticated",
+        EXIT_LOSSY => "lossy",
         130 => "interrupted",
         _ => "failed",
     }
@@ -547,13 +550,18 @@ fn progress_bar(tour_id: u64, count: u64) -> ProgressBar {
     bar
 }
 
-pub async fn run(coord: &Coordinator, json_mode: bool) -> Result<()> {
+pub async fn run(coord: &Coordinator, loss: LossArg, json_mode: bool) -> Result<()> {
     let tour_id = coord.start_tour().await?;
-    print_tour(coord, tour_id, json_mode).await
+    print_tour(coord, tour_id, loss, json_mode).await
 }
 
 /// Waits for tour `tour_id` (cancelling it on Ctrl-C) and prints its result.
-async fn print_tour(coord: &Coordinator, tour_id: u64, json_mode: bool) -> Result<()> {
+async fn print_tour(
+    coord: &Coordinator,
+    tour_id: u64,
+    loss: LossArg,
+    json_mode: bool,
+) -> Result<()> {
     let (result, interrupted) = coord.wait_for(tour_id, !json_mode, true).await?;
     emit(
         json_mode,
@@ -567,7 +575,7 @@ async fn print_tour(coord: &Coordinator, tour_id: u64, json_mode: bool) -> Resul
         }
         .into());
     }
-    tour_failure(&result)
+    tour_failure(&result, loss)
 }
 
 /// A tour id as the user typed it (16 hex digits).
@@ -606,7 +614,12 @@ pub async fn cancel(
 }
 
 /// `wait`: reattaches to a running tour and prints its result as `run` does.
-pub async fn wait(coord: &Coordinator, args: &crate::cli::TourArg, json_mode: bool) -> Result<()> {
+pub async fn wait(
+    coord: &Coordinator,
+    args: &crate::cli::TourArg,
+    loss: LossArg,
+    json_mode: bool,
+) -> Result<()> {
     let tour_id = match args.tour.as_deref() {
         Some(tour) => tour_id_arg(tour)?,
         None => match coord.status().await?.running_tour {
@@ -621,18 +634,38 @@ pub async fn wait(coord: &Coordinator, args: &crate::cli::TourArg, json_mode: bo
             id => id,
         },
     };
-    print_tour(coord, tour_id, json_mode).await
+    print_tour(coord, tour_id, loss, json_mode).await
 }
 
-/// A tour that failed outright (not one that merely lost messages) exits non-zero.
-pub fn tour_failure(result: &TourResult) -> Result<()> {
-    if result.outcome() == Outcome::Failed {
+/// How a finished tour ends the program: a failed tour exits 1; one that lost messages or
+/// timed out exits 6 unless `--accept-loss`; a complete one, or a cancelled one, 0.
+pub fn tour_failure(result: &TourResult, loss: LossArg) -> Result<()> {
+    let id = report::tour_id(result.tour_id);
+    let lossy = match result.outcome() {
+        Outcome::Failed => {
+            return Err(Failure {
+                code: 1,
+                message: format!("tour {id} failed: {}", result.error),
+            }
+            .into());
+        }
+        Outcome::Cancelled => return Ok(()),
+        Outcome::TimedOut => true,
+        Outcome::Complete | Outcome::Unspecified => result.lost > 0,
+    };
+    if lossy && !loss.accept_loss {
         return Err(Failure {
-            code: 1,
+            code: EXIT_LOSSY,
             message: format!(
-                "tour {} failed: {}",
-                report::tour_id(result.tour_id),
-                result.error
+                "tour {id} {}: {} of {} messages came back ({} lost); --accept-loss exits 0 for such a tour",
+                if result.outcome() == Outcome::TimedOut {
+                    "timed out"
+                } else {
+                    "lost messages"
+                },
+                result.messages_received,
+                result.messages_sent,
+                result.lost
             ),
         }
         .into());

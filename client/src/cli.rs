@@ -38,7 +38,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-const EXIT_CODES: &str = "Exit status: 0 success; 1 error (a member or the coordinator failed, a member did not answer); 2 invalid input; 3 ring busy; 4 coordinator or member unreachable; 5 the coordinator refused the token (missing or not its own).";
+const EXIT_CODES: &str = "Exit status: 0 success; 1 error (a member or the coordinator failed, a member did not answer); 2 invalid input; 3 ring busy; 4 coordinator or member unreachable; 5 the coordinator refused the token (missing or not its own); 6 the tour lost messages or timed out (its result is printed; --accept-loss makes that 0); 130 interrupted (a tour cancelled by Ctrl-C); 141 stdout closed by its reader.";
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -49,12 +49,12 @@ pub enum Command {
     /// cancels the tour and prints what it measured (exit 130); a second Ctrl-C leaves at
     /// once.
     #[command(visible_alias = "run")]
-    Stillepost,
+    Stillepost(RunArgs),
     /// End the running tour early: its partial result is kept, marked `cancelled`.
     Cancel(TourArg),
     /// Wait for a running tour (the one named, or whichever runs) and print its result, as
     /// `run` would have: reattach after leaving a `run`.
-    Wait(TourArg),
+    Wait(WaitArgs),
     /// Send one UDP echo to each member's peer socket and print the round-trip time.
     EchoMembers(EchoArgs),
     /// Send ICMP echo requests to each member host, like ping.
@@ -126,6 +126,29 @@ pub enum ReportFormat {
     Svg,
     /// The same plot as a PNG image; written to stdout only when that is not a terminal.
     Png,
+}
+
+/// How a tour that lost messages ends the program.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct LossArg {
+    /// Exit 0 for a tour that lost messages or timed out (its result says so either way);
+    /// without it such a tour exits 6, so scripts notice.
+    #[arg(long)]
+    pub accept_loss: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub loss: LossArg,
+}
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    #[command(flatten)]
+    pub tour: TourArg,
+    #[command(flatten)]
+    pub loss: LossArg,
 }
 
 #[derive(Debug, Args)]
@@ -313,6 +336,8 @@ pub struct LocalArgs {
     /// Tours to run.
     #[arg(long, default_value_t = 1, value_name = "K")]
     pub tours: u32,
+    #[command(flatten)]
+    pub loss: LossArg,
     /// Data-plane backend of every member.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,

@@ -17,7 +17,7 @@ use stillepost_control::service::{bind, serve_coordinator, serve_member};
 use stillepost_engine::dataplane::{DataPlane, DataPlaneOptions, Faults, PollMode};
 use tokio::sync::watch;
 
-use crate::app::{Coordinator, emit, invalid, tour_failure, tour_params};
+use crate::app::{Coordinator, EXIT_LOSSY, Failure, emit, invalid, tour_failure, tour_params};
 use crate::cli::LocalArgs;
 use crate::report;
 
@@ -133,10 +133,23 @@ async fn drive(
         if !json_mode {
             crate::out::print(&format!("{}\n", report::tour_text(&result)?))?;
         }
-        failure = tour_failure(&result);
+        let ended = tour_failure(&result, args.loss);
         results.push(result);
-        if failure.is_err() {
-            break;
+        match ended {
+            // A lossy tour is said at the end; the next tours still run.
+            Err(e)
+                if e.downcast_ref::<Failure>()
+                    .is_some_and(|f| f.code == EXIT_LOSSY) =>
+            {
+                if failure.is_ok() {
+                    failure = Err(e);
+                }
+            }
+            Err(e) => {
+                failure = Err(e);
+                break;
+            }
+            Ok(()) => {}
         }
     }
     if json_mode {

@@ -39,9 +39,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let coord = Coordinator::connect(&cli.coordinator, &credentials)?;
     match &cli.command {
         Command::Configure(args) => app::configure(&coord, args, cli.json).await,
-        Command::Stillepost => app::run(&coord, cli.json).await,
+        Command::Stillepost(args) => app::run(&coord, args.loss, cli.json).await,
         Command::Cancel(args) => app::cancel(&coord, args, cli.json).await,
-        Command::Wait(args) => app::wait(&coord, args, cli.json).await,
+        Command::Wait(args) => app::wait(&coord, &args.tour, args.loss, cli.json).await,
         Command::EchoMembers(args) => app::echo_members(&coord, args, cli.json).await,
         Command::PingSystems(args) => app::ping_systems(&coord, args, cli.json).await,
         Command::Status => app::status(&coord, cli.json).await,

@@ -355,6 +355,21 @@ impl Cluster {
         json(&out)
     }
 
+    /// Runs a tour that is meant to lose messages or time out: it exits 6 with its result
+    /// as the document, and 0 with `--accept-loss`; returns the result.
+    pub fn lossy_tour(&self) -> serde_json::Value {
+        let out = self.client(&["stillepost", "--json"]);
+        assert_eq!(
+            out.status.code(),
+            Some(6),
+            "a lossy tour exits 6: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = self.client(&["stillepost", "--json", "--accept-loss"]);
+        assert_success(&out);
+        json(&out)
+    }
+
     /// Configures the ring with the given extra flags; panics with the client's output if
     /// that fails.
     pub fn configure(&self, extra: &[&str]) -> Output {
