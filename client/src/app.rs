@@ -11,9 +11,9 @@ use serde_json::{Value, json};
 use stillepost_control::access::Credentials;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
-    CancelTourRequest, ConfigureReply, ConfigureRequest, EchoKeyRequest, GetResultRequest, Outcome,
-    PinRequest, RunTourRequest, StatusReply, StatusRequest, TourParams, TourResult,
-    WaitTourRequest,
+    CancelTourRequest, ConfigureReply, ConfigureRequest, EchoKeyRequest, GetResultRequest,
+    ListToursRequest, Outcome, PinRequest, RunTourRequest, StatusReply, StatusRequest, TourParams,
+    TourResult, TourSummary, WaitTourRequest,
 };
 use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
@@ -158,17 +158,53 @@ fn lost_coordinator(
 const MAX_RESULT_BYTES: usize = 256 << 20;
 
 /// A tour as the user names it: 16 hex digits, or `latest` (`(0, true)`).
-fn tour_ref(tour: &str) -> Result<(u64, bool)> {
+/// A tour as the user named it: `latest`, or its id (16 hex digits) or any unique prefix
+/// of it. `Ok((0, true))` for `latest`; a full id as it is; a prefix matched against `ids`
+/// (the tours the coordinator knows), which must hold exactly one id starting with it.
+fn tour_ref(tour: &str, ids: impl FnOnce() -> Result<Vec<u64>>) -> Result<(u64, bool)> {
     if tour == "latest" {
         return Ok((0, true));
     }
-    u64::from_str_radix(tour, 16)
-        .map(|id| (id, false))
-        .map_err(|_| {
-            invalid(format!(
-                "'{tour}' is not a tour id (16 hex digits, as `stillepost run` prints) or `latest`"
-            ))
-        })
+    let not_an_id = || {
+        invalid(format!(
+            "'{tour}' is not a tour id (16 hex digits as `stillepost run` prints, or a unique prefix of one) or `latest`"
+        ))
+    };
+    if tour.is_empty() || tour.len() > 16 || !tour.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(not_an_id());
+    }
+    if tour.len() == 16 {
+        return u64::from_str_radix(tour, 16)
+            .map(|id| (id, false))
+            .map_err(|_| not_an_id());
+    }
+    let prefix = tour.to_ascii_lowercase();
+    let mut matches: Vec<u64> = ids()?
+        .into_iter()
+        .filter(|id| report::tour_id(*id).starts_with(&prefix))
+        .collect();
+    matches.sort_unstable();
+    matches.dedup();
+    match matches.as_slice() {
+        [id] => Ok((*id, false)),
+        [] => Err(Failure {
+            code: 1,
+            message: format!(
+                "no tour id starts with '{tour}': `stillepost tours` lists the tours this coordinator holds"
+            ),
+        }
+        .into()),
+        many => Err(invalid(format!(
+            "'{tour}' is the start of {} tour ids ({}{}): give more digits",
+            many.len(),
+            many.iter()
+                .take(5)
+                .map(|id| report::tour_id(*id))
+                .collect::<Vec<_>>()
+                .join(", "),
+            if many.len() > 5 { ", ..." } else { "" }
+        ))),
+    }
 }
 
 /// `pin`: keeps a stored result whatever the coordinator's retention, or lets it go again.
@@ -259,7 +295,7 @@ impl Coordinator {
     }
 
     pub async fn result(&self, tour: &str) -> Result<TourResult> {
-        let (tour_id, latest) = tour_ref(tour)?;
+        let (tour_id, latest) = self.resolve(tour, false).await?;
         let req = GetResultRequest { tour_id, latest };
         call(
             CALL_TIMEOUT,
@@ -271,7 +307,7 @@ impl Coordinator {
 
     /// Pins (or unpins) a stored result; returns the tour's id.
     pub async fn pin(&self, tour: &str, pinned: bool) -> Result<u64> {
-        let (tour_id, latest) = tour_ref(tour)?;
+        let (tour_id, latest) = self.resolve(tour, false).await?;
         let req = PinRequest {
             tour_id,
             latest,
@@ -283,6 +319,34 @@ impl Coordinator {
         )
         .await
         .map(|reply| reply.tour_id)
+        .map_err(|s| from_status(&self.endpoint, self.tls, s))
+    }
+
+    /// The tour `tour` names (see [`tour_ref`]): a prefix is matched against the finished
+    /// tours the coordinator holds and, with `running`, the tour running now.
+    async fn resolve(&self, tour: &str, running: bool) -> Result<(u64, bool)> {
+        let known = if tour.len() < 16 && tour != "latest" {
+            let mut ids: Vec<u64> = self.tours().await?.iter().map(|t| t.tour_id).collect();
+            if running {
+                ids.push(self.status().await?.running_tour);
+            }
+            Some(ids)
+        } else {
+            None
+        };
+        tour_ref(tour, || Ok(known.unwrap_or_default()))
+    }
+
+    /// The finished tours the coordinator holds, oldest first.
+    pub async fn tours(&self) -> Result<Vec<TourSummary>> {
+        call(
+            CALL_TIMEOUT,
+            self.client
+                .clone()
+                .list_tours(request(ListToursRequest {}, CALL_TIMEOUT)),
+        )
+        .await
+        .map(|reply| reply.tours)
         .map_err(|s| from_status(&self.endpoint, self.tls, s))
     }
 
@@ -578,9 +642,9 @@ async fn print_tour(
     tour_failure(&result, loss)
 }
 
-/// A tour id as the user typed it (16 hex digits).
-fn tour_id_arg(tour: &str) -> Result<u64> {
-    match tour_ref(tour)? {
+/// A running tour as the user named it (16 hex digits or a unique prefix).
+async fn running_tour_id(coord: &Coordinator, tour: &str) -> Result<u64> {
+    match coord.resolve(tour, true).await? {
         (_, true) => Err(invalid(
             "`latest` names a finished tour; give the running tour's id, or none for the tour running now",
         )),
@@ -594,7 +658,10 @@ pub async fn cancel(
     args: &crate::cli::TourArg,
     json_mode: bool,
 ) -> Result<()> {
-    let id = args.tour.as_deref().map(tour_id_arg).transpose()?;
+    let id = match args.tour.as_deref() {
+        Some(tour) => Some(running_tour_id(coord, tour).await?),
+        None => None,
+    };
     let tour_id = coord.cancel(id).await?;
     let (result, _) = coord.wait_for(tour_id, false, false).await?;
     emit(
@@ -621,7 +688,7 @@ pub async fn wait(
     json_mode: bool,
 ) -> Result<()> {
     let tour_id = match args.tour.as_deref() {
-        Some(tour) => tour_id_arg(tour)?,
+        Some(tour) => running_tour_id(coord, tour).await?,
         None => match coord.status().await?.running_tour {
             0 => {
                 return Err(Failure {
@@ -670,6 +737,17 @@ pub fn tour_failure(result: &TourResult, loss: LossArg) -> Result<()> {
         }
         .into());
     }
+    Ok(())
+}
+
+/// `tours`: the finished tours the coordinator holds.
+pub async fn tours(coord: &Coordinator, json_mode: bool) -> Result<()> {
+    let tours = coord.tours().await?;
+    emit(
+        json_mode,
+        || Ok(report::tours_json(&tours)),
+        || Ok(report::tours_text(&tours)),
+    )?;
     Ok(())
 }
 
@@ -961,5 +1039,52 @@ mod window_tests {
             "{err}"
         );
         assert!(params(&["--window", "some"]).is_err());
+    }
+}
+
+#[cfg(test)]
+mod tour_ref_tests {
+    use super::*;
+
+    const IDS: [u64; 3] = [
+        0x6032_b3c3_0000_0001,
+        0x6032_b3c3_0000_0002,
+        0x7a00_0000_0000_0000,
+    ];
+
+    fn named(tour: &str) -> Result<(u64, bool), String> {
+        tour_ref(tour, || Ok(IDS.to_vec())).map_err(|e| e.to_string())
+    }
+
+    /// A unique prefix names its tour, a full id needs no list, and a prefix of several
+    /// or of none is an error naming them, never a zero-padded guess.
+    #[test]
+    fn ids_are_named_by_any_unique_prefix() {
+        assert_eq!(named("latest"), Ok((0, true)));
+        assert_eq!(named("7"), Ok((IDS[2], false)));
+        assert!(
+            named("6032B3C30000000")
+                .unwrap_err()
+                .contains("is the start of 2 tour ids")
+        );
+        assert_eq!(named("7A"), Ok((IDS[2], false)));
+        assert_eq!(named("6032b3c300000002"), Ok((IDS[1], false)));
+        let full = tour_ref("00000000000000ff", || panic!("a full id needs no list"));
+        assert_eq!(full.unwrap(), (0xff, false));
+        assert_eq!(
+            named("6032b3c3").unwrap_err(),
+            "'6032b3c3' is the start of 2 tour ids (6032b3c300000001, 6032b3c300000002): give more digits"
+        );
+        assert_eq!(
+            named("6032b3c4").unwrap_err(),
+            "no tour id starts with '6032b3c4': `stillepost tours` lists the tours this coordinator holds"
+        );
+        for bad in ["", "yesterday", "6032b3c3000000010", "-1"] {
+            assert!(
+                named(bad).unwrap_err().contains("is not a tour id"),
+                "{bad}: {:?}",
+                named(bad)
+            );
+        }
     }
 }

@@ -67,6 +67,10 @@ pub enum Command {
     /// Export a finished tour's histograms in HdrHistogram's formats, as JSON or CSV, or
     /// plot them (SVG, PNG).
     Report(ReportArgs),
+    /// List the finished tours the coordinator holds, oldest first: id, start time, ring,
+    /// outcome, loss and tour latency p50/p99. Any unique prefix of an id names its tour
+    /// wherever a tour id is taken.
+    Tours,
     /// Keep a finished tour's result on the coordinator whatever its --keep-tours and
     /// --keep-days say (or, with --unpin, let it go again).
     Pin(PinArgs),
@@ -153,7 +157,7 @@ pub struct WaitArgs {
 
 #[derive(Debug, Args)]
 pub struct TourArg {
-    /// The tour's 16-hex-digit id; without it, the tour running now.
+    /// The tour's id (16 hex digits, or a unique prefix); without it, the tour running now.
     #[arg(value_name = "TOUR-ID")]
     pub tour: Option<String>,
 }

@@ -45,6 +45,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EchoMembers(args) => app::echo_members(&coord, args, cli.json).await,
         Command::PingSystems(args) => app::ping_systems(&coord, args, cli.json).await,
         Command::Status => app::status(&coord, cli.json).await,
+        Command::Tours => app::tours(&coord, cli.json).await,
         Command::Report(args) => app::report(&coord, args, cli.json).await,
         Command::Pin(args) => app::pin(&coord, args, cli.json).await,
         Command::Local(_) | Command::Tune(_) => unreachable!("handled above"),

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde_json::{Value, json};
 use stillepost_control::proto::{
     ConfigureReply, HopResult, MemberInfo, MemberTourStats, StatusReply, TourParams, TourResult,
+    TourSummary,
 };
 use stillepost_engine::counters::CounterSet;
 use stillepost_engine::histogram::Summary;
@@ -938,6 +939,97 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
     out
 }
 
+/// A start time as RFC 3339 in UTC, to the second.
+fn started(unix_ms: u64) -> String {
+    let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms);
+    humantime::format_rfc3339_seconds(at).to_string()
+}
+
+/// The stored tours as JSON: `{"tours": [...]}`, oldest first.
+pub fn tours_json(tours: &[TourSummary]) -> Value {
+    json!({
+        "tours": tours.iter().map(|t| {
+            let latency = t.latency_count > 0;
+            json!({
+                "tour_id": tour_id(t.tour_id),
+                "started_unix_ms": t.started_unix_ms,
+                "started": started(t.started_unix_ms),
+                "members": t.members,
+                "params": t.params.as_ref().map(params_json),
+                "outcome": t.outcome().name(),
+                "messages_sent": t.messages_sent,
+                "messages_received": t.messages_received,
+                "lost": t.lost,
+                "latency_count": t.latency_count,
+                "p50_ns": latency.then_some(t.p50_ns),
+                "p99_ns": (t.latency_count >= 100).then_some(t.p99_ns),
+                "pinned": t.pinned,
+            })
+        }).collect::<Vec<_>>(),
+    })
+}
+
+/// The stored tours as a table, oldest first.
+pub fn tours_text(tours: &[TourSummary]) -> String {
+    if tours.is_empty() {
+        return "no finished tours on this coordinator yet: `stillepost run` runs one\n".into();
+    }
+    let mut table = Table::new([
+        ("tour", Align::Left),
+        ("started (UTC)", Align::Left),
+        ("ring", Align::Left),
+        ("outcome", Align::Left),
+        ("lost", Align::Right),
+        ("p50", Align::Right),
+        ("p99", Align::Right),
+        ("", Align::Left),
+    ]);
+    for t in tours {
+        let ring = match &t.params {
+            Some(p) => format!(
+                "{} × {} × {} B",
+                plural(u64::from(t.members), "member"),
+                p.count,
+                p.msg_len
+            ),
+            None => plural(u64::from(t.members), "member"),
+        };
+        let lost = match (t.lost, t.messages_sent) {
+            (0, _) => "0".to_owned(),
+            (lost, sent) if sent > 0 => {
+                format!("{lost} ({:.2} %)", lost as f64 * 100.0 / sent as f64)
+            }
+            (lost, _) => lost.to_string(),
+        };
+        table.row(vec![
+            tour_id(t.tour_id),
+            started(t.started_unix_ms)
+                .replace('T', " ")
+                .replace('Z', ""),
+            ring,
+            t.outcome().name().replace('_', " "),
+            lost,
+            if t.latency_count > 0 {
+                duration(t.p50_ns)
+            } else {
+                "–".to_owned()
+            },
+            if t.latency_count >= 100 {
+                duration(t.p99_ns)
+            } else {
+                "–".to_owned()
+            },
+            if t.pinned { "pinned" } else { "" }.to_owned(),
+        ]);
+    }
+    let mut out = table.render(0);
+    out.push_str(&format!(
+        "{}; p99 needs 100 samples; `stillepost report <id>` shows one (any unique prefix of its id will do)\n",
+        plural(tours.len() as u64, "tour")
+    ));
+    out
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
@@ -1379,6 +1471,46 @@ pub(crate) mod tests {
         assert_eq!(json["members"][1]["stale"], 2);
         assert_eq!(json["members"][1]["gso_sends"], 9);
         assert_eq!(json["hops"][2]["negative"], 2);
+    }
+
+    #[test]
+    fn tours_text_is_pinned() {
+        let complete = lossy_tour();
+        let mut tours = vec![
+            TourSummary {
+                tour_id: 0x6032_b3c3_0000_0001,
+                started_unix_ms: 1_795_000_000_000,
+                members: 3,
+                params: complete.params,
+                outcome: Outcome::Complete.into(),
+                messages_sent: 100,
+                messages_received: 100,
+                lost: 0,
+                latency_count: 100,
+                p50_ns: 148_090,
+                p99_ns: 196_090,
+                pinned: true,
+            },
+            TourSummary {
+                tour_id: 0x6032_b3c3_0000_0002,
+                started_unix_ms: 1_795_000_060_500,
+                outcome: Outcome::TimedOut.into(),
+                messages_received: 0,
+                lost: 100,
+                latency_count: 0,
+                pinned: false,
+                ..TourSummary::default()
+            },
+        ];
+        tours[1].members = 12;
+        tours[1].messages_sent = 100;
+        tours[1].params = complete.params;
+        insta::assert_snapshot!(tours_text(&tours));
+        let json = tours_json(&tours);
+        assert_eq!(json["tours"][0]["started"], "2026-11-18T11:06:40Z");
+        assert_eq!(json["tours"][0]["p99_ns"], 196_090);
+        assert_eq!(json["tours"][1]["p50_ns"], Value::Null);
+        assert_eq!(json["tours"][1]["outcome"], "timed_out");
     }
 
     #[test]

@@ -115,7 +115,8 @@ fn cancel_ends_the_running_tour_and_wait_reattaches() {
     let run = spawn(&cluster, &["run", "--json"]);
     let status = running(&cluster);
     let tour_id = status["running_tour"].as_str().unwrap().to_owned();
-    let wait = spawn(&cluster, &["wait", "--json"]);
+    // Named by a prefix of its id: the running tour is among those a prefix matches.
+    let wait = spawn(&cluster, &["wait", &tour_id[..6], "--json"]);
     std::thread::sleep(Duration::from_millis(500));
 
     let cancel = cluster.client(&["cancel"]);

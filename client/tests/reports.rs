@@ -284,6 +284,64 @@ fn results_survive_a_coordinator_restart() {
             "{name}"
         );
     }
+
+    // `tours` lists both from the data directory, oldest first, and a unique prefix of an
+    // id names its tour in `report` and `pin`.
+    let out = cluster.client(&["tours", "--json"]);
+    assert_success(&out);
+    let tours = json(&out);
+    let listed: Vec<&serde_json::Value> = tours["tours"].as_array().unwrap().iter().collect();
+    let (a, b) = (
+        first["tour_id"].as_str().unwrap(),
+        second["tour_id"].as_str().unwrap(),
+    );
+    assert_eq!(
+        listed
+            .iter()
+            .map(|t| t["tour_id"].as_str().unwrap())
+            .collect::<Vec<_>>(),
+        [a, b]
+    );
+    for (t, tour) in listed.iter().zip([&first, &second]) {
+        assert_eq!(t["outcome"], "complete");
+        assert_eq!(t["members"], 2);
+        assert_eq!(t["messages_received"], 100);
+        assert_eq!(t["lost"], 0);
+        assert_eq!(t["p50_ns"], tour["tour_latency"]["p50_ns"]);
+        assert_eq!(t["p99_ns"], tour["tour_latency"]["p99_ns"]);
+        assert_eq!(t["params"]["count"], 100);
+        assert_eq!(t["started_unix_ms"], tour["started_unix_ms"]);
+        assert_eq!(t["pinned"], false);
+    }
+    let shared = a.chars().zip(b.chars()).take_while(|(x, y)| x == y).count();
+    let prefix = &a[..shared + 1];
+    let out = cluster.client(&["report", prefix, "--format", "json"]);
+    assert_success(&out);
+    assert_eq!(json(&out)["tour_id"], a);
+    let out = cluster.client(&["pin", prefix]);
+    assert_success(&out);
+    let text = stdout(&cluster.client(&["tours"]));
+    let row = text.lines().find(|l| l.starts_with(a)).unwrap();
+    assert!(
+        row.ends_with("pinned") && row.contains(" complete "),
+        "{text}"
+    );
+    assert!(text.contains("\n2 tours; "), "{text}");
+    if shared > 0 {
+        let out = cluster.client(&["report", &a[..shared]]);
+        assert_failure(&out, 2, &["is the start of 2 tour ids", "give more digits"]);
+    }
+    let unused = "0123456789abcdef"
+        .chars()
+        .find(|c| !a.starts_with(*c) && !b.starts_with(*c))
+        .unwrap()
+        .to_string();
+    let out = cluster.client(&["report", &unused]);
+    assert_failure(
+        &out,
+        1,
+        &["no tour id starts with", "`stillepost tours` lists"],
+    );
 }
 
 #[test]
@@ -291,6 +349,12 @@ fn report_before_any_tour_says_so() {
     let cluster = Cluster::start("uring", 1);
     let out = cluster.client(&["report", "latest"]);
     assert_failure(&out, 1, &["no tour has finished on this coordinator yet"]);
+    let out = cluster.client(&["tours"]);
+    assert_success(&out);
+    assert_eq!(
+        stdout(&out),
+        "no finished tours on this coordinator yet: `stillepost run` runs one\n"
+    );
 }
 
 /// The plots' size and line colours, as client/src/plot.rs draws them: the tour's blue,

@@ -13,6 +13,7 @@ use tokio::sync::{Notify, watch};
 use tonic::Status;
 
 use stillepost_engine::dataplane::PollMode;
+use stillepost_engine::histogram::Summary;
 
 use crate::access::Credentials;
 use crate::assemble::{Seat, assemble_result};
@@ -409,6 +410,28 @@ struct State {
     last_tour: u64,
 }
 
+/// A finished tour in a few numbers. A tour-latency histogram that does not decode sums up
+/// as no samples (`stillepost report` names the damage).
+fn summarize(result: &proto::TourResult) -> proto::TourSummary {
+    let latency = stillepost_engine::histogram::decode(&result.tour_latency)
+        .map(|h| Summary::of(&h))
+        .unwrap_or_default();
+    proto::TourSummary {
+        tour_id: result.tour_id,
+        started_unix_ms: result.started_unix_ms,
+        members: result.members.len() as u32,
+        params: result.params,
+        outcome: result.outcome,
+        messages_sent: result.messages_sent,
+        messages_received: result.messages_received,
+        lost: result.lost,
+        latency_count: latency.count,
+        p50_ns: latency.p50_ns,
+        p99_ns: latency.p99_ns,
+        pinned: false,
+    }
+}
+
 /// Now, in ms since the epoch.
 fn unix_ms() -> u64 {
     SystemTime::now()
@@ -572,6 +595,39 @@ impl CoordinatorCore {
             .map_err(|e| CoordError::Storage(e.to_string()))?
             .map_err(|e| CoordError::Storage(e.to_string()))?
             .ok_or(CoordError::UnknownTour(id))
+    }
+
+    /// Every finished tour this coordinator holds, in memory or in its data directory,
+    /// summed up, oldest first.
+    pub async fn tours(&self) -> Result<Vec<proto::TourSummary>, CoordError> {
+        let in_memory: Vec<Arc<proto::TourResult>> = {
+            let state = self.lock();
+            state
+                .order
+                .iter()
+                .filter_map(|id| state.results.get(id).cloned())
+                .collect()
+        };
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut tours: HashMap<u64, proto::TourSummary> = in_memory
+                .iter()
+                .map(|r| (r.tour_id, summarize(r)))
+                .collect();
+            if let Some(store) = store {
+                for result in store.all()? {
+                    let mut summary = summarize(&result);
+                    summary.pinned = store.is_pinned(result.tour_id);
+                    tours.insert(result.tour_id, summary);
+                }
+            }
+            let mut tours: Vec<proto::TourSummary> = tours.into_values().collect();
+            tours.sort_unstable_by_key(|t| (t.started_unix_ms, t.tour_id));
+            Ok(tours)
+        })
+        .await
+        .map_err(|e| CoordError::Storage(e.to_string()))?
+        .map_err(|e: StoreError| CoordError::Storage(e.to_string()))
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {

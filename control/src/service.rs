@@ -307,6 +307,14 @@ impl Coordinator for CoordinatorService {
         Ok(Response::new(proto::CancelTourReply { tour_id }))
     }
 
+    async fn list_tours(
+        &self,
+        _req: Request<proto::ListToursRequest>,
+    ) -> Result<Response<proto::ListToursReply>, Status> {
+        let tours = self.core.tours().await?;
+        Ok(Response::new(proto::ListToursReply { tours }))
+    }
+
     async fn echo_key(
         &self,
         _req: Request<proto::EchoKeyRequest>,

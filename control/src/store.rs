@@ -291,11 +291,22 @@ impl ResultStore {
 
     /// Every stored tour as (started ms since the epoch, tour id), oldest first.
     pub fn index(&self) -> Result<Vec<(u64, u64)>, StoreError> {
+        let mut index: Vec<(u64, u64)> = self
+            .all()?
+            .iter()
+            .map(|r| (r.started_unix_ms, r.tour_id))
+            .collect();
+        index.sort_unstable();
+        Ok(index)
+    }
+
+    /// Every stored result, in no particular order.
+    pub fn all(&self) -> Result<Vec<TourResult>, StoreError> {
         let err = |cause| StoreError::Dir {
             path: self.dir.clone(),
             cause,
         };
-        let mut index = Vec::new();
+        let mut all = Vec::new();
         for entry in fs::read_dir(&self.dir).map_err(err)? {
             let path = entry.map_err(err)?.path();
             let Some(id) = path
@@ -307,11 +318,10 @@ impl ResultStore {
                 continue;
             };
             if let Some(result) = self.load(id)? {
-                index.push((result.started_unix_ms, id));
+                all.push(result);
             }
         }
-        index.sort_unstable();
-        Ok(index)
+        Ok(all)
     }
 }
 
