@@ -546,15 +546,11 @@ pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
         forward_immediately: args.forward_immediately,
         member_timeout_ms: args.member_timeout,
         warmup: args.warmup,
-        rate: args.rate.unwrap_or(0),
+        rate: args.rate.unwrap_or(0.0),
         max_datagram: args.max_datagram.unwrap_or(0),
         max_buffer_memory: args.max_buffer_memory,
+        whole_rate: 0,
     };
-    if args.rate == Some(0) {
-        return Err(invalid(
-            "--rate 0 is out of range: give messages per second (omit --rate for a closed loop)",
-        ));
-    }
     validate_params(&params).map_err(|e| invalid(format!("--{e}")))?;
     Ok(params)
 }
@@ -1007,6 +1003,35 @@ mod window_tests {
             crate::cli::Command::Local(local) => tour_params(&local.tour),
             _ => unreachable!("parsed as local"),
         }
+    }
+
+    /// `--rate` takes fractions; what is not a positive number is refused saying what to
+    /// give.
+    #[test]
+    fn rates_may_be_fractional() {
+        assert_eq!(params(&["--rate", "0.5"]).unwrap().rate, 0.5);
+        assert_eq!(params(&["--rate", "2500"]).unwrap().rate, 2500.0);
+        assert_eq!(params(&[]).unwrap().rate, 0.0);
+        let refused = |rate: &str| params(&["--rate", rate]).unwrap_err().to_string();
+        assert!(
+            refused("0").contains("0 is out of range: give a positive number of messages per second (0.5 is one every 2 s)"),
+            "{}",
+            refused("0")
+        );
+        let negative = params(&["--rate=-3"]).unwrap_err().to_string();
+        assert!(negative.contains("-3 is out of range"), "{negative}");
+        assert!(
+            refused("abc")
+                .contains("'abc' is not a number of messages per second (such as 1000 or 0.5)"),
+            "{}",
+            refused("abc")
+        );
+        // Slower than one message per member timeout (10 s by default).
+        assert!(
+            refused("0.05").contains("raise --rate or --member-timeout"),
+            "{}",
+            refused("0.05")
+        );
     }
 
     #[test]

@@ -257,8 +257,9 @@ pub struct TourArgs {
     /// (within the window) instead of as fast as the window allows. Tour latency is then
     /// also measured from each message's scheduled send time, which counts the time a
     /// message waited for a stalled sender (coordinated omission); both are reported.
-    #[arg(long, value_name = "MSGS_PER_S")]
-    pub rate: Option<u64>,
+    /// Fractions are allowed: 0.5 sends one message every 2 s.
+    #[arg(long, value_name = "MSGS_PER_S", value_parser = parse_rate)]
+    pub rate: Option<f64>,
     /// Largest datagram a message travels in, the 64-byte header included (at most 65507):
     /// a longer message is split into fragments of at most this size, which members forward
     /// as they arrive. Default: what the smallest route MTU on the ring carries (members
@@ -383,4 +384,17 @@ fn parse_window(text: &str) -> Result<WindowArg, String> {
     text.parse()
         .map(WindowArg::Messages)
         .map_err(|e| format!("'{text}' is neither a number of messages nor `all`: {e}"))
+}
+
+/// `--rate`: a positive, finite number of messages per second.
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate > 0.0 && rate.is_finite() => Ok(rate),
+        Ok(_) => Err(format!(
+            "{text} is out of range: give a positive number of messages per second (0.5 is one every 2 s), or omit --rate for a closed loop"
+        )),
+        Err(_) => Err(format!(
+            "'{text}' is not a number of messages per second (such as 1000 or 0.5)"
+        )),
+    }
 }

@@ -54,7 +54,7 @@ fn params_text(p: &TourParams, members: usize) -> String {
     } else {
         String::new()
     };
-    let rate = if p.rate > 0 {
+    let rate = if p.rate > 0.0 {
         format!(", open loop at {} msg/s", p.rate)
     } else {
         String::new()
@@ -85,7 +85,7 @@ fn params_json(p: &TourParams) -> Value {
         "forward_immediately": p.forward_immediately,
         "member_timeout_ms": p.member_timeout_ms,
         "warmup": p.warmup,
-        "rate": (p.rate > 0).then_some(p.rate),
+        "rate": (p.rate > 0.0).then_some(p.rate),
         "max_datagram": (p.max_datagram > 0).then_some(p.max_datagram),
     })
 }
@@ -1141,9 +1141,10 @@ pub(crate) mod tests {
                 forward_immediately: true,
                 member_timeout_ms: 2000,
                 warmup: 10,
-                rate: 4000,
+                rate: 4000.0,
                 max_datagram: 0,
                 max_buffer_memory: 0,
+                whole_rate: 0,
             }),
             outcome: Outcome::TimedOut.into(),
             error: String::new(),

@@ -243,7 +243,7 @@ pub struct MemberIdentity {
 }
 
 /// What a member is told when the ring is configured.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct MemberSetup {
     /// Its ring position.
     pub index: u32,
@@ -335,7 +335,7 @@ pub struct MemberInfo {
 }
 
 /// A configured ring: its members and the parameters they were given.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct RingConfigured {
     /// Every member, in ring order.
     pub members: Vec<MemberInfo>,
@@ -344,7 +344,7 @@ pub struct RingConfigured {
 }
 
 /// The coordinator's ring and tours.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct RingStatus {
     /// The ring, when one is configured.
     pub ring: Option<RingConfigured>,

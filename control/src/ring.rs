@@ -133,16 +133,24 @@ pub fn params_to_config(params: &TourParams) -> TourConfig {
     }
 }
 
-/// The send interval of an open-loop tour at `rate` messages per second (0: closed loop).
-/// Rates above 1e9/s round to a 1 ns interval.
-pub fn rate_interval_ns(rate: u64) -> u64 {
-    1_000_000_000u64
-        .checked_div(rate)
-        .map_or(0, |interval| interval.max(1))
+/// The send interval of an open-loop tour at `rate` messages per second (0: closed loop),
+/// rounded to the ns. Rates above 1e9/s round to a 1 ns interval.
+pub fn rate_interval_ns(rate: f64) -> u64 {
+    if rate > 0.0 && rate.is_finite() {
+        // `as` saturates: a rate of 1e-300/s is an interval of u64::MAX ns.
+        ((1e9 / rate).round() as u64).max(1)
+    } else {
+        0
+    }
 }
 
 /// Validates tour parameters; the message names the flag at fault.
 pub fn validate_params(params: &TourParams) -> Result<(), ConfigError> {
+    if !(params.rate >= 0.0 && params.rate.is_finite()) {
+        return Err(ConfigError::Rate {
+            rate: params.rate.to_string(),
+        });
+    }
     params_to_config(params).validate()
 }
 
@@ -152,6 +160,37 @@ mod tests {
 
     fn list(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
+    }
+
+    /// Fractional rates give their interval to the ns; a rate that is no number of
+    /// messages per second is refused naming the flag, never run as a closed loop.
+    #[test]
+    fn rates_may_be_fractional() {
+        assert_eq!(rate_interval_ns(0.5), 2_000_000_000);
+        assert_eq!(rate_interval_ns(3.0), 333_333_333);
+        assert_eq!(rate_interval_ns(1000.0), 1_000_000);
+        assert_eq!(rate_interval_ns(2e9), 1);
+        assert_eq!(rate_interval_ns(0.0), 0);
+        let params = |rate: f64| TourParams {
+            msg_len: 64,
+            count: 10,
+            member_timeout_ms: 10_000,
+            rate,
+            ..TourParams::default()
+        };
+        assert_eq!(validate_params(&params(0.5)), Ok(()));
+        for bad in [-1.0, f64::NAN, f64::INFINITY] {
+            let err = validate_params(&params(bad)).unwrap_err().to_string();
+            assert!(
+                err.starts_with(&format!("rate {bad} is out of range")),
+                "{err}"
+            );
+        }
+        // One message every 20 s with a 10 s member timeout would end the tour.
+        assert!(matches!(
+            validate_params(&params(0.05)),
+            Err(ConfigError::RateSlowerThanTimeout { .. })
+        ));
     }
 
     #[test]

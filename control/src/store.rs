@@ -28,6 +28,14 @@ fn legacy_outcome(bytes: &[u8]) -> i32 {
     proto::Outcome::encode(Outcome::from_name(&name))
 }
 
+/// Parameters stored before fractional rates held a whole rate: read it as `rate`.
+fn whole_rate(params: &mut proto::TourParams) {
+    if params.rate == 0.0 && params.whole_rate > 0 {
+        params.rate = params.whole_rate as f64;
+    }
+    params.whole_rate = 0;
+}
+
 /// Why the store failed; each names the path.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -211,7 +219,12 @@ impl ResultStore {
         let path = self.ring_path();
         match fs::read(&path) {
             Ok(bytes) => proto::StoredRing::decode(bytes.as_slice())
-                .map(Some)
+                .map(|mut ring| {
+                    if let Some(params) = &mut ring.params {
+                        whole_rate(params);
+                    }
+                    Some(ring)
+                })
                 .map_err(|e| StoreError::Read {
                     path,
                     reason: e.to_string(),
@@ -278,6 +291,9 @@ impl ResultStore {
                     })?;
                 if result.outcome() == proto::Outcome::Unspecified {
                     result.outcome = legacy_outcome(&bytes);
+                }
+                if let Some(params) = &mut result.params {
+                    whole_rate(params);
                 }
                 Ok(Some(result))
             }
@@ -446,6 +462,39 @@ mod tests {
         // The old per-field counters and backend string are gone.
         assert_eq!(r.members[0].counters, Vec::new());
         assert_eq!(r.members[0].backend(), proto::Backend::Unspecified);
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A result and a ring stored when rates were whole numbers load with that rate.
+    #[test]
+    fn whole_rates_stored_before_fractional_ones_load_as_the_rate() {
+        let dir = std::env::temp_dir().join(format!("stillepost-rate-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let store = ResultStore::open(&dir).unwrap();
+        let old = proto::TourParams {
+            msg_len: 64,
+            count: 10,
+            whole_rate: 400,
+            ..proto::TourParams::default()
+        };
+        let result = TourResult {
+            tour_id: 7,
+            params: Some(old),
+            ..TourResult::default()
+        };
+        fs::write(store.path_of(7), result.encode_to_vec()).unwrap();
+        let ring = proto::StoredRing {
+            params: Some(old),
+            ..proto::StoredRing::default()
+        };
+        store.save_ring(Some(&ring)).unwrap();
+        let expected = proto::TourParams {
+            rate: 400.0,
+            whole_rate: 0,
+            ..old
+        };
+        assert_eq!(store.load(7).unwrap().unwrap().params, Some(expected));
+        assert_eq!(store.load_ring().unwrap().unwrap().params, Some(expected));
         fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -138,7 +138,8 @@ async fn a_fake_member_gets_the_ring_refused_and_only_challenges() {
         forward_immediately: true,
         member_timeout_ms: 1000,
         warmup: 0,
-        rate: 0,
+        rate: 0.0,
+        whole_rate: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
     };
@@ -215,7 +216,8 @@ async fn forged_datagrams_during_a_tour_are_counted_and_change_nothing() {
         forward_immediately: true,
         member_timeout_ms: 2000,
         warmup: 0,
-        rate: 1000,
+        rate: 1000.0,
+        whole_rate: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
     };
@@ -324,7 +326,8 @@ async fn authentication_is_off_only_on_loopback() {
         forward_immediately: true,
         member_timeout_ms: 1000,
         warmup: 0,
-        rate: 0,
+        rate: 0.0,
+        whole_rate: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
     };

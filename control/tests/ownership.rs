@@ -116,7 +116,8 @@ async fn a_member_belongs_to_one_coordinator_at_a_time() {
     // 400 messages per second takes longer than the lease.
     let slow = TourParams {
         count: 1000,
-        rate: 400,
+        rate: 400.0,
+        whole_rate: 0,
         window: 1000,
         ..small_tour(1000)
     };

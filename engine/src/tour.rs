@@ -138,6 +138,14 @@ pub enum ConfigError {
         /// The configured count.
         count: u32,
     },
+    /// The open-loop rate is negative or not a number.
+    #[error(
+        "rate {rate} is out of range: give a positive number of messages per second (0.5 is one every 2 s), or none for a closed loop"
+    )]
+    Rate {
+        /// The rejected rate, as given.
+        rate: String,
+    },
     /// The send interval is not shorter than the member timeout.
     #[error(
         "rate: one message every {interval_ns} ns is not shorter than member-timeout ({member_timeout_ns} ns): the origin would end the tour between two sends; raise --rate or --member-timeout"

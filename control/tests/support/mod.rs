@@ -44,7 +44,8 @@ pub fn small_tour(count: u32) -> TourParams {
         forward_immediately: true,
         member_timeout_ms: 2000,
         warmup: 0,
-        rate: 0,
+        rate: 0.0,
+        whole_rate: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
     }
