@@ -975,6 +975,7 @@ pub async fn report(
             }
             crate::export::hgrm(h, args.unit.scale()).into_bytes()
         }
+        ReportFormat::Text => report::tour_text(&result)?.into_bytes(),
         ReportFormat::Hlog => crate::export::hlog(&result)?.into_bytes(),
         ReportFormat::Csv => crate::export::csv(&result)?.into_bytes(),
         ReportFormat::Json => {

@@ -116,6 +116,8 @@ pub struct TuneArgs {
 /// Export formats of `stillepost report`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReportFormat {
+    /// The text report `stillepost run` prints.
+    Text,
     /// HdrHistogram percentile distribution (outputPercentileDistribution), one per histogram.
     Hgrm,
     /// HdrHistogram interval log, one tagged histogram per line (base64 V2+DEFLATE).
@@ -174,7 +176,7 @@ pub struct PinArgs {
 
 #[derive(Debug, Args)]
 pub struct ReportArgs {
-    /// The tour: its 16-hex-digit id, or `latest`.
+    /// The tour: its id (16 hex digits, or a unique prefix), or `latest`.
     #[arg(value_name = "TOUR-ID|latest")]
     pub tour: String,
     /// Output format [default: hgrm; json under --json].

@@ -85,7 +85,12 @@ fn params_json(p: &TourParams) -> Value {
         "forward_immediately": p.forward_immediately,
         "member_timeout_ms": p.member_timeout_ms,
         "warmup": p.warmup,
-        "rate": (p.rate > 0.0).then_some(p.rate),
+        // A whole rate as an integer (1000, not 1000.0), a fractional one as it is.
+        "rate": (p.rate > 0.0).then(|| if p.rate.fract() == 0.0 && p.rate < 9e15 {
+            json!(p.rate as u64)
+        } else {
+            json!(p.rate)
+        }),
         "max_datagram": (p.max_datagram > 0).then_some(p.max_datagram),
     })
 }
@@ -417,13 +422,34 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
         }
         let mut located: u64 = result.hop_losses.iter().map(|h| h.lost).sum();
         for m in &result.members {
-            let held = m.member_counters().tour.held;
-            located += held;
-            if held > 0 {
+            let counters = m.member_counters().tour;
+            located += counters.held;
+            if counters.held > 0 {
                 let _ = writeln!(
                     out,
-                    "    member {} ({}): {held} held, still waiting for the rest of the tour",
-                    m.index, m.peer_endpoint
+                    "    member {} ({}): {} held, still waiting for the rest of the tour",
+                    m.index, m.peer_endpoint, counters.held
+                );
+            }
+            if counters.stalled > 0 && m.index > 0 {
+                located += counters.stalled;
+                let longest = residence_summary(m)
+                    .ok()
+                    .filter(|s| s.count > 0)
+                    .map_or(String::new(), |s| {
+                        format!(", its longest residence {}", duration(s.max_ns))
+                    });
+                let _ = writeln!(
+                    out,
+                    "    member {} ({}): {} there longer than the member timeout before it forwarded {}: the member stalled (stopped, descheduled or swapped out){longest}",
+                    m.index,
+                    m.peer_endpoint,
+                    if counters.stalled == 1 {
+                        "1 stayed".to_owned()
+                    } else {
+                        format!("{} stayed", counters.stalled)
+                    },
+                    if counters.stalled == 1 { "it" } else { "them" },
                 );
             }
         }
@@ -438,15 +464,22 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
                 "the members' counters do not account for them".to_owned()
             } else {
                 format!(
-                    "on the hops into or out of {}, which sent no report",
-                    silent.join(", ")
+                    "held in {} or lost on a hop into or out of {}: {} sent no report",
+                    silent.join(" or "),
+                    if silent.len() == 1 { "it" } else { "them" },
+                    if silent.len() == 1 { "it" } else { "they" },
                 )
             };
             let _ = writeln!(out, "    {} not located: {why}", result.lost - located);
         }
     }
     for m in &result.members {
-        let noted = noted(&m.member_counters());
+        let mut counters = m.member_counters();
+        if result.lost > 0 {
+            // Said above, where the lost messages were last seen.
+            counters.tour.stalled = 0;
+        }
+        let noted = noted(&counters);
         if !noted.is_empty() {
             let _ = writeln!(
                 out,
@@ -1328,7 +1361,7 @@ pub(crate) mod tests {
         let text = tour_text(&result).unwrap();
         assert!(
             text.contains(&format!(
-                "  where the 3 lost messages were last seen:\n    3 not located: on the hops into or out of member 2 ({}), which sent no report\n",
+                "  where the 3 lost messages were last seen:\n    3 not located: held in member 2 ({}) or lost on a hop into or out of it: it sent no report\n",
                 result.members[2].peer_endpoint
             )),
             "{text}"
@@ -1512,6 +1545,20 @@ pub(crate) mod tests {
         assert_eq!(json["tours"][0]["p99_ns"], 196_090);
         assert_eq!(json["tours"][1]["p50_ns"], Value::Null);
         assert_eq!(json["tours"][1]["outcome"], "timed_out");
+    }
+
+    /// A whole rate is an integer in JSON, a fractional one a number; none is null.
+    #[test]
+    fn rates_read_as_numbers() {
+        let mut p = lossy_tour().params.unwrap();
+        assert!(params_json(&p)["rate"].is_u64());
+        assert_eq!(params_json(&p)["rate"], 4000);
+        p.rate = 0.5;
+        assert_eq!(params_json(&p)["rate"], 0.5);
+        assert!(params_text(&p, 3).contains(", open loop at 0.5 msg/s,"));
+        p.rate = 0.0;
+        assert_eq!(params_json(&p)["rate"], Value::Null);
+        assert!(!params_text(&p, 3).contains("open loop"));
     }
 
     #[test]

@@ -490,3 +490,49 @@ fn a_junk_blast_at_every_member_leaves_the_tour_exact_and_is_counted() {
         assert!(grew < 16 * 1024, "member {index} grew by {grew} kB");
     }
 }
+
+/// A forwarder stopped (SIGSTOP) for 1.5 s with a member timeout of 1 s: the origin gives
+/// up, and the message that sat in the stopped member is blamed on it (it stalled), not on
+/// the hop after it as "never received".
+#[test]
+fn a_message_that_sat_in_a_stalled_member_is_blamed_on_that_member() {
+    let cluster = Cluster::start("auto", 3);
+    cluster.configure(&[
+        "--msgcount",
+        "200000",
+        "--window",
+        "1",
+        "--member-timeout",
+        "1000",
+    ]);
+    let run = spawn_run(&cluster, &["--json"]);
+    std::thread::sleep(Duration::from_millis(1000));
+    let pid = cluster.members[1].pid();
+    signal(pid, "STOP");
+    std::thread::sleep(Duration::from_millis(1500));
+    signal(pid, "CONT");
+    let out = run.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    let result = json(&out);
+    assert_eq!(result["outcome"], "timed_out", "{result:#}");
+    assert_eq!(result["lost"], 1, "{result:#}");
+    assert_eq!(result["members"][1]["stalled"], 1, "{result:#}");
+    let residence = result["members"][1]["residence"]["max_ns"]
+        .as_u64()
+        .unwrap();
+    assert!(residence >= 1_000_000_000, "{result:#}");
+    for hop in result["hop_losses"].as_array().unwrap() {
+        assert_eq!(hop["lost"], 0, "no hop lost it: {result:#}");
+    }
+    // The text says where it sat.
+    let out = cluster.client(&["report", "latest", "--format", "text"]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains(&format!(
+            "  where the lost message was last seen:\n    member 1 ({}): 1 stayed there longer than the member timeout before it forwarded it: the member stalled (stopped, descheduled or swapped out), its longest residence ",
+            cluster.peers[1]
+        )) && !text.contains("never received"),
+        "{text}"
+    );
+}

@@ -112,10 +112,19 @@ pub fn assemble_result(
             } else {
                 stats[from].counters.tour.forwarded
             };
+            // Messages that stalled in `from` (forwarded after more than the member
+            // timeout) were lost because of `from`, not on the hop: not counted here.
+            let stalled = if from == 0 {
+                0
+            } else {
+                stats[from].counters.tour.stalled
+            };
             HopLoss {
                 from: from as u32,
                 to: to as u32,
-                lost: out.saturating_sub(stats[to].counters.tour.received),
+                lost: out
+                    .saturating_sub(stats[to].counters.tour.received)
+                    .saturating_sub(stalled),
             }
         })
         .collect();
@@ -365,6 +374,25 @@ mod tests {
         let hop_lost: u64 = r.hop_losses.iter().map(|h| h.lost).sum();
         assert_eq!(hop_lost + r.members[1].counters.tour.held, r.lost);
         assert_eq!(r.lost, 5);
+    }
+
+    /// A message member 1 forwarded after the member timeout (it stalled) and member 2
+    /// no longer took is blamed on member 1, not on hop 1→2.
+    #[test]
+    fn messages_that_stalled_in_a_member_are_not_hop_losses() {
+        let mut stalled = forwarder(1, 100, 100);
+        if let Ok(r) = &mut stalled {
+            r.stats.counters.tour.stalled = 1;
+        }
+        let reports = vec![
+            origin(100, 99, Phase::TimedOut),
+            stalled,
+            forwarder(2, 99, 99),
+        ];
+        let r = assemble_result(TOUR, params(100), &seats(), reports, None, 0, &[]);
+        assert_eq!(losses(&r), [(0, 1, 0), (1, 2, 0), (2, 0, 0)]);
+        assert_eq!(r.lost, 1);
+        assert_eq!(r.members[1].counters.tour.stalled, 1);
     }
 
     #[test]

@@ -26,7 +26,7 @@ use crate::proto::{self, TourParams};
 use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use crate::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_no_answer,
-    is_unreachable, request, tls_trouble,
+    is_unreachable, no_answer_cause, request, tls_trouble,
 };
 use crate::store::{ResultStore, Retention, StoreError};
 
@@ -258,7 +258,7 @@ fn member_error(
             index,
             endpoint: endpoint.to_string(),
             call: call_name,
-            cause: describe(status),
+            cause: no_answer_cause(status).to_owned(),
         }
     } else if is_unreachable(status) {
         CoordError::MemberUnreachable {

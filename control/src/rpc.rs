@@ -213,6 +213,18 @@ pub fn is_no_answer(status: &Status) -> bool {
             && describe(status).contains("keep-alive timed out"))
 }
 
+/// Why a call that [`is_no_answer`] got no answer, in words: the peer left the
+/// connection's keepalive pings unanswered, or the call's deadline passed.
+pub fn no_answer_cause(status: &Status) -> &'static str {
+    if std::error::Error::source(status).is_some()
+        && describe(status).contains("keep-alive timed out")
+    {
+        "it left the connection's keepalive pings unanswered for 2 s"
+    } else {
+        "the call's deadline passed"
+    }
+}
+
 /// Logs to stderr, filtered by `STILLEPOST_LOG` (tracing's env-filter syntax), else `default`;
 /// in colour only on a terminal and without `NO_COLOR` (journald and log files get plain
 /// lines).

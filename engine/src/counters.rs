@@ -157,6 +157,10 @@ counter_set! {
         forwarded: Messages,
         /// Messages held, waiting for the rest of the tour (hold mode).
         held: Messages,
+        /// Messages forwarded after staying here longer than the member timeout (forwarding
+        /// immediately): the member stood still (stopped, descheduled, swapped) while the
+        /// origin may have given up on them. The hop after it does not count them lost.
+        stalled: Messages => "stayed here longer than the member timeout before they were forwarded (the member stalled)",
         /// Messages received again after their first arrival.
         duplicates: Messages => "received again",
         /// Messages that arrived after one with a higher sequence number.
@@ -349,6 +353,7 @@ mod tests {
                 "received",
                 "forwarded",
                 "held",
+                "stalled",
                 "duplicates",
                 "reordered",
                 "overtaken",

@@ -518,12 +518,20 @@ impl TourMachine {
     /// Stamps a forwarded datagram's send time just before the driver sends it, and with
     /// `residence` records how long the message stayed here: `handle_datagram` left its
     /// arrival time in the send-time field, so residence needs no per-message state.
-    /// Cut-through fragments ([`Verdict::ForwardFragment`]) record none.
+    /// Cut-through fragments ([`Verdict::ForwardFragment`]) record none. A message that
+    /// stayed here longer than the member timeout while forwarding immediately is counted
+    /// `stalled`: this member stood still (stopped, descheduled, swapped) while the origin
+    /// may have given up on it.
     pub fn stamp_send(&mut self, now: Nanos, datagram: &mut [u8], residence: bool) {
         if let Some((flags, arrival_ns)) = Header::send_stamp(datagram) {
-            if flags & FLAG_WARMUP == 0 && residence {
-                self.residence
-                    .saturating_record(now.saturating_sub(arrival_ns));
+            let stayed = now.saturating_sub(arrival_ns);
+            if residence {
+                if flags & FLAG_WARMUP == 0 {
+                    self.residence.saturating_record(stayed);
+                }
+                if self.config.forward_immediately && stayed >= self.config.member_timeout_ns {
+                    self.counters.stalled += 1;
+                }
             }
             Header::set_prev_send_ns(datagram, now);
         }
@@ -1061,5 +1069,50 @@ mod tests {
         m.prepare(1);
         assert_eq!(m.handle_datagram(1, &mut buf), Verdict::Forward);
         assert_eq!(m.counters().stale, 0, "prepare clears the counters");
+    }
+
+    /// A forwarder that sends a message on after the member timeout (1,000 ns here) or more
+    /// counts it `stalled`; one that sends it sooner, or holds it by design (hold mode),
+    /// does not.
+    #[test]
+    fn a_message_forwarded_after_the_member_timeout_counts_as_stalled() {
+        let pos = RingPosition {
+            index: 1,
+            ring_len: 3,
+        };
+        for (forward_immediately, stayed, stalled) in [
+            (true, 999, 0),
+            (true, 1_000, 1),
+            (true, 1_500_000_000, 1),
+            (false, 1_500_000_000, 0),
+        ] {
+            let mut m = TourMachine::new(pos, config(1, forward_immediately)).unwrap();
+            m.prepare(1);
+            let mut buf = [0u8; 100];
+            let h = Header {
+                kind: Kind::Data,
+                flags: 0,
+                tour_id: 1,
+                seq: 0,
+                frag_index: 0,
+                frag_count: 1,
+                msg_len: 100,
+                hop: 0,
+                prev_send_ns: 0,
+                origin_send_ns: 0,
+            };
+            crate::wire::write_message(&mut buf, &h);
+            let verdict = m.handle_datagram(10, &mut buf);
+            assert!(
+                matches!(verdict, Verdict::Forward | Verdict::FlushHeld),
+                "{verdict:?}"
+            );
+            m.stamp_send(10 + stayed, &mut buf, true);
+            assert_eq!(
+                (m.counters().stalled, m.residence().max()),
+                (stalled, m.residence().highest_equivalent(stayed)),
+                "forward immediately {forward_immediately}, stayed {stayed} ns"
+            );
+        }
     }
 }
