@@ -128,6 +128,56 @@ fn run_holding_until_all_messages_arrived(backend: &str) {
     }
 }
 
+/// Hold mode takes what forwarding takes: more messages than a member has receive buffers
+/// (32,704 was the limit), and messages of several datagrams (refused before).
+fn holding_takes_any_count_and_size(backend: &str) {
+    let cluster = Cluster::start(backend, 3);
+    for (len, count) in [("1024", 40_000u64), ("100000", 10)] {
+        cluster.configure(&[
+            "--msgbytelen",
+            len,
+            "--msgcount",
+            &count.to_string(),
+            "--forward-immediately",
+            "false",
+        ]);
+        let tour = cluster.tour();
+        assert_complete_tour(&tour, count, 3);
+        for m in tour["members"].as_array().unwrap().iter().skip(1) {
+            assert_eq!(
+                (m["forwarded"].as_u64(), m["held"].as_u64()),
+                (Some(count), Some(0)),
+                "{m}"
+            );
+            assert_eq!(m["residence"]["count"], count, "{m}");
+            assert_eq!(m["forwarded_fragments"], 0, "held, not cut through: {m}");
+        }
+    }
+    // Beyond --max-buffer-memory, the error says what holding takes.
+    let cluster_arg = cluster.cluster_arg();
+    let out = cluster.client(&[
+        "configure",
+        "--cluster",
+        &cluster_arg,
+        "--msgbytelen",
+        "60000",
+        "--msgcount",
+        "1000",
+        "--forward-immediately",
+        "false",
+        "--max-buffer-memory",
+        "16777216",
+    ]);
+    assert_failure(
+        &out,
+        1,
+        &[
+            "B to hold messages until the flush",
+            "--max-buffer-memory 16777216",
+        ],
+    );
+}
+
 fn window_one_and_readable_aliases(backend: &str) {
     let cluster = Cluster::start(backend, 3);
     cluster.configure(&["--msg-len", "64", "--count", "50", "--window", "1"]);
@@ -999,6 +1049,7 @@ on_both_backends!(
     fragmented_messages_go_around,
     configure_and_run_forwarding_immediately,
     run_holding_until_all_messages_arrived,
+    holding_takes_any_count_and_size,
     window_one_and_readable_aliases,
     echo_members_answers_and_names_the_silent_one,
     ping_systems_summarises_each_host,

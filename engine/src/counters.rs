@@ -201,6 +201,9 @@ counter_set! {
         bad_tag: Datagrams => "with a missing or wrong tag (dropped)",
         /// Data datagrams from an address other than the previous member's.
         wrong_source: Datagrams => "from an unexpected source",
+        /// Hold mode: datagrams the machine held that found no room in the hold store
+        /// (sized at configure for every datagram of the tour): dropped.
+        hold_overflows: Datagrams => "dropped: no room left to hold them",
         /// Data datagrams discarded by an injected fault.
         injected_drops: Datagrams => "dropped by fault injection",
         /// Echo requests and clock probes answered.
@@ -369,6 +372,7 @@ mod tests {
                 "recv_no_buffers",
                 "bad_tag",
                 "wrong_source",
+                "hold_overflows",
                 "injected_drops",
                 "gso_sends",
                 "gso_refused",

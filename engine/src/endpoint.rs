@@ -18,7 +18,8 @@
 //!
 //! The endpoint never reads a clock, touches a socket or allocates after construction.
 //! Buffers are named by [`BufferId`]; the driver owns them and keeps a buffer untouched
-//! while a receive is held ([`Handled::held`]) or a transmit out of it is in flight.
+//! while a transmit out of it is in flight. Hold mode copies what it holds into the
+//! endpoint's own [`HoldStore`], so a receive buffer is never kept.
 #![forbid(unsafe_code)]
 
 use std::collections::VecDeque;
@@ -161,6 +162,8 @@ pub enum BufferId {
     Receive(u16),
     /// One of the origin's send buffers, for new messages.
     Send(u16),
+    /// The hold store ([`Endpoint::hold_store`]): hold mode's datagrams at the flush.
+    Held,
 }
 
 /// Where a transmit goes.
@@ -221,21 +224,57 @@ pub struct Receive {
 /// What the endpoint did with a receive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Handled {
-    /// The buffer stays with the endpoint (hold mode) until a transmit out of it, or
-    /// [`Endpoint::release_held`]; otherwise it is free once the transmits polled out of it
-    /// are done.
-    pub held: bool,
     /// The verdict on the receive's last datagram; `None` when the endpoint dropped it
     /// before the state machine (wrong source, injected loss, an unanswerable probe).
     pub last: Option<Verdict>,
 }
 
-/// A message held in hold mode: its buffer and where the datagram lies in it.
-#[derive(Debug, Clone, Copy)]
-struct Held {
-    buffer: u16,
-    offset: usize,
-    len: usize,
+/// Hold mode: every datagram held until the flush, copied out of its receive buffer (which
+/// goes back to the kernel at once) into one allocation made at configure time, one
+/// datagram every `stride` bytes. So a member holds any count of messages of any size,
+/// within the tour's memory limit, whatever its receive buffers.
+#[derive(Debug, Default)]
+pub struct HoldStore {
+    bytes: Box<[u8]>,
+    stride: usize,
+    /// The held datagrams in arrival order: their length, and whether their send records
+    /// the message's residence (not for fragments that did not complete it).
+    held: Vec<(usize, bool)>,
+}
+
+impl HoldStore {
+    /// Bytes a store for `datagrams` datagrams of at most `stride` bytes takes.
+    pub fn bytes_for(datagrams: u64, stride: usize) -> u64 {
+        datagrams.saturating_mul(stride as u64)
+    }
+
+    fn new(datagrams: usize, stride: usize) -> HoldStore {
+        HoldStore {
+            bytes: vec![0u8; datagrams * stride].into_boxed_slice(),
+            stride,
+            held: Vec::with_capacity(datagrams),
+        }
+    }
+
+    /// Keeps a copy of `datagram`; false when the store is full or the datagram longer
+    /// than a slot (neither happens to a datagram the machine accepted).
+    fn push(&mut self, datagram: &[u8], residence: bool) -> bool {
+        let at = self.held.len() * self.stride;
+        let Some(slot) = self.bytes.get_mut(at..at + datagram.len()) else {
+            return false;
+        };
+        if datagram.len() > self.stride {
+            return false;
+        }
+        slot.copy_from_slice(datagram);
+        self.held.push((datagram.len(), residence));
+        true
+    }
+
+    /// The store's bytes, for the sends out of it ([`BufferId::Held`]).
+    pub fn bytes_mut(&mut self) -> &mut [u8] {
+        &mut self.bytes
+    }
 }
 
 /// What a queued transmit still needs written into its datagrams when it is polled.
@@ -289,8 +328,8 @@ pub struct Endpoint {
     gro: bool,
     /// Discard every data datagram on arrival (fault injection).
     drop_data: bool,
-    /// Messages held (hold mode), in arrival order.
-    held: Vec<Held>,
+    /// Datagrams held (hold mode), in arrival order.
+    hold: HoldStore,
     /// What is to be sent, in order.
     queue: VecDeque<Queued>,
     /// Answers per source address.
@@ -314,7 +353,7 @@ impl Endpoint {
             gso_segment: 0,
             gro: false,
             drop_data,
-            held: Vec::new(),
+            hold: HoldStore::default(),
             queue: VecDeque::with_capacity(64),
             answers: AnswerLimit::new(),
             datagram_key: None,
@@ -346,7 +385,7 @@ impl Endpoint {
             gso_segment: if offload.gso { datagram } else { 0 },
             gro: offload.gro,
             drop_data,
-            held: Vec::new(),
+            hold: HoldStore::default(),
             queue: VecDeque::new(),
             answers: AnswerLimit::new(),
             datagram_key: setup.ring_key.map(|k| k.datagram_key()),
@@ -354,16 +393,41 @@ impl Endpoint {
     }
 
     /// Allocates, at configure time, room for what `buffers` receive buffers and
-    /// `send_buffers` send buffers can hold and queue, so that handling datagrams never
-    /// allocates.
+    /// `send_buffers` send buffers can hold and queue, and in hold mode the hold store
+    /// ([`Endpoint::hold_bytes`]), so that handling datagrams never allocates.
     pub fn reserve(&mut self, buffers: u32, send_buffers: u32) {
-        self.held.reserve(buffers as usize);
+        let held = self.held_datagrams();
+        if held > 0 {
+            self.hold = HoldStore::new(held, self.datagram);
+        }
         self.queue
-            .reserve(buffers as usize + send_buffers as usize + GSO_MAX_SEGMENTS);
+            .reserve(buffers as usize + send_buffers as usize + GSO_MAX_SEGMENTS + held);
     }
 
-    /// The offload a tour uses: it pays only for messages of several datagrams, and hold
-    /// mode refuses those (a held buffer must hold one datagram).
+    /// Hold mode: every datagram of the tour (`count` messages of their fragments); else 0.
+    fn held_datagrams(&self) -> usize {
+        match (&self.setup, &self.machine) {
+            (Some(setup), Some(machine))
+                if !setup.config.forward_immediately && !setup.position.is_origin() =>
+            {
+                setup.config.count as usize * machine.fragments() as usize
+            }
+            _ => 0,
+        }
+    }
+
+    /// Bytes the hold store takes once reserved (0 unless holding).
+    pub fn hold_bytes(&self) -> u64 {
+        HoldStore::bytes_for(self.held_datagrams() as u64, self.datagram)
+    }
+
+    /// The hold store, for the sends out of it.
+    pub fn hold_store(&mut self) -> &mut HoldStore {
+        &mut self.hold
+    }
+
+    /// The offload a tour uses: it pays only for messages of several datagrams forwarded as
+    /// they arrive (a holding member copies each datagram on its own).
     fn offload_for(setup: &RingSetup, offload: Offload) -> Result<Offload, ConfigError> {
         let hold = !setup.config.forward_immediately && !setup.position.is_origin();
         let fragments = setup.config.plan()?.count();
@@ -439,12 +503,9 @@ impl Endpoint {
         true
     }
 
-    /// Gives up every held message without sending it: `release` is called with each
-    /// held buffer, which the driver may then reuse.
-    pub fn release_held(&mut self, mut release: impl FnMut(u16)) {
-        for held in self.held.drain(..) {
-            release(held.buffer);
-        }
+    /// Gives up every held datagram without sending it (the tour ended or was abandoned).
+    pub fn release_held(&mut self) {
+        self.hold.held.clear();
     }
 
     /// Handles one receive in `pool`: each of its datagrams (several when GRO coalesced
@@ -461,10 +522,7 @@ impl Endpoint {
         if stride < rx.len {
             self.io.gro_receives += 1;
         }
-        let mut handled = Handled {
-            held: false,
-            last: None,
-        };
+        let mut handled = Handled { last: None };
         // A run of forwards not yet queued.
         let mut run: Option<Queued> = None;
         for (offset, len) in segments(rx.offset, rx.len, stride) {
@@ -526,32 +584,41 @@ impl Endpoint {
                         },
                     });
                 }
-                // Hold mode receives one datagram per buffer (no GRO).
-                Admitted::Machine(Verdict::Hold) => {
-                    self.held.push(Held {
-                        buffer: rx.buffer,
-                        offset,
-                        len,
-                    });
-                    handled.held = true;
+                // Hold mode: a copy waits in the hold store; the buffer is free at once.
+                Admitted::Machine(verdict @ (Verdict::Hold | Verdict::HoldFragment)) => {
+                    let kept = pool
+                        .slot(rx.buffer)
+                        .get(offset..offset + len)
+                        .is_some_and(|d| self.hold.push(d, verdict == Verdict::Hold));
+                    if !kept {
+                        self.io.hold_overflows += 1;
+                    }
                 }
                 Admitted::Machine(Verdict::FlushHeld) => {
-                    // This buffer leaves with the others: it is free once its send is done.
-                    self.held.push(Held {
-                        buffer: rx.buffer,
+                    // Everything held leaves in arrival order, then this datagram from its
+                    // own buffer (free once its send is done).
+                    let mut at = 0;
+                    for (len, residence) in self.hold.held.drain(..) {
+                        self.queue.push_back(Queued {
+                            buffer: BufferId::Held,
+                            offset: at,
+                            len,
+                            stride: len,
+                            destination: Destination::Next,
+                            stamp: Stamp::Forward {
+                                skip_residence: u64::from(!residence),
+                            },
+                        });
+                        at += self.hold.stride;
+                    }
+                    self.queue.push_back(Queued {
+                        buffer: BufferId::Receive(rx.buffer),
                         offset,
                         len,
+                        stride: len,
+                        destination: Destination::Next,
+                        stamp: Stamp::Forward { skip_residence: 0 },
                     });
-                    for held in self.held.drain(..) {
-                        self.queue.push_back(Queued {
-                            buffer: BufferId::Receive(held.buffer),
-                            offset: held.offset,
-                            len: held.len,
-                            stride: held.len,
-                            destination: Destination::Next,
-                            stamp: Stamp::Forward { skip_residence: 0 },
-                        });
-                    }
                 }
                 _ => {}
             }
@@ -752,13 +819,18 @@ impl Endpoint {
             segment_size: (chunk > stride).then_some(stride),
             destination: entry.destination,
         };
-        if let BufferId::Receive(bid) = entry.buffer {
+        let bytes = match entry.buffer {
+            BufferId::Receive(bid) => Some(pool.slot(bid)),
+            BufferId::Held => Some(self.hold.bytes_mut()),
+            BufferId::Send(_) => None,
+        };
+        if let Some(bytes) = bytes {
             match &mut entry.stamp {
                 Stamp::None => {}
                 Stamp::Forward { skip_residence } => {
                     if let Some(machine) = self.machine.as_mut() {
                         for (offset, len) in segments(transmit.offset, chunk, stride) {
-                            if let Some(datagram) = pool.slot(bid).get_mut(offset..offset + len) {
+                            if let Some(datagram) = bytes.get_mut(offset..offset + len) {
                                 machine.stamp_send(now, datagram, *skip_residence & 1 == 0);
                                 if let Some(key) = &self.datagram_key {
                                     key.sign(datagram);
@@ -769,9 +841,8 @@ impl Endpoint {
                     }
                 }
                 Stamp::ProbeAnswer => {
-                    if let Some(datagram) = pool
-                        .slot(bid)
-                        .get_mut(transmit.offset..transmit.offset + transmit.len)
+                    if let Some(datagram) =
+                        bytes.get_mut(transmit.offset..transmit.offset + transmit.len)
                     {
                         Header::set_probe_t3(datagram, now);
                         if let Some(key) = &self.datagram_key {

@@ -167,18 +167,6 @@ pub enum ConfigError {
         /// The rejected size.
         max_datagram: u32,
     },
-    /// Holding members keep whole messages; fragments are forwarded as they arrive.
-    #[error(
-        "forward-immediately false holds whole messages, but {msg_len} B messages travel as {fragments} datagrams of at most {max_datagram} B; use --forward-immediately true (fragments are forwarded as they arrive) or a message that fits one datagram"
-    )]
-    HoldFragments {
-        /// Message length.
-        msg_len: u32,
-        /// Fragments per message.
-        fragments: u32,
-        /// Datagram limit.
-        max_datagram: u32,
-    },
     /// `member_timeout_ns` is zero or longer than [`MAX_MEMBER_TIMEOUT_NS`].
     #[error("member-timeout must be greater than 0 ms and at most one day (86400000 ms)")]
     MemberTimeout,
@@ -224,14 +212,7 @@ impl TourConfig {
                 max_datagram: self.max_datagram,
             });
         }
-        let plan = self.plan()?;
-        if !self.forward_immediately && plan.count() > 1 {
-            return Err(ConfigError::HoldFragments {
-                msg_len: self.msg_len,
-                fragments: plan.count(),
-                max_datagram: plan.datagram_len(0) as u32,
-            });
-        }
+        self.plan()?;
         if self.interval_ns >= self.member_timeout_ns {
             return Err(ConfigError::RateSlowerThanTimeout {
                 interval_ns: self.interval_ns,
@@ -253,10 +234,16 @@ pub enum Verdict {
     /// whole (cut-through): send it on like [`Verdict::Forward`]; its residence is not
     /// recorded (the message's is, from the fragment that completes it).
     ForwardFragment,
-    /// Keep the buffer untouched until a later [`Verdict::FlushHeld`].
+    /// Hold mode: keep the datagram (a whole message, or the fragment that completes one)
+    /// as it is until a later [`Verdict::FlushHeld`]; its residence is recorded as it
+    /// leaves.
     Hold,
-    /// Keep this buffer too, then send every held buffer in the order they arrived,
-    /// stamping each one's send time ([`Header::set_prev_send_ns`]) as it goes.
+    /// Hold mode: keep this fragment, which does not complete its message, until a later
+    /// [`Verdict::FlushHeld`]; its residence is not recorded (the message's is, from the
+    /// fragment that completes it).
+    HoldFragment,
+    /// Keep this datagram too, then send every held datagram in the order they arrived
+    /// and this one last, stamping each one's send time as it goes.
     FlushHeld,
     /// The origin got a message back: its tour is recorded, the buffer is free.
     Arrived,
@@ -566,7 +553,12 @@ impl TourMachine {
         self.next_frag > 0 && self.phase == Phase::Running
     }
 
-    /// Origin: the longest datagram it sends (a send buffer must hold this many bytes).
+    /// Datagrams per message (1: messages are not fragmented).
+    pub fn fragments(&self) -> u32 {
+        self.plan.count()
+    }
+
+    /// The longest datagram of the tour (a whole message, or its first fragment).
     pub fn max_datagram_len(&self) -> usize {
         self.plan.datagram_len(0)
     }
@@ -695,8 +687,12 @@ impl TourMachine {
                     if self.position.is_origin() {
                         return Verdict::Arrived;
                     }
-                    // Cut-through: on to the next member now; counted when whole.
                     Header::stamp_forward(datagram, header.hop.wrapping_add(1), now);
+                    if !self.config.forward_immediately {
+                        // Hold mode: it waits with the rest of the tour.
+                        return Verdict::HoldFragment;
+                    }
+                    // Cut-through: on to the next member now; counted when whole.
                     self.counters.forwarded_fragments += 1;
                     return Verdict::ForwardFragment;
                 }

@@ -18,9 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 
 use stillepost_engine::auth::RingKey;
-use stillepost_engine::endpoint::{
-    BufferId, Destination, Endpoint, Offload, Receive, RingSetup, Transmit,
-};
+use stillepost_engine::endpoint::{BufferId, Destination, Endpoint, Offload, Receive, RingSetup};
 use stillepost_engine::pool::Pool;
 use stillepost_engine::tour::{
     Counters, DropReason, Nanos, Phase, RingPosition, TourConfig, TourMachine, Verdict,
@@ -91,8 +89,6 @@ struct Member {
     endpoint: Endpoint,
     pool: Pool,
     send_pool: Pool,
-    /// Receive buffers the endpoint holds (hold mode).
-    held: BTreeSet<u16>,
     /// Refuse every GSO send with EINVAL, as a device that cannot segment.
     refuse_gso: bool,
     /// Every send this member made: its size and GSO segment size.
@@ -173,7 +169,6 @@ impl Sim {
                     endpoint,
                     pool: Pool::new(buffers, buffer_len, 0),
                     send_pool: Pool::new(1, send_len, 0),
-                    held: BTreeSet::new(),
                     refuse_gso: false,
                     sends: Vec::new(),
                 }
@@ -313,6 +308,9 @@ impl Sim {
                 BufferId::Send(slot) => {
                     member.send_pool.payload(slot)[t.offset..t.offset + t.len].to_vec()
                 }
+                BufferId::Held => {
+                    member.endpoint.hold_store().bytes_mut()[t.offset..t.offset + t.len].to_vec()
+                }
             };
             if member.refuse_gso && t.segment_size.is_some() {
                 // The endpoint queues the datagrams again, one by one.
@@ -321,7 +319,6 @@ impl Sim {
             }
             member.endpoint.handle_send_result(&t, Ok(()));
             member.sends.push((t.len, t.segment_size));
-            self.release_if_held(m, &t);
             match t.destination {
                 Destination::Next => self.send(m, &bytes, t.segment_size),
                 Destination::Source => {
@@ -329,15 +326,6 @@ impl Sim {
                     self.answers.push((m, to, bytes));
                 }
             }
-        }
-    }
-
-    /// A held buffer is free again once it has been sent (the backend's reference count).
-    fn release_if_held(&mut self, m: usize, t: &Transmit) {
-        if let BufferId::Receive(bid) = t.buffer
-            && self.members[m].held.remove(&bid)
-        {
-            self.members[m].pool.put(bid);
         }
     }
 
@@ -391,9 +379,6 @@ impl Sim {
             },
             &mut member.pool,
         );
-        if handled.held {
-            member.held.insert(bid);
-        }
         self.trace.push(Delivery {
             at: self.now,
             to,
@@ -404,10 +389,8 @@ impl Sim {
                 .map_or(1, |s| arrived.bytes.len().div_ceil(s)),
         });
         self.transmit(to, Some(arrived.source));
-        // Sent synchronously: the buffer is free unless held.
-        if !handled.held {
-            self.members[to].pool.put(bid);
-        }
+        // Sent synchronously: the buffer is free (holding copies what it keeps).
+        self.members[to].pool.put(bid);
         self.note_finished();
     }
 
@@ -634,7 +617,7 @@ fn hold_mode_forwards_only_after_the_last_message() {
     // After the flush nothing is held any more: `held` counts what is still waiting.
     assert_eq!(sim.counters(1), &forwarded_all(100));
     assert_eq!(sim.counters(2), &forwarded_all(100));
-    assert!(sim.members.iter().all(|m| m.held.is_empty()));
+    assert!((0..3).all(|m| sim.counters(m).held == 0));
     let h = origin.tour_latency();
     assert_eq!(h.len(), 100);
     assert_eq!(h.min(), RING_LATENCY_NS);
@@ -791,7 +774,6 @@ fn hold_mode_with_one_loss_holds_everything_until_the_timeout() {
         }
     );
     assert_eq!(sim.counters(2), &Counters::default());
-    assert_eq!(sim.members[1].held.len(), 99);
     assert_eq!(
         sim.machine_mut(1).end(),
         99,
@@ -1070,6 +1052,62 @@ fn fragments_travel_cut_through_and_messages_count_when_whole() {
         (tour.len(), tour.min(), tour.max()),
         (19, RING_LATENCY_NS, RING_LATENCY_NS)
     );
+}
+
+/// Hold mode with messages of three fragments, one of message 5's duplicated on the way
+/// in: each forwarder holds every fragment (copies; no receive buffer is kept) until the
+/// last message is whole, then sends them all on in arrival order. Nothing is forwarded
+/// early, residence is recorded once per message, and the tour completes exactly.
+#[test]
+fn hold_mode_holds_fragmented_messages_until_the_last_one_is_whole() {
+    const COUNT: u64 = 20;
+    let config = TourConfig {
+        msg_len: 64 + 300,
+        max_datagram: 164,
+        ..config(COUNT as u32, COUNT as u32, false)
+    };
+    assert_eq!(config.plan().unwrap().count(), 3);
+    let mut faults = Faults::default();
+    faults.duplicate.insert(5);
+    let mut sim = Sim::new(3, config).with_faults(0, faults);
+    sim.run();
+    assert_eq!(sim.machine(0).phase(), Phase::Complete);
+    assert_eq!(sim.counters(0), &origin_counters(COUNT, COUNT));
+    for m in 1..3 {
+        let c = sim.counters(m);
+        assert_eq!(
+            (c.received, c.forwarded, c.held, c.forwarded_fragments),
+            (COUNT, COUNT, 0, 0),
+            "member {m}"
+        );
+        assert_eq!(sim.machine(m).residence().len(), COUNT, "member {m}");
+        // Nothing left member m before its last datagram arrived: every delivery to the
+        // next member comes after it.
+        let last_in = sim.deliveries_to(m).map(|(_, d)| d.at).max().unwrap();
+        let first_out = sim
+            .deliveries_to((m + 1) % 3)
+            .map(|(_, d)| d.at)
+            .min()
+            .unwrap();
+        assert!(first_out > last_in, "member {m} forwarded before the flush");
+        let verdicts: Vec<Option<Verdict>> = sim.deliveries_to(m).map(|(_, d)| d.verdict).collect();
+        assert_eq!(
+            verdicts
+                .iter()
+                .filter(|v| **v == Some(Verdict::HoldFragment))
+                .count(),
+            40,
+            "two of each message's three fragments wait as fragments"
+        );
+        assert_eq!(
+            verdicts.last(),
+            Some(&Some(Verdict::FlushHeld)),
+            "member {m}"
+        );
+    }
+    assert_eq!(sim.counters(1).duplicate_fragments, 3);
+    let tour = sim.machine(0).tour_latency();
+    assert_eq!(tour.len(), COUNT);
 }
 
 /// Messages of five fragments (450 payload bytes in datagrams of at most 164 B, the last

@@ -81,8 +81,9 @@ pub fn stranger() -> SocketAddr {
 }
 
 /// Member `index` of 3 (0: the origin), armed for [`TOUR`]: [`COUNT`] messages of
-/// [`MSG_LEN`] B in one datagram each, or of [`FRAGMENTED`] in fragments.
-pub fn member(index: u32, key: Option<RingKey>, fragmented: bool) -> Endpoint {
+/// [`MSG_LEN`] B in one datagram each, or of [`FRAGMENTED`] in fragments; forwarded as
+/// they arrive, or with `hold` all held until the last one arrived.
+pub fn member(index: u32, key: Option<RingKey>, fragmented: bool, hold: bool) -> Endpoint {
     let (msg_len, max_datagram) = if fragmented { FRAGMENTED } else { (MSG_LEN, 0) };
     let setup = RingSetup {
         position: RingPosition { index, ring_len: 3 },
@@ -90,7 +91,7 @@ pub fn member(index: u32, key: Option<RingKey>, fragmented: bool) -> Endpoint {
             count: COUNT,
             msg_len,
             window: COUNT,
-            forward_immediately: true,
+            forward_immediately: !hold,
             member_timeout_ns: 1_000_000_000,
             warmup: 0,
             interval_ns: 0,
@@ -105,6 +106,8 @@ pub fn member(index: u32, key: Option<RingKey>, fragmented: bool) -> Endpoint {
     let Ok(mut endpoint) = Endpoint::new(setup, Offload::default(), false) else {
         panic!("the harness's ring setup is refused");
     };
+    // As a data plane does at configure: the queue, and the hold store when holding.
+    endpoint.reserve(1, 1);
     assert!(
         endpoint.prepare(TOUR, 0),
         "the harness's member cannot be armed"
@@ -181,13 +184,15 @@ pub struct Script {
     pub origin: bool,
     /// Messages travel in fragments.
     pub fragmented: bool,
+    /// Members hold every message until the last one arrived (forward-immediately false).
+    pub hold: bool,
     /// What arrives.
     pub arrivals: Vec<Arrival>,
 }
 
 impl Script {
     /// Reads a script from fuzz input: byte 0 holds the mode (bit 0 keyed, bit 1 origin,
-    /// bit 2 fragmented); then each arrival is a flags byte (bit 0 from the previous
+    /// bit 2 fragmented, bit 3 hold); then each arrival is a flags byte (bit 0 from the previous
     /// member, bit 1 tagged, bit 2 GRO with segments of 8 × (1 + bits 3–7) B), a
     /// little-endian u16 length (taken modulo [`SLOT`] + 1) and that many bytes (fewer at
     /// the end of the input).
@@ -210,6 +215,7 @@ impl Script {
             keyed: mode & 1 != 0,
             origin: mode & 2 != 0,
             fragmented: mode & 4 != 0,
+            hold: mode & 8 != 0,
             arrivals,
         }
     }
@@ -217,7 +223,10 @@ impl Script {
     /// The fuzz input that [`Script::parse`] reads back as this script.
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = vec![
-            u8::from(self.keyed) | u8::from(self.origin) << 1 | u8::from(self.fragmented) << 2,
+            u8::from(self.keyed)
+                | u8::from(self.origin) << 1
+                | u8::from(self.fragmented) << 2
+                | u8::from(self.hold) << 3,
         ];
         for a in &self.arrivals {
             let gro = a
@@ -241,7 +250,12 @@ pub fn datagrams(data: &[u8]) {
 /// [`datagrams`] on a script already read; returns the member, for its counters.
 pub fn run_script(script: &Script) -> Endpoint {
     let key = script.keyed.then(|| RingKey::from_bytes([7; 32]));
-    let mut endpoint = member(u32::from(!script.origin), key, script.fragmented);
+    let mut endpoint = member(
+        u32::from(!script.origin),
+        key,
+        script.fragmented,
+        script.hold,
+    );
     let mut pool = Pool::new(1, SLOT, 0);
     let mut now = 1_000;
     if script.origin {
@@ -470,6 +484,7 @@ fn datagram_seeds() -> Vec<(String, Vec<u8>)> {
         keyed,
         origin: false,
         fragmented: false,
+        hold: false,
         arrivals: (0..3)
             .map(|seq| arrival(tour_datagram(seq, 0, 500, MSG_LEN as usize), keyed))
             .collect(),
@@ -478,6 +493,7 @@ fn datagram_seeds() -> Vec<(String, Vec<u8>)> {
         keyed: false,
         origin: true,
         fragmented: false,
+        hold: false,
         arrivals: (0..3)
             .map(|seq| arrival(tour_datagram(seq, 2, 900, MSG_LEN as usize), false))
             .collect(),
@@ -492,6 +508,7 @@ fn datagram_seeds() -> Vec<(String, Vec<u8>)> {
         keyed: true,
         origin: false,
         fragmented: false,
+        hold: false,
         arrivals: vec![
             arrival(probe, true),
             arrival(echo, true),
@@ -504,6 +521,7 @@ fn datagram_seeds() -> Vec<(String, Vec<u8>)> {
         keyed: false,
         origin: false,
         fragmented: true,
+        hold: false,
         arrivals: (0..plan.count())
             .map(|index| {
                 let mut bytes = vec![0u8; plan.datagram_len(index)];
@@ -528,6 +546,7 @@ fn datagram_seeds() -> Vec<(String, Vec<u8>)> {
         keyed: false,
         origin: false,
         fragmented: false,
+        hold: false,
         arrivals: vec![Arrival {
             bytes: [
                 tour_datagram(0, 0, 500, MSG_LEN as usize),
@@ -539,7 +558,14 @@ fn datagram_seeds() -> Vec<(String, Vec<u8>)> {
             segment_size: Some(MSG_LEN as usize),
         }],
     };
+    let held = |script: &Script| Script {
+        hold: true,
+        ..script.clone()
+    };
+    let (hold, hold_fragmented) = (held(&forwarder(false)), held(&fragmented));
     [
+        ("hold", hold),
+        ("hold-fragmented", hold_fragmented),
         ("forwarder", forwarder(false)),
         ("forwarder-keyed", forwarder(true)),
         ("origin", origin),

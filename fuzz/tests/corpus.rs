@@ -73,6 +73,16 @@ fn the_datagram_seeds_reach_the_state_machine() {
         tour.received, 2,
         "the GRO seed's two datagrams are received"
     );
+    // Held, not forwarded: copies wait in the hold store, none overflows it.
+    for name in ["hold", "hold-fragmented"] {
+        let (tour, io) = counters(name);
+        let whole = if name == "hold" { 3 } else { 1 };
+        assert_eq!(
+            (tour.received, tour.held, tour.forwarded, io.hold_overflows),
+            (whole, whole, 0, 0),
+            "{name}"
+        );
+    }
 }
 
 #[test]

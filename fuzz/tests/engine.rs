@@ -80,11 +80,13 @@ proptest! {
         ),
         keyed: bool,
         origin: bool,
+        hold: bool,
     ) {
         let script = Script {
             keyed,
             origin,
             fragmented: false,
+            hold,
             arrivals: arrivals
                 .into_iter()
                 .map(|(bytes, from_prev, tag, segment_size)| Arrival {

@@ -288,7 +288,7 @@ pub enum DataPlaneError {
     Config(#[from] ConfigError),
     /// The tour's buffers would take more memory than allowed.
     #[error(
-        "this tour needs {total} B of buffers on this member ({buffers} receive buffers of {slot} B, {send} B of send buffers and send times, a {rcvbuf} B socket receive buffer), more than --max-buffer-memory {limit} B; lower --window, --msgbytelen or (holding) --msgcount, or raise --max-buffer-memory"
+        "this tour needs {total} B of buffers on this member ({buffers} receive buffers of {slot} B, {send} B of send buffers and send times, {held} B to hold messages until the flush, a {rcvbuf} B socket receive buffer), more than --max-buffer-memory {limit} B; lower --window, --msgbytelen or (holding) --msgcount, or raise --max-buffer-memory"
     )]
     BufferMemory {
         /// Receive buffers in the pool.
@@ -297,22 +297,14 @@ pub enum DataPlaneError {
         slot: u64,
         /// Bytes of send buffers and (origin) send times.
         send: u64,
+        /// Hold mode: bytes of the hold store (every datagram of the tour).
+        held: u64,
         /// Socket receive buffer asked for.
         rcvbuf: u64,
         /// All of it.
         total: u64,
         /// The limit.
         limit: u64,
-    },
-    /// Holding `count` messages needs more buffers than one member has.
-    #[error(
-        "forward-immediately false holds all msgcount messages: {count} is more than the {max} receive buffers a member has; lower --msgcount or use --forward-immediately true"
-    )]
-    HoldCount {
-        /// Configured count.
-        count: u32,
-        /// The most buffers.
-        max: u32,
     },
     /// A tour command arrived before any configuration.
     #[error("this member is not configured: run `stillepost configure` first")]
@@ -422,17 +414,9 @@ impl Session {
         } else {
             (datagram + 1).max(HEADER_LEN * 4)
         };
-        let wanted = if hold {
-            // Every held message keeps its buffer until the flush; a few more keep
-            // receiving echoes and duplicates meanwhile.
-            if cfg.count > MAX_BUFFERS - 64 {
-                return Err(DataPlaneError::HoldCount {
-                    count: cfg.count,
-                    max: MAX_BUFFERS - 64,
-                });
-            }
-            cfg.count + 64
-        } else if endpoint.gro() {
+        // Hold mode copies what it holds into the endpoint's hold store and frees the
+        // buffer at once: it needs as many receive buffers as forwarding does.
+        let wanted = if endpoint.gro() {
             // 64 KiB each: fewer, since one usually holds many datagrams; when they run
             // out, datagrams wait in the socket's receive buffer, which is sized for all.
             cfg.window
@@ -475,7 +459,8 @@ impl Session {
             } else {
                 0
             };
-        let total = u64::from(buffers) * slot + send + rcvbuf_requested as u64;
+        let held = endpoint.hold_bytes();
+        let total = u64::from(buffers) * slot + send + held + rcvbuf_requested as u64;
         let limit = match cfg.max_buffer_memory {
             0 => crate::tour::DEFAULT_MAX_BUFFER_MEMORY,
             limit => limit,
@@ -485,6 +470,7 @@ impl Session {
                 buffers,
                 slot,
                 send,
+                held,
                 rcvbuf: rcvbuf_requested as u64,
                 total,
                 limit,
@@ -566,10 +552,6 @@ pub(crate) struct Core {
 
 /// What a backend must do when the core changes its session or buffers.
 pub(crate) trait BufferOwner {
-    /// Receive buffer `bid` of `pool`, held by the endpoint, may be reused.
-    fn release(&mut self, pool: &mut Pool, bid: u16);
-    /// The buffers released since the last call may be handed back to the kernel.
-    fn released(&mut self) {}
     /// `new` replaces the current session; the backend hands the kernel the new buffers
     /// once the old ones are no longer in use.
     fn replace_session(
@@ -601,14 +583,6 @@ impl Core {
         sys::set_udp_gro(&self.socket, gro).is_ok() && gro
     }
 
-    fn release_held(session: &mut Session, owner: &mut impl BufferOwner) {
-        let pool = &mut session.pool;
-        session
-            .endpoint
-            .release_held(|bid| owner.release(pool, bid));
-        owner.released();
-    }
-
     /// The session's counters since they last began afresh.
     fn current(session: &Session) -> MemberCounters {
         MemberCounters {
@@ -635,7 +609,7 @@ impl Core {
                 let _ = reply.send(Ok(all));
             }
             Command::Configure(new, reply) => {
-                Core::release_held(session, owner);
+                session.endpoint.release_held();
                 let before = Core::current(session);
                 let buffers = new.pool.count();
                 let result = owner.replace_session(self, session, new).map(|()| {
@@ -650,7 +624,7 @@ impl Core {
                 let _ = reply.send(result);
             }
             Command::Prepare(tour_id, prev_clock_offset_ns, reply) => {
-                Core::release_held(session, owner);
+                session.endpoint.release_held();
                 if session.endpoint.machine().is_some() {
                     // The counters begin afresh for the tour: what they hold goes on record.
                     self.lifetime.add(&Core::current(session));
@@ -699,7 +673,7 @@ impl Core {
                         io,
                     }
                 });
-                Core::release_held(session, owner);
+                session.endpoint.release_held();
                 let _ = reply.send(result);
             }
             Command::Shutdown => return false,
@@ -1129,7 +1103,12 @@ mod tests {
             BOTH,
         )
         .unwrap();
-        assert_eq!(s.pool.count(), 2048, "1000 held + 64, to a power of two");
+        assert_eq!(
+            s.pool.count(),
+            DEFAULT_BUFFERS,
+            "twice the 1000 in flight, at most the default: holding copies out of them"
+        );
+        assert_eq!(s.endpoint.hold_bytes(), 64_000, "every message of the tour");
         assert_eq!(s.send_pool.count(), 0, "only the origin sends new messages");
         assert_eq!(s.pool.payload_offset(), RECV_HEADROOM);
 
@@ -1185,8 +1164,25 @@ mod tests {
             ),
             "{err}"
         );
+        // Holding takes any count and size that fits the memory limit: more messages than
+        // a member has receive buffers, and messages of several datagrams.
+        let s = Session::new(
+            setup(1, config(200_000, 64, 200_000, false)),
+            Backend::Syscall,
+            Faults::default(),
+            BOTH,
+        )
+        .unwrap();
+        assert_eq!(s.endpoint.hold_bytes(), 200_000 * 64);
+        let large = TourConfig {
+            max_datagram: 1472,
+            ..config(10, 100_000, 10, false)
+        };
+        let s = Session::new(setup(1, large), Backend::Syscall, Faults::default(), BOTH).unwrap();
+        assert_eq!(s.endpoint.hold_bytes(), 10 * 71 * 1472, "71 fragments each");
+        // Beyond it, the error states what holding takes.
         let err = Session::new(
-            setup(1, config(MAX_BUFFERS, 64, MAX_BUFFERS, false)),
+            setup(1, config(100_000, 65_507, 100_000, false)),
             Backend::Syscall,
             Faults::default(),
             BOTH,
@@ -1195,11 +1191,16 @@ mod tests {
         assert!(
             matches!(
                 err,
-                DataPlaneError::HoldCount {
-                    count: MAX_BUFFERS,
-                    max: 32_704
+                DataPlaneError::BufferMemory {
+                    held: 6_550_700_000,
+                    ..
                 }
             ),
+            "{err}"
+        );
+        assert!(
+            err.to_string()
+                .contains("6550700000 B to hold messages until the flush"),
             "{err}"
         );
     }

@@ -11,7 +11,6 @@ use std::os::fd::AsRawFd;
 
 use super::{BufferOwner, Core, DataPlaneError, PollMode, Session, sys};
 use crate::endpoint::{BufferId, Destination, Receive, Transmit};
-use crate::pool::Pool;
 
 /// Datagrams per `recvmmsg`/`sendmmsg` call.
 const BATCH: usize = 32;
@@ -150,11 +149,12 @@ impl Syscall {
                     session.pool.slot(bid)
                 }
                 BufferId::Send(slot) => session.send_pool.payload(slot),
+                BufferId::Held => session.endpoint.hold_store().bytes_mut(),
             };
             let Some(data) = data.get_mut(t.offset..t.offset + t.len) else {
                 continue;
             };
-            // SAFETY: `data` lies in the session's pools and `name` in its address storage
+            // SAFETY: `data` lies in the session's pools or hold store and `name` in its address storage
             // or in `recv_names`; all of them stay in place, unchanged, until `send_all`
             // below or in `flush` has sent the batch (no receive and no command runs
             // before), and the receive slots sent from are only reused after that.
@@ -326,15 +326,15 @@ impl Syscall {
                 now,
                 kernel_stamp,
             };
-            let handled = session.endpoint.handle_receive(rx, &mut session.pool);
+            session.endpoint.handle_receive(rx, &mut session.pool);
             self.transmit(core, session, Some(i));
-            // A slot sent from goes back after the flush; one held stays; others go now.
+            // A slot sent from goes back after the flush; others go now.
             let recycling = self
                 .recycling
                 .get(usize::from(slot))
                 .copied()
                 .unwrap_or(false);
-            if !handled.held && !recycling {
+            if !recycling {
                 session.pool.put(slot);
             }
         }
@@ -346,10 +346,6 @@ impl Syscall {
 }
 
 impl BufferOwner for Syscall {
-    fn release(&mut self, pool: &mut Pool, bid: u16) {
-        pool.put(bid);
-    }
-
     fn replace_session(
         &mut self,
         _core: &mut Core,

@@ -26,13 +26,19 @@
 //!   1. *the kernel*, from `BufRing::push` (at `give_buffers` or `recycle`) until a
 //!      receive completion names it (`cqueue::buffer_select`); nothing here reads or
 //!      writes it meanwhile;
-//!   2. *the endpoint*, while `handle_receive` runs on it, and afterwards while it holds
-//!      it (hold mode: `Handled::held`) until a transmit out of it or `release_held`;
+//!   2. *the endpoint*, while `handle_receive` runs on it (hold mode copies what it holds
+//!      into its hold store, so no buffer stays with it afterwards);
 //!   3. *in-flight sends*: `recv_refs[bid]` counts the submitted sends out of it; the last
 //!      completion (for `SendZc`, its notification) hands it back to the kernel. A
 //!      refused GSO send's datagrams are submitted again before its reference is dropped.
 //!
-//!   A buffer is recycled exactly once: when it is neither held nor referenced.
+//!   A buffer is recycled exactly once: when `handle_receive` is done and no send
+//!   references it.
+//! - **The hold store** (the endpoint's, hold mode): written by the holds of a running
+//!   tour, read by the sends of its flush (`BufferId::Held`, not counted: the flush is the
+//!   tour's last write, and the next tour's holds come a control-plane round trip after
+//!   every datagram of the flush came back to the origin); a new session waits for every
+//!   send (`quiesce`).
 //! - **Send slot `slot`** (of `session.send_pool`, the origin only) is free in the pool,
 //!   or written by `Endpoint::fill_send_slot` and then referenced by `send_refs[slot]`
 //!   until its last send completes.
@@ -69,6 +75,8 @@ const OP_CANCEL: u64 = 5;
 const OP_SEND_ZC: u64 = 6;
 /// A GSO send (`SendMsg` with `UDP_SEGMENT`); index = its message in the GSO slab.
 const OP_GSO: u64 = 8;
+/// A send out of the hold store (hold mode's flush).
+const OP_SEND_HELD: u64 = 9;
 
 /// The peer socket, registered as fixed file 0.
 const SOCKET: Fixed = Fixed(0);
@@ -540,6 +548,10 @@ impl Uring {
                 self.inflight = self.inflight.saturating_sub(1);
                 self.sent(session, plain_send(BufferId::Send(index)), result);
             }
+            OP_SEND_HELD => {
+                self.inflight = self.inflight.saturating_sub(1);
+                self.sent(session, plain_send(BufferId::Held), result);
+            }
             OP_GSO => {
                 self.inflight = self.inflight.saturating_sub(1);
                 if let Some(msg) = self.gso_msgs.get(usize::from(index)) {
@@ -578,6 +590,7 @@ impl Uring {
         match buf {
             BufferId::Receive(bid) => self.recv_refs.get_mut(usize::from(bid)),
             BufferId::Send(slot) => self.send_refs.get_mut(usize::from(slot)),
+            BufferId::Held => None,
         }
     }
 
@@ -599,6 +612,7 @@ impl Uring {
             match buf {
                 BufferId::Receive(bid) => self.recycle(session, bid),
                 BufferId::Send(slot) => session.send_pool.put(slot),
+                BufferId::Held => {}
             }
         }
     }
@@ -633,6 +647,7 @@ impl Uring {
         let data = match t.buffer {
             BufferId::Receive(bid) => session.pool.slot(bid),
             BufferId::Send(slot) => session.send_pool.payload(slot),
+            BufferId::Held => session.endpoint.hold_store().bytes_mut(),
         };
         let Some(data) = data.get_mut(t.offset..t.offset + t.len) else {
             return;
@@ -695,6 +710,11 @@ impl Uring {
                     .dest_addr_len(name_len)
                     .build()
                     .user_data(user_data(OP_SEND_NEW, slot)),
+                BufferId::Held => opcode::Send::new(SOCKET, ptr, t.len as u32)
+                    .dest_addr(name)
+                    .dest_addr_len(name_len)
+                    .build()
+                    .user_data(user_data(OP_SEND_HELD, 0)),
             }
         };
         self.take_ref(t.buffer);
@@ -728,13 +748,12 @@ impl Uring {
             now,
             kernel_stamp,
         };
-        let handled = session.endpoint.handle_receive(rx, &mut session.pool);
+        session.endpoint.handle_receive(rx, &mut session.pool);
         self.transmit(session, Some(reply));
-        if !handled.held
-            && self
-                .recv_refs
-                .get(usize::from(bid))
-                .is_none_or(|&refs| refs == 0)
+        if self
+            .recv_refs
+            .get(usize::from(bid))
+            .is_none_or(|&refs| refs == 0)
         {
             self.recycle(session, bid);
         }
@@ -850,16 +869,6 @@ impl Uring {
 }
 
 impl BufferOwner for Uring {
-    fn release(&mut self, pool: &mut Pool, bid: u16) {
-        self.recycle_in(pool, bid);
-    }
-
-    fn released(&mut self) {
-        if let Some(bufring) = self.bufring.as_ref() {
-            bufring.publish();
-        }
-    }
-
     fn replace_session(
         &mut self,
         _core: &mut Core,
