@@ -82,19 +82,14 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct TuneArgs {
-    /// Message length the ring runs, bytes.
-    #[arg(long = "msgbytelen", visible_alias = "msg-len", default_value_t = DEFAULT_MSG_LEN, value_name = "BYTES")]
-    pub msg_len: u32,
-    /// Messages in flight (the tour's --window; without one, its --msgcount).
-    #[arg(long, default_value_t = DEFAULT_COUNT, value_name = "N")]
-    pub window: u32,
-    /// MTU of the network between the members (9000 for jumbo frames).
-    #[arg(long, default_value_t = 1500, value_name = "BYTES")]
-    pub mtu: u32,
-    /// The tour's --max-datagram (default 65507: a datagram larger than the MTU is
-    /// IP-fragmented by the kernel).
-    #[arg(long, default_value_t = 65_507, value_name = "BYTES")]
-    pub max_datagram: u32,
+    /// The tour, with the flags `configure` takes (and its defaults): the message length,
+    /// count, window and datagram size decide what the host must queue.
+    #[command(flatten)]
+    pub tour: TourArgs,
+    /// MTU of the network between the members (9000 for jumbo frames). Default: the
+    /// smallest MTU of this host's interfaces other than loopback.
+    #[arg(long, value_name = "BYTES")]
+    pub mtu: Option<u32>,
     /// Set every sysctl marked CHANGE (needs root; some are read-only in a network
     /// namespace or a container: set those on the host).
     #[arg(long, conflicts_with = "emit_sysctl_conf")]

@@ -3,9 +3,10 @@
 
 use anyhow::Result;
 use serde_json::json;
-use stillepost_tuning::{Host, Status, Workload, apply, check, render, sysctl_conf};
+use stillepost_control::ring::{default_max_datagram, params_to_config, workload};
+use stillepost_tuning::{Host, Status, apply, check, render, sysctl_conf};
 
-use crate::app::invalid;
+use crate::app::{invalid, tour_params};
 use crate::cli::TuneArgs;
 
 pub fn tune(args: &TuneArgs, json_mode: bool) -> Result<()> {
@@ -14,30 +15,33 @@ pub fn tune(args: &TuneArgs, json_mode: bool) -> Result<()> {
             "--json and --emit-sysctl-conf ask for two documents (the sysctl file is not JSON): drop one",
         ));
     }
-    let wrong: Vec<String> = [
-        (args.msg_len < 64)
-            .then(|| format!("--msgbytelen must be at least 64 (is {})", args.msg_len)),
-        (args.window == 0).then(|| "--window must be at least 1".to_owned()),
-        (args.mtu < 576).then(|| format!("--mtu must be at least 576 (is {})", args.mtu)),
-    ]
-    .into_iter()
-    .flatten()
-    .collect();
-    if !wrong.is_empty() {
-        return Err(invalid(wrong.join("; ")));
+    if args.mtu.is_some_and(|mtu| mtu < 576) {
+        return Err(invalid(format!(
+            "--mtu must be at least 576 (is {})",
+            args.mtu.unwrap_or_default()
+        )));
     }
-    let workload = Workload {
-        msg_len: u64::from(args.msg_len),
-        window: u64::from(args.window),
-        mtu: u64::from(args.mtu),
-        max_datagram: u64::from(args.max_datagram),
-    };
     let live = args.proc_sys_root.as_os_str() == "/proc/sys" && args.sys_root.as_os_str() == "/sys";
     let host = if live && !args.assume_netns {
         Host::live()
     } else {
         Host::at(&args.proc_sys_root, &args.sys_root, args.assume_netns)
     };
+    // The MTU given, else this host's smallest; then the tour as `configure` makes it:
+    // its defaults, its window, and without --max-datagram the datagram that MTU carries.
+    let (mtu, mtu_from) = match args.mtu {
+        Some(mtu) => (mtu, None),
+        None => match host.smallest_mtu() {
+            Some((name, mtu)) => (u32::try_from(mtu).unwrap_or(u32::MAX), Some(name)),
+            None => (1500, Some("none found: 1500 assumed".to_owned())),
+        },
+    };
+    let mut params = tour_params(&args.tour)?;
+    if params.max_datagram == 0 {
+        params.max_datagram = default_max_datagram(params.msg_len, mtu, true);
+    }
+    let workload =
+        workload(&params_to_config(&params), mtu).map_err(|e| invalid(format!("--{e}")))?;
     let checks = check(&host, workload);
     if args.emit_sysctl_conf {
         return crate::out::print(&sysctl_conf(workload, &checks));
@@ -75,10 +79,20 @@ pub fn tune(args: &TuneArgs, json_mode: bool) -> Result<()> {
             "msg_len": workload.msg_len,
             "window": workload.window,
             "mtu": workload.mtu,
+            "mtu_from": mtu_from,
+            "max_datagram": workload.datagram,
+            "datagrams_per_message": workload.datagrams,
             "fragments_per_message": workload.fragments(),
             "receive_buffer_needed": workload.receive_buffer(),
             "settings": items,
         }));
     }
-    crate::out::print(&render(workload, &checks))
+    let mut text = String::new();
+    if let Some(from) = mtu_from {
+        text.push_str(&format!(
+            "MTU {mtu}: the smallest of this host's interfaces ({from}); --mtu to choose another\n"
+        ));
+    }
+    text.push_str(&render(workload, &checks));
+    crate::out::print(&text)
 }

@@ -84,10 +84,12 @@ fn apply_sets_exactly_the_sysctls_to_change() {
             .trim()
             .to_string()
     };
-    // 8 messages of 709 frames of (1500 + 1024) B charged: 14.3 MB → 16 MiB.
+    // 8 messages of 745 datagrams of 1472 B (what MTU 1500 carries, as configure would
+    // cut them), each charged (1500 + 1024) B: 15.0 MB → 16 MiB. No IP fragments, so the
+    // reassembly memory stays.
     assert_eq!(read("net.core.rmem_max"), "16777216", "{out}");
     assert_eq!(read("net.core.netdev_max_backlog"), "8192", "{out}");
-    assert_eq!(read("net.ipv4.ipfrag_high_thresh"), "16777216", "{out}");
+    assert_eq!(read("net.ipv4.ipfrag_high_thresh"), "4194304", "{out}");
     // Latency-only settings and defaults stay as they were.
     assert_eq!(read("net.core.busy_read"), "0");
     assert_eq!(read("net.core.rmem_default"), "212992");
@@ -99,6 +101,10 @@ fn apply_sets_exactly_the_sysctls_to_change() {
         tune(&root, &[])
     );
     assert_eq!(tune(&root, &["--apply"]).trim(), "nothing to change");
+    // Datagrams larger than the MTU (--max-datagram 65507) are IP-fragmented: then the
+    // reassembly memory must hold a window of them.
+    let out = tune(&root, &["--max-datagram", "65507", "--apply"]);
+    assert_eq!(read("net.ipv4.ipfrag_high_thresh"), "16777216", "{out}");
     std::fs::remove_dir_all(root).unwrap();
 }
 
@@ -122,14 +128,21 @@ fn settings_a_network_namespace_hides_are_named() {
 
 #[test]
 fn bad_tune_flags_are_refused() {
+    // The same flags and checks as configure.
     let out = stillepost(&["tune", "--window", "0"]);
-    assert_failure(&out, 2, &["--window must be at least 1"]);
+    assert_failure(
+        &out,
+        2,
+        &["--window 0 is out of range: at least 1 message must be in flight"],
+    );
+    let out = stillepost(&["tune", "--mtu", "500"]);
+    assert_failure(&out, 2, &["--mtu must be at least 576 (is 500)"]);
     // Only what is wrong is named.
     let out = stillepost(&["tune", "--msgbytelen", "63"]);
     assert_failure(
         &out,
         2,
-        &["error: --msgbytelen must be at least 64 (is 63)\n"],
+        &["error: --msgbytelen 63 is out of range: a message needs at least the 64-byte header"],
     );
     let text = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -155,9 +168,79 @@ fn a_small_udp_mem_min_is_raised_with_pressure_and_max_kept_in_order() {
         .find(|s| s["name"] == "net.ipv4.udp_mem")
         .unwrap();
     assert_eq!(udp["status"], "change", "{udp}");
-    // 2 × (receive + send buffer, 14316128 B each: 8 messages of 709 frames charged
-    // 1500 + 1024 B) in 4096-byte pages: 13981; pressure follows, max stays.
-    assert_eq!((2u64 * 2 * 8 * 709 * 2524).div_ceil(4096), 13981);
-    assert_eq!(udp["recommended"], "13981 13981 30000", "{udp}");
+    // 2 × (receive + send buffer, 15043040 B each: 8 messages of 745 frames charged
+    // 1500 + 1024 B) in 4096-byte pages: 14691; pressure follows, max stays.
+    assert_eq!((2u64 * 2 * 8 * 745 * 2524).div_ceil(4096), 14691);
+    assert_eq!(udp["recommended"], "14691 14691 30000", "{udp}");
+    std::fs::remove_dir_all(root).unwrap();
+}
+
+/// `tune` models the tour as `configure` makes it: the host's MTU (1400 here) rather than
+/// an assumed 1500, the datagram that MTU carries as the default --max-datagram (as
+/// configure takes the route MTU's), `--window all`, and the emitted file names every flag
+/// it was made for.
+#[test]
+fn tune_models_the_tour_as_configure_does() {
+    let root = fake_host(&[]);
+    std::fs::write(root.join("sys/class/net/eth0/mtu"), "1400\n").unwrap();
+    let proc_sys = root.join("proc/sys");
+    let sys = root.join("sys");
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "tune",
+            "--proc-sys-root",
+            proc_sys.to_str().unwrap(),
+            "--sys-root",
+            sys.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let out = stillepost(&args);
+        assert_success(&out);
+        stdout(&out)
+    };
+    let doc: serde_json::Value = serde_json::from_str(&run(&[
+        "--msgbytelen",
+        "100000",
+        "--msgcount",
+        "10",
+        "--window",
+        "all",
+        "--json",
+    ]))
+    .unwrap();
+    assert_eq!(doc["mtu"], 1400, "{doc:#}");
+    assert_eq!(doc["mtu_from"], "eth0", "{doc:#}");
+    assert_eq!(doc["window"], 10, "{doc:#}");
+    // 1400 − 28 B datagrams carry 1308 B of message each: 99,936 B in 77 of them, one
+    // frame each, so no IP reassembly is asked for.
+    assert_eq!(doc["max_datagram"], 1372, "{doc:#}");
+    assert_eq!(doc["datagrams_per_message"], 77, "{doc:#}");
+    assert_eq!(doc["fragments_per_message"], 77, "{doc:#}");
+    let ipfrag = doc["settings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == "net.ipv4.ipfrag_high_thresh")
+        .unwrap();
+    assert_eq!(ipfrag["status"], "info", "{ipfrag}");
+    let text = run(&[
+        "--msgbytelen",
+        "65000",
+        "--max-datagram",
+        "1472",
+        "--mtu",
+        "1500",
+    ]);
+    assert!(
+        text.starts_with(
+            "for 65000 B messages (47 datagrams of at most 1472 B), window 63, MTU 1500: each message is 47 frames"
+        ),
+        "{text}"
+    );
+    let conf = run(&["--msgbytelen", "100000", "--emit-sysctl-conf"]);
+    assert!(
+        conf.starts_with("# /etc/sysctl.d/90-stillepost.conf: written by `stillepost tune --msgbytelen 100000 --window 41 --mtu 1400 --max-datagram 1372 --emit-sysctl-conf`"),
+        "{conf}"
+    );
     std::fs::remove_dir_all(root).unwrap();
 }

@@ -23,7 +23,9 @@ use crate::domain::{
 };
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
-use crate::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
+use crate::ring::{
+    MAX_CONFIGURE_TIMEOUT_MS, datagram_for_mtu, fragment_size, validate_cluster, validate_params,
+};
 use crate::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_no_answer,
     is_unreachable, no_answer_cause, request, tls_trouble,
@@ -921,15 +923,10 @@ impl CoordinatorCore {
                 .iter()
                 .zip(&reached)
                 .filter_map(|(reply, (_, _, peer))| {
-                    let mtu = reply.as_ref().ok()?.path_mtu;
-                    let headers = if peer.is_ipv4() { 28 } else { 48 };
-                    (mtu > headers).then(|| mtu - headers)
+                    datagram_for_mtu(reply.as_ref().ok()?.path_mtu, peer.is_ipv4())
                 })
                 .min();
-            if let Some(fit) = fit
-                && fit < params.msg_len
-                && (fit as usize) < stillepost_engine::wire::MAX_DATAGRAM
-            {
+            if let Some(fit) = fit.and_then(|fit| fragment_size(params.msg_len, fit)) {
                 params.max_datagram = fit;
                 validate_params(&params).map_err(|e| {
                     CoordError::InvalidArgument(format!(

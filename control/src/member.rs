@@ -341,13 +341,10 @@ impl MemberCore {
         // The same host check as `stillepost tune`, for this tour: every setting to change.
         let path_mtu = stillepost_engine::dataplane::path_mtu(next_peer).ok();
         let mtu = path_mtu.unwrap_or(1500);
-        let workload = stillepost_tuning::Workload {
-            msg_len: u64::from(config.msg_len),
-            // Holding tours have window = count (validated).
-            window: u64::from(config.window),
-            mtu: u64::from(mtu),
-            max_datagram: u64::from(config.max_datagram),
-        };
+        // Holding tours have window = count (validated, like the fragment plan: the data
+        // plane took this configuration).
+        let workload = crate::ring::workload(&config, mtu)
+            .map_err(|e| MemberError::InvalidArgument(e.to_string()))?;
         // rmem_max and wmem_max are left to the socket-buffer warnings above, which have
         // what this socket asked for and got (and are silent when it got it, e.g. as root).
         for c in stillepost_tuning::check(&stillepost_tuning::Host::live(), workload) {
@@ -356,15 +353,13 @@ impl MemberCore {
                 && c.name != "net.core.wmem_max"
             {
                 warnings.push(format!(
-                    "{}: {} → {} ({}); see docs/tuning.md#{} or run `stillepost tune --msgbytelen {} --window {} --mtu {mtu} --max-datagram {}` on this host",
+                    "{}: {} → {} ({}); see docs/tuning.md#{} or run `stillepost tune {}` on this host",
                     c.name,
                     c.current.as_deref().unwrap_or("?"),
                     c.recommended.as_deref().unwrap_or("?"),
                     c.reason,
                     c.anchor,
-                    workload.msg_len,
-                    workload.window,
-                    workload.datagram(),
+                    workload.flags(),
                 ));
             }
         }

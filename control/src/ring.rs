@@ -133,6 +133,43 @@ pub fn params_to_config(params: &TourParams) -> TourConfig {
     }
 }
 
+/// The largest datagram a path of `mtu` bytes carries without IP fragmentation (IPv4: 28
+/// bytes of IP and UDP headers, IPv6: 48); `None` when the MTU cannot carry one.
+pub fn datagram_for_mtu(mtu: u32, ipv4: bool) -> Option<u32> {
+    let headers = if ipv4 { 28 } else { 48 };
+    (mtu > headers).then(|| mtu - headers)
+}
+
+/// The `--max-datagram` a tour gets by default on a path of `mtu` bytes: what the MTU
+/// carries when a message does not fit it (0 when it does, or when the MTU carries more
+/// than a datagram can hold). The coordinator applies it with the smallest route MTU on
+/// the ring, `stillepost tune` with the host's.
+pub fn default_max_datagram(msg_len: u32, mtu: u32, ipv4: bool) -> u32 {
+    datagram_for_mtu(mtu, ipv4)
+        .and_then(|fit| fragment_size(msg_len, fit))
+        .unwrap_or(0)
+}
+
+/// The datagram size messages of `msg_len` bytes must be cut to when a path carries at
+/// most `fit`-byte datagrams: `fit`, or `None` when a message fits it (or `fit` is more
+/// than a datagram can hold anyway).
+pub fn fragment_size(msg_len: u32, fit: u32) -> Option<u32> {
+    (fit < msg_len && (fit as usize) < stillepost_engine::wire::MAX_DATAGRAM).then_some(fit)
+}
+
+/// The workload `stillepost tune` and a configured member check a host for: the tour's
+/// own fragment plan (its datagram size and datagrams per message) on a path of `mtu`.
+pub fn workload(config: &TourConfig, mtu: u32) -> Result<stillepost_tuning::Workload, ConfigError> {
+    let plan = config.plan()?;
+    Ok(stillepost_tuning::Workload {
+        msg_len: u64::from(config.msg_len),
+        window: u64::from(config.window),
+        mtu: u64::from(mtu),
+        datagram: plan.datagram_len(0) as u64,
+        datagrams: u64::from(plan.count()),
+    })
+}
+
 /// The send interval of an open-loop tour at `rate` messages per second (0: closed loop),
 /// rounded to the ns. Rates above 1e9/s round to a 1 ns interval.
 pub fn rate_interval_ns(rate: f64) -> u64 {

@@ -61,6 +61,18 @@ impl Host {
         text.split_whitespace().map(|v| v.parse().ok()).collect()
     }
 
+    /// The MTU a ring through this host most likely meets: the smallest of its interfaces
+    /// other than loopback (loopback's when it has no other), with the interface's name.
+    pub fn smallest_mtu(&self) -> Option<(String, u64)> {
+        let mtus = self.mtus();
+        let outside = mtus.iter().filter(|(name, _)| name != "lo");
+        outside
+            .clone()
+            .min_by_key(|(_, mtu)| *mtu)
+            .or_else(|| mtus.iter().min_by_key(|(_, mtu)| *mtu))
+            .cloned()
+    }
+
     /// The interfaces and their MTUs (`/sys/class/net/*/mtu`), by name.
     fn mtus(&self) -> Vec<(String, u64)> {
         let Ok(dir) = std::fs::read_dir(self.sys.join("class/net")) else {
@@ -79,7 +91,8 @@ impl Host {
     }
 }
 
-/// The tour a host is checked for.
+/// The tour a host is checked for, as the tour's own fragment plan has it (the engine's
+/// `FragmentPlan`: `stillepost tune` and a configured member build it the same way).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Workload {
     /// Bytes per message.
@@ -88,47 +101,48 @@ pub struct Workload {
     pub window: u64,
     /// MTU of the path between members.
     pub mtu: u64,
-    /// Largest datagram a message travels in (the tour's --max-datagram; 0: 65507).
-    pub max_datagram: u64,
+    /// The largest datagram a message travels in, header included.
+    pub datagram: u64,
+    /// Datagrams per message (1: a message is one datagram).
+    pub datagrams: u64,
 }
 
 impl Workload {
-    /// Frames each message becomes on the path (1 when it fits one): IP fragments of one
-    /// datagram, or datagrams of at most one frame each.
+    /// Frames each message becomes on the path: its datagrams, each in as many IP
+    /// fragments as the MTU cuts it into (1 when it fits one frame).
     pub fn fragments(&self) -> u64 {
-        let ip_payload = self.msg_len + 8;
-        let per_fragment = self.mtu.saturating_sub(20).max(8) / 8 * 8;
-        if self.msg_len + IP_UDP_HEADERS <= self.mtu {
-            1
-        } else {
-            ip_payload.div_ceil(per_fragment)
-        }
+        self.datagrams
+            .max(1)
+            .saturating_mul(self.ip_fragments_per_datagram())
     }
 
     /// The datagrams messages travel in, bytes.
     pub fn datagram(&self) -> u64 {
-        let max = if self.max_datagram == 0 {
-            65_507
-        } else {
-            self.max_datagram
-        };
-        self.msg_len.min(max)
+        self.datagram
     }
 
     /// IP fragments each datagram becomes at the MTU (1: no IP fragmentation).
     pub fn ip_fragments_per_datagram(&self) -> u64 {
         let per_fragment = self.mtu.saturating_sub(20).max(8) / 8 * 8;
-        if self.datagram() + IP_UDP_HEADERS <= self.mtu {
+        if self.datagram + IP_UDP_HEADERS <= self.mtu {
             1
         } else {
-            (self.datagram() + 8).div_ceil(per_fragment)
+            (self.datagram + 8).div_ceil(per_fragment)
         }
+    }
+
+    /// The `stillepost tune` flags that check a host for this workload.
+    pub fn flags(&self) -> String {
+        format!(
+            "--msgbytelen {} --window {} --mtu {} --max-datagram {}",
+            self.msg_len, self.window, self.mtu, self.datagram
+        )
     }
 
     /// Bytes the kernel charges a receiving socket for one message: each frame's length
     /// plus its skb overhead.
     pub fn charged_per_message(&self) -> u64 {
-        let frame = (self.msg_len + IP_UDP_HEADERS).min(self.mtu);
+        let frame = (self.datagram + IP_UDP_HEADERS).min(self.mtu);
         receive_buffer_needed(frame, self.fragments())
     }
 
@@ -458,8 +472,13 @@ fn isolation(host: &Host) -> Check {
 
 /// The text `stillepost tune` prints: one line per setting.
 pub fn render(w: Workload, checks: &[Check]) -> String {
+    let datagrams = if w.datagrams > 1 {
+        format!("{} datagrams of at most {} B", w.datagrams, w.datagram)
+    } else {
+        "one datagram".to_owned()
+    };
     let mut out = format!(
-        "for {} B messages, window {}, MTU {}: each message is {} frame{}, a member queues up to {}\n",
+        "for {} B messages ({datagrams}), window {}, MTU {}: each message is {} frame{}, a member queues up to {}\n",
         w.msg_len,
         w.window,
         w.mtu,
@@ -499,8 +518,8 @@ pub fn render(w: Workload, checks: &[Check]) -> String {
 /// An `/etc/sysctl.d` file with every sysctl to change (and the optional ones, commented).
 pub fn sysctl_conf(w: Workload, checks: &[Check]) -> String {
     let mut out = format!(
-        "# /etc/sysctl.d/90-stillepost.conf: written by `stillepost tune --msgbytelen {} --window {} --mtu {} --emit-sysctl-conf`\n# Load with: sysctl --system\n",
-        w.msg_len, w.window, w.mtu
+        "# /etc/sysctl.d/90-stillepost.conf: written by `stillepost tune {} --emit-sysctl-conf`\n# Load with: sysctl --system\n",
+        w.flags()
     );
     for c in checks.iter().filter(|c| c.sysctl) {
         let Some(value) = &c.recommended else {
