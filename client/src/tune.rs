@@ -61,8 +61,8 @@ pub fn tune(args: &TuneArgs, json_mode: bool) -> Result<()> {
                 json!({
                     "name": c.name,
                     "sysctl": c.sysctl,
-                    "current": c.current,
-                    "recommended": c.recommended,
+                    "current": c.current.as_deref().map(value_json),
+                    "recommended": c.recommended.as_deref().map(value_json),
                     "status": match c.status {
                         Status::Ok => "ok",
                         Status::Change => "change",
@@ -95,4 +95,34 @@ pub fn tune(args: &TuneArgs, json_mode: bool) -> Result<()> {
     }
     text.push_str(&render(workload, &checks));
     crate::out::print(&text)
+}
+
+/// A setting's value as JSON: a number (`212992`), several numbers as an array (`udp_mem`'s
+/// `[18945, 25262, 37890]`), anything else (a governor, "none") as text.
+fn value_json(value: &str) -> serde_json::Value {
+    let numbers: Option<Vec<u64>> = value.split_whitespace().map(|v| v.parse().ok()).collect();
+    match numbers.as_deref() {
+        Some([one]) => json!(one),
+        Some(many) if !many.is_empty() => json!(many),
+        _ => json!(value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_numbers_where_they_are_numbers() {
+        assert_eq!(value_json("212992"), json!(212992));
+        assert_eq!(
+            value_json("18945\t25262 37890"),
+            json!([18945, 25262, 37890])
+        );
+        assert_eq!(value_json("performance"), json!("performance"));
+        assert_eq!(
+            value_json("none → the members' cores"),
+            json!("none → the members' cores")
+        );
+    }
 }

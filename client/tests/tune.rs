@@ -171,7 +171,16 @@ fn a_small_udp_mem_min_is_raised_with_pressure_and_max_kept_in_order() {
     // 2 × (receive + send buffer, 15043040 B each: 8 messages of 745 frames charged
     // 1500 + 1024 B) in 4096-byte pages: 14691; pressure follows, max stays.
     assert_eq!((2u64 * 2 * 8 * 745 * 2524).div_ceil(4096), 14691);
-    assert_eq!(udp["recommended"], "14691 14691 30000", "{udp}");
+    assert_eq!(
+        udp["recommended"],
+        serde_json::json!([14691, 14691, 30000]),
+        "{udp}"
+    );
+    assert_eq!(
+        udp["current"],
+        serde_json::json!([1000, 2000, 30000]),
+        "{udp}"
+    );
     std::fs::remove_dir_all(root).unwrap();
 }
 
