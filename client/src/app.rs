@@ -12,8 +12,8 @@ use stillepost_control::access::Credentials;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
     CancelTourRequest, ConfigureReply, ConfigureRequest, EchoKeyRequest, GetResultRequest,
-    ListToursRequest, Outcome, PinRequest, RunTourRequest, StatusReply, StatusRequest, TourParams,
-    TourResult, TourSummary, WaitTourRequest,
+    ListToursRequest, Outcome, PinRequest, ProbeRequest, RunTourRequest, StatusReply,
+    StatusRequest, TourParams, TourResult, TourSummary, WaitTourRequest,
 };
 use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
 use stillepost_control::rpc::{
@@ -22,7 +22,7 @@ use stillepost_control::rpc::{
 };
 use stillepost_engine::auth::DatagramKey;
 
-use crate::cli::{ConfigureArgs, EchoArgs, LossArg, PingArgs, TourArgs, WindowArg};
+use crate::cli::{ConfigureArgs, LossArg, ProbeArgs, ProbeKind, TourArgs, WindowArg};
 use crate::report;
 
 /// An error with the exit status it stands for (see `stillepost --help`).
@@ -335,6 +335,35 @@ impl Coordinator {
             None
         };
         tour_ref(tour, || Ok(known.unwrap_or_default()))
+    }
+
+    /// Echoes or pings sent by the coordinator: where from, and each target's round trips.
+    pub async fn probe(
+        &self,
+        kind: ProbeKind,
+        opts: &stillepost_control::echo::ProbeOptions,
+    ) -> Result<(String, Vec<stillepost_control::echo::Rtts>)> {
+        let req = ProbeRequest {
+            count: opts.count,
+            interval_ms: opts.interval.as_millis() as u64,
+            timeout_ms: opts.timeout.as_millis() as u64,
+        };
+        // Every round of probes, each target in turn waiting at most the timeout.
+        let deadline = CALL_TIMEOUT
+            + (opts.interval + opts.timeout).saturating_mul(opts.count)
+            + opts.timeout.saturating_mul(64);
+        let mut client = self.client.clone();
+        let reply = match kind {
+            ProbeKind::Echo => call(deadline, client.echo_members(request(req, deadline))).await,
+            ProbeKind::Ping => call(deadline, client.ping_systems(request(req, deadline))).await,
+        }
+        .map_err(|s| from_status(&self.endpoint, self.tls, s))?;
+        let targets = reply
+            .targets
+            .iter()
+            .map(stillepost_control::convert::rtts_from_proto)
+            .collect();
+        Ok((reply.from, targets))
     }
 
     /// The finished tours the coordinator holds, oldest first.
@@ -784,25 +813,54 @@ async fn member_peers(coord: &Coordinator) -> Result<Vec<(u32, SocketAddr)>> {
         .collect()
 }
 
-pub async fn echo_members(coord: &Coordinator, args: &EchoArgs, json_mode: bool) -> Result<()> {
-    let peers = member_peers(coord).await?;
-    let key = coord.echo_key().await?;
-    let timeout = args.timeout();
-    let results = tokio::task::spawn_blocking(move || crate::echo::echo_all(&peers, timeout, key))
-        .await
-        .context("the echo task failed")??;
-    let missing = results.iter().filter(|r| r.rtt.is_none()).count();
+/// `echo-members` and `ping-systems`: the probes the coordinator sends (by default), or
+/// this client (`--from-client`), printed as ping prints them.
+pub async fn probe(
+    coord: &Coordinator,
+    kind: ProbeKind,
+    args: &ProbeArgs,
+    json_mode: bool,
+) -> Result<()> {
+    let opts = args.options()?;
+    let (from, targets) = if args.from_client {
+        let peers = member_peers(coord).await?;
+        let targets = match kind {
+            ProbeKind::Echo => {
+                let key = coord.echo_key().await?;
+                tokio::task::spawn_blocking(move || {
+                    stillepost_control::echo::echo_members(&peers, &opts, key)
+                })
+                .await
+                .context("the echo task failed")?
+            }
+            ProbeKind::Ping => stillepost_control::echo::ping_systems(&peers, &opts).await,
+        };
+        (format!("this client ({})", local_host()), targets)
+    } else {
+        coord.probe(kind, &opts).await?
+    };
     emit(
         json_mode,
-        || Ok(json!({ "members": results.iter().map(|r| r.to_json()).collect::<Vec<_>>() })),
-        || Ok(results.iter().map(|r| r.to_text(timeout) + "\n").collect()),
+        || Ok(report::probe_json(kind, &from, &targets)),
+        || Ok(report::probe_text(kind, &from, &targets, opts.timeout)),
     )?;
-    if missing > 0 {
+    let silent: Vec<String> = targets
+        .iter()
+        .filter(|t| t.received() == 0)
+        .map(|t| t.target.clone())
+        .collect();
+    if !silent.is_empty() {
         return Err(Failure {
             code: 1,
             message: format!(
-                "{missing} of {} members did not answer the echo",
-                results.len()
+                "{} of {} {} did not answer: {}",
+                silent.len(),
+                targets.len(),
+                match kind {
+                    ProbeKind::Echo => "members",
+                    ProbeKind::Ping => "hosts",
+                },
+                silent.join(", ")
             ),
         }
         .into());
@@ -810,76 +868,11 @@ pub async fn echo_members(coord: &Coordinator, args: &EchoArgs, json_mode: bool)
     Ok(())
 }
 
-pub async fn ping_systems(coord: &Coordinator, args: &PingArgs, json_mode: bool) -> Result<()> {
-    let peers = member_peers(coord).await?;
-    // One summary per host, whichever members share it.
-    let mut hosts: Vec<(std::net::IpAddr, Vec<u32>)> = Vec::new();
-    for (index, addr) in peers {
-        match hosts.iter_mut().find(|(ip, _)| *ip == addr.ip()) {
-            Some((_, members)) => members.push(index),
-            None => hosts.push((addr.ip(), vec![index])),
-        }
-    }
-    let opts = crate::ping::PingOptions {
-        count: args.count,
-        timeout: Duration::from_millis(args.timeout),
-        ..crate::ping::PingOptions::default()
-    };
-    let summaries = futures::future::join_all(
-        hosts
-            .iter()
-            .map(|(ip, _)| crate::ping::ping_host(*ip, &opts)),
-    )
-    .await;
-    let mut docs = Vec::new();
-    let mut text = String::new();
-    // Hosts that did not answer, and hosts that could not be pinged at all.
-    let mut failed = Vec::new();
-    let mut unpingable = Vec::new();
-    for ((ip, members), summary) in hosts.iter().zip(summaries) {
-        let members_list = members
-            .iter()
-            .map(u32::to_string)
-            .collect::<Vec<_>>()
-            .join(", ");
-        match summary {
-            Ok(s) => {
-                if s.received == 0 {
-                    failed.push(ip.to_string());
-                }
-                let mut doc = serde_json::to_value(&s).unwrap_or(Value::Null);
-                doc["members"] = json!(members);
-                docs.push(doc);
-                text.push_str(&format!("members {members_list}:\n{}\n", s.render()));
-            }
-            Err(e) => {
-                unpingable.push(ip.to_string());
-                docs.push(
-                    json!({ "host": ip.to_string(), "members": members, "error": e.to_string() }),
-                );
-                text.push_str(&format!("members {members_list}: {ip}: {e}\n\n"));
-            }
-        }
-    }
-    emit(json_mode, || Ok(json!({ "hosts": docs })), || Ok(text))?;
-    let mut problems = Vec::new();
-    if !unpingable.is_empty() {
-        problems.push(format!(
-            "cannot ping {}: no ICMP method works for this user (see above)",
-            unpingable.join(", ")
-        ));
-    }
-    if !failed.is_empty() {
-        problems.push(format!("no ICMP echo reply from {}", failed.join(", ")));
-    }
-    if !problems.is_empty() {
-        return Err(Failure {
-            code: 1,
-            message: problems.join("; "),
-        }
-        .into());
-    }
-    Ok(())
+/// This host's name, for where probes came from.
+fn local_host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_owned())
+        .unwrap_or_else(|_| "this host".to_owned())
 }
 
 pub async fn report(

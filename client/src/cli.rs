@@ -55,10 +55,13 @@ pub enum Command {
     /// Wait for a running tour (the one named, or whichever runs) and print its result, as
     /// `run` would have: reattach after leaving a `run`.
     Wait(WaitArgs),
-    /// Send one UDP echo to each member's peer socket and print the round-trip time.
-    EchoMembers(EchoArgs),
-    /// Send ICMP echo requests to each member host, like ping.
-    PingSystems(PingArgs),
+    /// UDP echoes to each member's peer socket, answered by its data plane: round trips
+    /// with min/avg/max/mdev, as ping gives them. Sent by the coordinator unless
+    /// --from-client.
+    EchoMembers(ProbeArgs),
+    /// ICMP echo requests to each member host, like ping. Sent by the coordinator unless
+    /// --from-client.
+    PingSystems(ProbeArgs),
     /// Show the ring's configuration and every member's state.
     Status,
     /// Run a coordinator and a ring of members inside this process on 127.0.0.1 (free
@@ -305,27 +308,60 @@ impl ConfigureArgs {
     }
 }
 
-#[derive(Debug, Args)]
-pub struct EchoArgs {
-    /// How long to wait for each member's answer, in milliseconds.
-    #[arg(long, default_value_t = 1000, value_name = "MS")]
-    pub timeout: u64,
-}
-
-impl EchoArgs {
-    pub fn timeout(&self) -> Duration {
-        Duration::from_millis(self.timeout)
-    }
+/// What `echo-members` and `ping-systems` probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProbeKind {
+    /// UDP echoes to every member's peer socket, answered by its data plane.
+    Echo,
+    /// ICMP echoes to every member host.
+    Ping,
 }
 
 #[derive(Debug, Args)]
-pub struct PingArgs {
-    /// Echo requests per host.
+pub struct ProbeArgs {
+    /// Probes per target.
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub count: u32,
-    /// How long to wait for each reply, in milliseconds.
+    /// From one round of probes to the next, in milliseconds.
+    #[arg(long, default_value_t = 200, value_name = "MS")]
+    pub interval: u64,
+    /// How long to wait for each answer, in milliseconds.
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub timeout: u64,
+    /// Send the probes from this client instead of from the coordinator (the default, as
+    /// the original does: it reaches the members where a client behind a port-forward or
+    /// a bastion cannot).
+    #[arg(long)]
+    pub from_client: bool,
+}
+
+impl ProbeArgs {
+    /// The probes asked for; errors name the flag.
+    pub fn options(&self) -> anyhow::Result<stillepost_control::echo::ProbeOptions> {
+        if !(1..=1000).contains(&self.count) {
+            return Err(crate::app::invalid(format!(
+                "--count {} is out of range: 1 to 1000 probes per target",
+                self.count
+            )));
+        }
+        if !(1..=60_000).contains(&self.timeout) {
+            return Err(crate::app::invalid(format!(
+                "--timeout {} is out of range: 1 to 60000 ms",
+                self.timeout
+            )));
+        }
+        if self.interval > 60_000 {
+            return Err(crate::app::invalid(format!(
+                "--interval {} is out of range: at most 60000 ms",
+                self.interval
+            )));
+        }
+        Ok(stillepost_control::echo::ProbeOptions {
+            count: self.count,
+            interval: Duration::from_millis(self.interval),
+            timeout: Duration::from_millis(self.timeout),
+        })
+    }
 }
 
 #[derive(Debug, Args)]

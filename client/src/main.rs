@@ -2,28 +2,21 @@
 
 mod app;
 mod cli;
-mod echo;
 mod export;
 mod histogram;
 mod local;
 mod out;
-mod ping;
 mod plot;
 mod report;
 mod table;
 mod tune;
-
-/// The rule for tests that cannot run here, shared with the integration tests.
-#[cfg(test)]
-#[path = "../tests/support/skip.rs"]
-mod skip;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use crate::app::{Coordinator, Failure};
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, ProbeKind};
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Local(args) = &cli.command {
@@ -42,8 +35,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Stillepost(args) => app::run(&coord, args.loss, cli.json).await,
         Command::Cancel(args) => app::cancel(&coord, args, cli.json).await,
         Command::Wait(args) => app::wait(&coord, &args.tour, args.loss, cli.json).await,
-        Command::EchoMembers(args) => app::echo_members(&coord, args, cli.json).await,
-        Command::PingSystems(args) => app::ping_systems(&coord, args, cli.json).await,
+        Command::EchoMembers(args) => app::probe(&coord, ProbeKind::Echo, args, cli.json).await,
+        Command::PingSystems(args) => app::probe(&coord, ProbeKind::Ping, args, cli.json).await,
         Command::Status => app::status(&coord, cli.json).await,
         Command::Tours => app::tours(&coord, cli.json).await,
         Command::Report(args) => app::report(&coord, args, cli.json).await,

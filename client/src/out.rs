@@ -9,7 +9,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// The version of every JSON document the client prints (`schema_version`): raised when a
 /// key changes meaning or goes away (new keys do not raise it).
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Whether a JSON document went to stdout already: one invocation prints one.
 static DOCUMENT: AtomicBool = AtomicBool::new(false);

@@ -11,6 +11,11 @@ use stillepost_control::proto::{
 use stillepost_engine::counters::CounterSet;
 use stillepost_engine::histogram::Summary;
 
+use std::time::Duration;
+
+use stillepost_control::echo::Rtts;
+
+use crate::cli::ProbeKind;
 use crate::histogram::{UndecodableHistogram, Whose, summary};
 use crate::table::{Align, Table, ranges, wrapped};
 
@@ -970,6 +975,113 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
         }
     }
     out
+}
+
+/// Probe results as JSON: `{"from", "members"|"hosts": [...]}`, every time in integer ns.
+pub fn probe_json(kind: ProbeKind, from: &str, targets: &[Rtts]) -> Value {
+    let entries: Vec<Value> = targets
+        .iter()
+        .map(|t| {
+            let stats = t.stats();
+            let mut doc = json!({
+                "method": t.method,
+                "sent": t.sent(),
+                "received": t.received(),
+                "loss_percent": t.loss_percent(),
+                "min_ns": stats.map(|s| s.min_ns),
+                "avg_ns": stats.map(|s| s.avg_ns),
+                "max_ns": stats.map(|s| s.max_ns),
+                "mdev_ns": stats.map(|s| s.mdev_ns),
+                "rtts_ns": t.rtts_ns,
+                "error": t.error,
+            });
+            match kind {
+                ProbeKind::Echo => {
+                    doc["index"] = json!(t.members.first());
+                    doc["peer_endpoint"] = json!(t.target);
+                }
+                ProbeKind::Ping => {
+                    doc["host"] = json!(t.target);
+                    doc["members"] = json!(t.members);
+                }
+            }
+            doc
+        })
+        .collect();
+    let key = match kind {
+        ProbeKind::Echo => "members",
+        ProbeKind::Ping => "hosts",
+    };
+    json!({ "from": from, key: entries })
+}
+
+/// Probe results as ping prints them, one block per target: what was probed and how, the
+/// counts and loss, and min/avg/max/mdev in ms (the unit ping and both commands use).
+pub fn probe_text(kind: ProbeKind, from: &str, targets: &[Rtts], timeout: Duration) -> String {
+    let mut out = format!(
+        "{} from {from}\n",
+        match kind {
+            ProbeKind::Echo => "UDP echoes to each member's peer socket",
+            ProbeKind::Ping => "ICMP echoes to each member host",
+        }
+    );
+    for t in targets {
+        let members: Vec<String> = t.members.iter().map(u32::to_string).collect();
+        let who = match kind {
+            ProbeKind::Echo => format!("member {} {}", members.join(", "), t.target),
+            ProbeKind::Ping => format!(
+                "{} {} on {}",
+                if t.members.len() == 1 {
+                    "member"
+                } else {
+                    "members"
+                },
+                members.join(", "),
+                t.target
+            ),
+        };
+        if let Some(error) = &t.error {
+            let _ = writeln!(out, "--- {who} ---\nnot probed: {error}");
+            continue;
+        }
+        let _ = writeln!(
+            out,
+            "--- {who} ({}) ---\n{} transmitted, {} received, {}% packet loss",
+            t.method,
+            plural(u64::from(t.sent()), "packet"),
+            t.received(),
+            format_percent(t.loss_percent())
+        );
+        let ms = |ns: u64| format!("{:.3}", ns as f64 / 1e6);
+        match t.stats() {
+            Some(s) => {
+                let _ = writeln!(
+                    out,
+                    "rtt min/avg/max/mdev = {}/{}/{}/{} ms",
+                    ms(s.min_ns),
+                    ms(s.avg_ns),
+                    ms(s.max_ns),
+                    ms(s.mdev_ns)
+                );
+            }
+            None => {
+                let _ = writeln!(out, "no answer within {} ms", timeout.as_millis());
+            }
+        }
+    }
+    out
+}
+
+/// A loss percentage as ping writes it: whole numbers bare, else up to three decimals.
+fn format_percent(percent: f64) -> String {
+    if percent.fract() == 0.0 {
+        format!("{percent:.0}")
+    } else {
+        format!("{percent:.3}")
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_owned()
+    }
 }
 
 /// A start time as RFC 3339 in UTC, to the second.

@@ -576,67 +576,118 @@ fn warm_up_messages_travel_but_are_not_recorded(backend: &str) {
     assert_failure(&out, 2, &["--warmup 50 must be smaller than msgcount (50)"]);
 }
 
+/// `echo-members` from the coordinator (the default) and from the client: ping's
+/// statistics per member, where the probes came from, and a member that does not answer
+/// named.
 fn echo_members_answers_and_names_the_silent_one(backend: &str) {
     let mut cluster = Cluster::start(backend, 3);
     cluster.configure(&[]);
-    let out = cluster.client(&["echo-members"]);
+    let out = cluster.client(&["echo-members", "--count", "3", "--interval", "10"]);
     assert_success(&out);
     let text = stdout(&out);
-    let lines: Vec<&str> = text.lines().collect();
-    assert_eq!(lines.len(), 3, "{text}");
-    for (i, line) in lines.iter().enumerate() {
+    assert!(
+        text.starts_with("UDP echoes to each member's peer socket from coordinator "),
+        "{text}"
+    );
+    for (i, peer) in cluster.peers.iter().enumerate() {
         assert!(
-            line.starts_with(&format!("member {i} {}: echo ", cluster.peers[i])),
-            "{line}"
+            text.contains(&format!(
+                "--- member {i} {peer} (udp-echo) ---\n3 packets transmitted, 3 received, 0% packet loss\nrtt min/avg/max/mdev = "
+            )),
+            "{text}"
         );
-        assert!(line.contains(" rtt "), "{line}");
     }
-    let out = cluster.client(&["echo-members", "--json"]);
-    assert_success(&out);
-    let doc = json(&out);
-    for (i, m) in doc["members"].as_array().unwrap().iter().enumerate() {
-        assert_eq!(m["index"], i as u64);
-        assert_eq!(m["answered"], true);
-        assert!(m["rtt_ns"].as_u64().unwrap() > 0);
+    for from_client in [false, true] {
+        let mut args = vec!["echo-members", "--json", "--count", "4", "--interval", "5"];
+        if from_client {
+            args.push("--from-client");
+        }
+        let out = cluster.client(&args);
+        assert_success(&out);
+        let doc = json(&out);
+        let from = doc["from"].as_str().unwrap();
+        assert!(
+            from.starts_with(if from_client {
+                "this client ("
+            } else {
+                "coordinator "
+            }),
+            "{doc:#}"
+        );
+        for (i, m) in doc["members"].as_array().unwrap().iter().enumerate() {
+            assert_eq!(m["index"], i as u64);
+            assert_eq!(m["peer_endpoint"], cluster.peers[i].as_str());
+            assert_eq!(
+                (m["sent"].as_u64(), m["received"].as_u64()),
+                (Some(4), Some(4))
+            );
+            assert_eq!(m["rtts_ns"].as_array().unwrap().len(), 4);
+            let (min, avg, max) = (
+                m["min_ns"].as_u64().unwrap(),
+                m["avg_ns"].as_u64().unwrap(),
+                m["max_ns"].as_u64().unwrap(),
+            );
+            assert!(min > 0 && min <= avg && avg <= max, "{m}");
+            assert!(m["mdev_ns"].is_u64(), "{m}");
+            assert!(m.get("echo_id").is_none(), "{m}");
+        }
     }
 
     cluster.members[1].kill();
-    let out = cluster.client(&["echo-members", "--timeout", "300"]);
-    assert_failure(&out, 1, &["1 of 3 members did not answer"]);
+    let out = cluster.client(&["echo-members", "--count", "2", "--timeout", "300"]);
+    assert_failure(
+        &out,
+        1,
+        &["1 of 3 members did not answer", &cluster.peers[1]],
+    );
     let text = stdout(&out);
     assert!(
-        text.contains(&format!("member 1 {}: echo", cluster.peers[1]))
-            && text.contains("NO ANSWER within 300 ms"),
+        text.contains(&format!(
+            "--- member 1 {} (udp-echo) ---\n2 packets transmitted, 0 received, 100% packet loss\nno answer within 300 ms\n",
+            cluster.peers[1]
+        )),
         "{text}"
     );
-    assert_eq!(
-        text.lines().filter(|l| l.contains(" rtt ")).count(),
-        2,
-        "{text}"
-    );
+    assert_eq!(text.matches("rtt min/avg/max/mdev").count(), 2, "{text}");
 }
 
 fn ping_systems_summarises_each_host(backend: &str) {
     let cluster = Cluster::start(backend, 3);
     cluster.configure(&[]);
-    let out = cluster.client(&["ping-systems", "--json"]);
-    assert_success(&out);
-    let doc = json(&out);
-    let hosts = doc["hosts"].as_array().unwrap();
-    // All three members live on 127.0.0.1: one host, one summary naming all three.
-    assert_eq!(hosts.len(), 1, "{doc:#}");
-    assert_eq!(hosts[0]["host"], "127.0.0.1");
-    assert_eq!(hosts[0]["members"], serde_json::json!([0, 1, 2]));
-    assert_eq!(hosts[0]["sent"], 5);
-    assert_eq!(hosts[0]["received"], 5);
+    for from_client in [false, true] {
+        let mut args = vec!["ping-systems", "--json"];
+        if from_client {
+            args.push("--from-client");
+        }
+        let out = cluster.client(&args);
+        assert_success(&out);
+        let doc = json(&out);
+        let hosts = doc["hosts"].as_array().unwrap();
+        // All three members live on 127.0.0.1: one host, one summary naming all three.
+        assert_eq!(hosts.len(), 1, "{doc:#}");
+        assert_eq!(hosts[0]["host"], "127.0.0.1");
+        assert_eq!(hosts[0]["members"], serde_json::json!([0, 1, 2]));
+        assert_eq!(hosts[0]["sent"], 5);
+        assert_eq!(hosts[0]["received"], 5);
+        assert!(hosts[0]["mdev_ns"].is_u64(), "{doc:#}");
+        assert!(
+            doc["from"].as_str().unwrap().starts_with(if from_client {
+                "this client ("
+            } else {
+                "coordinator "
+            }),
+            "{doc:#}"
+        );
+    }
     let out = cluster.client(&["ping-systems"]);
     assert_success(&out);
     let text = stdout(&out);
     assert!(
-        text.contains("5 packets transmitted, 5 received, 0% packet loss"),
+        text.contains("--- members 0, 1, 2 on 127.0.0.1 (icmp-")
+            && text.contains("5 packets transmitted, 5 received, 0% packet loss"),
         "{text}"
     );
-    assert!(text.contains("rtt min/avg/max = "), "{text}");
+    assert!(text.contains("rtt min/avg/max/mdev = "), "{text}");
 }
 
 fn status_shows_configuration_and_member_states(backend: &str) {

@@ -20,7 +20,7 @@ fn error_doc(args: &[&str], exit_status: i32, kind: &str) -> Value {
         stderr(&out)
     );
     let doc = json(&out);
-    assert_eq!(doc["schema_version"], 1, "{doc:#}");
+    assert_eq!(doc["schema_version"], 2, "{doc:#}");
     assert_eq!(doc["error"]["kind"], kind, "{doc:#}");
     assert_eq!(doc["error"]["exit_status"], exit_status, "{doc:#}");
     assert!(
@@ -103,7 +103,7 @@ fn every_document_has_a_schema_version_and_report_honours_json() {
         let out = stillepost(&args);
         assert!(out.status.success(), "{args:?}: {}", stderr(&out));
         let doc = json(&out);
-        assert_eq!(doc["schema_version"], 1, "{args:?}");
+        assert_eq!(doc["schema_version"], 2, "{args:?}");
         assert!(doc.get("error").is_none_or(|e| !e.is_object()), "{args:?}");
     }
     // `report --json` is the JSON export, histograms included.

@@ -513,6 +513,32 @@ impl From<TourProgress> for proto::WaitTourReply {
     }
 }
 
+/// A target's round trips for the protocol: −1 for a probe without an answer.
+pub fn rtts_to_proto(r: &crate::echo::Rtts) -> proto::TargetRtts {
+    proto::TargetRtts {
+        target: r.target.clone(),
+        members: r.members.clone(),
+        method: r.method.clone(),
+        rtts_ns: r
+            .rtts_ns
+            .iter()
+            .map(|v| v.map_or(-1, |ns| i64::try_from(ns).unwrap_or(i64::MAX)))
+            .collect(),
+        error: r.error.clone().unwrap_or_default(),
+    }
+}
+
+/// A target's round trips from the protocol: a negative round trip is no answer.
+pub fn rtts_from_proto(t: &proto::TargetRtts) -> crate::echo::Rtts {
+    crate::echo::Rtts {
+        target: t.target.clone(),
+        members: t.members.clone(),
+        method: t.method.clone(),
+        rtts_ns: t.rtts_ns.iter().map(|&v| u64::try_from(v).ok()).collect(),
+        error: (!t.error.is_empty()).then(|| t.error.clone()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

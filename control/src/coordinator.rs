@@ -21,6 +21,7 @@ use crate::domain::{
     ClockEstimate, MemberConfigured, MemberIdentity, MemberInfo, MemberReport, MemberSetup,
     MemberState, Outcome, RingAuth, RingConfigured, RingStatus, RunningProgress, Takeover,
 };
+use crate::echo::{ProbeOptions, Rtts};
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{
@@ -161,6 +162,9 @@ pub enum CoordError {
     /// The data directory failed.
     #[error("{0}")]
     Storage(String),
+    /// A task of the coordinator's own failed (a bug, or the process shutting down).
+    #[error("{0}")]
+    Internal(String),
 }
 
 #[derive(Debug, Clone)]
@@ -412,6 +416,9 @@ struct State {
     last_tour: u64,
 }
 
+/// The ring's members by index with their peer endpoints, and the ring's echo key.
+type ProbeTargets = (Vec<(u32, SocketAddr)>, Option<DatagramKey>);
+
 /// A finished tour in a few numbers. A tour-latency histogram that does not decode sums up
 /// as no samples (`stillepost report` names the damage).
 fn summarize(result: &proto::TourResult) -> proto::TourSummary {
@@ -597,6 +604,40 @@ impl CoordinatorCore {
             .map_err(|e| CoordError::Storage(e.to_string()))?
             .map_err(|e| CoordError::Storage(e.to_string()))?
             .ok_or(CoordError::UnknownTour(id))
+    }
+
+    /// The configured ring's members with their peer endpoints, and its echo key.
+    fn probe_targets(&self) -> Result<ProbeTargets, CoordError> {
+        let ring = self.lock().ring.clone().ok_or(CoordError::NotConfigured)?;
+        let peers = ring
+            .members
+            .iter()
+            .filter_map(|m| {
+                let peer = m.seat.peer_endpoint.parse().ok()?;
+                Some((m.index as u32, peer))
+            })
+            .collect();
+        Ok((peers, ring.echo_key))
+    }
+
+    /// UDP echoes from here to every member's peer socket, as `echo-members` sends them.
+    pub async fn echo_members(&self, opts: ProbeOptions) -> Result<Vec<Rtts>, CoordError> {
+        let (peers, key) = self.probe_targets()?;
+        tokio::task::spawn_blocking(move || crate::echo::echo_members(&peers, &opts, key))
+            .await
+            .map_err(|e| CoordError::Internal(format!("the echo task failed: {e}")))
+    }
+
+    /// ICMP echoes from here to every member host, as `ping-systems` sends them.
+    pub async fn ping_systems(&self, opts: ProbeOptions) -> Result<Vec<Rtts>, CoordError> {
+        let (peers, _) = self.probe_targets()?;
+        Ok(crate::echo::ping_systems(&peers, &opts).await)
+    }
+
+    /// Where this coordinator's probes come from, as results name it: its id (which
+    /// holds its host's name).
+    pub fn probe_origin(&self) -> String {
+        format!("coordinator {}", self.id)
     }
 
     /// Every finished tour this coordinator holds, in memory or in its data directory,

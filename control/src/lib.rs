@@ -14,10 +14,17 @@ pub mod auth;
 pub mod convert;
 pub mod coordinator;
 pub mod domain;
+pub mod echo;
 pub mod member;
 pub mod options;
+pub mod ping;
 pub mod process;
 pub mod ring;
 pub mod rpc;
 pub mod service;
 pub mod store;
+
+/// The rule for tests that cannot run here, shared with the client's tests.
+#[cfg(test)]
+#[path = "../../client/tests/support/skip.rs"]
+mod skip;

@@ -43,7 +43,7 @@ impl From<CoordError> for Status {
             CoordError::ConfigureTimeout { .. } => Code::Unavailable,
             CoordError::UnknownTour(_) | CoordError::NoTourYet => Code::NotFound,
             CoordError::NotRunning(_) => Code::FailedPrecondition,
-            CoordError::Storage(_) => Code::Internal,
+            CoordError::Storage(_) | CoordError::Internal(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
     }
@@ -220,6 +220,13 @@ impl CoordinatorService {
     pub fn new(core: Arc<CoordinatorCore>) -> CoordinatorService {
         CoordinatorService { core }
     }
+
+    fn probe_reply(&self, targets: &[crate::echo::Rtts]) -> proto::ProbeReply {
+        proto::ProbeReply {
+            from: self.core.probe_origin(),
+            targets: targets.iter().map(crate::convert::rtts_to_proto).collect(),
+        }
+    }
 }
 
 #[tonic::async_trait]
@@ -305,6 +312,24 @@ impl Coordinator for CoordinatorService {
         let id = req.into_inner().tour_id;
         let tour_id = self.core.cancel((id != 0).then_some(id))?;
         Ok(Response::new(proto::CancelTourReply { tour_id }))
+    }
+
+    async fn echo_members(
+        &self,
+        req: Request<proto::ProbeRequest>,
+    ) -> Result<Response<proto::ProbeReply>, Status> {
+        let opts = probe_options(&req.into_inner())?;
+        let targets = self.core.echo_members(opts).await?;
+        Ok(Response::new(self.probe_reply(&targets)))
+    }
+
+    async fn ping_systems(
+        &self,
+        req: Request<proto::ProbeRequest>,
+    ) -> Result<Response<proto::ProbeReply>, Status> {
+        let opts = probe_options(&req.into_inner())?;
+        let targets = self.core.ping_systems(opts).await?;
+        Ok(Response::new(self.probe_reply(&targets)))
     }
 
     async fn list_tours(
@@ -415,4 +440,26 @@ pub async fn serve_coordinator(
             shutdown,
         )
         .await
+}
+
+/// The probes a request asks for, within bounds: a coordinator does not echo or ping
+/// without end for a client.
+fn probe_options(req: &proto::ProbeRequest) -> Result<crate::echo::ProbeOptions, Status> {
+    if !(1..=1000).contains(&req.count) {
+        return Err(Status::invalid_argument(format!(
+            "count {} is out of range: 1 to 1000 probes per target",
+            req.count
+        )));
+    }
+    if !(1..=60_000).contains(&req.timeout_ms) || req.interval_ms > 60_000 {
+        return Err(Status::invalid_argument(format!(
+            "timeout {} ms or interval {} ms is out of range: a timeout of 1 to 60000 ms, an interval of at most 60000 ms",
+            req.timeout_ms, req.interval_ms
+        )));
+    }
+    Ok(crate::echo::ProbeOptions {
+        count: req.count,
+        interval: std::time::Duration::from_millis(req.interval_ms),
+        timeout: std::time::Duration::from_millis(req.timeout_ms),
+    })
 }

@@ -20,7 +20,6 @@ use std::process::{Child, Command, Stdio};
 use std::str::FromStr;
 use std::time::Duration;
 
-use serde::Serialize;
 use socket2::{Domain, Protocol, Socket, Type};
 use surge_ping::{Client, Config, ICMP, IcmpPacket, PingIdentifier, PingSequence, SurgeError};
 
@@ -113,7 +112,7 @@ impl Default for PingOptions {
 }
 
 /// The result for one host, like the closing lines of ping.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct PingSummary {
     /// The pinged address.
     pub host: String,
@@ -125,37 +124,15 @@ pub struct PingSummary {
     pub received: u32,
     /// `100 * (sent - received) / sent`.
     pub loss_percent: f64,
-    /// Shortest round-trip time in microseconds, `None` without a reply (JSON: `min_ns`,
-    /// an integer, as every time the client prints).
-    #[serde(rename = "min_ns", serialize_with = "as_ns")]
+    /// Shortest round-trip time in microseconds, `None` without a reply.
     pub min_us: Option<f64>,
-    /// Mean round-trip time in microseconds, `None` without a reply (JSON: `avg_ns`).
-    #[serde(rename = "avg_ns", serialize_with = "as_ns")]
+    /// Mean round-trip time in microseconds, `None` without a reply.
     pub avg_us: Option<f64>,
-    /// Longest round-trip time in microseconds, `None` without a reply (JSON: `max_ns`).
-    #[serde(rename = "max_ns", serialize_with = "as_ns")]
+    /// Longest round-trip time in microseconds, `None` without a reply.
     pub max_us: Option<f64>,
     /// Round-trip time of each request in order, `None` where no reply came. With the
-    /// `ping` binary, only the replies whose lines could be read are filled in (JSON:
-    /// `rtts_ns`).
-    #[serde(rename = "rtts_ns", serialize_with = "all_as_ns")]
+    /// `ping` binary, only the replies whose lines could be read are filled in.
     pub rtts_us: Vec<Option<f64>>,
-}
-
-/// Microseconds as integer nanoseconds.
-fn ns(us: f64) -> u64 {
-    (us * 1000.0).round() as u64
-}
-
-fn as_ns<S: serde::Serializer>(us: &Option<f64>, s: S) -> Result<S::Ok, S::Error> {
-    us.map(ns).serialize(s)
-}
-
-fn all_as_ns<S: serde::Serializer>(us: &[Option<f64>], s: S) -> Result<S::Ok, S::Error> {
-    us.iter()
-        .map(|v| v.map(ns))
-        .collect::<Vec<_>>()
-        .serialize(s)
 }
 
 impl PingSummary {
@@ -955,19 +932,6 @@ PING ::1 (::1): 56 data bytes
             "--- ::1 ping statistics (icmp-raw) ---\n\
              3 packets transmitted, 1 received, 66.7% packet loss\n\
              rtt min/avg/max = 1.500/1.500/1.500 ms"
-        );
-    }
-
-    #[test]
-    fn serializes_for_json_output() {
-        let summary = PingSummary::from_rtts(
-            IpAddr::V4(Ipv4Addr::LOCALHOST),
-            METHOD_RAW,
-            vec![Some(10.0), None],
-        );
-        assert_eq!(
-            serde_json::to_string(&summary).unwrap(),
-            r#"{"host":"127.0.0.1","method":"icmp-raw","sent":2,"received":1,"loss_percent":50.0,"min_ns":10000,"avg_ns":10000,"max_ns":10000,"rtts_ns":[10000,null]}"#
         );
     }
 
