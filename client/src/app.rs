@@ -904,6 +904,11 @@ pub async fn report(
             "--tour, --hop, --residence and --out-dir choose hgrm files (one histogram each); the other formats hold every histogram",
         ));
     }
+    if args.log_y && !matches!(format, ReportFormat::Svg | ReportFormat::Png) {
+        return Err(invalid(
+            "--log-y scales a plot's latency axis: use it with --format svg or png",
+        ));
+    }
     // Refused before asking the coordinator: a PNG would only garble the terminal.
     if format == ReportFormat::Png && args.out.is_none() && std::io::stdout().is_terminal() {
         return Err(invalid(
@@ -974,8 +979,8 @@ pub async fn report(
         ReportFormat::Json => {
             (serde_json::to_string_pretty(&crate::export::json_doc(&result)?)? + "\n").into_bytes()
         }
-        ReportFormat::Svg => crate::plot::svg(&result, args.unit)?.into_bytes(),
-        ReportFormat::Png => crate::plot::png(&result, args.unit)?,
+        ReportFormat::Svg => crate::plot::svg(&result, args.unit, args.log_y)?.into_bytes(),
+        ReportFormat::Png => crate::plot::png(&result, args.unit, args.log_y)?,
     };
     match &args.out {
         Some(path) => std::fs::write(path, bytes)

@@ -186,6 +186,10 @@ pub struct ReportArgs {
     /// hgrm, svg and png: the unit latencies are printed or plotted in.
     #[arg(long, value_enum, default_value_t = Unit::Us)]
     pub unit: Unit,
+    /// svg and png: a log-scaled latency axis, so that p50 stays readable when the max is
+    /// hundreds of times larger.
+    #[arg(long)]
+    pub log_y: bool,
     /// hgrm: the tour's latency histogram (the default: an hgrm file holds one histogram,
     /// as HdrHistogram's plotters and parsers read it).
     #[arg(long = "tour", group = "histogram")]

@@ -295,7 +295,7 @@ mod tests {
                 hlog(&tour).map(|_| ()).unwrap_err(),
                 csv(&tour).map(|_| ()).unwrap_err(),
                 json_doc(&tour).map(|_| ()).unwrap_err(),
-                crate::plot::svg(&tour, crate::cli::Unit::Us)
+                crate::plot::svg(&tour, crate::cli::Unit::Us, false)
                     .map(|_| ())
                     .unwrap_err(),
             ];

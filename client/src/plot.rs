@@ -4,7 +4,10 @@
 //! - x: the percentile, on a log scale of 1/(1 − p), so that 90 %, 99 %, 99.9 %, ... are
 //!   equally spaced; the axis is labelled 0 %, 90 %, 99 %, 99.9 %, ... and reaches the first
 //!   such label at or beyond the highest percentile drawn (99 % at least).
-//! - y: latency in `--unit` (µs by default), linear from 0.
+//! - y: latency in `--unit` (µs by default), linear from 0, or with `--log-y` on a log
+//!   scale from the decade below the smallest value drawn, labelled at 1, 2 and 5 times
+//!   each power of ten, so that p50 stays readable when the max is hundreds of times
+//!   larger.
 //! - One line per histogram of [`crate::export::histograms`]: the tour (and with `--rate`
 //!   the tour from the intended send), every hop in ring order, and every forwarding
 //!   member's residence (dashed), labelled in a legend ("tour", "tour from intended send",
@@ -151,11 +154,11 @@ struct Plot {
     lines: Vec<Line>,
     /// The x axis ends at this many nines.
     nines: u32,
-    y_max: f64,
+    y: LatencyAxis,
 }
 
 impl Plot {
-    fn new(result: &TourResult, unit: Unit) -> Result<Plot> {
+    fn new(result: &TourResult, unit: Unit, log_y: bool) -> Result<Plot> {
         let lines: Vec<Line> = histograms(result)?
             .iter()
             .map(|(tag, h)| line(tag, h, unit))
@@ -165,14 +168,108 @@ impl Plot {
         // An f64 of at most a few dozen; the cast cannot truncate.
         let nines = (x_max.ceil() as u32).max(2);
         let y_max = points().map(|p| p.1).fold(0.0, f64::max);
-        let y_max = if y_max > 0.0 { y_max * 1.05 } else { 1.0 };
+        let y = if log_y {
+            let smallest = points()
+                .map(|p| p.1)
+                .filter(|&v| v > 0.0)
+                .fold(f64::INFINITY, f64::min);
+            LatencyAxis::log(smallest, y_max)
+        } else {
+            LatencyAxis::linear(y_max)
+        };
         Ok(Plot {
             title: title(result),
-            y_desc: format!("latency ({})", unit_symbol(unit)),
+            y_desc: format!(
+                "latency ({}{})",
+                unit_symbol(unit),
+                if log_y { ", log scale" } else { "" }
+            ),
             lines,
             nines,
-            y_max,
+            y,
         })
+    }
+}
+
+/// The y axis: latency from `lo` to `hi`, linear, or logarithmic (`log`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct LatencyAxis {
+    lo: f64,
+    hi: f64,
+    log: bool,
+}
+
+impl LatencyAxis {
+    /// From 0 to a little above the largest value.
+    fn linear(max: f64) -> LatencyAxis {
+        LatencyAxis {
+            lo: 0.0,
+            hi: if max > 0.0 { max * 1.05 } else { 1.0 },
+            log: false,
+        }
+    }
+
+    /// From the power of ten at or below the smallest positive value to a little above
+    /// the largest; values at or below `lo` (zeros) sit on the axis.
+    fn log(min: f64, max: f64) -> LatencyAxis {
+        let lo = if min.is_finite() && min > 0.0 {
+            10f64.powf(min.log10().floor())
+        } else {
+            1.0
+        };
+        LatencyAxis {
+            lo,
+            hi: (max * 1.2).max(lo * 10.0),
+            log: true,
+        }
+    }
+
+    /// Where `value` lies between `lo` (0) and `hi` (1).
+    fn fraction(&self, value: f64) -> f64 {
+        if self.log {
+            (value.max(self.lo).log10() - self.lo.log10()) / (self.hi.log10() - self.lo.log10())
+        } else {
+            (value - self.lo) / (self.hi - self.lo)
+        }
+    }
+
+    /// The labelled values: on a log axis 1, 2 and 5 times each power of ten within it.
+    fn log_ticks(&self) -> Vec<f64> {
+        let mut ticks = Vec::new();
+        let mut decade = self.lo;
+        while decade <= self.hi {
+            for m in [1.0, 2.0, 5.0] {
+                let v = decade * m;
+                if v >= self.lo && v <= self.hi {
+                    ticks.push(v);
+                }
+            }
+            decade *= 10.0;
+        }
+        ticks
+    }
+}
+
+impl Ranged for LatencyAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, value: &f64, limit: (i32, i32)) -> i32 {
+        limit.0 + (f64::from(limit.1 - limit.0) * self.fraction(*value)).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        if !self.log {
+            return plotters::coord::types::RangedCoordf64::from(self.lo..self.hi).key_points(hint);
+        }
+        if hint.weight().allow_light_points() {
+            return Vec::new();
+        }
+        self.log_ticks()
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.lo..self.hi
     }
 }
 
@@ -217,7 +314,7 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Plot) -> Resul
         .margin_right(50)
         .x_label_area_size(50)
         .y_label_area_size(80)
-        .build_cartesian_2d(NinesAxis(plot.nines), 0.0..plot.y_max)
+        .build_cartesian_2d(NinesAxis(plot.nines), plot.y)
         .map_err(|e| drawing("axes")(&e))?;
     chart
         .configure_mesh()
@@ -228,7 +325,14 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Plot) -> Resul
         .max_light_lines(4)
         // Key points are whole numbers of nines.
         .x_label_formatter(&|x| percentile_label(x.round() as u32))
-        .y_label_formatter(&|y| value_label(*y, plot.y_max))
+        .y_label_formatter(&|y| {
+            if plot.y.log {
+                // Each tick as it is: 0.05, 2, 500.
+                value_label(*y, *y * 10.0)
+            } else {
+                value_label(*y, plot.y.hi)
+            }
+        })
         .draw()
         .map_err(|e| drawing("grid")(&e))?;
     let mut others = PALETTE.iter().cycle();
@@ -267,8 +371,8 @@ fn draw<DB: DrawingBackend>(root: &DrawingArea<DB, Shift>, plot: &Plot) -> Resul
 }
 
 /// The result's percentile plot as an SVG document.
-pub fn svg(result: &TourResult, unit: Unit) -> Result<String> {
-    let plot = Plot::new(result, unit)?;
+pub fn svg(result: &TourResult, unit: Unit, log_y: bool) -> Result<String> {
+    let plot = Plot::new(result, unit, log_y)?;
     let mut out = String::new();
     {
         let root = SVGBackend::with_string(&mut out, (WIDTH, HEIGHT)).into_drawing_area();
@@ -278,8 +382,8 @@ pub fn svg(result: &TourResult, unit: Unit) -> Result<String> {
 }
 
 /// The result's percentile plot as a PNG image (8-bit RGB).
-pub fn png(result: &TourResult, unit: Unit) -> Result<Vec<u8>> {
-    let plot = Plot::new(result, unit)?;
+pub fn png(result: &TourResult, unit: Unit, log_y: bool) -> Result<Vec<u8>> {
+    let plot = Plot::new(result, unit, log_y)?;
     let mut rgb = vec![0u8; WIDTH as usize * HEIGHT as usize * 3];
     {
         let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, HEIGHT)).into_drawing_area();
@@ -351,6 +455,29 @@ mod tests {
         assert!(line.points.iter().all(|p| p.0.is_finite()));
         // 90 % is one of hgrm's levels (87.5 % + 2 ticks of 1.25 %), drawn at x = 1.
         assert!(line.points.iter().any(|p| (p.0 - 1.0).abs() < 1e-12));
+    }
+
+    /// A log axis spaces powers of ten equally, starts at the decade below the smallest
+    /// value, labels 1, 2 and 5 times each power, and puts zeros on the axis.
+    #[test]
+    fn a_log_latency_axis_spaces_decades_equally() {
+        let axis = LatencyAxis::log(3.2, 900.0);
+        assert_eq!((axis.lo, axis.hi), (1.0, 1080.0));
+        let limit = (600, 0);
+        let (a, b, c) = (
+            axis.map(&1.0, limit),
+            axis.map(&10.0, limit),
+            axis.map(&100.0, limit),
+        );
+        assert_eq!(a, 600);
+        assert!((a - b - (b - c)).abs() <= 1, "{a} {b} {c}");
+        assert_eq!(axis.map(&0.0, limit), 600);
+        assert_eq!(
+            axis.log_ticks(),
+            [1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0]
+        );
+        let linear = LatencyAxis::linear(100.0);
+        assert_eq!(linear.map(&52.5, limit), 300);
     }
 
     #[test]

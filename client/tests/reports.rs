@@ -494,6 +494,40 @@ fn plots_draw_every_histogram_as_a_labelled_percentile_line() {
     assert_success(&out);
     assert_eq!(stdout(&out), svg);
 
+    // --log-y: the latency axis in decades (1, 2 and 5 times each power of ten), the
+    // tour's line as many points as before; only for plots.
+    let out = cluster.client(&["report", "latest", "--format", "svg", "--log-y"]);
+    assert_success(&out);
+    let log_svg = stdout(&out);
+    let log_doc = roxmltree::Document::parse(&log_svg).unwrap();
+    let log_texts: Vec<&str> = log_doc
+        .descendants()
+        .filter(|n| n.has_tag_name("text"))
+        .filter_map(|n| n.text())
+        .map(str::trim)
+        .collect();
+    assert!(
+        log_texts.contains(&"latency (µs, log scale)"),
+        "{log_texts:?}"
+    );
+    let decades: Vec<f64> = log_texts
+        .iter()
+        .filter_map(|t| t.parse::<f64>().ok())
+        .filter(|v| *v > 0.0 && (v.log10() - v.log10().round()).abs() < 1e-9)
+        .collect();
+    assert!(decades.len() >= 2, "decade labels in {log_texts:?}");
+    let tour_points = |doc: &roxmltree::Document| {
+        doc.descendants()
+            .filter(|n| n.has_tag_name("polyline"))
+            .filter(|n| n.attribute("stroke") == Some(hex(TOUR_COLOR).as_str()))
+            .map(polyline_points)
+            .max_by_key(Vec::len)
+            .unwrap()
+    };
+    assert_eq!(tour_points(&log_doc).len(), tour_points(&doc).len());
+    let out = cluster.client(&["report", "latest", "--format", "hgrm", "--log-y"]);
+    assert_failure(&out, 2, &["--log-y scales a plot's latency axis"]);
+
     // png: an 8-bit RGB image of the plot's size showing the title and every line.
     let png_path = dir.join("tour.png");
     let out = cluster.client(&[
