@@ -579,6 +579,7 @@ pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
         max_datagram: args.max_datagram.unwrap_or(0),
         max_buffer_memory: args.max_buffer_memory,
         whole_rate: 0,
+        dscp: args.dscp,
     };
     validate_params(&params).map_err(|e| invalid(format!("--{e}")))?;
     Ok(params)
@@ -1001,6 +1002,34 @@ mod window_tests {
         match crate::cli::Cli::try_parse_from(all)?.command {
             crate::cli::Command::Local(local) => tour_params(&local.tour),
             _ => unreachable!("parsed as local"),
+        }
+    }
+
+    /// `--dscp` takes 0 to 63 or a class name; anything else is refused saying what to
+    /// give.
+    #[test]
+    fn dscp_takes_numbers_and_class_names() {
+        for (given, dscp) in [
+            ("0", 0),
+            ("46", 46),
+            ("ef", 46),
+            ("EF", 46),
+            ("af41", 34),
+            ("af11", 10),
+            ("af43", 38),
+            ("cs1", 8),
+            ("cs7", 56),
+            ("be", 0),
+        ] {
+            assert_eq!(params(&["--dscp", given]).unwrap().dscp, dscp, "{given}");
+        }
+        assert_eq!(params(&[]).unwrap().dscp, 0);
+        for bad in ["64", "af51", "cs8", "af4", "gold"] {
+            let err = params(&["--dscp", bad]).unwrap_err().to_string();
+            assert!(
+                err.contains("out of range") || err.contains("is no DSCP"),
+                "{bad}: {err}"
+            );
         }
     }
 

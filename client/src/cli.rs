@@ -270,6 +270,11 @@ pub struct TourArgs {
     /// report theirs), so that no link IP-fragments a datagram.
     #[arg(long, value_name = "BYTES")]
     pub max_datagram: Option<u32>,
+    /// DSCP every member marks its datagrams with, to measure a QoS class: 0 to 63, or a
+    /// name (ef, af11 to af43, cs0 to cs7, be). The IPv4 TOS and IPv6 traffic class are
+    /// dscp × 4.
+    #[arg(long, value_name = "DSCP", value_parser = parse_dscp, default_value = "0")]
+    pub dscp: u32,
     /// Most memory a member may set aside for the tour's buffers (receive and send pools
     /// and its socket receive buffer), bytes; configure refuses a tour that needs more,
     /// with the numbers.
@@ -432,6 +437,42 @@ fn parse_rate(text: &str) -> Result<f64, String> {
         )),
         Err(_) => Err(format!(
             "'{text}' is not a number of messages per second (such as 1000 or 0.5)"
+        )),
+    }
+}
+
+/// `--dscp`: a number from 0 to 63, or the name of a standard class (RFC 2474, 2597, 3246).
+fn parse_dscp(text: &str) -> Result<u32, String> {
+    let name = text.to_ascii_lowercase();
+    let named = match name.as_str() {
+        "be" | "default" => Some(0),
+        "ef" => Some(46),
+        _ => None,
+    }
+    .or_else(|| {
+        let class = |n: &str| n.parse::<u32>().ok();
+        if let Some(n) = name.strip_prefix("cs").and_then(class) {
+            (n <= 7).then_some(n << 3)
+        } else if let Some(rest) = name.strip_prefix("af") {
+            let mut digits = rest.chars().filter_map(|c| c.to_digit(10));
+            match (digits.next(), digits.next(), rest.len()) {
+                (Some(c @ 1..=4), Some(d @ 1..=3), 2) => Some((c << 3) | (d << 1)),
+                _ => None,
+            }
+        } else {
+            None
+        }
+    });
+    if let Some(dscp) = named {
+        return Ok(dscp);
+    }
+    match text.parse::<u32>() {
+        Ok(dscp) if dscp <= 63 => Ok(dscp),
+        Ok(_) => Err(format!(
+            "{text} is out of range: 0 to 63 (46 is EF, 34 AF41, 8 CS1, 0 best effort)"
+        )),
+        Err(_) => Err(format!(
+            "'{text}' is no DSCP: give 0 to 63 or a name (ef, af11 to af43, cs0 to cs7, be)"
         )),
     }
 }

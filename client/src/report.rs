@@ -64,8 +64,13 @@ fn params_text(p: &TourParams, members: usize) -> String {
     } else {
         String::new()
     };
+    let dscp = if p.dscp > 0 {
+        format!(", DSCP {}", p.dscp)
+    } else {
+        String::new()
+    };
     format!(
-        "{}, {}{warmup} × {} B{fragments}, {mode}, {window}{rate}, member timeout {} ms",
+        "{}, {}{warmup} × {} B{fragments}, {mode}, {window}{rate}{dscp}, member timeout {} ms",
         plural(members as u64, "member"),
         plural(u64::from(p.count), "message"),
         p.msg_len,
@@ -97,6 +102,7 @@ fn params_json(p: &TourParams) -> Value {
             json!(p.rate)
         }),
         "max_datagram": (p.max_datagram > 0).then_some(p.max_datagram),
+        "dscp": p.dscp,
     })
 }
 
@@ -1290,6 +1296,7 @@ pub(crate) mod tests {
                 max_datagram: 0,
                 max_buffer_memory: 0,
                 whole_rate: 0,
+                dscp: 0,
             }),
             outcome: Outcome::TimedOut.into(),
             error: String::new(),

@@ -555,6 +555,18 @@ fn fragmented_messages_go_around(backend: &str) {
     // Held tours of fragmented messages: holding_takes_any_count_and_size.
 }
 
+/// A tour marked with a DSCP (the wire is checked in the engine's tests): it runs, and the
+/// result and the text say which class it measured.
+fn a_dscp_marked_tour_says_its_class(backend: &str) {
+    let cluster = Cluster::start(backend, 3);
+    cluster.configure(&["--msgcount", "50", "--dscp", "af41"]);
+    let tour = cluster.tour();
+    assert_complete_tour(&tour, 50, 3);
+    assert_eq!(tour["params"]["dscp"], 34, "{tour:#}");
+    let text = stdout(&cluster.client(&["report", "latest", "--format", "text"]));
+    assert!(text.contains(", DSCP 34, "), "{text}");
+}
+
 fn warm_up_messages_travel_but_are_not_recorded(backend: &str) {
     let cluster = Cluster::start(backend, 3);
     cluster.configure(&["--msgcount", "50", "--warmup", "10", "--window", "1"]);
@@ -1088,6 +1100,7 @@ on_both_backends!(
     configure_and_run_forwarding_immediately,
     run_holding_until_all_messages_arrived,
     holding_takes_any_count_and_size,
+    a_dscp_marked_tour_says_its_class,
     window_one_and_readable_aliases,
     echo_members_answers_and_names_the_silent_one,
     ping_systems_summarises_each_host,

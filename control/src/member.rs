@@ -294,6 +294,8 @@ impl MemberCore {
         let params = req
             .params
             .ok_or_else(|| MemberError::InvalidArgument("params are missing".into()))?;
+        crate::ring::validate_params(&params)
+            .map_err(|e| MemberError::InvalidArgument(e.to_string()))?;
         let config = params_to_config(&params);
         if req.ring_len == 0 || req.index >= req.ring_len {
             return Err(MemberError::InvalidArgument(format!(
@@ -317,6 +319,8 @@ impl MemberCore {
             prev_peer,
             ring_key,
             echo_key: req.ring_key.map(|key| key.echo_key()),
+            // Validated with the parameters: at most 63.
+            dscp: u8::try_from(params.dscp).unwrap_or(0),
         };
         let report = self.blocking(move |dp| dp.configure(setup)).await?;
         let mut warnings = Vec::new();

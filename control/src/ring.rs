@@ -183,6 +183,9 @@ pub fn rate_interval_ns(rate: f64) -> u64 {
 
 /// Validates tour parameters; the message names the flag at fault.
 pub fn validate_params(params: &TourParams) -> Result<(), ConfigError> {
+    if params.dscp > 63 {
+        return Err(ConfigError::Dscp { dscp: params.dscp });
+    }
     if !(params.rate >= 0.0 && params.rate.is_finite()) {
         return Err(ConfigError::Rate {
             rate: params.rate.to_string(),

@@ -491,6 +491,7 @@ mod tests {
         let expected = proto::TourParams {
             rate: 400.0,
             whole_rate: 0,
+            dscp: 0,
             ..old
         };
         assert_eq!(store.load(7).unwrap().unwrap().params, Some(expected));

@@ -140,6 +140,7 @@ async fn a_fake_member_gets_the_ring_refused_and_only_challenges() {
         warmup: 0,
         rate: 0.0,
         whole_rate: 0,
+        dscp: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
     };
@@ -218,6 +219,7 @@ async fn forged_datagrams_during_a_tour_are_counted_and_change_nothing() {
         warmup: 0,
         rate: 1000.0,
         whole_rate: 0,
+        dscp: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
     };
@@ -328,6 +330,7 @@ async fn authentication_is_off_only_on_loopback() {
         warmup: 0,
         rate: 0.0,
         whole_rate: 0,
+        dscp: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
     };

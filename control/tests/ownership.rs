@@ -118,6 +118,7 @@ async fn a_member_belongs_to_one_coordinator_at_a_time() {
         count: 1000,
         rate: 400.0,
         whole_rate: 0,
+        dscp: 0,
         window: 1000,
         ..small_tour(1000)
     };

@@ -143,6 +143,10 @@ pub struct RingSetup {
     /// The key echo requests must be tagged with (`None` with no ring key: echoes are
     /// answered untagged).
     pub echo_key: Option<DatagramKey>,
+    /// The DSCP every datagram this member sends carries (0 to 63; 0: best effort), for
+    /// measuring a QoS class: the peer socket's IPv4 TOS and IPv6 traffic class are
+    /// `dscp << 2`.
+    pub dscp: u8,
 }
 
 /// UDP segmentation offload a member may use: what the kernel accepts on its peer socket
@@ -952,6 +956,7 @@ mod tests {
             prev_peer: SocketAddr::from(([127, 0, 0, 1], 5000)),
             ring_key,
             echo_key: ring_key.map(|k| k.echo_key()),
+            dscp: 0,
         }
     }
 

@@ -138,6 +138,12 @@ pub enum ConfigError {
         /// The configured count.
         count: u32,
     },
+    /// A DSCP beyond its 6 bits.
+    #[error("dscp {dscp} is out of range: 0 to 63 (46 is EF, 34 AF41, 8 CS1, 0 best effort)")]
+    Dscp {
+        /// The rejected DSCP.
+        dscp: u32,
+    },
     /// The open-loop rate is negative or not a number.
     #[error(
         "rate {rate} is out of range: give a positive number of messages per second (0.5 is one every 2 s), or none for a closed loop"

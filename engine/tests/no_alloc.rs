@@ -83,6 +83,7 @@ fn steady_state_allocations(
             // As the coordinator configures a ring: every tour datagram is tagged.
             ring_key: Some(RingKey::from_bytes([5; 32])),
             echo_key: Some(RingKey::from_bytes([5; 32]).echo_key()),
+            dscp: 0,
         })
         .unwrap();
         dp.prepare(7, 1_000).unwrap();

@@ -151,6 +151,7 @@ impl Sim {
                     prev_peer: addr((index + n as usize - 1) % n as usize),
                     ring_key,
                     echo_key: ring_key.map(|k| k.echo_key()),
+                    dscp: 0,
                 };
                 let mut endpoint = match Endpoint::new(setup, offload, false) {
                     Ok(e) => e,

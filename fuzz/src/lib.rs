@@ -102,6 +102,7 @@ pub fn member(index: u32, key: Option<RingKey>, fragmented: bool, hold: bool) ->
         prev_peer: prev(),
         ring_key: key,
         echo_key: key.map(|k| k.echo_key()),
+        dscp: 0,
     };
     let Ok(mut endpoint) = Endpoint::new(setup, Offload::default(), false) else {
         panic!("the harness's ring setup is refused");

@@ -46,6 +46,7 @@ pub fn small_tour(count: u32) -> TourParams {
         warmup: 0,
         rate: 0.0,
         whole_rate: 0,
+        dscp: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
     }

@@ -195,6 +195,8 @@ pub struct ConfigureReport {
     pub gso_segment: usize,
     /// Whether the peer socket receives GRO-coalesced datagrams.
     pub gro: bool,
+    /// The DSCP the peer socket marks its datagrams with, as the kernel reports it back.
+    pub dscp: u8,
 }
 
 /// A member's counters and histogram at the end of a tour.
@@ -577,6 +579,32 @@ impl Core {
         true
     }
 
+    /// Marks every datagram the peer socket sends with the session's DSCP (IPv4 TOS and,
+    /// on an IPv6 socket, the traffic class); returns what the kernel reports back.
+    fn apply_dscp(&mut self, session: &Session) -> Result<u8, DataPlaneError> {
+        let dscp = session.endpoint.setup().map_or(0, |s| s.dscp);
+        let tos = u32::from(dscp) << 2;
+        let failed = |e: std::io::Error| {
+            DataPlaneError::Backend(format!(
+                "cannot mark the peer socket's datagrams with DSCP {dscp} (TOS {tos:#04x}): {e}"
+            ))
+        };
+        let ipv6 = self
+            .socket
+            .local_addr()
+            .ok()
+            .and_then(|a| a.as_socket())
+            .is_some_and(|a| a.is_ipv6());
+        let granted = if ipv6 {
+            self.socket.set_tclass_v6(tos).map_err(failed)?;
+            self.socket.tclass_v6().map_err(failed)?
+        } else {
+            self.socket.set_tos_v4(tos).map_err(failed)?;
+            self.socket.tos_v4().map_err(failed)?
+        };
+        Ok((granted >> 2) as u8)
+    }
+
     /// Receives with GRO as the session wants it; returns whether it is on.
     fn apply_gro(&mut self, session: &Session) -> bool {
         let gro = session.endpoint.gro();
@@ -620,6 +648,10 @@ impl Core {
                     report.gso_segment = session.endpoint.gso_segment();
                     report.gro = self.apply_gro(session);
                     report
+                });
+                let result = result.and_then(|mut report| {
+                    report.dscp = self.apply_dscp(session)?;
+                    Ok(report)
                 });
                 let _ = reply.send(result);
             }
@@ -704,6 +736,7 @@ impl Core {
             buffers: 0,
             gso_segment: 0,
             gro: false,
+            dscp: 0,
         }
     }
 }
@@ -1067,6 +1100,7 @@ mod tests {
             prev_peer: addr,
             ring_key: None,
             echo_key: None,
+            dscp: 0,
         }
     }
 
@@ -1276,6 +1310,7 @@ pub(crate) mod testing {
             prev_peer: neighbour,
             ring_key,
             echo_key: ring_key.map(|k| k.echo_key()),
+            dscp: 0,
         }
     }
 }
@@ -1302,6 +1337,49 @@ mod answer_tests {
             last = Instant::now();
         }
         (got, last)
+    }
+
+    /// With a DSCP configured, on both backends, what the member sends carries it on the
+    /// wire: its answer to an echo, received with IP_RECVTOS, has TOS `dscp << 2`, and the
+    /// configure report says what the kernel set.
+    #[test]
+    fn datagrams_carry_the_configured_dscp() {
+        use std::os::fd::AsRawFd;
+
+        use crate::auth::RingKey;
+        use crate::wire::HEADER_LEN;
+        let key = RingKey::from_bytes([4; 32]);
+        for backend in [BackendChoice::Syscall, BackendChoice::Uring] {
+            let options = DataPlaneOptions {
+                backend,
+                ..DataPlaneOptions::default()
+            };
+            let dp = DataPlane::spawn_with(SocketAddr::from(([127, 0, 0, 1], 0)), options).unwrap();
+            let client = UdpSocket::bind("127.0.0.1:0").unwrap();
+            client.connect(dp.local_addr()).unwrap();
+            socket2::SockRef::from(&client)
+                .set_recv_tos_v4(true)
+                .unwrap();
+            let setup = RingSetup {
+                dscp: 46,
+                ..testing::beside(client.local_addr().unwrap(), Some(key))
+            };
+            let report = dp.configure(setup).unwrap();
+            assert_eq!(report.dscp, 46, "{backend:?}");
+            let mut echo = vec![0u8; HEADER_LEN];
+            Header::echo_request(9).encode(&mut echo);
+            key.echo_key().sign(&mut echo);
+            client.send(&echo).unwrap();
+            client
+                .set_read_timeout(Some(Duration::from_secs(2)))
+                .unwrap();
+            let mut buf = [0u8; 2048];
+            let (n, control, len) = sys::recv_with_control(client.as_raw_fd(), &mut buf).unwrap();
+            assert_eq!(n, HEADER_LEN, "{backend:?}: the echo's answer");
+            let tos = sys::find_cmsg(&control.0[..len], libc::IPPROTO_IP, libc::IP_TOS)
+                .and_then(|d| d.first().copied());
+            assert_eq!(tos, Some(46 << 2), "{backend:?}: TOS of the answer");
+        }
     }
 
     /// Over a real socket, on both backends, a configured member with a ring key whose

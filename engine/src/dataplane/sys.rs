@@ -78,7 +78,7 @@ pub fn enable_rx_timestamps(fd: libc::c_int) -> bool {
 /// wrote for one receive. Reads the bytes as the kernel lays them out (`cmsghdr`: length
 /// as usize, level, type, then data, each message 8-byte aligned) and never trusts a
 /// length beyond the buffer: a length that lies ends the search with `None`.
-fn find_cmsg(control: &[u8], level: libc::c_int, kind: libc::c_int) -> Option<&[u8]> {
+pub(crate) fn find_cmsg(control: &[u8], level: libc::c_int, kind: libc::c_int) -> Option<&[u8]> {
     const HDR: usize = cmsg_len(0);
     const LEN: usize = std::mem::offset_of!(libc::cmsghdr, cmsg_len);
     const LEVEL: usize = std::mem::offset_of!(libc::cmsghdr, cmsg_level);

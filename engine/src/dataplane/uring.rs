@@ -978,6 +978,7 @@ mod tests {
                     prev_peer: peer,
                     ring_key: None,
                     echo_key: None,
+                    dscp: 0,
                 })
                 .unwrap();
             assert_eq!(report.buffers, 2);
