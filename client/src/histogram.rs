@@ -21,6 +21,10 @@ pub enum Whose {
     Hop { from: u32, to: u32 },
     /// A member's residence time (arrival → forward).
     Residence { member: u32 },
+    /// The IPDV (RFC 3393) of hop `from`→`to`'s latency.
+    HopIpdv { from: u32, to: u32 },
+    /// The IPDV of the tour latency at the origin.
+    TourIpdv,
 }
 
 impl fmt::Display for Whose {
@@ -35,6 +39,8 @@ impl fmt::Display for Whose {
             Whose::Residence { member } => {
                 write!(f, "member {member}: its residence histogram")
             }
+            Whose::HopIpdv { from, to } => write!(f, "hop {from}→{to}: its IPDV histogram"),
+            Whose::TourIpdv => write!(f, "the origin (member 0): its tour-latency IPDV histogram"),
         }
     }
 }
@@ -48,6 +54,8 @@ impl Whose {
             Whose::TourIntended => "tour-intended".to_string(),
             Whose::Hop { from, to } => format!("hop-{from}-{to}"),
             Whose::Residence { member } => format!("residence-{member}"),
+            Whose::HopIpdv { from, to } => format!("hop-ipdv-{from}-{to}"),
+            Whose::TourIpdv => "tour-ipdv".to_string(),
         }
     }
 }

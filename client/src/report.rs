@@ -127,6 +127,22 @@ fn residence_summary(m: &MemberTourStats) -> Result<Summary, UndecodableHistogra
     summary(&m.residence, Whose::Residence { member: m.index })
 }
 
+/// A hop's IPDV summary (RFC 3393); all zeros when it was not recorded.
+fn hop_ipdv(h: &HopResult) -> Result<Summary, UndecodableHistogram> {
+    summary(
+        &h.ipdv,
+        Whose::HopIpdv {
+            from: h.from,
+            to: h.to,
+        },
+    )
+}
+
+/// The origin's IPDV summary of the tour latency; all zeros when not recorded.
+fn tour_ipdv(result: &TourResult) -> Result<Summary, UndecodableHistogram> {
+    summary(&result.tour_ipdv, Whose::TourIpdv)
+}
+
 /// The origin's summary of tour latency from the intended sends (open loop only).
 fn intended_summary(result: &TourResult) -> Result<Summary, UndecodableHistogram> {
     summary(&result.tour_latency_corrected, Whose::TourIntended)
@@ -236,6 +252,7 @@ fn hop_json(h: &HopResult) -> Result<Value, UndecodableHistogram> {
         "from": h.from,
         "to": h.to,
         "latency": summary_json(&hop_summary(h)?),
+        "ipdv": (!h.ipdv.is_empty()).then(|| hop_ipdv(h).map(|s| summary_json(&s))).transpose()?,
         "same_clock": h.same_clock,
         "offset_ns": clock_known(h).then_some(h.offset_ns),
         "error_bound_ns": clock_known(h).then_some(h.error_bound_ns),
@@ -294,6 +311,9 @@ pub fn tour_json(result: &TourResult) -> Result<Value, UndecodableHistogram> {
         "throughput_bits_per_s": bytes_per_s * 8.0,
         "loss_percent": loss_percent(result),
         "tour_latency": summary_json(&latency_summary(result)?),
+        "tour_ipdv": (!result.tour_ipdv.is_empty())
+            .then(|| tour_ipdv(result).map(|s| summary_json(&s)))
+            .transpose()?,
         "tour_latency_corrected": if result.tour_latency_corrected.is_empty() {
             None
         } else {
@@ -561,6 +581,8 @@ struct LatencyRow<'a> {
     name: String,
     summary: Result<Summary, String>,
     hop: Option<&'a HopResult>,
+    /// The row's IPDV (tour and hops), when recorded.
+    ipdv: Option<Summary>,
 }
 
 /// A summary, or why there is none: a histogram without samples is "no data", never a
@@ -589,6 +611,7 @@ fn latency_text(out: &mut String, result: &TourResult) -> Result<(), Undecodable
                 "no data: no message came back".to_owned()
             }),
             hop: None,
+            ipdv: Some(tour_ipdv(result)?).filter(|s| s.count > 0),
         });
         if corrected {
             rows.push(LatencyRow {
@@ -597,6 +620,7 @@ fn latency_text(out: &mut String, result: &TourResult) -> Result<(), Undecodable
                     "no data: no message came back".to_owned()
                 }),
                 hop: None,
+                ipdv: None,
             });
         }
     }
@@ -611,6 +635,7 @@ fn latency_text(out: &mut String, result: &TourResult) -> Result<(), Undecodable
                 }
             }),
             hop: Some(h),
+            ipdv: Some(hop_ipdv(h)?).filter(|s| s.count > 0),
         });
     }
     let residence_from = rows.len();
@@ -627,6 +652,7 @@ fn latency_text(out: &mut String, result: &TourResult) -> Result<(), Undecodable
                 }
             }),
             hop: None,
+            ipdv: None,
         });
     }
     if rows.is_empty() {
@@ -664,6 +690,10 @@ fn latency_text(out: &mut String, result: &TourResult) -> Result<(), Undecodable
         ("mean", Align::Right),
         ("stdev", Align::Right),
     ]);
+    let ipdv = rows.iter().any(|r| r.ipdv.is_some());
+    if ipdv {
+        columns.push(("ipdv", Align::Right));
+    }
     if hops {
         columns.extend([
             ("lost", Align::Right),
@@ -691,6 +721,9 @@ fn latency_text(out: &mut String, result: &TourResult) -> Result<(), Undecodable
                     });
                 }
                 cells.extend([value(s.max_ns), value(s.mean_ns), value(s.stdev_ns)]);
+                if ipdv {
+                    cells.push(row.ipdv.map_or(String::new(), |i| value(i.mean_ns)));
+                }
             }
             Err(why) => {
                 cells.push("0".to_owned());
@@ -724,6 +757,12 @@ fn latency_text(out: &mut String, result: &TourResult) -> Result<(), Undecodable
         let _ = writeln!(
             out,
             "  a percentile is shown where at least one sample lies beyond it (p99 from 100 samples, p99.9 from 1,000, p99.99 from 10,000); – marks a row with fewer"
+        );
+    }
+    if ipdv {
+        let _ = writeln!(
+            out,
+            "  ipdv: mean delay variation of messages with consecutive sequence numbers, |D(i) − D(i−1)| (RFC 3393); JSON has its percentiles"
         );
     }
     if !result.tour_latency_corrected.is_empty() && !silent(0) {
@@ -1247,12 +1286,21 @@ pub(crate) mod tests {
                 ..Counters::default()
             },
         );
+        let spread_at = |base: u64, step: u64, n: u64| {
+            let mut h = new_histogram();
+            for i in 0..n {
+                h.record(base + i * step).unwrap();
+            }
+            encode(&h).unwrap()
+        };
         m1.residence = spread(2_000, 100);
         m2.residence = spread(2_000, 97);
         let hop = |from: u32, to: u32, n: u64| HopResult {
             from,
             to,
             latency: spread(30_000, n),
+            // Every consecutive pair 1 µs apart.
+            ipdv: spread_at(1_000, 0, n - 1),
             counters: counters_to_proto(&HopCounters::default()),
             timestamping: Timestamping::KernelSoftware.into(),
             ..Default::default()
@@ -1328,6 +1376,7 @@ pub(crate) mod tests {
             hops,
             // Open loop: from the schedule, the last messages waited 2 ms more.
             tour_latency_corrected: spread(100_000, 97),
+            tour_ipdv: spread_at(1_000, 0, 96),
         }
     }
 
@@ -1371,6 +1420,7 @@ pub(crate) mod tests {
                     from,
                     to,
                     latency: spread(base_ns),
+                    ipdv: Vec::new(),
                     counters: counters_to_proto(&HopCounters::default()),
                     timestamping: if to == 0 {
                         Timestamping::Application

@@ -184,6 +184,14 @@ fn window_one_and_readable_aliases(backend: &str) {
     let tour = cluster.tour();
     assert_complete_tour(&tour, 50, 3);
     assert_eq!(tour["params"]["window"], 1);
+    // IPDV: one per pair of consecutive messages, on every hop and for the tour.
+    assert_eq!(tour["tour_ipdv"]["count"], 49, "{tour:#}");
+    for hop in tour["hops"].as_array().unwrap() {
+        assert_eq!(hop["ipdv"]["count"], 49, "{hop:#}");
+        assert!(
+            hop["ipdv"]["max_ns"].as_u64().unwrap() <= hop["latency"]["max_ns"].as_u64().unwrap()
+        );
+    }
     // Every hop is reported in ring order, on the members' shared clock, and hops plus
     // residences add up to the tour: per message exactly (the stamps telescope), so their
     // means too, up to the histograms' 3 significant digits. Medians need not add up, and

@@ -73,6 +73,7 @@ pub fn assemble_result(
                 reported[index] = true;
                 arrivals[index] = Some((
                     report.hop_latency.clone(),
+                    report.hop_ipdv.clone(),
                     report.negative_hops,
                     report.timestamping,
                 ));
@@ -133,7 +134,7 @@ pub fn assemble_result(
         .map(|k| k % n)
         .filter_map(|to| {
             let from = (to + n - 1) % n;
-            let (latency, negative, timestamping) = arrivals[to].clone()?;
+            let (latency, ipdv, negative, timestamping) = arrivals[to].clone()?;
             let lost = hop_losses
                 .iter()
                 .find(|h| h.from == from as u32 && h.to == to as u32)
@@ -143,6 +144,7 @@ pub fn assemble_result(
                 from: from as u32,
                 to: to as u32,
                 latency,
+                ipdv,
                 counters: HopCounters {
                     lost,
                     duplicates: receiver.duplicates,
@@ -155,6 +157,10 @@ pub fn assemble_result(
             })
         })
         .collect();
+    let tour_ipdv = origin_report
+        .as_ref()
+        .map(|r| r.tour_ipdv.clone())
+        .unwrap_or_default();
     let tour_latency_corrected = origin_report
         .as_ref()
         .map(|r| r.tour_latency_corrected.clone())
@@ -190,6 +196,7 @@ pub fn assemble_result(
         lost: sent.saturating_sub(received),
         tour_latency,
         tour_latency_corrected,
+        tour_ipdv,
         members: stats,
         hop_losses,
         hops,

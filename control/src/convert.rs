@@ -191,6 +191,8 @@ impl From<MemberReport> for proto::MemberTourReport {
             negative_hops: r.negative_hops,
             timestamping: proto::Timestamping::encode(r.timestamping),
             tour_latency_corrected: r.tour_latency_corrected,
+            hop_ipdv: r.hop_ipdv,
+            tour_ipdv: r.tour_ipdv,
         }
     }
 }
@@ -207,6 +209,8 @@ impl From<proto::MemberTourReport> for MemberReport {
             tour_latency: r.tour_latency,
             tour_latency_corrected: r.tour_latency_corrected,
             hop_latency: r.hop_latency,
+            hop_ipdv: r.hop_ipdv,
+            tour_ipdv: r.tour_ipdv,
             negative_hops: r.negative_hops,
         }
     }
@@ -254,6 +258,7 @@ impl From<HopResult> for proto::HopResult {
             from: h.from,
             to: h.to,
             latency: h.latency,
+            ipdv: h.ipdv,
             counters: counters_to_proto(&h.counters),
             same_clock: h.same_clock,
             offset_ns: h.clock.offset_ns,
@@ -282,6 +287,7 @@ impl From<TourResult> for proto::TourResult {
             messages_unsent: r.messages_unsent,
             hops: r.hops.into_iter().map(Into::into).collect(),
             tour_latency_corrected: r.tour_latency_corrected,
+            tour_ipdv: r.tour_ipdv,
         }
     }
 }
@@ -598,6 +604,8 @@ mod tests {
             tour_latency: vec![3],
             tour_latency_corrected: vec![4],
             hop_latency: vec![5],
+            hop_ipdv: vec![6],
+            tour_ipdv: vec![7],
             negative_hops: 1,
             timestamping: Some(Timestamping::Mixed),
         };

@@ -120,6 +120,10 @@ pub struct MemberReport {
     pub tour_latency_corrected: Vec<u8>,
     /// Latency of the hop into it, HdrHistogram V2+DEFLATE.
     pub hop_latency: Vec<u8>,
+    /// IPDV of the hop into it (RFC 3393), HdrHistogram V2+DEFLATE.
+    pub hop_ipdv: Vec<u8>,
+    /// Origin: IPDV of the tour latency, HdrHistogram V2+DEFLATE.
+    pub tour_ipdv: Vec<u8>,
     /// Hop latencies that came out negative and were recorded as 0.
     pub negative_hops: u64,
     /// How it took arrival times (`None` when it did not say).
@@ -164,6 +168,8 @@ pub struct HopResult {
     pub to: u32,
     /// One-way latency per message, HdrHistogram V2+DEFLATE.
     pub latency: Vec<u8>,
+    /// IPDV of the latency (RFC 3393), HdrHistogram V2+DEFLATE.
+    pub ipdv: Vec<u8>,
     /// Lost, duplicates, reordered, negative.
     pub counters: HopCounters,
     /// Whether both members read the same clock.
@@ -199,6 +205,8 @@ pub struct TourResult {
     pub tour_latency: Vec<u8>,
     /// Open loop: from the intended send time (empty otherwise).
     pub tour_latency_corrected: Vec<u8>,
+    /// IPDV of the tour latency (RFC 3393), HdrHistogram V2+DEFLATE.
+    pub tour_ipdv: Vec<u8>,
     /// Every member's counters, in ring order.
     pub members: Vec<MemberStats>,
     /// Where lost messages were last seen, per hop whose both members reported.

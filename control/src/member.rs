@@ -664,6 +664,8 @@ fn report_of(
         tour_latency: encode(&report.tour_latency)?,
         tour_latency_corrected,
         hop_latency: encode(&report.hop_latency)?,
+        hop_ipdv: encode(&report.hop_ipdv)?,
+        tour_ipdv: encode(&report.tour_ipdv)?,
         negative_hops: report.negative_hops,
         timestamping: Some(report.io.timestamping()),
     })

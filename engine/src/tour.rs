@@ -294,6 +294,46 @@ pub enum Phase {
     TimedOut,
 }
 
+/// Inter-packet delay variation (RFC 3393) of one delay series: for each message whose
+/// predecessor by sequence number was recorded too, the absolute difference of their
+/// delays. Selecting consecutive sequence numbers (not consecutive arrivals) keeps
+/// reordering and loss from pairing unrelated messages.
+#[derive(Debug, Clone)]
+pub struct Ipdv {
+    histogram: Histogram<u64>,
+    /// The last message recorded: its sequence number and delay.
+    last: Option<(u32, u64)>,
+}
+
+impl Ipdv {
+    fn new() -> Ipdv {
+        Ipdv {
+            histogram: crate::histogram::new_histogram(),
+            last: None,
+        }
+    }
+
+    /// Message `seq` had delay `delay`.
+    fn record(&mut self, seq: u32, delay: u64) {
+        if let Some((prev_seq, prev)) = self.last
+            && prev_seq.wrapping_add(1) == seq
+        {
+            self.histogram.saturating_record(delay.abs_diff(prev));
+        }
+        self.last = Some((seq, delay));
+    }
+
+    fn reset(&mut self) {
+        self.histogram.reset();
+        self.last = None;
+    }
+
+    /// The recorded variations, ns.
+    pub fn histogram(&self) -> &Histogram<u64> {
+        &self.histogram
+    }
+}
+
 /// One member's tour state machine. Everything it needs is allocated at construction
 /// (configure time); handling a datagram allocates nothing.
 #[derive(Debug)]
@@ -322,6 +362,11 @@ pub struct TourMachine {
     hop_latency: Histogram<u64>,
     /// Forwarders: arrival → forward of every message.
     residence: Histogram<u64>,
+    /// IPDV of the hop into this member (RFC 3393): |D(i) − D(i−1)| of every pair of
+    /// messages with consecutive sequence numbers that both arrived (recorded ones).
+    hop_ipdv: Ipdv,
+    /// Origin: IPDV of the tour latency, the same way.
+    tour_ipdv: Ipdv,
     /// Hop latencies that came out negative (clocks that disagree) and were recorded as 0.
     negative_hops: u64,
     /// This member's clock minus the previous member's, ns, as estimated before the tour;
@@ -371,6 +416,8 @@ impl TourMachine {
             tour_latency_corrected,
             start_ns: 0,
             hop_latency,
+            hop_ipdv: Ipdv::new(),
+            tour_ipdv: Ipdv::new(),
             residence,
             negative_hops: 0,
             prev_clock_offset_ns: 0,
@@ -431,6 +478,8 @@ impl TourMachine {
         self.start_ns = 0;
         self.hop_latency.reset();
         self.residence.reset();
+        self.hop_ipdv.reset();
+        self.tour_ipdv.reset();
         self.negative_hops = 0;
     }
 
@@ -496,6 +545,16 @@ impl TourMachine {
     /// two members' clocks: exact when they share one).
     pub fn hop_latency(&self) -> &Histogram<u64> {
         &self.hop_latency
+    }
+
+    /// IPDV of the hop into this member ([`Ipdv`]).
+    pub fn hop_ipdv(&self) -> &Histogram<u64> {
+        self.hop_ipdv.histogram()
+    }
+
+    /// Origin: IPDV of the tour latency ([`Ipdv`]).
+    pub fn tour_ipdv(&self) -> &Histogram<u64> {
+        self.tour_ipdv.histogram()
     }
 
     /// Forwarders: arrival → forward, per message.
@@ -727,12 +786,9 @@ impl TourMachine {
             if hop < 0 {
                 self.negative_hops += 1;
             }
-            self.hop_latency
-                .saturating_record(u64::try_from(hop).unwrap_or(if hop < 0 {
-                    0
-                } else {
-                    u64::MAX
-                }));
+            let hop = u64::try_from(hop).unwrap_or(if hop < 0 { 0 } else { u64::MAX });
+            self.hop_latency.saturating_record(hop);
+            self.hop_ipdv.record(header.seq, hop);
         }
 
         if self.position.is_origin() {
@@ -740,9 +796,11 @@ impl TourMachine {
             // claim another send time.
             match self.sent_at(header.seq) {
                 _ if header.flags & FLAG_WARMUP != 0 => {}
-                Some(sent) => self
-                    .tour_latency
-                    .saturating_record(now.saturating_sub(sent)),
+                Some(sent) => {
+                    let tour = now.saturating_sub(sent);
+                    self.tour_latency.saturating_record(tour);
+                    self.tour_ipdv.record(header.seq, tour);
+                }
                 None => self.counters.overtaken += 1,
             }
             if header.flags & FLAG_WARMUP == 0 && self.config.interval_ns > 0 {
@@ -1071,6 +1129,27 @@ mod tests {
         m.prepare(1);
         assert_eq!(m.handle_datagram(1, &mut buf), Verdict::Forward);
         assert_eq!(m.counters().stale, 0, "prepare clears the counters");
+    }
+
+    /// IPDV pairs messages with consecutive sequence numbers only: a loss or a reordering
+    /// breaks the pair instead of pairing unrelated messages (RFC 3393's selection).
+    #[test]
+    fn ipdv_pairs_consecutive_sequence_numbers() {
+        let mut ipdv = Ipdv::new();
+        // 2 is lost; 5 arrives before 4.
+        for (seq, delay) in [(0, 100), (1, 130), (3, 90), (5, 400), (4, 95), (6, 120)] {
+            ipdv.record(seq, delay);
+        }
+        // Each delay is compared with the one recorded just before it, when that was its
+        // predecessor: only 0→1 (30 ns) is such a pair here.
+        let h = ipdv.histogram();
+        assert_eq!(h.len(), 1, "only 0→1 is a consecutive pair in arrival");
+        assert_eq!(h.max(), 30);
+        ipdv.reset();
+        for seq in 0..10 {
+            ipdv.record(seq, 50 + u64::from(seq % 2) * 10);
+        }
+        assert_eq!((ipdv.histogram().len(), ipdv.histogram().min()), (9, 10));
     }
 
     /// A forwarder that sends a message on after the member timeout (1,000 ns here) or more

@@ -579,6 +579,9 @@ fn forward_immediately_without_faults_completes() {
             (hop.len(), hop.min(), hop.max()),
             (100, LATENCY_NS, LATENCY_NS)
         );
+        // A link of constant latency varies by nothing between consecutive messages.
+        let ipdv = sim.machine(member).hop_ipdv();
+        assert_eq!((ipdv.len(), ipdv.max()), (99, 0), "member {member}");
         assert_eq!(sim.machine(member).negative_hops(), 0);
     }
     for member in 1..3 {

@@ -220,6 +220,10 @@ pub struct TourReport {
     pub hop_latency: Histogram<u64>,
     /// Forwarders: arrival → forward, per message.
     pub residence: Histogram<u64>,
+    /// IPDV of the hop into this member (RFC 3393).
+    pub hop_ipdv: Histogram<u64>,
+    /// Origin: IPDV of the tour latency.
+    pub tour_ipdv: Histogram<u64>,
     /// Hop latencies that came out negative (recorded as 0).
     pub negative_hops: u64,
     /// Data-plane counters outside the state machine.
@@ -701,6 +705,8 @@ impl Core {
                         tour_latency_corrected: machine.tour_latency_corrected().clone(),
                         hop_latency: machine.hop_latency().clone(),
                         residence: machine.residence().clone(),
+                        hop_ipdv: machine.hop_ipdv().clone(),
+                        tour_ipdv: machine.tour_ipdv().clone(),
                         negative_hops: machine.negative_hops(),
                         io,
                     }
