@@ -195,6 +195,19 @@ fn loss_percent(result: &TourResult) -> Option<f64> {
     (result.messages_sent > 0).then(|| result.lost as f64 * 100.0 / result.messages_sent as f64)
 }
 
+/// A percentage with two decimals, or two significant digits below 0.01 %, so that a
+/// small loss never reads as none: "3.00 %", "0.0014 %", "0 %".
+fn percent(p: f64) -> String {
+    if p == 0.0 {
+        "0 %".to_owned()
+    } else if p >= 0.01 {
+        format!("{p:.2} %")
+    } else {
+        let decimals = (-p.log10()).ceil() as usize + 1;
+        format!("{p:.decimals$} %")
+    }
+}
+
 /// A rate with a decimal prefix, as iperf3 writes it: `rate(15.89e6, "bit/s")` is
 /// "15.89 Mbit/s".
 fn rate(per_second: f64, unit: &str) -> String {
@@ -377,7 +390,9 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
                 "lost"
             },
             result.lost,
-            loss_percent(result).map_or(String::new(), |p| format!(" ({p:.2} %)"))
+            loss_percent(result)
+                .filter(|_| !cancelled)
+                .map_or(String::new(), |p| format!(" ({})", percent(p)))
         );
     }
     for m in result.members.iter().skip(1).filter(|m| m.report_missing) {
@@ -1186,8 +1201,11 @@ pub fn tours_text(tours: &[TourSummary]) -> String {
         };
         let lost = match (t.lost, t.messages_sent) {
             (0, _) => "0".to_owned(),
+            (n, _) if t.outcome() == stillepost_control::proto::Outcome::Cancelled => {
+                format!("{n} in flight")
+            }
             (lost, sent) if sent > 0 => {
-                format!("{lost} ({:.2} %)", lost as f64 * 100.0 / sent as f64)
+                format!("{lost} ({})", percent(lost as f64 * 100.0 / sent as f64))
             }
             (lost, _) => lost.to_string(),
         };
@@ -1728,6 +1746,15 @@ pub(crate) mod tests {
         p.rate = 0.0;
         assert_eq!(params_json(&p)["rate"], Value::Null);
         assert!(!params_text(&p, 3).contains("open loop"));
+    }
+
+    #[test]
+    fn percentages_never_hide_a_small_loss() {
+        assert_eq!(percent(0.0), "0 %");
+        assert_eq!(percent(3.0), "3.00 %");
+        assert_eq!(percent(100.0), "100.00 %");
+        assert_eq!(percent(1.0 / 73_546.0 * 100.0), "0.0014 %");
+        assert_eq!(percent(0.005), "0.0050 %");
     }
 
     #[test]
