@@ -22,7 +22,9 @@ use stillepost_control::rpc::{
 };
 use stillepost_engine::auth::DatagramKey;
 
-use crate::cli::{ConfigureArgs, LossArg, ProbeArgs, ProbeKind, TourArgs, WindowArg};
+use crate::cli::{
+    ConfigureArgs, LossArg, ProbeArgs, ProbeKind, RecordArgs, RunArgs, TourArgs, WindowArg,
+};
 use crate::report;
 
 /// An error with the exit status it stands for (see `stillepost --help`).
@@ -395,20 +397,20 @@ impl Coordinator {
     /// Runs one tour and waits for its result (long-polling, each call with a deadline).
     /// With `progress`, a tour still running after a second shows a progress bar on stderr
     /// (when stderr is a terminal).
-    pub async fn run_tour(&self, progress: bool) -> Result<TourResult> {
-        let tour_id = self.start_tour().await?;
+    pub async fn run_tour(&self, progress: bool, record_stamps: bool) -> Result<TourResult> {
+        let tour_id = self.start_tour(record_stamps).await?;
         Ok(self.wait_for(tour_id, progress, false).await?.0)
     }
 
     /// Starts a tour; its id.
-    pub async fn start_tour(&self) -> Result<u64> {
+    pub async fn start_tour(&self, record_stamps: bool) -> Result<u64> {
         // Preparing members and starting the origin take up to two member calls.
         let deadline = CALL_TIMEOUT * 3;
         Ok(call(
             deadline,
             self.client
                 .clone()
-                .run_tour(request(RunTourRequest {}, deadline)),
+                .run_tour(request(RunTourRequest { record_stamps }, deadline)),
         )
         .await
         .map_err(|s| from_status(&self.endpoint, self.tls, s))?
@@ -640,9 +642,9 @@ fn progress_bar(tour_id: u64, count: u64) -> ProgressBar {
     bar
 }
 
-pub async fn run(coord: &Coordinator, loss: LossArg, json_mode: bool) -> Result<()> {
-    let tour_id = coord.start_tour().await?;
-    print_tour(coord, tour_id, loss, json_mode).await
+pub async fn run(coord: &Coordinator, args: &RunArgs, json_mode: bool) -> Result<()> {
+    let tour_id = coord.start_tour(args.record.records()).await?;
+    print_tour(coord, tour_id, args.loss, &args.record, json_mode).await
 }
 
 /// Waits for tour `tour_id` (cancelling it on Ctrl-C) and prints its result.
@@ -650,14 +652,11 @@ async fn print_tour(
     coord: &Coordinator,
     tour_id: u64,
     loss: LossArg,
+    record: &RecordArgs,
     json_mode: bool,
 ) -> Result<()> {
     let (result, interrupted) = coord.wait_for(tour_id, !json_mode, true).await?;
-    emit(
-        json_mode,
-        || Ok(report::tour_json(&result)?),
-        || Ok(report::tour_text(&result)?),
-    )?;
+    print_result(&result, record, json_mode)?;
     if interrupted && result.outcome() == Outcome::Cancelled {
         return Err(Failure {
             code: 130,
@@ -666,6 +665,58 @@ async fn print_tour(
         .into());
     }
     tour_failure(&result, loss)
+}
+
+/// Prints a tour's result (with `--interval`, its latency per period), and writes its
+/// messages' timestamps where `--raw` says.
+pub fn print_result(result: &TourResult, record: &RecordArgs, json_mode: bool) -> Result<()> {
+    emit(
+        json_mode,
+        || result_json(result, record),
+        || result_text(result, record),
+    )?;
+    write_raw(result, record)
+}
+
+/// A tour's result as JSON, with `intervals` when `--interval` asks for them.
+pub fn result_json(result: &TourResult, record: &RecordArgs) -> Result<Value> {
+    let mut doc = report::tour_json(result)?;
+    if let Some(interval) = record.interval {
+        doc["intervals"] = report::periods_json(interval, &crate::raw::periods(result, interval)?);
+    }
+    Ok(doc)
+}
+
+/// A tour's result as text, with its latency per period when `--interval` asks for it.
+pub fn result_text(result: &TourResult, record: &RecordArgs) -> Result<String> {
+    let mut text = report::tour_text(result)?;
+    if let Some(interval) = record.interval {
+        text.push_str(&report::periods_text(
+            interval,
+            &crate::raw::periods(result, interval)?,
+        ));
+    }
+    Ok(text)
+}
+
+/// Writes the tour's messages' timestamps where `--raw` says (CSV, or JSON lines for a
+/// `.jsonl` file).
+pub fn write_raw(result: &TourResult, record: &RecordArgs) -> Result<()> {
+    if let Some(path) = &record.raw {
+        let body = if path.extension().is_some_and(|e| e == "jsonl") {
+            crate::raw::jsonl(result)?
+        } else {
+            crate::raw::csv(result)?
+        };
+        std::fs::write(path, &body)
+            .with_context(|| format!("--raw {}: cannot write it", path.display()))?;
+        crate::out::eprint(&format!(
+            "wrote every message's timestamps of tour {} to {}\n",
+            report::tour_id(result.tour_id),
+            path.display()
+        ));
+    }
+    Ok(())
 }
 
 /// A running tour as the user named it (16 hex digits or a unique prefix).
@@ -727,7 +778,7 @@ pub async fn wait(
             id => id,
         },
     };
-    print_tour(coord, tour_id, loss, json_mode).await
+    print_tour(coord, tour_id, loss, &RecordArgs::default(), json_mode).await
 }
 
 /// How a finished tour ends the program: a failed tour exits 1; one that lost messages or
@@ -905,6 +956,11 @@ pub async fn report(
             "--tour, --hop, --residence and --out-dir choose hgrm files (one histogram each); the other formats hold every histogram",
         ));
     }
+    if args.interval.is_some() && format != ReportFormat::Hlog {
+        return Err(invalid(
+            "--interval cuts an interval log into periods: use it with --format hlog",
+        ));
+    }
     if args.log_y && !matches!(format, ReportFormat::Svg | ReportFormat::Png) {
         return Err(invalid(
             "--log-y scales a plot's latency axis: use it with --format svg or png",
@@ -975,7 +1031,12 @@ pub async fn report(
             crate::export::hgrm(h, args.unit.scale()).into_bytes()
         }
         ReportFormat::Text => report::tour_text(&result)?.into_bytes(),
-        ReportFormat::Hlog => crate::export::hlog(&result)?.into_bytes(),
+        ReportFormat::Raw => crate::raw::csv(&result)?.into_bytes(),
+        ReportFormat::RawJsonl => crate::raw::jsonl(&result)?.into_bytes(),
+        ReportFormat::Hlog => match args.interval {
+            Some(interval) => crate::export::hlog_periods(&result, interval)?.into_bytes(),
+            None => crate::export::hlog(&result)?.into_bytes(),
+        },
         ReportFormat::Csv => crate::export::csv(&result)?.into_bytes(),
         ReportFormat::Json => {
             (serde_json::to_string_pretty(&crate::export::json_doc(&result)?)? + "\n").into_bytes()

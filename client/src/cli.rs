@@ -116,6 +116,10 @@ pub struct TuneArgs {
 pub enum ReportFormat {
     /// The text report `stillepost run` prints.
     Text,
+    /// Every message's timestamps as CSV (a tour run with --raw or --interval).
+    Raw,
+    /// The same as JSON lines.
+    RawJsonl,
     /// HdrHistogram percentile distribution (outputPercentileDistribution), one per histogram.
     Hgrm,
     /// HdrHistogram interval log, one tagged histogram per line (base64 V2+DEFLATE).
@@ -145,6 +149,41 @@ pub struct LossArg {
 pub struct RunArgs {
     #[command(flatten)]
     pub loss: LossArg,
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// Every message's timestamps, recorded by every member during the tour (tours of at most
+/// 1,000,000 messages; 16 B per message per member).
+#[derive(Debug, Clone, Default, Args)]
+pub struct RecordArgs {
+    /// Write every message's timestamps per member, hop latencies, residences and tour
+    /// latency to this file: CSV, or JSON lines when it ends in .jsonl (docs/reports.md).
+    #[arg(long, value_name = "PATH")]
+    pub raw: Option<std::path::PathBuf>,
+    /// Show the tour's latency per period of this length (by the origin's send time), p50
+    /// and p99 per period: 100ms, 1s, ... `report --format hlog --interval` writes the
+    /// periods as an HdrHistogram interval log.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
+}
+
+impl RecordArgs {
+    /// Whether the tour must record every message's timestamps.
+    pub fn records(&self) -> bool {
+        self.raw.is_some() || self.interval.is_some()
+    }
+}
+
+/// A duration as people write it: 100ms, 2s, 1m.
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    match humantime::parse_duration(text) {
+        Ok(d) if !d.is_zero() => Ok(d),
+        Ok(_) => Err("an interval of 0 cuts nothing: give one such as 100ms or 1s".to_owned()),
+        Err(e) => Err(format!(
+            "'{text}' is no duration ({e}): give one such as 100ms or 1s"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -186,6 +225,10 @@ pub struct ReportArgs {
     /// hgrm, svg and png: the unit latencies are printed or plotted in.
     #[arg(long, value_enum, default_value_t = Unit::Us)]
     pub unit: Unit,
+    /// hlog: one interval per period of this length (by the origin's send time), for a tour
+    /// run with --raw or --interval.
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub interval: Option<Duration>,
     /// svg and png: a log-scaled latency axis, so that p50 stays readable when the max is
     /// hundreds of times larger.
     #[arg(long)]
@@ -385,6 +428,8 @@ pub struct LocalArgs {
     pub tours: u32,
     #[command(flatten)]
     pub loss: LossArg,
+    #[command(flatten)]
+    pub record: RecordArgs,
     /// Data-plane backend of every member.
     #[arg(long, value_enum, default_value_t = BackendArg::Auto)]
     pub backend: BackendArg,

@@ -139,6 +139,44 @@ fn sub_bucket_count(h: &Histogram<u64>) -> u64 {
 /// An HdrHistogram interval log of the result's histograms, one line per tag; the interval
 /// is the tour (start = its wall-clock start, length = its total time).
 pub fn hlog(result: &TourResult) -> Result<String> {
+    let whole = histograms(result)?;
+    let lines: Vec<(Duration, Duration, &str, &Histogram<u64>)> = whole
+        .iter()
+        .map(|(tag, h)| {
+            (
+                Duration::ZERO,
+                Duration::from_nanos(result.total_ns),
+                tag.as_str(),
+                h,
+            )
+        })
+        .collect();
+    interval_log(result, &lines)
+}
+
+/// The result's recorded messages as an interval log with one interval per period of
+/// `interval` (by the origin's send time): for each period, a `tour`, `hop-<i>-<j>` and
+/// `residence-<m>` histogram of the messages sent in it (periods without values have no
+/// line).
+pub fn hlog_periods(result: &TourResult, interval: Duration) -> Result<String> {
+    let periods = crate::raw::periods(result, interval)?;
+    let lines: Vec<(Duration, Duration, &str, &Histogram<u64>)> = periods
+        .iter()
+        .flat_map(|p| {
+            p.histograms
+                .iter()
+                .filter(|(_, h)| !h.is_empty())
+                .map(move |(tag, h)| (p.start, interval, tag.as_str(), h))
+        })
+        .collect();
+    interval_log(result, &lines)
+}
+
+/// An interval log of `(start, length, tag, histogram)` lines, values in ns.
+fn interval_log(
+    result: &TourResult,
+    lines: &[(Duration, Duration, &str, &Histogram<u64>)],
+) -> Result<String> {
     let mut bytes = Vec::new();
     let start = UNIX_EPOCH + Duration::from_millis(result.started_unix_ms);
     let mut serializer = V2DeflateSerializer::new();
@@ -155,15 +193,10 @@ pub fn hlog(result: &TourResult) -> Result<String> {
             .with_max_value_divisor(1_000_000.0)
             .begin_log_with(&mut bytes, &mut serializer)
             .context("starting the interval log")?;
-        for (tag, h) in histograms(result)? {
-            let tag = Tag::new(&tag).context("a histogram tag with a comma or space")?;
+        for &(start, length, tag, h) in lines {
+            let tag = Tag::new(tag).context("a histogram tag with a comma or space")?;
             writer
-                .write_histogram(
-                    &h,
-                    Duration::ZERO,
-                    Duration::from_nanos(result.total_ns),
-                    Some(tag),
-                )
+                .write_histogram(h, start, length, Some(tag))
                 .map_err(|e| anyhow::anyhow!("writing a histogram to the log: {e:?}"))?;
         }
     }

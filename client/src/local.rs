@@ -17,7 +17,10 @@ use stillepost_control::service::{bind, serve_coordinator, serve_member};
 use stillepost_engine::dataplane::{DataPlane, DataPlaneOptions, Faults, PollMode};
 use tokio::sync::watch;
 
-use crate::app::{Coordinator, EXIT_LOSSY, Failure, emit, invalid, tour_failure, tour_params};
+use crate::app::{
+    Coordinator, EXIT_LOSSY, Failure, emit, invalid, result_json, result_text, tour_failure,
+    tour_params, write_raw,
+};
 use crate::cli::LocalArgs;
 use crate::report;
 
@@ -33,6 +36,12 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
     }
     if args.tours == 0 {
         return Err(invalid("--tours must be at least 1"));
+    }
+    if args.record.raw.is_some() && args.tours > 1 {
+        return Err(invalid(format!(
+            "--raw writes one tour's messages to one file, and --tours {} runs several: give --tours 1",
+            args.tours
+        )));
     }
     let params = tour_params(&args.tour)?;
     let (poll, cpus) = plan_cores(args)?;
@@ -129,10 +138,11 @@ async fn drive(
     let mut results = Vec::with_capacity(args.tours as usize);
     let mut failure = Ok(());
     for _ in 0..args.tours {
-        let result = coord.run_tour(!json_mode).await?;
+        let result = coord.run_tour(!json_mode, args.record.records()).await?;
         if !json_mode {
-            crate::out::print(&format!("{}\n", report::tour_text(&result)?))?;
+            crate::out::print(&format!("{}\n", result_text(&result, &args.record)?))?;
         }
+        write_raw(&result, &args.record)?;
         let ended = tour_failure(&result, args.loss);
         results.push(result);
         match ended {
@@ -158,7 +168,10 @@ async fn drive(
             || {
                 Ok(json!({
                     "ring": report::configure_json(&configured),
-                    "tours": results.iter().map(report::tour_json).collect::<Result<Vec<_>, _>>()?,
+                    "tours": results
+                        .iter()
+                        .map(|r| result_json(r, &args.record))
+                        .collect::<Result<Vec<_>>>()?,
                 }))
             },
             || Ok(String::new()),

@@ -7,6 +7,7 @@ mod histogram;
 mod local;
 mod out;
 mod plot;
+mod raw;
 mod report;
 mod table;
 mod tune;
@@ -32,7 +33,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let coord = Coordinator::connect(&cli.coordinator, &credentials)?;
     match &cli.command {
         Command::Configure(args) => app::configure(&coord, args, cli.json).await,
-        Command::Stillepost(args) => app::run(&coord, args.loss, cli.json).await,
+        Command::Stillepost(args) => app::run(&coord, args, cli.json).await,
         Command::Cancel(args) => app::cancel(&coord, args, cli.json).await,
         Command::Wait(args) => app::wait(&coord, &args.tour, args.loss, cli.json).await,
         Command::EchoMembers(args) => app::probe(&coord, ProbeKind::Echo, args, cli.json).await,

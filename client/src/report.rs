@@ -1144,6 +1144,65 @@ fn format_percent(percent: f64) -> String {
     }
 }
 
+/// The tour's latency per period as JSON: `[{start_ns, sent, back, tour: {summary}}]`.
+pub fn periods_json(interval: Duration, periods: &[crate::raw::Period]) -> Value {
+    json!({
+        "interval_ns": interval.as_nanos() as u64,
+        "periods": periods.iter().map(|p| json!({
+            "start_ns": p.start.as_nanos() as u64,
+            "sent": p.sent,
+            "back": p.back,
+            "tour": p.histograms.first().map(|(_, h)| summary_json(&Summary::of(h))),
+        })).collect::<Vec<_>>(),
+    })
+}
+
+/// The tour's latency per period as a table: start, messages sent and back, p50, p99 and
+/// max (p99 where the period has 100 samples).
+pub fn periods_text(interval: Duration, periods: &[crate::raw::Period]) -> String {
+    let mut table = Table::new([
+        ("from", Align::Right),
+        ("sent", Align::Right),
+        ("back", Align::Right),
+        ("tour p50", Align::Right),
+        ("p99", Align::Right),
+        ("max", Align::Right),
+    ]);
+    for p in periods {
+        let s = p
+            .histograms
+            .first()
+            .map(|(_, h)| Summary::of(h))
+            .unwrap_or_default();
+        let (p50, p99, max) = if s.count == 0 {
+            ("–".to_owned(), "–".to_owned(), "–".to_owned())
+        } else {
+            (
+                duration(s.p50_ns),
+                if s.count >= 100 {
+                    duration(s.p99_ns)
+                } else {
+                    "–".to_owned()
+                },
+                duration(s.max_ns),
+            )
+        };
+        table.row(vec![
+            format!("{:.3} s", p.start.as_secs_f64()),
+            p.sent.to_string(),
+            p.back.to_string(),
+            p50,
+            p99,
+            max,
+        ]);
+    }
+    format!(
+        "  tour latency per {} of the origin's sends (p99 from 100 samples):\n{}",
+        humantime::format_duration(interval),
+        table.render(4)
+    )
+}
+
 /// A start time as RFC 3339 in UTC, to the second.
 fn started(unix_ms: u64) -> String {
     let at = std::time::UNIX_EPOCH + std::time::Duration::from_millis(unix_ms);

@@ -575,6 +575,81 @@ fn a_dscp_marked_tour_says_its_class(backend: &str) {
     assert!(text.contains(", DSCP 34, "), "{text}");
 }
 
+/// `run --raw` and `--interval`: every message's timestamps at every member, written as
+/// CSV (each message's hops and residences add up to its tour exactly: one clock, the
+/// stamps telescope), kept with the result (`report --format raw-jsonl`), and cut into
+/// periods in the text and as an interval log.
+fn every_messages_timestamps_are_recorded_on_request(backend: &str) {
+    let cluster = Cluster::start(backend, 3);
+    cluster.configure(&["--msgcount", "400", "--window", "1", "--warmup", "10"]);
+    let dir = support::scratch_dir("raw");
+    let csv_path = dir.join("tour.csv");
+    let out = cluster.client(&[
+        "run",
+        "--raw",
+        csv_path.to_str().unwrap(),
+        "--interval",
+        "2ms",
+    ]);
+    assert_success(&out);
+    let text = stdout(&out);
+    assert!(
+        text.contains("  tour latency per 2ms of the origin's sends (p99 from 100 samples):\n"),
+        "{text}"
+    );
+    let csv = std::fs::read_to_string(&csv_path).unwrap();
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            "seq,warmup,m0_out_ns,m1_in_ns,m1_out_ns,m2_in_ns,m2_out_ns,m0_in_ns,hop_0_1_ns,hop_1_2_ns,hop_2_0_ns,residence_1_ns,residence_2_ns,tour_ns"
+        )
+    );
+    let rows: Vec<Vec<i64>> = lines
+        .map(|l| l.split(',').map(|c| c.parse().unwrap()).collect())
+        .collect();
+    assert_eq!(rows.len(), 400);
+    for (seq, row) in rows.iter().enumerate() {
+        assert_eq!(row[0], seq as i64);
+        assert_eq!(row[1], i64::from(seq < 10), "warm-up flag of {seq}");
+        let parts: i64 = row[8..13].iter().sum();
+        assert_eq!(parts, row[13], "message {seq}: hops + residences = tour");
+        // Sent, then at member 1, member 2 and back, in order.
+        assert!(row[2..8].windows(2).all(|w| w[0] <= w[1]), "{row:?}");
+    }
+    // Kept with the result: the same messages as JSON lines.
+    let out = cluster.client(&["report", "latest", "--format", "raw-jsonl"]);
+    assert_success(&out);
+    let jsonl = stdout(&out);
+    let first: serde_json::Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
+    assert_eq!(first["tour_ns"].as_i64(), Some(rows[0][13]), "{first}");
+    assert_eq!(jsonl.lines().count(), 400);
+    // An interval log with one interval per period.
+    let out = cluster.client(&["report", "latest", "--format", "hlog", "--interval", "2ms"]);
+    assert_success(&out);
+    let hlog = stdout(&out);
+    let starts: Vec<f64> = hlog
+        .lines()
+        .filter(|l| l.starts_with("Tag=tour,"))
+        .map(|l| l.split(',').nth(1).unwrap().parse().unwrap())
+        .collect();
+    assert!(starts.len() >= 2, "{hlog}");
+    assert!(starts.windows(2).all(|w| w[0] < w[1]), "{starts:?}");
+    assert!(
+        hlog.lines().any(|l| l.starts_with("Tag=hop-1-2,")),
+        "{hlog}"
+    );
+    // A tour that did not record them says how to.
+    assert_success(&cluster.client(&["run"]));
+    let out = cluster.client(&["report", "latest", "--format", "raw"]);
+    assert_failure(
+        &out,
+        1,
+        &["did not record its messages' timestamps", "--raw"],
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 fn warm_up_messages_travel_but_are_not_recorded(backend: &str) {
     let cluster = Cluster::start(backend, 3);
     cluster.configure(&["--msgcount", "50", "--warmup", "10", "--window", "1"]);
@@ -1109,6 +1184,7 @@ on_both_backends!(
     run_holding_until_all_messages_arrived,
     holding_takes_any_count_and_size,
     a_dscp_marked_tour_says_its_class,
+    every_messages_timestamps_are_recorded_on_request,
     window_one_and_readable_aliases,
     echo_members_answers_and_names_the_silent_one,
     ping_systems_summarises_each_host,

@@ -146,6 +146,7 @@ impl From<MemberStats> for proto::MemberTourStats {
             poll: proto::PollMode::encode(s.poll),
             cpu: cpu_to_proto(s.cpu),
             residence: s.residence,
+            stamps: s.stamps,
             kernel_counters: s
                 .kernel_counters
                 .into_iter()
@@ -167,6 +168,7 @@ impl From<proto::MemberTourStats> for MemberStats {
             cpu: usize::try_from(s.cpu).ok(),
             peer_endpoint: s.peer_endpoint,
             residence: s.residence,
+            stamps: s.stamps,
             kernel_counters: s
                 .kernel_counters
                 .into_iter()
@@ -595,6 +597,7 @@ mod tests {
                 poll: Some(PollMode::Spin),
                 cpu: Some(3),
                 residence: vec![1, 2],
+                stamps: vec![9; 16],
                 kernel_counters: vec![("Udp RcvbufErrors".into(), 3)],
                 drop_advice: vec!["raise it".into()],
                 report_missing: true,

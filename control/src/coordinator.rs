@@ -441,6 +441,12 @@ fn summarize(result: &proto::TourResult) -> proto::TourSummary {
     }
 }
 
+/// A client of a member's control service that takes a tour report with every message's
+/// timestamps (16 B per message, up to [`crate::member::MAX_RECORDED_MESSAGES`]).
+fn member_client(channel: TokenChannel) -> MemberClient<TokenChannel> {
+    MemberClient::new(channel).max_decoding_message_size(64 << 20)
+}
+
 /// Now, in ms since the epoch.
 fn unix_ms() -> u64 {
     SystemTime::now()
@@ -805,7 +811,7 @@ impl CoordinatorCore {
             let control = info.control_endpoint.clone();
             let index = info.index;
             let channel = crate::rpc::lazy_channel(&control, CONNECT_TIMEOUT, credentials)?;
-            let mut client = MemberClient::new(channel);
+            let mut client = member_client(channel);
             let now = call(
                 CALL_TIMEOUT,
                 client.info(request(proto::InfoRequest {}, CALL_TIMEOUT)),
@@ -880,7 +886,7 @@ impl CoordinatorCore {
             let channel =
                 crate::rpc::lazy_channel(entry, CONNECT_TIMEOUT.min(deadline), credentials)
                     .map_err(CoordError::InvalidArgument)?;
-            let mut client = MemberClient::new(channel);
+            let mut client = member_client(channel);
             let info = call(
                 deadline,
                 client.info(request(proto::InfoRequest {}, deadline)),
@@ -1040,8 +1046,10 @@ impl CoordinatorCore {
     }
 
     /// Prepares every member, starts the tour at the origin and returns its id; the tour
-    /// then runs on its own task. Refused while another tour runs.
-    pub async fn run_tour(self: &Arc<Self>) -> Result<u64, CoordError> {
+    /// then runs on its own task. Refused while another tour runs. With `record_stamps`
+    /// every member records every message's timestamps (tours of at most
+    /// [`crate::member::MAX_RECORDED_MESSAGES`] messages).
+    pub async fn run_tour(self: &Arc<Self>, record_stamps: bool) -> Result<u64, CoordError> {
         // Ring and busy mark under one lock: a configure cannot slip in between.
         let (ring, tour_id, mut busy) = {
             let mut state = self.lock();
@@ -1049,6 +1057,13 @@ impl CoordinatorCore {
                 return Err(CoordError::Busy(busy_text(busy)));
             }
             let ring = state.ring.clone().ok_or(CoordError::NotConfigured)?;
+            if record_stamps && ring.params.count > crate::member::MAX_RECORDED_MESSAGES {
+                return Err(CoordError::InvalidArgument(format!(
+                    "recording every message's timestamps (--raw, --interval) is for tours of at most {} messages; this ring's tours have {} (configure a smaller --msgcount)",
+                    crate::member::MAX_RECORDED_MESSAGES,
+                    ring.params.count
+                )));
+            }
             let tour_id = loop {
                 let id: u64 = rand::random();
                 if id != 0 && !state.results.contains_key(&id) {
@@ -1073,6 +1088,7 @@ impl CoordinatorCore {
                 generation: m.generation,
                 probe_prev_clock: !prev.seat.same_clock(&m.seat),
                 clock_probes: CLOCK_PROBES,
+                record_stamps,
             };
             let mut client = m.client.clone();
             async move {

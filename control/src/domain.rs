@@ -93,6 +93,9 @@ pub struct MemberStats {
     pub cpu: Option<usize>,
     /// Forwarders: arrival → forward per message, HdrHistogram V2+DEFLATE.
     pub residence: Vec<u8>,
+    /// Every message's `[in, out]` times on its clock when the tour recorded them, as
+    /// little-endian u64 pairs by sequence number (empty otherwise).
+    pub stamps: Vec<u8>,
     /// Kernel drop counters of its network namespace that moved, (name, delta).
     pub kernel_counters: Vec<(String, u64)>,
     /// What to change, for the counters that moved.

@@ -109,6 +109,10 @@ pub const OWNER_LEASE: Duration = Duration::from_secs(60);
 
 /// Most clock probes a prepare may ask for.
 const MAX_CLOCK_PROBES: u32 = 1024;
+
+/// The most messages a tour records every timestamp of (16 B per message per member, sent
+/// to the coordinator in one report).
+pub const MAX_RECORDED_MESSAGES: u32 = 1_000_000;
 /// Longest a member spends probing its previous member's clock (within the coordinator's
 /// deadline for a prepare call).
 const CLOCK_PROBE_BUDGET: Duration = Duration::from_secs(2);
@@ -131,6 +135,8 @@ struct Told {
     rcvbuf: (u64, u64),
     /// Largest datagram of the tour and the MTU of the route to the next member (0: unknown).
     datagram: (u64, u32),
+    /// Messages per tour, as configured.
+    count: u32,
     /// Kernel counters and socket drops when the tour was armed.
     before: Option<(stillepost_tuning::drops::Reading, Option<u64>)>,
     /// Where the member stands.
@@ -376,6 +382,7 @@ impl MemberCore {
         state.next_verified = req.ring_key.is_none();
         state.rcvbuf = (report.rcvbuf_requested as u64, report.rcvbuf_granted as u64);
         state.datagram = (workload.datagram(), path_mtu.unwrap_or(0));
+        state.count = config.count;
         state.phase = MemberState::Configured;
         state.owner = Some((req.coordinator_id, std::time::Instant::now()));
         state.generation += 1;
@@ -439,8 +446,9 @@ impl MemberCore {
         generation: u64,
         probe_prev_clock: bool,
         clock_probes: u32,
+        record_stamps: bool,
     ) -> Result<Option<ClockEstimate>, MemberError> {
-        {
+        let count = {
             let mut state = lock(&self.state);
             if generation != state.generation {
                 return Err(MemberError::Reconfigured {
@@ -460,6 +468,12 @@ impl MemberCore {
             {
                 return Err(MemberError::NextNotVerified { next_peer });
             }
+            state.count
+        };
+        if record_stamps && count > MAX_RECORDED_MESSAGES {
+            return Err(MemberError::InvalidArgument(format!(
+                "recording every message's timestamps is for tours of at most {MAX_RECORDED_MESSAGES} messages; this one has {count}"
+            )));
         }
         let prev_clock = if probe_prev_clock {
             let (prev, key) = {
@@ -493,7 +507,10 @@ impl MemberCore {
             None
         };
         let offset = prev_clock.as_ref().map_or(0, |c| c.offset_ns);
-        self.blocking(move |dp| dp.prepare(tour_id, offset)).await?;
+        // Allocated here, not on the data path: 16 B per message.
+        let stamps = record_stamps.then(|| vec![[0u64; 2]; count as usize].into_boxed_slice());
+        self.blocking(move |dp| dp.prepare(tour_id, offset, stamps))
+            .await?;
         let before = (
             stillepost_tuning::drops::read_counters(std::path::Path::new("/proc")),
             self.dataplane.socket_drops(),
@@ -655,6 +672,11 @@ fn report_of(
             poll: Some(started.poll),
             cpu: started.cpu,
             residence: encode(&report.residence)?,
+            stamps: report.stamps.as_deref().map_or_else(Vec::new, |s| {
+                s.iter()
+                    .flat_map(|[i, o]| i.to_le_bytes().into_iter().chain(o.to_le_bytes()))
+                    .collect()
+            }),
             kernel_counters: Vec::new(),
             drop_advice: Vec::new(),
             report_missing: false,

@@ -165,6 +165,7 @@ impl Member for MemberService {
                 req.generation,
                 req.probe_prev_clock,
                 req.clock_probes,
+                req.record_stamps,
             )
             .await?;
         Ok(Response::new(proto::PrepareReply {
@@ -259,9 +260,9 @@ impl Coordinator for CoordinatorService {
 
     async fn run_tour(
         &self,
-        _req: Request<proto::RunTourRequest>,
+        req: Request<proto::RunTourRequest>,
     ) -> Result<Response<proto::RunTourReply>, Status> {
-        let tour_id = self.core.run_tour().await?;
+        let tour_id = self.core.run_tour(req.into_inner().record_stamps).await?;
         Ok(Response::new(proto::RunTourReply { tour_id }))
     }
 

@@ -109,7 +109,7 @@ async fn configure_and_tour(ring: &Ring) -> u64 {
 async fn run_tour(ring: &Ring) -> u64 {
     let mut client = coordinator(ring, Some(&token(RING_TOKEN)));
     let tour_id = client
-        .run_tour(RunTourRequest {})
+        .run_tour(RunTourRequest::default())
         .await
         .unwrap()
         .into_inner()
@@ -188,7 +188,11 @@ async fn every_coordinator_rpc_refuses_a_missing_or_wrong_token_and_changes_noth
             force: false,
         };
         assert_refused("Configure", client.configure(one_member).await, message);
-        assert_refused("RunTour", client.run_tour(RunTourRequest {}).await, message);
+        assert_refused(
+            "RunTour",
+            client.run_tour(RunTourRequest::default()).await,
+            message,
+        );
         let wait = WaitTourRequest {
             tour_id,
             wait_ms: 0,
@@ -248,6 +252,7 @@ async fn every_member_rpc_refuses_a_missing_or_wrong_token_and_changes_nothing()
                 tour_id: 99,
                 probe_prev_clock: false,
                 clock_probes: 0,
+                record_stamps: false,
                 generation: 1,
             };
             assert_refused("Prepare", client.prepare(prepare).await, message);

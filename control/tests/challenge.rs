@@ -167,13 +167,13 @@ async fn a_fake_member_gets_the_ring_refused_and_only_challenges() {
         "{err}"
     );
     // No tour can run on the refused ring, and member 0 will not be prepared for one.
-    let refused = coordinator.run_tour().await.unwrap_err().to_string();
+    let refused = coordinator.run_tour(false).await.unwrap_err().to_string();
     assert!(
         refused.starts_with("the ring is not configured"),
         "{refused}"
     );
     // (Its first configuration: number 1.)
-    match first_core.prepare(7, 1, false, 0).await {
+    match first_core.prepare(7, 1, false, 0, false).await {
         Err(MemberError::NextNotVerified { next_peer }) => assert_eq!(next_peer, victim_addr),
         other => panic!("member 0 prepared for a tour to an unverified peer: {other:?}"),
     }
@@ -238,7 +238,7 @@ async fn forged_datagrams_during_a_tour_are_counted_and_change_nothing() {
         .iter()
         .map(|m| m.peer_endpoint.parse().unwrap())
         .collect();
-    let tour_id = coordinator.run_tour().await.unwrap();
+    let tour_id = coordinator.run_tour(false).await.unwrap();
     // The tour runs for 300 ms (300 messages at 1000/s); the forgeries arrive meanwhile.
     let forger = UdpSocket::bind("127.0.0.1:0").unwrap();
     let wrong_key = stillepost_engine::auth::RingKey::from_bytes([1; 32]).datagram_key();

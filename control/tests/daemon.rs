@@ -292,7 +292,7 @@ async fn cores_run_a_tour_in_process() {
     assert_eq!(reply.members.len(), 2);
     assert_eq!(reply.members[1].control_endpoint, cluster[1]);
 
-    let tour_id = coordinator.run_tour().await.unwrap();
+    let tour_id = coordinator.run_tour(false).await.unwrap();
     let result = loop {
         let reply = coordinator
             .wait_tour(tour_id, Duration::from_millis(500))

@@ -57,7 +57,7 @@ async fn configure(
 
 /// Runs a tour to its end and returns its outcome and messages received.
 async fn tour(coordinator: &Arc<CoordinatorCore>) -> (Outcome, u64) {
-    let id = coordinator.run_tour().await.unwrap();
+    let id = coordinator.run_tour(false).await.unwrap();
     loop {
         if let TourProgress::Done(result) = coordinator
             .wait_tour(id, Duration::from_secs(1))
@@ -104,7 +104,7 @@ async fn a_member_belongs_to_one_coordinator_at_a_time() {
     configure(&b, &cluster, small_tour(32), Takeover::Force)
         .await
         .unwrap();
-    let lost = a.run_tour().await.unwrap_err().to_string();
+    let lost = a.run_tour(false).await.unwrap_err().to_string();
     assert!(
         lost.contains(&format!("configured again (by coordinator {})", b.id())),
         "{lost}"
@@ -125,7 +125,7 @@ async fn a_member_belongs_to_one_coordinator_at_a_time() {
     configure(&b, &cluster, slow, Takeover::Respect)
         .await
         .unwrap();
-    let id = b.run_tour().await.unwrap();
+    let id = b.run_tour(false).await.unwrap();
     tokio::time::sleep(LEASE + Duration::from_millis(300)).await;
     let refused = configure(&a, &cluster, small_tour(32), Takeover::Respect)
         .await

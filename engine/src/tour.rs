@@ -367,6 +367,11 @@ pub struct TourMachine {
     hop_ipdv: Ipdv,
     /// Origin: IPDV of the tour latency, the same way.
     tour_ipdv: Ipdv,
+    /// Every message's timestamps on this member's clock when the tour records them
+    /// ([`TourMachine::record_stamps`]): `[in, out]` by sequence number, 0 where none. A
+    /// forwarder's `in` is when the message was whole here and `out` when it left; the
+    /// origin's `out` is when it sent the message and `in` when it came back.
+    stamps: Option<Box<[[Nanos; 2]]>>,
     /// Hop latencies that came out negative (clocks that disagree) and were recorded as 0.
     negative_hops: u64,
     /// This member's clock minus the previous member's, ns, as estimated before the tour;
@@ -418,6 +423,7 @@ impl TourMachine {
             hop_latency,
             hop_ipdv: Ipdv::new(),
             tour_ipdv: Ipdv::new(),
+            stamps: None,
             residence,
             negative_hops: 0,
             prev_clock_offset_ns: 0,
@@ -480,6 +486,7 @@ impl TourMachine {
         self.residence.reset();
         self.hop_ipdv.reset();
         self.tour_ipdv.reset();
+        self.stamps = None;
         self.negative_hops = 0;
     }
 
@@ -547,6 +554,29 @@ impl TourMachine {
         &self.hop_latency
     }
 
+    /// Records every message's timestamps in `stamps` (one `[in, out]` per message of
+    /// the tour, zeroed, allocated by the caller outside the data path) for the tour just
+    /// prepared; `None` records nothing.
+    pub fn record_stamps(&mut self, stamps: Option<Box<[[Nanos; 2]]>>) {
+        self.stamps = stamps;
+    }
+
+    /// The timestamps recorded this tour, taken out (the next tour records afresh).
+    pub fn take_stamps(&mut self) -> Option<Box<[[Nanos; 2]]>> {
+        self.stamps.take()
+    }
+
+    /// Notes message `seq`'s `in` (0) or `out` (1) time, when recording.
+    fn stamp(&mut self, seq: u32, which: usize, now: Nanos) {
+        if let Some(slot) = self
+            .stamps
+            .as_deref_mut()
+            .and_then(|s| s.get_mut(seq as usize))
+        {
+            slot[which] = now;
+        }
+    }
+
     /// IPDV of the hop into this member ([`Ipdv`]).
     pub fn hop_ipdv(&self) -> &Histogram<u64> {
         self.hop_ipdv.histogram()
@@ -577,6 +607,12 @@ impl TourMachine {
     pub fn stamp_send(&mut self, now: Nanos, datagram: &mut [u8], residence: bool) {
         if let Some((flags, arrival_ns)) = Header::send_stamp(datagram) {
             let stayed = now.saturating_sub(arrival_ns);
+            if residence
+                && self.stamps.is_some()
+                && let Ok(h) = Header::decode(datagram)
+            {
+                self.stamp(h.seq, 1, now);
+            }
             if residence {
                 if flags & FLAG_WARMUP == 0 {
                     self.residence.saturating_record(stayed);
@@ -671,6 +707,7 @@ impl TourMachine {
             self.counters.sent += 1;
             self.first_send_ns.get_or_insert(now);
             self.msg_send_ns = now;
+            self.stamp(self.next_seq - 1, 1, now);
         }
         let seq = self.next_seq - 1;
         let header = Header {
@@ -770,6 +807,7 @@ impl TourMachine {
         }
         self.seen[word] |= 1 << bit;
         self.counters.received += 1;
+        self.stamp(header.seq, 0, now);
         if header.seq < self.next_expected {
             self.counters.reordered += 1;
         } else {

@@ -86,7 +86,7 @@ fn steady_state_allocations(
             dscp: 0,
         })
         .unwrap();
-        dp.prepare(7, 1_000).unwrap();
+        dp.prepare(7, 1_000, None).unwrap();
     }
     // The counter sees the data plane: configuring allocates the pools.
     assert!(ALLOCATIONS.load(Ordering::SeqCst) > at_start);

@@ -224,6 +224,8 @@ pub struct TourReport {
     pub hop_ipdv: Histogram<u64>,
     /// Origin: IPDV of the tour latency.
     pub tour_ipdv: Histogram<u64>,
+    /// Every message's `[in, out]` timestamps, when the tour recorded them.
+    pub stamps: Option<Stamps>,
     /// Hop latencies that came out negative (recorded as 0).
     pub negative_hops: u64,
     /// Data-plane counters outside the state machine.
@@ -337,12 +339,16 @@ pub enum DataPlaneError {
     Unresponsive(Duration),
 }
 
+/// Every message's `[in, out]` timestamps of a tour that records them
+/// ([`crate::tour::TourMachine::record_stamps`]).
+pub type Stamps = Box<[[u64; 2]]>;
+
 pub(crate) enum Command {
     Configure(
         Box<Session>,
         Sender<Result<ConfigureReport, DataPlaneError>>,
     ),
-    Prepare(u64, i64, Sender<Result<(), DataPlaneError>>),
+    Prepare(u64, i64, Option<Stamps>, Sender<Result<(), DataPlaneError>>),
     /// Every counter since the data plane started.
     Lifetime(Sender<Result<MemberCounters, DataPlaneError>>),
     Start(u64, Sender<Result<(), DataPlaneError>>),
@@ -659,7 +665,7 @@ impl Core {
                 });
                 let _ = reply.send(result);
             }
-            Command::Prepare(tour_id, prev_clock_offset_ns, reply) => {
+            Command::Prepare(tour_id, prev_clock_offset_ns, stamps, reply) => {
                 session.endpoint.release_held();
                 if session.endpoint.machine().is_some() {
                     // The counters begin afresh for the tour: what they hold goes on record.
@@ -667,6 +673,9 @@ impl Core {
                 }
                 session.clock.resync();
                 let result = if session.endpoint.prepare(tour_id, prev_clock_offset_ns) {
+                    if let Some(machine) = session.endpoint.machine_mut() {
+                        machine.record_stamps(stamps);
+                    }
                     session.notified = false;
                     session.publish_progress(&self.progress);
                     Ok(())
@@ -707,6 +716,7 @@ impl Core {
                         residence: machine.residence().clone(),
                         hop_ipdv: machine.hop_ipdv().clone(),
                         tour_ipdv: machine.tour_ipdv().clone(),
+                        stamps: machine.take_stamps(),
                         negative_hops: machine.negative_hops(),
                         io,
                     }
@@ -930,8 +940,15 @@ impl DataPlane {
 
     /// Arms the data plane for a tour. `prev_clock_offset_ns` (this member's clock minus the
     /// previous member's, see [`DataPlane::probe_clock`]) corrects the hop into this member.
-    pub fn prepare(&self, tour_id: u64, prev_clock_offset_ns: i64) -> Result<(), DataPlaneError> {
-        self.call(|tx| Command::Prepare(tour_id, prev_clock_offset_ns, tx))
+    /// With `stamps` (zeroed, one entry per message) the tour records every message's
+    /// timestamps into it, returned with the tour's report.
+    pub fn prepare(
+        &self,
+        tour_id: u64,
+        prev_clock_offset_ns: i64,
+        stamps: Option<Stamps>,
+    ) -> Result<(), DataPlaneError> {
+        self.call(|tx| Command::Prepare(tour_id, prev_clock_offset_ns, stamps, tx))
     }
 
     /// Estimates the clock offset to `peer` (another member's peer endpoint) with `probes`
@@ -1256,7 +1273,7 @@ mod tests {
             };
             let dp = DataPlane::spawn_with(SocketAddr::from(([127, 0, 0, 1], 0)), options).unwrap();
             assert!(matches!(
-                dp.prepare(1, 0),
+                dp.prepare(1, 0, None),
                 Err(DataPlaneError::NotConfigured)
             ));
             assert!(matches!(dp.start(1), Err(DataPlaneError::NotConfigured)));
@@ -1268,7 +1285,7 @@ mod tests {
                 ..setup(1, config(10, 64, 10, true))
             };
             dp.configure(forwarder).unwrap();
-            dp.prepare(7, 0).unwrap();
+            dp.prepare(7, 0, None).unwrap();
             assert!(matches!(
                 dp.start(7),
                 Err(DataPlaneError::NotOrigin { index: 1 })
