@@ -86,7 +86,9 @@ fn steady_state_allocations(
             dscp: 0,
         })
         .unwrap();
-        dp.prepare(7, 1_000, None).unwrap();
+        // Every message's timestamps recorded too (`run --raw`): into a buffer given here.
+        let stamps = vec![[0u64; 2]; COUNT as usize].into_boxed_slice();
+        dp.prepare(7, 1_000, Some(stamps)).unwrap();
     }
     // The counter sees the data plane: configuring allocates the pools.
     assert!(ALLOCATIONS.load(Ordering::SeqCst) > at_start);
@@ -113,6 +115,9 @@ fn steady_state_allocations(
     assert!(origin.wait_finished(7, Duration::from_secs(30)));
     let report = origin.end(7).unwrap();
     assert_eq!(report.counters.received, u64::from(COUNT));
+    // The origin recorded when it sent every message and when it came back.
+    let stamps = report.stamps.as_deref().unwrap();
+    assert!(stamps.iter().all(|[back, sent]| *sent > 0 && back >= sent));
     (origin.started().backend, after - before, report)
 }
 
