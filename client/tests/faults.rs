@@ -260,18 +260,30 @@ fn a_restarted_coordinator_takes_up_its_ring_if_the_members_still_have_it() {
     support::assert_failure(&out, 1, &["not configured"]);
 }
 
-/// A window-1 tour of 200,000 messages (member timeout 30 s) started with `run --json`, 1.5
-/// s under way.
-fn long_tour_under_way(cluster: &Cluster) -> std::process::Child {
+/// A window-1 tour of 200,000 messages with a member timeout of `member_timeout_ms`,
+/// started with `run --json` (and `extra`).
+fn window_one_tour(
+    cluster: &Cluster,
+    member_timeout_ms: &str,
+    extra: &[&str],
+) -> std::process::Child {
     cluster.configure(&[
         "--msgcount",
         "200000",
         "--window",
         "1",
         "--member-timeout",
-        "30000",
+        member_timeout_ms,
     ]);
-    let run = spawn_run(cluster, &["--json"]);
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    spawn_run(cluster, &args)
+}
+
+/// A window-1 tour of 200,000 messages (member timeout 30 s) started with `run --json`, 1.5
+/// s under way.
+fn long_tour_under_way(cluster: &Cluster) -> std::process::Child {
+    let run = window_one_tour(cluster, "30000", &[]);
     std::thread::sleep(Duration::from_millis(1500));
     run
 }
@@ -497,15 +509,7 @@ fn a_junk_blast_at_every_member_leaves_the_tour_exact_and_is_counted() {
 #[test]
 fn a_message_that_sat_in_a_stalled_member_is_blamed_on_that_member() {
     let cluster = Cluster::start("auto", 3);
-    cluster.configure(&[
-        "--msgcount",
-        "200000",
-        "--window",
-        "1",
-        "--member-timeout",
-        "1000",
-    ]);
-    let run = spawn_run(&cluster, &["--json"]);
+    let run = window_one_tour(&cluster, "1000", &[]);
     std::thread::sleep(Duration::from_millis(1000));
     let pid = cluster.members[1].pid();
     signal(pid, "STOP");

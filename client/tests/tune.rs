@@ -45,22 +45,26 @@ fn fake_host(hidden: &[&str]) -> PathBuf {
     root
 }
 
+/// `stillepost tune` for 1 MiB messages, window 8, on the fake host at `root`.
 fn tune(root: &Path, extra: &[&str]) -> String {
+    let mut args = vec!["--msgbytelen", "1048576", "--window", "8"];
+    args.extend_from_slice(extra);
+    tune_host(root, &args)
+}
+
+/// `stillepost tune` with `args` on the fake host at `root`; its stdout.
+fn tune_host(root: &Path, args: &[&str]) -> String {
     let proc_sys = root.join("proc/sys");
     let sys = root.join("sys");
-    let mut args = vec![
+    let mut all = vec![
         "tune",
-        "--msgbytelen",
-        "1048576",
-        "--window",
-        "8",
         "--proc-sys-root",
         proc_sys.to_str().unwrap(),
         "--sys-root",
         sys.to_str().unwrap(),
     ];
-    args.extend_from_slice(extra);
-    let out = stillepost(&args);
+    all.extend_from_slice(args);
+    let out = stillepost(&all);
     assert_success(&out);
     stdout(&out)
 }
@@ -192,21 +196,7 @@ fn a_small_udp_mem_min_is_raised_with_pressure_and_max_kept_in_order() {
 fn tune_models_the_tour_as_configure_does() {
     let root = fake_host(&[]);
     std::fs::write(root.join("sys/class/net/eth0/mtu"), "1400\n").unwrap();
-    let proc_sys = root.join("proc/sys");
-    let sys = root.join("sys");
-    let run = |extra: &[&str]| {
-        let mut args = vec![
-            "tune",
-            "--proc-sys-root",
-            proc_sys.to_str().unwrap(),
-            "--sys-root",
-            sys.to_str().unwrap(),
-        ];
-        args.extend_from_slice(extra);
-        let out = stillepost(&args);
-        assert_success(&out);
-        stdout(&out)
-    };
+    let run = |args: &[&str]| tune_host(&root, args);
     let doc: serde_json::Value = serde_json::from_str(&run(&[
         "--msgbytelen",
         "100000",

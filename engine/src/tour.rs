@@ -1134,13 +1134,8 @@ mod tests {
         assert_eq!(m.tour_latency().max(), 2_000);
     }
 
-    #[test]
-    fn data_without_tour_is_stale() {
-        let pos = RingPosition {
-            index: 1,
-            ring_len: 2,
-        };
-        let mut m = TourMachine::new(pos, config(1, true)).unwrap();
+    /// Message 0 of tour 1 (100 B, one datagram, hop 0) as member 0 sends it.
+    fn first_message_of_tour_1() -> [u8; 100] {
         let mut buf = [0u8; 100];
         let h = Header {
             kind: Kind::Data,
@@ -1155,6 +1150,17 @@ mod tests {
             origin_send_ns: 0,
         };
         crate::wire::write_message(&mut buf, &h);
+        buf
+    }
+
+    #[test]
+    fn data_without_tour_is_stale() {
+        let pos = RingPosition {
+            index: 1,
+            ring_len: 2,
+        };
+        let mut m = TourMachine::new(pos, config(1, true)).unwrap();
+        let mut buf = first_message_of_tour_1();
         assert_eq!(
             m.handle_datagram(1, &mut buf),
             Verdict::Dropped(DropReason::NoTour)
@@ -1207,20 +1213,7 @@ mod tests {
         ] {
             let mut m = TourMachine::new(pos, config(1, forward_immediately)).unwrap();
             m.prepare(1);
-            let mut buf = [0u8; 100];
-            let h = Header {
-                kind: Kind::Data,
-                flags: 0,
-                tour_id: 1,
-                seq: 0,
-                frag_index: 0,
-                frag_count: 1,
-                msg_len: 100,
-                hop: 0,
-                prev_send_ns: 0,
-                origin_send_ns: 0,
-            };
-            crate::wire::write_message(&mut buf, &h);
+            let mut buf = first_message_of_tour_1();
             let verdict = m.handle_datagram(10, &mut buf);
             assert!(
                 matches!(verdict, Verdict::Forward | Verdict::FlushHeld),
