@@ -330,7 +330,7 @@ impl Coordinator {
         let known = if tour.len() < 16 && tour != "latest" {
             let mut ids: Vec<u64> = self.tours().await?.iter().map(|t| t.tour_id).collect();
             if running {
-                ids.push(self.status().await?.running_tour);
+                ids.extend(Some(self.status().await?.running_tour).filter(|&id| id != 0));
             }
             Some(ids)
         } else {
@@ -350,10 +350,8 @@ impl Coordinator {
             interval_ms: opts.interval.as_millis() as u64,
             timeout_ms: opts.timeout.as_millis() as u64,
         };
-        // Every round of probes, each target in turn waiting at most the timeout.
-        let deadline = CALL_TIMEOUT
-            + (opts.interval + opts.timeout).saturating_mul(opts.count)
-            + opts.timeout.saturating_mul(64);
+        // Every round of probes waits at most the timeout for all its answers.
+        let deadline = CALL_TIMEOUT + (opts.interval + opts.timeout).saturating_mul(opts.count);
         let mut client = self.client.clone();
         let reply = match kind {
             ProbeKind::Echo => call(deadline, client.echo_members(request(req, deadline))).await,

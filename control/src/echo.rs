@@ -91,9 +91,10 @@ pub struct RttStats {
 }
 
 /// Echoes every member `opts.count` times, one round of all members every
-/// `opts.interval`; within a round one member at a time, so one member's answer never
-/// delays another's timing. With `key` (the ring's echo key) requests carry its tag and
-/// only answers with its tag count. Blocking.
+/// `opts.interval`: each round sends to every member, then takes the answers as they come
+/// for at most `opts.timeout`, so silent members cost one timeout per round, not one each.
+/// Each round trip is from its own send to its own answer. With `key` (the ring's echo
+/// key) requests carry its tag and only answers with its tag count. Blocking.
 pub fn echo_members(
     peers: &[(u32, SocketAddr)],
     opts: &ProbeOptions,
@@ -113,24 +114,53 @@ pub fn echo_members(
     let base = u64::from(rand::random::<u32>()) << 24;
     let start = Instant::now();
     for round in 0..opts.count {
+        // Sent this round: (member, echo id, when).
+        let mut pending: Vec<(usize, u64, Instant)> = Vec::with_capacity(peers.len());
         for (i, (&(_, peer), result)) in peers.iter().zip(&mut results).enumerate() {
             if result.error.is_some() {
                 continue;
             }
-            let socket = match &sockets[usize::from(!peer.is_ipv4())] {
-                Ok(socket) => socket,
-                Err(e) => {
-                    result.error = Some(e.clone());
-                    continue;
-                }
-            };
             let echo_id = base | u64::from(round) << 12 | i as u64;
-            match echo_one(socket, peer, echo_id, opts.timeout, key) {
-                Ok(rtt) => result.rtts_ns.push(rtt.map(|d| d.as_nanos() as u64)),
+            let sent = sockets[usize::from(!peer.is_ipv4())]
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|socket| send_echo(socket, peer, echo_id, key));
+            match sent {
+                Ok(at) => {
+                    result.rtts_ns.push(None);
+                    pending.push((i, echo_id, at));
+                }
                 // One member's failure is that member's result, not the end of the run.
                 Err(e) => {
                     result.error = Some(e);
                     result.rtts_ns.clear();
+                }
+            }
+        }
+        let deadline = Instant::now() + opts.timeout;
+        while !pending.is_empty() && Instant::now() < deadline {
+            // Only the sockets with answers due; when both families are (a ring of IPv4
+            // and IPv6 members), each waits 1 ms at a time so neither answer waits long.
+            let due =
+                [false, true].map(|v6| pending.iter().any(|&(i, _, _)| peers[i].1.is_ipv6() == v6));
+            let turn = if due[0] && due[1] {
+                Duration::from_millis(1)
+            } else {
+                opts.timeout
+            };
+            for (socket, _) in sockets.iter().zip(due).filter(|(_, due)| *due) {
+                let Ok(socket) = socket else { continue };
+                let Some((from, echo_id, at)) = receive_answer(socket, deadline, turn, key) else {
+                    continue;
+                };
+                if let Some(k) = pending
+                    .iter()
+                    .position(|&(i, id, _)| id == echo_id && peers[i].1 == from)
+                {
+                    let (i, _, sent) = pending.swap_remove(k);
+                    if let Some(slot) = results[i].rtts_ns.last_mut() {
+                        *slot = Some(at.duration_since(sent).as_nanos() as u64);
+                    }
                 }
             }
         }
@@ -146,57 +176,55 @@ fn bind(addr: &str) -> Result<UdpSocket, String> {
     UdpSocket::bind(addr).map_err(|e| format!("cannot bind a UDP socket on {addr}: {e}"))
 }
 
-fn echo_one(
+/// Sends echo `echo_id` to `peer`; when it left.
+fn send_echo(
     socket: &UdpSocket,
     peer: SocketAddr,
     echo_id: u64,
-    timeout: Duration,
     key: Option<DatagramKey>,
-) -> Result<Option<Duration>, String> {
-    let header = Header::echo_request(echo_id);
+) -> Result<Instant, String> {
     let mut out = [0u8; HEADER_LEN];
-    header.encode(&mut out);
+    Header::echo_request(echo_id).encode(&mut out);
     if let Some(key) = &key {
         key.sign(&mut out);
     }
-    let mut buf = [0u8; 2048];
-    let sent_at = Instant::now();
+    let at = Instant::now();
     socket
         .send_to(&out, peer)
         .map_err(|e| format!("cannot send an echo to {peer}: {e}"))?;
-    let deadline = sent_at + timeout;
+    Ok(at)
+}
+
+/// The next echo answer on `socket` (with the key's tag, when there is a key) before
+/// `deadline`, waiting at most `turn` so that another socket gets its turn: its source,
+/// echo id and arrival. Anything else, and a closed port's ICMP error, is skipped.
+fn receive_answer(
+    socket: &UdpSocket,
+    deadline: Instant,
+    turn: Duration,
+    key: Option<DatagramKey>,
+) -> Option<(SocketAddr, u64, Instant)> {
+    let mut buf = [0u8; 2048];
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Ok(None);
+            return None;
         }
-        socket
-            .set_read_timeout(Some(left))
-            .map_err(|e| format!("cannot wait for the echo from {peer}: {e}"))?;
+        socket.set_read_timeout(Some(left.min(turn))).ok()?;
         match socket.recv_from(&mut buf) {
             Ok((len, from)) => {
-                let rtt = sent_at.elapsed();
-                // Only this member's answer to this echo, with the key's tag, counts;
-                // anything else (a late answer to an earlier echo among them) is ignored.
+                let at = Instant::now();
                 let answer = &buf[..len];
-                if from == peer
-                    && key.is_none_or(|key| key.check(answer))
-                    && matches!(Header::decode(answer), Ok(h) if h.kind == Kind::EchoReply && h.tour_id == echo_id)
+                if key.is_none_or(|key| key.check(answer))
+                    && let Ok(h) = Header::decode(answer)
+                    && h.kind == Kind::EchoReply
                 {
-                    return Ok(Some(rtt));
+                    return Some((from, h.tour_id, at));
                 }
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Ok(None);
             }
             // ICMP port unreachable from a closed port surfaces as ECONNREFUSED: no answer.
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
-            Err(e) => return Err(format!("receiving the echo from {peer}: {e}")),
+            Err(_) => return None,
         }
     }
 }
@@ -316,5 +344,31 @@ mod tests {
         assert_eq!(results[1].error, None);
         assert_eq!(results[1].members, [1]);
         assert!(results.iter().all(|r| r.method == METHOD_UDP_ECHO));
+    }
+
+    /// Silent members cost one timeout per round together, not one each.
+    #[test]
+    fn silent_members_share_a_rounds_timeout() {
+        let silent: Vec<UdpSocket> = (0..4)
+            .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+            .collect();
+        let peers: Vec<(u32, SocketAddr)> = silent
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (i as u32, s.local_addr().unwrap()))
+            .collect();
+        let opts = ProbeOptions {
+            count: 2,
+            interval: Duration::from_millis(1),
+            timeout: Duration::from_millis(100),
+        };
+        let started = Instant::now();
+        let results = echo_members(&peers, &opts, None);
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(400),
+            "4 silent members × 2 rounds took {took:?}"
+        );
+        assert!(results.iter().all(|r| r.sent() == 2 && r.received() == 0));
     }
 }
