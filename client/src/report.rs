@@ -685,11 +685,12 @@ fn latency_text(out: &mut String, result: &TourResult) -> Result<(), Undecodable
         .filter(|(_, needs, _)| largest >= *needs)
         .collect();
     let hops = !result.hops.is_empty();
-    // µs to two decimals, unless the largest value is 100 ms or more: then ms to three.
+    // µs to two decimals, unless a median is 100 ms or more: then ms to three. (A stall's
+    // maximum alone keeps µs, so that the typical values keep their digits.)
     let top = rows
         .iter()
         .filter_map(|r| r.summary.as_ref().ok())
-        .map(|s| s.max_ns)
+        .map(|s| s.p50_ns)
         .max()
         .unwrap_or(0);
     let (heading, divisor, decimals) = if top >= 100_000_000 {
