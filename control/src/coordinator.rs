@@ -50,6 +50,11 @@ const CLOCK_PROBES: u32 = 32;
 /// Results kept in memory.
 const RESULTS_KEPT: usize = 256;
 
+/// Results with every message's timestamps (`run --raw`: up to 16 B per message per member,
+/// tens of MB each) kept in memory; older ones are served from the data directory, or
+/// without one lose their timestamps.
+const STAMPED_KEPT: usize = 4;
+
 /// Why the coordinator refused or failed a request. Each maps to one gRPC status code in
 /// `crate::service` (`From<CoordError> for Status`), next to the member's errors.
 #[derive(Debug, thiserror::Error)]
@@ -414,6 +419,36 @@ struct State {
     results: HashMap<u64, Arc<proto::TourResult>>,
     order: VecDeque<u64>,
     last_tour: u64,
+}
+
+/// Keeps the timestamps of only the `keep` newest results that have them in memory: an
+/// older one is dropped from memory when `on_disk` (its stored copy serves it), else its
+/// copy in memory loses its timestamps.
+fn evict_stamps(
+    order: &VecDeque<u64>,
+    results: &mut HashMap<u64, Arc<proto::TourResult>>,
+    keep: usize,
+    on_disk: bool,
+) {
+    let stamped = |r: &proto::TourResult| r.members.iter().any(|m| !m.stamps.is_empty());
+    let old: Vec<u64> = order
+        .iter()
+        .rev()
+        .filter(|id| results.get(id).is_some_and(|r| stamped(r)))
+        .skip(keep)
+        .copied()
+        .collect();
+    for id in old {
+        if on_disk {
+            results.remove(&id);
+        } else if let Some(r) = results.get_mut(&id) {
+            let mut lighter = proto::TourResult::clone(r);
+            for m in &mut lighter.members {
+                m.stamps.clear();
+            }
+            *r = Arc::new(lighter);
+        }
+    }
 }
 
 /// The ring's members by index with their peer endpoints, and the ring's echo key.
@@ -1271,6 +1306,8 @@ impl CoordinatorCore {
                 state.results.remove(&old);
             }
         }
+        let State { order, results, .. } = &mut *state;
+        evict_stamps(order, results, STAMPED_KEPT, self.store.is_some());
         state.running.remove(&tour_id);
         state.last_tour = tour_id;
         state.busy = None;
@@ -1486,6 +1523,38 @@ fn check_spinning_cores<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only the newest results with timestamps keep them in memory: with a data directory
+    /// older ones leave memory (the store serves them), without one they lose the
+    /// timestamps; results without timestamps stay as they are.
+    #[test]
+    fn only_the_newest_timestamps_stay_in_memory() {
+        let result = |id: u64, stamped: bool| {
+            Arc::new(proto::TourResult {
+                tour_id: id,
+                members: vec![proto::MemberTourStats {
+                    stamps: if stamped { vec![1; 16] } else { Vec::new() },
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+        };
+        for on_disk in [true, false] {
+            let order: VecDeque<u64> = (1..=6).collect();
+            let mut results: HashMap<u64, Arc<proto::TourResult>> =
+                order.iter().map(|&id| (id, result(id, id != 5))).collect();
+            evict_stamps(&order, &mut results, 2, on_disk);
+            let has = |id: u64| results.get(&id).map(|r| !r.members[0].stamps.is_empty());
+            // Stamped: 1, 2, 3, 4, 6; the newest two (6, 4) keep theirs; 5 had none.
+            assert_eq!(
+                (has(6), has(4), has(5)),
+                (Some(true), Some(true), Some(false))
+            );
+            for id in 1..=3 {
+                assert_eq!(has(id), if on_disk { None } else { Some(false) }, "{id}");
+            }
+        }
+    }
 
     #[test]
     fn a_ring_mixing_loopback_and_remote_peers_is_refused() {
