@@ -192,7 +192,12 @@ fn consistency(result: &TourResult) -> Result<Option<(u64, u64, u64)>, Undecodab
 
 /// Lost messages as a percentage of those sent; `None` when none were sent.
 fn loss_percent(result: &TourResult) -> Option<f64> {
-    (result.messages_sent > 0).then(|| result.lost as f64 * 100.0 / result.messages_sent as f64)
+    share(result.lost, result.messages_sent)
+}
+
+/// `part` as a percentage of `whole`; `None` when `whole` is 0.
+fn share(part: u64, whole: u64) -> Option<f64> {
+    (whole > 0).then(|| part as f64 * 100.0 / whole as f64)
 }
 
 /// A percentage with two decimals, or two significant digits below 0.01 %, so that a
@@ -1264,10 +1269,10 @@ pub fn tours_text(tours: &[TourSummary]) -> String {
             (n, _) if t.outcome() == stillepost_control::proto::Outcome::Cancelled => {
                 format!("{n} in flight")
             }
-            (lost, sent) if sent > 0 => {
-                format!("{lost} ({})", percent(lost as f64 * 100.0 / sent as f64))
-            }
-            (lost, _) => lost.to_string(),
+            (lost, sent) => match share(lost, sent) {
+                Some(p) => format!("{lost} ({})", percent(p)),
+                None => lost.to_string(),
+            },
         };
         table.row(vec![
             tour_id(t.tour_id),

@@ -247,11 +247,6 @@ pub struct HoldStore {
 }
 
 impl HoldStore {
-    /// Bytes a store for `datagrams` datagrams of at most `stride` bytes takes.
-    pub fn bytes_for(datagrams: u64, stride: usize) -> u64 {
-        datagrams.saturating_mul(stride as u64)
-    }
-
     fn new(datagrams: usize, stride: usize) -> HoldStore {
         HoldStore {
             bytes: vec![0u8; datagrams * stride].into_boxed_slice(),
@@ -422,7 +417,7 @@ impl Endpoint {
 
     /// Bytes the hold store takes once reserved (0 unless holding).
     pub fn hold_bytes(&self) -> u64 {
-        HoldStore::bytes_for(self.held_datagrams() as u64, self.datagram)
+        (self.held_datagrams() as u64).saturating_mul(self.datagram as u64)
     }
 
     /// The hold store, for the sends out of it.
