@@ -874,7 +874,71 @@ fn member_info_json(m: &MemberInfo) -> Value {
         "gro": m.gro,
         "warnings": m.warnings,
         "lifetime": with_counters(json!({}), &lifetime(m)),
+        "name": m.name,
+        "instance_id": m.instance_id,
+        "last_seen_unix_ms": (m.last_seen_unix_ms > 0).then_some(m.last_seen_unix_ms),
+        "last_tour": (!m.last_tour.is_empty()).then_some(&m.last_tour),
     })
+}
+
+/// Monitor mode's state as JSON.
+fn monitor_json(m: &stillepost_control::proto::MonitorStatus) -> Value {
+    json!({
+        "interval_ms": m.interval_ms,
+        "count": m.count,
+        "tours": m.tours,
+        "last_tour": (m.last_tour != 0).then(|| tour_id(m.last_tour)),
+        "last_outcome": (m.last_unix_ms > 0).then(|| m.last_outcome().name()),
+        "last_unix_ms": (m.last_unix_ms > 0).then_some(m.last_unix_ms),
+        "last_error": (!m.last_error.is_empty()).then_some(&m.last_error),
+    })
+}
+
+/// Monitor mode's state in a line, `now_ms` being now (ms since the epoch).
+fn monitor_text(m: &stillepost_control::proto::MonitorStatus, now_ms: u64) -> String {
+    let every = format!(
+        "monitoring: a tour of {} messages every {}",
+        m.count,
+        seconds_text(m.interval_ms)
+    );
+    if m.last_unix_ms == 0 {
+        return format!("{every}; no monitor tour yet");
+    }
+    let which = if m.last_tour != 0 {
+        format!("monitor tour {}", tour_id(m.last_tour))
+    } else {
+        "monitor tour".to_string()
+    };
+    let outcome = if m.last_tour == 0 {
+        "could not start".to_string()
+    } else {
+        m.last_outcome().name().replace('_', " ")
+    };
+    let error = if m.last_error.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", m.last_error)
+    };
+    format!(
+        "{every}; last {which} {outcome} {} ago{error} ({} so far)",
+        seconds_text(now_ms.saturating_sub(m.last_unix_ms)),
+        m.tours
+    )
+}
+
+/// A duration in ms as "2.5 s" (or "800 ms").
+fn seconds_text(ms: u64) -> String {
+    if ms < 1000 {
+        format!("{ms} ms")
+    } else {
+        format!("{:.1} s", ms as f64 / 1e3)
+    }
+}
+
+fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Every counter with words for the text report that moved ("1 message received again").
@@ -901,6 +965,7 @@ fn lifetime(m: &MemberInfo) -> stillepost_engine::counters::MemberCounters {
 fn members_table(out: &mut String, members: &[MemberInfo]) {
     let mut table = Table::new([
         ("member", Align::Right),
+        ("name", Align::Left),
         ("control", Align::Left),
         ("peer", Align::Left),
         ("state", Align::Left),
@@ -916,6 +981,7 @@ fn members_table(out: &mut String, members: &[MemberInfo]) {
         };
         table.row(vec![
             m.index.to_string(),
+            m.name.clone(),
             m.control_endpoint.clone(),
             m.peer_endpoint.clone(),
             m.state().name().to_owned(),
@@ -925,6 +991,18 @@ fn members_table(out: &mut String, members: &[MemberInfo]) {
         ]);
         if !m.error.is_empty() {
             table.line(format!("        {}", m.error));
+        }
+        if m.last_seen_unix_ms > 0 {
+            let last = if m.last_tour.is_empty() {
+                String::new()
+            } else {
+                format!("; last tour: {}", m.last_tour)
+            };
+            table.line(format!(
+                "        instance {}, last answered {} ago{last}",
+                m.instance_id,
+                seconds_text(unix_now_ms().saturating_sub(m.last_seen_unix_ms))
+            ));
         }
         if m.rcvbuf_requested > 0 {
             let offload = match (m.gso_segment, m.gro) {
@@ -985,6 +1063,7 @@ pub fn status_json(coordinator: &str, reply: &StatusReply) -> Value {
             "elapsed_ms": p.elapsed_ms,
         })),
         "last_tour": (reply.last_tour != 0).then(|| tour_id(reply.last_tour)),
+        "monitor": reply.monitor.as_ref().map(monitor_json),
         "members": reply.members.iter().map(member_info_json).collect::<Vec<_>>(),
     })
 }
@@ -1027,6 +1106,9 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
         String::new()
     };
     let _ = writeln!(out, "{running}{last}");
+    if let Some(m) = &reply.monitor {
+        let _ = writeln!(out, "{}", monitor_text(m, unix_now_ms()));
+    }
     members_table(&mut out, &reply.members);
     // What each member dropped or refused since it started, tours and between tours.
     for m in &reply.members {

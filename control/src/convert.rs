@@ -274,6 +274,8 @@ impl From<HopResult> for proto::HopResult {
 impl From<TourResult> for proto::TourResult {
     fn from(r: TourResult) -> proto::TourResult {
         proto::TourResult {
+            // Set by the coordinator for its monitor tours.
+            monitor: false,
             tour_id: r.tour_id,
             params: Some(r.params),
             outcome: proto::Outcome::from(r.outcome).into(),
@@ -315,6 +317,8 @@ impl From<MemberIdentity> for proto::InfoReply {
             lifetime: counters_to_proto(&m.lifetime),
             generation: m.generation,
             owner: m.owner,
+            name: m.name,
+            instance_id: m.instance_id,
         }
     }
 }
@@ -336,6 +340,8 @@ impl From<proto::InfoReply> for MemberIdentity {
             lifetime: counters_from_proto(&m.lifetime),
             generation: m.generation,
             owner: m.owner,
+            name: m.name,
+            instance_id: m.instance_id,
         }
     }
 }
@@ -429,6 +435,10 @@ impl From<MemberInfo> for proto::MemberInfo {
             gso_segment: c.gso_segment,
             gro: c.gro,
             lifetime: counters_to_proto(&m.lifetime),
+            name: m.name,
+            instance_id: m.instance_id,
+            last_seen_unix_ms: m.last_seen_unix_ms,
+            last_tour: m.last_tour.unwrap_or_default(),
         }
     }
 }
@@ -444,6 +454,10 @@ impl From<proto::MemberInfo> for MemberInfo {
             poll: m.poll().domain(),
             cpu: usize::try_from(m.cpu).ok(),
             lifetime: counters_from_proto(&m.lifetime),
+            name: m.name,
+            instance_id: m.instance_id,
+            last_seen_unix_ms: m.last_seen_unix_ms,
+            last_tour: some_text(m.last_tour),
             control_endpoint: m.control_endpoint,
             peer_endpoint: m.peer_endpoint,
             error: some_text(m.error),
@@ -491,6 +505,15 @@ impl From<RingStatus> for proto::StatusReply {
                 received: p.received,
                 count: p.count,
                 elapsed_ms: p.elapsed_ms,
+            }),
+            monitor: s.monitor.map(|m| proto::MonitorStatus {
+                interval_ms: m.interval_ms,
+                count: m.count,
+                last_tour: m.last_tour.unwrap_or(0),
+                last_outcome: proto::Outcome::encode(m.last_outcome),
+                last_unix_ms: m.last_unix_ms,
+                last_error: m.last_error.unwrap_or_default(),
+                tours: m.tours,
             }),
         }
     }

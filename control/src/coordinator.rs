@@ -22,6 +22,7 @@ use crate::domain::{
     MemberState, Outcome, RingAuth, RingConfigured, RingStatus, RunningProgress, Takeover,
 };
 use crate::echo::{ProbeOptions, Rtts};
+use crate::metrics::CoordinatorMetrics;
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{
@@ -32,6 +33,9 @@ use crate::rpc::{
     is_unreachable, no_answer_cause, request, tls_trouble,
 };
 use crate::store::{ResultStore, Retention, StoreError};
+
+mod watch_ring;
+pub use watch_ring::{HealthOptions, MonitorOptions};
 
 /// How long one long-poll of the origin waits before reporting progress.
 const ORIGIN_POLL: Duration = Duration::from_millis(500);
@@ -182,6 +186,10 @@ struct RingMember {
     seat: Seat,
     /// The configuration this coordinator made on it (its number on the member).
     generation: u64,
+    /// Its name in the ring (metrics label it so).
+    name: String,
+    /// Its process's random id when it was configured: another one means it restarted.
+    instance_id: String,
 }
 
 impl RingMember {
@@ -293,6 +301,44 @@ struct Ring {
     members: Vec<RingMember>,
     /// The key echo requests to the members must carry (`None`: a ring without a key).
     echo_key: Option<DatagramKey>,
+}
+
+impl Ring {
+    /// Its members' names, by ring index.
+    fn names(&self) -> Vec<String> {
+        self.members.iter().map(|m| m.name.clone()).collect()
+    }
+}
+
+/// The ring a client asked for: what the coordinator configures again by itself when a
+/// member restarted.
+#[derive(Debug, Clone)]
+struct Wanted {
+    cluster: Vec<String>,
+    params: TourParams,
+    auth: RingAuth,
+}
+
+/// What a tour is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TourKind {
+    /// A client's `run`; `record_stamps` records every message's timestamps.
+    Run { record_stamps: bool },
+    /// A monitor tour of this many messages (the coordinator's --monitor-interval).
+    Monitor { count: u32 },
+}
+
+/// What the health checks know of a member.
+#[derive(Debug, Clone, Default)]
+struct Health {
+    /// Whether the last check reached it.
+    up: bool,
+    /// When a check last reached it, ms since the epoch (0: not yet).
+    last_seen_unix_ms: u64,
+    /// Its process's id as of the last check that reached it.
+    instance_id: String,
+    /// Why the last check failed, when it did.
+    error: Option<String>,
 }
 
 impl Ring {
@@ -409,6 +455,8 @@ struct Running {
     progress: watch::Receiver<TourState>,
     started: Instant,
     cancel: Arc<Notify>,
+    /// Messages the tour sends.
+    count: u32,
 }
 
 #[derive(Debug, Default)]
@@ -418,7 +466,23 @@ struct State {
     running: HashMap<u64, Running>,
     results: HashMap<u64, Arc<proto::TourResult>>,
     order: VecDeque<u64>,
+    /// The last finished tour a client ran (monitor tours are in `monitor`).
     last_tour: u64,
+    /// The ring the last configure asked for.
+    wanted: Option<Wanted>,
+    /// Whether the health checks are configuring `wanted` again (a member restarted) and
+    /// keep trying until it works.
+    recovering: bool,
+    /// Per member by ring index, what the health checks found.
+    health: Vec<Health>,
+    /// Per member by ring index, how it fared in the last tour.
+    last_member_tours: Vec<String>,
+    /// The monitor tour running now.
+    monitor_tour: Option<u64>,
+    /// Monitor mode's state, when it is on.
+    monitor: Option<crate::domain::MonitorStatus>,
+    /// `run` requests waiting for a monitor tour to end (monitoring starts none meanwhile).
+    run_waiting: usize,
 }
 
 /// Keeps the timestamps of only the `keep` newest results that have them in memory: an
@@ -449,6 +513,56 @@ fn evict_stamps(
             *r = Arc::new(lighter);
         }
     }
+}
+
+/// A tour started, as its task drives it.
+#[derive(Debug)]
+struct TourRun {
+    ring: Arc<Ring>,
+    tour_id: u64,
+    /// The ring's parameters with the tour's own count, window and warm-up.
+    params: TourParams,
+    monitor: bool,
+    started_unix_ms: u64,
+}
+
+/// A monitor tour's count, window and warm-up on a ring configured with `params`: `count`
+/// messages (at most the configured count), one in flight (all of them when members hold
+/// every message before forwarding), the configured warm-up when it leaves messages to
+/// record, else none.
+fn monitor_shape(params: &TourParams, count: u32) -> stillepost_engine::tour::TourShape {
+    let count = count.clamp(1, params.count.max(1));
+    stillepost_engine::tour::TourShape {
+        count,
+        window: if params.forward_immediately { 1 } else { count },
+        warmup: if params.warmup < count {
+            params.warmup
+        } else {
+            0
+        },
+    }
+}
+
+/// `Some(text)` unless it is empty.
+fn some_text(text: String) -> Option<String> {
+    (!text.is_empty()).then_some(text)
+}
+
+/// Every member's name in the ring: its own (`names`, by index) where that is unique,
+/// else its own and its control endpoint (`cluster`), so that metrics label each apart.
+fn ring_names(names: &[&str], cluster: &[String]) -> Vec<String> {
+    names
+        .iter()
+        .zip(cluster)
+        .map(|(&name, entry)| {
+            let name = if name.is_empty() { "member" } else { name };
+            if names.iter().filter(|&&other| other == name).count() > 1 {
+                format!("{name}/{entry}")
+            } else {
+                name.to_string()
+            }
+        })
+        .collect()
 }
 
 /// The ring's members by index with their peer endpoints, and the ring's echo key.
@@ -515,6 +629,8 @@ pub struct CoordinatorCore {
     id: String,
     /// Which stored results it keeps.
     retention: Retention,
+    /// Its Prometheus metrics.
+    metrics: Arc<CoordinatorMetrics>,
 }
 
 /// Clears the busy mark when a configuration or tour set-up ends early.
@@ -605,6 +721,7 @@ impl CoordinatorCore {
             member_credentials: Credentials::default(),
             id,
             retention: Retention::default(),
+            metrics: Arc::default(),
         };
         Ok(core)
     }
@@ -754,6 +871,15 @@ impl CoordinatorCore {
         }
         let timeout = Duration::from_millis(configure_timeout_ms);
         let _busy = self.mark_busy(Busy::Configuring)?;
+        {
+            let mut state = self.lock();
+            state.wanted = Some(Wanted {
+                cluster: cluster.clone(),
+                params,
+                auth,
+            });
+            state.recovering = false;
+        }
         let result = match tokio::time::timeout(
             timeout,
             self.configure_members(&cluster, params, timeout, (auth, takeover)),
@@ -766,7 +892,29 @@ impl CoordinatorCore {
             }),
         };
         self.persist_ring().await;
+        self.ring_changed();
         result
+    }
+
+    /// After a configure (or a restore): health and metrics follow the ring as it is now.
+    fn ring_changed(&self) {
+        let mut state = self.lock();
+        let names = state.ring.as_ref().map(|r| r.names()).unwrap_or_default();
+        let now = unix_ms();
+        state.health = state.ring.as_ref().map_or_else(Vec::new, |r| {
+            r.members
+                .iter()
+                .map(|m| Health {
+                    up: true,
+                    last_seen_unix_ms: now,
+                    instance_id: m.instance_id.clone(),
+                    error: None,
+                })
+                .collect()
+        });
+        state.last_member_tours = vec![String::new(); names.len()];
+        drop(state);
+        self.metrics.ring_configured(&names);
     }
 
     /// Keeps the ring as it is now (configured or not) in the data directory.
@@ -821,7 +969,20 @@ impl CoordinatorCore {
         match restored {
             Ok(ring) => {
                 let n = ring.members.len();
-                self.lock().ring = Some(Arc::new(ring));
+                {
+                    let mut state = self.lock();
+                    state.wanted = Some(Wanted {
+                        cluster: ring.members.iter().map(|m| m.control.clone()).collect(),
+                        params: ring.params,
+                        auth: if ring.echo_key.is_some() {
+                            RingAuth::Keyed
+                        } else {
+                            RingAuth::Off
+                        },
+                    });
+                    state.ring = Some(Arc::new(ring));
+                }
+                self.ring_changed();
                 Ok(n)
             }
             Err(why) => {
@@ -869,6 +1030,8 @@ impl CoordinatorCore {
                     clock_id: m.clock_id,
                 },
                 generation: m.generation,
+                name: info.name.clone(),
+                instance_id: now.instance_id,
                 info,
             })
         }))
@@ -1019,9 +1182,16 @@ impl CoordinatorCore {
             }
         }
 
+        let names = ring_names(
+            &reached
+                .iter()
+                .map(|(_, info, _)| info.name.as_str())
+                .collect::<Vec<_>>(),
+            cluster,
+        );
         let mut members = Vec::with_capacity(n);
-        for (index, ((client, info, peer), reply)) in
-            reached.into_iter().zip(configured).enumerate()
+        for (index, (((client, info, peer), reply), name)) in
+            reached.into_iter().zip(configured).zip(names).enumerate()
         {
             let reply = reply?;
             let seat = Seat {
@@ -1034,6 +1204,8 @@ impl CoordinatorCore {
                 client,
                 seat,
                 generation: reply.generation,
+                name: name.clone(),
+                instance_id: info.instance_id.clone(),
                 info: MemberInfo {
                     index: index as u32,
                     control_endpoint: cluster[index].clone(),
@@ -1045,6 +1217,11 @@ impl CoordinatorCore {
                     cpu: info.cpu,
                     configured: reply,
                     lifetime: info.lifetime.clone(),
+                    name,
+                    instance_id: info.instance_id.clone(),
+                    // Health checks fill these in for `status`.
+                    last_seen_unix_ms: 0,
+                    last_tour: None,
                 },
             });
         }
@@ -1084,14 +1261,33 @@ impl CoordinatorCore {
     /// then runs on its own task. Refused while another tour runs. With `record_stamps`
     /// every member records every message's timestamps (tours of at most
     /// [`crate::member::MAX_RECORDED_MESSAGES`] messages).
+    ///
+    /// A monitor tour running now is waited for first (up to its member timeout and the
+    /// coordinator's grace after it); monitoring starts no tour while a `run` waits.
     pub async fn run_tour(self: &Arc<Self>, record_stamps: bool) -> Result<u64, CoordError> {
+        let _waiting = self.wait_for_monitor_tour().await?;
+        self.start_tour(TourKind::Run { record_stamps }).await
+    }
+
+    /// Prepares every member, starts a tour of `kind` at the origin and returns its id.
+    async fn start_tour(self: &Arc<Self>, kind: TourKind) -> Result<u64, CoordError> {
+        let record_stamps = matches!(
+            kind,
+            TourKind::Run {
+                record_stamps: true
+            }
+        );
         // Ring and busy mark under one lock: a configure cannot slip in between.
-        let (ring, tour_id, mut busy) = {
+        let (ring, tour_id, mut busy, shape) = {
             let mut state = self.lock();
             if let Some(busy) = state.busy {
                 return Err(CoordError::Busy(busy_text(busy)));
             }
             let ring = state.ring.clone().ok_or(CoordError::NotConfigured)?;
+            let shape = match kind {
+                TourKind::Run { .. } => None,
+                TourKind::Monitor { count } => Some(monitor_shape(&ring.params, count)),
+            };
             if record_stamps && ring.params.count > crate::member::MAX_RECORDED_MESSAGES {
                 return Err(CoordError::InvalidArgument(format!(
                     "recording every message's timestamps (--raw, --interval) is for tours of at most {} messages; this ring's tours have {} (configure a smaller --msgcount)",
@@ -1106,11 +1302,14 @@ impl CoordinatorCore {
                 }
             };
             state.busy = Some(Busy::Tour(tour_id));
+            if let TourKind::Monitor { .. } = kind {
+                state.monitor_tour = Some(tour_id);
+            }
             let guard = BusyGuard {
                 core: self,
                 armed: true,
             };
-            (ring, tour_id, guard)
+            (ring, tour_id, guard, shape)
         };
         let started_unix_ms = unix_ms();
 
@@ -1124,6 +1323,11 @@ impl CoordinatorCore {
                 probe_prev_clock: !prev.seat.same_clock(&m.seat),
                 clock_probes: CLOCK_PROBES,
                 record_stamps,
+                shape: shape.map(|s| proto::TourShape {
+                    count: s.count,
+                    window: s.window,
+                    warmup: s.warmup,
+                }),
             };
             let mut client = m.client.clone();
             async move {
@@ -1159,27 +1363,43 @@ impl CoordinatorCore {
                 progress: rx,
                 started: Instant::now(),
                 cancel: Arc::clone(&cancel),
+                count: shape.map_or(ring.params.count, |s| s.count),
             },
         );
         // The tour task owns the busy mark from here on.
         busy.armed = false;
         let core = Arc::clone(self);
-        tokio::spawn(async move {
-            core.drive_tour(ring, tour_id, started_unix_ms, clocks, tx, cancel)
-                .await
-        });
+        let mut params = ring.params;
+        if let Some(shape) = shape {
+            params.count = shape.count;
+            params.window = shape.window;
+            params.warmup = shape.warmup;
+        }
+        let tour = TourRun {
+            ring,
+            tour_id,
+            params,
+            monitor: shape.is_some(),
+            started_unix_ms,
+        };
+        tokio::spawn(async move { core.drive_tour(tour, clocks, tx, cancel).await });
         Ok(tour_id)
     }
 
     async fn drive_tour(
         self: Arc<Self>,
-        ring: Arc<Ring>,
-        tour_id: u64,
-        started_unix_ms: u64,
+        tour: TourRun,
         clocks: Vec<Option<ClockEstimate>>,
         progress: watch::Sender<TourState>,
         cancel: Arc<Notify>,
     ) {
+        let TourRun {
+            ring,
+            tour_id,
+            params,
+            monitor,
+            started_unix_ms,
+        } = tour;
         let origin = &ring.members[0];
         let patience = Duration::from_millis(ring.params.member_timeout_ms) + ORIGIN_GRACE;
         let mut last = (0, 0);
@@ -1267,7 +1487,7 @@ impl CoordinatorCore {
             .collect();
         let mut assembled = assemble_result(
             tour_id,
-            ring.params,
+            params,
             &seats,
             reports,
             error,
@@ -1277,8 +1497,25 @@ impl CoordinatorCore {
         if cancelled && assembled.outcome != Outcome::Failed {
             assembled.outcome = Outcome::Cancelled;
         }
-        let result = Arc::new(proto::TourResult::from(assembled));
-        if let Some(store) = self.store.clone() {
+        let outcome = assembled.outcome;
+        let member_tours: Vec<String> = assembled
+            .members
+            .iter()
+            .map(|m| {
+                if m.report_missing {
+                    "sent no report (the tour's error says why)".to_string()
+                } else {
+                    "reported".to_string()
+                }
+            })
+            .collect();
+        let mut result = proto::TourResult::from(assembled);
+        result.monitor = monitor;
+        let result = Arc::new(result);
+        self.metrics
+            .record_tour(&result, outcome.name(), &ring.names());
+        // Monitor tours feed the metrics and stay in memory; only a client's go on disk.
+        if let Some(store) = self.store.clone().filter(|_| !monitor) {
             let to_save = Arc::clone(&result);
             let retention = self.retention;
             let saved = tokio::task::spawn_blocking(move || {
@@ -1309,7 +1546,20 @@ impl CoordinatorCore {
         let State { order, results, .. } = &mut *state;
         evict_stamps(order, results, STAMPED_KEPT, self.store.is_some());
         state.running.remove(&tour_id);
-        state.last_tour = tour_id;
+        if monitor {
+            state.monitor_tour = None;
+            if let Some(m) = &mut state.monitor {
+                m.last_tour = Some(tour_id);
+                m.last_outcome = Some(outcome);
+                m.last_unix_ms = unix_ms();
+                m.last_error = some_text(result.error.clone());
+            }
+        } else {
+            state.last_tour = tour_id;
+        }
+        if state.ring.as_ref().is_some_and(|r| Arc::ptr_eq(r, &ring)) {
+            state.last_member_tours = member_tours;
+        }
         state.busy = None;
         drop(state);
         let _ = progress.send(TourState::Done(result));
@@ -1341,7 +1591,7 @@ impl CoordinatorCore {
         tour_id: u64,
         wait: Duration,
     ) -> Result<TourProgress, CoordError> {
-        let mut rx = {
+        let (mut rx, count) = {
             let state = self.lock();
             if let Some(result) = state.results.get(&tour_id) {
                 return Ok(TourProgress::Done(Arc::clone(result)));
@@ -1349,7 +1599,7 @@ impl CoordinatorCore {
             state
                 .running
                 .get(&tour_id)
-                .map(|r| r.progress.clone())
+                .map(|r| (r.progress.clone(), u64::from(r.count)))
                 .ok_or(CoordError::UnknownTour(tour_id))?
         };
         let deadline = tokio::time::Instant::now() + wait;
@@ -1371,11 +1621,6 @@ impl CoordinatorCore {
                                 .ok_or(CoordError::UnknownTour(tour_id));
                         }
                         Err(_) => {
-                            let count = self
-                                .lock()
-                                .ring
-                                .as_ref()
-                                .map_or(0, |r| u64::from(r.params.count));
                             return Ok(TourProgress::Running {
                                 sent,
                                 received,
@@ -1390,7 +1635,7 @@ impl CoordinatorCore {
 
     /// The ring's configuration and every member's live state (asked in parallel).
     pub async fn status(&self) -> RingStatus {
-        let (ring, running_tour, last_tour, progress) = {
+        let (ring, running_tour, last_tour, progress, health, member_tours, monitor) = {
             let state = self.lock();
             let running = match state.busy {
                 Some(Busy::Tour(id)) => Some(id),
@@ -1402,16 +1647,21 @@ impl CoordinatorCore {
                     TourState::Running { sent, received } => Some(RunningProgress {
                         sent: *sent,
                         received: *received,
-                        count: state
-                            .ring
-                            .as_ref()
-                            .map_or(0, |ring| u64::from(ring.params.count)),
+                        count: u64::from(r.count),
                         elapsed_ms: r.started.elapsed().as_millis() as u64,
                     }),
                     TourState::Done(_) => None,
                 }
             });
-            (state.ring.clone(), running, last, progress)
+            (
+                state.ring.clone(),
+                running,
+                last,
+                progress,
+                state.health.clone(),
+                state.last_member_tours.clone(),
+                state.monitor.clone(),
+            )
         };
         let Some(ring) = ring else {
             return RingStatus {
@@ -1419,12 +1669,18 @@ impl CoordinatorCore {
                 running_tour,
                 last_tour,
                 progress,
+                monitor,
             };
         };
         let members = join_all(ring.members.iter().map(|m| {
             let mut client = m.client.clone();
+            let health = health.get(m.index).cloned().unwrap_or_default();
+            let last = member_tours.get(m.index).cloned();
             async move {
                 let mut info = m.info.clone();
+                info.last_seen_unix_ms = health.last_seen_unix_ms;
+                info.instance_id = health.instance_id;
+                info.last_tour = last.and_then(some_text);
                 match call(
                     CALL_TIMEOUT,
                     client.info(request(proto::InfoRequest {}, CALL_TIMEOUT)),
@@ -1438,6 +1694,14 @@ impl CoordinatorCore {
                         info.poll = reply.poll;
                         info.cpu = reply.cpu;
                         info.lifetime = reply.lifetime;
+                        info.last_seen_unix_ms = unix_ms();
+                        if reply.instance_id != m.instance_id {
+                            info.error = Some(format!(
+                                "it restarted (instance {} at configure, {} now); the coordinator configures the ring again",
+                                m.instance_id, reply.instance_id
+                            ));
+                        }
+                        info.instance_id = reply.instance_id;
                     }
                     Err(status) => {
                         info.state = Some(MemberState::Unreachable);
@@ -1456,6 +1720,7 @@ impl CoordinatorCore {
             running_tour,
             last_tour,
             progress,
+            monitor,
         }
     }
 }

@@ -251,6 +251,10 @@ pub struct MemberIdentity {
     pub generation: u64,
     /// See `generation`.
     pub owner: String,
+    /// Its name (`--name`, default its host name).
+    pub name: String,
+    /// Random per member process: a new one means it restarted.
+    pub instance_id: String,
 }
 
 /// What a member is told when the ring is configured.
@@ -343,6 +347,14 @@ pub struct MemberInfo {
     pub configured: MemberConfigured,
     /// Every counter since it started, as of the last time it was asked.
     pub lifetime: MemberCounters,
+    /// Its name in the ring (its own, made unique with its control endpoint).
+    pub name: String,
+    /// Its process's random id, as of the last health check.
+    pub instance_id: String,
+    /// When a health check last reached it, ms since the Unix epoch (0: not yet).
+    pub last_seen_unix_ms: u64,
+    /// How it fared in the last tour: "reported", or why it sent no report.
+    pub last_tour: Option<String>,
 }
 
 /// A configured ring: its members and the parameters they were given.
@@ -365,6 +377,27 @@ pub struct RingStatus {
     pub last_tour: Option<u64>,
     /// How far the running tour has come.
     pub progress: Option<RunningProgress>,
+    /// Monitor mode, when on.
+    pub monitor: Option<MonitorStatus>,
+}
+
+/// The coordinator's monitor mode: a short tour every interval.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct MonitorStatus {
+    /// Between two monitor tours (before jitter), ms.
+    pub interval_ms: u64,
+    /// Messages per monitor tour.
+    pub count: u32,
+    /// The last monitor tour, when one ran (one that could not start has none).
+    pub last_tour: Option<u64>,
+    /// How it ended (`Failed` for one that could not start).
+    pub last_outcome: Option<Outcome>,
+    /// When it ended or failed to start, ms since the Unix epoch (0: none yet).
+    pub last_unix_ms: u64,
+    /// Why it failed, when it did.
+    pub last_error: Option<String>,
+    /// Monitor tours so far (started or not).
+    pub tours: u64,
 }
 
 /// How far a running tour has come.

@@ -16,6 +16,7 @@ pub mod coordinator;
 pub mod domain;
 pub mod echo;
 pub mod member;
+pub mod metrics;
 pub mod options;
 pub mod ping;
 pub mod process;

@@ -9,9 +9,9 @@ use std::time::Duration;
 use stillepost_engine::auth::{Psk, RingKey};
 use stillepost_engine::counters::{MemberCounters, SocketCounters, Timestamping};
 use stillepost_engine::dataplane::{
-    ChallengeError, DataPlane, DataPlaneError, ProbeError, RingSetup, Started, TourReport,
+    Arm, ChallengeError, DataPlane, DataPlaneError, ProbeError, RingSetup, Started, TourReport,
 };
-use stillepost_engine::tour::RingPosition;
+use stillepost_engine::tour::{RingPosition, TourShape};
 
 use crate::domain::{
     ClockEstimate, MemberConfigured, MemberIdentity, MemberReport, MemberSetup, MemberState,
@@ -157,6 +157,10 @@ pub struct MemberCore {
     /// How long it belongs to the coordinator that configured it.
     lease: Duration,
     state: Mutex<Told>,
+    /// Its name (`--name`, default the host's name).
+    name: String,
+    /// Random per process: a coordinator tells a restarted member by a new one.
+    instance_id: String,
 }
 
 fn lock(state: &Mutex<Told>) -> std::sync::MutexGuard<'_, Told> {
@@ -176,7 +180,24 @@ impl MemberCore {
             psk: None,
             lease: OWNER_LEASE,
             state: Mutex::new(Told::default()),
+            name: host_name(),
+            instance_id: format!("{:016x}", rand::random::<u64>()),
         }
+    }
+
+    /// The same member named `name` (metrics and status label it so).
+    pub fn with_name(self, name: String) -> MemberCore {
+        MemberCore { name, ..self }
+    }
+
+    /// Its name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Its data plane (metrics read its counters).
+    pub fn dataplane(&self) -> &Arc<DataPlane> {
+        &self.dataplane
     }
 
     /// The same member with another owner lease (tests shorten it).
@@ -264,6 +285,8 @@ impl MemberCore {
                 .owner
                 .as_ref()
                 .map_or_else(String::new, |(owner, _)| owner.clone()),
+            name: self.name.clone(),
+            instance_id: self.instance_id.clone(),
         })
     }
 
@@ -447,6 +470,7 @@ impl MemberCore {
         probe_prev_clock: bool,
         clock_probes: u32,
         record_stamps: bool,
+        shape: Option<TourShape>,
     ) -> Result<Option<ClockEstimate>, MemberError> {
         let count = {
             let mut state = lock(&self.state);
@@ -468,7 +492,7 @@ impl MemberCore {
             {
                 return Err(MemberError::NextNotVerified { next_peer });
             }
-            state.count
+            shape.map_or(state.count, |s| s.count)
         };
         if record_stamps && count > MAX_RECORDED_MESSAGES {
             return Err(MemberError::InvalidArgument(format!(
@@ -509,8 +533,12 @@ impl MemberCore {
         let offset = prev_clock.as_ref().map_or(0, |c| c.offset_ns);
         // Allocated here, not on the data path: 16 B per message.
         let stamps = record_stamps.then(|| vec![[0u64; 2]; count as usize].into_boxed_slice());
-        self.blocking(move |dp| dp.prepare(tour_id, offset, stamps))
-            .await?;
+        let arm = Arm {
+            prev_clock_offset_ns: offset,
+            stamps,
+            shape,
+        };
+        self.blocking(move |dp| dp.prepare(tour_id, arm)).await?;
         let before = (
             stillepost_tuning::drops::read_counters(std::path::Path::new("/proc")),
             self.dataplane.socket_drops(),
@@ -718,10 +746,52 @@ fn buffer_warning(
     Some(text)
 }
 
+/// This host's name (the default member name), "member" when it has none.
+pub fn host_name() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    match name.trim() {
+        "" => "member".to_string(),
+        name => name.to_string(),
+    }
+}
+
 /// This host's boot id: members that report the same one run on the same machine (network
 /// namespaces included) and share its cores.
 pub fn host_id() -> String {
     std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
         .map(|s| s.trim().to_string())
         .unwrap_or_default()
+}
+
+impl crate::metrics::Observed for MemberCore {
+    async fn metrics(&self, openmetrics: bool) -> String {
+        let lifetime = self.blocking(DataPlane::lifetime).await;
+        let started = self.dataplane.started();
+        let snap = crate::metrics::MemberSnapshot {
+            running: lifetime.is_ok(),
+            lifetime: lifetime.unwrap_or_default(),
+            socket_drops: self.dataplane.socket_drops(),
+            info: vec![
+                ("name", self.name.clone()),
+                ("backend", started.backend.name().to_string()),
+                ("poll", started.poll.name().to_string()),
+                (
+                    "cpu",
+                    started.cpu.map_or("any".to_string(), |c| c.to_string()),
+                ),
+                ("version", env!("CARGO_PKG_VERSION").to_string()),
+            ],
+        };
+        crate::metrics::encode_member(&snap, openmetrics)
+    }
+
+    async fn ready(&self) -> Result<String, String> {
+        match self.blocking(DataPlane::lifetime).await {
+            Ok(_) => Ok(format!(
+                "the data plane runs ({} backend)",
+                self.dataplane.started().backend.name()
+            )),
+            Err(e) => Err(format!("the data plane does not answer: {e}")),
+        }
+    }
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stillepost_engine::dataplane::DataPlaneError;
+use stillepost_engine::tour::TourShape;
 use tokio::net::TcpListener;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
@@ -54,6 +55,7 @@ impl From<MemberError> for Status {
         let code = match &e {
             MemberError::InvalidArgument(_) => Code::InvalidArgument,
             MemberError::NoAdvertisableAddress { .. } => Code::FailedPrecondition,
+            MemberError::DataPlane(DataPlaneError::Shape(_)) => Code::InvalidArgument,
             MemberError::DataPlane(DataPlaneError::Unresponsive(_)) => Code::Internal,
             MemberError::DataPlane(_) => Code::FailedPrecondition,
             MemberError::ClockProbe(_) => Code::FailedPrecondition,
@@ -166,6 +168,11 @@ impl Member for MemberService {
                 req.probe_prev_clock,
                 req.clock_probes,
                 req.record_stamps,
+                req.shape.map(|s| TourShape {
+                    count: s.count,
+                    window: s.window,
+                    warmup: s.warmup,
+                }),
             )
             .await?;
         Ok(Response::new(proto::PrepareReply {

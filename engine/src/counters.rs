@@ -20,6 +20,9 @@ pub struct CounterDef {
     /// Whether members report it (protocol, JSON, text); otherwise it is the data plane's
     /// own bookkeeping.
     pub reported: bool,
+    /// Whether it counts datagrams the member rejected (dropped without forwarding or
+    /// answering them): metrics show these as one counter by reason.
+    pub rejected: bool,
 }
 
 /// What one count of a counter is.
@@ -89,19 +92,24 @@ pub trait CounterSet {
 /// [`CounterSet`] with one [`CounterDef`] per field: the field's doc comment is its help,
 /// `field: Unit` its unit, `=> "words"` how a text report words it after the count and
 /// unit ("3 datagrams" + "from another tour"), `(internal)` marks the
-/// data plane's own bookkeeping, which members do not report.
+/// data plane's own bookkeeping, which members do not report, and `(rejected)` a count of
+/// datagrams the member dropped without forwarding or answering them.
 #[macro_export]
 macro_rules! counter_set {
     (@note) => { None };
     (@note $note:literal) => { Some($note) };
     (@reported) => { true };
     (@reported internal) => { false };
+    (@reported rejected) => { true };
+    (@rejected) => { false };
+    (@rejected internal) => { false };
+    (@rejected rejected) => { true };
     (
         $(#[$meta:meta])*
         $vis:vis struct $ty:ident {
             $(
                 $(#[doc = $help:literal])+
-                $field:ident: $unit:ident $(=> $note:literal)? $(($internal:ident))?
+                $field:ident: $unit:ident $(=> $note:literal)? $(($tag:ident))?
             ),+ $(,)?
         }
     ) => {
@@ -122,7 +130,8 @@ macro_rules! counter_set {
                         help: concat!($($help),+).trim_ascii_start(),
                         unit: $crate::counters::Unit::$unit,
                         note: $crate::counter_set!(@note $($note)?),
-                        reported: $crate::counter_set!(@reported $($internal)?),
+                        reported: $crate::counter_set!(@reported $($tag)?),
+                        rejected: $crate::counter_set!(@rejected $($tag)?),
                     },
                 )+
             ];
@@ -169,15 +178,15 @@ counter_set! {
         /// been sent, when it no longer kept their send time: received, not timed.
         overtaken: Messages => "came back too late to be timed (behind more than a window)",
         /// Datagrams rejected by the decoder or not matching the configured tour shape.
-        malformed: Datagrams => "malformed",
+        malformed: Datagrams => "malformed" (rejected),
         /// Data datagrams of another tour, or of none.
-        stale: Datagrams => "from another tour",
+        stale: Datagrams => "from another tour" (rejected),
         /// Data datagrams with a hop count this member does not expect.
-        wrong_hop: Datagrams => "with a wrong hop count",
+        wrong_hop: Datagrams => "with a wrong hop count" (rejected),
         /// Datagrams of a kind the data path does not handle.
-        unexpected_kind: Datagrams,
+        unexpected_kind: Datagrams (rejected),
         /// Fragments received again (of a message still being reassembled or already whole).
-        duplicate_fragments: Fragments => "received again",
+        duplicate_fragments: Fragments => "received again" (rejected),
         /// Fragments forwarded before their message was whole (cut-through).
         forwarded_fragments: Fragments,
     }
@@ -198,14 +207,14 @@ counter_set! {
         recv_no_buffers: Events => "of the receive running out of buffers",
         /// Tour datagrams whose tag was missing or wrong (forged, corrupted, or of another
         /// configuration): dropped, never forwarded.
-        bad_tag: Datagrams => "with a missing or wrong tag (dropped)",
+        bad_tag: Datagrams => "with a missing or wrong tag (dropped)" (rejected),
         /// Data datagrams from an address other than the previous member's.
-        wrong_source: Datagrams => "from an unexpected source",
+        wrong_source: Datagrams => "from an unexpected source" (rejected),
         /// Hold mode: datagrams the machine held that found no room in the hold store
         /// (sized at configure for every datagram of the tour): dropped.
-        hold_overflows: Datagrams => "dropped: no room left to hold them",
+        hold_overflows: Datagrams => "dropped: no room left to hold them" (rejected),
         /// Data datagrams discarded by an injected fault.
-        injected_drops: Datagrams => "dropped by fault injection",
+        injected_drops: Datagrams => "dropped by fault injection" (rejected),
         /// Echo requests and clock probes answered.
         echoes: Datagrams (internal),
         /// Datagrams whose arrival time is the kernel's receive timestamp.
@@ -221,11 +230,11 @@ counter_set! {
         gro_receives: Receives,
         /// Echo requests and clock probes not answered because their source address had
         /// used up its answers (a token bucket per source: no reflector at any rate).
-        rate_limited: Datagrams => "not answered (echo or probe requests over the rate limit per source)",
+        rate_limited: Datagrams => "not answered (echo or probe requests over the rate limit per source)" (rejected),
         /// Datagrams not for this member as it stands: echoes, clock probes and challenges
         /// of the wrong size, from the wrong host or before a configuration, and data when
         /// no ring is configured. Dropped, never answered.
-        ignored: Datagrams => "not for this member (wrong size, source or state; dropped)",
+        ignored: Datagrams => "not for this member (wrong size, source or state; dropped)" (rejected),
     }
 }
 

@@ -81,6 +81,104 @@ pub struct TourConfig {
 /// The buffer memory a member may use for a tour when none is configured (1 GiB).
 pub const DEFAULT_MAX_BUFFER_MEMORY: u64 = 1 << 30;
 
+/// How many messages one tour sends, how many it keeps in flight and how many it does not
+/// record: the configuration's by default, or fewer for one tour (a monitor tour of 100
+/// messages on a ring configured for a million), within what the configuration allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TourShape {
+    /// Messages of the tour.
+    pub count: u32,
+    /// Messages in flight.
+    pub window: u32,
+    /// Leading messages not recorded.
+    pub warmup: u32,
+}
+
+/// Why a [`TourShape`] does not fit the configuration. Each variant names the field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ShapeError {
+    /// More messages than the configuration allocated for, or none.
+    #[error(
+        "a tour of {count} messages does not fit this configuration: 1 to {configured} (its msgcount)"
+    )]
+    Count {
+        /// The tour's count.
+        count: u32,
+        /// The configured count.
+        configured: u32,
+    },
+    /// A window of none, beyond the tour's count or beyond the configured window.
+    #[error(
+        "a window of {window} does not fit: 1 to the tour's {count} messages and at most the configured window {configured}"
+    )]
+    Window {
+        /// The tour's window.
+        window: u32,
+        /// The tour's count.
+        count: u32,
+        /// The configured window.
+        configured: u32,
+    },
+    /// Hold mode with fewer messages in flight than the tour has.
+    #[error(
+        "window {window} is smaller than the tour's {count} messages, but the ring holds every message before it forwards any (forward-immediately false)"
+    )]
+    WindowWithHold {
+        /// The tour's window.
+        window: u32,
+        /// The tour's count.
+        count: u32,
+    },
+    /// No message left to record.
+    #[error("warmup {warmup} must be smaller than the tour's {count} messages")]
+    Warmup {
+        /// The tour's warm-up.
+        warmup: u32,
+        /// The tour's count.
+        count: u32,
+    },
+}
+
+impl TourConfig {
+    /// The shape of a tour as configured.
+    pub fn shape(&self) -> TourShape {
+        TourShape {
+            count: self.count,
+            window: self.window,
+            warmup: self.warmup,
+        }
+    }
+
+    /// Checks that a tour of `shape` fits what this configuration allocated.
+    pub fn check_shape(&self, shape: TourShape) -> Result<(), ShapeError> {
+        let TourShape {
+            count,
+            window,
+            warmup,
+        } = shape;
+        if count == 0 || count > self.count {
+            return Err(ShapeError::Count {
+                count,
+                configured: self.count,
+            });
+        }
+        if window == 0 || window > count || window > self.window {
+            return Err(ShapeError::Window {
+                window,
+                count,
+                configured: self.window,
+            });
+        }
+        if !self.forward_immediately && window < count {
+            return Err(ShapeError::WindowWithHold { window, count });
+        }
+        if warmup >= count {
+            return Err(ShapeError::Warmup { warmup, count });
+        }
+        Ok(())
+    }
+}
+
 impl TourConfig {
     /// How messages split into datagrams.
     pub fn plan(&self) -> Result<FragmentPlan, ConfigError> {
@@ -340,6 +438,8 @@ impl Ipdv {
 pub struct TourMachine {
     position: RingPosition,
     config: TourConfig,
+    /// This tour's count, window and warm-up (the configuration's unless set for the tour).
+    shape: TourShape,
     phase: Phase,
     tour_id: u64,
     /// One bit per sequence number: received in this tour.
@@ -408,6 +508,7 @@ impl TourMachine {
         Ok(TourMachine {
             position,
             config,
+            shape: config.shape(),
             phase: Phase::Idle,
             tour_id: 0,
             seen: vec![0; (config.count as usize).div_ceil(64)],
@@ -469,6 +570,7 @@ impl TourMachine {
     /// Any buffers the driver still holds from the last tour must be released first.
     pub fn prepare(&mut self, tour_id: u64) {
         self.tour_id = tour_id;
+        self.shape = self.config.shape();
         self.phase = Phase::Armed;
         self.seen.fill(0);
         self.next_seq = 0;
@@ -552,6 +654,19 @@ impl TourMachine {
     /// two members' clocks: exact when they share one).
     pub fn hop_latency(&self) -> &Histogram<u64> {
         &self.hop_latency
+    }
+
+    /// Gives the tour just prepared its own count, window and warm-up, within what the
+    /// configuration allocated ([`TourConfig::check_shape`]).
+    pub fn set_shape(&mut self, shape: TourShape) -> Result<(), ShapeError> {
+        self.config.check_shape(shape)?;
+        self.shape = shape;
+        Ok(())
+    }
+
+    /// This tour's count, window and warm-up.
+    pub fn shape(&self) -> TourShape {
+        self.shape
     }
 
     /// Records every message's timestamps in `stamps` (one `[in, out]` per message of
@@ -667,9 +782,9 @@ impl TourMachine {
     /// Origin: a message is left to send and the window has room for it.
     fn window_open(&self) -> bool {
         self.phase == Phase::Running
-            && self.next_seq < self.config.count
+            && self.next_seq < self.shape.count
             && self.counters.sent.saturating_sub(self.counters.received)
-                < u64::from(self.config.window)
+                < u64::from(self.shape.window)
     }
 
     /// Open loop: when message `seq` is due.
@@ -712,7 +827,7 @@ impl TourMachine {
         let seq = self.next_seq - 1;
         let header = Header {
             kind: Kind::Data,
-            flags: if seq < self.config.warmup {
+            flags: if seq < self.shape.warmup {
                 FLAG_WARMUP
             } else {
                 0
@@ -761,7 +876,7 @@ impl TourMachine {
         let limit = if self.position.is_origin() {
             self.next_seq
         } else {
-            self.config.count
+            self.shape.count
         };
         if header.seq >= limit
             || header.msg_len != self.config.msg_len
@@ -845,7 +960,7 @@ impl TourMachine {
                 self.tour_latency_corrected
                     .saturating_record(now.saturating_sub(self.intended_send(header.seq)));
             }
-            if self.counters.received == u64::from(self.config.count) {
+            if self.counters.received == u64::from(self.shape.count) {
                 self.phase = Phase::Complete;
             }
             return Verdict::Arrived;
@@ -856,7 +971,7 @@ impl TourMachine {
         if self.config.forward_immediately {
             self.counters.forwarded += 1;
             Verdict::Forward
-        } else if self.counters.received == u64::from(self.config.count) {
+        } else if self.counters.received == u64::from(self.shape.count) {
             self.counters.forwarded += self.counters.held + 1;
             self.counters.held = 0;
             Verdict::FlushHeld

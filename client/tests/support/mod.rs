@@ -275,6 +275,16 @@ impl Cluster {
         )
     }
 
+    /// A coordinator with the flags `coordinator` and `n` members on the default backend,
+    /// member `i` with the flags `extra(i)`.
+    pub fn start_custom(
+        n: usize,
+        coordinator: &[&str],
+        extra: impl Fn(usize) -> Vec<String>,
+    ) -> Cluster {
+        Cluster::start_via("auto", n, coordinator, &[], extra, Daemon::start)
+    }
+
     /// A coordinator with the flags `coordinator` and `n` members on `backend` with the
     /// flags `common`, member `i` with `extra(i)` too, each started by `start`.
     fn start_via(

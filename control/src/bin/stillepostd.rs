@@ -7,8 +7,9 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use clap::{Parser, Subcommand};
 use stillepost_control::access::{DaemonAccess, DaemonAccessArgs, DaemonRole};
-use stillepost_control::coordinator::CoordinatorCore;
+use stillepost_control::coordinator::{CoordinatorCore, HealthOptions, MonitorOptions};
 use stillepost_control::member::MemberCore;
+use stillepost_control::metrics::{Observed, bind_metrics, serve_metrics};
 use stillepost_control::options::{BackendArg, PollArg, available_cores};
 use stillepost_control::service::{bind, serve_coordinator, serve_member};
 use stillepost_control::store::{
@@ -61,6 +62,27 @@ enum Role {
         /// Keep results for D days (pinned ones always stay). 0 keeps them for ever.
         #[arg(long, value_name = "D", default_value_t = DEFAULT_KEEP_DAYS)]
         keep_days: u32,
+        /// Monitor mode: run a short tour of the configured ring about every DURATION
+        /// (e.g. 10s; each interval varies at random by ±10 % so rings do not synchronise).
+        /// Monitor tours feed the metrics (--metrics-bind) and `stillepost status`; they
+        /// are kept in memory, not in the data directory. A `stillepost run` waits for the
+        /// monitor tour in progress, then runs.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        monitor_interval: Option<std::time::Duration>,
+        /// Messages per monitor tour (at most the ring's --msgcount), one in flight; the
+        /// ring's other tour settings apply.
+        #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+        monitor_count: u32,
+        /// How often the coordinator checks that every member answers (each check has this
+        /// as its deadline). A member that stops answering is marked down; one that comes
+        /// back restarted is configured into the ring again by the coordinator.
+        #[arg(long, value_name = "DURATION", default_value = "2s", value_parser = parse_duration)]
+        health_interval: std::time::Duration,
+        /// Serve Prometheus metrics at http://HOST:PORT/metrics, and /healthz and /readyz
+        /// (docs/monitoring.md). A port alone binds loopback (127.0.0.1:PORT); give an
+        /// address to let a Prometheus on another host scrape it.
+        #[arg(long, value_name = "HOST:PORT|PORT")]
+        metrics_bind: Option<String>,
         #[command(flatten)]
         access: DaemonAccessArgs,
     },
@@ -72,6 +94,14 @@ enum Role {
         coord_bind: String,
         #[command(flatten)]
         access: DaemonAccessArgs,
+        /// This member's name in metrics and status (default: the host's name; the
+        /// coordinator adds the control endpoint to names that are not unique in a ring).
+        #[arg(long, value_name = "NAME")]
+        name: Option<String>,
+        /// Serve Prometheus metrics of this member's data plane at http://HOST:PORT/metrics,
+        /// and /healthz and /readyz. A port alone binds loopback (127.0.0.1:PORT).
+        #[arg(long, value_name = "HOST:PORT|PORT")]
+        metrics_bind: Option<String>,
         /// Address of the UDP peer socket that receives and forwards tour messages.
         /// Binding a wildcard address (0.0.0.0) advertises the address the coordinator
         /// reached this member at, never 0.0.0.0.
@@ -158,13 +188,68 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
+/// Parses a duration such as `10s` or `500ms` (at least 100 ms).
+fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("'{text}' is not a duration such as 10s or 500ms: {e}"))?;
+    if d < std::time::Duration::from_millis(100) {
+        return Err(format!(
+            "'{text}' is shorter than the shortest interval, 100ms"
+        ));
+    }
+    Ok(d)
+}
+
+/// `--metrics-bind`: a port alone is loopback's.
+fn metrics_addr(value: &str) -> Result<SocketAddr> {
+    match value.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => resolve("--metrics-bind", value),
+    }
+}
+
+/// Binds `--metrics-bind` when given and serves it for `daemon` until `stop` fires.
+async fn start_metrics<D: Observed>(
+    value: Option<&str>,
+    daemon: Arc<D>,
+    stop: &tokio::sync::watch::Receiver<bool>,
+) -> Result<Option<SocketAddr>> {
+    let Some(value) = value else {
+        return Ok(None);
+    };
+    let listener = bind_metrics(metrics_addr(value)?).await?;
+    let local = listener.local_addr()?;
+    let stop = stopped(stop.clone());
+    tokio::spawn(async move {
+        if let Err(e) = serve_metrics(listener, daemon, stop).await {
+            tracing::error!("the metrics endpoint failed: {e}");
+        }
+    });
+    Ok(Some(local))
+}
+
+/// Completes once `stop` says so (or its sender is gone).
+async fn stopped(mut stop: tokio::sync::watch::Receiver<bool>) {
+    let _ = stop.wait_for(|&s| s).await;
+}
+
 async fn run(cli: Cli) -> Result<()> {
+    // One signal stops every server of the daemon.
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = stop_tx.send(true);
+    });
     match cli.role {
         Role::Coordinator {
             client_bind,
             data_dir,
             keep_tours,
             keep_days,
+            monitor_interval,
+            monitor_count,
+            health_interval,
+            metrics_bind,
             access,
         } => {
             let addr = resolve("--client-bind", &client_bind)?;
@@ -195,18 +280,36 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let listener = bind("--client-bind", addr).await?;
             let local = listener.local_addr()?;
+            let core = Arc::new(core);
+            let metrics = start_metrics(metrics_bind.as_deref(), Arc::clone(&core), &stop).await?;
+            core.start_health(HealthOptions {
+                interval: health_interval,
+            });
+            if let Some(interval) = monitor_interval {
+                core.start_monitor(MonitorOptions {
+                    interval,
+                    count: monitor_count,
+                });
+            }
             say(format_args!(
-                "stillepostd coordinator: listening for clients on {local} ({}), results in {}",
+                "stillepostd coordinator: listening for clients on {local} ({}), results in {}{}{}",
                 access.listen.describe(),
-                data_dir.display()
+                data_dir.display(),
+                metrics.map_or_else(String::new, |m| format!(", metrics on http://{m}/metrics")),
+                monitor_interval.map_or_else(String::new, |i| format!(
+                    ", a monitor tour of {monitor_count} messages every {}",
+                    humantime::format_duration(i)
+                )),
             ));
             tracing::info!(%local, "coordinator ready");
-            serve_coordinator(listener, Arc::new(core), access.listen, shutdown_signal())
+            serve_coordinator(listener, core, access.listen, stopped(stop))
                 .await
                 .context("the coordinator's gRPC server failed")?;
         }
         Role::Member {
             coord_bind,
+            name,
+            metrics_bind,
             access,
             peer_bind,
             advertise,
@@ -250,21 +353,29 @@ async fn run(cli: Cli) -> Result<()> {
             if fault_drop_data {
                 tracing::warn!("fault injection: every tour datagram will be dropped");
             }
+            let fallback = dataplane.fallback_reason().map(str::to_string);
+            let mut core = MemberCore::new(dataplane, advertise).with_psk(access.psk);
+            if let Some(name) = name {
+                core = core.with_name(name);
+            }
+            let core = Arc::new(core);
+            let metrics = start_metrics(metrics_bind.as_deref(), Arc::clone(&core), &stop).await?;
             say(format_args!(
-                "stillepostd member: control on {local} ({}), peer socket on {peer_local}, backend {}, poll {}, cpu {}",
+                "stillepostd member: control on {local} ({}), peer socket on {peer_local}, backend {}, poll {}, cpu {}, name {}{}",
                 access.listen.describe(),
                 started.backend.name(),
                 started.poll.name(),
-                started.cpu.map_or("any".to_string(), |c| c.to_string())
+                started.cpu.map_or("any".to_string(), |c| c.to_string()),
+                core.name(),
+                metrics.map_or_else(String::new, |m| format!(", metrics on http://{m}/metrics")),
             ));
-            if let Some(reason) = dataplane.fallback_reason() {
+            if let Some(reason) = fallback {
                 say(format_args!(
                     "stillepostd member: io_uring cannot start ({reason}); running the syscall backend"
                 ));
             }
             tracing::info!(control = %local, peer = %peer_local, "member ready");
-            let core = Arc::new(MemberCore::new(dataplane, advertise).with_psk(access.psk));
-            serve_member(listener, core, access.listen, shutdown_signal())
+            serve_member(listener, core, access.listen, stopped(stop))
                 .await
                 .context("the member's gRPC server failed")?;
         }

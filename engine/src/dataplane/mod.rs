@@ -334,6 +334,9 @@ pub enum DataPlaneError {
     /// The backend failed outside the hot path (set-up, registration).
     #[error("data plane: {0}")]
     Backend(String),
+    /// The tour's own count, window or warm-up does not fit the configuration.
+    #[error("{0}")]
+    Shape(crate::tour::ShapeError),
     /// The data-plane thread did not answer in time or is gone.
     #[error("the data-plane thread did not answer within {0:?}; it may have crashed")]
     Unresponsive(Duration),
@@ -343,12 +346,25 @@ pub enum DataPlaneError {
 /// ([`crate::tour::TourMachine::record_stamps`]).
 pub type Stamps = Box<[[u64; 2]]>;
 
+/// How to arm the data plane for one tour ([`DataPlane::prepare`]).
+#[derive(Debug, Default)]
+pub struct Arm {
+    /// This member's clock minus the previous member's (see [`DataPlane::probe_clock`]):
+    /// corrects the hop into this member.
+    pub prev_clock_offset_ns: i64,
+    /// Zeroed, one entry per message of the tour: the tour records every message's
+    /// timestamps into it, returned with the tour's report.
+    pub stamps: Option<Stamps>,
+    /// The tour's own count, window and warm-up (`None`: the configuration's).
+    pub shape: Option<crate::tour::TourShape>,
+}
+
 pub(crate) enum Command {
     Configure(
         Box<Session>,
         Sender<Result<ConfigureReport, DataPlaneError>>,
     ),
-    Prepare(u64, i64, Option<Stamps>, Sender<Result<(), DataPlaneError>>),
+    Prepare(u64, Arm, Sender<Result<(), DataPlaneError>>),
     /// Every counter since the data plane started.
     Lifetime(Sender<Result<MemberCounters, DataPlaneError>>),
     Start(u64, Sender<Result<(), DataPlaneError>>),
@@ -665,23 +681,30 @@ impl Core {
                 });
                 let _ = reply.send(result);
             }
-            Command::Prepare(tour_id, prev_clock_offset_ns, stamps, reply) => {
+            Command::Prepare(tour_id, arm, reply) => {
                 session.endpoint.release_held();
                 if session.endpoint.machine().is_some() {
                     // The counters begin afresh for the tour: what they hold goes on record.
                     self.lifetime.add(&Core::current(session));
                 }
                 session.clock.resync();
-                let result = if session.endpoint.prepare(tour_id, prev_clock_offset_ns) {
-                    if let Some(machine) = session.endpoint.machine_mut() {
-                        machine.record_stamps(stamps);
+                let result = if session.endpoint.prepare(tour_id, arm.prev_clock_offset_ns) {
+                    match session.endpoint.machine_mut() {
+                        Some(machine) => {
+                            machine.record_stamps(arm.stamps);
+                            arm.shape.map_or(Ok(()), |shape| {
+                                machine.set_shape(shape).map_err(DataPlaneError::Shape)
+                            })
+                        }
+                        None => Err(DataPlaneError::NotConfigured),
                     }
-                    session.notified = false;
-                    session.publish_progress(&self.progress);
-                    Ok(())
                 } else {
                     Err(DataPlaneError::NotConfigured)
                 };
+                if result.is_ok() {
+                    session.notified = false;
+                    session.publish_progress(&self.progress);
+                }
                 let _ = reply.send(result);
             }
             Command::Start(tour_id, reply) => {
@@ -938,17 +961,9 @@ impl DataPlane {
         self.call(|tx| Command::Configure(session, tx))
     }
 
-    /// Arms the data plane for a tour. `prev_clock_offset_ns` (this member's clock minus the
-    /// previous member's, see [`DataPlane::probe_clock`]) corrects the hop into this member.
-    /// With `stamps` (zeroed, one entry per message) the tour records every message's
-    /// timestamps into it, returned with the tour's report.
-    pub fn prepare(
-        &self,
-        tour_id: u64,
-        prev_clock_offset_ns: i64,
-        stamps: Option<Stamps>,
-    ) -> Result<(), DataPlaneError> {
-        self.call(|tx| Command::Prepare(tour_id, prev_clock_offset_ns, stamps, tx))
+    /// Arms the data plane for a tour, as `arm` says.
+    pub fn prepare(&self, tour_id: u64, arm: Arm) -> Result<(), DataPlaneError> {
+        self.call(|tx| Command::Prepare(tour_id, arm, tx))
     }
 
     /// Estimates the clock offset to `peer` (another member's peer endpoint) with `probes`
@@ -1273,7 +1288,7 @@ mod tests {
             };
             let dp = DataPlane::spawn_with(SocketAddr::from(([127, 0, 0, 1], 0)), options).unwrap();
             assert!(matches!(
-                dp.prepare(1, 0, None),
+                dp.prepare(1, Arm::default()),
                 Err(DataPlaneError::NotConfigured)
             ));
             assert!(matches!(dp.start(1), Err(DataPlaneError::NotConfigured)));
@@ -1285,7 +1300,7 @@ mod tests {
                 ..setup(1, config(10, 64, 10, true))
             };
             dp.configure(forwarder).unwrap();
-            dp.prepare(7, 0, None).unwrap();
+            dp.prepare(7, Arm::default()).unwrap();
             assert!(matches!(
                 dp.start(7),
                 Err(DataPlaneError::NotOrigin { index: 1 })
