@@ -1497,6 +1497,7 @@ pub(crate) mod tests {
             },
         ];
         TourResult {
+            monitor: false,
             tour_id: 0x00c0_ffee_0000_0001,
             params: Some(TourParams {
                 msg_len: 512,
@@ -1772,9 +1773,15 @@ pub(crate) mod tests {
         let reply = StatusReply {
             configured: true,
             params: lossy_tour().params,
+            monitor: Some(stillepost_control::proto::MonitorStatus {
+                interval_ms: 10_000,
+                count: 100,
+                ..Default::default()
+            }),
             members: vec![
                 MemberInfo {
                     index: 0,
+                    name: "node1".into(),
                     control_endpoint: "node1:7001".into(),
                     peer_endpoint: "10.0.0.1:7101".into(),
                     state: MemberState::Configured.into(),

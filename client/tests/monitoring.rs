@@ -2,6 +2,7 @@
 //! daemons on loopback: the coordinator runs a monitor tour every second, checks its
 //! members every second and serves `/metrics`, `/healthz` and `/readyz`; what it shows is
 //! checked against the tours it ran, and with `promtool` (Debian's `prometheus`).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
 mod support;
 

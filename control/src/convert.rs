@@ -698,6 +698,7 @@ mod tests {
             running_tour: Some(5),
             last_tour: None,
             progress: None,
+            monitor: None,
         });
         assert!(status.configured);
         assert_eq!((status.running_tour, status.last_tour), (5, 0));
@@ -721,6 +722,8 @@ mod tests {
             version: "0.1.0".into(),
             host_id: "boot".into(),
             clock_id: "boot+5ns".into(),
+            name: "node2".into(),
+            instance_id: "00c0ffee00000001".into(),
             fallback_reason: None,
             lifetime: {
                 let mut lifetime = MemberCounters::default();

@@ -254,6 +254,7 @@ async fn every_member_rpc_refuses_a_missing_or_wrong_token_and_changes_nothing()
                 clock_probes: 0,
                 record_stamps: false,
                 generation: 1,
+                shape: None,
             };
             assert_refused("Prepare", client.prepare(prepare).await, message);
             let challenge = client.challenge_next(ChallengeNextRequest {}).await;

@@ -173,7 +173,7 @@ async fn a_fake_member_gets_the_ring_refused_and_only_challenges() {
         "{refused}"
     );
     // (Its first configuration: number 1.)
-    match first_core.prepare(7, 1, false, 0, false).await {
+    match first_core.prepare(7, 1, false, 0, false, None).await {
         Err(MemberError::NextNotVerified { next_peer }) => assert_eq!(next_peer, victim_addr),
         other => panic!("member 0 prepared for a tour to an unverified peer: {other:?}"),
     }

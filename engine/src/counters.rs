@@ -416,9 +416,35 @@ mod tests {
                 unit: Unit::Sends,
                 note: Some("refused as larger than the route MTU"),
                 reported: true,
+                rejected: false,
             }
         );
         assert_eq!(def("gso_sends").note, None);
+        // Rejections are reported and flagged; internal counters are neither.
+        assert!(def("bad_tag").rejected && def("bad_tag").reported);
+        assert!(!def("echoes").rejected && !def("echoes").reported);
+        let rejected: Vec<&str> = Counters::DEFS
+            .iter()
+            .chain(IoCounters::DEFS)
+            .filter(|d| d.rejected)
+            .map(|d| d.name)
+            .collect();
+        assert_eq!(
+            rejected,
+            [
+                "malformed",
+                "stale",
+                "wrong_hop",
+                "unexpected_kind",
+                "duplicate_fragments",
+                "bad_tag",
+                "wrong_source",
+                "hold_overflows",
+                "injected_drops",
+                "rate_limited",
+                "ignored"
+            ]
+        );
         assert_eq!(def("echoes").unit.name(), "datagrams");
         assert_eq!(def("echoes").unit.singular(), "datagram");
         assert_eq!(def("recv_no_buffers").unit.singular(), "event");

@@ -1122,6 +1122,77 @@ mod tests {
     }
 
     #[test]
+    fn a_tour_of_its_own_shape_sends_and_completes_with_fewer_messages() {
+        let mut m = origin_with_window_2();
+        let too_many = TourShape {
+            count: 6,
+            window: 1,
+            warmup: 0,
+        };
+        assert_eq!(
+            m.set_shape(too_many),
+            Err(ShapeError::Count {
+                count: 6,
+                configured: 5
+            })
+        );
+        let wide = TourShape {
+            count: 3,
+            window: 3,
+            warmup: 0,
+        };
+        assert!(matches!(m.set_shape(wide), Err(ShapeError::Window { .. })));
+        let warm = TourShape {
+            count: 3,
+            window: 1,
+            warmup: 3,
+        };
+        assert!(matches!(m.set_shape(warm), Err(ShapeError::Warmup { .. })));
+        let monitor = TourShape {
+            count: 2,
+            window: 1,
+            warmup: 0,
+        };
+        m.set_shape(monitor).unwrap();
+        let mut buf = [0u8; 100];
+        m.start(10);
+        assert_eq!(m.poll_send(10, &mut buf), Some(100));
+        assert_eq!(m.poll_send(11, &mut buf), None, "one in flight");
+        assert_eq!(m.handle_datagram(20, &mut buf), Verdict::Arrived);
+        assert_eq!(m.poll_send(21, &mut buf), Some(100));
+        assert_eq!(m.handle_datagram(30, &mut buf), Verdict::Arrived);
+        assert_eq!(m.phase(), Phase::Complete, "two of the configured five");
+        assert_eq!(m.poll_send(31, &mut buf), None);
+        // The next tour has the configuration's shape again.
+        m.prepare(8);
+        assert_eq!(m.shape(), m.config().shape());
+    }
+
+    #[test]
+    fn hold_mode_tours_of_their_own_shape_keep_every_message_in_flight() {
+        let config = config(4, false);
+        assert_eq!(
+            config.check_shape(TourShape {
+                count: 2,
+                window: 1,
+                warmup: 0
+            }),
+            Err(ShapeError::WindowWithHold {
+                window: 1,
+                count: 2
+            })
+        );
+        assert_eq!(
+            config.check_shape(TourShape {
+                count: 2,
+                window: 2,
+                warmup: 0
+            }),
+            Ok(())
+        );
+    }
+
+    #[test]
     fn origin_respects_window_and_times_out() {
         let mut m = origin_with_window_2();
         let mut buf = [0u8; 100];

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use stillepost_engine::auth::RingKey;
 use stillepost_engine::dataplane::{
-    Backend, BackendChoice, DataPlane, DataPlaneOptions, RingSetup, TourReport,
+    Arm, Backend, BackendChoice, DataPlane, DataPlaneOptions, RingSetup, TourReport,
 };
 use stillepost_engine::tour::{RingPosition, TourConfig};
 
@@ -88,7 +88,13 @@ fn steady_state_allocations(
         .unwrap();
         // Every message's timestamps recorded too (`run --raw`): into a buffer given here.
         let stamps = vec![[0u64; 2]; COUNT as usize].into_boxed_slice();
-        dp.prepare(7, 1_000, Some(stamps)).unwrap();
+        // With the tour's shape given, as a monitor tour is prepared.
+        let arm = Arm {
+            prev_clock_offset_ns: 1_000,
+            stamps: Some(stamps),
+            shape: Some(config.shape()),
+        };
+        dp.prepare(7, arm).unwrap();
     }
     // The counter sees the data plane: configuring allocates the pools.
     assert!(ALLOCATIONS.load(Ordering::SeqCst) > at_start);

@@ -982,7 +982,7 @@ mod tests {
                 })
                 .unwrap();
             assert_eq!(report.buffers, 2);
-            dp.prepare(3, super::Arm::default()).unwrap();
+            dp.prepare(3, crate::dataplane::Arm::default()).unwrap();
         }
         origin.start(3).unwrap();
         assert!(origin.wait_finished(3, Duration::from_secs(30)));
