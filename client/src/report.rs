@@ -962,7 +962,8 @@ fn lifetime(m: &MemberInfo) -> stillepost_engine::counters::MemberCounters {
     stillepost_control::convert::counters_from_proto(&m.lifetime)
 }
 
-fn members_table(out: &mut String, members: &[MemberInfo]) {
+/// The members as a table; `now_ms` (ms since the epoch) dates when each last answered.
+fn members_table(out: &mut String, members: &[MemberInfo], now_ms: u64) {
     let mut table = Table::new([
         ("member", Align::Right),
         ("name", Align::Left),
@@ -1001,7 +1002,7 @@ fn members_table(out: &mut String, members: &[MemberInfo]) {
             table.line(format!(
                 "        instance {}, last answered {} ago{last}",
                 m.instance_id,
-                seconds_text(unix_now_ms().saturating_sub(m.last_seen_unix_ms))
+                seconds_text(now_ms.saturating_sub(m.last_seen_unix_ms))
             ));
         }
         if m.rcvbuf_requested > 0 {
@@ -1045,7 +1046,7 @@ pub fn configure_text(reply: &ConfigureReply) -> String {
             params_text(p, reply.members.len())
         );
     }
-    members_table(&mut out, &reply.members);
+    members_table(&mut out, &reply.members, unix_now_ms());
     out
 }
 
@@ -1070,6 +1071,11 @@ pub fn status_json(coordinator: &str, reply: &StatusReply) -> Value {
 
 /// The reply to `status` as text.
 pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
+    status_text_at(coordinator, reply, unix_now_ms())
+}
+
+/// The reply to `status` as text at `now_ms` (ms since the epoch).
+fn status_text_at(coordinator: &str, reply: &StatusReply, now_ms: u64) -> String {
     let mut out = String::new();
     if !reply.configured {
         let _ = writeln!(
@@ -1107,9 +1113,9 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
     };
     let _ = writeln!(out, "{running}{last}");
     if let Some(m) = &reply.monitor {
-        let _ = writeln!(out, "{}", monitor_text(m, unix_now_ms()));
+        let _ = writeln!(out, "{}", monitor_text(m, now_ms));
     }
-    members_table(&mut out, &reply.members);
+    members_table(&mut out, &reply.members, now_ms);
     // What each member dropped or refused since it started, tours and between tours.
     for m in &reply.members {
         let noted = noted(&lifetime(m));
@@ -1768,6 +1774,9 @@ pub(crate) mod tests {
         assert_eq!(json["members"][2]["residence"]["count"], 0);
     }
 
+    /// "Now" in the status snapshots, ms since the epoch.
+    const NOW_MS: u64 = 1_796_000_000_000;
+
     #[test]
     fn status_text_is_pinned() {
         let reply = StatusReply {
@@ -1776,12 +1785,19 @@ pub(crate) mod tests {
             monitor: Some(stillepost_control::proto::MonitorStatus {
                 interval_ms: 10_000,
                 count: 100,
-                ..Default::default()
+                last_tour: 0x00c0_ffee_0000_0003,
+                last_outcome: Outcome::TimedOut.into(),
+                last_unix_ms: NOW_MS - 4_200,
+                last_error: String::new(),
+                tours: 118,
             }),
             members: vec![
                 MemberInfo {
                     index: 0,
                     name: "node1".into(),
+                    instance_id: "9d1c5a7e02b14f3a".into(),
+                    last_seen_unix_ms: NOW_MS - 800,
+                    last_tour: "reported".into(),
                     control_endpoint: "node1:7001".into(),
                     peer_endpoint: "10.0.0.1:7101".into(),
                     state: MemberState::Configured.into(),
@@ -1811,7 +1827,17 @@ pub(crate) mod tests {
                 elapsed_ms: 12_345,
             }),
         };
-        insta::assert_snapshot!(status_text("127.0.0.1:7000", &reply));
+        insta::assert_snapshot!(status_text_at("127.0.0.1:7000", &reply, NOW_MS));
+        let mut idle = reply.clone();
+        idle.monitor = Some(stillepost_control::proto::MonitorStatus {
+            interval_ms: 500,
+            count: 100,
+            ..Default::default()
+        });
+        assert!(
+            status_text_at("c", &idle, NOW_MS)
+                .contains("monitoring: a tour of 100 messages every 500 ms; no monitor tour yet\n")
+        );
     }
 
     /// Every counter with words for the text report is named on its member's line, in
