@@ -48,6 +48,9 @@ const SILENCE_LIMIT: Duration = Duration::from_secs(3);
 /// Beyond the member timeout, how long the coordinator waits for an origin that reports
 /// no progress and no end before it ends the tour itself.
 const ORIGIN_GRACE: Duration = Duration::from_secs(5);
+/// Origin polls in a row that may run out before the origin is called silent, as long as it
+/// answers a check after each (the coordinator itself was stopped or descheduled).
+const ORIGIN_RECHECKS: u32 = 3;
 /// Clock probes a member answers to its previous member before the minimum-round-trip
 /// sample is taken (DESIGN.md "Measurement": at least 32).
 const CLOCK_PROBES: u32 = 32;
@@ -1409,6 +1412,8 @@ impl CoordinatorCore {
         // A member that stopped answering: not asked for its report.
         let mut unanswered: Option<(usize, String)> = None;
         let mut cancelled = false;
+        // Origin polls in a row that ran out although the origin answered a check after.
+        let mut silent_polls = 0;
         loop {
             let wait = proto::MemberWaitRequest {
                 tour_id,
@@ -1426,6 +1431,7 @@ impl CoordinatorCore {
             };
             match polled {
                 Ok(reply) => {
+                    silent_polls = 0;
                     if reply.done {
                         break;
                     }
@@ -1454,6 +1460,23 @@ impl CoordinatorCore {
                     }
                 }
                 Err(status) if is_no_answer(&status) => {
+                    // The poll's deadline also runs out when this process was the one
+                    // that stood still (stopped, descheduled): ask the origin once more
+                    // before blaming it, a few times at most.
+                    if silent_polls < ORIGIN_RECHECKS
+                        && call(
+                            FORWARDER_CHECK,
+                            origin
+                                .client
+                                .clone()
+                                .info(request(proto::InfoRequest {}, FORWARDER_CHECK)),
+                        )
+                        .await
+                        .is_ok()
+                    {
+                        silent_polls += 1;
+                        continue;
+                    }
                     let why = stopped_answering(origin, deadline);
                     error = Some(why.clone());
                     unanswered = Some((0, why));
@@ -1694,7 +1717,6 @@ impl CoordinatorCore {
                         info.poll = reply.poll;
                         info.cpu = reply.cpu;
                         info.lifetime = reply.lifetime;
-                        info.last_seen_unix_ms = unix_ms();
                         if reply.instance_id != m.instance_id {
                             info.error = Some(format!(
                                 "it restarted (instance {} at configure, {} now); the coordinator configures the ring again",

@@ -1158,8 +1158,11 @@ mod tests {
         m.start(10);
         assert_eq!(m.poll_send(10, &mut buf), Some(100));
         assert_eq!(m.poll_send(11, &mut buf), None, "one in flight");
+        // Back around the ring of 2: the other member forwarded it (hop 1).
+        Header::stamp_forward(&mut buf, 1, 15);
         assert_eq!(m.handle_datagram(20, &mut buf), Verdict::Arrived);
         assert_eq!(m.poll_send(21, &mut buf), Some(100));
+        Header::stamp_forward(&mut buf, 1, 25);
         assert_eq!(m.handle_datagram(30, &mut buf), Verdict::Arrived);
         assert_eq!(m.phase(), Phase::Complete, "two of the configured five");
         assert_eq!(m.poll_send(31, &mut buf), None);
