@@ -816,12 +816,22 @@ pub fn tour_failure(result: &TourResult, loss: LossArg) -> Result<()> {
 }
 
 /// `tours`: the finished tours the coordinator holds.
-pub async fn tours(coord: &Coordinator, json_mode: bool) -> Result<()> {
-    let tours = coord.tours().await?;
+pub async fn tours(
+    coord: &Coordinator,
+    args: &crate::cli::ToursArgs,
+    json_mode: bool,
+) -> Result<()> {
+    let all = coord.tours().await?;
+    let monitor_tours = all.iter().filter(|t| t.monitor).count();
+    let tours: Vec<TourSummary> = all
+        .into_iter()
+        .filter(|t| args.monitor || !t.monitor)
+        .collect();
+    let left_out = if args.monitor { 0 } else { monitor_tours };
     emit(
         json_mode,
         || Ok(report::tours_json(&tours)),
-        || Ok(report::tours_text(&tours)),
+        || Ok(report::tours_text(&tours, left_out)),
     )?;
     Ok(())
 }

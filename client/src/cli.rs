@@ -72,8 +72,9 @@ pub enum Command {
     Report(ReportArgs),
     /// List the finished tours the coordinator holds, oldest first: id, start time, ring,
     /// outcome, loss and tour latency p50/p99. Any unique prefix of an id names its tour
-    /// wherever a tour id is taken.
-    Tours,
+    /// wherever a tour id is taken. Monitor tours (the coordinator's --monitor-interval)
+    /// are left out unless --monitor.
+    Tours(ToursArgs),
     /// Keep a finished tour's result on the coordinator whatever its --keep-tours and
     /// --keep-days say (or, with --unpin, let it go again).
     Pin(PinArgs),
@@ -520,4 +521,12 @@ fn parse_dscp(text: &str) -> Result<u32, String> {
             "'{text}' is no DSCP: give 0 to 63 or a name (ef, af11 to af43, cs0 to cs7, be)"
         )),
     }
+}
+
+/// `stillepost tours`.
+#[derive(Debug, Args)]
+pub struct ToursArgs {
+    /// List monitor tours too (the coordinator keeps its newest in memory).
+    #[arg(long)]
+    pub monitor: bool,
 }

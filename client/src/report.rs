@@ -1322,15 +1322,26 @@ pub fn tours_json(tours: &[TourSummary]) -> Value {
                 "p50_ns": latency.then_some(t.p50_ns),
                 "p99_ns": (t.latency_count >= 100).then_some(t.p99_ns),
                 "pinned": t.pinned,
+                "monitor": t.monitor,
             })
         }).collect::<Vec<_>>(),
     })
 }
 
-/// The stored tours as a table, oldest first.
-pub fn tours_text(tours: &[TourSummary]) -> String {
+/// The stored tours as a table, oldest first; `monitor_left_out` monitor tours are not in
+/// `tours` (`stillepost tours --monitor` lists them).
+pub fn tours_text(tours: &[TourSummary], monitor_left_out: usize) -> String {
+    let left_out = match monitor_left_out {
+        0 => String::new(),
+        n => format!(
+            "{} not listed: `stillepost tours --monitor` lists them\n",
+            plural(n as u64, "monitor tour")
+        ),
+    };
     if tours.is_empty() {
-        return "no finished tours on this coordinator yet: `stillepost run` runs one\n".into();
+        return format!(
+            "no finished tours on this coordinator yet: `stillepost run` runs one\n{left_out}"
+        );
     }
     let mut table = Table::new([
         ("tour", Align::Left),
@@ -1380,7 +1391,12 @@ pub fn tours_text(tours: &[TourSummary]) -> String {
             } else {
                 "–".to_owned()
             },
-            if t.pinned { "pinned" } else { "" }.to_owned(),
+            [(t.pinned, "pinned"), (t.monitor, "monitor")]
+                .iter()
+                .filter(|(on, _)| *on)
+                .map(|(_, what)| *what)
+                .collect::<Vec<_>>()
+                .join(", "),
         ]);
     }
     let mut out = table.render(0);
@@ -1388,6 +1404,7 @@ pub fn tours_text(tours: &[TourSummary]) -> String {
         "{}; p99 needs 100 samples; `stillepost report <id>` shows one (any unique prefix of its id will do)\n",
         plural(tours.len() as u64, "tour")
     ));
+    out.push_str(&left_out);
     out
 }
 
@@ -1891,6 +1908,7 @@ pub(crate) mod tests {
                 p50_ns: 148_090,
                 p99_ns: 196_090,
                 pinned: true,
+                monitor: false,
             },
             TourSummary {
                 tour_id: 0x6032_b3c3_0000_0002,
@@ -1906,7 +1924,8 @@ pub(crate) mod tests {
         tours[1].members = 12;
         tours[1].messages_sent = 100;
         tours[1].params = complete.params;
-        insta::assert_snapshot!(tours_text(&tours));
+        tours[1].monitor = true;
+        insta::assert_snapshot!(tours_text(&tours, 3));
         let json = tours_json(&tours);
         assert_eq!(json["tours"][0]["started"], "2026-11-18T11:06:40Z");
         assert_eq!(json["tours"][0]["p99_ns"], 196_090);

@@ -462,6 +462,52 @@ fn a_run_during_monitoring_waits_for_the_monitor_tour_and_succeeds() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(status(&cluster)["monitor"]["last_outcome"], "complete");
+    // `tours` lists the client's tour; monitor tours only with --monitor.
+    let listed = |args: &[&str]| {
+        let out = cluster.client(args);
+        assert_success(&out);
+        json(&out)["tours"].as_array().cloned().unwrap_or_default()
+    };
+    let own = listed(&["tours", "--json"]);
+    assert_eq!(own.len(), 1, "{own:?}");
+    assert_eq!(own[0]["tour_id"], tour["tour_id"]);
+    let all = listed(&["tours", "--monitor", "--json"]);
+    assert!(all.len() >= 3, "{all:?}");
+    assert!(all.iter().filter(|t| t["monitor"] == true).count() >= 2);
+    let out = cluster.client(&["tours"]);
+    assert!(
+        support::stdout(&out)
+            .contains("monitor tours not listed: `stillepost tours --monitor` lists them")
+    );
+}
+
+#[test]
+fn both_daemons_stop_cleanly_on_sigterm_while_monitoring() {
+    let (mut cluster, coordinator) = monitored("100", |i| {
+        if i == 2 {
+            vec!["--metrics-bind".to_string(), "127.0.0.1:0".to_string()]
+        } else {
+            Vec::new()
+        }
+    });
+    let member = metrics_addr(&cluster.members[2]);
+    // Tours of a second each (100 at 100/s), so the signal comes during one.
+    cluster.configure(&["--msgcount", "100", "--rate", "100"]);
+    std::thread::sleep(Duration::from_millis(1500));
+    for daemon in [&mut cluster.coordinator, &mut cluster.members[2]] {
+        support::signal(daemon.pid(), "TERM");
+        let status = daemon.wait_exit(Duration::from_secs(10));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "stillepostd exits 0 on SIGTERM: {status:?}"
+        );
+    }
+    for addr in [coordinator, member] {
+        assert!(
+            TcpStream::connect(&addr).is_err(),
+            "the metrics endpoint {addr} is closed"
+        );
+    }
 }
 
 #[test]

@@ -590,6 +590,7 @@ fn summarize(result: &proto::TourResult) -> proto::TourSummary {
         p50_ns: latency.p50_ns,
         p99_ns: latency.p99_ns,
         pinned: false,
+        monitor: result.monitor,
     }
 }
 

@@ -145,6 +145,21 @@ impl Daemon {
         ])
     }
 
+    /// Waits up to `limit` for the process to exit by itself; its exit status, or `None`
+    /// while it still runs.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Kills the process now (a member "dies").
     pub fn kill(&mut self) {
         let _ = self.child.kill();
