@@ -39,7 +39,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::EchoMembers(args) => app::probe(&coord, ProbeKind::Echo, args, cli.json).await,
         Command::PingSystems(args) => app::probe(&coord, ProbeKind::Ping, args, cli.json).await,
         Command::Status => app::status(&coord, cli.json).await,
-        Command::Tours(args) => app::tours(&coord, &args, cli.json).await,
+        Command::Tours(args) => app::tours(&coord, args, cli.json).await,
         Command::Report(args) => app::report(&coord, args, cli.json).await,
         Command::Pin(args) => app::pin(&coord, args, cli.json).await,
         Command::Local(_) | Command::Tune(_) => unreachable!("handled above"),
