@@ -217,7 +217,13 @@ async fn start_metrics<D: Observed>(
     let Some(value) = value else {
         return Ok(None);
     };
-    let listener = bind_metrics(metrics_addr(value)?).await?;
+    let addr = metrics_addr(value)?;
+    if !addr.ip().is_loopback() {
+        tracing::warn!(
+            "--metrics-bind {addr}: /metrics has no token or TLS; anyone who reaches this address reads the ring's names, endpoints and measurements (docs/monitoring.md)"
+        );
+    }
+    let listener = bind_metrics(addr).await?;
     let local = listener.local_addr()?;
     let stop = stopped(stop.clone());
     tokio::spawn(async move {
