@@ -90,11 +90,6 @@ impl LatencyHistogram {
             b.count += n;
         }
     }
-
-    /// Observations so far.
-    pub fn count(&self) -> u64 {
-        self.lock().count
-    }
 }
 
 impl TypedMetric for LatencyHistogram {
@@ -354,11 +349,6 @@ impl CoordinatorMetrics {
         }
     }
 
-    /// The ring was forgotten (a configure failed half-way).
-    pub fn ring_gone(&self) {
-        self.ring_configured(&[]);
-    }
-
     /// A tour could not start (a member did not prepare, the origin did not start).
     pub fn tour_not_started(&self, now_unix_s: f64) {
         self.tours
@@ -386,15 +376,8 @@ impl CoordinatorMetrics {
             .members
             .iter()
             .map(|m| {
-                (!m.report_missing).then(|| {
-                    let mut c = MemberCounters::default();
-                    for counter in &m.counters {
-                        if let Some(v) = c.counter_mut(&counter.name) {
-                            *v = counter.value;
-                        }
-                    }
-                    c
-                })
+                (!m.report_missing)
+                    .then(|| crate::convert::counters_from_proto::<MemberCounters>(&m.counters))
             })
             .collect();
         let mut known = self.known();
@@ -467,13 +450,6 @@ impl CoordinatorMetrics {
         self.tours
             .get_or_create(&vec![("outcome", outcome.to_string())])
             .inc();
-    }
-
-    /// Messages recorded in hop `from` → `to`'s latency histogram so far (tests).
-    pub fn hop_latency_count(&self, from: &str, to: &str) -> u64 {
-        self.hop_latency
-            .get(&hop_labels(from, to))
-            .map_or(0, |h| h.count())
     }
 }
 
