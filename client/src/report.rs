@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 use stillepost_control::proto::{
-    ConfigureReply, HopResult, MemberInfo, MemberTourStats, StatusReply, TourParams, TourResult,
-    TourSummary,
+    ConfigureReply, HopResult, MemberInfo, MemberTourStats, StatusReply, TourParams,
+    TourReportState, TourResult, TourSummary,
 };
 use stillepost_engine::counters::CounterSet;
 use stillepost_engine::histogram::Summary;
@@ -877,7 +877,7 @@ fn member_info_json(m: &MemberInfo) -> Value {
         "name": m.name,
         "instance_id": m.instance_id,
         "last_seen_unix_ms": (m.last_seen_unix_ms > 0).then_some(m.last_seen_unix_ms),
-        "last_tour": (!m.last_tour.is_empty()).then_some(&m.last_tour),
+        "last_tour": (m.last_tour() != TourReportState::Unspecified).then(|| m.last_tour().name()),
     })
 }
 
@@ -994,10 +994,12 @@ fn members_table(out: &mut String, members: &[MemberInfo], now_ms: u64) {
             table.line(format!("        {}", m.error));
         }
         if m.last_seen_unix_ms > 0 {
-            let last = if m.last_tour.is_empty() {
-                String::new()
-            } else {
-                format!("; last tour: {}", m.last_tour)
+            let last = match m.last_tour() {
+                TourReportState::Unspecified => "",
+                TourReportState::Reported => "; it reported on the last tour",
+                TourReportState::Missing => {
+                    "; it sent no report of the last tour (the tour's error says why)"
+                }
             };
             table.line(format!(
                 "        instance {}, last answered {} ago{last}",
@@ -1814,7 +1816,7 @@ pub(crate) mod tests {
                     name: "node1".into(),
                     instance_id: "9d1c5a7e02b14f3a".into(),
                     last_seen_unix_ms: NOW_MS - 800,
-                    last_tour: "reported".into(),
+                    last_tour: TourReportState::Reported.into(),
                     control_endpoint: "node1:7001".into(),
                     peer_endpoint: "10.0.0.1:7101".into(),
                     state: MemberState::Configured.into(),

@@ -281,6 +281,7 @@ fn monitor_mode_fills_the_metrics_with_every_message_of_its_tours() {
         assert_eq!(m["name"], format!("m{i}"));
         assert_eq!(m["instance_id"].as_str().map(str::len), Some(16), "{m}");
         assert!(m["last_seen_unix_ms"].as_u64().is_some(), "{m}");
+        assert_eq!(m["last_tour"], "reported", "{m}");
     }
     let out = cluster.client(&["status"]);
     assert_success(&out);

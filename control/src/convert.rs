@@ -13,7 +13,7 @@ use crate::coordinator::TourProgress;
 use crate::domain::{
     ClockEstimate, HopLoss, HopResult, MemberConfigured, MemberIdentity, MemberInfo, MemberReport,
     MemberSetup, MemberState, MemberStats, Outcome, RingConfigured, RingStatus, Takeover,
-    TourResult,
+    TourReportState, TourResult,
 };
 use crate::proto;
 
@@ -93,7 +93,18 @@ enum_map!(Timestamping <=> Timestamping {
     Application <=> Application,
     Mixed <=> Mixed,
 });
-enum_name!(MemberState, Outcome, PollMode, Backend, Timestamping);
+enum_map!(TourReportState <=> TourReportState {
+    Reported <=> Reported,
+    Missing <=> Missing,
+});
+enum_name!(
+    MemberState,
+    Outcome,
+    PollMode,
+    Backend,
+    Timestamping,
+    TourReportState
+);
 
 /// Every counter of a set as the protocol carries it.
 pub fn counters_to_proto(set: &impl CounterSet) -> Vec<proto::Counter> {
@@ -438,7 +449,7 @@ impl From<MemberInfo> for proto::MemberInfo {
             name: m.name,
             instance_id: m.instance_id,
             last_seen_unix_ms: m.last_seen_unix_ms,
-            last_tour: m.last_tour.unwrap_or_default(),
+            last_tour: proto::TourReportState::encode(m.last_tour),
         }
     }
 }
@@ -454,10 +465,10 @@ impl From<proto::MemberInfo> for MemberInfo {
             poll: m.poll().domain(),
             cpu: usize::try_from(m.cpu).ok(),
             lifetime: counters_from_proto(&m.lifetime),
+            last_tour: m.last_tour().domain(),
             name: m.name,
             instance_id: m.instance_id,
             last_seen_unix_ms: m.last_seen_unix_ms,
-            last_tour: some_text(m.last_tour),
             control_endpoint: m.control_endpoint,
             peer_endpoint: m.peer_endpoint,
             error: some_text(m.error),

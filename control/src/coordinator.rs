@@ -20,6 +20,7 @@ use crate::assemble::{Seat, assemble_result};
 use crate::domain::{
     ClockEstimate, MemberConfigured, MemberIdentity, MemberInfo, MemberReport, MemberSetup,
     MemberState, Outcome, RingAuth, RingConfigured, RingStatus, RunningProgress, Takeover,
+    TourReportState,
 };
 use crate::echo::{ProbeOptions, Rtts};
 use crate::metrics::CoordinatorMetrics;
@@ -479,7 +480,7 @@ struct State {
     /// Per member by ring index, what the health checks found.
     health: Vec<Health>,
     /// Per member by ring index, how it fared in the last tour.
-    last_member_tours: Vec<String>,
+    last_member_tours: Vec<Option<TourReportState>>,
     /// The monitor tour running now.
     monitor_tour: Option<u64>,
     /// Monitor mode's state, when it is on.
@@ -916,7 +917,7 @@ impl CoordinatorCore {
                 })
                 .collect()
         });
-        state.last_member_tours = vec![String::new(); names.len()];
+        state.last_member_tours = vec![None; names.len()];
         drop(state);
         self.metrics.ring_configured(&names);
     }
@@ -1522,15 +1523,15 @@ impl CoordinatorCore {
             assembled.outcome = Outcome::Cancelled;
         }
         let outcome = assembled.outcome;
-        let member_tours: Vec<String> = assembled
+        let member_tours: Vec<Option<TourReportState>> = assembled
             .members
             .iter()
             .map(|m| {
-                if m.report_missing {
-                    "sent no report (the tour's error says why)".to_string()
+                Some(if m.report_missing {
+                    TourReportState::Missing
                 } else {
-                    "reported".to_string()
-                }
+                    TourReportState::Reported
+                })
             })
             .collect();
         let mut result = proto::TourResult::from(assembled);
@@ -1699,12 +1700,12 @@ impl CoordinatorCore {
         let members = join_all(ring.members.iter().map(|m| {
             let mut client = m.client.clone();
             let health = health.get(m.index).cloned().unwrap_or_default();
-            let last = member_tours.get(m.index).cloned();
+            let last = member_tours.get(m.index).copied().flatten();
             async move {
                 let mut info = m.info.clone();
                 info.last_seen_unix_ms = health.last_seen_unix_ms;
                 info.instance_id = health.instance_id;
-                info.last_tour = last.and_then(some_text);
+                info.last_tour = last;
                 match call(
                     CALL_TIMEOUT,
                     client.info(request(proto::InfoRequest {}, CALL_TIMEOUT)),

@@ -38,6 +38,25 @@ impl MemberState {
     }
 }
 
+/// How a member fared in a tour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TourReportState {
+    /// It sent its report.
+    Reported,
+    /// It sent none: it went away or stopped answering (the tour's error says which).
+    Missing,
+}
+
+impl TourReportState {
+    /// Every view's name of it.
+    pub fn name(self) -> &'static str {
+        match self {
+            TourReportState::Reported => "reported",
+            TourReportState::Missing => "no-report",
+        }
+    }
+}
+
 /// How a tour ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
@@ -353,8 +372,8 @@ pub struct MemberInfo {
     pub instance_id: String,
     /// When a health check last reached it, ms since the Unix epoch (0: not yet).
     pub last_seen_unix_ms: u64,
-    /// How it fared in the last tour: "reported", or why it sent no report.
-    pub last_tour: Option<String>,
+    /// How it fared in the last tour (`None`: no tour since configure).
+    pub last_tour: Option<TourReportState>,
 }
 
 /// A configured ring: its members and the parameters they were given.
