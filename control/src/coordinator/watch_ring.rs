@@ -177,8 +177,8 @@ impl CoordinatorCore {
         }
     }
 
-    /// Starts the member health checks: every `opts.interval` each ring member is asked
-    /// for its identity, with that interval as the deadline. A member that stops
+    /// Starts the member health checks: every `opts.interval` between tours each ring
+    /// member is asked for its identity, with that interval as the deadline. A member that stops
     /// answering is marked down (metrics, status, log); one that answers with a new
     /// instance id restarted and lost its configuration, and the ring is configured again
     /// as it was asked for. Runs until the process ends.
@@ -194,10 +194,15 @@ impl CoordinatorCore {
         });
     }
 
-    /// One round of health checks.
+    /// One round of health checks. None while a tour runs: the tour's own checks watch its
+    /// members then (`Ring::check_forwarders`), and a member the tour stalls answers what
+    /// arrived before our calls, not after.
     async fn check_health(self: &Arc<Self>, deadline: Duration) {
         let (ring, recovering) = {
             let state = self.lock();
+            if matches!(state.busy, Some(Busy::Tour(_))) {
+                return;
+            }
             (state.ring.clone(), state.recovering)
         };
         let Some(ring) = ring else {

@@ -576,7 +576,17 @@ pub(crate) struct Core {
     /// Counters of the sessions and tours before the current counters began (folded in
     /// when a configure or a prepare starts them afresh).
     pub lifetime: MemberCounters,
+    /// The thread's own wake-up: an End put off (`deferred`) wakes the loop again.
+    pub wake: Arc<OwnedFd>,
+    /// An End that came while datagrams waited in the socket: handled after them.
+    pub deferred: Option<Command>,
+    /// How many times in a row the End in `deferred` was put off.
+    pub deferrals: u32,
 }
+
+/// How many loop rounds an End waits at most for the datagrams the socket already holds
+/// (a flood of foreign datagrams cannot hold a tour's end back for longer).
+const MAX_END_DEFERRALS: u32 = 16;
 
 /// What a backend must do when the core changes its session or buffers.
 pub(crate) trait BufferOwner {
@@ -592,17 +602,39 @@ pub(crate) trait BufferOwner {
 
 impl Core {
     /// Handles every queued command; false when the thread must stop.
+    ///
+    /// An End is put off while datagrams wait in the peer socket (a member that stood still
+    /// finds the last messages and the End together): the loop handles them first and
+    /// takes the End up again, at most [`MAX_END_DEFERRALS`] rounds later, so that a tour
+    /// ends with every datagram that had arrived before its end.
     pub fn drain_commands(
         &mut self,
         session: &mut Box<Session>,
         owner: &mut impl BufferOwner,
     ) -> bool {
-        while let Ok(command) = self.commands.try_recv() {
+        loop {
+            let command = match self.deferred.take() {
+                Some(command) => command,
+                None => match self.commands.try_recv() {
+                    Ok(command) => command,
+                    Err(_) => return true,
+                },
+            };
+            if let Command::End(..) = command {
+                if self.deferrals < MAX_END_DEFERRALS
+                    && sys::queued_bytes(self.socket.as_raw_fd()) > 0
+                {
+                    self.deferrals += 1;
+                    self.deferred = Some(command);
+                    sys::wake(&self.wake);
+                    return true;
+                }
+                self.deferrals = 0;
+            }
             if !self.handle_command(command, session, owner) {
                 return false;
             }
         }
-        true
     }
 
     /// Marks every datagram the peer socket sends with the session's DSCP (IPv4 TOS and,
@@ -869,6 +901,9 @@ impl DataPlane {
             faults: options.faults,
             poll: options.poll,
             lifetime: MemberCounters::default(),
+            wake: Arc::clone(&wake),
+            deferred: None,
+            deferrals: 0,
         };
         let thread_wake = Arc::clone(&wake);
         let thread = std::thread::Builder::new()

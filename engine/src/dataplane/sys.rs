@@ -433,6 +433,19 @@ pub fn wake(fd: &OwnedFd) {
     unsafe { libc::write(fd.as_raw_fd(), (&one as *const u64).cast(), 8) };
 }
 
+/// Bytes waiting in a socket's receive queue (`FIONREAD`: for UDP, the next datagram's
+/// length); 0 when none, or when the kernel does not say.
+pub fn queued_bytes(fd: libc::c_int) -> usize {
+    let mut queued: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int into the live `queued`; the fd is a live socket.
+    let rc = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut queued) };
+    if rc == 0 {
+        usize::try_from(queued).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 /// Empties the eventfd's counter.
 pub fn drain_eventfd(fd: libc::c_int) {
     let mut value: u64 = 0;
