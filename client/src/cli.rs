@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use clap::{ArgAction, Args, Parser, Subcommand};
 use stillepost_control::access::ClientAccessArgs;
+use stillepost_control::manual::{CompletionsArgs, ManArgs};
 use stillepost_control::options::{BackendArg, PollArg};
 use stillepost_control::ring::{
     DEFAULT_CONFIGURE_TIMEOUT_S, DEFAULT_COUNT, DEFAULT_MEMBER_TIMEOUT_MS, DEFAULT_MSG_LEN,
@@ -64,6 +65,10 @@ pub enum Command {
     PingSystems(ProbeArgs),
     /// Show the ring's configuration and every member's state.
     Status,
+    /// Print shell completions for stillepost (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print stillepost's man page (roff), or write one page per subcommand with --out-dir.
+    Man(ManArgs),
     /// Run a coordinator and a ring of members inside this process on 127.0.0.1 (free
     /// ports are chosen automatically), run tours and print their results.
     Local(LocalArgs),

@@ -14,7 +14,8 @@ mod tune;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, Parser};
+use stillepost_control::manual;
 
 use crate::app::{Coordinator, Failure};
 use crate::cli::{Cli, Command, ProbeKind};
@@ -25,6 +26,28 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     if let Command::Tune(args) = &cli.command {
         return tune::tune(args, cli.json);
+    }
+    if let Command::Completions(args) = &cli.command {
+        let mut text = Vec::new();
+        manual::completions(Cli::command(), "stillepost", args.shell, &mut text);
+        return out::write(&text);
+    }
+    if let Command::Man(args) = &cli.command {
+        return match &args.out_dir {
+            None => out::write(&manual::man_page(Cli::command())?),
+            Some(dir) => {
+                let written = manual::man_pages(Cli::command(), dir).map_err(|e| {
+                    anyhow::anyhow!("--out-dir {}: cannot write the pages: {e}", dir.display())
+                })?;
+                let names: Vec<String> = written.iter().map(|p| p.display().to_string()).collect();
+                if cli.json {
+                    out::document(serde_json::json!({ "written": names }))
+                } else {
+                    let lines: Vec<String> = names.iter().map(|n| format!("wrote {n}\n")).collect();
+                    out::print(&lines.concat())
+                }
+            }
+        };
     }
     let credentials = cli
         .access
@@ -42,7 +65,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Tours(args) => app::tours(&coord, args, cli.json).await,
         Command::Report(args) => app::report(&coord, args, cli.json).await,
         Command::Pin(args) => app::pin(&coord, args, cli.json).await,
-        Command::Local(_) | Command::Tune(_) => unreachable!("handled above"),
+        Command::Local(_) | Command::Tune(_) | Command::Completions(_) | Command::Man(_) => {
+            unreachable!("handled above")
+        }
     }
 }
 

@@ -15,6 +15,7 @@ pub mod convert;
 pub mod coordinator;
 pub mod domain;
 pub mod echo;
+pub mod manual;
 pub mod member;
 pub mod metrics;
 pub mod options;

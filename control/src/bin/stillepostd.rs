@@ -5,9 +5,10 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
 use anyhow::{Context, Result, anyhow};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use stillepost_control::access::{DaemonAccess, DaemonAccessArgs, DaemonRole};
 use stillepost_control::coordinator::{CoordinatorCore, HealthOptions, MonitorOptions};
+use stillepost_control::manual::{self, CompletionsArgs, ManArgs};
 use stillepost_control::member::MemberCore;
 use stillepost_control::metrics::{Observed, bind_metrics, serve_metrics};
 use stillepost_control::options::{BackendArg, PollArg, available_cores};
@@ -45,6 +46,10 @@ fn resolve_access(
 
 #[derive(Debug, Subcommand)]
 enum Role {
+    /// Print shell completions for stillepostd (bash, zsh, fish, elvish, powershell).
+    Completions(CompletionsArgs),
+    /// Print stillepostd's man page (roff), or write one page per role with --out-dir.
+    Man(ManArgs),
     /// Drive a ring: take `stillepost` client requests, configure members, run tours.
     Coordinator {
         /// Address the client API (gRPC) listens on, host:port.
@@ -247,6 +252,21 @@ async fn run(cli: Cli) -> Result<()> {
         let _ = stop_tx.send(true);
     });
     match cli.role {
+        Role::Completions(args) => {
+            let mut text = Vec::new();
+            manual::completions(Cli::command(), "stillepostd", args.shell, &mut text);
+            write_stdout(&text)?;
+        }
+        Role::Man(args) => match &args.out_dir {
+            None => write_stdout(&manual::man_page(Cli::command())?)?,
+            Some(dir) => {
+                for page in manual::man_pages(Cli::command(), dir).with_context(|| {
+                    format!("--out-dir {}: cannot write the pages", dir.display())
+                })? {
+                    say(format_args!("wrote {}", page.display()));
+                }
+            }
+        },
         Role::Coordinator {
             client_bind,
             data_dir,
@@ -387,6 +407,15 @@ async fn run(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Writes generated text (completions, a man page) to stdout; a reader that closed it
+/// early is not an error.
+fn write_stdout(bytes: &[u8]) -> Result<()> {
+    match std::io::stdout().write_all(bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(e.into()),
+        _ => Ok(()),
+    }
 }
 
 /// Prints a line on stdout (where the daemon says where it listens), ignoring failure: a
