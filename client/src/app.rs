@@ -15,7 +15,9 @@ use stillepost_control::proto::{
     ListToursRequest, Outcome, PinRequest, ProbeRequest, RunTourRequest, StatusReply,
     StatusRequest, TourParams, TourResult, TourSummary, WaitTourRequest,
 };
-use stillepost_control::ring::{MAX_CONFIGURE_TIMEOUT_MS, validate_cluster, validate_params};
+use stillepost_control::ring::{
+    ClusterSource, MAX_CONFIGURE_TIMEOUT_MS, cluster_source, validate_params,
+};
 use stillepost_control::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_no_answer,
     lazy_channel, request, tls_trouble,
@@ -587,7 +589,12 @@ pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
 
 /// Validates `configure` flags into a request.
 pub fn configure_request(args: &ConfigureArgs) -> Result<ConfigureRequest> {
-    let cluster = validate_cluster(&args.cluster_entries()).map_err(|e| invalid(e.to_string()))?;
+    // A source (file:) is read by the coordinator, on its host.
+    let cluster =
+        match cluster_source(&args.cluster_entries()).map_err(|e| invalid(e.to_string()))? {
+            ClusterSource::List(list) => list,
+            ClusterSource::File(path) => vec![format!("file:{path}")],
+        };
     if args.timeout == 0 || args.timeout.saturating_mul(1000) > MAX_CONFIGURE_TIMEOUT_MS {
         return Err(invalid(format!(
             "--timeout must be from 1 to {} s",

@@ -333,12 +333,15 @@ pub struct TourArgs {
 
 #[derive(Debug, Args)]
 pub struct ConfigureArgs {
-    /// Members' control endpoints (their --coord-bind), in ring order, comma-separated.
+    /// Members' control endpoints (their --coord-bind), in ring order, comma-separated; or
+    /// `file:<path>`: a file on the coordinator's host with one endpoint per line (`#`
+    /// starts a comment), read at every configure, the ring in the order of the members'
+    /// names (their --name).
     #[arg(
         long,
         value_delimiter = ',',
         required = true,
-        value_name = "HOST:PORT,..."
+        value_name = "HOST:PORT,...|file:PATH"
     )]
     pub cluster: Vec<String>,
     #[command(flatten)]

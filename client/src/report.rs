@@ -1034,6 +1034,7 @@ fn members_table(out: &mut String, members: &[MemberInfo], now_ms: u64) {
 pub fn configure_json(reply: &ConfigureReply) -> Value {
     json!({
         "params": reply.params.as_ref().map(params_json),
+        "source": (!reply.source.is_empty()).then_some(&reply.source),
         "members": reply.members.iter().map(member_info_json).collect::<Vec<_>>(),
     })
 }
@@ -1047,6 +1048,13 @@ pub fn configure_text(reply: &ConfigureReply) -> String {
             "configured a ring of {}",
             params_text(p, reply.members.len())
         );
+        if !reply.source.is_empty() {
+            let _ = writeln!(
+                out,
+                "members from {}, in the order of their names",
+                reply.source
+            );
+        }
     }
     members_table(&mut out, &reply.members, unix_now_ms());
     out
@@ -1067,6 +1075,7 @@ pub fn status_json(coordinator: &str, reply: &StatusReply) -> Value {
         })),
         "last_tour": (reply.last_tour != 0).then(|| tour_id(reply.last_tour)),
         "monitor": reply.monitor.as_ref().map(monitor_json),
+        "source": (!reply.source.is_empty()).then_some(&reply.source),
         "members": reply.members.iter().map(member_info_json).collect::<Vec<_>>(),
     })
 }
@@ -1092,6 +1101,13 @@ fn status_text_at(coordinator: &str, reply: &StatusReply, now_ms: u64) -> String
             "coordinator {coordinator}: ring of {}",
             params_text(p, reply.members.len())
         );
+        if !reply.source.is_empty() {
+            let _ = writeln!(
+                out,
+                "members from {}, in the order of their names",
+                reply.source
+            );
+        }
     }
     let running = if reply.running_tour != 0 {
         match &reply.progress {
@@ -1801,6 +1817,7 @@ pub(crate) mod tests {
         let reply = StatusReply {
             configured: true,
             params: lossy_tour().params,
+            source: "file:/etc/stillepost/members".into(),
             monitor: Some(stillepost_control::proto::MonitorStatus {
                 interval_ms: 10_000,
                 count: 100,

@@ -492,18 +492,20 @@ impl From<RingConfigured> for proto::ConfigureReply {
         proto::ConfigureReply {
             members: r.members.into_iter().map(Into::into).collect(),
             params: Some(r.params),
+            source: r.source.unwrap_or_default(),
         }
     }
 }
 
 impl From<RingStatus> for proto::StatusReply {
     fn from(s: RingStatus) -> proto::StatusReply {
-        let (params, members) = match s.ring {
+        let (params, members, source) = match s.ring {
             Some(ring) => (
                 Some(ring.params),
                 ring.members.into_iter().map(Into::into).collect(),
+                ring.source.unwrap_or_default(),
             ),
-            None => (None, Vec::new()),
+            None => (None, Vec::new(), String::new()),
         };
         proto::StatusReply {
             configured: params.is_some(),
@@ -517,6 +519,7 @@ impl From<RingStatus> for proto::StatusReply {
                 count: p.count,
                 elapsed_ms: p.elapsed_ms,
             }),
+            source,
             monitor: s.monitor.map(|m| proto::MonitorStatus {
                 interval_ms: m.interval_ms,
                 count: m.count,
@@ -705,6 +708,7 @@ mod tests {
                     count: 10,
                     ..proto::TourParams::default()
                 },
+                source: None,
             }),
             running_tour: Some(5),
             last_tour: None,

@@ -27,7 +27,8 @@ use crate::metrics::CoordinatorMetrics;
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{
-    MAX_CONFIGURE_TIMEOUT_MS, datagram_for_mtu, fragment_size, validate_cluster, validate_params,
+    ClusterError, ClusterSource, MAX_CONFIGURE_TIMEOUT_MS, cluster_from_file, cluster_source,
+    datagram_for_mtu, fragment_size, validate_params,
 };
 use crate::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_no_answer,
@@ -305,6 +306,8 @@ struct Ring {
     members: Vec<RingMember>,
     /// The key echo requests to the members must carry (`None`: a ring without a key).
     echo_key: Option<DatagramKey>,
+    /// Where its members came from (`file:<path>`), when not from a list.
+    source: Option<String>,
 }
 
 impl Ring {
@@ -863,8 +866,26 @@ impl CoordinatorCore {
         auth: RingAuth,
         takeover: Takeover,
     ) -> Result<RingConfigured, CoordError> {
-        let cluster =
-            validate_cluster(cluster).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
+        let wanted_cluster = cluster.to_vec();
+        let invalid = |e: ClusterError| CoordError::InvalidArgument(e.to_string());
+        let (cluster, source) = match cluster_source(cluster).map_err(invalid)? {
+            ClusterSource::List(list) => (list, None),
+            ClusterSource::File(path) => {
+                let read = {
+                    let path = path.clone();
+                    tokio::task::spawn_blocking(move || std::fs::read_to_string(path)).await
+                };
+                let text = read
+                    .map_err(|e| CoordError::Internal(format!("reading a member file: {e}")))?
+                    .map_err(|e| {
+                        CoordError::InvalidArgument(format!(
+                            "--cluster file:{path}: cannot read it on the coordinator's host: {e}"
+                        ))
+                    })?;
+                let list = cluster_from_file(&path, &text).map_err(invalid)?;
+                (list, Some(format!("file:{path}")))
+            }
+        };
         let params =
             params.ok_or_else(|| CoordError::InvalidArgument("params are missing".into()))?;
         validate_params(&params).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
@@ -879,7 +900,7 @@ impl CoordinatorCore {
         {
             let mut state = self.lock();
             state.wanted = Some(Wanted {
-                cluster: cluster.clone(),
+                cluster: wanted_cluster,
                 params,
                 auth,
             });
@@ -887,7 +908,7 @@ impl CoordinatorCore {
         }
         let result = match tokio::time::timeout(
             timeout,
-            self.configure_members(&cluster, params, timeout, (auth, takeover)),
+            self.configure_members(&cluster, params, timeout, (auth, takeover, source)),
         )
         .await
         {
@@ -1047,6 +1068,8 @@ impl CoordinatorCore {
             params,
             members,
             echo_key: DatagramKey::from_slice(&stored.echo_key),
+            // Taken up after a restart: its source is asked for again at the next configure.
+            source: None,
         })
     }
 
@@ -1055,7 +1078,7 @@ impl CoordinatorCore {
         cluster: &[String],
         mut params: TourParams,
         deadline: Duration,
-        (auth, takeover): (RingAuth, Takeover),
+        (auth, takeover, source): (RingAuth, Takeover, Option<String>),
     ) -> Result<RingConfigured, CoordError> {
         // Resolve every entry; the same member under two names is a duplicate too.
         let resolved = join_all(cluster.iter().map(|entry| resolve(entry))).await;
@@ -1116,6 +1139,21 @@ impl CoordinatorCore {
         for info in infos {
             reached.push(info?);
         }
+        // Members from a source form the ring in the order of their names (then
+        // endpoints), so that it does not reshuffle when one joins or leaves.
+        let cluster: Vec<String> = if source.is_some() {
+            let mut order: Vec<usize> = (0..reached.len()).collect();
+            order.sort_by(|&a, &b| {
+                (reached[a].1.name.as_str(), cluster[a].as_str())
+                    .cmp(&(reached[b].1.name.as_str(), cluster[b].as_str()))
+            });
+            let mut slots: Vec<Option<_>> = reached.into_iter().map(Some).collect();
+            reached = order.iter().filter_map(|&i| slots[i].take()).collect();
+            order.iter().map(|&i| cluster[i].clone()).collect()
+        } else {
+            cluster.to_vec()
+        };
+        let cluster = cluster.as_slice();
         check_reachable_peers(cluster, reached.iter().map(|(_, _, peer)| *peer))?;
         if auth == RingAuth::Off
             && let Some((index, (_, _, peer))) = reached
@@ -1253,11 +1291,13 @@ impl CoordinatorCore {
         let reply = RingConfigured {
             members: members.iter().map(|m| m.info.clone()).collect(),
             params,
+            source: source.clone(),
         };
         self.lock().ring = Some(Arc::new(Ring {
             params,
             members,
             echo_key: ring_key.map(|k| k.echo_key()),
+            source,
         }));
         Ok(reply)
     }
@@ -1740,6 +1780,7 @@ impl CoordinatorCore {
             ring: Some(RingConfigured {
                 members,
                 params: ring.params,
+                source: ring.source.clone(),
             }),
             running_tour,
             last_tour,

@@ -383,6 +383,8 @@ pub struct RingConfigured {
     pub members: Vec<MemberInfo>,
     /// The tour parameters, with the datagram size the ring's MTUs call for.
     pub params: TourParams,
+    /// Where the members came from (`file:<path>`), when not from a list.
+    pub source: Option<String>,
 }
 
 /// The coordinator's ring and tours.

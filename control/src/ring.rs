@@ -48,6 +48,35 @@ pub enum ClusterError {
         /// Members listed.
         count: usize,
     },
+    /// A source (`file:`) given together with other entries.
+    #[error(
+        "--cluster '{entry}' is a source of members and must stand alone: give either a source or a list of host:port"
+    )]
+    SourceNotAlone {
+        /// The source entry.
+        entry: String,
+    },
+    /// A `file:` source with no path.
+    #[error("--cluster 'file:' names no file: give file:<path> (one endpoint per line)")]
+    NoFile,
+    /// A member file without a member.
+    #[error(
+        "{path} lists no member: one control endpoint (host:port) per line, # starts a comment"
+    )]
+    FileEmpty {
+        /// The file, as given.
+        path: String,
+    },
+    /// A bad line in a member file.
+    #[error("{path} line {line}: {error}")]
+    FileLine {
+        /// The file, as given.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong with its entry.
+        error: Box<ClusterError>,
+    },
     /// The same member listed twice.
     #[error(
         "--cluster lists '{entry}' twice (entries {first} and {second}); every member may appear once"
@@ -60,6 +89,65 @@ pub enum ClusterError {
         /// 1-based position of the second.
         second: usize,
     },
+}
+
+/// Where a ring's members come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClusterSource {
+    /// A list of control endpoints, in ring order.
+    List(Vec<String>),
+    /// `file:<path>`: a file on the coordinator's host with one endpoint per line, read at
+    /// every configure; the ring is in the order of the members' names.
+    File(String),
+}
+
+/// Which source `entries` (the `--cluster` values) name: `file:<path>` alone, or a list
+/// (checked by [`validate_cluster`]).
+pub fn cluster_source(entries: &[String]) -> Result<ClusterSource, ClusterError> {
+    let source = entries
+        .iter()
+        .map(|e| e.trim())
+        .find(|e| e.starts_with("file:"));
+    match source {
+        None => validate_cluster(entries).map(ClusterSource::List),
+        Some(entry) if entries.len() > 1 => Err(ClusterError::SourceNotAlone {
+            entry: entry.to_string(),
+        }),
+        Some(entry) => match entry.trim_start_matches("file:").trim() {
+            "" => Err(ClusterError::NoFile),
+            path => Ok(ClusterSource::File(path.to_string())),
+        },
+    }
+}
+
+/// The endpoints a member file (`file:<path>`) lists: one per line, blank lines and
+/// everything after `#` ignored, checked as a `--cluster` list is.
+pub fn cluster_from_file(path: &str, text: &str) -> Result<Vec<String>, ClusterError> {
+    let entries: Vec<(usize, String)> = text
+        .lines()
+        .enumerate()
+        .map(|(i, line)| {
+            (
+                i + 1,
+                line.split('#').next().unwrap_or("").trim().to_string(),
+            )
+        })
+        .filter(|(_, entry)| !entry.is_empty())
+        .collect();
+    if entries.is_empty() {
+        return Err(ClusterError::FileEmpty {
+            path: path.to_string(),
+        });
+    }
+    for (line, entry) in &entries {
+        validate_cluster(std::slice::from_ref(entry)).map_err(|error| ClusterError::FileLine {
+            path: path.to_string(),
+            line: *line,
+            error: Box::new(error),
+        })?;
+    }
+    let all: Vec<String> = entries.into_iter().map(|(_, e)| e).collect();
+    validate_cluster(&all)
 }
 
 /// Checks a cluster list's syntax and returns the trimmed entries. Name resolution and
@@ -197,6 +285,42 @@ pub fn validate_params(params: &TourParams) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_member_file_is_a_source_that_stands_alone() {
+        let list = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            cluster_source(&list(&[" file:/etc/members "])),
+            Ok(ClusterSource::File("/etc/members".into()))
+        );
+        assert_eq!(
+            cluster_source(&list(&["a:1", "b:2"])),
+            Ok(ClusterSource::List(list(&["a:1", "b:2"])))
+        );
+        assert!(matches!(
+            cluster_source(&list(&["file:/x", "a:1"])),
+            Err(ClusterError::SourceNotAlone { .. })
+        ));
+        assert_eq!(cluster_source(&list(&["file:"])), Err(ClusterError::NoFile));
+        let text = "# members\n\na:7001   # rack 1\n [::1]:7001\n";
+        assert_eq!(
+            cluster_from_file("m", text),
+            Ok(list(&["a:7001", "[::1]:7001"]))
+        );
+        assert_eq!(
+            cluster_from_file("m", "# none\n"),
+            Err(ClusterError::FileEmpty { path: "m".into() })
+        );
+        let err = cluster_from_file("m", "a:1\nb\n").unwrap_err().to_string();
+        assert!(
+            err.starts_with("m line 2: ") && err.contains("port is missing"),
+            "{err}"
+        );
+        assert!(matches!(
+            cluster_from_file("m", "a:1\na:1\n"),
+            Err(ClusterError::Duplicate { .. })
+        ));
+    }
 
     fn list(s: &[&str]) -> Vec<String> {
         s.iter().map(|x| x.to_string()).collect()
