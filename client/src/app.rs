@@ -937,9 +937,7 @@ pub async fn probe(
 
 /// This host's name, for where probes came from.
 fn local_host() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_owned())
-        .unwrap_or_else(|_| "this host".to_owned())
+    stillepost_control::member::host_name().unwrap_or_else(|| "this host".to_owned())
 }
 
 pub async fn report(

@@ -7,6 +7,16 @@ mod support;
 
 use support::{Cluster, assert_failure, assert_success, json, scratch_dir};
 
+/// The members' names of a configure reply, in ring order.
+fn ring_order(reply: &serde_json::Value) -> Vec<&str> {
+    reply["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect()
+}
+
 #[test]
 fn a_member_file_is_read_at_every_configure_and_the_ring_sorted_by_name() {
     // Named so that name order is not start order: m2 is the first started.
@@ -29,12 +39,7 @@ fn a_member_file_is_read_at_every_configure_and_the_ring_sorted_by_name() {
     assert_success(&out);
     let reply = json(&out);
     assert_eq!(reply["source"], source.as_str());
-    let order: Vec<&str> = reply["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
+    let order = ring_order(&reply);
     assert_eq!(order, ["m0", "m1", "m2"], "{reply}");
     let out = cluster.client(&["configure", "--cluster", &source]);
     assert!(
@@ -51,12 +56,7 @@ fn a_member_file_is_read_at_every_configure_and_the_ring_sorted_by_name() {
     let out = cluster.client(&["configure", "--cluster", &source, "--json"]);
     assert_success(&out);
     let reply = json(&out);
-    let order: Vec<&str> = reply["members"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["name"].as_str().unwrap())
-        .collect();
+    let order = ring_order(&reply);
     assert_eq!(order, ["m1", "m2"], "{reply}");
     let status = json(&cluster.client(&["status", "--json"]));
     assert_eq!(status["source"], source.as_str());

@@ -515,28 +515,21 @@ fn both_daemons_stop_cleanly_on_sigterm_while_monitoring() {
 fn promtool_tests_every_alert_rule() {
     let Some(promtool) = promtool() else { return };
     let rules = deploy().join("stillepost-alerts.yml");
-    let out = Command::new(&promtool)
-        .args(["check", "rules"])
-        .arg(&rules)
-        .output()
-        .expect("promtool");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
     let tests = deploy().join("stillepost-alerts.test.yml");
-    let out = Command::new(&promtool)
-        .args(["test", "rules"])
-        .arg(&tests)
-        .output()
-        .expect("promtool");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    for (command, file) in [("check", &rules), ("test", &tests)] {
+        let out = Command::new(&promtool)
+            .args([command, "rules"])
+            .arg(file)
+            .output()
+            .expect("promtool");
+        assert!(
+            out.status.success(),
+            "promtool {command} rules {}: {}{}",
+            file.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     // A unit test for every alert.
     let rule_text = std::fs::read_to_string(&rules).expect("rules");
     let test_text = std::fs::read_to_string(&tests).expect("tests");

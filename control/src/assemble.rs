@@ -104,15 +104,16 @@ pub fn assemble_result(
         .map_or((0, 0), |o| (o.counters.tour.sent, o.counters.tour.received));
     // A hop whose sender or receiver could not report has no known loss: it is left out
     // rather than guessed.
+    // What left member `from` for the next one: the origin's sends, a forwarder's forwards.
+    let out = |from: usize| {
+        let c = &stats[from].counters.tour;
+        if from == 0 { c.sent } else { c.forwarded }
+    };
     let hop_losses: Vec<HopLoss> = (0..n)
         .filter(|&from| reported[from] && reported[(from + 1) % n])
         .map(|from| {
             let to = (from + 1) % n;
-            let out = if from == 0 {
-                stats[from].counters.tour.sent
-            } else {
-                stats[from].counters.tour.forwarded
-            };
+            let out = out(from);
             // Messages that stalled in `from` (forwarded after more than the member
             // timeout) were lost because of `from`, not on the hop: not counted here.
             let stalled = if from == 0 {
@@ -146,6 +147,8 @@ pub fn assemble_result(
                 latency,
                 ipdv,
                 counters: HopCounters {
+                    sent: if reported[from] { out(from) } else { 0 },
+                    received: receiver.received,
                     lost,
                     duplicates: receiver.duplicates,
                     reordered: receiver.reordered,

@@ -307,7 +307,8 @@ impl From<TourResult> for proto::TourResult {
     }
 }
 
-fn some_text(text: String) -> Option<String> {
+/// `Some(text)` unless it is empty (the protocol's empty string for none).
+pub(crate) fn some_text(text: String) -> Option<String> {
     (!text.is_empty()).then_some(text)
 }
 

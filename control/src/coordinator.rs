@@ -550,11 +550,6 @@ fn monitor_shape(params: &TourParams, count: u32) -> stillepost_engine::tour::To
     }
 }
 
-/// `Some(text)` unless it is empty.
-fn some_text(text: String) -> Option<String> {
-    (!text.is_empty()).then_some(text)
-}
-
 /// Every member's name in the ring: its own (`names`, by index) where that is unique,
 /// else its own and its control endpoint (`cluster`), so that metrics label each apart.
 fn ring_names(names: &[&str], cluster: &[String]) -> Vec<String> {
@@ -614,14 +609,7 @@ fn unix_ms() -> u64 {
 /// A fresh coordinator id: the host's name and 8 random hex digits, so an operator can
 /// tell which coordinator holds a member.
 fn new_id() -> String {
-    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .map(|h| h.trim().to_string())
-        .unwrap_or_default();
-    let host = if host.is_empty() {
-        "coordinator"
-    } else {
-        host.as_str()
-    };
+    let host = crate::member::host_name().unwrap_or_else(|| "coordinator".to_string());
     format!("{host}-{:08x}", rand::random::<u32>())
 }
 
@@ -1577,8 +1565,7 @@ impl CoordinatorCore {
         let mut result = proto::TourResult::from(assembled);
         result.monitor = monitor;
         let result = Arc::new(result);
-        self.metrics
-            .record_tour(&result, outcome.name(), &ring.names());
+        self.metrics.record_tour(&result, outcome, &ring.names());
         // Monitor tours feed the metrics and stay in memory; only a client's go on disk.
         if let Some(store) = self.store.clone().filter(|_| !monitor) {
             let to_save = Arc::clone(&result);
@@ -1617,7 +1604,7 @@ impl CoordinatorCore {
                 m.last_tour = Some(tour_id);
                 m.last_outcome = Some(outcome);
                 m.last_unix_ms = unix_ms();
-                m.last_error = some_text(result.error.clone());
+                m.last_error = crate::convert::some_text(result.error.clone());
             }
         } else {
             state.last_tour = tour_id;

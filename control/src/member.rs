@@ -180,7 +180,7 @@ impl MemberCore {
             psk: None,
             lease: OWNER_LEASE,
             state: Mutex::new(Told::default()),
-            name: host_name(),
+            name: host_name().unwrap_or_else(|| "member".to_string()),
             instance_id: format!("{:016x}", rand::random::<u64>()),
         }
     }
@@ -193,11 +193,6 @@ impl MemberCore {
     /// Its name.
     pub fn name(&self) -> &str {
         &self.name
-    }
-
-    /// Its data plane (metrics read its counters).
-    pub fn dataplane(&self) -> &Arc<DataPlane> {
-        &self.dataplane
     }
 
     /// The same member with another owner lease (tests shorten it).
@@ -746,13 +741,12 @@ fn buffer_warning(
     Some(text)
 }
 
-/// This host's name (the default member name), "member" when it has none.
-pub fn host_name() -> String {
-    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
-    match name.trim() {
-        "" => "member".to_string(),
-        name => name.to_string(),
-    }
+/// This host's name (`None` when it has none): the default member name, part of a
+/// coordinator's id, and where a client's probes came from.
+pub fn host_name() -> Option<String> {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").ok()?;
+    let name = name.trim();
+    (!name.is_empty()).then(|| name.to_string())
 }
 
 /// This host's boot id: members that report the same one run on the same machine (network

@@ -22,12 +22,13 @@ use hdrhistogram::Histogram;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-
 use prometheus_client::metrics::gauge::{ConstGauge, Gauge};
 use prometheus_client::metrics::info::Info;
 use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::{Registry, Unit};
 use stillepost_engine::counters::{CounterSet, HopCounters, MemberCounters, SocketCounters};
+
+use crate::domain::Outcome;
 use tokio::net::TcpListener;
 
 use crate::proto;
@@ -37,11 +38,10 @@ type Labels = Vec<(&'static str, String)>;
 
 /// Upper bounds of the latency histograms' buckets, seconds: 1 µs doubling to 8.39 s (24
 /// buckets and +Inf), so links of a few microseconds are not all in the first bucket.
-pub fn latency_buckets() -> Vec<f64> {
-    (0..24).map(|k| 1e-6 * f64::from(1u32 << k)).collect()
-}
+static LATENCY_BUCKETS: std::sync::LazyLock<Vec<f64>> =
+    std::sync::LazyLock::new(|| (0..24).map(|k| 1e-6 * f64::from(1u32 << k)).collect());
 
-/// A histogram of latencies in seconds with the buckets of [`latency_buckets`], fed a
+/// A histogram of latencies in seconds with the buckets of [`LATENCY_BUCKETS`], fed a
 /// whole HDR histogram (ns) at a time.
 #[derive(Debug, Clone)]
 pub struct LatencyHistogram {
@@ -50,23 +50,17 @@ pub struct LatencyHistogram {
 
 #[derive(Debug)]
 struct Buckets {
-    bounds: Vec<f64>,
     /// Observations per bucket (not cumulative), the last one +Inf.
     counts: Vec<u64>,
     sum: f64,
-    count: u64,
 }
 
 impl Default for LatencyHistogram {
     fn default() -> Self {
-        let bounds = latency_buckets();
-        let counts = vec![0; bounds.len() + 1];
         LatencyHistogram {
             inner: Arc::new(Mutex::new(Buckets {
-                bounds,
-                counts,
+                counts: vec![0; LATENCY_BUCKETS.len() + 1],
                 sum: 0.0,
-                count: 0,
             })),
         }
     }
@@ -84,10 +78,9 @@ impl LatencyHistogram {
             let ns = h.median_equivalent(v.value_iterated_to());
             let seconds = ns as f64 / 1e9;
             let n = v.count_at_value();
-            let i = b.bounds.partition_point(|&bound| bound < seconds);
+            let i = LATENCY_BUCKETS.partition_point(|&bound| bound < seconds);
             b.counts[i] += n;
             b.sum += seconds * n as f64;
-            b.count += n;
         }
     }
 }
@@ -100,14 +93,14 @@ impl EncodeMetric for LatencyHistogram {
     fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
         let b = self.lock();
         // Per bucket, not cumulative: the encoder adds them up; f64::MAX is its +Inf.
-        let buckets: Vec<(f64, u64)> = b
-            .bounds
+        let buckets: Vec<(f64, u64)> = LATENCY_BUCKETS
             .iter()
             .copied()
             .chain([f64::MAX])
             .zip(b.counts.iter().copied())
             .collect();
-        encoder.encode_histogram::<NoLabelSet>(b.sum, b.count, &buckets, None)
+        let count = b.counts.iter().sum();
+        encoder.encode_histogram::<NoLabelSet>(b.sum, count, &buckets, None)
     }
 
     fn metric_type(&self) -> MetricType {
@@ -131,11 +124,6 @@ struct Known {
     member_series: HashMap<String, BTreeSet<Labels>>,
 }
 
-/// How a hop's sent and received counts are worded (the lost, duplicates, reordered and
-/// negative counters are [`HopCounters`]' own).
-const HOP_SENT: &str = "Messages that left member `from` for member `to` (the origin's sends on the first hop, `from`'s forwards on the others).";
-const HOP_RECEIVED: &str = "Distinct messages member `to` received from member `from`.";
-
 /// The coordinator's metrics.
 #[derive(Debug)]
 pub struct CoordinatorMetrics {
@@ -143,8 +131,8 @@ pub struct CoordinatorMetrics {
     hop_latency: Family<Labels, LatencyHistogram>,
     tour_latency: LatencyHistogram,
     residence: Family<Labels, LatencyHistogram>,
-    /// Per hop: sent, received, then every [`HopCounters`] counter, by name.
-    hop_counters: Vec<(&'static str, Family<Labels, Counter>)>,
+    /// Per hop, every [`HopCounters`] counter, in definition order.
+    hop_counters: Vec<Family<Labels, Counter>>,
     clock_offset: Family<Labels, SecondsGauge>,
     clock_bound: Family<Labels, SecondsGauge>,
     member_up: Family<Labels, Gauge>,
@@ -193,17 +181,14 @@ impl CoordinatorMetrics {
             residence.clone(),
         );
         let mut hop_counters = Vec::new();
-        let hop_defs = [("sent", HOP_SENT), ("received", HOP_RECEIVED)]
-            .into_iter()
-            .chain(HopCounters::DEFS.iter().map(|d| (d.name, d.help)));
-        for (name, help) in hop_defs {
+        for def in HopCounters::DEFS {
             let family = Family::<Labels, Counter>::default();
             registry.register(
-                format!("hop_messages_{name}"),
-                help.trim_end_matches('.'),
+                format!("hop_messages_{}", def.name),
+                def.help.trim_end_matches('.'),
                 family.clone(),
             );
-            hop_counters.push((name, family));
+            hop_counters.push(family);
         }
         let clock_offset = Family::<Labels, SecondsGauge>::default();
         registry.register_with_unit(
@@ -336,7 +321,7 @@ impl CoordinatorMetrics {
             self.hop_latency.remove(&labels);
             self.clock_offset.remove(&labels);
             self.clock_bound.remove(&labels);
-            for (_, family) in &self.hop_counters {
+            for family in &self.hop_counters {
                 family.remove(&labels);
             }
         }
@@ -352,13 +337,13 @@ impl CoordinatorMetrics {
     /// A tour could not start (a member did not prepare, the origin did not start).
     pub fn tour_not_started(&self, now_unix_s: f64) {
         self.tours
-            .get_or_create(&vec![("outcome", "failed".to_string())])
+            .get_or_create(&outcome_labels(Outcome::Failed))
             .inc();
         self.last_tour.set(now_unix_s);
     }
 
     /// Adds a finished tour's result, its members named by `names` (by ring index).
-    pub fn record_tour(&self, result: &proto::TourResult, outcome: &str, names: &MemberNames) {
+    pub fn record_tour(&self, result: &proto::TourResult, outcome: Outcome, names: &MemberNames) {
         let _recording = self.recording.write().unwrap_or_else(|p| p.into_inner());
         let name = |index: u32| {
             names
@@ -409,35 +394,19 @@ impl CoordinatorMetrics {
             }
         }
         drop(known);
-        let n = result.members.len();
         for hop in &result.hops {
             let labels = hop_labels(&name(hop.from), &name(hop.to));
             if let Ok(h) = stillepost_engine::histogram::decode(&hop.latency) {
                 self.hop_latency.get_or_create(&labels).add(&h);
             }
-            let from = counters.get(hop.from as usize).and_then(Option::as_ref);
-            let to = counters.get(hop.to as usize).and_then(Option::as_ref);
-            if n > 0 && (from.is_none() || to.is_none()) {
+            let reported = |index: u32| counters.get(index as usize).is_some_and(Option::is_some);
+            if !reported(hop.from) || !reported(hop.to) {
                 // A member without a report: its side of the hop is unknown, not zero.
                 continue;
             }
-            let mut values: HashMap<&str, u64> = HashMap::new();
-            if let (Some(from), Some(to)) = (from, to) {
-                let sent = if hop.from == 0 {
-                    from.tour.sent
-                } else {
-                    from.tour.forwarded
-                };
-                values.insert("sent", sent);
-                values.insert("received", to.tour.received);
-            }
-            for counter in &hop.counters {
-                values.insert(counter.name.as_str(), counter.value);
-            }
-            for (name, family) in &self.hop_counters {
-                family
-                    .get_or_create(&labels)
-                    .inc_by(values.get(name).copied().unwrap_or(0));
+            let values: HopCounters = crate::convert::counters_from_proto(&hop.counters);
+            for (family, (_, value)) in self.hop_counters.iter().zip(values.counters()) {
+                family.get_or_create(&labels).inc_by(value);
             }
             self.clock_offset
                 .get_or_create(&labels)
@@ -446,11 +415,12 @@ impl CoordinatorMetrics {
                 .get_or_create(&labels)
                 .set(hop.error_bound_ns as f64 / 1e9);
         }
-        // Counted last: a scrape that sees the tour counted sees its samples too.
-        self.tours
-            .get_or_create(&vec![("outcome", outcome.to_string())])
-            .inc();
+        self.tours.get_or_create(&outcome_labels(outcome)).inc();
     }
+}
+
+fn outcome_labels(outcome: Outcome) -> Labels {
+    vec![("outcome", outcome.name().to_string())]
 }
 
 fn member_labels(member: &str) -> Labels {
@@ -671,7 +641,7 @@ mod tests {
 
     #[test]
     fn buckets_double_from_a_microsecond_to_about_eight_seconds() {
-        let b = latency_buckets();
+        let b = &*LATENCY_BUCKETS;
         assert_eq!(b.len(), 24);
         assert!((b[0] - 1e-6).abs() < 1e-12);
         assert!((b[23] - 8.388608).abs() < 1e-9);
@@ -686,7 +656,7 @@ mod tests {
         let m = LatencyHistogram::default();
         m.add(&h);
         let b = m.lock();
-        assert_eq!(b.count, 5);
+        assert_eq!(b.counts.iter().sum::<u64>(), 5);
         assert_eq!(b.counts[1], 3);
         assert_eq!(b.counts[12], 2, "{:?}", b.counts);
         assert!((b.sum - (3.0 * 1.5e-6 + 2.0 * 3e-3)).abs() < 1e-5);

@@ -251,6 +251,11 @@ counter_set! {
     /// One hop's counters (member `from` → member `to`), as the coordinator assembles them.
     #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
     pub struct HopCounters {
+        /// Messages that left `from` for `to`: the origin's sends on the first hop, `from`'s
+        /// forwards on the others.
+        sent: Messages,
+        /// Distinct messages `to` received.
+        received: Messages,
         /// Messages that left `from` and never arrived at `to`.
         lost: Messages,
         /// Messages `to` received again after their first arrival.
@@ -453,7 +458,17 @@ mod tests {
             "Messages this member sent as the origin."
         );
         let hop: Vec<&str> = HopCounters::DEFS.iter().map(|d| d.name).collect();
-        assert_eq!(hop, ["lost", "duplicates", "reordered", "negative"]);
+        assert_eq!(
+            hop,
+            [
+                "sent",
+                "received",
+                "lost",
+                "duplicates",
+                "reordered",
+                "negative"
+            ]
+        );
     }
 
     #[test]

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use futures::future::join_all;
 
-use super::{
-    Busy, CoordError, CoordinatorCore, Health, TourKind, TourState, Wanted, some_text, unix_ms,
-};
+use super::{Busy, CoordError, CoordinatorCore, Health, TourKind, TourState, Wanted, unix_ms};
 use crate::domain::{MemberIdentity, MonitorStatus, Outcome, Takeover};
-use crate::metrics::{CoordinatorMetrics, Observed};
+use crate::metrics::Observed;
 use crate::proto;
 use crate::rpc::{call, describe, request};
 
@@ -49,22 +47,13 @@ impl Drop for Waiting<'_> {
 }
 
 impl CoordinatorCore {
-    /// This coordinator's metrics.
-    pub fn metrics(&self) -> &Arc<CoordinatorMetrics> {
-        &self.metrics
-    }
-
     /// Waits for the monitor tour running now, if one is, up to its member timeout and the
     /// grace after it; monitoring starts no new tour until the returned guard is dropped.
     pub(super) async fn wait_for_monitor_tour(&self) -> Result<Waiting<'_>, CoordError> {
-        let waiting = {
+        let (waiting, found) = {
             let mut state = self.lock();
             state.run_waiting += 1;
-            Waiting(self)
-        };
-        let found = {
-            let state = self.lock();
-            match (state.busy, state.monitor_tour) {
+            let found = match (state.busy, state.monitor_tour) {
                 (Some(Busy::Tour(id)), Some(monitor)) if id == monitor => {
                     let patience = state.ring.as_ref().map_or(Duration::ZERO, |r| {
                         Duration::from_millis(r.params.member_timeout_ms)
@@ -75,7 +64,8 @@ impl CoordinatorCore {
                         .map(|r| (id, r.progress.clone(), patience))
                 }
                 _ => None,
-            }
+            };
+            (Waiting(self), found)
         };
         let Some((id, mut rx, patience)) = found else {
             return Ok(waiting);
@@ -139,21 +129,17 @@ impl CoordinatorCore {
             Ok(id) => {
                 // The tour task records it; wait for it so tours do not overlap intervals.
                 let _ = self.wait_tour(id, Duration::from_secs(24 * 3600)).await;
-                let state = self.lock();
-                if let Some(m) = &state.monitor
-                    && m.last_outcome != Some(Outcome::Complete)
-                {
-                    tracing::warn!(
-                        "monitor tour {id:016x}: {}{}",
-                        m.last_outcome.map_or("", Outcome::name),
-                        m.last_error
-                            .as_deref()
-                            .map_or_else(String::new, |e| format!(": {e}"))
-                    );
-                }
-                let mut state = state;
-                if let Some(m) = &mut state.monitor {
+                if let Some(m) = &mut self.lock().monitor {
                     m.tours += 1;
+                    if m.last_outcome != Some(Outcome::Complete) {
+                        tracing::warn!(
+                            "monitor tour {id:016x}: {}{}",
+                            m.last_outcome.map_or("", Outcome::name),
+                            m.last_error
+                                .as_deref()
+                                .map_or_else(String::new, |e| format!(": {e}"))
+                        );
+                    }
                 }
             }
             // Taken by a client in between: not a failure of the ring.
@@ -324,7 +310,6 @@ impl CoordinatorCore {
                     .health
                     .get(m.index)
                     .and_then(|h| h.error.clone())
-                    .and_then(some_text)
                     .unwrap_or_default();
                 format!(
                     "member {} ({}, {}) is down: {why}",
