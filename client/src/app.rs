@@ -593,7 +593,7 @@ pub fn configure_request(args: &ConfigureArgs) -> Result<ConfigureRequest> {
     let cluster =
         match cluster_source(&args.cluster_entries()).map_err(|e| invalid(e.to_string()))? {
             ClusterSource::List(list) => list,
-            ClusterSource::File(path) => vec![format!("file:{path}")],
+            source => vec![source.entry()],
         };
     if args.timeout == 0 || args.timeout.saturating_mul(1000) > MAX_CONFIGURE_TIMEOUT_MS {
         return Err(invalid(format!(

@@ -334,14 +334,22 @@ pub struct TourArgs {
 #[derive(Debug, Args)]
 pub struct ConfigureArgs {
     /// Members' control endpoints (their --coord-bind), in ring order, comma-separated; or
-    /// `file:<path>`: a file on the coordinator's host with one endpoint per line (`#`
-    /// starts a comment), read at every configure, the ring in the order of the members'
-    /// names (their --name).
+    /// a source the coordinator asks at every configure (and, in monitor mode, every
+    /// --resolve-interval), the ring then in the order of the members' names (--name).
+    ///
+    /// file:PATH: a file on the coordinator's host, one endpoint per line, # comments.
+    ///
+    /// dns:NAME:PORT: every address of NAME's A/AAAA records, at PORT (a Kubernetes headless
+    /// Service of the member DaemonSet). dns:NAME: NAME's SRV records (e.g.
+    /// _control._tcp.members.ns.svc.cluster.local).
+    ///
+    /// discover[:GROUP:PORT]: members heard on a multicast group in the last 3 s
+    /// (`stillepostd member --announce`; default group 239.255.83.80:7090; LANs only).
     #[arg(
         long,
         value_delimiter = ',',
         required = true,
-        value_name = "HOST:PORT,...|file:PATH"
+        value_name = "HOST:PORT,...|SOURCE"
     )]
     pub cluster: Vec<String>,
     #[command(flatten)]

@@ -1,11 +1,18 @@
-//! Members found without typing their addresses: `configure --cluster file:<path>`, a file
-//! on the coordinator's host read at every configure, the ring in the order of the
-//! members' names.
+//! Members found without typing their addresses: `configure --cluster file:<path>` (a file
+//! on the coordinator's host) and `dns:<name>[:<port>]` (A/AAAA or SRV records, from a DNS
+//! server this test runs on 127.0.0.1), asked at every configure, the ring in the order of
+//! the members' names; in monitor mode the coordinator follows the source by itself.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
 
+#[path = "support/dns.rs"]
+mod dns;
 mod support;
 
-use support::{Cluster, assert_failure, assert_success, json, scratch_dir};
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use dns::DnsServer;
+use support::{Cluster, Daemon, assert_failure, assert_success, json, scratch_dir};
 
 /// The members' names of a configure reply, in ring order.
 fn ring_order(reply: &serde_json::Value) -> Vec<&str> {
@@ -81,5 +88,199 @@ fn a_member_file_is_read_at_every_configure_and_the_ring_sorted_by_name() {
         &format!("{source},127.0.0.1:7001"),
     ]);
     assert_failure(&out, 2, &["must stand alone"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// `stillepost --coordinator <addr> <args>`.
+fn client(coordinator: &str, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["--coordinator", coordinator];
+    all.extend_from_slice(args);
+    support::stillepost(&all)
+}
+
+#[test]
+fn srv_records_name_the_members_and_a_removed_record_leaves_the_ring() {
+    let server = DnsServer::start("ring.test.");
+    let dns_server = server.addr.to_string();
+    let names = ["m2", "m0", "m1"];
+    let cluster = Cluster::start_custom(3, &["--dns-server", &dns_server], |i| {
+        vec!["--name".into(), names[i].into()]
+    });
+    let port = |i: usize| -> u16 {
+        cluster.controls[i]
+            .rsplit_once(':')
+            .unwrap()
+            .1
+            .parse()
+            .unwrap()
+    };
+    let service = "_control._tcp.ring.test.";
+    for (i, name) in names.iter().enumerate() {
+        let host = format!("{name}.ring.test.");
+        server.add_a(&host, Ipv4Addr::LOCALHOST);
+        server.add_srv(service, &host, port(i));
+    }
+    let source = "dns:_control._tcp.ring.test";
+    let out = cluster.client(&["configure", "--cluster", source, "--json"]);
+    assert_success(&out);
+    let reply = json(&out);
+    assert_eq!(reply["source"], source);
+    assert_eq!(ring_order(&reply), ["m0", "m1", "m2"], "{reply}");
+    assert_eq!(cluster.tour()["outcome"], "complete");
+
+    // m0's record removed: the next configure has the other two.
+    server.remove_srv(service, "m0.ring.test.", port(1));
+    let out = cluster.client(&["configure", "--cluster", source, "--json"]);
+    assert_success(&out);
+    assert_eq!(ring_order(&json(&out)), ["m1", "m2"]);
+    assert_eq!(cluster.tour()["outcome"], "complete");
+
+    // A name without records is named, with what to do.
+    let out = cluster.client(&["configure", "--cluster", "dns:nobody.ring.test:7001"]);
+    assert_failure(&out, 2, &["dns:nobody.ring.test:7001", "nobody.ring.test"]);
+    let out = cluster.client(&["configure", "--cluster", "dns:nobody.ring.test"]);
+    assert_failure(&out, 2, &["(SRV)", "dns:nobody.ring.test:<port>"]);
+}
+
+/// A port free on all of `ips` (the members of a name's A records share one port).
+fn common_port(ips: &[Ipv4Addr]) -> u16 {
+    for _ in 0..50 {
+        let first = std::net::TcpListener::bind((ips[0], 0)).unwrap();
+        let port = first.local_addr().unwrap().port();
+        let rest: Vec<_> = ips[1..]
+            .iter()
+            .map(|ip| std::net::TcpListener::bind((*ip, port)))
+            .collect();
+        if rest.iter().all(Result::is_ok) {
+            return port;
+        }
+    }
+    panic!("no port free on all of {ips:?}");
+}
+
+#[test]
+fn a_records_at_a_given_port_name_the_members() {
+    let server = DnsServer::start("ring.test.");
+    let data_dir = scratch_dir("dns-a");
+    let coordinator = Daemon::start(&[
+        "coordinator",
+        "--client-bind",
+        "127.0.0.1:0",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--dns-server",
+        &server.addr.to_string(),
+    ]);
+    let addr = coordinator.addr_after("listening for clients on ");
+    let ips: Vec<Ipv4Addr> = (11..14).map(|d| Ipv4Addr::new(127, 0, 0, d)).collect();
+    let port = common_port(&ips);
+    let names = ["c", "a", "b"];
+    let _members: Vec<Daemon> = ips
+        .iter()
+        .zip(names)
+        .map(|(ip, name)| {
+            Daemon::start(&[
+                "member",
+                "--coord-bind",
+                &format!("{ip}:{port}"),
+                "--peer-bind",
+                &format!("{ip}:0"),
+                "--name",
+                name,
+            ])
+        })
+        .collect();
+    for ip in &ips {
+        server.add_a("members.ring.test.", *ip);
+    }
+    let source = format!("dns:members.ring.test:{port}");
+    let out = client(&addr, &["configure", "--cluster", &source, "--json"]);
+    assert_success(&out);
+    let reply = json(&out);
+    assert_eq!(ring_order(&reply), ["a", "b", "c"], "{reply}");
+    let out = client(&addr, &["configure", "--cluster", &source]);
+    assert!(
+        support::stdout(&out).contains(&format!(
+            "members from {source}, in the order of their names"
+        )),
+        "{}",
+        support::stdout(&out)
+    );
+
+    // "a" (127.0.0.12) gone from the name: two members.
+    server.remove_a("members.ring.test.", ips[1]);
+    let out = client(&addr, &["configure", "--cluster", &source, "--json"]);
+    assert_success(&out);
+    assert_eq!(ring_order(&json(&out)), ["b", "c"]);
+    let out = client(&addr, &["run", "--json"]);
+    assert_success(&out);
+    assert_eq!(json(&out)["outcome"], "complete");
+    let _ = std::fs::remove_dir_all(&data_dir);
+}
+
+/// The number of members `status` shows, polled until it is `want` or `limit` passed.
+fn wait_for_members(cluster: &Cluster, want: usize, limit: Duration) -> usize {
+    let start = Instant::now();
+    loop {
+        let status = json(&cluster.client(&["status", "--json"]));
+        let n = status["members"].as_array().map_or(0, Vec::len);
+        if n == want || start.elapsed() > limit {
+            return n;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn in_monitor_mode_the_ring_follows_its_source() {
+    let cluster = Cluster::start_split(
+        3,
+        &["--monitor-interval", "1s", "--resolve-interval", "1s"],
+        &[],
+    );
+    let dir = scratch_dir("follow");
+    let file = dir.join("members");
+    let write = |members: &[usize]| {
+        let text: String = members
+            .iter()
+            .map(|&i| format!("{}\n", cluster.controls[i]))
+            .collect();
+        std::fs::write(&file, text).unwrap();
+    };
+    write(&[0, 1]);
+    let source = format!("file:{}", file.display());
+    assert_success(&cluster.client(&["configure", "--cluster", &source, "--msgcount", "100"]));
+
+    // A member added to the file joins within a few resolve intervals (monitor tours and
+    // the machine's noise in between), and one removed leaves.
+    write(&[0, 1, 2]);
+    assert_eq!(wait_for_members(&cluster, 3, Duration::from_secs(15)), 3);
+    let log = cluster.coordinator.log();
+    assert!(
+        log.contains(&format!(
+            "the members of {source} changed: joined {}; left none",
+            cluster.controls[2]
+        )),
+        "{log}"
+    );
+    write(&[1, 2]);
+    assert_eq!(wait_for_members(&cluster, 2, Duration::from_secs(15)), 2);
+    let log = cluster.coordinator.log();
+    assert!(
+        log.contains(&format!("joined none; left {}", cluster.controls[0])),
+        "{log}"
+    );
+    // Monitor tours go on around the new ring.
+    let monitor = || json(&cluster.client(&["status", "--json"]))["monitor"].clone();
+    let before = monitor()["tours"].as_u64().unwrap_or(0);
+    let start = Instant::now();
+    loop {
+        let status = monitor();
+        if status["tours"].as_u64().unwrap_or(0) > before && status["last_outcome"] == "complete" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{status:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     std::fs::remove_dir_all(&dir).unwrap();
 }

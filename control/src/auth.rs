@@ -98,6 +98,11 @@ impl Token {
         Token(text.into())
     }
 
+    /// The secret itself, for keys derived from it (never printed).
+    pub(crate) fn secret(&self) -> &str {
+        &self.0
+    }
+
     /// The `authorization` metadata value that carries this token.
     pub fn bearer(&self) -> String {
         format!("{BEARER}{}", self.0)

@@ -27,8 +27,8 @@ use crate::metrics::CoordinatorMetrics;
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{
-    ClusterError, ClusterSource, MAX_CONFIGURE_TIMEOUT_MS, cluster_from_file, cluster_source,
-    datagram_for_mtu, fragment_size, validate_params,
+    ClusterError, MAX_CONFIGURE_TIMEOUT_MS, cluster_source, datagram_for_mtu, fragment_size,
+    validate_params,
 };
 use crate::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_no_answer,
@@ -36,6 +36,7 @@ use crate::rpc::{
 };
 use crate::store::{ResultStore, Retention, StoreError};
 
+mod sources;
 mod watch_ring;
 pub use watch_ring::{HealthOptions, MonitorOptions};
 
@@ -627,6 +628,10 @@ pub struct CoordinatorCore {
     retention: Retention,
     /// Its Prometheus metrics.
     metrics: Arc<CoordinatorMetrics>,
+    /// The DNS server `dns:` sources are resolved with (None: the system's).
+    dns_server: Option<SocketAddr>,
+    /// The multicast groups it listens on for `discover` sources, each from its first use.
+    listeners: Mutex<HashMap<SocketAddr, Arc<crate::announce::Listener>>>,
 }
 
 /// Clears the busy mark when a configuration or tour set-up ends early.
@@ -718,8 +723,19 @@ impl CoordinatorCore {
             id,
             retention: Retention::default(),
             metrics: Arc::default(),
+            dns_server: None,
+            listeners: Mutex::default(),
         };
         Ok(core)
+    }
+
+    /// The same coordinator, resolving `dns:` sources with this server (IP and port)
+    /// rather than the system's resolver configuration.
+    pub fn with_dns_server(self, server: Option<SocketAddr>) -> CoordinatorCore {
+        CoordinatorCore {
+            dns_server: server,
+            ..self
+        }
     }
 
     /// The same coordinator, reaching its members with `credentials` (the ring shares one
@@ -856,24 +872,9 @@ impl CoordinatorCore {
     ) -> Result<RingConfigured, CoordError> {
         let wanted_cluster = cluster.to_vec();
         let invalid = |e: ClusterError| CoordError::InvalidArgument(e.to_string());
-        let (cluster, source) = match cluster_source(cluster).map_err(invalid)? {
-            ClusterSource::List(list) => (list, None),
-            ClusterSource::File(path) => {
-                let read = {
-                    let path = path.clone();
-                    tokio::task::spawn_blocking(move || std::fs::read_to_string(path)).await
-                };
-                let text = read
-                    .map_err(|e| CoordError::Internal(format!("reading a member file: {e}")))?
-                    .map_err(|e| {
-                        CoordError::InvalidArgument(format!(
-                            "--cluster file:{path}: cannot read it on the coordinator's host: {e}"
-                        ))
-                    })?;
-                let list = cluster_from_file(&path, &text).map_err(invalid)?;
-                (list, Some(format!("file:{path}")))
-            }
-        };
+        let (cluster, source) = self
+            .members_of(cluster_source(cluster).map_err(invalid)?)
+            .await?;
         let params =
             params.ok_or_else(|| CoordError::InvalidArgument("params are missing".into()))?;
         validate_params(&params).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;

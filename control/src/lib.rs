@@ -9,6 +9,7 @@ pub mod proto {
 }
 
 pub mod access;
+pub mod announce;
 pub mod assemble;
 pub mod auth;
 pub mod convert;

@@ -2,6 +2,8 @@
 //! the cluster list and of tour parameters, and conversion to the engine's types.
 #![forbid(unsafe_code)]
 
+use std::net::SocketAddr;
+
 use stillepost_engine::tour::{ConfigError, TourConfig};
 
 use crate::proto::TourParams;
@@ -59,6 +61,19 @@ pub enum ClusterError {
     /// A `file:` source with no path.
     #[error("--cluster 'file:' names no file: give file:<path> (one endpoint per line)")]
     NoFile,
+    /// A `dns:` source with no name.
+    #[error(
+        "--cluster 'dns:' names no DNS name: give dns:<name>:<port> (A/AAAA records) or dns:<name> (SRV records)"
+    )]
+    NoDnsName,
+    /// A `dns:` or `discover:` source whose port or group is wrong.
+    #[error("--cluster '{entry}': {reason}")]
+    BadSource {
+        /// The source entry.
+        entry: String,
+        /// What is wrong.
+        reason: String,
+    },
     /// A member file without a member.
     #[error(
         "{path} lists no member: one control endpoint (host:port) per line, # starts a comment"
@@ -91,6 +106,11 @@ pub enum ClusterError {
     },
 }
 
+/// The multicast group and port members announce themselves on and a coordinator
+/// listens to when `--announce`/`discover` name none: an administratively scoped IPv4
+/// group (RFC 2365), so routers at the organisation's edge do not carry it.
+pub const DEFAULT_ANNOUNCE_GROUP: &str = "239.255.83.80:7090";
+
 /// Where a ring's members come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ClusterSource {
@@ -99,25 +119,113 @@ pub enum ClusterSource {
     /// `file:<path>`: a file on the coordinator's host with one endpoint per line, read at
     /// every configure; the ring is in the order of the members' names.
     File(String),
+    /// `dns:<name>[:<port>]`: with a port, every address the name resolves to (A/AAAA),
+    /// each a member at that port; without, the name's SRV records (a member per record,
+    /// at the record's port). Resolved by the coordinator at every configure.
+    Dns {
+        /// The name to resolve.
+        name: String,
+        /// The members' control port, when the name has A/AAAA records rather than SRV.
+        port: Option<u16>,
+    },
+    /// `discover[:<group:port>]`: the members heard announcing themselves on this UDP
+    /// multicast group in the last few seconds (`stillepostd member --announce`).
+    Discover(SocketAddr),
 }
 
-/// Which source `entries` (the `--cluster` values) name: `file:<path>` alone, or a list
-/// (checked by [`validate_cluster`]).
+impl ClusterSource {
+    /// The `--cluster` value that names this source (a list: its entries joined by commas).
+    pub fn entry(&self) -> String {
+        match self {
+            ClusterSource::List(list) => list.join(","),
+            ClusterSource::File(path) => format!("file:{path}"),
+            ClusterSource::Dns { name, port: None } => format!("dns:{name}"),
+            ClusterSource::Dns {
+                name,
+                port: Some(port),
+            } => format!("dns:{name}:{port}"),
+            ClusterSource::Discover(group) => format!("discover:{group}"),
+        }
+    }
+}
+
+/// Which source `entries` (the `--cluster` values) name: a source (`file:`, `dns:`,
+/// `discover`) alone, or a list (checked by [`validate_cluster`]).
 pub fn cluster_source(entries: &[String]) -> Result<ClusterSource, ClusterError> {
-    let source = entries
-        .iter()
-        .map(|e| e.trim())
-        .find(|e| e.starts_with("file:"));
-    match source {
-        None => validate_cluster(entries).map(ClusterSource::List),
-        Some(entry) if entries.len() > 1 => Err(ClusterError::SourceNotAlone {
+    let is_source = |e: &str| {
+        e.starts_with("file:")
+            || e.starts_with("dns:")
+            || e == "discover"
+            || e.starts_with("discover:")
+    };
+    let source = entries.iter().map(|e| e.trim()).find(|e| is_source(e));
+    let Some(entry) = source else {
+        return validate_cluster(entries).map(ClusterSource::List);
+    };
+    if entries.len() > 1 {
+        return Err(ClusterError::SourceNotAlone {
             entry: entry.to_string(),
-        }),
-        Some(entry) => match entry.trim_start_matches("file:").trim() {
+        });
+    }
+    let bad = |reason: String| ClusterError::BadSource {
+        entry: entry.to_string(),
+        reason,
+    };
+    if let Some(path) = entry.strip_prefix("file:") {
+        return match path.trim() {
             "" => Err(ClusterError::NoFile),
             path => Ok(ClusterSource::File(path.to_string())),
-        },
+        };
     }
+    if let Some(rest) = entry.strip_prefix("dns:") {
+        let (name, port) = match rest.rsplit_once(':') {
+            None => (rest, None),
+            Some((name, port)) => match port.parse::<u16>() {
+                Ok(0) | Err(_) => {
+                    return Err(bad(format!(
+                        "'{port}' is not a port from 1 to 65535 (dns:<name>:<port>)"
+                    )));
+                }
+                Ok(port) => (name, Some(port)),
+            },
+        };
+        let name = name.trim().trim_end_matches('.');
+        if name.is_empty() {
+            return Err(ClusterError::NoDnsName);
+        }
+        if name.contains(':') || name.contains(char::is_whitespace) {
+            return Err(bad(format!("'{name}' is not a DNS name")));
+        }
+        return Ok(ClusterSource::Dns {
+            name: name.to_string(),
+            port,
+        });
+    }
+    let group = match entry.strip_prefix("discover").unwrap_or("") {
+        "" => DEFAULT_ANNOUNCE_GROUP,
+        rest => rest.trim_start_matches(':'),
+    };
+    announce_group(group)
+        .map(ClusterSource::Discover)
+        .map_err(bad)
+}
+
+/// Parses a multicast group and port (`239.255.83.80:7090`, `[ff02::5350]:7090`) as
+/// `--announce` and `discover:` take them.
+pub fn announce_group(text: &str) -> Result<SocketAddr, String> {
+    let group: SocketAddr = text.parse().map_err(|_| {
+        format!("'{text}' is not a multicast group and port, as in {DEFAULT_ANNOUNCE_GROUP}")
+    })?;
+    if !group.ip().is_multicast() {
+        return Err(format!(
+            "{} is no multicast address (IPv4 224.0.0.0/4, IPv6 ff00::/8); use a group such as {DEFAULT_ANNOUNCE_GROUP}",
+            group.ip()
+        ));
+    }
+    if group.port() == 0 {
+        return Err(format!("{text}: port 0 is no port to announce on"));
+    }
+    Ok(group)
 }
 
 /// The endpoints a member file (`file:<path>`) lists: one per line, blank lines and
@@ -302,6 +410,45 @@ mod tests {
             Err(ClusterError::SourceNotAlone { .. })
         ));
         assert_eq!(cluster_source(&list(&["file:"])), Err(ClusterError::NoFile));
+        assert_eq!(
+            cluster_source(&list(&["dns:members.ring.test:7001"])),
+            Ok(ClusterSource::Dns {
+                name: "members.ring.test".into(),
+                port: Some(7001)
+            })
+        );
+        let srv = cluster_source(&list(&["dns:_control._tcp.members.ring.test."])).unwrap();
+        assert_eq!(
+            srv,
+            ClusterSource::Dns {
+                name: "_control._tcp.members.ring.test".into(),
+                port: None
+            }
+        );
+        assert_eq!(srv.entry(), "dns:_control._tcp.members.ring.test");
+        assert_eq!(
+            cluster_source(&list(&["dns:"])),
+            Err(ClusterError::NoDnsName)
+        );
+        assert!(matches!(
+            cluster_source(&list(&["dns:a.test:0"])),
+            Err(ClusterError::BadSource { .. })
+        ));
+        let default = cluster_source(&list(&["discover"])).unwrap();
+        assert_eq!(
+            default.entry(),
+            format!("discover:{DEFAULT_ANNOUNCE_GROUP}")
+        );
+        assert_eq!(
+            cluster_source(&list(&["discover:[ff02::5350]:7090"])),
+            Ok(ClusterSource::Discover(
+                "[ff02::5350]:7090".parse().unwrap()
+            ))
+        );
+        let err = cluster_source(&list(&["discover:10.0.0.1:7090"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("10.0.0.1 is no multicast address"), "{err}");
         let text = "# members\n\na:7001   # rack 1\n [::1]:7001\n";
         assert_eq!(
             cluster_from_file("m", text),

@@ -41,7 +41,8 @@ pub struct Daemon {
 }
 
 impl Daemon {
-    fn start(args: &[&str]) -> Daemon {
+    /// Starts `stillepostd` with these arguments.
+    pub fn start(args: &[&str]) -> Daemon {
         Daemon::start_command(Command::new(bin("stillepostd")), args)
     }
 

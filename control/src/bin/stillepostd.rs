@@ -7,11 +7,13 @@ use std::sync::Arc;
 use anyhow::{Context, Result, anyhow};
 use clap::{CommandFactory, Parser, Subcommand};
 use stillepost_control::access::{DaemonAccess, DaemonAccessArgs, DaemonRole};
+use stillepost_control::announce::Announcer;
 use stillepost_control::coordinator::{CoordinatorCore, HealthOptions, MonitorOptions};
 use stillepost_control::manual::{self, CompletionsArgs, ManArgs};
 use stillepost_control::member::MemberCore;
 use stillepost_control::metrics::{Observed, bind_metrics, serve_metrics};
 use stillepost_control::options::{BackendArg, PollArg, available_cores};
+use stillepost_control::ring::{DEFAULT_ANNOUNCE_GROUP, announce_group};
 use stillepost_control::service::{bind, serve_coordinator, serve_member};
 use stillepost_control::store::{
     DEFAULT_KEEP_DAYS, DEFAULT_KEEP_TOURS, ResultStore, Retention, default_data_dir,
@@ -88,6 +90,15 @@ enum Role {
         /// address to let a Prometheus on another host scrape it.
         #[arg(long, value_name = "HOST:PORT|PORT")]
         metrics_bind: Option<String>,
+        /// Resolve `--cluster dns:` sources with this DNS server (IP, or IP:PORT; port 53
+        /// by default) instead of the host's resolver configuration (/etc/resolv.conf).
+        #[arg(long, value_name = "IP[:PORT]", value_parser = parse_dns_server)]
+        dns_server: Option<SocketAddr>,
+        /// In monitor mode, ask the ring's source (file:, dns:, discover) for its members
+        /// this often, and configure the ring again when they changed (logging who joined
+        /// and who left).
+        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+        resolve_interval: std::time::Duration,
         #[command(flatten)]
         access: DaemonAccessArgs,
     },
@@ -103,6 +114,18 @@ enum Role {
         /// coordinator adds the control endpoint to names that are not unique in a ring).
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
+        /// Announce this member on a UDP multicast group every second (its control port,
+        /// address and name, tagged with the token), so that `configure --cluster discover`
+        /// finds it; it says it leaves when it stops. The group defaults to
+        /// 239.255.83.80:7090; heartbeats stay on the local link (hop limit 1).
+        #[arg(
+            long,
+            value_name = "GROUP:PORT",
+            num_args = 0..=1,
+            default_missing_value = DEFAULT_ANNOUNCE_GROUP,
+            value_parser = parse_group
+        )]
+        announce: Option<SocketAddr>,
         /// Serve Prometheus metrics of this member's data plane at http://HOST:PORT/metrics,
         /// and /healthz and /readyz. A port alone binds loopback (127.0.0.1:PORT).
         #[arg(long, value_name = "HOST:PORT|PORT")]
@@ -205,6 +228,21 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// `--dns-server`: an IP, with port 53, or an IP and port.
+fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
+    if let Ok(ip) = text.parse::<std::net::IpAddr>() {
+        return Ok(SocketAddr::new(ip, 53));
+    }
+    text.parse().map_err(|_| {
+        format!("'{text}' is not an IP address or IP:PORT, as in 10.96.0.10 or [fd00::a]:5353")
+    })
+}
+
+/// `--announce`: a multicast group and port.
+fn parse_group(text: &str) -> Result<SocketAddr, String> {
+    announce_group(text)
+}
+
 /// `--metrics-bind`: a port alone is loopback's.
 fn metrics_addr(value: &str) -> Result<SocketAddr> {
     match value.parse::<u16>() {
@@ -276,6 +314,8 @@ async fn run(cli: Cli) -> Result<()> {
             monitor_count,
             health_interval,
             metrics_bind,
+            dns_server,
+            resolve_interval,
             access,
         } => {
             let addr = resolve("--client-bind", &client_bind)?;
@@ -288,6 +328,7 @@ async fn run(cli: Cli) -> Result<()> {
             };
             let (core, removed) = CoordinatorCore::with_store(store)?
                 .with_member_credentials(access.members)
+                .with_dns_server(dns_server)
                 .with_retention(retention)?;
             if !removed.is_empty() {
                 tracing::info!(
@@ -315,6 +356,7 @@ async fn run(cli: Cli) -> Result<()> {
                 core.start_monitor(MonitorOptions {
                     interval,
                     count: monitor_count,
+                    resolve_interval,
                 });
             }
             say(format_args!(
@@ -335,6 +377,7 @@ async fn run(cli: Cli) -> Result<()> {
         Role::Member {
             coord_bind,
             name,
+            announce,
             metrics_bind,
             access,
             peer_bind,
@@ -400,10 +443,25 @@ async fn run(cli: Cli) -> Result<()> {
                     "stillepostd member: io_uring cannot start ({reason}); running the syscall backend"
                 ));
             }
+            let announcer = match announce {
+                Some(group) => {
+                    let announcer =
+                        Announcer::start(group, local, core.name(), access.listen.token.as_ref())
+                            .with_context(|| format!("--announce {group}: cannot send on it"))?;
+                    say(format_args!(
+                        "stillepostd member: announcing {local} as {} on {group} every second",
+                        core.name()
+                    ));
+                    Some(announcer)
+                }
+                None => None,
+            };
             tracing::info!(control = %local, peer = %peer_local, "member ready");
-            serve_member(listener, core, access.listen, stopped(stop))
-                .await
-                .context("the member's gRPC server failed")?;
+            let served = serve_member(listener, core, access.listen, stopped(stop)).await;
+            if let Some(announcer) = announcer {
+                announcer.leave().await;
+            }
+            served.context("the member's gRPC server failed")?;
         }
     }
     Ok(())

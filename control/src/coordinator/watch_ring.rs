@@ -11,6 +11,7 @@ use super::{Busy, CoordError, CoordinatorCore, Health, TourKind, TourState, Want
 use crate::domain::{MemberIdentity, MonitorStatus, Outcome, Takeover};
 use crate::metrics::Observed;
 use crate::proto;
+use crate::ring::{ClusterSource, cluster_source};
 use crate::rpc::{call, describe, request};
 
 /// How monitor mode runs.
@@ -20,6 +21,9 @@ pub struct MonitorOptions {
     pub interval: Duration,
     /// Messages per monitor tour (at most the configured count).
     pub count: u32,
+    /// How often the ring's source (file:, dns:, discover) is asked for its members; the
+    /// ring is configured again when they changed.
+    pub resolve_interval: Duration,
 }
 
 /// How member health is checked.
@@ -115,6 +119,66 @@ impl CoordinatorCore {
                 tokio::time::sleep_until(next).await;
             }
         });
+        let core = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(opts.resolve_interval);
+            tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            tick.tick().await; // The first tick is now: the ring was just configured.
+            loop {
+                tick.tick().await;
+                core.follow_source().await;
+            }
+        });
+    }
+
+    /// Asks the source of the ring last asked for (file:, dns:, discover) for its members
+    /// and configures the ring again when they are not the ring's, logging who joined and
+    /// who left. Nothing while the ring is busy, or for a ring given as a list.
+    async fn follow_source(&self) {
+        let (wanted, ring) = {
+            let state = self.lock();
+            if state.busy.is_some() || state.run_waiting > 0 {
+                return;
+            }
+            (state.wanted.clone(), state.ring.clone())
+        };
+        let Some(wanted) = wanted else { return };
+        let source = match cluster_source(&wanted.cluster) {
+            Ok(ClusterSource::List(_)) | Err(_) => return,
+            Ok(source) => source,
+        };
+        let entry = source.entry();
+        let now = match self.members_of(source).await {
+            Ok((members, _)) => members,
+            Err(e) => {
+                tracing::warn!(
+                    "asking {entry} for the ring's members: {e}; the ring stays as it is"
+                );
+                return;
+            }
+        };
+        let before: Vec<String> = ring
+            .map(|r| r.members.iter().map(|m| m.control.clone()).collect())
+            .unwrap_or_default();
+        let joined: Vec<&String> = now.iter().filter(|e| !before.contains(e)).collect();
+        let left: Vec<&String> = before.iter().filter(|e| !now.contains(e)).collect();
+        if joined.is_empty() && left.is_empty() {
+            return;
+        }
+        let list = |v: &[&String]| {
+            if v.is_empty() {
+                "none".to_string()
+            } else {
+                v.iter().map(|e| e.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        };
+        let why = format!(
+            "the members of {entry} changed: joined {}; left {}",
+            list(&joined),
+            list(&left)
+        );
+        tracing::info!("{why}: configuring the ring again");
+        self.configure_again(&why).await;
     }
 
     /// Runs one monitor tour to its end, unless the ring is busy or not configured.
