@@ -511,3 +511,138 @@ fn a_link_cut_mid_tour_is_reported_and_the_restored_link_carries_the_next_tour()
     let next = ring.tour();
     assert_eq!(next["messages_received"], 1000, "{next:#}");
 }
+
+/// Members announce themselves on a multicast group across the lab's bridge; the
+/// coordinator (in the hub) discovers them, leaves out one that says it leaves, and ignores
+/// a stranger whose heartbeats carry another token's tag.
+#[test]
+fn members_announced_on_multicast_are_discovered_across_a_bridge() {
+    let _one = one_at_a_time();
+    let Some(lab) = Lab::new(5) else { return };
+    // Multicast needs a route; the bridge floods it (no IGMP snooping without a querier).
+    for i in 0..5 {
+        lab.in_ns(
+            &lab.member(i),
+            &["ip", "route", "add", "224.0.0.0/4", "dev", &format!("m{i}")],
+        )
+        .unwrap();
+    }
+    let hub = lab.hub();
+    lab.in_ns(&hub, &["ip", "route", "add", "224.0.0.0/4", "dev", "br0"])
+        .unwrap();
+    lab.in_ns(
+        &hub,
+        &[
+            "ip",
+            "link",
+            "set",
+            "br0",
+            "type",
+            "bridge",
+            "mcast_snooping",
+            "0",
+        ],
+    )
+    .unwrap();
+
+    let data_dir = scratch_dir("netns-discover");
+    let token = token_file("netns-discover-token\n");
+    let stranger_token = token_file("someone-else\n");
+    let coordinator_addr = format!("{}:7000", lab.hub_ip());
+    let coordinator = Daemon::start_logged_command(
+        lab.command(&hub, &bin("stillepostd")),
+        &[
+            "coordinator",
+            "--client-bind",
+            &coordinator_addr,
+            "--token-file",
+            token.to_str().unwrap(),
+            "--data-dir",
+            data_dir.to_str().unwrap(),
+        ],
+    );
+    let mut members: Vec<Daemon> = (0..5)
+        .map(|i| {
+            // Member 0 listens on a wildcard: the coordinator takes its heartbeats' source
+            // address. Member 4 has another token.
+            let control = if i == 0 {
+                "0.0.0.0:7001".to_string()
+            } else {
+                format!("{}:7001", lab.ip(i))
+            };
+            let peer = format!("{}:7101", lab.ip(i));
+            let name = format!("n{i}");
+            let token = if i == 4 { &stranger_token } else { &token };
+            Daemon::start_command(
+                lab.command(&lab.member(i), &bin("stillepostd")),
+                &[
+                    "member",
+                    "--coord-bind",
+                    &control,
+                    "--peer-bind",
+                    &peer,
+                    "--token-file",
+                    token.to_str().unwrap(),
+                    "--name",
+                    &name,
+                    "--announce",
+                ],
+            )
+        })
+        .collect();
+    let client = |args: &[&str]| {
+        lab.command(&hub, &bin("stillepost"))
+            .args(["--coordinator", &coordinator_addr])
+            .arg("--token-file")
+            .arg(&token)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run stillepost in the hub")
+    };
+    let order = |out: &Output| -> Vec<String> {
+        assert_success(out);
+        json(out)["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_string())
+            .collect()
+    };
+
+    let out = client(&["configure", "--cluster", "discover", "--json"]);
+    assert_eq!(order(&out), ["n0", "n1", "n2", "n3"]);
+    assert_eq!(json(&out)["source"], "discover:239.255.83.80:7090");
+    let out = client(&["run", "--json"]);
+    assert_success(&out);
+    assert_eq!(json(&out)["outcome"], "complete");
+
+    // n2 stops: it says it leaves, so the next discovery (well within the 3 s a silent
+    // member stays discovered) finds three.
+    signal(members[2].pid(), "TERM");
+    assert!(
+        members[2]
+            .wait_exit(std::time::Duration::from_secs(10))
+            .is_some_and(|s| s.success())
+    );
+    let out = client(&["configure", "--cluster", "discover", "--json"]);
+    assert_eq!(order(&out), ["n0", "n1", "n3"]);
+    let out = client(&["run", "--json"]);
+    assert_success(&out);
+    assert_eq!(json(&out)["outcome"], "complete");
+
+    let log = coordinator.log();
+    assert!(
+        log.contains(&format!("ignored a heartbeat from {}:", lab.ip(4)))
+            && log.contains("its tag does not match"),
+        "{log}"
+    );
+    assert!(log.contains("n2 (198.18.0.3:7001) leaves"), "{log}");
+    // Daemons go before their namespaces.
+    members.clear();
+    drop(coordinator);
+    let _ = std::fs::remove_dir_all(&data_dir);
+    for file in [&token, &stranger_token] {
+        let _ = std::fs::remove_dir_all(file.parent().unwrap());
+    }
+}

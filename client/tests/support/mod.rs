@@ -55,7 +55,12 @@ impl Daemon {
 
     /// Starts a daemon logging everything down to debug level into [`Daemon::log`].
     pub fn start_logged(args: &[&str]) -> Daemon {
-        let mut command = Command::new(bin("stillepostd"));
+        Daemon::start_logged_command(Command::new(bin("stillepostd")), args)
+    }
+
+    /// Starts `command` (see [`Daemon::start_command`]) logging everything down to debug
+    /// level into [`Daemon::log`].
+    pub fn start_logged_command(mut command: Command, args: &[&str]) -> Daemon {
         command
             .env("STILLEPOST_LOG", "debug")
             .stderr(Stdio::piped());
