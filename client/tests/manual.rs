@@ -57,3 +57,60 @@ fn completions_and_man_pages_name_the_flags_of_both_programs() {
         "an unknown shell is a usage error"
     );
 }
+
+/// The man pages and completions the Debian package ships (deploy/debian) are what the
+/// programs generate now.
+#[test]
+fn the_packaged_man_pages_and_completions_are_current() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let packaged = repo.join("deploy/debian");
+    let dir = scratch_dir("packaged-man");
+    let mut generated: Vec<(String, Vec<u8>)> = Vec::new();
+    for program in ["stillepost", "stillepostd"] {
+        let out = Command::new(bin(program))
+            .args(["man", "--out-dir"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert_success(&out);
+        for shell in ["bash", "zsh", "fish"] {
+            let out = Command::new(bin(program))
+                .args(["completions", shell])
+                .output()
+                .unwrap();
+            assert_success(&out);
+            generated.push((format!("completions/{program}.{shell}"), out.stdout));
+        }
+    }
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name().into_string().unwrap();
+        generated.push((format!("man/{name}"), std::fs::read(entry.path()).unwrap()));
+    }
+    let mut stale = Vec::new();
+    for (name, bytes) in &generated {
+        if std::fs::read(packaged.join(name)).ok().as_ref() != Some(bytes) {
+            stale.push(name.clone());
+        }
+    }
+    let mut committed = 0;
+    for sub in ["man", "completions"] {
+        for entry in std::fs::read_dir(packaged.join(sub)).unwrap() {
+            let name = format!(
+                "{sub}/{}",
+                entry.unwrap().file_name().into_string().unwrap()
+            );
+            committed += 1;
+            if !generated.iter().any(|(g, _)| *g == name) {
+                stale.push(format!("{name} (no program generates it)"));
+            }
+        }
+    }
+    assert!(
+        stale.is_empty(),
+        "deploy/debian is not what the programs generate ({stale:?}): run deploy/debian/generate"
+    );
+    assert_eq!(committed, generated.len());
+    assert!(generated.len() >= 20, "{}", generated.len());
+    std::fs::remove_dir_all(&dir).unwrap();
+}
