@@ -8,7 +8,9 @@
 //! - [`control_data`]: the readers of what the kernel writes for a receive (control
 //!   messages, source addresses);
 //! - [`stored`]: the coordinator's stored files (results, the kept ring) and the
-//!   HdrHistogram bytes a result carries.
+//!   HdrHistogram bytes a result carries;
+//! - [`heartbeats`]: members' multicast announcements as a coordinator reads them (the
+//!   datagram's framing, its tag, the roster it updates).
 //!
 //! Each takes any bytes and panics only when a property is violated (a parser panicking,
 //! or a datagram that ends in no count or in two): that is what AFL++ records as a crash.
@@ -23,6 +25,8 @@ use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use prost::Message as _;
+use stillepost_control::announce::{AnnounceKey, Heartbeat, HeartbeatKind, Roster};
+use stillepost_control::auth::Token;
 use stillepost_control::proto::{StoredRing, TourResult};
 use stillepost_control::store::ResultStore;
 use stillepost_engine::auth::RingKey;
@@ -36,7 +40,13 @@ use stillepost_engine::wire::{
 };
 
 /// The fuzz targets, by name (the names of fuzz/afl's binaries and of the corpus folders).
-pub const TARGETS: [&str; 4] = ["datagrams", "reassembly", "control_data", "stored"];
+pub const TARGETS: [&str; 5] = [
+    "datagrams",
+    "reassembly",
+    "control_data",
+    "stored",
+    "heartbeats",
+];
 
 /// Runs target `name` on `data`; `None` for an unknown name.
 pub fn run(name: &str, data: &[u8]) -> Option<()> {
@@ -45,6 +55,7 @@ pub fn run(name: &str, data: &[u8]) -> Option<()> {
         "reassembly" => reassembly(data),
         "control_data" => control_data(data),
         "stored" => stored(data),
+        "heartbeats" => heartbeats(data),
         _ => return None,
     }
     Some(())
@@ -362,6 +373,61 @@ pub fn control_data(data: &[u8]) {
     let _ = socket_addr(data);
 }
 
+/// The key the harness's heartbeats are tagged with (a token of the fuzz ring's).
+fn announce_key() -> &'static AnnounceKey {
+    static KEY: OnceLock<AnnounceKey> = OnceLock::new();
+    KEY.get_or_init(|| AnnounceKey::new(Token::parse("fuzz-ring-token", "fuzz").ok().as_ref()))
+}
+
+/// A datagram on the announcement group, as a coordinator reads it. The first byte says
+/// how the rest is used: as the datagram itself, or (odd) as the fields of a heartbeat
+/// framed and tagged with the coordinator's key, so that the fuzzer reaches past the tag
+/// into the roster. Every heartbeat that decodes encodes back to the same bytes; the roster
+/// takes a datagram or refuses it, never panics, and keeps only endpoints that are
+/// addresses.
+pub fn heartbeats(data: &[u8]) {
+    let Some((&how, rest)) = data.split_first() else {
+        return;
+    };
+    let key = announce_key();
+    let datagram = if how & 1 == 0 {
+        rest.to_vec()
+    } else {
+        let cut = usize::from(how >> 2).min(rest.len());
+        let (host, name) = rest.split_at(cut);
+        let port = u16::from_be_bytes([name.first().copied().unwrap_or(0), how]);
+        Heartbeat {
+            kind: if how & 2 == 0 {
+                HeartbeatKind::Alive
+            } else {
+                HeartbeatKind::Leaving
+            },
+            port,
+            host: String::from_utf8_lossy(host).into_owned(),
+            name: String::from_utf8_lossy(name).into_owned(),
+            sequence: u64::from(how),
+        }
+        .encode(key)
+    };
+    if let Ok(beat) = Heartbeat::decode(&datagram, key) {
+        assert_eq!(
+            beat.encode(key),
+            datagram,
+            "a heartbeat that does not encode back"
+        );
+    }
+    let roster = Roster::new(SocketAddr::from(([239, 255, 83, 80], 7090)));
+    let _ = roster.take(&datagram, prev(), key);
+    let _ = roster.take(&datagram, prev(), key);
+    for member in roster.members() {
+        assert!(
+            member.endpoint.parse::<SocketAddr>().is_ok(),
+            "a member endpoint that is no address: {}",
+            member.endpoint
+        );
+    }
+}
+
 /// A store directory for this process, made once.
 fn store() -> &'static (ResultStore, PathBuf) {
     static STORE: OnceLock<(ResultStore, PathBuf)> = OnceLock::new();
@@ -424,6 +490,28 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
                 ("timestamp".into(), stamp),
                 ("gro".into(), gro),
                 ("both".into(), both),
+            ]
+        }
+        "heartbeats" => {
+            let key = announce_key();
+            let beat = |kind, host: &str| {
+                let mut bytes = vec![0];
+                bytes.extend(
+                    Heartbeat {
+                        kind,
+                        port: 7001,
+                        host: host.into(),
+                        name: "rack1-a".into(),
+                        sequence: 1_764_000_000_000_000_000,
+                    }
+                    .encode(key),
+                );
+                bytes
+            };
+            vec![
+                ("alive".into(), beat(HeartbeatKind::Alive, "")),
+                ("leaving".into(), beat(HeartbeatKind::Leaving, "198.18.0.2")),
+                ("alive-v6".into(), beat(HeartbeatKind::Alive, "fd00::5")),
             ]
         }
         "stored" => {
