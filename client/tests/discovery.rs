@@ -233,7 +233,7 @@ fn wait_for_members(cluster: &Cluster, want: usize, limit: Duration) -> usize {
 
 #[test]
 fn in_monitor_mode_the_ring_follows_its_source() {
-    let cluster = Cluster::start_split(
+    let mut cluster = Cluster::start_split(
         3,
         &["--monitor-interval", "1s", "--resolve-interval", "1s"],
         &[],
@@ -282,5 +282,24 @@ fn in_monitor_mode_the_ring_follows_its_source() {
         assert!(start.elapsed() < Duration::from_secs(15), "{status:#}");
         std::thread::sleep(Duration::from_millis(200));
     }
+
+    // A restarted coordinator takes up the ring and goes on following the file.
+    cluster.coordinator.kill();
+    cluster.coordinator = Daemon::start_logged(&[
+        "coordinator",
+        "--client-bind",
+        &cluster.coordinator_addr,
+        "--data-dir",
+        cluster.data_dir.to_str().unwrap(),
+        "--monitor-interval",
+        "1s",
+        "--resolve-interval",
+        "1s",
+    ]);
+    let status = json(&cluster.client(&["status", "--json"]));
+    assert_eq!(status["source"], source.as_str(), "{status:#}");
+    assert_eq!(status["members"].as_array().map_or(0, Vec::len), 2);
+    write(&[0, 1, 2]);
+    assert_eq!(wait_for_members(&cluster, 3, Duration::from_secs(15)), 3);
     std::fs::remove_dir_all(&dir).unwrap();
 }

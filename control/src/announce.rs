@@ -2,14 +2,21 @@
 //! (`stillepostd member --announce`, `stillepost configure --cluster discover`).
 //!
 //! A member sends a heartbeat every [`HEARTBEAT_INTERVAL`] and one saying it leaves when it
-//! stops. A heartbeat carries the member's control port (and its control address when it
-//! listens on one rather than on a wildcard), its name, a sequence number and a tag: keyed
-//! BLAKE3 over everything before it, with a key derived from the control plane's token. A
-//! coordinator keeps the members whose heartbeats carry a tag it can check and a sequence
-//! number above the last one it took from that endpoint, so a stranger without the token
-//! cannot join a ring and a recorded heartbeat cannot be played back. The sequence number
-//! is the member's wall clock in ns (never less than the last one plus 1), so it keeps
-//! growing across a member's restarts without the hosts' clocks being compared.
+//! stops. A heartbeat carries the member's control address and port (for a member
+//! listening on a wildcard, the address its heartbeats leave from), its name, a sequence
+//! number and a tag: keyed BLAKE3 over everything before it, with a key derived from the
+//! control plane's token (announcing needs one). A coordinator keeps the members whose
+//! heartbeats carry a tag it can check and a sequence number above the last one it took
+//! from that endpoint, so a host without the token cannot announce a member, and a
+//! recorded heartbeat neither brings a member back nor names another address (the address
+//! is inside the tag; the datagram's source address is never used). The sequence number is
+//! the member's wall clock in ns (never less than the last one plus 1), so it keeps growing
+//! across a member's restarts without the hosts' clocks being compared.
+//!
+//! Limits: the coordinator keeps what it heard in memory, so after it restarts a recorded
+//! stream of a member's heartbeats (taken off the link) is accepted again until the member
+//! announces anything newer; a member whose clock steps back across a restart is ignored
+//! until its clock has passed its last sequence number (logged).
 //!
 //! Datagram (all integers big-endian):
 //!
@@ -64,8 +71,7 @@ pub struct Heartbeat {
     pub kind: HeartbeatKind,
     /// The member's control port.
     pub port: u16,
-    /// Its control address when it listens on one address (empty for a wildcard: the
-    /// coordinator takes the heartbeat's source address).
+    /// Its control address (never empty: a coordinator refuses a heartbeat without one).
     pub host: String,
     /// Its name (`--name`).
     pub name: String,
@@ -74,7 +80,7 @@ pub struct Heartbeat {
 }
 
 /// Why a heartbeat was ignored.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum HeartbeatError {
     /// Too short, too long or not a heartbeat at all.
     #[error("it is no Stillepost heartbeat")]
@@ -86,13 +92,16 @@ pub enum HeartbeatError {
     #[error("its tag does not match: the member has another token (or none) than this coordinator")]
     Tag,
     /// Its sequence number is not above the last one taken from this endpoint.
-    #[error("it is older than the last heartbeat from this endpoint (played back?)")]
+    #[error(
+        "it is not newer than the last heartbeat from this endpoint: played back, or the member's clock stepped back across a restart (it is taken again once its clock passes the last one)"
+    )]
     Replayed,
+    /// Its control address is not an address a coordinator can reach.
+    #[error("its control address '{0}' is no routable IP address")]
+    BadHost(String),
 }
 
-/// The key heartbeats are tagged with: derived from the control plane's token, or a fixed
-/// key without one (anyone on the link can then announce a member, as anyone can configure
-/// a ring without a token).
+/// The key heartbeats are tagged with, derived from the control plane's token.
 #[derive(Clone)]
 pub struct AnnounceKey([u8; 32]);
 
@@ -103,13 +112,10 @@ impl std::fmt::Debug for AnnounceKey {
 }
 
 impl AnnounceKey {
-    /// The key of `token` (None: the key of rings without a token).
-    pub fn new(token: Option<&Token>) -> AnnounceKey {
+    /// The key of `token`.
+    pub fn new(token: &Token) -> AnnounceKey {
         const CONTEXT: &str = "stillepost 2026 member announcement v1";
-        AnnounceKey(blake3::derive_key(
-            CONTEXT,
-            token.map_or(&b""[..], |t| t.secret().as_bytes()),
-        ))
+        AnnounceKey(blake3::derive_key(CONTEXT, token.secret().as_bytes()))
     }
 
     fn tag(&self, body: &[u8]) -> [u8; TAG_LEN] {
@@ -207,6 +213,26 @@ fn now_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// What to do when multicast to `group` has no route (in errors and warnings).
+pub fn route_hint(group: &SocketAddr) -> String {
+    format!(
+        "multicast needs a route: a default route, or `ip route add {} dev <interface>`",
+        if group.is_ipv4() {
+            "224.0.0.0/4"
+        } else {
+            "ff00::/8"
+        }
+    )
+}
+
+/// An address a coordinator elsewhere can reach a member at: not a wildcard, loopback or
+/// IPv6 link-local address (which would need the member's interface to be usable).
+fn routable(ip: IpAddr) -> bool {
+    !ip.is_unspecified()
+        && !ip.is_loopback()
+        && !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
+}
+
 fn unspecified(group: &SocketAddr) -> IpAddr {
     match group {
         SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
@@ -257,42 +283,74 @@ impl AnnounceSender {
             sequence,
         }
         .encode(&self.key);
-        self.socket.send_to(&datagram, self.group).await.map(|_| ())
+        self.socket.send(&datagram).await.map(|_| ())
     }
 }
 
 impl Announcer {
     /// Starts announcing the member whose control API listens on `control`, named `name`,
-    /// on `group` (hop limit 1: the local link). Must run inside a Tokio runtime.
+    /// on `group` (hop limit 1: the local link), tagged with `token`. A member listening on
+    /// a wildcard announces the address its heartbeats leave from. Must run inside a Tokio
+    /// runtime.
     pub fn start(
         group: SocketAddr,
         control: SocketAddr,
         name: &str,
-        token: Option<&Token>,
-    ) -> std::io::Result<Announcer> {
-        let socket = udp_socket(&group)?;
+        token: &Token,
+    ) -> Result<Announcer, String> {
+        let unreachable = |host: IpAddr| {
+            format!(
+                "the control address {host} is not one a coordinator on another host can reach (loopback, link-local or a wildcard): give --coord-bind a routable address"
+            )
+        };
+        if !control.ip().is_unspecified() && !routable(control.ip()) {
+            return Err(unreachable(control.ip()));
+        }
+        let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
+        let socket = udp_socket(&group).map_err(|e| io("making its socket", e))?;
         match group {
             SocketAddr::V4(_) => {
-                socket.set_multicast_ttl_v4(1)?;
-                socket.set_multicast_loop_v4(true)?;
+                socket
+                    .set_multicast_ttl_v4(1)
+                    .and_then(|()| socket.set_multicast_loop_v4(true))
+                    .map_err(|e| io("setting its hop limit", e))?;
             }
             SocketAddr::V6(_) => {
-                socket.set_multicast_hops_v6(1)?;
-                socket.set_multicast_loop_v6(true)?;
+                socket
+                    .set_multicast_hops_v6(1)
+                    .and_then(|()| socket.set_multicast_loop_v6(true))
+                    .map_err(|e| io("setting its hop limit", e))?;
             }
         }
-        socket.bind(&SocketAddr::new(unspecified(&group), 0).into())?;
-        let socket = tokio::net::UdpSocket::from_std(socket.into())?;
+        socket
+            .bind(&SocketAddr::new(unspecified(&group), 0).into())
+            .map_err(|e| io("binding its socket", e))?;
+        // Connected to the group, the socket has the source address the routing table
+        // picks for it: the address a member on a wildcard is announced at.
+        socket
+            .connect(&group.into())
+            .map_err(|e| format!("{} ({e})", route_hint(&group)))?;
+        let host = if control.ip().is_unspecified() {
+            socket
+                .local_addr()
+                .ok()
+                .and_then(|a| a.as_socket())
+                .map(|a| a.ip())
+                .ok_or_else(|| "cannot tell the address heartbeats leave from".to_string())?
+        } else {
+            control.ip()
+        };
+        if !routable(host) {
+            return Err(unreachable(host));
+        }
+        let socket = tokio::net::UdpSocket::from_std(socket.into())
+            .map_err(|e| io("registering its socket", e))?;
         let send = Arc::new(AnnounceSender {
             socket,
             group,
             key: AnnounceKey::new(token),
             port: control.port(),
-            host: if control.ip().is_unspecified() {
-                String::new()
-            } else {
-                control.ip().to_string()
-            },
+            host: host.to_string(),
             name: name.to_string(),
             sequence: Mutex::new(0),
         });
@@ -311,8 +369,9 @@ impl Announcer {
                         Ok(()) => {}
                         Err(e) if !failing => {
                             tracing::warn!(
-                                "--announce {}: cannot send a heartbeat: {e} (is there a route for multicast, e.g. a default route or `ip route add 224.0.0.0/4 dev <interface>`?)",
-                                send.group
+                                "--announce {}: cannot send a heartbeat: {e} ({})",
+                                send.group,
+                                route_hint(&send.group)
                             );
                             failing = true;
                         }
@@ -370,18 +429,13 @@ impl Roster {
         }
     }
 
-    /// Takes a heartbeat that came from `from`, checked with `key`.
-    pub fn take(
-        &self,
-        datagram: &[u8],
-        from: SocketAddr,
-        key: &AnnounceKey,
-    ) -> Result<(), HeartbeatError> {
+    /// Takes a heartbeat, checked with `key`. Where it came from does not matter: the
+    /// member's address is inside the tag.
+    pub fn take(&self, datagram: &[u8], key: &AnnounceKey) -> Result<(), HeartbeatError> {
         let beat = Heartbeat::decode(datagram, key)?;
-        let ip = if beat.host.is_empty() {
-            from.ip()
-        } else {
-            beat.host.parse().map_err(|_| HeartbeatError::Malformed)?
+        let ip: IpAddr = match beat.host.parse() {
+            Ok(ip) if routable(ip) => ip,
+            _ => return Err(HeartbeatError::BadHost(beat.host)),
         };
         let endpoint = SocketAddr::new(ip, beat.port).to_string();
         let left = beat.kind == HeartbeatKind::Leaving;
@@ -477,7 +531,7 @@ impl Listener {
                             continue;
                         }
                     };
-                    if let Err(why) = roster.take(&buf[..len], from, &key) {
+                    if let Err(why) = roster.take(&buf[..len], &key) {
                         ignored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         if warned.len() < MAX_WARNED && !warned.contains(&from.ip()) {
                             warned.push(from.ip());
@@ -517,11 +571,15 @@ impl Listener {
 mod tests {
     use super::*;
 
+    fn token(text: &str) -> Token {
+        Token::parse(text, "test").unwrap()
+    }
+
     fn beat(kind: HeartbeatKind, sequence: u64) -> Heartbeat {
         Heartbeat {
             kind,
             port: 7001,
-            host: String::new(),
+            host: "198.18.0.2".into(),
             name: "rack1-a".into(),
             sequence,
         }
@@ -529,21 +587,13 @@ mod tests {
 
     #[test]
     fn a_heartbeat_reads_back_only_with_the_key_it_was_tagged_with() {
-        let token = Token::parse("s3cret", "test").ok();
-        let key = AnnounceKey::new(token.as_ref());
-        let sent = Heartbeat {
-            host: "198.18.0.2".into(),
-            ..beat(HeartbeatKind::Leaving, 42)
-        };
+        let key = AnnounceKey::new(&token("s3cret"));
+        let sent = beat(HeartbeatKind::Leaving, 42);
         let datagram = sent.encode(&key);
         assert_eq!(Heartbeat::decode(&datagram, &key), Ok(sent));
-        let other = AnnounceKey::new(Token::parse("other", "test").ok().as_ref());
+        let other = AnnounceKey::new(&token("other"));
         assert_eq!(
             Heartbeat::decode(&datagram, &other),
-            Err(HeartbeatError::Tag)
-        );
-        assert_eq!(
-            Heartbeat::decode(&datagram, &AnnounceKey::new(None)),
             Err(HeartbeatError::Tag)
         );
         // Any flipped bit fails the tag (or the framing); every cut is malformed.
@@ -568,7 +618,7 @@ mod tests {
 
     #[test]
     fn long_names_are_cut_at_a_character_boundary() {
-        let key = AnnounceKey::new(None);
+        let key = AnnounceKey::new(&token("t"));
         let sent = Heartbeat {
             name: "ü".repeat(200),
             ..beat(HeartbeatKind::Alive, 1)
@@ -579,15 +629,14 @@ mod tests {
 
     #[test]
     fn the_roster_keeps_the_newest_word_of_each_endpoint() {
-        let key = AnnounceKey::new(None);
+        let key = AnnounceKey::new(&token("t"));
         let roster = Roster::new(crate::ring::DEFAULT_ANNOUNCE_GROUP.parse().unwrap());
-        let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-        let take = |b: Heartbeat| roster.take(&b.encode(&key), from, &key);
+        let take = |b: Heartbeat| roster.take(&b.encode(&key), &key);
         assert_eq!(take(beat(HeartbeatKind::Alive, 10)), Ok(()));
         assert_eq!(
             roster.members(),
             [Discovered {
-                endpoint: "127.0.0.1:7001".into(),
+                endpoint: "198.18.0.2:7001".into(),
                 name: "rack1-a".into()
             }]
         );
@@ -603,21 +652,28 @@ mod tests {
             Err(HeartbeatError::Replayed)
         );
         assert!(roster.members().is_empty());
-        // A restarted member (a later sequence) is back; one with an address of its own
-        // is known by that address, not the source's.
+        // A restarted member (a later sequence) is back.
         assert_eq!(take(beat(HeartbeatKind::Alive, 12)), Ok(()));
-        let own = Heartbeat {
-            host: "::1".into(),
+        let v6 = Heartbeat {
+            host: "fd00::5".into(),
             name: "rack0-z".into(),
             ..beat(HeartbeatKind::Alive, 1)
         };
-        assert_eq!(take(own), Ok(()));
+        assert_eq!(take(v6), Ok(()));
         let found: Vec<String> = roster.members().into_iter().map(|m| m.endpoint).collect();
-        assert_eq!(found, ["[::1]:7001", "127.0.0.1:7001"]);
+        assert_eq!(found, ["[fd00::5]:7001", "198.18.0.2:7001"]);
+        // No address, or one no other host reaches, is refused.
+        for host in ["", "localhost", "127.0.0.1", "::1", "0.0.0.0", "fe80::1"] {
+            let bad = Heartbeat {
+                host: host.into(),
+                ..beat(HeartbeatKind::Alive, 99)
+            };
+            assert_eq!(take(bad), Err(HeartbeatError::BadHost(host.into())));
+        }
         // A wrong key is refused before anything is kept.
-        let stranger = AnnounceKey::new(Token::parse("x", "t").ok().as_ref());
+        let stranger = AnnounceKey::new(&token("x"));
         let datagram = beat(HeartbeatKind::Leaving, 99).encode(&stranger);
-        assert_eq!(roster.take(&datagram, from, &key), Err(HeartbeatError::Tag));
+        assert_eq!(roster.take(&datagram, &key), Err(HeartbeatError::Tag));
         assert_eq!(roster.members().len(), 2);
     }
 }

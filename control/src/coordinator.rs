@@ -872,9 +872,7 @@ impl CoordinatorCore {
     ) -> Result<RingConfigured, CoordError> {
         let wanted_cluster = cluster.to_vec();
         let invalid = |e: ClusterError| CoordError::InvalidArgument(e.to_string());
-        let (cluster, source) = self
-            .members_of(cluster_source(cluster).map_err(invalid)?)
-            .await?;
+        let source = cluster_source(cluster).map_err(invalid)?;
         let params =
             params.ok_or_else(|| CoordError::InvalidArgument("params are missing".into()))?;
         validate_params(&params).map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
@@ -885,7 +883,16 @@ impl CoordinatorCore {
             )));
         }
         let timeout = Duration::from_millis(configure_timeout_ms);
+        // Asking a source (DNS, discovery) counts against the configure timeout too.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let too_late = || CoordError::ConfigureTimeout {
+            seconds: timeout.as_secs_f64(),
+        };
+        let (cluster, source) = tokio::time::timeout_at(deadline, self.members_of(source))
+            .await
+            .map_err(|_| too_late())??;
         let _busy = self.mark_busy(Busy::Configuring)?;
+        let before = self.lock().ring.clone();
         {
             let mut state = self.lock();
             state.wanted = Some(Wanted {
@@ -895,19 +902,27 @@ impl CoordinatorCore {
             });
             state.recovering = false;
         }
-        let result = match tokio::time::timeout(
-            timeout,
+        let result = match tokio::time::timeout_at(
+            deadline,
             self.configure_members(&cluster, params, timeout, (auth, takeover, source)),
         )
         .await
         {
             Ok(result) => result,
-            Err(_) => Err(CoordError::ConfigureTimeout {
-                seconds: timeout.as_secs_f64(),
-            }),
+            Err(_) => Err(too_late()),
         };
-        self.persist_ring().await;
-        self.ring_changed();
+        // A configure that failed before any member changed leaves the ring (and its
+        // health and metrics) as it was.
+        let after = self.lock().ring.clone();
+        let changed = match (&before, &after) {
+            (Some(a), Some(b)) => !Arc::ptr_eq(a, b),
+            (None, None) => false,
+            _ => true,
+        };
+        if changed {
+            self.persist_ring().await;
+            self.ring_changed();
+        }
         result
     }
 
@@ -953,6 +968,7 @@ impl CoordinatorCore {
                     generation: m.generation,
                 })
                 .collect(),
+            source: ring.source.clone().unwrap_or_default(),
         });
         match tokio::task::spawn_blocking(move || store.save_ring(stored.as_ref())).await {
             Ok(Ok(())) => {}
@@ -987,7 +1003,11 @@ impl CoordinatorCore {
                 {
                     let mut state = self.lock();
                     state.wanted = Some(Wanted {
-                        cluster: ring.members.iter().map(|m| m.control.clone()).collect(),
+                        // The source, asked again from now on; or the members as listed.
+                        cluster: match &ring.source {
+                            Some(source) => vec![source.clone()],
+                            None => ring.members.iter().map(|m| m.control.clone()).collect(),
+                        },
                         params: ring.params,
                         auth: if ring.echo_key.is_some() {
                             RingAuth::Keyed
@@ -1057,8 +1077,7 @@ impl CoordinatorCore {
             params,
             members,
             echo_key: DatagramKey::from_slice(&stored.echo_key),
-            // Taken up after a restart: its source is asked for again at the next configure.
-            source: None,
+            source: (!stored.source.is_empty()).then(|| stored.source.clone()),
         })
     }
 

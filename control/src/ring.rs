@@ -189,8 +189,9 @@ pub fn cluster_source(entries: &[String]) -> Result<ClusterSource, ClusterError>
                 Ok(port) => (name, Some(port)),
             },
         };
-        let name = name.trim().trim_end_matches('.');
-        if name.is_empty() {
+        // A trailing dot stays: the name is then absolute, and no search domain applies.
+        let name = name.trim();
+        if name.trim_end_matches('.').is_empty() {
             return Err(ClusterError::NoDnsName);
         }
         if name.contains(':') || name.contains(char::is_whitespace) {
@@ -210,7 +211,7 @@ pub fn cluster_source(entries: &[String]) -> Result<ClusterSource, ClusterError>
         .map_err(bad)
 }
 
-/// Parses a multicast group and port (`239.255.83.80:7090`, `[ff02::5350]:7090`) as
+/// Parses a multicast group and port (`239.255.83.80:7090`, `[ff05::5350]:7090`) as
 /// `--announce` and `discover:` take them.
 pub fn announce_group(text: &str) -> Result<SocketAddr, String> {
     let group: SocketAddr = text.parse().map_err(|_| {
@@ -224,6 +225,14 @@ pub fn announce_group(text: &str) -> Result<SocketAddr, String> {
     }
     if group.port() == 0 {
         return Err(format!("{text}: port 0 is no port to announce on"));
+    }
+    if let SocketAddr::V6(v6) = group
+        && v6.ip().segments()[0] & 0x000f <= 2
+    {
+        return Err(format!(
+            "{} is an interface- or link-local IPv6 group, which needs an interface to be named; use a site-local group (ff05::/16), as in [ff05::5350]:7090",
+            v6.ip()
+        ));
     }
     Ok(group)
 }
@@ -421,11 +430,11 @@ mod tests {
         assert_eq!(
             srv,
             ClusterSource::Dns {
-                name: "_control._tcp.members.ring.test".into(),
+                name: "_control._tcp.members.ring.test.".into(),
                 port: None
             }
         );
-        assert_eq!(srv.entry(), "dns:_control._tcp.members.ring.test");
+        assert_eq!(srv.entry(), "dns:_control._tcp.members.ring.test.");
         assert_eq!(
             cluster_source(&list(&["dns:"])),
             Err(ClusterError::NoDnsName)
@@ -440,11 +449,15 @@ mod tests {
             format!("discover:{DEFAULT_ANNOUNCE_GROUP}")
         );
         assert_eq!(
-            cluster_source(&list(&["discover:[ff02::5350]:7090"])),
+            cluster_source(&list(&["discover:[ff05::5350]:7090"])),
             Ok(ClusterSource::Discover(
-                "[ff02::5350]:7090".parse().unwrap()
+                "[ff05::5350]:7090".parse().unwrap()
             ))
         );
+        let err = cluster_source(&list(&["discover:[ff02::5350]:7090"]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("link-local IPv6 group"), "{err}");
         let err = cluster_source(&list(&["discover:10.0.0.1:7090"]))
             .unwrap_err()
             .to_string();

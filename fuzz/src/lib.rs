@@ -376,7 +376,10 @@ pub fn control_data(data: &[u8]) {
 /// The key the harness's heartbeats are tagged with (a token of the fuzz ring's).
 fn announce_key() -> &'static AnnounceKey {
     static KEY: OnceLock<AnnounceKey> = OnceLock::new();
-    KEY.get_or_init(|| AnnounceKey::new(Token::parse("fuzz-ring-token", "fuzz").ok().as_ref()))
+    KEY.get_or_init(|| match Token::parse("fuzz-ring-token", "fuzz") {
+        Ok(token) => AnnounceKey::new(&token),
+        Err(e) => panic!("the harness's token: {e}"),
+    })
 }
 
 /// A datagram on the announcement group, as a coordinator reads it. The first byte says
@@ -417,8 +420,8 @@ pub fn heartbeats(data: &[u8]) {
         );
     }
     let roster = Roster::new(SocketAddr::from(([239, 255, 83, 80], 7090)));
-    let _ = roster.take(&datagram, prev(), key);
-    let _ = roster.take(&datagram, prev(), key);
+    let _ = roster.take(&datagram, key);
+    let _ = roster.take(&datagram, key);
     for member in roster.members() {
         assert!(
             member.endpoint.parse::<SocketAddr>().is_ok(),
@@ -509,7 +512,7 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
                 bytes
             };
             vec![
-                ("alive".into(), beat(HeartbeatKind::Alive, "")),
+                ("alive".into(), beat(HeartbeatKind::Alive, "198.18.0.1")),
                 ("leaving".into(), beat(HeartbeatKind::Leaving, "198.18.0.2")),
                 ("alive-v6".into(), beat(HeartbeatKind::Alive, "fd00::5")),
             ]

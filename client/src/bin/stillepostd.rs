@@ -228,6 +228,9 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
+/// `--resolve-interval`'s default (the flag's `default_value`).
+const DEFAULT_RESOLVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// `--dns-server`: an IP, with port 53, or an IP and port.
 fn parse_dns_server(text: &str) -> Result<SocketAddr, String> {
     if let Ok(ip) = text.parse::<std::net::IpAddr>() {
@@ -352,6 +355,11 @@ async fn run(cli: Cli) -> Result<()> {
             core.start_health(HealthOptions {
                 interval: health_interval,
             });
+            if monitor_interval.is_none() && resolve_interval != DEFAULT_RESOLVE_INTERVAL {
+                tracing::warn!(
+                    "--resolve-interval applies in monitor mode only (--monitor-interval); without it the ring's source is asked at each configure"
+                );
+            }
             if let Some(interval) = monitor_interval {
                 core.start_monitor(MonitorOptions {
                     interval,
@@ -445,9 +453,13 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let announcer = match announce {
                 Some(group) => {
-                    let announcer =
-                        Announcer::start(group, local, core.name(), access.listen.token.as_ref())
-                            .with_context(|| format!("--announce {group}: cannot send on it"))?;
+                    let token = access.listen.token.as_ref().ok_or_else(|| {
+                        anyhow!(
+                            "--announce {group} needs the ring's token (--token-file or STILLEPOST_TOKEN): heartbeats are tagged with it, so that a coordinator can tell them from a stranger's"
+                        )
+                    })?;
+                    let announcer = Announcer::start(group, local, core.name(), token)
+                        .map_err(|why| anyhow!("--announce {group}: {why}"))?;
                     say(format_args!(
                         "stillepostd member: announcing {local} as {} on {group} every second",
                         core.name()

@@ -17,9 +17,10 @@ use super::{CoordError, CoordinatorCore};
 use crate::announce::{AnnounceKey, Listener};
 use crate::ring::{ClusterError, ClusterSource, cluster_from_file, validate_cluster};
 
-/// How long one DNS query may take, and how many times it is sent.
+/// How long one DNS query may take, and how many times it is sent again after a timeout
+/// (hickory's `attempts`: so each query goes out at most twice).
 const DNS_TIMEOUT: Duration = Duration::from_secs(2);
-const DNS_ATTEMPTS: usize = 2;
+const DNS_RETRIES: usize = 1;
 
 impl CoordinatorCore {
     /// The control endpoints `source` names now, and the text that names the source in
@@ -30,6 +31,15 @@ impl CoordinatorCore {
     ) -> Result<(Vec<String>, Option<String>), CoordError> {
         let invalid = |e: ClusterError| CoordError::InvalidArgument(e.to_string());
         let entry = source.entry();
+        // Listen only on the group the ring is asked from now, if any.
+        let group = match &source {
+            ClusterSource::Discover(group) => Some(*group),
+            _ => None,
+        };
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|g, _| Some(*g) == group);
         let list = match source {
             ClusterSource::List(list) => return Ok((list, None)),
             ClusterSource::File(path) => {
@@ -83,15 +93,19 @@ impl CoordinatorCore {
     /// The listener on `group`, started at its first use and kept from then on (members
     /// are heard between configures, so a member that leaves is left out at once).
     fn listener(&self, group: SocketAddr) -> Result<Arc<Listener>, CoordError> {
+        let Some(token) = self.member_credentials.token.as_ref() else {
+            return Err(CoordError::InvalidArgument(format!(
+                "--cluster discover:{group} needs the ring's token on the coordinator (--token-file or STILLEPOST_TOKEN): members' heartbeats are tagged with it, and without it anyone on the link could announce a member"
+            )));
+        };
         let mut listeners = self.listeners.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(listener) = listeners.get(&group) {
             return Ok(Arc::clone(listener));
         }
-        let key = AnnounceKey::new(self.member_credentials.token.as_ref());
-        let listener = Listener::start(group, key).map_err(|e| {
+        let listener = Listener::start(group, AnnounceKey::new(token)).map_err(|e| {
             CoordError::InvalidArgument(format!(
-                "--cluster discover:{group}: cannot listen on the group on the coordinator's host: {e} (multicast needs a route, e.g. a default route or `ip route add {} dev <interface>`)",
-                if group.is_ipv4() { "224.0.0.0/4" } else { "ff00::/8" }
+                "--cluster discover:{group}: cannot listen on the group on the coordinator's host: {e} ({})",
+                crate::announce::route_hint(&group)
             ))
         })?;
         tracing::info!("discover {group}: listening for members' heartbeats");
@@ -101,9 +115,9 @@ impl CoordinatorCore {
     }
 }
 
-/// The control endpoints `name` resolves to: with `port`, every address of its A/AAAA
-/// records (IPv4 when it has both) at that port; without, one per SRV record, at the
-/// first address of the record's target and the record's port. `server` replaces the
+/// The control endpoints `name` resolves to: with `port`, every address of its A records
+/// (of its AAAA records when it has no A record) at that port; without, one per SRV
+/// record, at the lowest address of the record's target and the record's port. `server` replaces the
 /// system's resolver configuration (/etc/resolv.conf) when given.
 pub async fn resolve_dns(
     name: &str,
@@ -116,7 +130,11 @@ pub async fn resolve_dns(
             .lookup_ip(host)
             .await
             .map_err(|e| format!("resolving {host} (A/AAAA): {e}"))?;
-        Ok(found.iter().collect())
+        let mut found: Vec<std::net::IpAddr> = found.iter().collect();
+        // In a stable order, so that the same records give the same ring.
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
     };
     let mut endpoints: Vec<String> = Vec::new();
     match port {
@@ -131,17 +149,23 @@ pub async fn resolve_dns(
                     "resolving {name} (SRV): {e}; for A/AAAA records give the members' control port, dns:{name}:<port>"
                 )
             })?;
-            for record in records.answers() {
-                let RData::SRV(srv) = &record.data else {
-                    continue;
-                };
-                let target = srv.target.to_string();
-                let ip = addresses(&target)
-                    .await?
+            let targets: Vec<(String, u16)> = records
+                .answers()
+                .iter()
+                .filter_map(|record| match &record.data {
+                    RData::SRV(srv) => Some((srv.target.to_string(), srv.port)),
+                    _ => None,
+                })
+                .collect();
+            let found =
+                futures::future::join_all(targets.iter().map(|(target, _)| addresses(target)))
+                    .await;
+            for ((target, port), ips) in targets.iter().zip(found) {
+                let ip = ips?
                     .into_iter()
                     .next()
                     .ok_or_else(|| format!("{target} (an SRV target of {name}) has no address"))?;
-                endpoints.push(SocketAddr::new(ip, srv.port).to_string());
+                endpoints.push(SocketAddr::new(ip, *port).to_string());
             }
         }
     }
@@ -179,7 +203,7 @@ fn resolver(server: Option<SocketAddr>) -> Result<TokioResolver, String> {
     };
     let options = builder.options_mut();
     options.timeout = DNS_TIMEOUT;
-    options.attempts = DNS_ATTEMPTS;
+    options.attempts = DNS_RETRIES;
     // A member with both kinds of address is one member.
     options.ip_strategy = LookupIpStrategy::Ipv4thenIpv6;
     // A new resolver per configure: nothing is cached from one to the next.
