@@ -16,7 +16,7 @@ use stillepost_control::proto::{
     StatusRequest, TourParams, TourResult, TourSummary, WaitTourRequest,
 };
 use stillepost_control::ring::{
-    ClusterSource, MAX_CONFIGURE_TIMEOUT_MS, cluster_source, validate_params,
+    ClusterSource, MAX_CONFIGURE_TIMEOUT_MS, cluster_source, default_window, validate_params,
 };
 use stillepost_control::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_no_answer,
@@ -538,23 +538,6 @@ impl Interrupts {
             _ = self.interrupt.recv() => {}
             _ = self.terminate.recv() => {}
         }
-    }
-}
-
-/// What a default window may have in flight: the receive buffer every member asks for at
-/// least (each datagram charged its length plus the kernel's overhead).
-const DEFAULT_IN_FLIGHT_BYTES: u64 = 4 << 20;
-
-/// The window when `--window` is not given: all messages, unless they would overflow a
-/// default receive buffer (large messages), then as many as fit, at least one. Hold mode
-/// needs all.
-pub fn default_window(msg_len: u32, count: u32, forward_immediately: bool) -> u32 {
-    let per_message = stillepost_tuning::receive_buffer_needed(u64::from(msg_len), 1);
-    let fit = (DEFAULT_IN_FLIGHT_BYTES / per_message.max(1)).max(1);
-    if !forward_immediately || u64::from(count) <= fit {
-        0
-    } else {
-        fit as u32
     }
 }
 
@@ -1133,6 +1116,14 @@ mod window_tests {
             refused("0.05").contains("raise --rate or --member-timeout"),
             "{}",
             refused("0.05")
+        );
+    }
+
+    #[test]
+    fn a_configure_without_tour_flags_is_the_shared_default_tour() {
+        assert_eq!(
+            params(&[]).unwrap(),
+            stillepost_control::ring::default_params()
         );
     }
 

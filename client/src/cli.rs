@@ -7,7 +7,8 @@ use stillepost_control::access::ClientAccessArgs;
 use stillepost_control::manual::{CompletionsArgs, ManArgs};
 use stillepost_control::options::{BackendArg, PollArg};
 use stillepost_control::ring::{
-    DEFAULT_CONFIGURE_TIMEOUT_S, DEFAULT_COUNT, DEFAULT_MEMBER_TIMEOUT_MS, DEFAULT_MSG_LEN,
+    DEFAULT_CONFIGURE_TIMEOUT_S, DEFAULT_COUNT, DEFAULT_MAX_BUFFER_MEMORY,
+    DEFAULT_MEMBER_TIMEOUT_MS, DEFAULT_MSG_LEN,
 };
 
 /// Stillepost measures the latency of a cluster network: UDP messages of a chosen length
@@ -327,7 +328,7 @@ pub struct TourArgs {
     /// Most memory a member may set aside for the tour's buffers (receive and send pools
     /// and its socket receive buffer), bytes; configure refuses a tour that needs more,
     /// with the numbers.
-    #[arg(long, default_value_t = 1 << 30, value_name = "BYTES")]
+    #[arg(long, default_value_t = DEFAULT_MAX_BUFFER_MEMORY, value_name = "BYTES")]
     pub max_buffer_memory: u64,
 }
 

@@ -9,6 +9,7 @@ mod dns;
 mod support;
 
 use std::net::Ipv4Addr;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use dns::DnsServer;
@@ -301,5 +302,69 @@ fn in_monitor_mode_the_ring_follows_its_source() {
     assert_eq!(status["members"].as_array().map_or(0, Vec::len), 2);
     write(&[0, 1, 2]);
     assert_eq!(wait_for_members(&cluster, 3, Duration::from_secs(15)), 3);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn a_coordinator_given_a_source_configures_its_ring_at_start_and_monitors_it() {
+    let dir = scratch_dir("at-start");
+    let file = dir.join("members");
+    let source = format!("file:{}", file.display());
+    // The coordinator starts before its members and before the file exists: it tries
+    // again until the source names members that answer.
+    let names = ["m2", "m0", "m1"];
+    let cluster = Cluster::start_custom(
+        3,
+        &["--cluster", &source, "--monitor-interval", "1s"],
+        |i| vec!["--name".into(), names[i].into()],
+    );
+    let text: String = cluster.controls.iter().map(|c| format!("{c}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let start = Instant::now();
+    let status = loop {
+        let status = json(&cluster.client(&["status", "--json"]));
+        if status["configured"] == true {
+            break status;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "{status:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    assert_eq!(status["source"], source.as_str(), "{status:#}");
+    let order: Vec<&str> = status["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(order, ["m0", "m1", "m2"]);
+    // The default tour, as `stillepost configure` without tour flags.
+    assert_eq!(status["params"]["count"], 1000, "{status:#}");
+    // Monitoring runs by itself.
+    let start = Instant::now();
+    loop {
+        let monitor = json(&cluster.client(&["status", "--json"]))["monitor"].clone();
+        if monitor["last_outcome"] == "complete" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{monitor:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // A malformed --cluster stops the coordinator at start, naming it.
+    let out = Command::new(support::bin("stillepostd"))
+        .args([
+            "coordinator",
+            "--client-bind",
+            "127.0.0.1:0",
+            "--cluster",
+            "dns:",
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("'dns:' names no DNS name"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }

@@ -16,6 +16,43 @@ pub const DEFAULT_COUNT: u32 = 1000;
 pub const DEFAULT_MEMBER_TIMEOUT_MS: u64 = 10_000;
 /// Default configure timeout, s.
 pub const DEFAULT_CONFIGURE_TIMEOUT_S: u64 = 10;
+/// Default most memory a member may set aside for a tour's buffers, bytes.
+pub const DEFAULT_MAX_BUFFER_MEMORY: u64 = 1 << 30;
+/// What a default window may have in flight: the receive buffer every member asks for at
+/// least (each datagram charged its length plus the kernel's overhead).
+const DEFAULT_IN_FLIGHT_BYTES: u64 = 4 << 20;
+
+/// The window when `--window` is not given: all messages, unless they would overflow a
+/// default receive buffer (large messages), then as many as fit, at least one. Hold mode
+/// needs all.
+pub fn default_window(msg_len: u32, count: u32, forward_immediately: bool) -> u32 {
+    let per_message = stillepost_tuning::receive_buffer_needed(u64::from(msg_len), 1);
+    let fit = (DEFAULT_IN_FLIGHT_BYTES / per_message.max(1)).max(1);
+    if !forward_immediately || u64::from(count) <= fit {
+        0
+    } else {
+        fit as u32
+    }
+}
+
+/// The tour of a `stillepost configure` given no tour flag (and of a coordinator's
+/// `--cluster`): 1000 messages of 1024 B, forwarded at once, the default window.
+pub fn default_params() -> TourParams {
+    TourParams {
+        msg_len: DEFAULT_MSG_LEN,
+        count: DEFAULT_COUNT,
+        window: default_window(DEFAULT_MSG_LEN, DEFAULT_COUNT, true),
+        forward_immediately: true,
+        member_timeout_ms: DEFAULT_MEMBER_TIMEOUT_MS,
+        warmup: 0,
+        rate: 0.0,
+        max_datagram: 0,
+        max_buffer_memory: DEFAULT_MAX_BUFFER_MEMORY,
+        whole_rate: 0,
+        dscp: 0,
+    }
+}
+
 /// Longest configure timeout accepted: one hour.
 pub const MAX_CONFIGURE_TIMEOUT_MS: u64 = 3_600_000;
 /// Most members a ring may have: a configure reaches all of them at once, so this bounds

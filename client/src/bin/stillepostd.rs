@@ -13,7 +13,7 @@ use stillepost_control::manual::{self, CompletionsArgs, ManArgs};
 use stillepost_control::member::MemberCore;
 use stillepost_control::metrics::{Observed, bind_metrics, serve_metrics};
 use stillepost_control::options::{BackendArg, PollArg, available_cores};
-use stillepost_control::ring::{DEFAULT_ANNOUNCE_GROUP, announce_group};
+use stillepost_control::ring::{DEFAULT_ANNOUNCE_GROUP, announce_group, cluster_source};
 use stillepost_control::service::{bind, serve_coordinator, serve_member};
 use stillepost_control::store::{
     DEFAULT_KEEP_DAYS, DEFAULT_KEEP_TOURS, ResultStore, Retention, default_data_dir,
@@ -90,6 +90,13 @@ enum Role {
         /// address to let a Prometheus on another host scrape it.
         #[arg(long, value_name = "HOST:PORT|PORT")]
         metrics_bind: Option<String>,
+        /// Configure this ring at start, with the tour of a `stillepost configure` given no
+        /// tour flag: a source (dns:NAME:PORT, dns:NAME, file:PATH, discover[:GROUP:PORT])
+        /// or a list of members' control endpoints, as `stillepost configure --cluster`
+        /// takes them. Tried every 5 s until it works (members may start later); a client's
+        /// configure replaces it. With --monitor-interval, monitoring then starts by itself.
+        #[arg(long, value_name = "SOURCE|HOST:PORT,...", value_delimiter = ',')]
+        cluster: Vec<String>,
         /// Resolve `--cluster dns:` sources with this DNS server (IP, or IP:PORT; port 53
         /// by default) instead of the host's resolver configuration (/etc/resolv.conf).
         #[arg(long, value_name = "IP[:PORT]", value_parser = parse_dns_server)]
@@ -319,8 +326,12 @@ async fn run(cli: Cli) -> Result<()> {
             metrics_bind,
             dns_server,
             resolve_interval,
+            cluster,
             access,
         } => {
+            if !cluster.is_empty() {
+                cluster_source(&cluster).map_err(|e| anyhow!("{e}"))?;
+            }
             let addr = resolve("--client-bind", &client_bind)?;
             let access = resolve_access(&access, DaemonRole::Coordinator, "--client-bind", addr)?;
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
@@ -355,6 +366,9 @@ async fn run(cli: Cli) -> Result<()> {
             core.start_health(HealthOptions {
                 interval: health_interval,
             });
+            if !cluster.is_empty() {
+                core.configure_at_start(cluster.iter().map(|e| e.trim().to_string()).collect());
+            }
             if monitor_interval.is_none() && resolve_interval != DEFAULT_RESOLVE_INTERVAL {
                 tracing::warn!(
                     "--resolve-interval applies in monitor mode only (--monitor-interval); without it the ring's source is asked at each configure"

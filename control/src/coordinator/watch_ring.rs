@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use super::{Busy, CoordError, CoordinatorCore, Health, TourKind, TourState, Wanted, unix_ms};
-use crate::domain::{MemberIdentity, MonitorStatus, Outcome, Takeover};
+use crate::domain::{MemberIdentity, MonitorStatus, Outcome, RingAuth, Takeover};
 use crate::metrics::Observed;
 use crate::proto;
 use crate::ring::{ClusterSource, cluster_source};
@@ -39,6 +39,9 @@ pub const MONITOR_JITTER: f64 = 0.1;
 
 /// How long a configure the health checks start may take.
 const RECONFIGURE_TIMEOUT_MS: u64 = 30_000;
+
+/// Between two attempts of the configure `--cluster` asks for at start.
+pub const START_RETRY: Duration = Duration::from_secs(5);
 
 /// Keeps `run_waiting` raised while a `run` waits for a monitor tour.
 pub(super) struct Waiting<'a>(&'a CoordinatorCore);
@@ -127,6 +130,76 @@ impl CoordinatorCore {
             loop {
                 tick.tick().await;
                 core.follow_source().await;
+            }
+        });
+    }
+
+    /// Configures the ring `cluster` names (a source such as `dns:...`, or a list) with the
+    /// default tour (`ring::default_params`), as `stillepostd coordinator --cluster` asks:
+    /// tried at once and then every [`START_RETRY`] until it works (members may start
+    /// after the coordinator), unless a client configured a ring meanwhile, or the ring
+    /// taken up after a restart is already this one.
+    pub fn configure_at_start(self: &Arc<Self>, cluster: Vec<String>) {
+        // Sources compare as they are written out (`discover` is `discover:<default>`).
+        let canonical = |c: &[String]| cluster_source(c).ok().map(|s| s.entry());
+        let asked = canonical(&cluster);
+        let taken_up = self
+            .lock()
+            .wanted
+            .as_ref()
+            .is_some_and(|w| asked.is_some() && canonical(&w.cluster) == asked);
+        if taken_up {
+            tracing::info!(
+                "--cluster {}: the ring taken up after the restart is this one",
+                cluster.join(",")
+            );
+            return;
+        }
+        let core = Arc::clone(self);
+        tokio::spawn(async move {
+            let what = cluster.join(",");
+            let mut last_error = String::new();
+            loop {
+                let ours = core
+                    .lock()
+                    .wanted
+                    .as_ref()
+                    .is_none_or(|w| w.cluster == cluster);
+                if !ours {
+                    tracing::info!(
+                        "--cluster {what}: a client configured another ring; not trying again"
+                    );
+                    return;
+                }
+                let result = core
+                    .configure(
+                        &cluster,
+                        Some(crate::ring::default_params()),
+                        RECONFIGURE_TIMEOUT_MS,
+                        RingAuth::Keyed,
+                        Takeover::Respect,
+                    )
+                    .await;
+                match result {
+                    Ok(ring) => {
+                        tracing::info!(
+                            "--cluster {what}: configured a ring of {} members",
+                            ring.members.len()
+                        );
+                        return;
+                    }
+                    Err(e) => {
+                        let text = e.to_string();
+                        if text != last_error {
+                            tracing::warn!(
+                                "--cluster {what}: cannot configure the ring yet: {text}; trying again every {} s",
+                                START_RETRY.as_secs()
+                            );
+                            last_error = text;
+                        }
+                    }
+                }
+                tokio::time::sleep(START_RETRY).await;
             }
         });
     }
