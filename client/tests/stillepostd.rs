@@ -265,51 +265,34 @@ fn an_unresolvable_bind_address_is_named_with_its_flag() {
 
 #[test]
 fn announcing_needs_a_token_and_an_address_other_hosts_reach() {
-    let out = stillepostd(&[
-        "member",
-        "--coord-bind",
-        "127.0.0.1:0",
-        "--peer-bind",
-        "127.0.0.1:0",
-        "--announce",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("--announce 239.255.83.80:7090 needs the ring's token (--token-file or STILLEPOST_TOKEN)"),
-        "{err}"
-    );
     let token = token_file("announce-token", "announce-token\n", 0o600);
-    let out = stillepostd(&[
-        "member",
-        "--coord-bind",
-        "127.0.0.1:0",
-        "--peer-bind",
-        "127.0.0.1:0",
-        "--token-file",
-        token.to_str().unwrap(),
-        "--announce",
-        "239.255.83.80:7090",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(
-            "the control address 127.0.0.1 is not one a coordinator on another host can reach"
+    let token = token.to_str().unwrap();
+    for (extra, needle) in [
+        (
+            vec!["--announce"],
+            "--announce 239.255.83.80:7090 needs the ring's token (--token-file or STILLEPOST_TOKEN)",
         ),
-        "{err}"
-    );
-    let out = stillepostd(&[
-        "member",
-        "--coord-bind",
-        "127.0.0.1:0",
-        "--peer-bind",
-        "127.0.0.1:0",
-        "--announce",
-        "[ff02::1]:7090",
-    ]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("link-local IPv6 group"), "{err}");
-    let _ = std::fs::remove_dir_all(token.parent().unwrap());
+        (
+            vec!["--token-file", token, "--announce", "239.255.83.80:7090"],
+            "the control address 127.0.0.1 is not one a coordinator on another host can reach",
+        ),
+        (
+            vec!["--announce", "[ff02::1]:7090"],
+            "ff02::1 is an interface- or link-local IPv6 group",
+        ),
+    ] {
+        let mut args = vec![
+            "member",
+            "--coord-bind",
+            "127.0.0.1:0",
+            "--peer-bind",
+            "127.0.0.1:0",
+        ];
+        args.extend(extra);
+        let out = stillepostd(&args);
+        assert!(!out.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+    }
+    let _ = std::fs::remove_dir_all(std::path::Path::new(token).parent().unwrap());
 }
