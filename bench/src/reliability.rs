@@ -1034,7 +1034,7 @@ fn fuzz(bench: &mut Bench, seconds: u32) -> Result<Section> {
     let mut section = Section::new(
         "Fuzzing",
         format!(
-            "AFL++ (through cargo-afl, on stable Rust) fuzzes each harness of the `stillepost-fuzz` crate for {seconds} s with coverage guidance, starting from its seeds: `datagrams` (a member's whole receive path, as a forwarder or the origin, with or without a ring key, GRO receives and fragments), `reassembly`, `control_data` (the kernel's control messages and source addresses) and `stored` (the coordinator's result files, its kept ring, HdrHistogram bytes). A crash is kept in fuzz/regressions and replayed by `cargo test` from then on; `cargo test` also runs property tests over the same harnesses (fuzz/tests)."
+            "AFL++ (through cargo-afl, on stable Rust) fuzzes each harness of the `stillepost-fuzz` crate for {seconds} s with coverage guidance, starting from its seeds: `datagrams` (a member's whole receive path, as a forwarder or the origin, with or without a ring key, GRO receives and fragments), `reassembly`, `control_data` (the kernel's control messages and source addresses), `stored` (the coordinator's result files, its kept ring, HdrHistogram bytes) and `heartbeats` (members' multicast announcements as the coordinator reads them). A crash is kept in fuzz/regressions and replayed by `cargo test` from then on; `cargo test` also runs property tests over the same harnesses (fuzz/tests)."
         ),
     );
     let script = Path::new("fuzz/run");

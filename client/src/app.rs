@@ -12,7 +12,7 @@ use stillepost_control::access::Credentials;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
     CancelTourRequest, ConfigureReply, ConfigureRequest, EchoKeyRequest, GetResultRequest,
-    ListToursRequest, Outcome, PinRequest, ProbeRequest, RunTourRequest, StatusReply,
+    ListToursRequest, Outcome, PinRequest, ProbeRequest, RunTourReply, RunTourRequest, StatusReply,
     StatusRequest, TourParams, TourResult, TourSummary, WaitTourRequest,
 };
 use stillepost_control::ring::{
@@ -398,23 +398,22 @@ impl Coordinator {
     /// With `progress`, a tour still running after a second shows a progress bar on stderr
     /// (when stderr is a terminal).
     pub async fn run_tour(&self, progress: bool, record_stamps: bool) -> Result<TourResult> {
-        let tour_id = self.start_tour(record_stamps).await?;
+        let tour_id = self.start_tour(record_stamps).await?.tour_id;
         Ok(self.wait_for(tour_id, progress, false).await?.0)
     }
 
-    /// Starts a tour; its id.
-    pub async fn start_tour(&self, record_stamps: bool) -> Result<u64> {
+    /// Starts a tour (with several rings, one on each): its id, and every ring's.
+    pub async fn start_tour(&self, record_stamps: bool) -> Result<RunTourReply> {
         // Preparing members and starting the origin take up to two member calls.
         let deadline = CALL_TIMEOUT * 3;
-        Ok(call(
+        call(
             deadline,
             self.client
                 .clone()
                 .run_tour(request(RunTourRequest { record_stamps }, deadline)),
         )
         .await
-        .map_err(|s| from_status(&self.endpoint, self.tls, s))?
-        .tour_id)
+        .map_err(|s| from_status(&self.endpoint, self.tls, s))
     }
 
     /// Ends tour `tour_id` (`None`: the running one) early; its id.
@@ -591,6 +590,7 @@ pub fn configure_request(args: &ConfigureArgs) -> Result<ConfigureRequest> {
         // Rings configured with `configure` are always authenticated.
         no_auth: false,
         force: args.force,
+        ring_size: args.ring_size.unwrap_or(0),
     })
 }
 
@@ -631,8 +631,79 @@ fn progress_bar(tour_id: u64, count: u64) -> ProgressBar {
 }
 
 pub async fn run(coord: &Coordinator, args: &RunArgs, json_mode: bool) -> Result<()> {
-    let tour_id = coord.start_tour(args.record.records()).await?;
-    print_tour(coord, tour_id, args.loss, &args.record, json_mode).await
+    let started = coord.start_tour(args.record.records()).await?;
+    if started.rings.len() > 1 {
+        return print_ring_tours(coord, &started.rings, args.loss, &args.record, json_mode).await;
+    }
+    print_tour(coord, started.tour_id, args.loss, &args.record, json_mode).await
+}
+
+/// Waits for the tours of several rings, started together (Ctrl-C cancels all of them),
+/// and prints each ring's result: text one after the other, JSON as `{"rings": [...]}`.
+/// `--raw` writes each ring's timestamps beside the file it names, `<stem>.ring<N>.<ext>`.
+async fn print_ring_tours(
+    coord: &Coordinator,
+    tours: &[stillepost_control::proto::RingTour],
+    loss: LossArg,
+    record: &RecordArgs,
+    json_mode: bool,
+) -> Result<()> {
+    let mut results = Vec::with_capacity(tours.len());
+    let mut interrupted = false;
+    for tour in tours {
+        let (result, stopped) = coord.wait_for(tour.tour_id, false, !interrupted).await?;
+        if stopped && !interrupted {
+            interrupted = true;
+            // The other rings' tours end too.
+            let _ = coord.cancel(None).await;
+        }
+        results.push(result);
+    }
+    emit(
+        json_mode,
+        || {
+            let rings = results
+                .iter()
+                .map(|r| result_json(r, record))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(serde_json::json!({ "rings": rings }))
+        },
+        || {
+            let texts = results
+                .iter()
+                .map(|r| result_text(r, record))
+                .collect::<Result<Vec<_>>>()?;
+            Ok(texts.join("\n"))
+        },
+    )?;
+    if let Some(path) = &record.raw {
+        for result in &results {
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .unwrap_or("stamps");
+            let name = match path.extension().and_then(|e| e.to_str()) {
+                Some(ext) => format!("{stem}.ring{}.{ext}", result.ring),
+                None => format!("{stem}.ring{}", result.ring),
+            };
+            let one = RecordArgs {
+                raw: Some(path.with_file_name(name)),
+                ..record.clone()
+            };
+            write_raw(result, &one)?;
+        }
+    }
+    if interrupted {
+        return Err(Failure {
+            code: 130,
+            message: format!("the tours of {} rings cancelled", results.len()),
+        }
+        .into());
+    }
+    for result in &results {
+        tour_failure(result, loss)?;
+    }
+    Ok(())
 }
 
 /// Waits for tour `tour_id` (cancelling it on Ctrl-C) and prints its result.

@@ -358,6 +358,12 @@ pub struct ConfigureArgs {
     /// How long configuring may take (reaching every member), in seconds.
     #[arg(long, default_value_t = DEFAULT_CONFIGURE_TIMEOUT_S, value_name = "S")]
     pub timeout: u64,
+    /// Split the members into rings of at most N (in the order given, or of their names
+    /// for a source, so a ring per rack or zone when names sort that way), configured and
+    /// run in parallel: `run` runs every ring at once and reports each ring's tour;
+    /// `status` and the metrics (label `ring`) name the ring.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(2..=1024))]
+    pub ring_size: Option<u32>,
     /// Take the members over even while another coordinator holds them. A member belongs
     /// to the coordinator that configured it while a tour of its is armed and for 60 s
     /// after its last configure or tour; other coordinators' configures are refused,

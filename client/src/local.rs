@@ -8,7 +8,7 @@ use anyhow::{Context, Result};
 use serde_json::json;
 use stillepost_control::access::{Credentials, Listen};
 use stillepost_control::auth::Token;
-use stillepost_control::coordinator::CoordinatorCore;
+use stillepost_control::coordinator::{CoordinatorCore, RingSet};
 use stillepost_control::member::MemberCore;
 use stillepost_control::options::{PollArg, available_cores};
 use stillepost_control::proto::ConfigureRequest;
@@ -92,7 +92,9 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
     let coordinator_addr = listener.local_addr()?.to_string();
     servers.push(tokio::spawn(serve_coordinator(
         listener,
-        Arc::new(CoordinatorCore::new().with_member_credentials(credentials.clone())),
+        RingSet::new(Arc::new(
+            CoordinatorCore::new().with_member_credentials(credentials.clone()),
+        )),
         Listen::token_only(Some(token.clone())),
         stopped(),
     )));
@@ -130,6 +132,7 @@ async fn drive(
             no_auth: args.no_auth,
             // Its members are its own, made for this run.
             force: false,
+            ring_size: 0,
         })
         .await?;
     if !json_mode {

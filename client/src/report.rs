@@ -315,6 +315,7 @@ pub fn tour_json(result: &TourResult) -> Result<Value, UndecodableHistogram> {
     let (msgs_per_s, bytes_per_s) = throughput(result);
     Ok(json!({
         "tour_id": tour_id(result.tour_id),
+        "ring": (!result.ring.is_empty()).then_some(&result.ring),
         "outcome": result.outcome().name(),
         "error": if result.error.is_empty() { Value::Null } else { json!(result.error) },
         "started_unix_ms": result.started_unix_ms,
@@ -365,8 +366,13 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     let members = result.members.len();
     let _ = writeln!(
         out,
-        "tour {}: {}",
+        "tour {}{}: {}",
         tour_id(result.tour_id),
+        if result.ring.is_empty() {
+            String::new()
+        } else {
+            format!(" (ring {})", result.ring)
+        },
         result.outcome().name().replace('_', " ")
     );
     if let Some(p) = &result.params {
@@ -1030,18 +1036,42 @@ fn members_table(out: &mut String, members: &[MemberInfo], now_ms: u64) {
     out.push_str(&table.render(2));
 }
 
-/// The reply to `configure` as JSON.
+/// The reply to `configure` as JSON (with several rings, each in `rings`).
 pub fn configure_json(reply: &ConfigureReply) -> Value {
-    json!({
+    let mut doc = json!({
         "params": reply.params.as_ref().map(params_json),
         "source": (!reply.source.is_empty()).then_some(&reply.source),
         "members": reply.members.iter().map(member_info_json).collect::<Vec<_>>(),
-    })
+    });
+    if !reply.ring.is_empty() {
+        doc["ring"] = json!(reply.ring);
+    }
+    if !reply.rings.is_empty() {
+        doc["rings"] = json!(reply.rings.iter().map(configure_json).collect::<Vec<_>>());
+    }
+    doc
 }
 
 /// The reply to `configure` as text.
 pub fn configure_text(reply: &ConfigureReply) -> String {
     let mut out = String::new();
+    if !reply.rings.is_empty() {
+        let _ = writeln!(
+            out,
+            "configured {} members in {} rings{}",
+            reply.members.len(),
+            reply.rings.len(),
+            if reply.source.is_empty() {
+                String::new()
+            } else {
+                format!(", from {}, split in the order of their names", reply.source)
+            }
+        );
+        for ring in &reply.rings {
+            let _ = write!(out, "ring {}: {}", ring.ring, configure_text(ring));
+        }
+        return out;
+    }
     if let Some(p) = &reply.params {
         let _ = writeln!(
             out,
@@ -1060,8 +1090,25 @@ pub fn configure_text(reply: &ConfigureReply) -> String {
     out
 }
 
-/// The reply to `status` as JSON.
+/// The reply to `status` as JSON (with several rings, each in `rings`).
 pub fn status_json(coordinator: &str, reply: &StatusReply) -> Value {
+    let mut doc = status_json_of(coordinator, reply);
+    if !reply.ring.is_empty() {
+        doc["ring"] = json!(reply.ring);
+    }
+    if !reply.rings.is_empty() {
+        doc["rings"] = json!(
+            reply
+                .rings
+                .iter()
+                .map(|r| status_json(coordinator, r))
+                .collect::<Vec<_>>()
+        );
+    }
+    doc
+}
+
+fn status_json_of(coordinator: &str, reply: &StatusReply) -> Value {
     json!({
         "coordinator": coordinator,
         "configured": reply.configured,
@@ -1088,6 +1135,28 @@ pub fn status_text(coordinator: &str, reply: &StatusReply) -> String {
 /// The reply to `status` as text at `now_ms` (ms since the epoch).
 fn status_text_at(coordinator: &str, reply: &StatusReply, now_ms: u64) -> String {
     let mut out = String::new();
+    if !reply.rings.is_empty() {
+        let _ = writeln!(
+            out,
+            "coordinator {coordinator}: {} members in {} rings{}",
+            reply.members.len(),
+            reply.rings.len(),
+            if reply.source.is_empty() {
+                String::new()
+            } else {
+                format!(", from {}", reply.source)
+            }
+        );
+        for ring in &reply.rings {
+            let _ = write!(
+                out,
+                "ring {}: {}",
+                ring.ring,
+                status_text_at(coordinator, ring, now_ms)
+            );
+        }
+        return out;
+    }
     if !reply.configured {
         let _ = writeln!(
             out,
@@ -1539,6 +1608,7 @@ pub(crate) mod tests {
         ];
         TourResult {
             monitor: false,
+            ring: String::new(),
             tour_id: 0x00c0_ffee_0000_0001,
             params: Some(TourParams {
                 msg_len: 512,
@@ -1816,6 +1886,8 @@ pub(crate) mod tests {
     fn status_text_is_pinned() {
         let reply = StatusReply {
             configured: true,
+            ring: String::new(),
+            rings: Vec::new(),
             params: lossy_tour().params,
             source: "file:/etc/stillepost/members".into(),
             monitor: Some(stillepost_control::proto::MonitorStatus {

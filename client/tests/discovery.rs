@@ -310,8 +310,8 @@ fn a_coordinator_given_a_source_configures_its_ring_at_start_and_monitors_it() {
     let dir = scratch_dir("at-start");
     let file = dir.join("members");
     let source = format!("file:{}", file.display());
-    // The coordinator starts before its members and before the file exists: it tries
-    // again until the source names members that answer.
+    // The coordinator starts before the file exists: it tries again (every 5 s) until the
+    // file names its members.
     let names = ["m2", "m0", "m1"];
     let cluster = Cluster::start_custom(
         3,
@@ -367,4 +367,157 @@ fn a_coordinator_given_a_source_configures_its_ring_at_start_and_monitors_it() {
         String::from_utf8_lossy(&out.stderr)
     );
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The members' names of each ring of a `configure --json` or `status --json` reply.
+fn rings(reply: &serde_json::Value) -> Vec<Vec<String>> {
+    reply["rings"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no rings: {reply:#}"))
+        .iter()
+        .map(|ring| ring_order(ring).into_iter().map(str::to_string).collect())
+        .collect()
+}
+
+#[test]
+fn ring_size_splits_the_members_into_rings_run_in_parallel() {
+    // Six members whose names do not sort in start order.
+    let names = ["n3", "n0", "n5", "n1", "n4", "n2"];
+    let cluster = Cluster::start_custom(6, &["--metrics-bind", "127.0.0.1:0"], |i| {
+        vec!["--name".into(), names[i].into()]
+    });
+    let dir = scratch_dir("ring-size");
+    let file = dir.join("members");
+    let text: String = cluster.controls.iter().map(|c| format!("{c}\n")).collect();
+    std::fs::write(&file, text).unwrap();
+    let source = format!("file:{}", file.display());
+    let out = cluster.client(&[
+        "configure",
+        "--cluster",
+        &source,
+        "--ring-size",
+        "3",
+        "--msgcount",
+        "200",
+        "--json",
+    ]);
+    assert_success(&out);
+    let reply = json(&out);
+    assert_eq!(
+        rings(&reply),
+        [["n0", "n1", "n2"], ["n3", "n4", "n5"]],
+        "{reply:#}"
+    );
+    assert_eq!(reply["rings"][1]["ring"], "1");
+    let out = cluster.client(&[
+        "configure",
+        "--cluster",
+        &source,
+        "--ring-size",
+        "3",
+        "--msgcount",
+        "200",
+    ]);
+    let text = support::stdout(&out);
+    assert!(
+        text.contains(&format!("configured 6 members in 2 rings, from {source}"))
+            && text.contains("ring 0: configured a ring of 3 members")
+            && text.contains("ring 1: configured a ring of 3 members"),
+        "{text}"
+    );
+
+    // `run` runs both rings at once; each ring's tour is reported on its own.
+    let out = cluster.client(&["run", "--json"]);
+    assert_success(&out);
+    let doc = json(&out);
+    let results = doc["rings"].as_array().unwrap();
+    assert_eq!(results.len(), 2, "{doc:#}");
+    for (i, result) in results.iter().enumerate() {
+        assert_eq!(result["ring"], i.to_string());
+        assert_eq!(result["outcome"], "complete", "{result:#}");
+        assert_eq!(result["messages_received"], 200);
+        assert_eq!(result["hops"].as_array().unwrap().len(), 3);
+    }
+    // Both tours ran together: each started before the other ended.
+    let span = |r: &serde_json::Value| {
+        let start = r["started_unix_ms"].as_f64().unwrap();
+        (start, start + r["total_ns"].as_f64().unwrap() / 1e6)
+    };
+    let (a, b) = (span(&results[0]), span(&results[1]));
+    assert!(a.0 <= b.1 + 50.0 && b.0 <= a.1 + 50.0, "{a:?} {b:?}");
+    let out = cluster.client(&["run"]);
+    assert_success(&out);
+    let text = support::stdout(&out);
+    assert!(
+        text.contains("(ring 0): complete") && text.contains("(ring 1): complete"),
+        "{text}"
+    );
+    // Each ring's tour is listed and can be reported by its id.
+    let id = results[1]["tour_id"].as_str().unwrap();
+    let out = cluster.client(&["report", id, "--json"]);
+    assert_success(&out);
+    assert_eq!(json(&out)["ring"], "1");
+
+    // `status` names every ring; the metrics label every series with its ring.
+    let status = json(&cluster.client(&["status", "--json"]));
+    assert_eq!(
+        rings(&status),
+        [["n0", "n1", "n2"], ["n3", "n4", "n5"]],
+        "{status:#}"
+    );
+    assert_eq!(status["source"], source.as_str());
+    let metrics = cluster
+        .coordinator
+        .addr_after("metrics on http://")
+        .trim_end_matches("/metrics")
+        .to_string();
+    let scrape = http_get(&metrics, "/metrics");
+    for ring in ["0", "1"] {
+        assert!(
+            scrape.contains(&format!("stillepost_ring_members{{ring=\"{ring}\"}} 3")),
+            "{scrape}"
+        );
+        assert!(
+            scrape.contains(&format!(
+                "stillepost_tours_total{{ring=\"{ring}\",outcome=\"complete\"}} 2"
+            )),
+            "{scrape}"
+        );
+    }
+    assert_eq!(scrape.matches("# HELP stillepost_ring_members ").count(), 1);
+
+    // Without --ring-size the members form one ring again.
+    let out = cluster.client(&["configure", "--cluster", &source, "--json"]);
+    assert_success(&out);
+    let reply = json(&out);
+    assert_eq!(ring_order(&reply), ["n0", "n1", "n2", "n3", "n4", "n5"]);
+    assert!(reply.get("rings").is_none(), "{reply:#}");
+    let out = cluster.client(&["run", "--json"]);
+    assert_success(&out);
+    let result = json(&out);
+    assert_eq!(result["outcome"], "complete");
+    assert!(result["ring"].is_null(), "{result:#}");
+    let scrape = http_get(&metrics, "/metrics");
+    assert!(
+        scrape.contains("stillepost_ring_members{ring=\"1\"} 0"),
+        "{scrape}"
+    );
+
+    // Refused: a ring of one.
+    let out = cluster.client(&["configure", "--cluster", &source, "--ring-size", "1"]);
+    assert_failure(&out, 2, &["--ring-size"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// The body of `GET http://<addr><path>` (HTTP/1.0, as a scraper would).
+fn http_get(addr: &str, path: &str) -> String {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(addr).unwrap();
+    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_string())
+        .unwrap_or_default()
 }

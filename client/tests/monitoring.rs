@@ -66,7 +66,7 @@ fn value(text: &str, key: &str) -> f64 {
 }
 
 fn hop(name: &str, from: &str, to: &str) -> String {
-    format!("{name}{{from=\"{from}\",to=\"{to}\"}}")
+    format!("{name}{{ring=\"0\",from=\"{from}\",to=\"{to}\"}}")
 }
 
 /// Polls `scrape` until `done` holds for it, for at most `limit`; returns the last scrape.
@@ -204,7 +204,10 @@ fn monitor_mode_fills_the_metrics_with_every_message_of_its_tours() {
     // Three intervals.
     std::thread::sleep(Duration::from_millis(3500));
     let text = get(&coordinator, "/metrics").1;
-    let tours = value(&text, "stillepost_tours_total{outcome=\"complete\"}");
+    let tours = value(
+        &text,
+        "stillepost_tours_total{ring=\"0\",outcome=\"complete\"}",
+    );
     assert!(tours >= 2.0, "monitor tours ran every second: {text}");
     for (from, to) in [("m0", "m1"), ("m1", "m2"), ("m2", "m0")] {
         let count = value(
@@ -252,7 +255,10 @@ fn monitor_mode_fills_the_metrics_with_every_message_of_its_tours() {
     assert_eq!(value(&text, "stillepost_ring_members"), 3.0);
     for m in ["m0", "m1", "m2"] {
         assert_eq!(
-            value(&text, &format!("stillepost_member_up{{member=\"{m}\"}}")),
+            value(
+                &text,
+                &format!("stillepost_member_up{{ring=\"0\",member=\"{m}\"}}")
+            ),
             1.0
         );
     }
@@ -355,7 +361,12 @@ fn a_lossy_hop_shows_its_loss_on_that_hop_alone() {
     let text = wait_for(
         Duration::from_secs(10),
         || get(&coordinator, "/metrics").1,
-        |t| value(t, "stillepost_tours_total{outcome=\"timed_out\"}") >= 2.0,
+        |t| {
+            value(
+                t,
+                "stillepost_tours_total{ring=\"0\",outcome=\"timed_out\"}",
+            ) >= 2.0
+        },
     );
     let lost = |from, to| value(&text, &hop("stillepost_hop_messages_lost_total", from, to));
     let sent = value(
@@ -373,7 +384,7 @@ fn a_lossy_hop_shows_its_loss_on_that_hop_alone() {
     assert!(
         value(
             &text,
-            "stillepost_member_datagrams_rejected_total{member=\"m1\",reason=\"injected_drops\"}"
+            "stillepost_member_datagrams_rejected_total{ring=\"0\",member=\"m1\",reason=\"injected_drops\"}"
         ) >= sent,
         "{text}"
     );
@@ -383,9 +394,9 @@ fn a_lossy_hop_shows_its_loss_on_that_hop_alone() {
 fn a_killed_member_is_down_and_back_in_the_ring_when_it_restarts() {
     let (mut cluster, coordinator) = monitored("20", |_| Vec::new());
     cluster.configure(&["--msgcount", "100", "--member-timeout", "500"]);
-    let up = |t: &str| value(t, "stillepost_member_up{member=\"m2\"}");
-    let failed = |t: &str| value(t, "stillepost_tours_total{outcome=\"failed\"}");
-    let complete = |t: &str| value(t, "stillepost_tours_total{outcome=\"complete\"}");
+    let up = |t: &str| value(t, "stillepost_member_up{ring=\"0\",member=\"m2\"}");
+    let failed = |t: &str| value(t, "stillepost_tours_total{ring=\"0\",outcome=\"failed\"}");
+    let complete = |t: &str| value(t, "stillepost_tours_total{ring=\"0\",outcome=\"complete\"}");
     let scrape = || get(&coordinator, "/metrics").1;
     let before = wait_for(Duration::from_secs(5), scrape, |t| complete(t) >= 1.0);
     assert!(complete(&before) >= 1.0, "{before}");

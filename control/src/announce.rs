@@ -306,6 +306,12 @@ impl Announcer {
         if !control.ip().is_unspecified() && !routable(control.ip()) {
             return Err(unreachable(control.ip()));
         }
+        if control.is_ipv4() != group.is_ipv4() {
+            return Err(format!(
+                "the group {group} and the control address {} are of different IP versions: a coordinator hearing it could not reach the member; give --coord-bind an address of the group's version",
+                control.ip()
+            ));
+        }
         let io = |what: &str, e: std::io::Error| format!("{what}: {e}");
         let socket = udp_socket(&group).map_err(|e| io("making its socket", e))?;
         match group {
@@ -381,6 +387,17 @@ impl Announcer {
             }
         });
         Ok(Announcer { task, send })
+    }
+
+    /// The control endpoint it announces.
+    pub fn endpoint(&self) -> SocketAddr {
+        SocketAddr::new(
+            self.send
+                .host
+                .parse()
+                .unwrap_or(unspecified(&self.send.group)),
+            self.send.port,
+        )
     }
 
     /// Stops the heartbeats and says that the member leaves.

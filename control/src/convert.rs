@@ -285,8 +285,9 @@ impl From<HopResult> for proto::HopResult {
 impl From<TourResult> for proto::TourResult {
     fn from(r: TourResult) -> proto::TourResult {
         proto::TourResult {
-            // Set by the coordinator for its monitor tours.
+            // Set by the coordinator for its monitor tours, and for a ring of several.
             monitor: false,
+            ring: String::new(),
             tour_id: r.tour_id,
             params: Some(r.params),
             outcome: proto::Outcome::from(r.outcome).into(),
@@ -494,12 +495,16 @@ impl From<RingConfigured> for proto::ConfigureReply {
             members: r.members.into_iter().map(Into::into).collect(),
             params: Some(r.params),
             source: r.source.unwrap_or_default(),
+            ring: r.name.unwrap_or_default(),
+            rings: r.rings.into_iter().map(Into::into).collect(),
         }
     }
 }
 
 impl From<RingStatus> for proto::StatusReply {
     fn from(s: RingStatus) -> proto::StatusReply {
+        let ring = s.name.unwrap_or_default();
+        let rings = s.rings.into_iter().map(Into::into).collect();
         let (params, members, source) = match s.ring {
             Some(ring) => (
                 Some(ring.params),
@@ -512,6 +517,8 @@ impl From<RingStatus> for proto::StatusReply {
             configured: params.is_some(),
             params,
             members,
+            ring,
+            rings,
             running_tour: s.running_tour.unwrap_or(0),
             last_tour: s.last_tour.unwrap_or(0),
             progress: s.progress.map(|p| proto::RunningProgress {
@@ -710,11 +717,15 @@ mod tests {
                     ..proto::TourParams::default()
                 },
                 source: None,
+                name: None,
+                rings: Vec::new(),
             }),
             running_tour: Some(5),
             last_tour: None,
             progress: None,
             monitor: None,
+            name: None,
+            rings: Vec::new(),
         });
         assert!(status.configured);
         assert_eq!((status.running_tour, status.last_tour), (5, 0));

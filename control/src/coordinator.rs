@@ -27,8 +27,8 @@ use crate::metrics::CoordinatorMetrics;
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{
-    ClusterError, MAX_CONFIGURE_TIMEOUT_MS, cluster_source, datagram_for_mtu, fragment_size,
-    validate_params,
+    ClusterError, ClusterSource, MAX_CONFIGURE_TIMEOUT_MS, cluster_source, datagram_for_mtu,
+    fragment_size, validate_params,
 };
 use crate::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_no_answer,
@@ -36,8 +36,11 @@ use crate::rpc::{
 };
 use crate::store::{ResultStore, Retention, StoreError};
 
+mod ring_set;
 mod sources;
 mod watch_ring;
+
+pub use ring_set::RingSet;
 pub use watch_ring::{HealthOptions, MonitorOptions};
 
 /// How long one long-poll of the origin waits before reporting progress.
@@ -64,6 +67,8 @@ const RESULTS_KEPT: usize = 256;
 /// tens of MB each) kept in memory; older ones are served from the data directory, or
 /// without one lose their timestamps.
 const STAMPED_KEPT: usize = 4;
+/// The first ring's label in metrics, and its name while the members form several rings.
+pub const FIRST_RING: &str = "0";
 
 /// Why the coordinator refused or failed a request. Each maps to one gRPC status code in
 /// `crate::service` (`From<CoordError> for Status`), next to the member's errors.
@@ -72,6 +77,14 @@ pub enum CoordError {
     /// A request field is invalid; the text names it.
     #[error("{0}")]
     InvalidArgument(String),
+    /// What went wrong in one of several rings (`--ring-size`).
+    #[error("ring {ring}: {error}")]
+    InRing {
+        /// The ring's name.
+        ring: String,
+        /// What went wrong there.
+        error: Box<CoordError>,
+    },
     /// No ring has been configured yet.
     #[error(
         "the ring is not configured: run `stillepost configure --cluster <member,member,...>` first"
@@ -491,6 +504,9 @@ struct State {
     monitor: Option<crate::domain::MonitorStatus>,
     /// `run` requests waiting for a monitor tour to end (monitoring starts none meanwhile).
     run_waiting: usize,
+    /// With several rings: at most this many members per ring (the first ring keeps it
+    /// with its configuration, so that it is not taken up alone after a restart).
+    ring_size: u32,
 }
 
 /// Keeps the timestamps of only the `keep` newest results that have them in memory: an
@@ -615,7 +631,7 @@ fn new_id() -> String {
 }
 
 /// The coordinator: one ring, one tour at a time.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct CoordinatorCore {
     state: Mutex<State>,
     store: Option<ResultStore>,
@@ -632,6 +648,33 @@ pub struct CoordinatorCore {
     dns_server: Option<SocketAddr>,
     /// The multicast groups it listens on for `discover` sources, each from its first use.
     listeners: Mutex<HashMap<SocketAddr, Arc<crate::announce::Listener>>>,
+    /// Its ring's label in metrics ("0" for the first), and in results and replies while
+    /// the members form several rings.
+    label: String,
+    /// One of several rings (`--ring-size`): its results say so. Always for the second ring
+    /// and after; for the first while the members are split.
+    split: std::sync::atomic::AtomicBool,
+    /// Keeps its ring in the data directory (the first ring; the others are configured
+    /// again through the first).
+    keeps_ring: bool,
+}
+
+impl Default for CoordinatorCore {
+    fn default() -> Self {
+        CoordinatorCore {
+            state: Mutex::default(),
+            store: None,
+            member_credentials: Credentials::default(),
+            id: String::new(),
+            retention: Retention::default(),
+            metrics: Arc::default(),
+            dns_server: None,
+            listeners: Mutex::default(),
+            label: FIRST_RING.to_string(),
+            split: std::sync::atomic::AtomicBool::new(false),
+            keeps_ring: true,
+        }
+    }
 }
 
 /// Clears the busy mark when a configuration or tour set-up ends early.
@@ -719,14 +762,64 @@ impl CoordinatorCore {
                 ..State::default()
             }),
             store: Some(store),
-            member_credentials: Credentials::default(),
             id,
-            retention: Retention::default(),
-            metrics: Arc::default(),
-            dns_server: None,
-            listeners: Mutex::default(),
+            ..CoordinatorCore::default()
         };
         Ok(core)
+    }
+
+    /// Another ring of this coordinator (`--ring-size`), labelled `label`: the same id,
+    /// credentials, result store and retention, a state and metrics of its own; it does not
+    /// keep its ring in the data directory.
+    pub(crate) fn another_ring(&self, label: &str) -> CoordinatorCore {
+        CoordinatorCore {
+            state: Mutex::new(State::default()),
+            store: self.store.clone(),
+            member_credentials: self.member_credentials.clone(),
+            id: self.id.clone(),
+            retention: self.retention,
+            metrics: Arc::new(CoordinatorMetrics::for_ring(label)),
+            dns_server: self.dns_server,
+            listeners: Mutex::default(),
+            label: label.to_string(),
+            split: std::sync::atomic::AtomicBool::new(true),
+            keeps_ring: false,
+        }
+    }
+
+    /// Its ring's name in replies and results while the members form several rings.
+    fn ring_name(&self) -> Option<String> {
+        self.split
+            .load(std::sync::atomic::Ordering::Relaxed)
+            .then(|| self.label.clone())
+    }
+
+    /// Its ring's label ("0" for the first ring).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Whether its ring is one of several (set by the ring set at every configure).
+    pub(crate) fn set_split(&self, split: bool) {
+        self.split
+            .store(split, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Leaves its ring (the members now form fewer rings): no ring, nothing to configure
+    /// again, no series in the metrics.
+    pub(crate) fn forget_ring(&self) {
+        {
+            let mut state = self.lock();
+            state.ring = None;
+            state.wanted = None;
+            state.recovering = false;
+        }
+        self.ring_changed();
+    }
+
+    /// Its metrics.
+    pub(crate) fn metrics(&self) -> &CoordinatorMetrics {
+        &self.metrics
     }
 
     /// The same coordinator, resolving `dns:` sources with this server (IP and port)
@@ -888,6 +981,7 @@ impl CoordinatorCore {
         let too_late = || CoordError::ConfigureTimeout {
             seconds: timeout.as_secs_f64(),
         };
+        let asked = source.clone();
         let (cluster, source) = tokio::time::timeout_at(deadline, self.members_of(source))
             .await
             .map_err(|_| too_late())??;
@@ -902,9 +996,11 @@ impl CoordinatorCore {
             });
             state.recovering = false;
         }
+        // Members get what is left of the deadline, never more than the coordinator waits.
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let result = match tokio::time::timeout_at(
             deadline,
-            self.configure_members(&cluster, params, timeout, (auth, takeover, source)),
+            self.configure_members(&cluster, params, left, (auth, takeover, source)),
         )
         .await
         {
@@ -922,6 +1018,9 @@ impl CoordinatorCore {
         if changed {
             self.persist_ring().await;
             self.ring_changed();
+        }
+        if result.is_ok() {
+            self.keep_listener_of(&asked);
         }
         result
     }
@@ -949,9 +1048,10 @@ impl CoordinatorCore {
 
     /// Keeps the ring as it is now (configured or not) in the data directory.
     async fn persist_ring(&self) {
-        let Some(store) = self.store.clone() else {
+        let Some(store) = self.store.clone().filter(|_| self.keeps_ring) else {
             return;
         };
+        let ring_size = self.lock().ring_size;
         let stored = self.lock().ring.as_ref().map(|ring| proto::StoredRing {
             coordinator_id: self.id.clone(),
             params: Some(ring.params),
@@ -969,6 +1069,7 @@ impl CoordinatorCore {
                 })
                 .collect(),
             source: ring.source.clone().unwrap_or_default(),
+            ring_size,
         });
         match tokio::task::spawn_blocking(move || store.save_ring(stored.as_ref())).await {
             Ok(Ok(())) => {}
@@ -1034,6 +1135,12 @@ impl CoordinatorCore {
                 stored.coordinator_id, self.id
             ));
         }
+        if stored.ring_size > 0 {
+            return Err(format!(
+                "it was the first of several rings of at most {} members (--ring-size), which are configured again together (`stillepost configure --ring-size`, or the coordinator's --cluster with --ring-size)",
+                stored.ring_size
+            ));
+        }
         let params = stored.params.ok_or("it has no tour parameters")?;
         let credentials = &self.member_credentials;
         let id = &self.id;
@@ -1077,8 +1184,111 @@ impl CoordinatorCore {
             params,
             members,
             echo_key: DatagramKey::from_slice(&stored.echo_key),
-            source: (!stored.source.is_empty()).then(|| stored.source.clone()),
+            // A source this version cannot read is dropped: the ring is then its members.
+            source: (!stored.source.is_empty())
+                .then(|| stored.source.clone())
+                .filter(|source| match cluster_source(std::slice::from_ref(source)) {
+                    Ok(ClusterSource::List(_)) | Err(_) => {
+                        tracing::warn!(
+                            "the kept ring names the source '{source}', which is none; it goes on as the list of its members"
+                        );
+                        false
+                    }
+                    Ok(_) => true,
+                }),
         })
+    }
+
+    /// Reaches member `index` at `entry` and asks who it is and where its peer socket is.
+    /// The channel is made from the entry as given, so every address it resolves to is
+    /// tried.
+    async fn reach(
+        &self,
+        index: usize,
+        entry: &str,
+        deadline: Duration,
+    ) -> Result<(MemberClient<TokenChannel>, MemberIdentity, SocketAddr), CoordError> {
+        let credentials = &self.member_credentials;
+        let channel = crate::rpc::lazy_channel(entry, CONNECT_TIMEOUT.min(deadline), credentials)
+            .map_err(CoordError::InvalidArgument)?;
+        let mut client = member_client(channel);
+        let info = call(
+            deadline,
+            client.info(request(proto::InfoRequest {}, deadline)),
+        )
+        .await
+        .map(MemberIdentity::from)
+        .map_err(|s| first_call_error(index, entry, &s, credentials.tls.is_some()))?;
+        let peer: SocketAddr =
+            info.peer_endpoint
+                .parse()
+                .map_err(|_| CoordError::MemberRefused {
+                    index,
+                    endpoint: entry.to_string(),
+                    call: "Info",
+                    cause: format!(
+                        "it advertised '{}', which is no ip:port",
+                        info.peer_endpoint
+                    ),
+                })?;
+        Ok((client, info, peer))
+    }
+
+    /// The names of the members at `entries` (each asked once, all at once).
+    pub(crate) async fn member_names(
+        &self,
+        entries: &[String],
+        deadline: Duration,
+    ) -> Result<Vec<String>, CoordError> {
+        join_all(
+            entries
+                .iter()
+                .enumerate()
+                .map(|(index, entry)| self.reach(index, entry, deadline)),
+        )
+        .await
+        .into_iter()
+        .map(|reached| reached.map(|(_, info, _)| info.name))
+        .collect()
+    }
+
+    /// Whether this ring ran or runs tour `id` (in memory: a stored one may be any
+    /// ring's).
+    pub(crate) fn has_tour(&self, id: u64) -> bool {
+        let state = self.lock();
+        state.running.contains_key(&id) || state.results.contains_key(&id)
+    }
+
+    /// Whether a tour or a configure runs on this ring now.
+    pub(crate) fn busy(&self) -> bool {
+        self.lock().busy.is_some()
+    }
+
+    /// The `--cluster` value of the ring last asked for, as a source writes it out (None
+    /// without one).
+    pub(crate) fn wanted_entry(&self) -> Option<String> {
+        let wanted = self.lock().wanted.clone()?;
+        cluster_source(&wanted.cluster).ok().map(|s| s.entry())
+    }
+
+    /// Whether a tour runs on this ring now.
+    pub(crate) fn tour_running(&self) -> bool {
+        matches!(self.lock().busy, Some(Busy::Tour(_)))
+    }
+
+    /// The control endpoints of its ring's members (none without a ring).
+    pub(crate) fn member_endpoints(&self) -> Vec<String> {
+        self.lock()
+            .ring
+            .as_ref()
+            .map(|r| r.members.iter().map(|m| m.control.clone()).collect())
+            .unwrap_or_default()
+    }
+
+    /// With several rings, how many members each has at most (kept with the first ring's
+    /// configuration); 0 for one ring.
+    pub(crate) fn set_ring_size(&self, ring_size: u32) {
+        self.lock().ring_size = ring_size;
     }
 
     async fn configure_members(
@@ -1113,35 +1323,13 @@ impl CoordinatorCore {
             addrs.push(found);
         }
 
-        // Reach every member and learn its peer endpoint, all at once. The channel is
-        // made from the entry as given, so every address it resolves to is tried.
-        let credentials = &self.member_credentials;
-        let infos = join_all(cluster.iter().enumerate().map(|(index, entry)| async move {
-            let channel =
-                crate::rpc::lazy_channel(entry, CONNECT_TIMEOUT.min(deadline), credentials)
-                    .map_err(CoordError::InvalidArgument)?;
-            let mut client = member_client(channel);
-            let info = call(
-                deadline,
-                client.info(request(proto::InfoRequest {}, deadline)),
-            )
-            .await
-            .map(MemberIdentity::from)
-            .map_err(|s| first_call_error(index, entry, &s, credentials.tls.is_some()))?;
-            let peer: SocketAddr =
-                info.peer_endpoint
-                    .parse()
-                    .map_err(|_| CoordError::MemberRefused {
-                        index,
-                        endpoint: entry.clone(),
-                        call: "Info",
-                        cause: format!(
-                            "it advertised '{}', which is no ip:port",
-                            info.peer_endpoint
-                        ),
-                    })?;
-            Ok::<_, CoordError>((client, info, peer))
-        }))
+        // Reach every member and learn its peer endpoint, all at once.
+        let infos = join_all(
+            cluster
+                .iter()
+                .enumerate()
+                .map(|(index, entry)| self.reach(index, entry, deadline)),
+        )
         .await;
         let mut reached = Vec::with_capacity(infos.len());
         for info in infos {
@@ -1300,6 +1488,8 @@ impl CoordinatorCore {
             members: members.iter().map(|m| m.info.clone()).collect(),
             params,
             source: source.clone(),
+            name: self.ring_name(),
+            rings: Vec::new(),
         };
         self.lock().ring = Some(Arc::new(Ring {
             params,
@@ -1584,6 +1774,7 @@ impl CoordinatorCore {
             .collect();
         let mut result = proto::TourResult::from(assembled);
         result.monitor = monitor;
+        result.ring = self.ring_name().unwrap_or_default();
         let result = Arc::new(result);
         self.metrics.record_tour(&result, outcome, &ring.names());
         // Monitor tours feed the metrics and stay in memory; only a client's go on disk.
@@ -1742,6 +1933,8 @@ impl CoordinatorCore {
                 last_tour,
                 progress,
                 monitor,
+                name: self.ring_name(),
+                rings: Vec::new(),
             };
         };
         let members = join_all(ring.members.iter().map(|m| {
@@ -1788,11 +1981,15 @@ impl CoordinatorCore {
                 members,
                 params: ring.params,
                 source: ring.source.clone(),
+                name: self.ring_name(),
+                rings: Vec::new(),
             }),
             running_tour,
             last_tour,
             progress,
             monitor,
+            name: self.ring_name(),
+            rings: Vec::new(),
         }
     }
 }

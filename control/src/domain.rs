@@ -379,12 +379,16 @@ pub struct MemberInfo {
 /// A configured ring: its members and the parameters they were given.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RingConfigured {
-    /// Every member, in ring order.
+    /// Every member, in ring order (with several rings: every ring's, ring after ring).
     pub members: Vec<MemberInfo>,
     /// The tour parameters, with the datagram size the ring's MTUs call for.
     pub params: TourParams,
     /// Where the members came from (`file:<path>`), when not from a list.
     pub source: Option<String>,
+    /// This ring's name, when the members form several rings.
+    pub name: Option<String>,
+    /// With several rings (`--ring-size`): each one.
+    pub rings: Vec<RingConfigured>,
 }
 
 /// The coordinator's ring and tours.
@@ -400,6 +404,10 @@ pub struct RingStatus {
     pub progress: Option<RunningProgress>,
     /// Monitor mode, when on.
     pub monitor: Option<MonitorStatus>,
+    /// This ring's name, when the members form several rings.
+    pub name: Option<String>,
+    /// With several rings (`--ring-size`): each one's status.
+    pub rings: Vec<RingStatus>,
 }
 
 /// The coordinator's monitor mode: a short tour every interval.

@@ -151,14 +151,22 @@ pub struct CoordinatorMetrics {
 
 impl Default for CoordinatorMetrics {
     fn default() -> Self {
-        CoordinatorMetrics::new()
+        CoordinatorMetrics::for_ring(crate::coordinator::FIRST_RING)
     }
 }
 
 impl CoordinatorMetrics {
-    /// Every metric registered, at zero.
-    pub fn new() -> CoordinatorMetrics {
-        let mut registry = Registry::with_prefix("stillepost");
+    /// Every metric of the ring labelled `ring` (every series carries `ring="<label>"`),
+    /// registered, at zero.
+    pub fn for_ring(ring: &str) -> CoordinatorMetrics {
+        let mut registry = Registry::with_prefix_and_labels(
+            "stillepost",
+            [(
+                std::borrow::Cow::Borrowed("ring"),
+                std::borrow::Cow::Owned(ring.to_string()),
+            )]
+            .into_iter(),
+        );
         let hop_latency = Family::<Labels, LatencyHistogram>::default();
         registry.register_with_unit(
             "hop_latency",
@@ -281,8 +289,25 @@ impl CoordinatorMetrics {
 
     /// The encoded registry: OpenMetrics, or the Prometheus text format 0.0.4.
     pub fn encode(&self, openmetrics: bool) -> String {
-        let _recording = self.recording.read().unwrap_or_else(|p| p.into_inner());
-        encode(&self.registry, openmetrics)
+        CoordinatorMetrics::encode_rings(&[self], openmetrics)
+    }
+
+    /// The registries of several rings as one exposition: every family once, with the
+    /// samples of every ring (told apart by their `ring` label).
+    pub fn encode_rings(rings: &[&CoordinatorMetrics], openmetrics: bool) -> String {
+        let texts: Vec<String> = rings
+            .iter()
+            .map(|m| {
+                let _recording = m.recording.read().unwrap_or_else(|p| p.into_inner());
+                openmetrics_text(&m.registry)
+            })
+            .collect();
+        let merged = merge_families(&texts);
+        if openmetrics {
+            merged
+        } else {
+            to_text_004(&merged)
+        }
     }
 
     /// The monitor interval, seconds (0: off).
@@ -435,13 +460,71 @@ fn hop_labels(from: &str, to: &str) -> Labels {
 /// 0.0.4 (counters' TYPE lines name the `_total` samples, info metrics become gauges, no
 /// UNIT and EOF lines).
 fn encode(registry: &Registry, openmetrics: bool) -> String {
+    let text = openmetrics_text(registry);
+    if openmetrics {
+        text
+    } else {
+        to_text_004(&text)
+    }
+}
+
+/// `registry` in OpenMetrics, as the library writes it (empty if it cannot).
+fn openmetrics_text(registry: &Registry) -> String {
     let mut text = String::new();
     if prometheus_client::encoding::text::encode(&mut text, registry).is_err() {
         return String::new();
     }
-    if openmetrics {
-        return text;
+    text
+}
+
+/// Several OpenMetrics expositions of the same families as one: each family's HELP, TYPE
+/// and UNIT lines once (from the first text that has it), then its samples from every
+/// text in order, families in the order they first appear, one EOF.
+fn merge_families(texts: &[String]) -> String {
+    if let [one] = texts {
+        return one.clone();
     }
+    let mut order: Vec<&str> = Vec::new();
+    let mut families: HashMap<&str, (usize, Vec<&str>, Vec<&str>)> = HashMap::new();
+    for (t, text) in texts.iter().enumerate() {
+        let mut current: Option<&str> = None;
+        for line in text.lines() {
+            if line == "# EOF" {
+                continue;
+            }
+            let meta = ["# HELP ", "# TYPE ", "# UNIT "]
+                .into_iter()
+                .find_map(|p| line.strip_prefix(p));
+            if let Some(rest) = meta {
+                let name = rest.split(' ').next().unwrap_or(rest);
+                let family = families.entry(name).or_insert_with(|| {
+                    order.push(name);
+                    (t, Vec::new(), Vec::new())
+                });
+                if family.0 == t {
+                    family.1.push(line);
+                }
+                current = Some(name);
+            } else if let Some(family) = current.and_then(|name| families.get_mut(name)) {
+                family.2.push(line);
+            }
+        }
+    }
+    let mut out = String::new();
+    for name in order {
+        if let Some((_, meta, samples)) = families.get(name) {
+            for line in meta.iter().chain(samples) {
+                out.push_str(line);
+                out.push('\n');
+            }
+        }
+    }
+    out.push_str("# EOF\n");
+    out
+}
+
+/// OpenMetrics text as the Prometheus text format 0.0.4.
+fn to_text_004(text: &str) -> String {
     // The sample suffix of every family the 0.0.4 format names differently.
     let renamed: HashMap<&str, &str> = text
         .lines()
@@ -664,7 +747,7 @@ mod tests {
 
     #[test]
     fn the_text_format_names_counters_by_their_samples() {
-        let m = CoordinatorMetrics::new();
+        let m = CoordinatorMetrics::default();
         m.ring_configured(&["a".to_string(), "b".to_string()]);
         m.tour_not_started(1.0);
         let text = m.encode(false);
@@ -673,8 +756,8 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("# HELP stillepost_tours_total "), "{text}");
-        assert!(text.contains("stillepost_tours_total{outcome=\"failed\"} 1\n"));
-        assert!(text.contains("stillepost_member_up{member=\"a\"} 1\n"));
+        assert!(text.contains("stillepost_tours_total{ring=\"0\",outcome=\"failed\"} 1\n"));
+        assert!(text.contains("stillepost_member_up{ring=\"0\",member=\"a\"} 1\n"));
         assert!(!text.contains("# EOF") && !text.contains("# UNIT"));
         let open = m.encode(true);
         assert!(open.ends_with("# EOF\n") && open.contains("# TYPE stillepost_tours counter"));
@@ -682,7 +765,7 @@ mod tests {
 
     #[test]
     fn members_that_leave_lose_their_series() {
-        let m = CoordinatorMetrics::new();
+        let m = CoordinatorMetrics::default();
         m.ring_configured(&["a".to_string(), "b".to_string(), "c".to_string()]);
         m.ring_configured(&["a".to_string(), "b".to_string()]);
         let text = m.encode(false);
@@ -690,6 +773,41 @@ mod tests {
             text.contains("member=\"b\"") && !text.contains("member=\"c\""),
             "{text}"
         );
-        assert!(text.contains("stillepost_ring_members 2\n"));
+        assert!(text.contains("stillepost_ring_members{ring=\"0\"} 2\n"));
+    }
+
+    #[test]
+    fn the_rings_of_one_coordinator_are_one_exposition() {
+        let first = CoordinatorMetrics::default();
+        let second = CoordinatorMetrics::for_ring("1");
+        first.ring_configured(&["a".to_string(), "b".to_string()]);
+        second.ring_configured(&["c".to_string(), "d".to_string(), "e".to_string()]);
+        second.tour_not_started(1.0);
+        for openmetrics in [false, true] {
+            let text = CoordinatorMetrics::encode_rings(&[&first, &second], openmetrics);
+            // Every family is described once, with the samples of both rings.
+            for family in ["stillepost_ring_members", "stillepost_member_up"] {
+                let help = format!("# HELP {family} ");
+                assert_eq!(text.matches(&help).count(), 1, "{family}: {text}");
+            }
+            assert!(
+                text.contains("stillepost_ring_members{ring=\"0\"} 2\n"),
+                "{text}"
+            );
+            assert!(
+                text.contains("stillepost_ring_members{ring=\"1\"} 3\n"),
+                "{text}"
+            );
+            assert!(text.contains("stillepost_member_up{ring=\"1\",member=\"e\"} 1\n"));
+            assert_eq!(text.matches("# EOF").count(), usize::from(openmetrics));
+            // The samples of a family follow its description, before the next family's.
+            let up = text.find("# HELP stillepost_member_up ").unwrap();
+            let next = text[up + 1..]
+                .find("# HELP ")
+                .map_or(text.len(), |i| i + up + 1);
+            assert!(
+                text[up..next].contains("member=\"a\"") && text[up..next].contains("member=\"e\"")
+            );
+        }
     }
 }

@@ -17,7 +17,7 @@ use tonic::{Code, Request, Response, Status};
 
 use crate::access::{Listen, ServerTls};
 use crate::auth::{AUTHORIZATION, AuthError, Token};
-use crate::coordinator::{CoordError, CoordinatorCore};
+use crate::coordinator::{CoordError, RingSet};
 use crate::domain::{RingAuth, Takeover};
 use crate::member::{MemberCore, MemberError};
 use crate::proto;
@@ -29,24 +29,29 @@ const MAX_WAIT: Duration = Duration::from_secs(10);
 
 // The one map from the cores' errors to gRPC status codes, for both services.
 
+/// The status code of a coordinator error (one ring's error: that of what went wrong there).
+fn coord_code(e: &CoordError) -> Code {
+    match e {
+        CoordError::InRing { error, .. } => coord_code(error),
+        CoordError::InvalidArgument(_) => Code::InvalidArgument,
+        CoordError::NotConfigured => Code::FailedPrecondition,
+        CoordError::Busy(_) => Code::Aborted,
+        CoordError::MemberUnreachable { .. }
+        | CoordError::MemberSilent { .. }
+        | CoordError::MemberTls { .. }
+        | CoordError::NotAMember { .. } => Code::Unavailable,
+        CoordError::MemberRefused { .. } => Code::FailedPrecondition,
+        CoordError::MemberUnauthenticated { .. } => Code::FailedPrecondition,
+        CoordError::ConfigureTimeout { .. } => Code::Unavailable,
+        CoordError::UnknownTour(_) | CoordError::NoTourYet => Code::NotFound,
+        CoordError::NotRunning(_) => Code::FailedPrecondition,
+        CoordError::Storage(_) | CoordError::Internal(_) => Code::Internal,
+    }
+}
+
 impl From<CoordError> for Status {
     fn from(e: CoordError) -> Status {
-        let code = match &e {
-            CoordError::InvalidArgument(_) => Code::InvalidArgument,
-            CoordError::NotConfigured => Code::FailedPrecondition,
-            CoordError::Busy(_) => Code::Aborted,
-            CoordError::MemberUnreachable { .. }
-            | CoordError::MemberSilent { .. }
-            | CoordError::MemberTls { .. }
-            | CoordError::NotAMember { .. } => Code::Unavailable,
-            CoordError::MemberRefused { .. } => Code::FailedPrecondition,
-            CoordError::MemberUnauthenticated { .. } => Code::FailedPrecondition,
-            CoordError::ConfigureTimeout { .. } => Code::Unavailable,
-            CoordError::UnknownTour(_) | CoordError::NoTourYet => Code::NotFound,
-            CoordError::NotRunning(_) => Code::FailedPrecondition,
-            CoordError::Storage(_) | CoordError::Internal(_) => Code::Internal,
-        };
-        Status::new(code, e.to_string())
+        Status::new(coord_code(&e), e.to_string())
     }
 }
 
@@ -220,18 +225,18 @@ impl Member for MemberService {
 /// The coordinator's gRPC service.
 #[derive(Debug, Clone)]
 pub struct CoordinatorService {
-    core: Arc<CoordinatorCore>,
+    rings: Arc<RingSet>,
 }
 
 impl CoordinatorService {
-    /// Serves `core`.
-    pub fn new(core: Arc<CoordinatorCore>) -> CoordinatorService {
-        CoordinatorService { core }
+    /// Serves `rings`.
+    pub fn new(rings: Arc<RingSet>) -> CoordinatorService {
+        CoordinatorService { rings }
     }
 
     fn probe_reply(&self, targets: &[crate::echo::Rtts]) -> proto::ProbeReply {
         proto::ProbeReply {
-            from: self.core.probe_origin(),
+            from: self.rings.first().probe_origin(),
             targets: targets.iter().map(crate::convert::rtts_to_proto).collect(),
         }
     }
@@ -245,21 +250,24 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<proto::ConfigureReply>, Status> {
         let req = req.into_inner();
         let ring = self
-            .core
+            .rings
             .configure(
                 &req.cluster,
                 req.params,
                 req.configure_timeout_ms,
-                if req.no_auth {
-                    RingAuth::Off
-                } else {
-                    RingAuth::Keyed
-                },
-                if req.force {
-                    Takeover::Force
-                } else {
-                    Takeover::Respect
-                },
+                (
+                    if req.no_auth {
+                        RingAuth::Off
+                    } else {
+                        RingAuth::Keyed
+                    },
+                    if req.force {
+                        Takeover::Force
+                    } else {
+                        Takeover::Respect
+                    },
+                ),
+                req.ring_size,
             )
             .await?;
         Ok(Response::new(ring.into()))
@@ -269,8 +277,18 @@ impl Coordinator for CoordinatorService {
         &self,
         req: Request<proto::RunTourRequest>,
     ) -> Result<Response<proto::RunTourReply>, Status> {
-        let tour_id = self.core.run_tour(req.into_inner().record_stamps).await?;
-        Ok(Response::new(proto::RunTourReply { tour_id }))
+        let tours = self.rings.run_tour(req.into_inner().record_stamps).await?;
+        Ok(Response::new(proto::RunTourReply {
+            tour_id: tours.first().map_or(0, |(_, id)| *id),
+            rings: if tours.len() > 1 {
+                tours
+                    .into_iter()
+                    .map(|(ring, tour_id)| proto::RingTour { ring, tour_id })
+                    .collect()
+            } else {
+                Vec::new()
+            },
+        }))
     }
 
     async fn wait_tour(
@@ -280,7 +298,7 @@ impl Coordinator for CoordinatorService {
         let req = req.into_inner();
         let wait = Duration::from_millis(u64::from(req.wait_ms)).min(MAX_WAIT);
         Ok(Response::new(
-            self.core.wait_tour(req.tour_id, wait).await?.into(),
+            self.rings.wait_tour(req.tour_id, wait).await?.into(),
         ))
     }
 
@@ -288,7 +306,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _req: Request<proto::StatusRequest>,
     ) -> Result<Response<proto::StatusReply>, Status> {
-        Ok(Response::new(self.core.status().await.into()))
+        Ok(Response::new(self.rings.status().await.into()))
     }
 
     async fn get_result(
@@ -297,7 +315,7 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<proto::TourResult>, Status> {
         let req = req.into_inner();
         let id = (!req.latest).then_some(req.tour_id);
-        Ok(Response::new(self.core.result(id).await?))
+        Ok(Response::new(self.rings.result(id).await?))
     }
 
     async fn pin(
@@ -306,7 +324,7 @@ impl Coordinator for CoordinatorService {
     ) -> Result<Response<proto::PinReply>, Status> {
         let req = req.into_inner();
         let id = (!req.latest).then_some(req.tour_id);
-        let tour_id = self.core.pin(id, req.pinned).await?;
+        let tour_id = self.rings.pin(id, req.pinned).await?;
         Ok(Response::new(proto::PinReply {
             tour_id,
             pinned: req.pinned,
@@ -318,7 +336,7 @@ impl Coordinator for CoordinatorService {
         req: Request<proto::CancelTourRequest>,
     ) -> Result<Response<proto::CancelTourReply>, Status> {
         let id = req.into_inner().tour_id;
-        let tour_id = self.core.cancel((id != 0).then_some(id))?;
+        let tour_id = self.rings.cancel((id != 0).then_some(id))?;
         Ok(Response::new(proto::CancelTourReply { tour_id }))
     }
 
@@ -327,7 +345,7 @@ impl Coordinator for CoordinatorService {
         req: Request<proto::ProbeRequest>,
     ) -> Result<Response<proto::ProbeReply>, Status> {
         let opts = probe_options(&req.into_inner())?;
-        let targets = self.core.echo_members(opts).await?;
+        let targets = self.rings.echo_members(opts).await?;
         Ok(Response::new(self.probe_reply(&targets)))
     }
 
@@ -336,7 +354,7 @@ impl Coordinator for CoordinatorService {
         req: Request<proto::ProbeRequest>,
     ) -> Result<Response<proto::ProbeReply>, Status> {
         let opts = probe_options(&req.into_inner())?;
-        let targets = self.core.ping_systems(opts).await?;
+        let targets = self.rings.ping_systems(opts).await?;
         Ok(Response::new(self.probe_reply(&targets)))
     }
 
@@ -344,7 +362,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _req: Request<proto::ListToursRequest>,
     ) -> Result<Response<proto::ListToursReply>, Status> {
-        let tours = self.core.tours().await?;
+        let tours = self.rings.tours().await?;
         Ok(Response::new(proto::ListToursReply { tours }))
     }
 
@@ -352,7 +370,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _req: Request<proto::EchoKeyRequest>,
     ) -> Result<Response<proto::EchoKeyReply>, Status> {
-        let key = self.core.echo_key()?;
+        let key = self.rings.first().echo_key()?;
         Ok(Response::new(proto::EchoKeyReply {
             key: key.map(|k| k.as_bytes().to_vec()).unwrap_or_default(),
         }))
@@ -429,7 +447,7 @@ pub async fn serve_member(
 /// credentials it uses with members.)
 pub async fn serve_coordinator(
     listener: TcpListener,
-    core: Arc<CoordinatorCore>,
+    rings: Arc<RingSet>,
     listen: Listen,
     shutdown: impl std::future::Future<Output = ()> + Send,
 ) -> Result<(), tonic::transport::Error> {
@@ -439,7 +457,7 @@ pub async fn serve_coordinator(
     };
     server(listen.tls.as_ref())?
         .add_service(InterceptedService::new(
-            CoordinatorServer::new(CoordinatorService::new(core))
+            CoordinatorServer::new(CoordinatorService::new(rings))
                 .max_decoding_message_size(MAX_REQUEST_BYTES),
             require,
         ))

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use stillepost_control::access::{Credentials, Listen};
 use stillepost_control::auth::Token;
-use stillepost_control::coordinator::CoordinatorCore;
+use stillepost_control::coordinator::{CoordinatorCore, RingSet};
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::member_client::MemberClient;
 use stillepost_control::proto::{
@@ -42,6 +42,7 @@ fn whole_ring(ring: &Ring) -> ConfigureRequest {
         configure_timeout_ms: 5000,
         no_auth: false,
         force: false,
+        ring_size: 0,
     }
 }
 
@@ -70,7 +71,7 @@ async fn start_ring(member_token: Option<Token>) -> Ring {
     );
     servers.push(tokio::spawn(serve_coordinator(
         listener,
-        core,
+        RingSet::new(core),
         Listen::token_only(Some(token(RING_TOKEN))),
         std::future::pending(),
     )));
@@ -186,6 +187,7 @@ async fn every_coordinator_rpc_refuses_a_missing_or_wrong_token_and_changes_noth
             configure_timeout_ms: 5000,
             no_auth: false,
             force: false,
+            ring_size: 0,
         };
         assert_refused("Configure", client.configure(one_member).await, message);
         assert_refused(

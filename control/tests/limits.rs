@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use stillepost_control::access::{Credentials, Listen};
-use stillepost_control::coordinator::CoordinatorCore;
+use stillepost_control::coordinator::{CoordinatorCore, RingSet};
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{ConfigureRequest, StatusRequest};
 use stillepost_control::ring::MAX_RING_MEMBERS;
@@ -25,7 +25,7 @@ async fn oversized_rings_and_requests_are_refused_and_change_nothing() {
     let addr = listener.local_addr().unwrap().to_string();
     tokio::spawn(serve_coordinator(
         listener,
-        Arc::new(CoordinatorCore::new()),
+        RingSet::new(Arc::new(CoordinatorCore::new())),
         Listen::default(),
         std::future::pending(),
     ));
@@ -37,6 +37,7 @@ async fn oversized_rings_and_requests_are_refused_and_change_nothing() {
         configure_timeout_ms: 5000,
         no_auth: false,
         force: false,
+        ring_size: 0,
     };
 
     // Loopback endpoints where nothing listens (never contacted: the size is checked

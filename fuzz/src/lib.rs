@@ -420,13 +420,21 @@ pub fn heartbeats(data: &[u8]) {
         );
     }
     let roster = Roster::new(SocketAddr::from(([239, 255, 83, 80], 7090)));
-    let _ = roster.take(&datagram, key);
-    let _ = roster.take(&datagram, key);
-    for member in roster.members() {
+    if roster.take(&datagram, key).is_ok() {
+        // The same datagram again is a replay.
         assert!(
-            member.endpoint.parse::<SocketAddr>().is_ok(),
-            "a member endpoint that is no address: {}",
-            member.endpoint
+            roster.take(&datagram, key).is_err(),
+            "a heartbeat was taken twice"
+        );
+    }
+    for member in roster.members() {
+        let Ok(endpoint) = member.endpoint.parse::<SocketAddr>() else {
+            panic!("a member endpoint that is no address: {}", member.endpoint);
+        };
+        let ip = endpoint.ip();
+        assert!(
+            !ip.is_unspecified() && !ip.is_loopback() && endpoint.port() != 0,
+            "a member kept at an address no other host reaches: {endpoint}"
         );
     }
 }
@@ -511,10 +519,20 @@ pub fn seeds(name: &str) -> Vec<(String, Vec<u8>)> {
                 );
                 bytes
             };
+            // Framed mode (an odd first byte): the host, then the name, from the input.
+            let framed = |how: u8, host: &str, name: &str| {
+                let mut bytes = vec![how];
+                bytes.extend_from_slice(host.as_bytes());
+                bytes.extend_from_slice(name.as_bytes());
+                bytes
+            };
             vec![
                 ("alive".into(), beat(HeartbeatKind::Alive, "198.18.0.1")),
                 ("leaving".into(), beat(HeartbeatKind::Leaving, "198.18.0.2")),
                 ("alive-v6".into(), beat(HeartbeatKind::Alive, "fd00::5")),
+                // 10 host bytes ("198.18.0.1" is 10 long: how >> 2 == 10).
+                ("framed".into(), framed(41, "198.18.0.1", "rack1-a")),
+                ("framed-leaving".into(), framed(43, "198.18.0.1", "rack1-b")),
             ]
         }
         "stored" => {

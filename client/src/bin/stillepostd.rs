@@ -4,16 +4,18 @@ use std::io::Write as _;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 
-use anyhow::{Context, Result, anyhow};
+use anyhow::{Context, Result, anyhow, bail};
 use clap::{CommandFactory, Parser, Subcommand};
 use stillepost_control::access::{DaemonAccess, DaemonAccessArgs, DaemonRole};
 use stillepost_control::announce::Announcer;
-use stillepost_control::coordinator::{CoordinatorCore, HealthOptions, MonitorOptions};
+use stillepost_control::coordinator::{CoordinatorCore, HealthOptions, MonitorOptions, RingSet};
 use stillepost_control::manual::{self, CompletionsArgs, ManArgs};
 use stillepost_control::member::MemberCore;
 use stillepost_control::metrics::{Observed, bind_metrics, serve_metrics};
 use stillepost_control::options::{BackendArg, PollArg, available_cores};
-use stillepost_control::ring::{DEFAULT_ANNOUNCE_GROUP, announce_group, cluster_source};
+use stillepost_control::ring::{
+    ClusterSource, DEFAULT_ANNOUNCE_GROUP, announce_group, cluster_source,
+};
 use stillepost_control::service::{bind, serve_coordinator, serve_member};
 use stillepost_control::store::{
     DEFAULT_KEEP_DAYS, DEFAULT_KEEP_TOURS, ResultStore, Retention, default_data_dir,
@@ -97,15 +99,20 @@ enum Role {
         /// configure replaces it. With --monitor-interval, monitoring then starts by itself.
         #[arg(long, value_name = "SOURCE|HOST:PORT,...", value_delimiter = ',')]
         cluster: Vec<String>,
+        /// With --cluster: split the members (in the order of their names for a source)
+        /// into rings of at most N, configured and run in parallel, each with its own
+        /// results; status and metrics (label `ring`) name the ring.
+        #[arg(long, value_name = "N", requires = "cluster", value_parser = clap::value_parser!(u32).range(2..=1024))]
+        ring_size: Option<u32>,
         /// Resolve `--cluster dns:` sources with this DNS server (IP, or IP:PORT; port 53
         /// by default) instead of the host's resolver configuration (/etc/resolv.conf).
         #[arg(long, value_name = "IP[:PORT]", value_parser = parse_dns_server)]
         dns_server: Option<SocketAddr>,
         /// In monitor mode, ask the ring's source (file:, dns:, discover) for its members
-        /// this often, and configure the ring again when they changed (logging who joined
-        /// and who left).
-        #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-        resolve_interval: std::time::Duration,
+        /// this often (default 30s), and configure the ring again when they changed
+        /// (logging who joined and who left).
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        resolve_interval: Option<std::time::Duration>,
         #[command(flatten)]
         access: DaemonAccessArgs,
     },
@@ -235,7 +242,7 @@ fn parse_duration(text: &str) -> Result<std::time::Duration, String> {
     Ok(d)
 }
 
-/// `--resolve-interval`'s default (the flag's `default_value`).
+/// `--resolve-interval`'s default.
 const DEFAULT_RESOLVE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// `--dns-server`: an IP, with port 53, or an IP and port.
@@ -327,13 +334,20 @@ async fn run(cli: Cli) -> Result<()> {
             dns_server,
             resolve_interval,
             cluster,
+            ring_size,
             access,
         } => {
-            if !cluster.is_empty() {
-                cluster_source(&cluster).map_err(|e| anyhow!("{e}"))?;
-            }
             let addr = resolve("--client-bind", &client_bind)?;
             let access = resolve_access(&access, DaemonRole::Coordinator, "--client-bind", addr)?;
+            if !cluster.is_empty() {
+                let source = cluster_source(&cluster).map_err(|e| anyhow!("{e}"))?;
+                if matches!(source, ClusterSource::Discover(_)) && access.members.token.is_none() {
+                    bail!(
+                        "--cluster {}: discovery needs the ring's token (--token-file or STILLEPOST_TOKEN): members' heartbeats are tagged with it",
+                        source.entry()
+                    );
+                }
+            }
             let data_dir = data_dir.unwrap_or_else(default_data_dir);
             let store = ResultStore::open(&data_dir)?;
             let retention = Retention {
@@ -361,25 +375,28 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let listener = bind("--client-bind", addr).await?;
             let local = listener.local_addr()?;
-            let core = Arc::new(core);
-            let metrics = start_metrics(metrics_bind.as_deref(), Arc::clone(&core), &stop).await?;
-            core.start_health(HealthOptions {
+            let rings = RingSet::new(Arc::new(core));
+            let metrics = start_metrics(metrics_bind.as_deref(), Arc::clone(&rings), &stop).await?;
+            rings.start_health(HealthOptions {
                 interval: health_interval,
             });
-            if !cluster.is_empty() {
-                core.configure_at_start(cluster.iter().map(|e| e.trim().to_string()).collect());
-            }
-            if monitor_interval.is_none() && resolve_interval != DEFAULT_RESOLVE_INTERVAL {
+            if monitor_interval.is_none() && resolve_interval.is_some() {
                 tracing::warn!(
                     "--resolve-interval applies in monitor mode only (--monitor-interval); without it the ring's source is asked at each configure"
                 );
             }
             if let Some(interval) = monitor_interval {
-                core.start_monitor(MonitorOptions {
+                rings.start_monitor(MonitorOptions {
                     interval,
                     count: monitor_count,
-                    resolve_interval,
+                    resolve_interval: resolve_interval.unwrap_or(DEFAULT_RESOLVE_INTERVAL),
                 });
+            }
+            if !cluster.is_empty() {
+                rings.configure_at_start(
+                    cluster.iter().map(|e| e.trim().to_string()).collect(),
+                    ring_size.unwrap_or(0),
+                );
             }
             say(format_args!(
                 "stillepostd coordinator: listening for clients on {local} ({}), results in {}{}{}",
@@ -392,7 +409,7 @@ async fn run(cli: Cli) -> Result<()> {
                 )),
             ));
             tracing::info!(%local, "coordinator ready");
-            serve_coordinator(listener, core, access.listen, stopped(stop))
+            serve_coordinator(listener, rings, access.listen, stopped(stop))
                 .await
                 .context("the coordinator's gRPC server failed")?;
         }
@@ -475,7 +492,8 @@ async fn run(cli: Cli) -> Result<()> {
                     let announcer = Announcer::start(group, local, core.name(), token)
                         .map_err(|why| anyhow!("--announce {group}: {why}"))?;
                     say(format_args!(
-                        "stillepostd member: announcing {local} as {} on {group} every second",
+                        "stillepostd member: announcing {} as {} on {group} every second",
+                        announcer.endpoint(),
                         core.name()
                     ));
                     Some(announcer)

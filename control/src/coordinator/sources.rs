@@ -21,6 +21,8 @@ use crate::ring::{ClusterError, ClusterSource, cluster_from_file, validate_clust
 /// (hickory's `attempts`: so each query goes out at most twice).
 const DNS_TIMEOUT: Duration = Duration::from_secs(2);
 const DNS_RETRIES: usize = 1;
+/// SRV targets resolved at once.
+const SRV_PARALLEL: usize = 32;
 
 impl CoordinatorCore {
     /// The control endpoints `source` names now, and the text that names the source in
@@ -31,15 +33,6 @@ impl CoordinatorCore {
     ) -> Result<(Vec<String>, Option<String>), CoordError> {
         let invalid = |e: ClusterError| CoordError::InvalidArgument(e.to_string());
         let entry = source.entry();
-        // Listen only on the group the ring is asked from now, if any.
-        let group = match &source {
-            ClusterSource::Discover(group) => Some(*group),
-            _ => None,
-        };
-        self.listeners
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|g, _| Some(*g) == group);
         let list = match source {
             ClusterSource::List(list) => return Ok((list, None)),
             ClusterSource::File(path) => {
@@ -88,6 +81,18 @@ impl CoordinatorCore {
             }
         };
         Ok((list, Some(entry)))
+    }
+
+    /// After a configure from `source` worked: listens only on its group, if it has one.
+    pub(super) fn keep_listener_of(&self, source: &ClusterSource) {
+        let group = match source {
+            ClusterSource::Discover(group) => Some(*group),
+            _ => None,
+        };
+        self.listeners
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|g, _| Some(*g) == group);
     }
 
     /// The listener on `group`, started at its first use and kept from then on (members
@@ -157,9 +162,14 @@ pub async fn resolve_dns(
                     _ => None,
                 })
                 .collect();
-            let found =
-                futures::future::join_all(targets.iter().map(|(target, _)| addresses(target)))
-                    .await;
+            // At most SRV_PARALLEL lookups at once, in the records' order.
+            let mut found = Vec::with_capacity(targets.len());
+            for chunk in targets.chunks(SRV_PARALLEL) {
+                found.extend(
+                    futures::future::join_all(chunk.iter().map(|(target, _)| addresses(target)))
+                        .await,
+                );
+            }
             for ((target, port), ips) in targets.iter().zip(found) {
                 let ip = ips?
                     .into_iter()

@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::future::join_all;
 
 use super::{Busy, CoordError, CoordinatorCore, Health, TourKind, TourState, Wanted, unix_ms};
-use crate::domain::{MemberIdentity, MonitorStatus, Outcome, RingAuth, Takeover};
+use crate::domain::{MemberIdentity, MonitorStatus, Outcome, Takeover};
 use crate::metrics::Observed;
 use crate::proto;
 use crate::ring::{ClusterSource, cluster_source};
@@ -41,7 +41,7 @@ pub const MONITOR_JITTER: f64 = 0.1;
 const RECONFIGURE_TIMEOUT_MS: u64 = 30_000;
 
 /// Between two attempts of the configure `--cluster` asks for at start.
-pub const START_RETRY: Duration = Duration::from_secs(5);
+pub(super) const START_RETRY: Duration = Duration::from_secs(5);
 
 /// Keeps `run_waiting` raised while a `run` waits for a monitor tour.
 pub(super) struct Waiting<'a>(&'a CoordinatorCore);
@@ -134,76 +134,6 @@ impl CoordinatorCore {
         });
     }
 
-    /// Configures the ring `cluster` names (a source such as `dns:...`, or a list) with the
-    /// default tour (`ring::default_params`), as `stillepostd coordinator --cluster` asks:
-    /// tried at once and then every [`START_RETRY`] until it works (members may start
-    /// after the coordinator), unless a client configured a ring meanwhile, or the ring
-    /// taken up after a restart is already this one.
-    pub fn configure_at_start(self: &Arc<Self>, cluster: Vec<String>) {
-        // Sources compare as they are written out (`discover` is `discover:<default>`).
-        let canonical = |c: &[String]| cluster_source(c).ok().map(|s| s.entry());
-        let asked = canonical(&cluster);
-        let taken_up = self
-            .lock()
-            .wanted
-            .as_ref()
-            .is_some_and(|w| asked.is_some() && canonical(&w.cluster) == asked);
-        if taken_up {
-            tracing::info!(
-                "--cluster {}: the ring taken up after the restart is this one",
-                cluster.join(",")
-            );
-            return;
-        }
-        let core = Arc::clone(self);
-        tokio::spawn(async move {
-            let what = cluster.join(",");
-            let mut last_error = String::new();
-            loop {
-                let ours = core
-                    .lock()
-                    .wanted
-                    .as_ref()
-                    .is_none_or(|w| w.cluster == cluster);
-                if !ours {
-                    tracing::info!(
-                        "--cluster {what}: a client configured another ring; not trying again"
-                    );
-                    return;
-                }
-                let result = core
-                    .configure(
-                        &cluster,
-                        Some(crate::ring::default_params()),
-                        RECONFIGURE_TIMEOUT_MS,
-                        RingAuth::Keyed,
-                        Takeover::Respect,
-                    )
-                    .await;
-                match result {
-                    Ok(ring) => {
-                        tracing::info!(
-                            "--cluster {what}: configured a ring of {} members",
-                            ring.members.len()
-                        );
-                        return;
-                    }
-                    Err(e) => {
-                        let text = e.to_string();
-                        if text != last_error {
-                            tracing::warn!(
-                                "--cluster {what}: cannot configure the ring yet: {text}; trying again every {} s",
-                                START_RETRY.as_secs()
-                            );
-                            last_error = text;
-                        }
-                    }
-                }
-                tokio::time::sleep(START_RETRY).await;
-            }
-        });
-    }
-
     /// Asks the source of the ring last asked for (file:, dns:, discover) for its members
     /// and configures the ring again when they are not the ring's, logging who joined and
     /// who left. Nothing while the ring is busy, or for a ring given as a list.
@@ -216,6 +146,11 @@ impl CoordinatorCore {
             (state.wanted.clone(), state.ring.clone())
         };
         let Some(wanted) = wanted else { return };
+        // No ring yet: whoever asked for one (a client, or --cluster at start) is still
+        // trying; following it would only race them.
+        if ring.is_none() {
+            return;
+        }
         let source = match cluster_source(&wanted.cluster) {
             Ok(ClusterSource::List(_)) | Err(_) => return,
             Ok(source) => source,
