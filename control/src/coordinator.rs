@@ -985,6 +985,14 @@ impl CoordinatorCore {
         let (cluster, source) = tokio::time::timeout_at(deadline, self.members_of(source))
             .await
             .map_err(|_| too_late())??;
+        if cluster.len() > crate::ring::MAX_RING_MEMBERS {
+            return Err(CoordError::InvalidArgument(format!(
+                "--cluster {} names {} members; a ring has at most {}: split them into rings with --ring-size",
+                asked.entry(),
+                cluster.len(),
+                crate::ring::MAX_RING_MEMBERS
+            )));
+        }
         let _busy = self.mark_busy(Busy::Configuring)?;
         let before = self.lock().ring.clone();
         {

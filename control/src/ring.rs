@@ -58,6 +58,9 @@ pub const MAX_CONFIGURE_TIMEOUT_MS: u64 = 3_600_000;
 /// Most members a ring may have: a configure reaches all of them at once, so this bounds
 /// what one request can make the coordinator hold (connections, tasks, replies).
 pub const MAX_RING_MEMBERS: usize = 1024;
+/// Most members a source (`file:`, `dns:`, `discover`) may name: more than a ring holds,
+/// for `--ring-size` to split.
+pub const MAX_SOURCE_MEMBERS: usize = 16 * MAX_RING_MEMBERS;
 
 /// What is wrong with a cluster list. Positions are 1-based, as a user counts entries.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -81,11 +84,15 @@ pub enum ClusterError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// More members than a ring may have.
-    #[error("--cluster lists {count} members; a ring has at most {MAX_RING_MEMBERS}")]
+    /// More members than a ring (a list) or a source may have.
+    #[error(
+        "--cluster names {count} members, more than {max}; a ring has at most {MAX_RING_MEMBERS} (split the members of a source into rings with --ring-size)"
+    )]
     TooMany {
-        /// Members listed.
+        /// Members named.
         count: usize,
+        /// The most allowed.
+        max: usize,
     },
     /// A source (`file:`) given together with other entries.
     #[error(
@@ -301,20 +308,34 @@ pub fn cluster_from_file(path: &str, text: &str) -> Result<Vec<String>, ClusterE
         })?;
     }
     let all: Vec<String> = entries.into_iter().map(|(_, e)| e).collect();
-    validate_cluster(&all)
+    validate_source_members(&all)
 }
 
-/// Checks a cluster list's syntax and returns the trimmed entries. Name resolution and
-/// duplicates by address are checked by the coordinator, which is where it matters.
+/// Checks a cluster list's syntax and returns the trimmed entries (at most a ring's
+/// worth). Name resolution and duplicates by address are checked by the coordinator,
+/// which is where it matters.
 pub fn validate_cluster(entries: &[String]) -> Result<Vec<String>, ClusterError> {
+    validate_entries(entries, MAX_RING_MEMBERS)
+}
+
+/// Checks the members a source named as [`validate_cluster`] does, allowing up to
+/// [`MAX_SOURCE_MEMBERS`] (for `--ring-size` to split).
+pub fn validate_source_members(entries: &[String]) -> Result<Vec<String>, ClusterError> {
+    validate_entries(entries, MAX_SOURCE_MEMBERS)
+}
+
+fn validate_entries(entries: &[String], max: usize) -> Result<Vec<String>, ClusterError> {
     if entries.is_empty() {
         return Err(ClusterError::Empty);
     }
-    if entries.len() > MAX_RING_MEMBERS {
+    if entries.len() > max {
         return Err(ClusterError::TooMany {
             count: entries.len(),
+            max,
         });
     }
+    let mut seen: std::collections::HashMap<String, usize> =
+        std::collections::HashMap::with_capacity(entries.len());
     let mut out: Vec<String> = Vec::with_capacity(entries.len());
     for (i, raw) in entries.iter().enumerate() {
         let position = i + 1;
@@ -344,10 +365,10 @@ pub fn validate_cluster(entries: &[String]) -> Result<Vec<String>, ClusterError>
             Ok(_) => {}
             Err(_) => return Err(bad("the port is not a number from 1 to 65535")),
         }
-        if let Some(first) = out.iter().position(|e| e.eq_ignore_ascii_case(entry)) {
+        if let Some(first) = seen.insert(entry.to_ascii_lowercase(), position) {
             return Err(ClusterError::Duplicate {
                 entry: entry.to_string(),
-                first: first + 1,
+                first,
                 second: position,
             });
         }
@@ -603,7 +624,10 @@ mod tests {
             .collect();
         assert_eq!(
             validate_cluster(&many),
-            Err(ClusterError::TooMany { count: 1025 })
+            Err(ClusterError::TooMany {
+                count: 1025,
+                max: MAX_RING_MEMBERS
+            })
         );
         assert_eq!(
             validate_cluster(&many[..MAX_RING_MEMBERS]).map(|v| v.len()),

@@ -15,7 +15,7 @@ use hickory_resolver::proto::rr::RData;
 
 use super::{CoordError, CoordinatorCore};
 use crate::announce::{AnnounceKey, Listener};
-use crate::ring::{ClusterError, ClusterSource, cluster_from_file, validate_cluster};
+use crate::ring::{ClusterError, ClusterSource, cluster_from_file, validate_source_members};
 
 /// How long one DNS query may take, and how many times it is sent again after a timeout
 /// (hickory's `attempts`: so each query goes out at most twice).
@@ -55,7 +55,7 @@ impl CoordinatorCore {
                     .map_err(|why| {
                         CoordError::InvalidArgument(format!("--cluster {entry}: {why}"))
                     })?;
-                validate_cluster(&found).map_err(|e| {
+                validate_source_members(&found).map_err(|e| {
                     CoordError::InvalidArgument(format!("--cluster {entry} resolved to {e}"))
                 })?
             }
@@ -77,7 +77,7 @@ impl CoordinatorCore {
                         }
                     )));
                 }
-                validate_cluster(&found).map_err(invalid)?
+                validate_source_members(&found).map_err(invalid)?
             }
         };
         Ok((list, Some(entry)))
