@@ -521,3 +521,48 @@ fn http_get(addr: &str, path: &str) -> String {
         .map(|(_, body)| body.to_string())
         .unwrap_or_default()
 }
+
+#[test]
+fn in_monitor_mode_split_rings_follow_their_source() {
+    let names = ["a0", "a1", "a2", "a3"];
+    let cluster = Cluster::start_custom(
+        4,
+        &["--monitor-interval", "1s", "--resolve-interval", "1s"],
+        |i| vec!["--name".into(), names[i].into()],
+    );
+    let dir = scratch_dir("split-follow");
+    let file = dir.join("members");
+    let write = |members: &[usize]| {
+        let text: String = members
+            .iter()
+            .map(|&i| format!("{}\n", cluster.controls[i]))
+            .collect();
+        std::fs::write(&file, text).unwrap();
+    };
+    write(&[0, 1, 2]);
+    let source = format!("file:{}", file.display());
+    let out = cluster.client(&[
+        "configure",
+        "--cluster",
+        &source,
+        "--ring-size",
+        "2",
+        "--msgcount",
+        "50",
+        "--json",
+    ]);
+    assert_success(&out);
+    assert_eq!(rings(&json(&out)), [vec!["a0", "a1"], vec!["a2"]]);
+    // a3 joins: the coordinator splits the members again by itself.
+    write(&[0, 1, 2, 3]);
+    let start = Instant::now();
+    loop {
+        let status = json(&cluster.client(&["status", "--json"]));
+        if status["rings"].is_array() && rings(&status) == [["a0", "a1"], ["a2", "a3"]] {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{status:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -42,6 +42,8 @@ pub struct RingSet {
     rings: Mutex<Vec<Arc<CoordinatorCore>>>,
     in_use: Mutex<usize>,
     asked: Mutex<Option<Asked>>,
+    /// Held while the rings are configured: one configure of the set at a time.
+    configuring: tokio::sync::Mutex<()>,
     /// What every ring runs by itself, for rings made later.
     health: Mutex<Option<HealthOptions>>,
     monitor: Mutex<Option<MonitorOptions>>,
@@ -55,6 +57,7 @@ impl RingSet {
             rings: Mutex::new(vec![first]),
             in_use: Mutex::new(1),
             asked: Mutex::new(None),
+            configuring: tokio::sync::Mutex::new(()),
             health: Mutex::new(None),
             monitor: Mutex::new(None),
         })
@@ -133,6 +136,10 @@ impl RingSet {
         (auth, takeover): (RingAuth, Takeover),
         ring_size: u32,
     ) -> Result<RingConfigured, CoordError> {
+        // Two configures of the set at once would each configure some of the rings.
+        let Ok(_configuring) = self.configuring.try_lock() else {
+            return Err(CoordError::Busy("the rings are being configured".into()));
+        };
         let first = self.first();
         if ring_size == 0 {
             if let Some(params) = params {

@@ -206,7 +206,7 @@ _stillepost() {
             return 0
             ;;
         stillepost__subcmd__configure)
-            opts="-h --cluster --msg-len --msgbytelen --count --msgcount --forward-immediately --window --member-timeout --warmup --rate --max-datagram --dscp --max-buffer-memory --timeout --force --coordinator --config --token-file --tls-ca --json --help"
+            opts="-h --cluster --msg-len --msgbytelen --count --msgcount --forward-immediately --window --member-timeout --warmup --rate --max-datagram --dscp --max-buffer-memory --timeout --ring-size --force --coordinator --config --token-file --tls-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -265,6 +265,10 @@ _stillepost() {
                     return 0
                     ;;
                 --timeout)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ring-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;

@@ -49,6 +49,7 @@ _arguments "${_arguments_options[@]}" : \
 '--dscp=[DSCP every member marks its datagrams with, to measure a QoS class\: 0 to 63, or a name (ef, af11 to af43, cs0 to cs7, be). The IPv4 TOS and IPv6 traffic class are dscp × 4]:DSCP:_default' \
 '--max-buffer-memory=[Most memory a member may set aside for the tour'\''s buffers (receive and send pools and its socket receive buffer), bytes; configure refuses a tour that needs more, with the numbers]:BYTES:_default' \
 '--timeout=[How long configuring may take (reaching every member), in seconds]:S:_default' \
+'--ring-size=[Split the members into rings of at most N (in the order given, or of their names for a source, so a ring per rack or zone when names sort that way), configured and run in parallel\: \`run\` runs every ring at once and reports each ring'\''s tour; \`status\` and the metrics (label \`ring\`) name the ring]:N:_default' \
 '--coordinator=[The coordinator'\''s client endpoint, host\:port]:HOST:PORT:_default' \
 '--config=[TOML file with any of\: token_file, token, and \[tls\] ca (docs/security.md); other keys a daemon'\''s file holds are ignored. Flags win over it]:PATH:_files' \
 '--token-file=[File holding the coordinator'\''s token (one line; chmod 600), the one it was started with. Else the STILLEPOST_TOKEN environment variable, else the config file. \`local\` and \`tune\` need none]:PATH:_files' \

@@ -81,7 +81,7 @@ _stillepostd() {
             return 0
             ;;
         stillepostd__subcmd__coordinator)
-            opts="-h --client-bind --data-dir --keep-tours --keep-days --monitor-interval --monitor-count --health-interval --metrics-bind --cluster --dns-server --resolve-interval --config --token-file --insecure --tls-cert --tls-key --tls-ca --psk-file --help"
+            opts="-h --client-bind --data-dir --keep-tours --keep-days --monitor-interval --monitor-count --health-interval --metrics-bind --cluster --ring-size --dns-server --resolve-interval --config --token-file --insecure --tls-cert --tls-key --tls-ca --psk-file --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -120,6 +120,10 @@ _stillepostd() {
                     return 0
                     ;;
                 --cluster)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --ring-size)
                     COMPREPLY=($(compgen -f "${cur}"))
                     return 0
                     ;;
