@@ -21,6 +21,6 @@ sleep 7
 echo '$ stillepost status'
 $B/stillepost --coordinator 127.0.0.1:7400 status
 echo
-PATTERN='^stillepost_(hop_latency_seconds_(count|bucket\{le="0\.0000(16|32|64)").*from="rack1-a"|hop_messages_(sent|lost)_total.*from="rack1-a"|member_up|tours_total)'
+PATTERN='^stillepost_(hop_latency_seconds_(count|bucket\{.*le="0\.0000(16|32|64)").*from="rack1-a"|hop_messages_(sent|lost)_total.*from="rack1-a"|member_up|tours_total)'
 echo "\$ curl -s 127.0.0.1:9464/metrics | grep -E '$PATTERN'"
 curl -s 127.0.0.1:9464/metrics | grep -E "$PATTERN"
