@@ -248,11 +248,14 @@ fn monitor_mode_fills_the_metrics_with_every_message_of_its_tours() {
         assert_eq!((sent, received), (50.0 * tours, 50.0 * tours));
     }
     assert_eq!(
-        value(&text, "stillepost_tour_latency_seconds_count"),
+        value(&text, "stillepost_tour_latency_seconds_count{ring=\"0\"}"),
         50.0 * tours
     );
-    assert_eq!(value(&text, "stillepost_monitor_interval_seconds"), 1.0);
-    assert_eq!(value(&text, "stillepost_ring_members"), 3.0);
+    assert_eq!(
+        value(&text, "stillepost_monitor_interval_seconds{ring=\"0\"}"),
+        1.0
+    );
+    assert_eq!(value(&text, "stillepost_ring_members{ring=\"0\"}"), 3.0);
     for m in ["m0", "m1", "m2"] {
         assert_eq!(
             value(

@@ -84,15 +84,19 @@ pub enum ClusterError {
         /// What is wrong.
         reason: &'static str,
     },
-    /// More members than a ring (a list) or a source may have.
-    #[error(
-        "--cluster names {count} members, more than {max}; a ring has at most {MAX_RING_MEMBERS} (split the members of a source into rings with --ring-size)"
-    )]
+    /// More members than a ring may have.
+    #[error("--cluster lists {count} members; a ring has at most {MAX_RING_MEMBERS}")]
     TooMany {
+        /// Members listed.
+        count: usize,
+    },
+    /// More members than a source may name.
+    #[error(
+        "--cluster names {count} members; a source may name at most {MAX_SOURCE_MEMBERS}, split into rings of at most {MAX_RING_MEMBERS} with --ring-size"
+    )]
+    SourceTooMany {
         /// Members named.
         count: usize,
-        /// The most allowed.
-        max: usize,
     },
     /// A source (`file:`) given together with other entries.
     #[error(
@@ -329,9 +333,11 @@ fn validate_entries(entries: &[String], max: usize) -> Result<Vec<String>, Clust
         return Err(ClusterError::Empty);
     }
     if entries.len() > max {
-        return Err(ClusterError::TooMany {
-            count: entries.len(),
-            max,
+        let count = entries.len();
+        return Err(if max == MAX_RING_MEMBERS {
+            ClusterError::TooMany { count }
+        } else {
+            ClusterError::SourceTooMany { count }
         });
     }
     let mut seen: std::collections::HashMap<String, usize> =
@@ -624,9 +630,17 @@ mod tests {
             .collect();
         assert_eq!(
             validate_cluster(&many),
-            Err(ClusterError::TooMany {
-                count: 1025,
-                max: MAX_RING_MEMBERS
+            Err(ClusterError::TooMany { count: 1025 })
+        );
+        // A source may name more, for --ring-size to split.
+        assert_eq!(validate_source_members(&many).map(|v| v.len()), Ok(1025));
+        let too_many: Vec<String> = (1..=MAX_SOURCE_MEMBERS + 1)
+            .map(|i| format!("h{i}:7001"))
+            .collect();
+        assert_eq!(
+            validate_source_members(&too_many),
+            Err(ClusterError::SourceTooMany {
+                count: MAX_SOURCE_MEMBERS + 1
             })
         );
         assert_eq!(
