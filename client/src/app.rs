@@ -638,9 +638,12 @@ pub async fn run(coord: &Coordinator, args: &RunArgs, json_mode: bool) -> Result
     print_tour(coord, started.tour_id, args.loss, &args.record, json_mode).await
 }
 
-/// Waits for the tours of several rings, started together (Ctrl-C cancels all of them),
-/// and prints each ring's result: text one after the other, JSON as `{"rings": [...]}`.
-/// `--raw` writes each ring's timestamps beside the file it names, `<stem>.ring<N>.<ext>`.
+/// Waits for the tours of several rings, started together, and prints each ring's
+/// result: text one after the other, JSON as `{"rings": [...]}`. The first Ctrl-C (or
+/// SIGTERM) cancels every ring's tour, whose results then follow; a second one leaves at
+/// once. `--raw` writes each ring's timestamps beside the file it names,
+/// `<stem>.ring<N>.<ext>`. The exit status is the worst of the rings' (a failed tour over
+/// a lossy one), or 130 when the tours were cancelled.
 async fn print_ring_tours(
     coord: &Coordinator,
     tours: &[stillepost_control::proto::RingTour],
@@ -648,17 +651,41 @@ async fn print_ring_tours(
     record: &RecordArgs,
     json_mode: bool,
 ) -> Result<()> {
-    let mut results = Vec::with_capacity(tours.len());
+    let mut signals = Interrupts::new()?;
+    let waits = futures::future::join_all(
+        tours
+            .iter()
+            .map(|tour| coord.wait_for(tour.tour_id, false, false)),
+    );
+    tokio::pin!(waits);
     let mut interrupted = false;
-    for tour in tours {
-        let (result, stopped) = coord.wait_for(tour.tour_id, false, !interrupted).await?;
-        if stopped && !interrupted {
-            interrupted = true;
-            // The other rings' tours end too.
-            let _ = coord.cancel(None).await;
+    let waited = loop {
+        tokio::select! {
+            done = &mut waits => break done,
+            () = signals.next() => {
+                if interrupted {
+                    return Err(Failure {
+                        code: 130,
+                        message: format!(
+                            "left the tours of {} rings without waiting for their results: `stillepost tours` lists them",
+                            tours.len()
+                        ),
+                    }
+                    .into());
+                }
+                interrupted = true;
+                crate::out::eprint(&format!(
+                    "cancelling the tours of {} rings (Ctrl-C again to leave without waiting)\n",
+                    tours.len()
+                ));
+                let _ = coord.cancel(None).await;
+            }
         }
-        results.push(result);
-    }
+    };
+    let results = waited
+        .into_iter()
+        .map(|w| w.map(|(result, _)| result))
+        .collect::<Result<Vec<_>>>()?;
     emit(
         json_mode,
         || {
@@ -693,17 +720,25 @@ async fn print_ring_tours(
             write_raw(result, &one)?;
         }
     }
-    if interrupted {
+    if interrupted && results.iter().any(|r| r.outcome() == Outcome::Cancelled) {
         return Err(Failure {
             code: 130,
             message: format!("the tours of {} rings cancelled", results.len()),
         }
         .into());
     }
-    for result in &results {
-        tour_failure(result, loss)?;
+    // The worst of the rings: a failed tour (1) over a lossy one.
+    let mut failures: Vec<anyhow::Error> = results
+        .iter()
+        .filter_map(|r| tour_failure(r, loss).err())
+        .collect();
+    let failed = failures
+        .iter()
+        .position(|e| e.downcast_ref::<Failure>().is_some_and(|f| f.code == 1));
+    match failed {
+        Some(i) => Err(failures.swap_remove(i)),
+        None => failures.into_iter().next().map_or(Ok(()), Err),
     }
-    Ok(())
 }
 
 /// Waits for tour `tour_id` (cancelling it on Ctrl-C) and prints its result.

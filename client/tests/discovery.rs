@@ -399,6 +399,8 @@ fn ring_size_splits_the_members_into_rings_run_in_parallel() {
         "3",
         "--msgcount",
         "200",
+        "--rate",
+        "400",
         "--json",
     ]);
     assert_success(&out);
@@ -417,6 +419,8 @@ fn ring_size_splits_the_members_into_rings_run_in_parallel() {
         "3",
         "--msgcount",
         "200",
+        "--rate",
+        "400",
     ]);
     let text = support::stdout(&out);
     assert!(
@@ -438,13 +442,20 @@ fn ring_size_splits_the_members_into_rings_run_in_parallel() {
         assert_eq!(result["messages_received"], 200);
         assert_eq!(result["hops"].as_array().unwrap().len(), 3);
     }
-    // Both tours ran together: each started before the other ended.
+    // Both tours ran together: paced at 400 messages/s, each took half a second or more,
+    // and each started before the other ended.
     let span = |r: &serde_json::Value| {
         let start = r["started_unix_ms"].as_f64().unwrap();
         (start, start + r["total_ns"].as_f64().unwrap() / 1e6)
     };
     let (a, b) = (span(&results[0]), span(&results[1]));
-    assert!(a.0 <= b.1 + 50.0 && b.0 <= a.1 + 50.0, "{a:?} {b:?}");
+    assert!(a.1 - a.0 >= 450.0 && b.1 - b.0 >= 450.0, "{a:?} {b:?}");
+    assert!(a.0 < b.1 && b.0 < a.1, "{a:?} {b:?}");
+    let listed = json(&cluster.client(&["tours", "--json"]));
+    for result in results {
+        let id = result["tour_id"].as_str().unwrap();
+        assert!(listed.to_string().contains(id), "{listed:#}");
+    }
     let out = cluster.client(&["run"]);
     assert_success(&out);
     let text = support::stdout(&out);
@@ -497,11 +508,13 @@ fn ring_size_splits_the_members_into_rings_run_in_parallel() {
     let result = json(&out);
     assert_eq!(result["outcome"], "complete");
     assert!(result["ring"].is_null(), "{result:#}");
+    // The second ring, out of use, is out of the metrics.
     let scrape = http_get(&metrics, "/metrics");
     assert!(
-        scrape.contains("stillepost_ring_members{ring=\"1\"} 0"),
+        scrape.contains("stillepost_ring_members{ring=\"0\"} 6"),
         "{scrape}"
     );
+    assert!(!scrape.contains("ring=\"1\""), "{scrape}");
 
     // Refused: a ring of one.
     let out = cluster.client(&["configure", "--cluster", &source, "--ring-size", "1"]);
@@ -559,6 +572,29 @@ fn in_monitor_mode_split_rings_follow_their_source() {
     loop {
         let status = json(&cluster.client(&["status", "--json"]));
         if status["rings"].is_array() && rings(&status) == [["a0", "a1"], ["a2", "a3"]] {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{status:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Monitor tours go on around the new second ring.
+    let monitor = || json(&cluster.client(&["status", "--json"]))["rings"][1]["monitor"].clone();
+    let before = monitor()["tours"].as_u64().unwrap_or(0);
+    let start = Instant::now();
+    loop {
+        let m = monitor();
+        if m["tours"].as_u64().unwrap_or(0) > before && m["last_outcome"] == "complete" {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{m:#}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // a0 leaves: a1, a2, a3 split into rings of two and one.
+    write(&[1, 2, 3]);
+    let start = Instant::now();
+    loop {
+        let status = json(&cluster.client(&["status", "--json"]));
+        if status["rings"].is_array() && rings(&status) == [vec!["a1", "a2"], vec!["a3"]] {
             break;
         }
         assert!(start.elapsed() < Duration::from_secs(15), "{status:#}");

@@ -306,7 +306,9 @@ impl Announcer {
         if !control.ip().is_unspecified() && !routable(control.ip()) {
             return Err(unreachable(control.ip()));
         }
-        if control.is_ipv4() != group.is_ipv4() {
+        // `[::]` takes IPv4 connections too; `0.0.0.0` or a specific address only its own.
+        let dual_stack = control.ip() == IpAddr::V6(Ipv6Addr::UNSPECIFIED);
+        if control.is_ipv4() != group.is_ipv4() && !dual_stack {
             return Err(format!(
                 "the group {group} and the control address {} are of different IP versions: a coordinator hearing it could not reach the member; give --coord-bind an address of the group's version",
                 control.ip()

@@ -657,6 +657,9 @@ pub struct CoordinatorCore {
     /// Keeps its ring in the data directory (the first ring; the others are configured
     /// again through the first).
     keeps_ring: bool,
+    /// Not in use (the members form fewer rings now): its health checks, monitor tours and
+    /// source following do nothing until the ring set uses it again.
+    retired: std::sync::atomic::AtomicBool,
 }
 
 impl Default for CoordinatorCore {
@@ -673,6 +676,7 @@ impl Default for CoordinatorCore {
             label: FIRST_RING.to_string(),
             split: std::sync::atomic::AtomicBool::new(false),
             keeps_ring: true,
+            retired: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -784,11 +788,29 @@ impl CoordinatorCore {
             label: label.to_string(),
             split: std::sync::atomic::AtomicBool::new(true),
             keeps_ring: false,
+            retired: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
+    /// Whether the ring set does not use this ring now.
+    pub(crate) fn retired(&self) -> bool {
+        self.retired.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// The ring set uses this ring again.
+    pub(crate) fn reuse(&self) {
+        self.retired
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The identity of its ring as configured now (changes with every configure that
+    /// reached its members; None without a ring).
+    pub(crate) fn ring_identity(&self) -> Option<usize> {
+        self.lock().ring.as_ref().map(|r| Arc::as_ptr(r) as usize)
+    }
+
     /// Its ring's name in replies and results while the members form several rings.
-    fn ring_name(&self) -> Option<String> {
+    pub(crate) fn ring_name(&self) -> Option<String> {
         self.split
             .load(std::sync::atomic::Ordering::Relaxed)
             .then(|| self.label.clone())
@@ -808,6 +830,10 @@ impl CoordinatorCore {
     /// Leaves its ring (the members now form fewer rings): no ring, nothing to configure
     /// again, no series in the metrics.
     pub(crate) fn forget_ring(&self) {
+        self.retired
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        // A tour still running on it ends now (its result is kept as cancelled).
+        let _ = self.cancel(None);
         {
             let mut state = self.lock();
             state.ring = None;
@@ -1027,7 +1053,9 @@ impl CoordinatorCore {
             self.persist_ring().await;
             self.ring_changed();
         }
-        if result.is_ok() {
+        // A source's listener stays as long as the ring is asked from it; a ring of the
+        // ring set, configured from a list of its share, leaves the set's listener alone.
+        if result.is_ok() && !matches!(asked, ClusterSource::List(_)) {
             self.keep_listener_of(&asked);
         }
         result
@@ -1297,6 +1325,11 @@ impl CoordinatorCore {
     /// configuration); 0 for one ring.
     pub(crate) fn set_ring_size(&self, ring_size: u32) {
         self.lock().ring_size = ring_size;
+    }
+
+    /// What [`CoordinatorCore::set_ring_size`] set.
+    pub(crate) fn ring_size(&self) -> u32 {
+        self.lock().ring_size
     }
 
     async fn configure_members(

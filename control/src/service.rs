@@ -370,7 +370,7 @@ impl Coordinator for CoordinatorService {
         &self,
         _req: Request<proto::EchoKeyRequest>,
     ) -> Result<Response<proto::EchoKeyReply>, Status> {
-        let key = self.rings.first().echo_key()?;
+        let key = self.rings.echo_key()?;
         Ok(Response::new(proto::EchoKeyReply {
             key: key.map(|k| k.as_bytes().to_vec()).unwrap_or_default(),
         }))

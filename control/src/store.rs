@@ -183,7 +183,13 @@ impl ResultStore {
             let too_old = started < oldest_kept_ms;
             if (too_many || too_old) && !self.is_pinned(id) {
                 let path = self.path_of(id);
-                fs::remove_file(&path).map_err(|cause| StoreError::Write { path, cause })?;
+                // Another ring of this coordinator may have removed it just now.
+                match fs::remove_file(&path) {
+                    Err(cause) if cause.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(StoreError::Write { path, cause });
+                    }
+                    _ => {}
+                }
                 removed.push(id);
             }
         }

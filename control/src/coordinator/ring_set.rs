@@ -23,6 +23,23 @@ pub const MIN_RING_SIZE: u32 = 2;
 
 /// How long a configure the coordinator starts by itself may take.
 const OWN_CONFIGURE_TIMEOUT_MS: u64 = 30_000;
+/// Members asked for their names at once when a source is split.
+const NAMES_PARALLEL: usize = 256;
+
+/// `entries` in order, cut into as few rings of at most `size` as there must be, of sizes
+/// that differ by one at most (7 by 3: 3, 2, 2).
+fn balanced_chunks(entries: &[String], size: usize) -> Vec<Vec<String>> {
+    let rings = entries.len().div_ceil(size.max(1)).max(1);
+    let (base, extra) = (entries.len() / rings, entries.len() % rings);
+    let mut out = Vec::with_capacity(rings);
+    let mut at = 0;
+    for i in 0..rings {
+        let n = base + usize::from(i < extra);
+        out.push(entries[at..at + n].to_vec());
+        at += n;
+    }
+    out
+}
 
 /// What the last configure asked for.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +144,12 @@ impl RingSet {
 
     /// Configures the members `cluster` names: one ring (`ring_size` 0), or rings of at
     /// most `ring_size` members in their order (by name for a source), configured in
-    /// parallel within one configure timeout.
+    /// parallel within one configure timeout. One configure of the set at a time.
+    ///
+    /// A configure that fails before any member changed leaves the rings as they were. One
+    /// that fails after (a ring refused, a member went away) leaves no ring configured, so
+    /// that no member is in two rings; the request stays asked for, so that monitor mode
+    /// and `--cluster` at start try it again.
     pub async fn configure(
         &self,
         cluster: &[String],
@@ -140,24 +162,106 @@ impl RingSet {
         let Ok(_configuring) = self.configuring.try_lock() else {
             return Err(CoordError::Busy("the rings are being configured".into()));
         };
-        let first = self.first();
-        if ring_size == 0 {
-            if let Some(params) = params {
-                *self.asked.lock().unwrap_or_else(|p| p.into_inner()) = Some(Asked {
-                    cluster: cluster.to_vec(),
-                    params,
-                    auth,
-                    ring_size,
-                });
+        self.configure_locked(
+            cluster,
+            params,
+            configure_timeout_ms,
+            (auth, takeover),
+            ring_size,
+        )
+        .await
+    }
+
+    async fn configure_locked(
+        &self,
+        cluster: &[String],
+        params: Option<TourParams>,
+        configure_timeout_ms: u64,
+        (auth, takeover): (RingAuth, Takeover),
+        ring_size: u32,
+    ) -> Result<RingConfigured, CoordError> {
+        let all = self.all();
+        let before: Vec<Option<usize>> = all.iter().map(|r| r.ring_identity()).collect();
+        let asked = params.map(|params| Asked {
+            cluster: cluster.to_vec(),
+            params,
+            auth,
+            ring_size,
+        });
+        // Monitor tours in progress end first, and none starts while the rings change.
+        let in_use = self.in_use();
+        let _waiting = join_all(in_use.iter().map(|r| r.wait_for_monitor_tour())).await;
+        let result = if ring_size == 0 {
+            self.configure_one(cluster, params, configure_timeout_ms, (auth, takeover))
+                .await
+        } else {
+            self.configure_split(
+                cluster,
+                params,
+                configure_timeout_ms,
+                (auth, takeover),
+                ring_size,
+            )
+            .await
+        };
+        let touched = all
+            .iter()
+            .zip(&before)
+            .any(|(r, b)| r.ring_identity() != *b);
+        match &result {
+            Ok(_) => *self.asked.lock().unwrap_or_else(|p| p.into_inner()) = asked,
+            Err(_) if touched => {
+                tracing::warn!(
+                    "configuring the rings failed after members changed: no ring is configured until a configure works"
+                );
+                for ring in self.all() {
+                    ring.forget_ring();
+                }
+                let first = self.first();
+                first.reuse();
+                first.set_split(false);
+                *self.in_use.lock().unwrap_or_else(|p| p.into_inner()) = 1;
+                *self.asked.lock().unwrap_or_else(|p| p.into_inner()) = asked;
             }
-            first.set_ring_size(0);
-            first.set_split(false);
-            let configured = first
-                .configure(cluster, params, configure_timeout_ms, auth, takeover)
-                .await;
-            self.use_rings(1);
-            return configured;
+            Err(_) => {}
         }
+        result
+    }
+
+    /// One ring: the first core, as before there were several.
+    async fn configure_one(
+        &self,
+        cluster: &[String],
+        params: Option<TourParams>,
+        configure_timeout_ms: u64,
+        (auth, takeover): (RingAuth, Takeover),
+    ) -> Result<RingConfigured, CoordError> {
+        let first = self.first();
+        let (split, ring_size) = (first.ring_name().is_some(), first.ring_size());
+        first.set_ring_size(0);
+        first.set_split(false);
+        let configured = first
+            .configure(cluster, params, configure_timeout_ms, auth, takeover)
+            .await;
+        if configured.is_ok() {
+            self.use_rings(1);
+        } else {
+            // Nothing changed (or the caller forgets every ring): as it was.
+            first.set_ring_size(ring_size);
+            first.set_split(split);
+        }
+        configured
+    }
+
+    /// Several rings of at most `ring_size` members.
+    async fn configure_split(
+        &self,
+        cluster: &[String],
+        params: Option<TourParams>,
+        configure_timeout_ms: u64,
+        (auth, takeover): (RingAuth, Takeover),
+        ring_size: u32,
+    ) -> Result<RingConfigured, CoordError> {
         if ring_size < MIN_RING_SIZE || ring_size as usize > MAX_RING_MEMBERS {
             return Err(CoordError::InvalidArgument(format!(
                 "--ring-size {ring_size} is out of range: a ring has from {MIN_RING_SIZE} to {MAX_RING_MEMBERS} members"
@@ -167,7 +271,14 @@ impl RingSet {
             params.ok_or_else(|| CoordError::InvalidArgument("params are missing".into()))?;
         crate::ring::validate_params(&params)
             .map_err(|e| CoordError::InvalidArgument(e.to_string()))?;
-        let timeout = Duration::from_millis(configure_timeout_ms.max(1));
+        if configure_timeout_ms == 0 || configure_timeout_ms > crate::ring::MAX_CONFIGURE_TIMEOUT_MS
+        {
+            return Err(CoordError::InvalidArgument(format!(
+                "--timeout must be from 1 to {} s",
+                crate::ring::MAX_CONFIGURE_TIMEOUT_MS / 1000
+            )));
+        }
+        let timeout = Duration::from_millis(configure_timeout_ms);
         let deadline = tokio::time::Instant::now() + timeout;
         let too_late = || CoordError::ConfigureTimeout {
             seconds: timeout.as_secs_f64(),
@@ -175,33 +286,33 @@ impl RingSet {
         let source = cluster_source(cluster)
             .map_err(|e: ClusterError| CoordError::InvalidArgument(e.to_string()))?;
         let ordered_by_name = !matches!(source, ClusterSource::List(_));
-        *self.asked.lock().unwrap_or_else(|p| p.into_inner()) = Some(Asked {
-            cluster: cluster.to_vec(),
-            params,
-            auth,
-            ring_size,
-        });
+        let first = self.first();
         // Who the members are (a source asked now), and in which order they split.
-        let (mut entries, source) = tokio::time::timeout_at(deadline, first.members_of(source))
-            .await
-            .map_err(|_| too_late())??;
-        if ordered_by_name {
-            let names = tokio::time::timeout_at(deadline, first.member_names(&entries, timeout))
+        let (mut entries, source_text) =
+            tokio::time::timeout_at(deadline, first.members_of(source.clone()))
                 .await
                 .map_err(|_| too_late())??;
+        if ordered_by_name {
+            let mut names = Vec::with_capacity(entries.len());
+            for chunk in entries.chunks(NAMES_PARALLEL) {
+                let asked = first.member_names(chunk, timeout);
+                names.extend(
+                    tokio::time::timeout_at(deadline, asked)
+                        .await
+                        .map_err(|_| too_late())??,
+                );
+            }
             let mut order: Vec<(String, String)> = names.into_iter().zip(entries).collect();
             order.sort();
             entries = order.into_iter().map(|(_, entry)| entry).collect();
         }
-        let chunks: Vec<Vec<String>> = entries
-            .chunks(ring_size as usize)
-            .map(<[String]>::to_vec)
-            .collect();
+        let chunks = balanced_chunks(&entries, ring_size as usize);
         let rings: Vec<Arc<CoordinatorCore>> = (0..chunks.len()).map(|i| self.ring(i)).collect();
-        first.set_ring_size(ring_size);
         for ring in &rings {
+            ring.reuse();
             ring.set_split(true);
         }
+        first.set_ring_size(ring_size);
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
         let left_ms = (left.as_millis() as u64).max(1);
         let configured = join_all(rings.iter().zip(&chunks).map(|(ring, chunk)| async move {
@@ -213,22 +324,24 @@ impl RingSet {
                 })
         }))
         .await;
-        self.use_rings(chunks.len());
         let mut replies = Vec::with_capacity(configured.len());
         for reply in configured {
             replies.push(reply?);
         }
+        self.use_rings(chunks.len());
+        // The set's source keeps its listener (each ring was configured from a list).
+        first.keep_listener_of(&source);
         tracing::info!(
             "configured {} rings of at most {ring_size} members{}",
             replies.len(),
-            source
+            source_text
                 .as_deref()
                 .map_or_else(String::new, |s| format!(" from {s}"))
         );
         Ok(RingConfigured {
             members: replies.iter().flat_map(|r| r.members.clone()).collect(),
             params: replies.first().map_or(params, |r| r.params),
-            source,
+            source: source_text,
             name: None,
             rings: replies,
         })
@@ -259,6 +372,15 @@ impl RingSet {
                 })
         }))
         .await;
+        if let Some(Err(_)) = started.iter().find(|s| s.is_err()) {
+            // One ring could not start: the others' tours end too, so that a run is all
+            // rings or none.
+            for (ring, started) in rings.iter().zip(&started) {
+                if let Ok((_, id)) = started {
+                    let _ = ring.cancel(Some(*id));
+                }
+            }
+        }
         started.into_iter().collect()
     }
 
@@ -331,14 +453,17 @@ impl RingSet {
             .filter(|s| !matches!(s, ClusterSource::List(_)))
             .map(|s| s.entry());
         let first = statuses.first().cloned().unwrap_or_default();
+        let params = statuses
+            .iter()
+            .find_map(|s| s.ring.as_ref().map(|r| r.params));
         RingStatus {
-            ring: first.ring.as_ref().map(|r| RingConfigured {
+            ring: params.map(|params| RingConfigured {
                 members: statuses
                     .iter()
                     .filter_map(|s| s.ring.as_ref())
                     .flat_map(|r| r.members.clone())
                     .collect(),
-                params: r.params,
+                params,
                 source,
                 name: None,
                 rings: Vec::new(),
@@ -366,22 +491,29 @@ impl RingSet {
         Ok(tours)
     }
 
-    /// UDP echoes to every member of every ring in use.
+    /// UDP echoes to every member of every ring in use, the rings probed at once.
     pub async fn echo_members(&self, opts: ProbeOptions) -> Result<Vec<Rtts>, CoordError> {
-        let mut all = Vec::new();
-        for ring in self.in_use() {
-            all.extend(ring.echo_members(opts).await?);
-        }
-        Ok(all)
+        let rings = self.in_use();
+        let probed = join_all(rings.iter().map(|ring| ring.echo_members(opts))).await;
+        Ok(probed.into_iter().collect::<Result<Vec<_>, _>>()?.concat())
     }
 
-    /// ICMP echoes to every member host of every ring in use.
+    /// ICMP echoes to every member host of every ring in use, the rings probed at once.
     pub async fn ping_systems(&self, opts: ProbeOptions) -> Result<Vec<Rtts>, CoordError> {
-        let mut all = Vec::new();
-        for ring in self.in_use() {
-            all.extend(ring.ping_systems(opts).await?);
+        let rings = self.in_use();
+        let probed = join_all(rings.iter().map(|ring| ring.ping_systems(opts))).await;
+        Ok(probed.into_iter().collect::<Result<Vec<_>, _>>()?.concat())
+    }
+
+    /// The key echo requests to the ring's members must carry; refused with several rings
+    /// (each has its own key): echoes from the client go to one ring's members only.
+    pub fn echo_key(&self) -> Result<Option<stillepost_engine::auth::DatagramKey>, CoordError> {
+        if self.in_use().len() > 1 {
+            return Err(CoordError::InvalidArgument(
+                "echo-members --from-client reaches one ring's members, and the members form several rings (--ring-size): run it without --from-client, from the coordinator".into(),
+            ));
         }
-        Ok(all)
+        self.first().echo_key()
     }
 
     /// Configures the members `cluster` names as `stillepostd coordinator --cluster`
@@ -465,6 +597,10 @@ impl RingSet {
     /// Several rings from a source (monitor mode): asks the source again and configures
     /// the rings again when its members are not theirs, logging who joined and who left.
     async fn follow_split_source(&self) {
+        // A client's configure in progress wins; one after this takes the lock in turn.
+        let Ok(_configuring) = self.configuring.try_lock() else {
+            return;
+        };
         let asked = self.asked.lock().unwrap_or_else(|p| p.into_inner()).clone();
         let Some(asked) = asked.filter(|a| a.ring_size > 0) else {
             return;
@@ -503,7 +639,7 @@ impl RingSet {
             list(&left)
         );
         if let Err(e) = self
-            .configure(
+            .configure_locked(
                 &asked.cluster,
                 Some(asked.params),
                 OWN_CONFIGURE_TIMEOUT_MS,
@@ -519,7 +655,8 @@ impl RingSet {
 
 impl Observed for RingSet {
     async fn metrics(&self, openmetrics: bool) -> String {
-        let rings = self.all();
+        // Rings not in use now are left out (their last tour would look overdue).
+        let rings = self.in_use();
         let metrics: Vec<&CoordinatorMetrics> = rings.iter().map(|r| r.metrics()).collect();
         CoordinatorMetrics::encode_rings(&metrics, openmetrics)
     }

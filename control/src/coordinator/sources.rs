@@ -84,7 +84,7 @@ impl CoordinatorCore {
     }
 
     /// After a configure from `source` worked: listens only on its group, if it has one.
-    pub(super) fn keep_listener_of(&self, source: &ClusterSource) {
+    pub(crate) fn keep_listener_of(&self, source: &ClusterSource) {
         let group = match source {
             ClusterSource::Discover(group) => Some(*group),
             _ => None,

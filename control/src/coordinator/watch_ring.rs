@@ -138,6 +138,9 @@ impl CoordinatorCore {
     /// and configures the ring again when they are not the ring's, logging who joined and
     /// who left. Nothing while the ring is busy, or for a ring given as a list.
     async fn follow_source(&self) {
+        if self.retired() {
+            return;
+        }
         let (wanted, ring) = {
             let state = self.lock();
             if state.busy.is_some() || state.run_waiting > 0 {
@@ -191,6 +194,9 @@ impl CoordinatorCore {
 
     /// Runs one monitor tour to its end, unless the ring is busy or not configured.
     async fn monitor_once(self: &Arc<Self>, count: u32) {
+        if self.retired() {
+            return;
+        }
         {
             let state = self.lock();
             if state.ring.is_none() || state.busy.is_some() || state.run_waiting > 0 {
@@ -256,6 +262,9 @@ impl CoordinatorCore {
     /// members then (`Ring::check_forwarders`), and a member the tour stalls answers what
     /// arrived before our calls, not after.
     async fn check_health(self: &Arc<Self>, deadline: Duration) {
+        if self.retired() {
+            return;
+        }
         let (ring, recovering) = {
             let state = self.lock();
             if matches!(state.busy, Some(Busy::Tour(_))) {
