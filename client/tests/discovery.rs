@@ -391,18 +391,23 @@ fn ring_size_splits_the_members_into_rings_run_in_parallel() {
     let text: String = cluster.controls.iter().map(|c| format!("{c}\n")).collect();
     std::fs::write(&file, text).unwrap();
     let source = format!("file:{}", file.display());
-    let out = cluster.client(&[
-        "configure",
-        "--cluster",
-        &source,
-        "--ring-size",
-        "3",
-        "--msgcount",
-        "200",
-        "--rate",
-        "400",
-        "--json",
-    ]);
+    // Rings of three, 200 messages paced at 400/s.
+    let configure_split = |extra: &[&str]| {
+        let mut args = vec![
+            "configure",
+            "--cluster",
+            &source,
+            "--ring-size",
+            "3",
+            "--msgcount",
+            "200",
+            "--rate",
+            "400",
+        ];
+        args.extend_from_slice(extra);
+        cluster.client(&args)
+    };
+    let out = configure_split(&["--json"]);
     assert_success(&out);
     let reply = json(&out);
     assert_eq!(
@@ -411,17 +416,7 @@ fn ring_size_splits_the_members_into_rings_run_in_parallel() {
         "{reply:#}"
     );
     assert_eq!(reply["rings"][1]["ring"], "1");
-    let out = cluster.client(&[
-        "configure",
-        "--cluster",
-        &source,
-        "--ring-size",
-        "3",
-        "--msgcount",
-        "200",
-        "--rate",
-        "400",
-    ]);
+    let out = configure_split(&[]);
     let text = support::stdout(&out);
     assert!(
         text.contains(&format!("configured 6 members in 2 rings, from {source}"))

@@ -651,9 +651,6 @@ pub struct CoordinatorCore {
     /// Its ring's label in metrics ("0" for the first), and in results and replies while
     /// the members form several rings.
     label: String,
-    /// One of several rings (`--ring-size`): its results say so. Always for the second ring
-    /// and after; for the first while the members are split.
-    split: std::sync::atomic::AtomicBool,
     /// Keeps its ring in the data directory (the first ring; the others are configured
     /// again through the first).
     keeps_ring: bool,
@@ -674,7 +671,6 @@ impl Default for CoordinatorCore {
             dns_server: None,
             listeners: Mutex::default(),
             label: FIRST_RING.to_string(),
-            split: std::sync::atomic::AtomicBool::new(false),
             keeps_ring: true,
             retired: std::sync::atomic::AtomicBool::new(false),
         }
@@ -786,7 +782,6 @@ impl CoordinatorCore {
             dns_server: self.dns_server,
             listeners: Mutex::default(),
             label: label.to_string(),
-            split: std::sync::atomic::AtomicBool::new(true),
             keeps_ring: false,
             retired: std::sync::atomic::AtomicBool::new(false),
         }
@@ -809,22 +804,16 @@ impl CoordinatorCore {
         self.lock().ring.as_ref().map(|r| Arc::as_ptr(r) as usize)
     }
 
-    /// Its ring's name in replies and results while the members form several rings.
+    /// Its ring's name in replies and results while the members form several rings: the
+    /// second ring and after always are one of several, the first while it has a ring size.
     pub(crate) fn ring_name(&self) -> Option<String> {
-        self.split
-            .load(std::sync::atomic::Ordering::Relaxed)
-            .then(|| self.label.clone())
+        let split = !self.keeps_ring || self.lock().ring_size > 0;
+        split.then(|| self.label.clone())
     }
 
     /// Its ring's label ("0" for the first ring).
     pub fn label(&self) -> &str {
         &self.label
-    }
-
-    /// Whether its ring is one of several (set by the ring set at every configure).
-    pub(crate) fn set_split(&self, split: bool) {
-        self.split
-            .store(split, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Leaves its ring (the members now form fewer rings): no ring, nothing to configure

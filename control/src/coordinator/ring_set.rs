@@ -219,7 +219,7 @@ impl RingSet {
                 }
                 let first = self.first();
                 first.reuse();
-                first.set_split(false);
+                first.set_ring_size(0);
                 *self.in_use.lock().unwrap_or_else(|p| p.into_inner()) = 1;
                 *self.asked.lock().unwrap_or_else(|p| p.into_inner()) = asked;
             }
@@ -237,9 +237,8 @@ impl RingSet {
         (auth, takeover): (RingAuth, Takeover),
     ) -> Result<RingConfigured, CoordError> {
         let first = self.first();
-        let (split, ring_size) = (first.ring_name().is_some(), first.ring_size());
+        let ring_size = first.ring_size();
         first.set_ring_size(0);
-        first.set_split(false);
         let configured = first
             .configure(cluster, params, configure_timeout_ms, auth, takeover)
             .await;
@@ -248,7 +247,6 @@ impl RingSet {
         } else {
             // Nothing changed (or the caller forgets every ring): as it was.
             first.set_ring_size(ring_size);
-            first.set_split(split);
         }
         configured
     }
@@ -310,7 +308,6 @@ impl RingSet {
         let rings: Vec<Arc<CoordinatorCore>> = (0..chunks.len()).map(|i| self.ring(i)).collect();
         for ring in &rings {
             ring.reuse();
-            ring.set_split(true);
         }
         first.set_ring_size(ring_size);
         let left = deadline.saturating_duration_since(tokio::time::Instant::now());
