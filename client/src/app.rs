@@ -12,8 +12,8 @@ use stillepost_control::access::Credentials;
 use stillepost_control::proto::coordinator_client::CoordinatorClient;
 use stillepost_control::proto::{
     CancelTourRequest, ConfigureReply, ConfigureRequest, EchoKeyRequest, GetResultRequest,
-    ListToursRequest, Outcome, PinRequest, ProbeRequest, RunTourReply, RunTourRequest, StatusReply,
-    StatusRequest, TourParams, TourResult, TourSummary, WaitTourRequest,
+    ListToursRequest, Outcome, PinRequest, Placement, ProbeRequest, RunTourReply, RunTourRequest,
+    StatusReply, StatusRequest, TourParams, TourResult, TourSummary, WaitTourRequest,
 };
 use stillepost_control::ring::{
     ClusterSource, MAX_CONFIGURE_TIMEOUT_MS, cluster_source, default_window, validate_params,
@@ -564,6 +564,7 @@ pub fn tour_params(args: &TourArgs) -> Result<TourParams> {
         max_buffer_memory: args.max_buffer_memory,
         whole_rate: 0,
         dscp: args.dscp,
+        placement: Placement::from(args.placement).into(),
     };
     validate_params(&params).map_err(|e| invalid(format!("--{e}")))?;
     Ok(params)

@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::{ArgAction, Args, Parser, Subcommand};
 use stillepost_control::access::ClientAccessArgs;
 use stillepost_control::manual::{CompletionsArgs, ManArgs};
-use stillepost_control::options::{BackendArg, PollArg};
+use stillepost_control::options::{BackendArg, PlacementArg, PollArg};
 use stillepost_control::ring::{
     DEFAULT_CONFIGURE_TIMEOUT_S, DEFAULT_COUNT, DEFAULT_MAX_BUFFER_MEMORY,
     DEFAULT_MEMBER_TIMEOUT_MS, DEFAULT_MSG_LEN,
@@ -330,6 +330,15 @@ pub struct TourArgs {
     /// with the numbers.
     #[arg(long, default_value_t = DEFAULT_MAX_BUFFER_MEMORY, value_name = "BYTES")]
     pub max_buffer_memory: u64,
+    /// Where the members of a host run their data-plane threads, chosen at configure:
+    /// `together` on one core (a wake-up on the same core costs less than one across
+    /// cores), `spread` over the host's cores (members with messages to move work at
+    /// once), `auto` from the tour's shape: together for one message in flight (window 1,
+    /// one datagram per message), spread for more. Spinning members always get a core
+    /// each; members started with --cpu keep theirs. configure and every result say
+    /// which placement was chosen and why.
+    #[arg(long, value_enum, default_value_t = PlacementArg::Auto)]
+    pub placement: PlacementArg,
 }
 
 #[derive(Debug, Args)]
@@ -462,7 +471,8 @@ pub struct LocalArgs {
     #[arg(long, value_enum, default_value_t = PollArg::Block)]
     pub poll: PollArg,
     /// Cores for the members' data-plane threads, one per member in ring order (a
-    /// single value applies to all). Default: spread over the cores, sparing core 0.
+    /// single value applies to all), kept whatever the tour. Default: placed at configure
+    /// as --placement says.
     #[arg(long, value_delimiter = ',', value_name = "N,N,...")]
     pub cpus: Vec<usize>,
     /// Forward with io_uring zero-copy sends (see `stillepostd member --help`).

@@ -5,12 +5,13 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
+use clap::ValueEnum;
 use serde_json::json;
 use stillepost_control::access::{Credentials, Listen};
 use stillepost_control::auth::Token;
 use stillepost_control::coordinator::{CoordinatorCore, RingSet};
 use stillepost_control::member::MemberCore;
-use stillepost_control::options::{PollArg, available_cores};
+use stillepost_control::options::{PlacementArg, PollArg, available_cores};
 use stillepost_control::proto::ConfigureRequest;
 use stillepost_control::ring::DEFAULT_CONFIGURE_TIMEOUT_S;
 use stillepost_control::service::{bind, serve_coordinator, serve_member};
@@ -45,6 +46,8 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
     }
     let params = tour_params(&args.tour)?;
     let (poll, cpus) = plan_cores(args)?;
+    // Cores given with --cpus stay; otherwise the configure places the members.
+    let fixed = !args.cpus.is_empty();
     let loopback: SocketAddr = "127.0.0.1:0".parse()?;
     // Loopback needs no token, but other users of this host could reach the ring's ports
     // while it runs: a random one, known only to this process, keeps them out.
@@ -80,7 +83,11 @@ pub async fn local(args: &LocalArgs, json_mode: bool) -> Result<()> {
         }
         let listener = bind("member control", loopback).await?;
         cluster.push(listener.local_addr()?.to_string());
-        let core = Arc::new(MemberCore::new(dataplane, None));
+        let mut core = MemberCore::new(dataplane, None);
+        if fixed {
+            core = core.with_fixed_cpu();
+        }
+        let core = Arc::new(core);
         servers.push(tokio::spawn(serve_member(
             listener,
             core,
@@ -183,8 +190,9 @@ async fn drive(
     failure
 }
 
-/// Chooses each member's core, and the poll mode the host allows: spinning members need a
-/// core each, so with fewer cores than members `local` blocks instead, and says so.
+/// Chooses each member's core to start on (the configure then places members not given
+/// --cpus), and the poll mode the host allows: spinning members need a core each, so with
+/// fewer cores than members `local` blocks instead, and says so.
 fn plan_cores(args: &LocalArgs) -> Result<(PollMode, Vec<usize>)> {
     let n = args.members as usize;
     let cores = available_cores();
@@ -194,6 +202,15 @@ fn plan_cores(args: &LocalArgs) -> Result<(PollMode, Vec<usize>)> {
         ));
     }
     if !args.cpus.is_empty() {
+        if args.tour.placement != PlacementArg::Auto {
+            return Err(invalid(format!(
+                "--placement {} has nothing to place: --cpus gives every member its core; give one of the two",
+                args.tour
+                    .placement
+                    .to_possible_value()
+                    .map_or_else(String::new, |v| v.get_name().to_string())
+            )));
+        }
         let cpus: Vec<usize> = match args.cpus.len() {
             1 => vec![args.cpus[0]; n],
             len if len == n => args.cpus.clone(),

@@ -5,8 +5,8 @@ use std::fmt::Write as _;
 
 use serde_json::{Value, json};
 use stillepost_control::proto::{
-    ConfigureReply, HopResult, MemberInfo, MemberTourStats, StatusReply, TourParams,
-    TourReportState, TourResult, TourSummary,
+    ConfigureReply, HopResult, MemberInfo, MemberTourStats, Placed, Placement, StatusReply,
+    TourParams, TourReportState, TourResult, TourSummary,
 };
 use stillepost_engine::counters::CounterSet;
 use stillepost_engine::histogram::Summary;
@@ -103,7 +103,43 @@ fn params_json(p: &TourParams) -> Value {
         }),
         "max_datagram": (p.max_datagram > 0).then_some(p.max_datagram),
         "dscp": p.dscp,
+        "placement": placement_name(p.placement()),
     })
+}
+
+fn placement_name(p: Placement) -> &'static str {
+    match p {
+        Placement::Auto => "auto",
+        Placement::Together => "together",
+        Placement::Spread => "spread",
+    }
+}
+
+/// The placement a configure chose, with each member's core, as JSON.
+fn placed_json(placed: Option<&Placed>, cpus: impl Iterator<Item = i32>) -> Value {
+    match placed {
+        Some(p) => json!({
+            "layout": placement_name(p.layout()),
+            "reason": p.reason,
+            "cpus": cpus.map(|c| (c >= 0).then_some(c)).collect::<Vec<_>>(),
+        }),
+        None => Value::Null,
+    }
+}
+
+/// "spread on cores 1, 0, 1, 0 (why)": the placement and each member's core in ring
+/// order; `None` when the coordinator did not say (a result from before placement).
+fn placed_text(placed: Option<&Placed>, cpus: impl Iterator<Item = i32>) -> Option<String> {
+    let p = placed?;
+    let cores: Vec<String> = cpus
+        .map(|c| if c >= 0 { c.to_string() } else { "any".into() })
+        .collect();
+    Some(format!(
+        "{} on cores {} ({})",
+        placement_name(p.layout()),
+        cores.join(", "),
+        p.reason
+    ))
 }
 
 /// The origin's tour-latency summary; all zeros when the origin did not report one.
@@ -298,6 +334,7 @@ fn member_json(m: &MemberTourStats) -> Result<Value, UndecodableHistogram> {
         "backend": m.backend().name(),
         "poll": m.poll().name(),
         "cpu": (m.cpu >= 0).then_some(m.cpu),
+        "cpu_ns": m.cpu_ns,
         "residence": summary_json(&residence_summary(m)?),
         "kernel_counters": m
             .kernel_counters
@@ -320,6 +357,8 @@ pub fn tour_json(result: &TourResult) -> Result<Value, UndecodableHistogram> {
         "error": if result.error.is_empty() { Value::Null } else { json!(result.error) },
         "started_unix_ms": result.started_unix_ms,
         "params": result.params.as_ref().map(params_json),
+        "placed": placed_json(result.placed.as_ref(), result.members.iter().map(|m| m.cpu)),
+        "cpu_ns": result.members.iter().map(|m| m.cpu_ns).sum::<u64>(),
         "total_ns": result.total_ns,
         "messages_sent": result.messages_sent,
         "messages_received": result.messages_received,
@@ -377,6 +416,10 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
     );
     if let Some(p) = &result.params {
         let _ = writeln!(out, "  ring          {}", params_text(p, members));
+    }
+    if let Some(placed) = placed_text(result.placed.as_ref(), result.members.iter().map(|m| m.cpu))
+    {
+        let _ = writeln!(out, "  placement     {placed}");
     }
     if !result.error.is_empty() {
         let _ = writeln!(out, "  error         {}", result.error);
@@ -447,6 +490,22 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
             },
             rate(bytes * 8.0, "bit/s"),
             rate(bytes, "B/s")
+        );
+    }
+    let cpu_ns: u64 = result.members.iter().map(|m| m.cpu_ns).sum();
+    if cpu_ns > 0 {
+        let _ = writeln!(
+            out,
+            "  cpu time      {} in the members' data-plane threads{}",
+            duration(cpu_ns),
+            if result.messages_sent > 0 {
+                format!(
+                    ", {} per message sent",
+                    duration(cpu_ns / result.messages_sent)
+                )
+            } else {
+                String::new()
+            }
         );
     }
     latency_text(&mut out, result)?;
@@ -1040,6 +1099,7 @@ fn members_table(out: &mut String, members: &[MemberInfo], now_ms: u64) {
 pub fn configure_json(reply: &ConfigureReply) -> Value {
     let mut doc = json!({
         "params": reply.params.as_ref().map(params_json),
+        "placed": placed_json(reply.placed.as_ref(), reply.members.iter().map(|m| m.cpu)),
         "source": (!reply.source.is_empty()).then_some(&reply.source),
         "members": reply.members.iter().map(member_info_json).collect::<Vec<_>>(),
     });
@@ -1085,6 +1145,9 @@ pub fn configure_text(reply: &ConfigureReply) -> String {
                 reply.source
             );
         }
+    }
+    if let Some(placed) = placed_text(reply.placed.as_ref(), reply.members.iter().map(|m| m.cpu)) {
+        let _ = writeln!(out, "placement: {placed}");
     }
     members_table(&mut out, &reply.members, unix_now_ms());
     out

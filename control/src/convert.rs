@@ -156,6 +156,7 @@ impl From<MemberStats> for proto::MemberTourStats {
             backend: proto::Backend::encode(s.backend),
             poll: proto::PollMode::encode(s.poll),
             cpu: cpu_to_proto(s.cpu),
+            cpu_ns: s.cpu_ns,
             residence: s.residence,
             stamps: s.stamps,
             kernel_counters: s
@@ -177,6 +178,7 @@ impl From<proto::MemberTourStats> for MemberStats {
             backend: s.backend().domain(),
             poll: s.poll().domain(),
             cpu: usize::try_from(s.cpu).ok(),
+            cpu_ns: s.cpu_ns,
             peer_endpoint: s.peer_endpoint,
             residence: s.residence,
             stamps: s.stamps,
@@ -288,6 +290,7 @@ impl From<TourResult> for proto::TourResult {
             // Set by the coordinator for its monitor tours, and for a ring of several.
             monitor: false,
             ring: String::new(),
+            placed: None,
             tour_id: r.tour_id,
             params: Some(r.params),
             outcome: proto::Outcome::from(r.outcome).into(),
@@ -332,6 +335,12 @@ impl From<MemberIdentity> for proto::InfoReply {
             owner: m.owner,
             name: m.name,
             instance_id: m.instance_id,
+            cores: m
+                .cores
+                .iter()
+                .filter_map(|&c| u32::try_from(c).ok())
+                .collect(),
+            cpu_fixed: m.cpu_fixed,
         }
     }
 }
@@ -343,6 +352,8 @@ impl From<proto::InfoReply> for MemberIdentity {
             backend: m.backend().domain(),
             poll: m.poll().domain(),
             cpu: usize::try_from(m.cpu).ok(),
+            cores: m.cores.iter().map(|&c| c as usize).collect(),
+            cpu_fixed: m.cpu_fixed,
             peer_endpoint: m.peer_endpoint,
             index: m.index,
             ring_len: m.ring_len,
@@ -373,6 +384,7 @@ impl From<MemberSetup> for proto::MemberConfigureRequest {
                 .unwrap_or_default(),
             coordinator_id: m.coordinator_id,
             force: m.takeover == Takeover::Force,
+            cpu: m.cpu.and_then(|c| u32::try_from(c).ok()),
         }
     }
 }
@@ -392,6 +404,7 @@ impl From<proto::MemberConfigureRequest> for MemberSetup {
             } else {
                 Takeover::Respect
             },
+            cpu: m.cpu.map(|c| c as usize),
         }
     }
 }
@@ -408,6 +421,7 @@ impl From<MemberConfigured> for proto::MemberConfigureReply {
             gso_segment: m.gso_segment,
             gro: m.gro,
             generation: m.generation,
+            cpu: cpu_to_proto(m.cpu),
         }
     }
 }
@@ -424,6 +438,7 @@ impl From<proto::MemberConfigureReply> for MemberConfigured {
             gso_segment: m.gso_segment,
             gro: m.gro,
             generation: m.generation,
+            cpu: usize::try_from(m.cpu).ok(),
         }
     }
 }
@@ -484,6 +499,7 @@ impl From<proto::MemberInfo> for MemberInfo {
                 gso_segment: m.gso_segment,
                 gro: m.gro,
                 generation: 0,
+                cpu: usize::try_from(m.cpu).ok(),
             },
         }
     }
@@ -497,6 +513,7 @@ impl From<RingConfigured> for proto::ConfigureReply {
             source: r.source.unwrap_or_default(),
             ring: r.name.unwrap_or_default(),
             rings: r.rings.into_iter().map(Into::into).collect(),
+            placed: r.placed,
         }
     }
 }

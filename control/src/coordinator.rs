@@ -24,11 +24,12 @@ use crate::domain::{
 };
 use crate::echo::{ProbeOptions, Rtts};
 use crate::metrics::CoordinatorMetrics;
+use crate::placement;
 use crate::proto::member_client::MemberClient;
 use crate::proto::{self, TourParams};
 use crate::ring::{
     ClusterError, ClusterSource, MAX_CONFIGURE_TIMEOUT_MS, cluster_source, datagram_for_mtu,
-    fragment_size, validate_params,
+    fragment_size, params_to_config, validate_params,
 };
 use crate::rpc::{
     CALL_TIMEOUT, CONNECT_TIMEOUT, TlsTrouble, TokenChannel, call, describe, is_no_answer,
@@ -322,6 +323,8 @@ struct Ring {
     echo_key: Option<DatagramKey>,
     /// Where its members came from (`file:<path>`), when not from a list.
     source: Option<String>,
+    /// Where its configure placed the members' data-plane threads, and why.
+    placed: Option<proto::Placed>,
 }
 
 impl Ring {
@@ -1095,6 +1098,7 @@ impl CoordinatorCore {
                 .collect(),
             source: ring.source.clone().unwrap_or_default(),
             ring_size,
+            placed: ring.placed.clone(),
         });
         match tokio::task::spawn_blocking(move || store.save_ring(stored.as_ref())).await {
             Ok(Ok(())) => {}
@@ -1221,6 +1225,7 @@ impl CoordinatorCore {
                     }
                     Ok(_) => true,
                 }),
+            placed: stored.placed.clone(),
         })
     }
 
@@ -1392,7 +1397,31 @@ impl CoordinatorCore {
                 cluster[index]
             )));
         }
-        check_spinning_cores(cluster, reached.iter().map(|(_, info, _)| info))?;
+        // Where each member's data-plane thread goes (members of one host learn of each
+        // other here, by their host ids): from the tour's shape, as configured.
+        let seats: Vec<placement::Seat> = reached
+            .iter()
+            .map(|(_, info, _)| placement::Seat {
+                host_id: info.host_id.clone(),
+                poll: info.poll.unwrap_or(PollMode::Block),
+                cores: info.cores.clone(),
+                cpu: info.cpu,
+                fixed: info.cpu_fixed,
+            })
+            .collect();
+        let place = |params: &proto::TourParams| {
+            placement::plan(params.placement(), &params_to_config(params), &seats)
+        };
+        let mut plan = place(&params);
+        let placed_infos: Vec<MemberIdentity> = reached
+            .iter()
+            .zip(&plan.cores)
+            .map(|((_, info, _), core)| MemberIdentity {
+                cpu: core.or(info.cpu),
+                ..info.clone()
+            })
+            .collect();
+        check_spinning_cores(cluster, placed_infos.iter())?;
 
         // From here members change their configuration: the old ring is gone, whatever
         // happens next.
@@ -1404,7 +1433,7 @@ impl CoordinatorCore {
             RingAuth::Keyed => Some(RingKey::from_bytes(rand::random())),
             RingAuth::Off => None,
         };
-        let configure_all = |params: proto::TourParams| {
+        let configure_all = |params: proto::TourParams, cores: &[Option<usize>]| {
             join_all(reached.iter().enumerate().map(|(index, (client, _, _))| {
                 let mut client = client.clone();
                 let setup = MemberSetup {
@@ -1416,6 +1445,7 @@ impl CoordinatorCore {
                     ring_key,
                     coordinator_id: self.id.clone(),
                     takeover,
+                    cpu: cores.get(index).copied().flatten(),
                 };
                 let msg = proto::MemberConfigureRequest::from(setup);
                 let entry = &cluster[index];
@@ -1427,7 +1457,7 @@ impl CoordinatorCore {
                 }
             }))
         };
-        let mut configured = configure_all(params).await;
+        let mut configured = configure_all(params, &plan.cores).await;
         // Without --max-datagram, messages go in datagrams that fit the smallest MTU on the
         // ring (fragments are forwarded as they are, so every link must carry them): the
         // members report their route's MTU, and a ring with a smaller one than the message
@@ -1447,7 +1477,9 @@ impl CoordinatorCore {
                         "{e} (the datagram size {fit} B comes from the smallest route MTU on the ring; give --max-datagram to choose another)"
                     ))
                 })?;
-                configured = configure_all(params).await;
+                // Fragments may call for another placement than whole messages did.
+                plan = place(&params);
+                configured = configure_all(params, &plan.cores).await;
             }
         }
 
@@ -1483,7 +1515,7 @@ impl CoordinatorCore {
                     error: None,
                     backend: info.backend,
                     poll: info.poll,
-                    cpu: info.cpu,
+                    cpu: reply.cpu.or(info.cpu),
                     configured: reply,
                     lifetime: info.lifetime.clone(),
                     name,
@@ -1514,18 +1546,24 @@ impl CoordinatorCore {
         for challenge in challenges {
             challenge?;
         }
+        let placed = Some(proto::Placed {
+            layout: plan.layout.placement().into(),
+            reason: plan.reason,
+        });
         let reply = RingConfigured {
             members: members.iter().map(|m| m.info.clone()).collect(),
             params,
             source: source.clone(),
             name: self.ring_name(),
             rings: Vec::new(),
+            placed: placed.clone(),
         };
         self.lock().ring = Some(Arc::new(Ring {
             params,
             members,
             echo_key: ring_key.map(|k| k.echo_key()),
             source,
+            placed,
         }));
         Ok(reply)
     }
@@ -1805,6 +1843,7 @@ impl CoordinatorCore {
         let mut result = proto::TourResult::from(assembled);
         result.monitor = monitor;
         result.ring = self.ring_name().unwrap_or_default();
+        result.placed = ring.placed.clone();
         let result = Arc::new(result);
         self.metrics.record_tour(&result, outcome, &ring.names());
         // Monitor tours feed the metrics and stay in memory; only a client's go on disk.
@@ -2013,6 +2052,7 @@ impl CoordinatorCore {
                 source: ring.source.clone(),
                 name: self.ring_name(),
                 rings: Vec::new(),
+                placed: ring.placed.clone(),
             }),
             running_tour,
             last_tour,

@@ -110,6 +110,8 @@ pub struct MemberStats {
     pub poll: Option<PollMode>,
     /// Core its data-plane thread is pinned to.
     pub cpu: Option<usize>,
+    /// CPU time its data-plane thread used from the tour's arming to its end, ns.
+    pub cpu_ns: u64,
     /// Forwarders: arrival → forward per message, HdrHistogram V2+DEFLATE.
     pub residence: Vec<u8>,
     /// Every message's `[in, out]` times on its clock when the tour recorded them, as
@@ -252,6 +254,10 @@ pub struct MemberIdentity {
     pub poll: Option<PollMode>,
     /// Core its data-plane thread is pinned to.
     pub cpu: Option<usize>,
+    /// Cores a configure may place its data-plane thread on.
+    pub cores: Vec<usize>,
+    /// Its core was given with `--cpu`: configures leave it there.
+    pub cpu_fixed: bool,
     /// Its ring position and the ring's length (0, 0 before it is configured).
     pub index: u32,
     /// See `index`.
@@ -295,6 +301,8 @@ pub struct MemberSetup {
     pub coordinator_id: String,
     /// Whether it may take the member from another coordinator.
     pub takeover: Takeover,
+    /// The core to pin its data-plane thread to (`None`: leave it).
+    pub cpu: Option<usize>,
 }
 
 /// Whether a configure may take members another coordinator holds.
@@ -341,6 +349,8 @@ pub struct MemberConfigured {
     pub gro: bool,
     /// This configuration's number on the member.
     pub generation: u64,
+    /// Core its data-plane thread is pinned to after the configure.
+    pub cpu: Option<usize>,
 }
 
 /// A ring member as the coordinator reports it (configure and status).
@@ -389,6 +399,8 @@ pub struct RingConfigured {
     pub name: Option<String>,
     /// With several rings (`--ring-size`): each one.
     pub rings: Vec<RingConfigured>,
+    /// Where the members' data-plane threads were placed, and why.
+    pub placed: Option<crate::proto::Placed>,
 }
 
 /// The coordinator's ring and tours.

@@ -21,6 +21,7 @@ pub mod member;
 pub mod metrics;
 pub mod options;
 pub mod ping;
+pub mod placement;
 pub mod process;
 pub mod ring;
 pub mod rpc;

@@ -161,6 +161,10 @@ pub struct MemberCore {
     name: String,
     /// Random per process: a coordinator tells a restarted member by a new one.
     instance_id: String,
+    /// Cores a configure may place the data-plane thread on (this process's affinity).
+    cores: Vec<usize>,
+    /// The data-plane thread's core was given (`--cpu`): configures leave it there.
+    cpu_fixed: bool,
 }
 
 fn lock(state: &Mutex<Told>) -> std::sync::MutexGuard<'_, Told> {
@@ -182,6 +186,17 @@ impl MemberCore {
             state: Mutex::new(Told::default()),
             name: host_name().unwrap_or_else(|| "member".to_string()),
             instance_id: format!("{:016x}", rand::random::<u64>()),
+            cores: crate::options::available_cores(),
+            cpu_fixed: false,
+        }
+    }
+
+    /// The same member with its data-plane thread's core given by the operator (`--cpu`):
+    /// the coordinator's placement leaves it there.
+    pub fn with_fixed_cpu(self) -> MemberCore {
+        MemberCore {
+            cpu_fixed: true,
+            ..self
         }
     }
 
@@ -229,6 +244,14 @@ impl MemberCore {
         MemberCore { psk, ..self }
     }
 
+    /// How the data plane started, with the core it runs on now (a placement moves it).
+    fn placed(&self) -> Started {
+        Started {
+            cpu: self.dataplane.cpu(),
+            ..self.dataplane.started()
+        }
+    }
+
     /// The peer socket's bound address.
     pub fn peer_bind(&self) -> SocketAddr {
         self.dataplane.local_addr()
@@ -261,13 +284,15 @@ impl MemberCore {
         let lifetime = self.blocking(DataPlane::lifetime).await?;
         let state = lock(&self.state);
         let (index, ring_len) = state.position.map_or((0, 0), |p| (p.index, p.ring_len));
-        let started = self.dataplane.started();
+        let started = self.placed();
         Ok(MemberIdentity {
             peer_endpoint: peer.to_string(),
             state: Some(state.phase),
             backend: Some(started.backend),
             poll: Some(started.poll),
             cpu: started.cpu,
+            cores: self.cores.clone(),
+            cpu_fixed: self.cpu_fixed,
             index,
             ring_len,
             version: env!("CARGO_PKG_VERSION").to_string(),
@@ -346,6 +371,15 @@ impl MemberCore {
             // Validated with the parameters: at most 63.
             dscp: u8::try_from(params.dscp).unwrap_or(0),
         };
+        if let Some(cpu) = req.cpu.filter(|_| !self.cpu_fixed) {
+            if !self.cores.contains(&cpu) {
+                return Err(MemberError::InvalidArgument(format!(
+                    "cannot place the data-plane thread on core {cpu}: this member may use cores {:?}",
+                    self.cores
+                )));
+            }
+            self.blocking(move |dp| dp.place(cpu)).await?;
+        }
         let report = self.blocking(move |dp| dp.configure(setup)).await?;
         let mut warnings = Vec::new();
         if let Some(reason) = self.dataplane.fallback_reason() {
@@ -406,6 +440,7 @@ impl MemberCore {
         state.generation += 1;
         Ok(MemberConfigured {
             generation: state.generation,
+            cpu: self.dataplane.cpu(),
             rcvbuf_requested: report.rcvbuf_requested as u64,
             rcvbuf_granted: report.rcvbuf_granted as u64,
             sndbuf_granted: report.sndbuf_granted as u64,
@@ -588,7 +623,7 @@ impl MemberCore {
             *renewed = std::time::Instant::now();
         }
         let index = state.position.map_or(0, |p| p.index);
-        let mut reply = report_of(&report, index, peer.to_string(), self.dataplane.started())?;
+        let mut reply = report_of(&report, index, peer.to_string(), self.placed())?;
         if let Some(before) = state.before.take() {
             let stats = &mut reply.stats;
             let moved = stillepost_tuning::drops::moved(&before.0, &after.0);
@@ -694,6 +729,7 @@ fn report_of(
             backend: Some(started.backend),
             poll: Some(started.poll),
             cpu: started.cpu,
+            cpu_ns: report.cpu_ns,
             residence: encode(&report.residence)?,
             stamps: report.stamps.as_deref().map_or_else(Vec::new, |s| {
                 s.iter()
@@ -760,7 +796,7 @@ pub fn host_id() -> String {
 impl crate::metrics::Observed for MemberCore {
     async fn metrics(&self, openmetrics: bool) -> String {
         let lifetime = self.blocking(DataPlane::lifetime).await;
-        let started = self.dataplane.started();
+        let started = self.placed();
         let snap = crate::metrics::MemberSnapshot {
             running: lifetime.is_ok(),
             lifetime: lifetime.unwrap_or_default(),

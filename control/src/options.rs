@@ -4,6 +4,8 @@
 use clap::ValueEnum;
 use stillepost_engine::dataplane::{BackendChoice, PollMode};
 
+use crate::proto::Placement;
+
 /// `--backend`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
 pub enum BackendArg {
@@ -42,6 +44,30 @@ impl From<PollArg> for PollMode {
         match arg {
             PollArg::Block => PollMode::Block,
             PollArg::Spin => PollMode::Spin,
+        }
+    }
+}
+
+/// `--placement`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum PlacementArg {
+    /// From the tour's shape: together for one message in flight (window 1, one datagram
+    /// per message), spread for more.
+    #[default]
+    Auto,
+    /// Every member of a host on one core.
+    Together,
+    /// A host's members over its cores (leaving the lowest to the control plane when
+    /// there is one to spare).
+    Spread,
+}
+
+impl From<PlacementArg> for Placement {
+    fn from(arg: PlacementArg) -> Placement {
+        match arg {
+            PlacementArg::Auto => Placement::Auto,
+            PlacementArg::Together => Placement::Together,
+            PlacementArg::Spread => Placement::Spread,
         }
     }
 }

@@ -50,6 +50,7 @@ pub fn default_params() -> TourParams {
         max_buffer_memory: DEFAULT_MAX_BUFFER_MEMORY,
         whole_rate: 0,
         dscp: 0,
+        placement: 0,
     }
 }
 

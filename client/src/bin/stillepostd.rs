@@ -159,8 +159,11 @@ enum Role {
         /// How the data-plane thread waits for datagrams. `spin` needs a core of its own.
         #[arg(long, value_enum, default_value_t = PollArg::Block)]
         poll: PollArg,
-        /// Core to pin the data-plane thread to (default: the last core of this host,
-        /// leaving the first to the system and the control plane).
+        /// Core to pin the data-plane thread to, for good: configures leave it there.
+        /// Default: it starts on the last core of this host, and every configure places it
+        /// as the ring's --placement says (members of one host together on a core for one
+        /// message in flight, spread over the cores for more; spinning members a core
+        /// each).
         #[arg(long, value_name = "N")]
         cpu: Option<usize>,
         /// Forward with io_uring zero-copy sends straight out of the receive buffers
@@ -463,6 +466,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let fallback = dataplane.fallback_reason().map(str::to_string);
             let mut core = MemberCore::new(dataplane, advertise).with_psk(access.psk);
+            if cpu.is_some() {
+                core = core.with_fixed_cpu();
+            }
             if let Some(name) = name {
                 core = core.with_name(name);
             }

@@ -340,6 +340,8 @@ impl RingSet {
             params: replies.first().map_or(params, |r| r.params),
             source: source_text,
             name: None,
+            // Every ring has the same parameters, so the same layout and reason.
+            placed: replies.first().and_then(|r| r.placed.clone()),
             rings: replies,
         })
     }
@@ -464,6 +466,9 @@ impl RingSet {
                 source,
                 name: None,
                 rings: Vec::new(),
+                placed: statuses
+                    .iter()
+                    .find_map(|s| s.ring.as_ref().and_then(|r| r.placed.clone())),
             }),
             running_tour: first.running_tour,
             last_tour: first.last_tour,

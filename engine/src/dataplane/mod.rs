@@ -26,7 +26,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -230,6 +230,9 @@ pub struct TourReport {
     pub negative_hops: u64,
     /// Data-plane counters outside the state machine.
     pub io: IoCounters,
+    /// CPU time the data-plane thread used from the tour's arming to its end (user and
+    /// system, softirq work the kernel did in its context included), ns.
+    pub cpu_ns: u64,
 }
 
 /// Live progress of the current tour, readable from the control plane at any time.
@@ -369,6 +372,8 @@ pub(crate) enum Command {
     Lifetime(Sender<Result<MemberCounters, DataPlaneError>>),
     Start(u64, Sender<Result<(), DataPlaneError>>),
     End(u64, Sender<Result<TourReport, DataPlaneError>>),
+    /// Pins the thread to this core (between tours: a configure places it).
+    Place(usize, Sender<Result<(), DataPlaneError>>),
     Shutdown,
 }
 
@@ -380,6 +385,7 @@ impl fmt::Debug for Command {
             Command::Lifetime(..) => "Lifetime",
             Command::Start(..) => "Start",
             Command::End(..) => "End",
+            Command::Place(..) => "Place",
             Command::Shutdown => "Shutdown",
         })
     }
@@ -582,7 +588,14 @@ pub(crate) struct Core {
     pub deferred: Option<Command>,
     /// How many times in a row the End in `deferred` was put off.
     pub deferrals: u32,
+    /// The core the thread is pinned to (`NO_CPU`: none), for the control plane to read.
+    pub cpu: Arc<AtomicUsize>,
+    /// The thread's CPU time when the current tour was armed, ns.
+    pub armed_cpu_ns: u64,
 }
+
+/// `Core::cpu` of a thread pinned to no core.
+const NO_CPU: usize = usize::MAX;
 
 /// How many loop rounds an End waits at most for the datagrams the socket already holds
 /// (a flood of foreign datagrams cannot hold a tour's end back for longer).
@@ -736,6 +749,7 @@ impl Core {
                 if result.is_ok() {
                     session.notified = false;
                     session.publish_progress(&self.progress);
+                    self.armed_cpu_ns = sys::thread_cpu_ns();
                 }
                 let _ = reply.send(result);
             }
@@ -774,10 +788,14 @@ impl Core {
                         stamps: machine.take_stamps(),
                         negative_hops: machine.negative_hops(),
                         io,
+                        cpu_ns: sys::thread_cpu_ns().saturating_sub(self.armed_cpu_ns),
                     }
                 });
                 session.endpoint.release_held();
                 let _ = reply.send(result);
+            }
+            Command::Place(cpu, reply) => {
+                let _ = reply.send(pin(cpu).map(|()| self.cpu.store(cpu, Ordering::Relaxed)));
             }
             Command::Shutdown => return false,
         }
@@ -838,6 +856,8 @@ pub struct DataPlane {
     fallback_reason: Option<String>,
     faults: Faults,
     offload: Offload,
+    /// The core the thread is pinned to now (`NO_CPU`: none); a placement changes it.
+    cpu: Arc<AtomicUsize>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -904,7 +924,10 @@ impl DataPlane {
             wake: Arc::clone(&wake),
             deferred: None,
             deferrals: 0,
+            cpu: Arc::new(AtomicUsize::new(NO_CPU)),
+            armed_cpu_ns: 0,
         };
+        let cpu = Arc::clone(&core.cpu);
         let thread_wake = Arc::clone(&wake);
         let thread = std::thread::Builder::new()
             .name(format!("dataplane-{}", local_addr.port()))
@@ -929,6 +952,7 @@ impl DataPlane {
             fallback_reason,
             faults: options.faults,
             offload,
+            cpu,
             thread: Some(thread),
         })
     }
@@ -938,9 +962,22 @@ impl DataPlane {
         self.local_addr
     }
 
-    /// Backend, poll mode and core the thread runs with.
+    /// Backend, poll mode and core the thread started with.
     pub fn started(&self) -> Started {
         self.started
+    }
+
+    /// The core the thread is pinned to now: where it started, or where [`place`] moved it.
+    ///
+    /// [`place`]: DataPlane::place
+    pub fn cpu(&self) -> Option<usize> {
+        Some(self.cpu.load(Ordering::Relaxed)).filter(|&cpu| cpu != NO_CPU)
+    }
+
+    /// Pins the data-plane thread to `cpu`, between tours (a configure places members; a
+    /// tour never moves).
+    pub fn place(&self, cpu: usize) -> Result<(), DataPlaneError> {
+        self.call(|tx| Command::Place(cpu, tx))
     }
 
     /// The segmentation offload this member uses for fragmented messages.
@@ -1079,6 +1116,18 @@ impl Drop for DataPlane {
 
 type StartReply = Result<(Started, Option<String>), DataPlaneError>;
 
+/// Pins the calling thread to `cpu`: any online core, also one outside this process's
+/// affinity mask (an isolated core, isolcpus=, is left out of the mask but may be asked
+/// for explicitly).
+fn pin(cpu: usize) -> Result<(), DataPlaneError> {
+    let online = sys::online_cpus();
+    let last = online.saturating_sub(1);
+    if cpu >= online || !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
+        return Err(DataPlaneError::Pin { cpu, last });
+    }
+    Ok(())
+}
+
 /// The data-plane thread: pins itself, brings up its backend, reports, and loops.
 fn run_thread(
     core: Core,
@@ -1087,14 +1136,11 @@ fn run_thread(
     started: Sender<StartReply>,
 ) {
     if let Some(cpu) = options.cpu {
-        // Any online core, also one outside this process's affinity mask (an isolated
-        // core, isolcpus=, is left out of the mask but may be asked for explicitly).
-        let online = sys::online_cpus();
-        let last = online.saturating_sub(1);
-        if cpu >= online || !core_affinity::set_for_current(core_affinity::CoreId { id: cpu }) {
-            let _ = started.send(Err(DataPlaneError::Pin { cpu, last }));
+        if let Err(e) = pin(cpu) {
+            let _ = started.send(Err(e));
             return;
         }
+        core.cpu.store(cpu, Ordering::Relaxed);
     }
     sys::tight_timer_slack();
     let report = |backend| Started {
