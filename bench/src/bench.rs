@@ -57,6 +57,13 @@ pub struct LocalResult {
     pub left_out: Vec<String>,
 }
 
+/// Every tour of one `stillepost local` run.
+#[derive(Debug, Clone)]
+pub struct LocalTours {
+    pub tours: Vec<Tour>,
+    pub left_out: Vec<String>,
+}
+
 /// sockperf throughput mode: what the client sent and what the server received.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct SockperfRate {
@@ -114,6 +121,7 @@ impl Bench {
                     backend: false,
                     poll: false,
                     cpus: false,
+                    placement: false,
                     accept_loss: false,
                 },
             },
@@ -238,15 +246,29 @@ impl Bench {
 
     /// Runs `stillepost local … --json` and returns its measured (last) tour.
     pub fn stillepost_local(&mut self, run: &LocalRun) -> Result<LocalResult> {
+        let (stdout, left_out) = self.stillepost_local_json(run)?;
+        Ok(LocalResult {
+            tour: stillepost::parse_last_tour(&stdout)?,
+            left_out,
+        })
+    }
+
+    /// Runs `stillepost local … --json` and returns every tour it ran.
+    pub fn stillepost_local_tours(&mut self, run: &LocalRun) -> Result<LocalTours> {
+        let (stdout, left_out) = self.stillepost_local_json(run)?;
+        Ok(LocalTours {
+            tours: stillepost::parse_tours(&stdout)?,
+            left_out,
+        })
+    }
+
+    /// `stillepost local … --json`'s output, and the flags it was run without.
+    fn stillepost_local_json(&mut self, run: &LocalRun) -> Result<(String, Vec<String>)> {
         let args = run.args(self.stillepost.caps);
         let mut cmd = Command::new(&self.stillepost.path);
         cmd.args(&args.args);
         let finished = self.run(&mut cmd, self.timeout)?;
-        let tour = stillepost::parse_last_tour(&finished.stdout)?;
-        Ok(LocalResult {
-            tour,
-            left_out: args.left_out,
-        })
+        Ok((finished.stdout, args.left_out))
     }
 
     fn sockperf_command(&self, pin: Option<u32>) -> Result<Command> {

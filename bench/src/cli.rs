@@ -12,6 +12,7 @@ use crate::jumbo::{self, JumboOpts};
 use crate::latency::LatencyOpts;
 use crate::pair::PairOpts;
 use crate::reliability::ReliabilityOpts;
+use crate::ring::RingOpts;
 use crate::scaling::ScalingOpts;
 use crate::stillepost::Poll;
 use crate::throughput::{MAX_MSG_LEN, MIN_MSG_LEN, ThroughputOpts};
@@ -69,6 +70,11 @@ pub enum Command {
     /// beside sockperf, on the latency (block) and throughput scenarios, and the tag's cost
     /// per datagram; with --write, puts its section into the report.
     Auth(AuthArgs),
+    /// 4-member rings on bulk workloads (1000 × 1000 B, 100 × 60,000 B and 10,000 × 64 B,
+    /// all in flight) and a latency one (1000 × 64 B, window 1), with the members together
+    /// on one core, spread over the cores and placed by default: time, messages/s, bytes/s
+    /// and CPU time per message.
+    Ring(RingArgs),
     /// Tour latency and cost per hop for growing rings (block mode, window 1).
     Scaling(ScalingArgs),
     /// Faults, bad input and load against real stillepostd processes on 127.0.0.1 (time to
@@ -320,6 +326,32 @@ pub struct ScalingArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct RingArgs {
+    #[command(flatten)]
+    pub rounds: Rounds,
+    #[command(flatten)]
+    pub tours: RingTours,
+}
+
+/// Tours per run of the ring benchmark: ring and all.
+#[derive(Debug, Clone, Copy, Args)]
+pub struct RingTours {
+    /// Tours measured per `stillepost local` run of the ring benchmark (one more runs
+    /// first, as warm-up); a run's figures are their medians.
+    #[arg(long, default_value_t = 5, value_parser = value_parser!(u32).range(1..))]
+    pub ring_tours: u32,
+}
+
+impl RingArgs {
+    pub fn opts(&self) -> RingOpts {
+        RingOpts {
+            rounds: self.rounds.rounds,
+            tours: self.tours.ring_tours,
+        }
+    }
+}
+
+#[derive(Debug, Args)]
 pub struct JumboArgs {
     /// Message length in bytes.
     #[arg(
@@ -360,6 +392,8 @@ pub struct AllArgs {
     pub scaling_messages: u32,
     #[command(flatten)]
     pub rings: Rings,
+    #[command(flatten)]
+    pub ring_tours: RingTours,
 }
 
 impl LatencyArgs {
@@ -443,6 +477,13 @@ impl AllArgs {
 
     pub fn backends(&self) -> PairOpts {
         pair_opts(self.rounds, &self.scenarios, self.peer)
+    }
+
+    pub fn ring(&self) -> RingOpts {
+        RingOpts {
+            rounds: self.rounds.rounds,
+            tours: self.ring_tours.ring_tours,
+        }
     }
 
     pub fn scaling(&self) -> ScalingOpts {

@@ -41,6 +41,7 @@ pub fn ring(messages: u32, poll: Poll, cpus: Option<Vec<u32>>) -> LocalRun {
         backend: None,
         poll: Some(poll),
         cpus,
+        placement: None,
         extra: Vec::new(),
     }
 }

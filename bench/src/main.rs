@@ -16,6 +16,7 @@ mod pair;
 mod process;
 mod reliability;
 mod report;
+mod ring;
 mod scaling;
 mod sockperf;
 mod stillepost;
@@ -81,6 +82,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let section = auth::run(bench, &args.opts())?;
             Ok(vec![written(section, args.write.as_deref(), date)?])
         }),
+        Command::Ring(args) => {
+            run_single(&setup, |bench, _| Ok(vec![ring::run(bench, &args.opts())?]))
+        }
         Command::Scaling(args) => run_single(&setup, |bench, _| {
             Ok(vec![scaling::run(bench, &args.opts())?])
         }),
@@ -114,6 +118,11 @@ fn run_all(all: &AllArgs, setup: &Setup) -> Result<ExitCode> {
     sections.extend(or_failed(
         "Authentication",
         auth::run(&mut bench, &all.backends()).map(|s| vec![s]),
+        &mut failed,
+    ));
+    sections.extend(or_failed(
+        "Ring",
+        ring::run(&mut bench, &all.ring()).map(|s| vec![s]),
         &mut failed,
     ));
     sections.extend(or_failed(

@@ -56,6 +56,7 @@ pub fn run(bench: &mut Bench, opts: &ScalingOpts) -> Result<Section> {
                 backend: None,
                 poll: Some(Poll::Block),
                 cpus: None,
+                placement: None,
                 extra: Vec::new(),
             };
             let result = bench.stillepost_local(&run)?;

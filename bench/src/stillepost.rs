@@ -60,6 +60,8 @@ pub struct Capabilities {
     pub backend: bool,
     pub poll: bool,
     pub cpus: bool,
+    /// `--placement together|spread|auto`.
+    pub placement: bool,
     /// `--accept-loss`: a lossy tour exits 0 (the benches measure loss themselves).
     pub accept_loss: bool,
 }
@@ -75,6 +77,7 @@ impl Capabilities {
             backend: has("--backend"),
             poll: has("--poll"),
             cpus: has("--cpus"),
+            placement: has("--placement"),
             accept_loss: has("--accept-loss"),
         }
     }
@@ -103,6 +106,8 @@ pub struct LocalRun {
     pub backend: Option<Backend>,
     pub poll: Option<Poll>,
     pub cpus: Option<Vec<u32>>,
+    /// `--placement`: together, spread or auto (`None`: the binary's default).
+    pub placement: Option<&'static str>,
     /// More flags for `local`, passed as they are (`--max-datagram 1472`, `--no-offload`).
     pub extra: Vec<String>,
 }
@@ -150,6 +155,11 @@ impl LocalRun {
             caps.cpus,
             "--cpus",
             self.cpus.as_ref().map(|cpus| join(cpus, ",")),
+        );
+        flag(
+            caps.placement,
+            "--placement",
+            self.placement.map(str::to_string),
         );
         if caps.accept_loss {
             args.push("--accept-loss".into());
@@ -203,6 +213,10 @@ pub struct Tour {
     pub lost: u64,
     pub latency: Option<TourLatency>,
     pub members: Vec<Member>,
+    /// CPU time of the members' data-plane threads in the tour, ns (0: not reported).
+    pub cpu_ns: u64,
+    /// The placement the configure chose (`together`, `spread`), if reported.
+    pub layout: Option<String>,
 }
 
 impl Tour {
@@ -257,6 +271,15 @@ struct TourJson {
     tour_latency: Option<TourLatency>,
     #[serde(default)]
     members: Vec<MemberJson>,
+    #[serde(default)]
+    cpu_ns: u64,
+    #[serde(default)]
+    placed: Option<PlacedJson>,
+}
+
+#[derive(Debug, Deserialize)]
+struct PlacedJson {
+    layout: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,12 +308,21 @@ fn scalar(value: Value) -> Option<String> {
 
 /// The last tour of a `stillepost local --json` document (earlier tours are warm-up).
 pub fn parse_last_tour(json: &str) -> Result<Tour> {
-    let doc: LocalJson =
-        serde_json::from_str(json).context("stillepost printed JSON that is not a tour result")?;
-    let Some(tour) = doc.tours.into_iter().next_back() else {
+    let Some(tour) = parse_tours(json)?.pop() else {
         bail!("stillepost printed no tours");
     };
-    Ok(Tour {
+    Ok(tour)
+}
+
+/// Every tour of a `stillepost local --json` document, in the order they ran.
+pub fn parse_tours(json: &str) -> Result<Vec<Tour>> {
+    let doc: LocalJson =
+        serde_json::from_str(json).context("stillepost printed JSON that is not a tour result")?;
+    Ok(doc.tours.into_iter().map(tour_of).collect())
+}
+
+fn tour_of(tour: TourJson) -> Tour {
+    Tour {
         tour_id: tour.tour_id,
         outcome: tour.outcome,
         error: tour.error,
@@ -311,7 +343,9 @@ pub fn parse_last_tour(json: &str) -> Result<Tour> {
                 forwarded: member.forwarded,
             })
             .collect(),
-    })
+        cpu_ns: tour.cpu_ns,
+        layout: tour.placed.map(|p| p.layout),
+    }
 }
 
 #[cfg(test)]
@@ -408,6 +442,7 @@ mod tests {
                 backend: false,
                 poll: false,
                 cpus: false,
+                placement: false,
                 accept_loss: false,
             }
         );
@@ -417,6 +452,7 @@ mod tests {
                 backend: true,
                 poll: true,
                 cpus: true,
+                placement: true,
                 accept_loss: false,
             }
         );
@@ -433,12 +469,14 @@ mod tests {
             backend: Some(Backend::Uring),
             poll: Some(Poll::Spin),
             cpus: Some(vec![0, 1]),
+            placement: None,
             extra: Vec::new(),
         };
         let none = Capabilities {
             backend: false,
             poll: false,
             cpus: false,
+            placement: false,
             accept_loss: false,
         };
         let args = run.args(none);
@@ -454,6 +492,7 @@ mod tests {
             backend: true,
             poll: true,
             cpus: true,
+            placement: true,
             accept_loss: true,
         };
         let args = run.args(all);

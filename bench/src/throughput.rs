@@ -42,6 +42,7 @@ pub fn ring(
         backend,
         poll: Some(Poll::Block),
         cpus,
+        placement: None,
         extra: Vec::new(),
     }
 }

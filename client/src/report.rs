@@ -498,14 +498,12 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
             out,
             "  cpu time      {} in the members' data-plane threads{}",
             duration(cpu_ns),
-            if result.messages_sent > 0 {
-                format!(
+            cpu_ns
+                .checked_div(result.messages_sent)
+                .map_or_else(String::new, |per| format!(
                     ", {} per message sent",
-                    duration(cpu_ns / result.messages_sent)
-                )
-            } else {
-                String::new()
-            }
+                    duration(per)
+                ))
         );
     }
     latency_text(&mut out, result)?;
@@ -1580,6 +1578,7 @@ pub(crate) mod tests {
             backend: Backend::Uring.into(),
             poll: PollMode::Block.into(),
             cpu: 1,
+            cpu_ns: 250_000 + u64::from(index) * 10_000,
             ..Default::default()
         }
     }
@@ -1672,6 +1671,10 @@ pub(crate) mod tests {
         TourResult {
             monitor: false,
             ring: String::new(),
+            placed: Some(Placed {
+                layout: Placement::Spread.into(),
+                reason: "100 messages of 512 B in flight keep several members busy at once".into(),
+            }),
             tour_id: 0x00c0_ffee_0000_0001,
             params: Some(TourParams {
                 msg_len: 512,
@@ -1685,6 +1688,7 @@ pub(crate) mod tests {
                 max_buffer_memory: 0,
                 whole_rate: 0,
                 dscp: 0,
+                placement: Placement::Auto.into(),
             }),
             outcome: Outcome::TimedOut.into(),
             error: String::new(),

@@ -143,6 +143,7 @@ async fn a_fake_member_gets_the_ring_refused_and_only_challenges() {
         dscp: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
+        placement: 0,
     };
     let cluster = vec![first.clone(), fake_control, third];
     let err = coordinator
@@ -222,6 +223,7 @@ async fn forged_datagrams_during_a_tour_are_counted_and_change_nothing() {
         dscp: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
+        placement: 0,
     };
     let ring = coordinator
         .configure(
@@ -333,6 +335,7 @@ async fn authentication_is_off_only_on_loopback() {
         dscp: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
+        placement: 0,
     };
     let coordinator = CoordinatorCore::new();
     let err = coordinator

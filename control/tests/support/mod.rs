@@ -49,5 +49,6 @@ pub fn small_tour(count: u32) -> TourParams {
         dscp: 0,
         max_datagram: 0,
         max_buffer_memory: 0,
+        placement: 0,
     }
 }
