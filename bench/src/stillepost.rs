@@ -452,7 +452,7 @@ mod tests {
                 backend: true,
                 poll: true,
                 cpus: true,
-                placement: true,
+                placement: false,
                 accept_loss: false,
             }
         );

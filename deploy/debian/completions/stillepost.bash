@@ -206,7 +206,7 @@ _stillepost() {
             return 0
             ;;
         stillepost__subcmd__configure)
-            opts="-h --cluster --msg-len --msgbytelen --count --msgcount --forward-immediately --window --member-timeout --warmup --rate --max-datagram --dscp --max-buffer-memory --timeout --ring-size --force --coordinator --config --token-file --tls-ca --json --help"
+            opts="-h --cluster --msg-len --msgbytelen --count --msgcount --forward-immediately --window --member-timeout --warmup --rate --max-datagram --dscp --max-buffer-memory --placement --timeout --ring-size --force --coordinator --config --token-file --tls-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -262,6 +262,10 @@ _stillepost() {
                     ;;
                 --max-buffer-memory)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --placement)
+                    COMPREPLY=($(compgen -W "auto together spread" -- "${cur}"))
                     return 0
                     ;;
                 --timeout)
@@ -562,7 +566,7 @@ _stillepost() {
             return 0
             ;;
         stillepost__subcmd__local)
-            opts="-h --members --msg-len --msgbytelen --count --msgcount --forward-immediately --window --member-timeout --warmup --rate --max-datagram --dscp --max-buffer-memory --tours --accept-loss --raw --interval --backend --poll --cpus --zerocopy --no-offload --no-auth --coordinator --config --token-file --tls-ca --json --help"
+            opts="-h --members --msg-len --msgbytelen --count --msgcount --forward-immediately --window --member-timeout --warmup --rate --max-datagram --dscp --max-buffer-memory --placement --tours --accept-loss --raw --interval --backend --poll --cpus --zerocopy --no-offload --no-auth --coordinator --config --token-file --tls-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -618,6 +622,10 @@ _stillepost() {
                     ;;
                 --max-buffer-memory)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --placement)
+                    COMPREPLY=($(compgen -W "auto together spread" -- "${cur}"))
                     return 0
                     ;;
                 --tours)
@@ -930,7 +938,7 @@ _stillepost() {
             return 0
             ;;
         stillepost__subcmd__tune)
-            opts="-h --msg-len --msgbytelen --count --msgcount --forward-immediately --window --member-timeout --warmup --rate --max-datagram --dscp --max-buffer-memory --mtu --apply --emit-sysctl-conf --proc-sys-root --sys-root --assume-netns --coordinator --config --token-file --tls-ca --json --help"
+            opts="-h --msg-len --msgbytelen --count --msgcount --forward-immediately --window --member-timeout --warmup --rate --max-datagram --dscp --max-buffer-memory --placement --mtu --apply --emit-sysctl-conf --proc-sys-root --sys-root --assume-netns --coordinator --config --token-file --tls-ca --json --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -982,6 +990,10 @@ _stillepost() {
                     ;;
                 --max-buffer-memory)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --placement)
+                    COMPREPLY=($(compgen -W "auto together spread" -- "${cur}"))
                     return 0
                     ;;
                 --mtu)

@@ -48,6 +48,9 @@ _arguments "${_arguments_options[@]}" : \
 '--max-datagram=[Largest datagram a message travels in, the 64-byte header included (at most 65507)\: a longer message is split into fragments of at most this size, which members forward as they arrive. Default\: what the smallest route MTU on the ring carries (members report theirs), so that no link IP-fragments a datagram]:BYTES:_default' \
 '--dscp=[DSCP every member marks its datagrams with, to measure a QoS class\: 0 to 63, or a name (ef, af11 to af43, cs0 to cs7, be). The IPv4 TOS and IPv6 traffic class are dscp × 4]:DSCP:_default' \
 '--max-buffer-memory=[Most memory a member may set aside for the tour'\''s buffers (receive and send pools and its socket receive buffer), bytes; configure refuses a tour that needs more, with the numbers]:BYTES:_default' \
+'--placement=[Where the members of a host run their data-plane threads, chosen at configure\: \`together\` on one core (a wake-up on the same core costs less than one across cores), \`spread\` over the host'\''s cores (members with messages to move work at once), \`auto\` from the tour'\''s shape\: together for one message in flight (window 1, one datagram per message), spread for more. Spinning members always get a core each; members started with --cpu keep theirs. configure and every result say which placement was chosen and why]:PLACEMENT:((auto\:"From the tour'\''s shape\: together for one message in flight (window 1, one datagram per message), spread for more"
+together\:"Every member of a host on one core"
+spread\:"A host'\''s members over its cores (leaving the lowest to the control plane when there is one to spare)"))' \
 '--timeout=[How long configuring may take (reaching every member), in seconds]:S:_default' \
 '--ring-size=[Split the members into rings of at most N (in the order given, or of their names for a source, so a ring per rack or zone when names sort that way), configured and run in parallel\: \`run\` runs every ring at once and reports each ring'\''s tour; \`status\` and the metrics (label \`ring\`) name the ring]:N:_default' \
 '--coordinator=[The coordinator'\''s client endpoint, host\:port]:HOST:PORT:_default' \
@@ -193,6 +196,9 @@ _arguments "${_arguments_options[@]}" : \
 '--max-datagram=[Largest datagram a message travels in, the 64-byte header included (at most 65507)\: a longer message is split into fragments of at most this size, which members forward as they arrive. Default\: what the smallest route MTU on the ring carries (members report theirs), so that no link IP-fragments a datagram]:BYTES:_default' \
 '--dscp=[DSCP every member marks its datagrams with, to measure a QoS class\: 0 to 63, or a name (ef, af11 to af43, cs0 to cs7, be). The IPv4 TOS and IPv6 traffic class are dscp × 4]:DSCP:_default' \
 '--max-buffer-memory=[Most memory a member may set aside for the tour'\''s buffers (receive and send pools and its socket receive buffer), bytes; configure refuses a tour that needs more, with the numbers]:BYTES:_default' \
+'--placement=[Where the members of a host run their data-plane threads, chosen at configure\: \`together\` on one core (a wake-up on the same core costs less than one across cores), \`spread\` over the host'\''s cores (members with messages to move work at once), \`auto\` from the tour'\''s shape\: together for one message in flight (window 1, one datagram per message), spread for more. Spinning members always get a core each; members started with --cpu keep theirs. configure and every result say which placement was chosen and why]:PLACEMENT:((auto\:"From the tour'\''s shape\: together for one message in flight (window 1, one datagram per message), spread for more"
+together\:"Every member of a host on one core"
+spread\:"A host'\''s members over its cores (leaving the lowest to the control plane when there is one to spare)"))' \
 '--tours=[Tours to run]:K:_default' \
 '--raw=[Write every message'\''s timestamps per member, hop latencies, residences and tour latency to this file\: CSV, or JSON lines when it ends in .jsonl (docs/reports.md)]:PATH:_files' \
 '--interval=[Show the tour'\''s latency per period of this length (by the origin'\''s send time), p50 and p99 per period\: 100ms, 1s, ... \`report --format hlog --interval\` writes the periods as an HdrHistogram interval log]:DURATION:_default' \
@@ -201,7 +207,7 @@ uring\:"io_uring only\: refuse to start without it"
 syscall\:"recvmmsg/sendmmsg batches"))' \
 '--poll=[How members'\'' data-plane threads wait. \`spin\` needs a core per member; on a host with fewer cores \`local\` runs in block mode and says so]:POLL:((block\:"Sleep in the kernel until a datagram arrives; cores can be shared"
 spin\:"Busy-poll on a core of its own\: lowest latency, one core fully used"))' \
-'*--cpus=[Cores for the members'\'' data-plane threads, one per member in ring order (a single value applies to all). Default\: spread over the cores, sparing core 0]:N,N,...:_default' \
+'*--cpus=[Cores for the members'\'' data-plane threads, one per member in ring order (a single value applies to all), kept whatever the tour. Default\: placed at configure as --placement says]:N,N,...:_default' \
 '--coordinator=[The coordinator'\''s client endpoint, host\:port]:HOST:PORT:_default' \
 '--config=[TOML file with any of\: token_file, token, and \[tls\] ca (docs/security.md); other keys a daemon'\''s file holds are ignored. Flags win over it]:PATH:_files' \
 '--token-file=[File holding the coordinator'\''s token (one line; chmod 600), the one it was started with. Else the STILLEPOST_TOKEN environment variable, else the config file. \`local\` and \`tune\` need none]:PATH:_files' \
@@ -285,6 +291,9 @@ _arguments "${_arguments_options[@]}" : \
 '--max-datagram=[Largest datagram a message travels in, the 64-byte header included (at most 65507)\: a longer message is split into fragments of at most this size, which members forward as they arrive. Default\: what the smallest route MTU on the ring carries (members report theirs), so that no link IP-fragments a datagram]:BYTES:_default' \
 '--dscp=[DSCP every member marks its datagrams with, to measure a QoS class\: 0 to 63, or a name (ef, af11 to af43, cs0 to cs7, be). The IPv4 TOS and IPv6 traffic class are dscp × 4]:DSCP:_default' \
 '--max-buffer-memory=[Most memory a member may set aside for the tour'\''s buffers (receive and send pools and its socket receive buffer), bytes; configure refuses a tour that needs more, with the numbers]:BYTES:_default' \
+'--placement=[Where the members of a host run their data-plane threads, chosen at configure\: \`together\` on one core (a wake-up on the same core costs less than one across cores), \`spread\` over the host'\''s cores (members with messages to move work at once), \`auto\` from the tour'\''s shape\: together for one message in flight (window 1, one datagram per message), spread for more. Spinning members always get a core each; members started with --cpu keep theirs. configure and every result say which placement was chosen and why]:PLACEMENT:((auto\:"From the tour'\''s shape\: together for one message in flight (window 1, one datagram per message), spread for more"
+together\:"Every member of a host on one core"
+spread\:"A host'\''s members over its cores (leaving the lowest to the control plane when there is one to spare)"))' \
 '--mtu=[MTU of the network between the members (9000 for jumbo frames). Default\: the smallest MTU of this host'\''s interfaces other than loopback]:BYTES:_default' \
 '--proc-sys-root=[Read sysctls below this directory instead of /proc/sys (testing)]:PROC_SYS_ROOT:_files' \
 '--sys-root=[Read /sys below this directory instead (testing)]:SYS_ROOT:_files' \
@@ -296,8 +305,8 @@ _arguments "${_arguments_options[@]}" : \
 '--emit-sysctl-conf[Print an /etc/sysctl.d file with the changes instead (latency-only ones commented)]' \
 '--assume-netns[Behave as if inside a network namespace (testing)]' \
 '--json[Print one JSON document on stdout instead of text]' \
-'-h[Print help]' \
-'--help[Print help]' \
+'-h[Print help (see more with '\''--help'\'')]' \
+'--help[Print help (see more with '\''--help'\'')]' \
 && ret=0
 ;;
 (help)

@@ -71,7 +71,7 @@ uring\t'io_uring only: refuse to start without it'
 syscall\t'recvmmsg/sendmmsg batches'"
 complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l poll -d 'How the data-plane thread waits for datagrams. `spin` needs a core of its own' -r -f -a "block\t'Sleep in the kernel until a datagram arrives; cores can be shared'
 spin\t'Busy-poll on a core of its own: lowest latency, one core fully used'"
-complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l cpu -d 'Core to pin the data-plane thread to (default: the last core of this host, leaving the first to the system and the control plane)' -r
+complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l cpu -d 'Core to pin the data-plane thread to, for good: configures leave it there. Default: it starts on the last core of this host, and every configure places it as the ring\'s --placement says (members of one host together on a core for one message in flight, spread over the cores for more; spinning members a core each)' -r
 complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l fault-buffers -d 'Testing aid: use this many receive buffers' -r
 complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l fault-clock-shift-ns -d 'Testing aid: shift this member\'s clock by this many ns, as if it ran on another host (the coordinator then probes its clock offset)' -r
 complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l fault-origin-stall -d 'Testing aid (origin): after sending message SEQ (from 0), stop sending for MS milliseconds, as a descheduled sender would' -r

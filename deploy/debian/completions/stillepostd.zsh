@@ -86,7 +86,7 @@ uring\:"io_uring only\: refuse to start without it"
 syscall\:"recvmmsg/sendmmsg batches"))' \
 '--poll=[How the data-plane thread waits for datagrams. \`spin\` needs a core of its own]:POLL:((block\:"Sleep in the kernel until a datagram arrives; cores can be shared"
 spin\:"Busy-poll on a core of its own\: lowest latency, one core fully used"))' \
-'--cpu=[Core to pin the data-plane thread to (default\: the last core of this host, leaving the first to the system and the control plane)]:N:_default' \
+'--cpu=[Core to pin the data-plane thread to, for good\: configures leave it there. Default\: it starts on the last core of this host, and every configure places it as the ring'\''s --placement says (members of one host together on a core for one message in flight, spread over the cores for more; spinning members a core each)]:N:_default' \
 '--fault-buffers=[Testing aid\: use this many receive buffers]:FAULT_BUFFERS:_default' \
 '--fault-clock-shift-ns=[Testing aid\: shift this member'\''s clock by this many ns, as if it ran on another host (the coordinator then probes its clock offset)]:FAULT_CLOCK_SHIFT_NS:_default' \
 '--fault-origin-stall=[Testing aid (origin)\: after sending message SEQ (from 0), stop sending for MS milliseconds, as a descheduled sender would]:SEQ:MS:_default' \
