@@ -770,6 +770,8 @@ impl Core {
                 let _ = reply.send(result);
             }
             Command::End(tour_id, reply) => {
+                // Before the report is made: the tour's CPU time, not the report's.
+                let cpu_ns = sys::thread_cpu_ns().saturating_sub(self.armed_cpu_ns);
                 let io = *session.endpoint.io();
                 let result = session.armed(tour_id).map(|machine| {
                     machine.end();
@@ -788,7 +790,7 @@ impl Core {
                         stamps: machine.take_stamps(),
                         negative_hops: machine.negative_hops(),
                         io,
-                        cpu_ns: sys::thread_cpu_ns().saturating_sub(self.armed_cpu_ns),
+                        cpu_ns,
                     }
                 });
                 session.endpoint.release_held();
