@@ -198,19 +198,15 @@ pub fn run(bench: &mut Bench, opts: &RingOpts) -> Result<Section> {
             "messages/s",
             "bytes/s",
             "CPU per message",
+            "cores busy",
             "time vs better of together and spread",
         ])
         .caption(format!("{name}:"));
         for ((label, _), figures) in PLACEMENTS.iter().zip(&medians) {
             let Some(r) = figures else {
-                table.row(vec![
-                    label.to_string(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                    "-".into(),
-                ]);
+                let mut cells = vec![label.to_string()];
+                cells.resize(7, "-".to_string());
+                table.row(cells);
                 continue;
             };
             let count = f64::from(workload.count);
@@ -222,6 +218,11 @@ pub fn run(bench: &mut Bench, opts: &RingOpts) -> Result<Section> {
                 format!("{:.1} MB/s", per_s * f64::from(workload.msg_len) / 1e6),
                 if r.cpu_ns > 0.0 {
                     format!("{:.2} µs", r.cpu_ns / count / 1e3)
+                } else {
+                    "-".into()
+                },
+                if r.cpu_ns > 0.0 {
+                    format!("{:.2}", r.cpu_ns / r.total_ns)
                 } else {
                     "-".into()
                 },
@@ -252,7 +253,7 @@ pub fn run(bench: &mut Bench, opts: &RingOpts) -> Result<Section> {
                 ),
                 ratio: speedup.map(|s| s / ideal),
                 verdict: speedup.map_or(Verdict::NotRun, |s| Verdict::from_met(s >= ideal)),
-                note: speedup.map(|s| format!("spread is {s:.2}x as fast as together")),
+                note: speedup.map(|s| speedup_note(s, ideal, medians[0], medians[1])),
             });
         }
     }
@@ -271,6 +272,25 @@ pub fn run(bench: &mut Bench, opts: &RingOpts) -> Result<Section> {
     );
     section.commands = bench.commands_since(mark);
     Ok(section)
+}
+
+/// What the measured CPU time says limits spreading: the cores it kept busy, and how much
+/// more CPU a message took spread than together, which bounds the speed-up at
+/// cores × (CPU together / CPU spread).
+fn speedup_note(speedup: f64, ideal: f64, together: Option<Run>, spread: Option<Run>) -> String {
+    let mut note = format!("spread is {speedup:.2}x as fast as together");
+    if let (Some(t), Some(s)) = (together, spread)
+        && t.cpu_ns > 0.0
+        && s.cpu_ns > 0.0
+    {
+        let busy = s.cpu_ns / s.total_ns;
+        let cost = s.cpu_ns / t.cpu_ns;
+        note.push_str(&format!(
+            "; spread, the data planes kept {busy:.2} of {ideal:.0} cores busy and took {cost:.2}x together's CPU per message (wake-ups and cache lines crossing cores), which bounds the speed-up at {:.2}x",
+            ideal / cost
+        ));
+    }
+    note
 }
 
 #[cfg(test)]
@@ -309,6 +329,27 @@ mod tests {
             cpu_ns,
             layout: None,
         }
+    }
+
+    #[test]
+    fn the_speedup_note_gives_the_bound_the_cpu_time_sets() {
+        let together = Run {
+            total_ns: 200.0,
+            cpu_ns: 200.0,
+        };
+        let spread = Run {
+            total_ns: 125.0,
+            cpu_ns: 250.0,
+        };
+        let note = speedup_note(1.6, 2.0, Some(together), Some(spread));
+        assert_eq!(
+            note,
+            "spread is 1.60x as fast as together; spread, the data planes kept 2.00 of 2 cores busy and took 1.25x together's CPU per message (wake-ups and cache lines crossing cores), which bounds the speed-up at 1.60x"
+        );
+        assert_eq!(
+            speedup_note(1.6, 2.0, None, Some(spread)),
+            "spread is 1.60x as fast as together"
+        );
     }
 
     #[test]
