@@ -335,6 +335,7 @@ fn member_json(m: &MemberTourStats) -> Result<Value, UndecodableHistogram> {
         "poll": m.poll().name(),
         "cpu": (m.cpu >= 0).then_some(m.cpu),
         "cpu_ns": m.cpu_ns,
+        "preempted": m.preempted,
         "residence": summary_json(&residence_summary(m)?),
         "kernel_counters": m
             .kernel_counters
@@ -359,6 +360,7 @@ pub fn tour_json(result: &TourResult) -> Result<Value, UndecodableHistogram> {
         "params": result.params.as_ref().map(params_json),
         "placed": placed_json(result.placed.as_ref(), result.members.iter().map(|m| m.cpu)),
         "cpu_ns": result.members.iter().map(|m| m.cpu_ns).sum::<u64>(),
+        "preempted": result.members.iter().map(|m| m.preempted).sum::<u64>(),
         "total_ns": result.total_ns,
         "messages_sent": result.messages_sent,
         "messages_received": result.messages_received,
@@ -505,6 +507,20 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
                     duration(per)
                 ))
         );
+        let preempted: u64 = result.members.iter().map(|m| m.preempted).sum();
+        if preempted > 0 {
+            let _ = writeln!(
+                out,
+                "  preempted     {preempted} times (another thread took a member's core: {})",
+                result
+                    .members
+                    .iter()
+                    .filter(|m| m.preempted > 0)
+                    .map(|m| format!("member {} {}", m.index, m.preempted))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
     }
     latency_text(&mut out, result)?;
     if result.lost > 0 {
@@ -1579,6 +1595,7 @@ pub(crate) mod tests {
             poll: PollMode::Block.into(),
             cpu: 1,
             cpu_ns: 250_000 + u64::from(index) * 10_000,
+            preempted: u64::from(index % 2) * 3,
             ..Default::default()
         }
     }

@@ -157,6 +157,7 @@ impl From<MemberStats> for proto::MemberTourStats {
             poll: proto::PollMode::encode(s.poll),
             cpu: cpu_to_proto(s.cpu),
             cpu_ns: s.cpu_ns,
+            preempted: s.preempted,
             residence: s.residence,
             stamps: s.stamps,
             kernel_counters: s
@@ -179,6 +180,7 @@ impl From<proto::MemberTourStats> for MemberStats {
             poll: s.poll().domain(),
             cpu: usize::try_from(s.cpu).ok(),
             cpu_ns: s.cpu_ns,
+            preempted: s.preempted,
             peer_endpoint: s.peer_endpoint,
             residence: s.residence,
             stamps: s.stamps,
@@ -659,6 +661,7 @@ mod tests {
                 poll: Some(PollMode::Spin),
                 cpu: Some(3),
                 cpu_ns: 1_234_567,
+                preempted: 12,
                 residence: vec![1, 2],
                 stamps: vec![9; 16],
                 kernel_counters: vec![("Udp RcvbufErrors".into(), 3)],

@@ -382,7 +382,10 @@ impl Ring {
             async move {
                 call(
                     FORWARDER_CHECK,
-                    client.info(request(proto::InfoRequest {}, FORWARDER_CHECK)),
+                    client.info(request(
+                        proto::InfoRequest { liveness: true },
+                        FORWARDER_CHECK,
+                    )),
                 )
                 .await
                 .err()
@@ -1181,7 +1184,7 @@ impl CoordinatorCore {
             let mut client = member_client(channel);
             let now = call(
                 CALL_TIMEOUT,
-                client.info(request(proto::InfoRequest {}, CALL_TIMEOUT)),
+                client.info(request(proto::InfoRequest::default(), CALL_TIMEOUT)),
             )
             .await
             .map(MemberIdentity::from)
@@ -1244,7 +1247,7 @@ impl CoordinatorCore {
         let mut client = member_client(channel);
         let info = call(
             deadline,
-            client.info(request(proto::InfoRequest {}, deadline)),
+            client.info(request(proto::InfoRequest::default(), deadline)),
         )
         .await
         .map(MemberIdentity::from)
@@ -1774,10 +1777,10 @@ impl CoordinatorCore {
                     if silent_polls < ORIGIN_RECHECKS
                         && call(
                             FORWARDER_CHECK,
-                            origin
-                                .client
-                                .clone()
-                                .info(request(proto::InfoRequest {}, FORWARDER_CHECK)),
+                            origin.client.clone().info(request(
+                                proto::InfoRequest { liveness: true },
+                                FORWARDER_CHECK,
+                            )),
                         )
                         .await
                         .is_ok()
@@ -2017,7 +2020,7 @@ impl CoordinatorCore {
                 info.last_tour = last;
                 match call(
                     CALL_TIMEOUT,
-                    client.info(request(proto::InfoRequest {}, CALL_TIMEOUT)),
+                    client.info(request(proto::InfoRequest::default(), CALL_TIMEOUT)),
                 )
                 .await
                 {

@@ -112,6 +112,8 @@ pub struct MemberStats {
     pub cpu: Option<usize>,
     /// CPU time its data-plane thread used from the tour's arming to its end, ns.
     pub cpu_ns: u64,
+    /// Times its data-plane thread was preempted in that time.
+    pub preempted: u64,
     /// Forwarders: arrival → forward per message, HdrHistogram V2+DEFLATE.
     pub residence: Vec<u8>,
     /// Every message's `[in, out]` times on its clock when the tour recorded them, as
@@ -303,6 +305,15 @@ pub struct MemberSetup {
     pub takeover: Takeover,
     /// The core to pin its data-plane thread to (`None`: leave it).
     pub cpu: Option<usize>,
+}
+
+/// What a member's Info answers with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InfoDetail {
+    /// Everything, its lifetime counters too (asked of its data plane).
+    Counters,
+    /// Whether it answers, leaving its data plane alone (checks during a tour).
+    Liveness,
 }
 
 /// Whether a configure may take members another coordinator holds.

@@ -14,8 +14,8 @@ use stillepost_engine::dataplane::{
 use stillepost_engine::tour::{RingPosition, TourShape};
 
 use crate::domain::{
-    ClockEstimate, MemberConfigured, MemberIdentity, MemberReport, MemberSetup, MemberState,
-    MemberStats, Takeover,
+    ClockEstimate, InfoDetail, MemberConfigured, MemberIdentity, MemberReport, MemberSetup,
+    MemberState, MemberStats, Takeover,
 };
 use crate::ring::params_to_config;
 
@@ -277,11 +277,18 @@ impl MemberCore {
     }
 
     /// The member's identity and state.
-    pub async fn info(&self, seen: Option<IpAddr>) -> Result<MemberIdentity, MemberError> {
+    pub async fn info(
+        &self,
+        seen: Option<IpAddr>,
+        detail: InfoDetail,
+    ) -> Result<MemberIdentity, MemberError> {
         let peer = self.peer_endpoint(seen)?;
         // A round trip to the data-plane thread (answered between two datagrams), off the
-        // async workers like every other data-plane call.
-        let lifetime = self.blocking(DataPlane::lifetime).await?;
+        // async workers like every other data-plane call; a liveness check leaves it alone.
+        let lifetime = match detail {
+            InfoDetail::Counters => self.blocking(DataPlane::lifetime).await?,
+            InfoDetail::Liveness => MemberCounters::default(),
+        };
         let state = lock(&self.state);
         let (index, ring_len) = state.position.map_or((0, 0), |p| (p.index, p.ring_len));
         let started = self.placed();
@@ -730,6 +737,7 @@ fn report_of(
             poll: Some(started.poll),
             cpu: started.cpu,
             cpu_ns: report.cpu_ns,
+            preempted: report.preempted,
             residence: encode(&report.residence)?,
             stamps: report.stamps.as_deref().map_or_else(Vec::new, |s| {
                 s.iter()

@@ -18,7 +18,7 @@ use tonic::{Code, Request, Response, Status};
 use crate::access::{Listen, ServerTls};
 use crate::auth::{AUTHORIZATION, AuthError, Token};
 use crate::coordinator::{CoordError, RingSet};
-use crate::domain::{RingAuth, Takeover};
+use crate::domain::{InfoDetail, RingAuth, Takeover};
 use crate::member::{MemberCore, MemberError};
 use crate::proto;
 use crate::proto::coordinator_server::{Coordinator, CoordinatorServer};
@@ -149,7 +149,14 @@ impl Member for MemberService {
         &self,
         req: Request<proto::InfoRequest>,
     ) -> Result<Response<proto::InfoReply>, Status> {
-        Ok(Response::new(self.core.info(seen_as(&req)).await?.into()))
+        let detail = if req.get_ref().liveness {
+            InfoDetail::Liveness
+        } else {
+            InfoDetail::Counters
+        };
+        Ok(Response::new(
+            self.core.info(seen_as(&req), detail).await?.into(),
+        ))
     }
 
     async fn configure(

@@ -152,7 +152,13 @@ async fn member_infos(ring: &Ring) -> Vec<InfoReply> {
     let mut infos = Vec::new();
     for addr in &ring.members {
         let mut client = member(addr, Some(&token(RING_TOKEN)));
-        infos.push(client.info(InfoRequest {}).await.unwrap().into_inner());
+        infos.push(
+            client
+                .info(InfoRequest::default())
+                .await
+                .unwrap()
+                .into_inner(),
+        );
     }
     infos
 }
@@ -239,7 +245,7 @@ async fn every_member_rpc_refuses_a_missing_or_wrong_token_and_changes_nothing()
     for (with, message) in [(None, MEMBER_MISSING), (Some(&wrong), MEMBER_WRONG)] {
         for (index, addr) in ring.members.iter().enumerate() {
             let mut client = member(addr, with);
-            assert_refused("Info", client.info(InfoRequest {}).await, message);
+            assert_refused("Info", client.info(InfoRequest::default()).await, message);
             let alone = MemberConfigureRequest {
                 index: 0,
                 ring_len: 1,

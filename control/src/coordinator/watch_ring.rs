@@ -283,7 +283,7 @@ impl CoordinatorCore {
             async move {
                 call(
                     deadline,
-                    client.info(request(proto::InfoRequest {}, deadline)),
+                    client.info(request(proto::InfoRequest::default(), deadline)),
                 )
                 .await
                 .map(MemberIdentity::from)

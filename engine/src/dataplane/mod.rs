@@ -233,6 +233,9 @@ pub struct TourReport {
     /// CPU time the data-plane thread used from the tour's arming to its end (user and
     /// system, softirq work the kernel did in its context included), ns.
     pub cpu_ns: u64,
+    /// Times the data-plane thread was preempted (involuntary context switches) from the
+    /// tour's arming to its end: another thread or a kernel worker took its core.
+    pub preempted: u64,
 }
 
 /// Live progress of the current tour, readable from the control plane at any time.
@@ -592,6 +595,8 @@ pub(crate) struct Core {
     pub cpu: Arc<AtomicUsize>,
     /// The thread's CPU time when the current tour was armed, ns.
     pub armed_cpu_ns: u64,
+    /// Times the thread had been preempted when the current tour was armed.
+    pub armed_preemptions: u64,
 }
 
 /// `Core::cpu` of a thread pinned to no core.
@@ -750,6 +755,7 @@ impl Core {
                     session.notified = false;
                     session.publish_progress(&self.progress);
                     self.armed_cpu_ns = sys::thread_cpu_ns();
+                    self.armed_preemptions = sys::thread_preemptions();
                 }
                 let _ = reply.send(result);
             }
@@ -772,6 +778,7 @@ impl Core {
             Command::End(tour_id, reply) => {
                 // Before the report is made: the tour's CPU time, not the report's.
                 let cpu_ns = sys::thread_cpu_ns().saturating_sub(self.armed_cpu_ns);
+                let preempted = sys::thread_preemptions().saturating_sub(self.armed_preemptions);
                 let io = *session.endpoint.io();
                 let result = session.armed(tour_id).map(|machine| {
                     machine.end();
@@ -791,6 +798,7 @@ impl Core {
                         negative_hops: machine.negative_hops(),
                         io,
                         cpu_ns,
+                        preempted,
                     }
                 });
                 session.endpoint.release_held();
@@ -928,6 +936,7 @@ impl DataPlane {
             deferrals: 0,
             cpu: Arc::new(AtomicUsize::new(NO_CPU)),
             armed_cpu_ns: 0,
+            armed_preemptions: 0,
         };
         let cpu = Arc::clone(&core.cpu);
         let thread_wake = Arc::clone(&wake);

@@ -21,6 +21,20 @@ pub fn thread_cpu_ns() -> u64 {
     clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
 }
 
+/// Times the calling thread was preempted so far: involuntary context switches
+/// (`getrusage(RUSAGE_THREAD)`'s `ru_nivcsw`), 0 if the kernel does not say.
+pub fn thread_preemptions() -> u64 {
+    // SAFETY: an all-zero rusage is a valid value of the plain C struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is a valid, writable rusage; RUSAGE_THREAD reads the caller's own.
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_THREAD, &mut usage) };
+    if rc == 0 {
+        u64::try_from(usage.ru_nivcsw).unwrap_or(0)
+    } else {
+        0
+    }
+}
+
 fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
