@@ -112,9 +112,16 @@ pub fn plan(asked: Placement, config: &TourConfig, seats: &[Seat]) -> Plan {
     for members in hosts.values() {
         place_host(layout, seats, members, &mut cores);
     }
+    let spinners = seats
+        .iter()
+        .any(|s| !s.fixed && s.poll == PollMode::Spin && !s.cores.is_empty());
     Plan {
         layout,
-        reason,
+        reason: if spinners {
+            format!("{reason}; spinning members get a core each")
+        } else {
+            reason
+        },
         cores,
     }
 }
@@ -298,6 +305,11 @@ mod tests {
         // Window 1: the blocking member takes the highest core no spinner holds.
         let plan = plan(Placement::Auto, &config(64, 1000, 1), &seats);
         assert_eq!(placed(&plan), vec![Some(3), Some(2), Some(1), Some(0)]);
+        assert!(
+            plan.reason.ends_with("; spinning members get a core each"),
+            "{}",
+            plan.reason
+        );
         // A fixed blocking member keeps its core, and the spinner goes elsewhere.
         let mut seats = ring(2, 2);
         seats[0].fixed = true;

@@ -159,7 +159,7 @@ spread\t'A host\'s members over its cores (leaving the lowest to the control pla
 complete -c stillepost -n "__fish_stillepost_using_subcommand local" -l tours -d 'Tours to run' -r
 complete -c stillepost -n "__fish_stillepost_using_subcommand local" -l raw -d 'Write every message\'s timestamps per member, hop latencies, residences and tour latency to this file: CSV, or JSON lines when it ends in .jsonl (docs/reports.md)' -r -F
 complete -c stillepost -n "__fish_stillepost_using_subcommand local" -l interval -d 'Show the tour\'s latency per period of this length (by the origin\'s send time), p50 and p99 per period: 100ms, 1s, ... `report --format hlog --interval` writes the periods as an HdrHistogram interval log' -r
-complete -c stillepost -n "__fish_stillepost_using_subcommand local" -l backend -d 'Data-plane backend of every member' -r -f -a "auto\t'io_uring, or the syscall backend (with one log line saying why) when io_uring cannot start'
+complete -c stillepost -n "__fish_stillepost_using_subcommand local" -l backend -d 'Data-plane backend of every member' -r -f -a "auto\t'io_uring, or the syscall backend (with one log line saying why) when io_uring cannot start; with --poll spin the syscall backend, which answers a spinning poll sooner (about 1 µs per hop on loopback, docs/architecture.md)'
 uring\t'io_uring only: refuse to start without it'
 syscall\t'recvmmsg/sendmmsg batches'"
 complete -c stillepost -n "__fish_stillepost_using_subcommand local" -l poll -d 'How members\' data-plane threads wait. `spin` needs a core per member; on a host with fewer cores `local` runs in block mode and says so' -r -f -a "block\t'Sleep in the kernel until a datagram arrives; cores can be shared'

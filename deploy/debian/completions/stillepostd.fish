@@ -66,7 +66,7 @@ complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l annou
 complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l metrics-bind -d 'Serve Prometheus metrics of this member\'s data plane at http://HOST:PORT/metrics, and /healthz and /readyz. A port alone binds loopback (127.0.0.1:PORT)' -r
 complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l peer-bind -d 'Address of the UDP peer socket that receives and forwards tour messages. Binding a wildcard address (0.0.0.0) advertises the address the coordinator reached this member at, never 0.0.0.0' -r
 complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l advertise -d 'Peer endpoint to advertise to the ring instead (behind NAT, or on hosts with several addresses)' -r
-complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l backend -d 'Data-plane backend' -r -f -a "auto\t'io_uring, or the syscall backend (with one log line saying why) when io_uring cannot start'
+complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l backend -d 'Data-plane backend' -r -f -a "auto\t'io_uring, or the syscall backend (with one log line saying why) when io_uring cannot start; with --poll spin the syscall backend, which answers a spinning poll sooner (about 1 µs per hop on loopback, docs/architecture.md)'
 uring\t'io_uring only: refuse to start without it'
 syscall\t'recvmmsg/sendmmsg batches'"
 complete -c stillepostd -n "__fish_stillepostd_using_subcommand member" -l poll -d 'How the data-plane thread waits for datagrams. `spin` needs a core of its own' -r -f -a "block\t'Sleep in the kernel until a datagram arrives; cores can be shared'

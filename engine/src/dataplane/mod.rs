@@ -1159,6 +1159,10 @@ fn run_thread(
         poll: options.poll,
         cpu: options.cpu,
     };
+    // `auto` with `--poll spin` runs the syscall backend (not a fallback: no warning).
+    let spin_syscalls = options.backend == BackendChoice::Auto
+        && options.poll == PollMode::Spin
+        && !options.zerocopy;
     let uring = match options.backend {
         BackendChoice::Syscall if options.zerocopy => {
             let _ = started.send(Err(DataPlaneError::Backend(
@@ -1167,6 +1171,11 @@ fn run_thread(
             return;
         }
         BackendChoice::Syscall => Err("--backend syscall".to_string()),
+        // Spinning, the syscall backend forwards sooner: a `recvmmsg` that finds the
+        // datagram and a `sendmmsg` of it, where io_uring runs the receive as task work
+        // inside one `io_uring_enter` and submits the send in the next, about 1 µs more
+        // per hop on loopback (docs/architecture.md, "Poll modes and cores").
+        BackendChoice::Auto if spin_syscalls => Err("--poll spin".to_string()),
         _ => uring::Uring::new(&core, wake.as_raw_fd(), options),
     };
     match (uring, options.backend) {
@@ -1178,7 +1187,7 @@ fn run_thread(
             let _ = started.send(Err(DataPlaneError::UringUnavailable(reason)));
         }
         (Err(reason), choice) => {
-            let fallback = (choice == BackendChoice::Auto).then(|| {
+            let fallback = (choice == BackendChoice::Auto && !spin_syscalls).then(|| {
                 tracing::warn!(
                     peer = ?core.socket.local_addr().ok().and_then(|a| a.as_socket()),
                     "io_uring cannot start ({reason}); using the syscall backend"
