@@ -38,6 +38,34 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
 }
 
 /// The three load averages from /proc/loadavg, e.g. "0.29 0.82 1.08".
+/// Timer interrupts (`LOC`) so far, summed over the cores, from `/proc/interrupts`.
+pub fn timer_interrupts() -> Option<u64> {
+    timer_interrupts_in(&std::fs::read_to_string("/proc/interrupts").ok()?)
+}
+
+fn timer_interrupts_in(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.trim_start().starts_with("LOC:"))?;
+    Some(
+        line.split_whitespace()
+            .skip(1)
+            .map_while(|field| field.parse::<u64>().ok())
+            .sum(),
+    )
+}
+
+/// Timer interrupts per second while `f` runs (all cores), with what it returned.
+pub fn timer_rate<T>(f: impl FnOnce() -> T) -> (T, Option<f64>) {
+    let before = timer_interrupts();
+    let start = std::time::Instant::now();
+    let out = f();
+    let seconds = start.elapsed().as_secs_f64();
+    let rate = match (before, timer_interrupts()) {
+        (Some(a), Some(b)) if seconds > 0.0 => Some(b.saturating_sub(a) as f64 / seconds),
+        _ => None,
+    };
+    (out, rate)
+}
+
 pub fn load_average() -> String {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let three: Vec<&str> = text.split_whitespace().take(3).collect();
@@ -100,6 +128,13 @@ fn civil_from_days(days: u64) -> (u64, u64, u64) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn timer_interrupts_are_the_loc_line_summed() {
+        let text = "           CPU0       CPU1\n  0:         36          0   IO-APIC   2-edge      timer\nLOC:    2583636    2927538   Local timer interrupts\nRES:         10         12   Rescheduling interrupts\n";
+        assert_eq!(timer_interrupts_in(text), Some(2583636 + 2927538));
+        assert_eq!(timer_interrupts_in("CPU0\n"), None);
+    }
 
     #[test]
     fn dates() {

@@ -97,9 +97,15 @@ fn run_mode(bench: &mut Bench, opts: &LatencyOpts, mode: Poll) -> Result<Section
     let mut tours = Vec::new();
     let mut left_out = Vec::new();
     let mut placements = Vec::new();
+    // Timer interrupts per second, all cores, while each tool ran.
+    let (mut our_ticks, mut peer_ticks) = (Vec::new(), Vec::new());
     for round in 1..=opts.rounds {
         eprintln!("[latency {mode}] round {round}/{}: stillepost", opts.rounds);
-        let result = bench.stillepost_local(&ring(opts.messages, mode, opts.cpus.clone()))?;
+        let (result, rate) = crate::host::timer_rate(|| {
+            bench.stillepost_local(&ring(opts.messages, mode, opts.cpus.clone()))
+        });
+        let result = result?;
+        our_ticks.extend(rate);
         if !result.tour.complete() {
             section.note(format!(
                 "round {round}: the measured tour ended {} with {} of {} messages lost",
@@ -111,8 +117,11 @@ fn run_mode(bench: &mut Bench, opts: &LatencyOpts, mode: Poll) -> Result<Section
         let peer = match bench.sockperf {
             Some(_) => {
                 eprintln!("[latency {mode}] round {round}/{}: sockperf", opts.rounds);
-                let peer =
-                    bench.sockperf_ping_pong(MSG_LEN, opts.seconds, mode == Poll::Spin, pin)?;
+                let (peer, rate) = crate::host::timer_rate(|| {
+                    bench.sockperf_ping_pong(MSG_LEN, opts.seconds, mode == Poll::Spin, pin)
+                });
+                let peer = peer?;
+                peer_ticks.extend(rate);
                 if peer.dropped > 0 {
                     section.note(format!(
                         "round {round}: sockperf counted {} dropped messages",
@@ -176,6 +185,30 @@ fn run_mode(bench: &mut Bench, opts: &LatencyOpts, mode: Poll) -> Result<Section
         section.note(format!(
             "this machine has {} cores; in spin mode each side keeps 2 of them busy (sockperf: client and server; Stillepost: 2 member threads)",
             bench.host.cores
+        ));
+        let preempted: Vec<String> = tours.iter().map(|t| t.preempted.to_string()).collect();
+        let messages = tours.first().map_or(0, |t| t.messages_sent);
+        section.note(format!(
+            "the spinning members' data-plane threads were preempted {} times in the measured tours of {messages} messages (by round; involuntary context switches, as each result's `preempted` counts them): kernel workers, other processes and this process's control plane (whose checks during a tour ask the members for liveness only). Each delays one message or two by the time the other thread runs: fewer than 1 in 100 messages, so they set p99.9, not p99",
+            preempted.join(", ")
+        ));
+        let per_s = |rates: &[f64]| median(rates).map_or_else(|| "-".into(), |r| format!("{r:.0}"));
+        // A tick that lands while a message is in flight delays it: with a message in flight
+        // all the time, the share of messages a tick meets is ticks/s × round trip.
+        let round_trip_s = median(&rounds.iter().map(|r| r.ours[0] * 2e-6).collect::<Vec<_>>());
+        let share = match (median(&our_ticks), round_trip_s) {
+            (Some(rate), Some(rt)) if rate * rt > 0.0 => {
+                format!(
+                    ", about 1 message in {:.0} (ticks/s × the p50 round trip)",
+                    1.0 / (rate * rt)
+                )
+            }
+            _ => String::new(),
+        };
+        section.note(format!(
+            "timer interrupts (/proc/interrupts LOC, all cores, median over the rounds): {}/s while Stillepost ran, {}/s while sockperf ran: both tools meet the same ticks, and a tick delays the message in flight by its handler{share}",
+            per_s(&our_ticks),
+            per_s(&peer_ticks)
         ));
     }
 

@@ -328,6 +328,7 @@ mod tests {
             members: Vec::new(),
             cpu_ns,
             layout: None,
+            preempted: 0,
         }
     }
 

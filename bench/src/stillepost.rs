@@ -217,6 +217,8 @@ pub struct Tour {
     pub cpu_ns: u64,
     /// The placement the configure chose (`together`, `spread`), if reported.
     pub layout: Option<String>,
+    /// Times the members' data-plane threads were preempted in the tour (0: not reported).
+    pub preempted: u64,
 }
 
 impl Tour {
@@ -273,6 +275,8 @@ struct TourJson {
     members: Vec<MemberJson>,
     #[serde(default)]
     cpu_ns: u64,
+    #[serde(default)]
+    preempted: u64,
     #[serde(default)]
     placed: Option<PlacedJson>,
 }
@@ -344,6 +348,7 @@ fn tour_of(tour: TourJson) -> Tour {
             })
             .collect(),
         cpu_ns: tour.cpu_ns,
+        preempted: tour.preempted,
         layout: tour.placed.map(|p| p.layout),
     }
 }

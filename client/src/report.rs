@@ -507,8 +507,14 @@ pub fn tour_text(result: &TourResult) -> Result<String, UndecodableHistogram> {
                     duration(per)
                 ))
         );
+        // Blocking members on a shared core preempt each other at every hop (the next one
+        // wakes up): the count says something only of spinning members.
+        let spinning = result
+            .members
+            .iter()
+            .any(|m| m.poll() == stillepost_control::proto::PollMode::Spin);
         let preempted: u64 = result.members.iter().map(|m| m.preempted).sum();
-        if preempted > 0 {
+        if spinning && preempted > 0 {
             let _ = writeln!(
                 out,
                 "  preempted     {preempted} times (another thread took a member's core: {})",
@@ -1879,6 +1885,25 @@ pub(crate) mod tests {
     #[test]
     fn tour_text_is_pinned() {
         insta::assert_snapshot!(tour_text(&lossy_tour()).unwrap());
+    }
+
+    /// Spinning members' preemptions are said, each member's; blocking members' are not
+    /// (on a shared core the next member's wake-up preempts at every hop).
+    #[test]
+    fn preemptions_of_spinning_members_are_said() {
+        let mut result = lossy_tour();
+        let text = tour_text(&result).unwrap();
+        assert!(!text.contains("preempted"), "{text}");
+        for m in &mut result.members {
+            m.poll = PollMode::Spin.into();
+        }
+        let text = tour_text(&result).unwrap();
+        assert!(
+            text.contains(
+                "  preempted     3 times (another thread took a member's core: member 1 3)\n"
+            ),
+            "{text}"
+        );
     }
 
     /// Lost messages on hops whose members sent no report are said to be not located,
