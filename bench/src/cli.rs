@@ -338,7 +338,7 @@ pub struct RingArgs {
 pub struct RingTours {
     /// Tours measured per `stillepost local` run of the ring benchmark (one more runs
     /// first, as warm-up); a run's figures are their medians.
-    #[arg(long, default_value_t = 10, value_parser = value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 30, value_parser = value_parser!(u32).range(1..))]
     pub ring_tours: u32,
 }
 

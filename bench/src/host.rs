@@ -37,7 +37,6 @@ pub fn cpu_model(cpuinfo: &str) -> Option<String> {
     })
 }
 
-/// The three load averages from /proc/loadavg, e.g. "0.29 0.82 1.08".
 /// Timer interrupts (`LOC`) so far, summed over the cores, from `/proc/interrupts`.
 pub fn timer_interrupts() -> Option<u64> {
     timer_interrupts_in(&std::fs::read_to_string("/proc/interrupts").ok()?)
@@ -66,6 +65,7 @@ pub fn timer_rate<T>(f: impl FnOnce() -> T) -> (T, Option<f64>) {
     (out, rate)
 }
 
+/// The three load averages from /proc/loadavg, e.g. "0.29 0.82 1.08".
 pub fn load_average() -> String {
     let text = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     let three: Vec<&str> = text.split_whitespace().take(3).collect();

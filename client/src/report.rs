@@ -1196,6 +1196,7 @@ fn status_json_of(coordinator: &str, reply: &StatusReply) -> Value {
         "coordinator": coordinator,
         "configured": reply.configured,
         "params": reply.params.as_ref().map(params_json),
+        "placed": placed_json(reply.placed.as_ref(), reply.members.iter().map(|m| m.cpu)),
         "running_tour": (reply.running_tour != 0).then(|| tour_id(reply.running_tour)),
         "progress": reply.progress.as_ref().map(|p| json!({
             "sent": p.sent,
@@ -1259,6 +1260,11 @@ fn status_text_at(coordinator: &str, reply: &StatusReply, now_ms: u64) -> String
                 "members from {}, in the order of their names",
                 reply.source
             );
+        }
+        if let Some(placed) =
+            placed_text(reply.placed.as_ref(), reply.members.iter().map(|m| m.cpu))
+        {
+            let _ = writeln!(out, "placement: {placed}");
         }
     }
     let running = if reply.running_tour != 0 {

@@ -19,6 +19,31 @@ fn io_uring_is_the_default_backend() {
     );
 }
 
+/// Spinning, `auto` runs the syscall backend (it answers a spinning poll sooner), without
+/// calling it a fallback; `--backend uring` still spins on io_uring.
+#[test]
+fn spinning_members_run_syscalls_unless_io_uring_is_asked_for() {
+    let (member, _, _) =
+        start_member_with("127.0.0.1:0", &["--poll", "spin"], Daemon::start_logged);
+    assert!(
+        member.banner.contains("backend syscall, poll spin"),
+        "{}",
+        member.banner
+    );
+    assert!(
+        !member.log().contains("io_uring cannot start"),
+        "{}",
+        member.log()
+    );
+    drop(member);
+    let (member, _, _) = start_member("127.0.0.1:0", &["--poll", "spin", "--backend", "uring"]);
+    assert!(
+        member.banner.contains("backend uring, poll spin"),
+        "{}",
+        member.banner
+    );
+}
+
 /// Starts a member on loopback with `extra` flags through `command`, expects it to refuse
 /// to start, and returns what it said.
 fn member_refuses(mut command: Command, extra: &[&str]) -> String {

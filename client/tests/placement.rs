@@ -5,11 +5,24 @@ mod support;
 
 use support::*;
 
-/// The cores of this machine, or `None` after saying the test needs two.
-fn two_cores() -> Option<usize> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if cores < 2 {
-        skip(&format!("needs two cores ({cores} here)"));
+/// The cores this process may use (its affinity, as `Cpus_allowed_list` gives it: "0-3",
+/// "2,5-6"), or `None` after saying the test needs two.
+fn two_cores() -> Option<Vec<i64>> {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let list = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Cpus_allowed_list:"))
+        .expect("a Cpus_allowed_list line")
+        .trim();
+    let mut cores = Vec::new();
+    for part in list.split(',') {
+        match part.split_once('-') {
+            Some((a, b)) => cores.extend(a.parse::<i64>().unwrap()..=b.parse::<i64>().unwrap()),
+            None => cores.push(part.parse::<i64>().unwrap()),
+        }
+    }
+    if cores.len() < 2 {
+        skip(&format!("needs two cores ({list} here)"));
         return None;
     }
     Some(cores)
@@ -45,7 +58,7 @@ fn cpus(doc: &serde_json::Value) -> Vec<i64> {
 #[test]
 fn the_coordinator_places_a_hosts_members_by_the_tours_shape() {
     let Some(cores) = two_cores() else { return };
-    let (high, next) = (cores as i64 - 1, cores as i64 - 2);
+    let (high, next) = (cores[cores.len() - 1], cores[cores.len() - 2]);
     let cluster = Cluster::start("auto", 2);
     // One message in flight: both on one core, the highest.
     let configured = json(&cluster.configure(&["--window", "1", "--msgcount", "50", "--json"]));
@@ -98,7 +111,7 @@ fn the_coordinator_places_a_hosts_members_by_the_tours_shape() {
 #[test]
 fn a_member_given_a_core_keeps_it_and_spinners_get_a_core_each() {
     let Some(cores) = two_cores() else { return };
-    let high = cores as i64 - 1;
+    let high = cores[cores.len() - 1];
     // Two spinning members without --cpu: each gets a core of its own instead of a refusal.
     let cluster = Cluster::start("auto", 0);
     let (a_daemon, a, _) = start_member("127.0.0.1:0", &["--poll", "spin"]);
@@ -112,22 +125,23 @@ fn a_member_given_a_core_keeps_it_and_spinners_get_a_core_each() {
     assert_eq!(dataplane_affinity(b_daemon.pid()), placed[1].to_string());
     drop((a_daemon, b_daemon));
 
-    // A member started with --cpu 0 stays there in a together placement; the other goes
-    // to the highest core.
-    let (fixed, c, _) = start_member("127.0.0.1:0", &["--cpu", "0"]);
+    // A member started with --cpu on the lowest core stays there in a together placement;
+    // the other goes to the highest core.
+    let low = cores[0].to_string();
+    let (fixed, c, _) = start_member("127.0.0.1:0", &["--cpu", &low]);
     let (free, d, _) = start_member("127.0.0.1:0", &[]);
     let list = format!("{c},{d}");
     let out = cluster.client(&["configure", "--cluster", &list, "--window", "1", "--json"]);
     assert_success(&out);
-    assert_eq!(cpus(&json(&out)), vec![0, high]);
-    assert_eq!(dataplane_affinity(fixed.pid()), "0");
+    assert_eq!(cpus(&json(&out)), vec![cores[0], high]);
+    assert_eq!(dataplane_affinity(fixed.pid()), low);
     assert_eq!(dataplane_affinity(free.pid()), high.to_string());
 }
 
 #[test]
 fn local_places_its_members_and_refuses_a_placement_with_cores_given() {
     let Some(cores) = two_cores() else { return };
-    let high = cores as i64 - 1;
+    let high = cores[cores.len() - 1];
     let out = stillepost(&[
         "local",
         "--members",
@@ -151,12 +165,13 @@ fn local_places_its_members_and_refuses_a_placement_with_cores_given() {
     );
     assert!(tour["cpu_ns"].as_u64().unwrap() > 0);
 
+    let low = cores[0].to_string();
     let out = stillepost(&[
         "local",
         "--members",
         "2",
         "--cpus",
-        "0",
+        &low,
         "--placement",
         "spread",
     ]);
@@ -171,11 +186,11 @@ fn local_places_its_members_and_refuses_a_placement_with_cores_given() {
         "--members",
         "2",
         "--cpus",
-        "0",
+        &low,
         "--window",
         "all",
         "--json",
     ]);
     assert_success(&out);
-    assert_eq!(cpus(&json(&out)["tours"][0]), vec![0, 0]);
+    assert_eq!(cpus(&json(&out)["tours"][0]), vec![cores[0], cores[0]]);
 }

@@ -524,15 +524,17 @@ impl From<RingStatus> for proto::StatusReply {
     fn from(s: RingStatus) -> proto::StatusReply {
         let ring = s.name.unwrap_or_default();
         let rings = s.rings.into_iter().map(Into::into).collect();
-        let (params, members, source) = match s.ring {
+        let (params, members, source, placed) = match s.ring {
             Some(ring) => (
                 Some(ring.params),
                 ring.members.into_iter().map(Into::into).collect(),
                 ring.source.unwrap_or_default(),
+                ring.placed,
             ),
-            None => (None, Vec::new(), String::new()),
+            None => (None, Vec::new(), String::new(), None),
         };
         proto::StatusReply {
+            placed,
             configured: params.is_some(),
             params,
             members,

@@ -2009,6 +2009,9 @@ impl CoordinatorCore {
                 rings: Vec::new(),
             };
         };
+        // While a tour runs the members are asked whether they answer only, not for their
+        // counters: that would interrupt their data planes mid-tour.
+        let liveness = running_tour.is_some();
         let members = join_all(ring.members.iter().map(|m| {
             let mut client = m.client.clone();
             let health = health.get(m.index).cloned().unwrap_or_default();
@@ -2020,7 +2023,7 @@ impl CoordinatorCore {
                 info.last_tour = last;
                 match call(
                     CALL_TIMEOUT,
-                    client.info(request(proto::InfoRequest::default(), CALL_TIMEOUT)),
+                    client.info(request(proto::InfoRequest { liveness }, CALL_TIMEOUT)),
                 )
                 .await
                 {
@@ -2030,7 +2033,9 @@ impl CoordinatorCore {
                         info.backend = reply.backend;
                         info.poll = reply.poll;
                         info.cpu = reply.cpu;
-                        info.lifetime = reply.lifetime;
+                        if !liveness {
+                            info.lifetime = reply.lifetime;
+                        }
                         if reply.instance_id != m.instance_id {
                             info.error = Some(format!(
                                 "it restarted (instance {} at configure, {} now); the coordinator configures the ring again",
@@ -2114,8 +2119,18 @@ fn check_spinning_cores<'a>(
                     None => "no fixed core".to_string(),
                     Some(cpu) => format!("core {cpu}"),
                 };
+                // Placed by the coordinator, they share a core only when the host has too
+                // few for its spinning members.
+                let remedy = if a.cpu_fixed || b.cpu_fixed || a.cores.is_empty() {
+                    "start them with different --cpu values, or with --poll block".to_string()
+                } else {
+                    format!(
+                        "their host has too few cores (cores {:?}) for a core per spinning member; run fewer spinning members there, or start some with --poll block",
+                        a.cores
+                    )
+                };
                 return Err(CoordError::InvalidArgument(format!(
-                    "members {i} ({}, {}) and {j} ({}, {}) both spin on the same host and could share a core: a spinning member needs a core of its own; start them with different --cpu values, or with --poll block",
+                    "members {i} ({}, {}) and {j} ({}, {}) both spin on the same host and could share a core: a spinning member needs a core of its own; {remedy}",
                     cluster[i],
                     core(a.cpu),
                     cluster[j],
@@ -2223,6 +2238,17 @@ mod tests {
             err.starts_with(
                 "members 1 (b:7001, core 3) and 2 (c:7001, no fixed core) both spin on the same host and could share a core"
             ),
+            "{err}"
+        );
+        assert!(err.ends_with("start them with different --cpu values, or with --poll block"));
+        // Placed on one core because the host has too few: said so, with its cores.
+        let placed = |cpu| MemberIdentity {
+            cores: vec![0],
+            ..member("h1", PollMode::Spin, Some(cpu))
+        };
+        let err = check(&[placed(0), placed(0)]).unwrap_err();
+        assert!(
+            err.ends_with("their host has too few cores (cores [0]) for a core per spinning member; run fewer spinning members there, or start some with --poll block"),
             "{err}"
         );
     }

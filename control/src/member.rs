@@ -378,16 +378,17 @@ impl MemberCore {
             // Validated with the parameters: at most 63.
             dscp: u8::try_from(params.dscp).unwrap_or(0),
         };
-        if let Some(cpu) = req.cpu.filter(|_| !self.cpu_fixed) {
-            if !self.cores.contains(&cpu) {
-                return Err(MemberError::InvalidArgument(format!(
-                    "cannot place the data-plane thread on core {cpu}: this member may use cores {:?}",
-                    self.cores
-                )));
-            }
-            self.blocking(move |dp| dp.place(cpu)).await?;
+        // The ring's placement, unless --cpu fixed the core.
+        let cpu = req.cpu.filter(|_| !self.cpu_fixed);
+        if let Some(cpu) = cpu
+            && !self.cores.contains(&cpu)
+        {
+            return Err(MemberError::InvalidArgument(format!(
+                "cannot place the data-plane thread on core {cpu}: this member may use cores {:?}",
+                self.cores
+            )));
         }
-        let report = self.blocking(move |dp| dp.configure(setup)).await?;
+        let report = self.blocking(move |dp| dp.configure(setup, cpu)).await?;
         let mut warnings = Vec::new();
         if let Some(reason) = self.dataplane.fallback_reason() {
             warnings.push(format!(

@@ -133,16 +133,19 @@ fn place_host(layout: Layout, seats: &[Seat], members: &[usize], cores: &mut [Op
             !seats[i].fixed && seats[i].poll == poll && !seats[i].cores.is_empty()
         })
     };
+    // Members that stay where they are: given a core with --cpu, or unable to say which
+    // cores they may use (an older member); they hold the core they report.
+    let stays = |i: usize| seats[i].fixed || seats[i].cores.is_empty();
     // Cores spinning members hold: theirs alone.
     let mut spinning: Vec<usize> = members
         .iter()
-        .filter(|&&i| seats[i].fixed && seats[i].poll == PollMode::Spin)
+        .filter(|&&i| stays(i) && seats[i].poll == PollMode::Spin)
         .filter_map(|&i| seats[i].cpu)
         .collect();
-    // Cores members given one with --cpu hold: a spinner shares them only if it must.
+    // Cores other members stay on: a spinner shares them only if it must.
     let given: Vec<usize> = members
         .iter()
-        .filter(|&&i| seats[i].fixed)
+        .filter(|&&i| stays(i))
         .filter_map(|&i| seats[i].cpu)
         .collect();
     for i in movable(PollMode::Spin).collect::<Vec<_>>() {
@@ -320,10 +323,19 @@ mod tests {
     }
 
     #[test]
-    fn members_that_cannot_be_placed_are_left_alone() {
+    fn members_that_cannot_be_placed_are_left_alone_and_avoided() {
         let mut seats = ring(2, 2);
         seats[1].cores.clear();
         let plan = plan(Placement::Auto, &config(64, 1000, 1000), &seats);
         assert_eq!(placed(&plan), vec![Some(1), None]);
+        // An older spinning member on core 2 that cannot be placed: the new spinner and
+        // the blocking member keep off its core.
+        let mut seats = ring(3, 3);
+        seats[0].cores.clear();
+        seats[0].cpu = Some(2);
+        seats[0].poll = PollMode::Spin;
+        seats[1].poll = PollMode::Spin;
+        let plan = super::plan(Placement::Auto, &config(64, 1000, 1), &seats);
+        assert_eq!(placed(&plan), vec![None, Some(1), Some(0)]);
     }
 }

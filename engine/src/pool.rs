@@ -20,17 +20,8 @@ pub struct Pool {
 impl Pool {
     /// `count` slots of `slot_len` bytes; a datagram goes at `payload_offset` in its slot.
     pub fn new(count: u32, slot_len: usize, payload_offset: usize) -> Pool {
-        let mut mem = vec![0u8; count as usize * slot_len].into_boxed_slice();
-        // A large zeroed allocation is mapped lazily: its pages would fault in on first
-        // use, during the first tour (the kernel's receive copies fault too), which made
-        // it up to four times slower than the next ones. Touch every page now, at
-        // configure; `black_box` keeps the compiler from dropping a store of zero into
-        // memory it knows is zero.
-        for page in mem.chunks_mut(PAGE) {
-            page[0] = std::hint::black_box(0);
-        }
         Pool {
-            mem,
+            mem: vec![0u8; count as usize * slot_len].into_boxed_slice(),
             slot_len,
             count,
             payload_offset,
@@ -40,6 +31,18 @@ impl Pool {
 
     pub fn count(&self) -> u32 {
         self.count
+    }
+
+    /// Faults every page in. A large zeroed allocation is mapped lazily: its pages would
+    /// fault in on first use, during the first tour (the kernel's receive copies fault
+    /// too), which made that tour up to four times slower than the next. The data plane
+    /// calls this at configure, on its own (placed) thread so that the pages come from its
+    /// memory node; from then on the whole pool is resident. `black_box` keeps the
+    /// compiler from dropping a store of zero into memory it knows is zero.
+    pub fn touch_pages(&mut self) {
+        for page in self.mem.chunks_mut(PAGE) {
+            page[0] = std::hint::black_box(0);
+        }
     }
 
     pub fn payload_offset(&self) -> usize {

@@ -75,16 +75,19 @@ fn steady_state_allocations(
         (0, &origin, member.local_addr(), member.local_addr()),
         (1, &member, origin.local_addr(), origin.local_addr()),
     ] {
-        dp.configure(RingSetup {
-            position: RingPosition { index, ring_len: 2 },
-            config,
-            next_peer: next,
-            prev_peer: prev,
-            // As the coordinator configures a ring: every tour datagram is tagged.
-            ring_key: Some(RingKey::from_bytes([5; 32])),
-            echo_key: Some(RingKey::from_bytes([5; 32]).echo_key()),
-            dscp: 0,
-        })
+        dp.configure(
+            RingSetup {
+                position: RingPosition { index, ring_len: 2 },
+                config,
+                next_peer: next,
+                prev_peer: prev,
+                // As the coordinator configures a ring: every tour datagram is tagged.
+                ring_key: Some(RingKey::from_bytes([5; 32])),
+                echo_key: Some(RingKey::from_bytes([5; 32]).echo_key()),
+                dscp: 0,
+            },
+            None,
+        )
         .unwrap();
         // Every message's timestamps recorded too (`run --raw`): into a buffer given here.
         let stamps = vec![[0u64; 2]; COUNT as usize].into_boxed_slice();

@@ -340,7 +340,8 @@ impl RingSet {
             params: replies.first().map_or(params, |r| r.params),
             source: source_text,
             name: None,
-            // Every ring has the same parameters, so the same layout and reason.
+            // The first ring's; each ring's own is in `rings` (their datagram sizes, and so
+            // their layouts, may differ with their route MTUs).
             placed: replies.first().and_then(|r| r.placed.clone()),
             rings: replies,
         })

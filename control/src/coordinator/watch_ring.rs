@@ -283,7 +283,8 @@ impl CoordinatorCore {
             async move {
                 call(
                     deadline,
-                    client.info(request(proto::InfoRequest::default(), deadline)),
+                    // Whether it answers, as which instance: its data plane is left alone.
+                    client.info(request(proto::InfoRequest { liveness: true }, deadline)),
                 )
                 .await
                 .map(MemberIdentity::from)

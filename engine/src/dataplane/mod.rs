@@ -297,6 +297,16 @@ pub enum DataPlaneError {
         /// The highest core id there is.
         last: usize,
     },
+    /// The thread could not be moved to the core the ring's placement chose.
+    #[error(
+        "cannot place the data-plane thread on core {cpu}, which the ring's placement chose (this host has cores 0 to {last}); start the member with --cpu to fix its core"
+    )]
+    Place {
+        /// The core the placement chose.
+        cpu: usize,
+        /// The highest core id there is.
+        last: usize,
+    },
     /// The configuration was rejected.
     #[error(transparent)]
     Config(#[from] ConfigError),
@@ -366,8 +376,10 @@ pub struct Arm {
 }
 
 pub(crate) enum Command {
+    /// A new session, and the core to pin the thread to first (the ring's placement).
     Configure(
         Box<Session>,
+        Option<usize>,
         Sender<Result<ConfigureReport, DataPlaneError>>,
     ),
     Prepare(u64, Arm, Sender<Result<(), DataPlaneError>>),
@@ -375,8 +387,6 @@ pub(crate) enum Command {
     Lifetime(Sender<Result<MemberCounters, DataPlaneError>>),
     Start(u64, Sender<Result<(), DataPlaneError>>),
     End(u64, Sender<Result<TourReport, DataPlaneError>>),
-    /// Pins the thread to this core (between tours: a configure places it).
-    Place(usize, Sender<Result<(), DataPlaneError>>),
     Shutdown,
 }
 
@@ -388,7 +398,6 @@ impl fmt::Debug for Command {
             Command::Lifetime(..) => "Lifetime",
             Command::Start(..) => "Start",
             Command::End(..) => "End",
-            Command::Place(..) => "Place",
             Command::Shutdown => "Shutdown",
         })
     }
@@ -712,7 +721,24 @@ impl Core {
                 all.add(&Core::current(session));
                 let _ = reply.send(Ok(all));
             }
-            Command::Configure(new, reply) => {
+            Command::Configure(mut new, cpu, reply) => {
+                // Placed first, so that the new buffers' pages are faulted in by the
+                // thread that uses them (on its memory node), before the tour's first
+                // datagram rather than during it.
+                if let Some(cpu) = cpu {
+                    if let Err(e) = pin(cpu) {
+                        let _ = reply.send(Err(match e {
+                            DataPlaneError::Pin { cpu, last } => {
+                                DataPlaneError::Place { cpu, last }
+                            }
+                            other => other,
+                        }));
+                        return true;
+                    }
+                    self.cpu.store(cpu, Ordering::Relaxed);
+                }
+                new.pool.touch_pages();
+                new.send_pool.touch_pages();
                 session.endpoint.release_held();
                 let before = Core::current(session);
                 let buffers = new.pool.count();
@@ -803,9 +829,6 @@ impl Core {
                 });
                 session.endpoint.release_held();
                 let _ = reply.send(result);
-            }
-            Command::Place(cpu, reply) => {
-                let _ = reply.send(pin(cpu).map(|()| self.cpu.store(cpu, Ordering::Relaxed)));
             }
             Command::Shutdown => return false,
         }
@@ -978,17 +1001,10 @@ impl DataPlane {
         self.started
     }
 
-    /// The core the thread is pinned to now: where it started, or where [`place`] moved it.
-    ///
-    /// [`place`]: DataPlane::place
+    /// The core the thread is pinned to now: where it started, or where the last
+    /// [`configure`](DataPlane::configure) placed it.
     pub fn cpu(&self) -> Option<usize> {
         Some(self.cpu.load(Ordering::Relaxed)).filter(|&cpu| cpu != NO_CPU)
-    }
-
-    /// Pins the data-plane thread to `cpu`, between tours (a configure places members; a
-    /// tour never moves).
-    pub fn place(&self, cpu: usize) -> Result<(), DataPlaneError> {
-        self.call(|tx| Command::Place(cpu, tx))
     }
 
     /// The segmentation offload this member uses for fragmented messages.
@@ -1032,16 +1048,21 @@ impl DataPlane {
     }
 
     /// Takes a ring configuration: allocates the tour's buffers here, on the caller's
-    /// thread, then hands them to the data plane, which gives them to the kernel and sizes
-    /// the socket buffers.
-    pub fn configure(&self, setup: RingSetup) -> Result<ConfigureReport, DataPlaneError> {
+    /// thread, then hands them to the data plane, which pins itself to `cpu` if given (the
+    /// ring's placement: a configure, never a tour, moves the thread), faults the buffers'
+    /// pages in, gives them to the kernel and sizes the socket buffers.
+    pub fn configure(
+        &self,
+        setup: RingSetup,
+        cpu: Option<usize>,
+    ) -> Result<ConfigureReport, DataPlaneError> {
         let session = Box::new(Session::new(
             setup,
             self.started.backend,
             self.faults,
             self.offload,
         )?);
-        self.call(|tx| Command::Configure(session, tx))
+        self.call(|tx| Command::Configure(session, cpu, tx))
     }
 
     /// Arms the data plane for a tour, as `arm` says.
@@ -1400,7 +1421,7 @@ mod tests {
                 ring_key: None,
                 ..setup(1, config(10, 64, 10, true))
             };
-            dp.configure(forwarder).unwrap();
+            dp.configure(forwarder, None).unwrap();
             dp.prepare(7, Arm::default()).unwrap();
             assert!(matches!(
                 dp.start(7),
@@ -1503,7 +1524,7 @@ mod answer_tests {
                 dscp: 46,
                 ..testing::beside(client.local_addr().unwrap(), Some(key))
             };
-            let report = dp.configure(setup).unwrap();
+            let report = dp.configure(setup, None).unwrap();
             assert_eq!(report.dscp, 46, "{backend:?}");
             let mut echo = vec![0u8; HEADER_LEN];
             Header::echo_request(9).encode(&mut echo);
@@ -1545,7 +1566,8 @@ mod answer_tests {
             let client: UdpSocket = socket.into();
             client.connect(dp.local_addr()).unwrap();
             let neighbour = client.local_addr().unwrap();
-            dp.configure(testing::beside(neighbour, Some(key))).unwrap();
+            dp.configure(testing::beside(neighbour, Some(key)), None)
+                .unwrap();
             let mut sent = 0;
             let requests = [
                 (Header::echo_request(1), HEADER_LEN, Some(key.echo_key())),

@@ -931,7 +931,7 @@ mod tests {
             .unwrap();
         // A ring without a key (loopback only) answers untagged echoes.
         let neighbour = client.local_addr().unwrap();
-        dp.configure(super::super::testing::beside(neighbour, None))
+        dp.configure(super::super::testing::beside(neighbour, None), None)
             .unwrap();
         for id in 0..3u64 {
             let mut request = [0u8; HEADER_LEN];
@@ -971,15 +971,18 @@ mod tests {
             (1, &member, origin.local_addr()),
         ] {
             let report = dp
-                .configure(RingSetup {
-                    position: RingPosition { index, ring_len: 2 },
-                    config,
-                    next_peer: peer,
-                    prev_peer: peer,
-                    ring_key: None,
-                    echo_key: None,
-                    dscp: 0,
-                })
+                .configure(
+                    RingSetup {
+                        position: RingPosition { index, ring_len: 2 },
+                        config,
+                        next_peer: peer,
+                        prev_peer: peer,
+                        ring_key: None,
+                        echo_key: None,
+                        dscp: 0,
+                    },
+                    None,
+                )
                 .unwrap();
             assert_eq!(report.buffers, 2);
             dp.prepare(3, crate::dataplane::Arm::default()).unwrap();
