@@ -2001,6 +2001,7 @@ pub(crate) mod tests {
     fn status_text_is_pinned() {
         let reply = StatusReply {
             configured: true,
+            placed: lossy_tour().placed,
             ring: String::new(),
             rings: Vec::new(),
             params: lossy_tour().params,

@@ -1,6 +1,8 @@
 //! Placement by workload, with real `stillepostd` members on this host: the coordinator
 //! places their data-plane threads at configure from the tour's shape, and says so.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // Tests fail loudly on purpose.
+
 mod support;
 
 use support::*;
