@@ -98,14 +98,35 @@ const LIMITS: &[(&str, &str)] = &[
          task work, the multishot `RecvMsg` runs when the thread next enters the kernel, and \
          the datagram lands in the provided-buffer ring before its completion is reaped. \
          The backend comparison of this same run shows how much of the gap that path is \
-         (block latency, uring against syscall). In spin mode the two members and the \
-         in-process control plane share the machine's 2 cores that sockperf's two processes \
-         have to themselves, and io_uring's spin loop must enter the kernel once per \
-         iteration to run deferred completions (`DEFER_TASKRUN`), where a busy `recvfrom` \
-         returns at once. Without `DEFER_TASKRUN` a spinning thread's completions are \
-         delivered by an inter-processor interrupt, which on this VM made the tour 3 times \
-         slower (p50 33 µs against 11 µs per tour of 2 members, `stillepost local --members 2 \
-         --msgbytelen 64 --window 1 --msgcount 30000 --poll spin` with either ring set-up).",
+         (block latency, uring against syscall). Spinning members run the syscall backend \
+         (docs/architecture.md, \"Poll modes and cores\"), so in spin mode both tools busy-poll \
+         a socket; there the two members and the in-process control plane share the \
+         machine's 2 cores that sockperf's two processes have to themselves, and the spin \
+         section's notes give what this run counted: how often the members were preempted \
+         and how many timer interrupts each tool met (Stillepost's count covers its whole \
+         process, start-up and configure included).",
+    ),
+    (
+        "speed-up",
+        "**Spreading bulk tours over the cores.** The ring section's notes give, for each \
+         bulk workload, how many of the cores the spread members kept busy and how much more \
+         CPU a message took spread than together; together they bound the speed-up at \
+         cores × (CPU together / CPU spread). Crossing cores costs each message more CPU: \
+         waking a thread on the other core is an inter-processor interrupt, and on loopback \
+         the kernel delivers a datagram in the sender's context while the receiver copies it \
+         out on its own core, so every payload's cache lines move between the cores. The \
+         cores are not fully busy because a tour's pipeline fills and drains (the origin \
+         sends the whole window first; the last messages leave members idle). What was ours \
+         to remove is removed: buffer pages faulted in during the first tour (pools are \
+         faulted in at configure, on the placed core) and report making counted as tour \
+         work.",
+    ),
+    (
+        "default within",
+        "**The default placement against the better one.** The default is not a third \
+         layout: for each workload it is together or spread (the ring section's note says \
+         which, as its results did), so a difference between the default and the better \
+         placement is the run-to-run difference between two runs of the same configuration.",
     ),
     (
         "uring",
@@ -121,12 +142,12 @@ const LIMITS: &[(&str, &str)] = &[
     ),
     (
         "per-hop",
-        "**Per-hop cost as the ring grows.** In block mode `stillepost local` puts every \
-         member on the same core of this 2-core machine (a wake-up across cores costs far \
-         more here, see docs/architecture.md), so a hop is a context switch between \
-         threads of one core; with 16 members more threads and buffers share that core's \
-         caches, and timer and control-plane wake-ups land on the same core, so a hop costs \
-         more in large rings.",
+        "**Per-hop cost as the ring grows.** At window 1 Stillepost places a host's members \
+         together on one core (docs/architecture.md, \"Placement\"), so on one host a hop is a \
+         context switch between threads of one core. The scaling section's note gives what \
+         this run measured: whether the CPU work per hop grows from the smallest ring to the \
+         largest, or only the share of that work the tour latency takes in. Across hosts \
+         each member has a core of its own, so neither applies there.",
     ),
 ];
 
