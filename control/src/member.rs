@@ -244,14 +244,6 @@ impl MemberCore {
         MemberCore { psk, ..self }
     }
 
-    /// How the data plane started, with the core it runs on now (a placement moves it).
-    fn placed(&self) -> Started {
-        Started {
-            cpu: self.dataplane.cpu(),
-            ..self.dataplane.started()
-        }
-    }
-
     /// The peer socket's bound address.
     pub fn peer_bind(&self) -> SocketAddr {
         self.dataplane.local_addr()
@@ -291,7 +283,7 @@ impl MemberCore {
         };
         let state = lock(&self.state);
         let (index, ring_len) = state.position.map_or((0, 0), |p| (p.index, p.ring_len));
-        let started = self.placed();
+        let started = self.dataplane.started();
         Ok(MemberIdentity {
             peer_endpoint: peer.to_string(),
             state: Some(state.phase),
@@ -631,7 +623,7 @@ impl MemberCore {
             *renewed = std::time::Instant::now();
         }
         let index = state.position.map_or(0, |p| p.index);
-        let mut reply = report_of(&report, index, peer.to_string(), self.placed())?;
+        let mut reply = report_of(&report, index, peer.to_string(), self.dataplane.started())?;
         if let Some(before) = state.before.take() {
             let stats = &mut reply.stats;
             let moved = stillepost_tuning::drops::moved(&before.0, &after.0);
@@ -805,7 +797,7 @@ pub fn host_id() -> String {
 impl crate::metrics::Observed for MemberCore {
     async fn metrics(&self, openmetrics: bool) -> String {
         let lifetime = self.blocking(DataPlane::lifetime).await;
-        let started = self.placed();
+        let started = self.dataplane.started();
         let snap = crate::metrics::MemberSnapshot {
             running: lifetime.is_ok(),
             lifetime: lifetime.unwrap_or_default(),

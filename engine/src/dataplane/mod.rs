@@ -996,9 +996,12 @@ impl DataPlane {
         self.local_addr
     }
 
-    /// Backend, poll mode and core the thread started with.
+    /// Backend and poll mode the thread started with, and the core it runs on now.
     pub fn started(&self) -> Started {
-        self.started
+        Started {
+            cpu: self.cpu(),
+            ..self.started
+        }
     }
 
     /// The core the thread is pinned to now: where it started, or where the last
