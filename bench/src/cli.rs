@@ -111,7 +111,7 @@ impl PollChoice {
     }
 }
 
-/// How often every benchmark but `machine` repeats.
+/// How often every benchmark but `machine` and `ring` (which has `--ring-rounds`) repeats.
 #[derive(Debug, Clone, Copy, Args)]
 pub struct Rounds {
     /// Rounds; each runs every measurement of the benchmark once, Stillepost alternating
@@ -328,25 +328,28 @@ pub struct ScalingArgs {
 #[derive(Debug, Args)]
 pub struct RingArgs {
     #[command(flatten)]
-    pub rounds: Rounds,
-    #[command(flatten)]
-    pub tours: RingTours,
+    pub runs: RingRuns,
 }
 
-/// Tours per run of the ring benchmark: ring and all.
+/// Rounds and tours of the ring benchmark: ring and all.
 #[derive(Debug, Clone, Copy, Args)]
-pub struct RingTours {
+pub struct RingRuns {
+    /// Rounds of the ring benchmark; each runs every workload once in every placement. Runs
+    /// of one configuration differ more from one another than the tours of a run do, so
+    /// the ring takes more rounds than the other benchmarks and reports the median run.
+    #[arg(long, default_value_t = 9, value_parser = value_parser!(u32).range(1..))]
+    pub ring_rounds: u32,
     /// Tours measured per `stillepost local` run of the ring benchmark (one more runs
     /// first, as warm-up); a run's figures are their medians.
-    #[arg(long, default_value_t = 30, value_parser = value_parser!(u32).range(1..))]
+    #[arg(long, default_value_t = 10, value_parser = value_parser!(u32).range(1..))]
     pub ring_tours: u32,
 }
 
-impl RingArgs {
-    pub fn opts(&self) -> RingOpts {
+impl RingRuns {
+    pub fn opts(self) -> RingOpts {
         RingOpts {
-            rounds: self.rounds.rounds,
-            tours: self.tours.ring_tours,
+            rounds: self.ring_rounds,
+            tours: self.ring_tours,
         }
     }
 }
@@ -393,7 +396,7 @@ pub struct AllArgs {
     #[command(flatten)]
     pub rings: Rings,
     #[command(flatten)]
-    pub ring_tours: RingTours,
+    pub ring: RingRuns,
 }
 
 impl LatencyArgs {
@@ -480,10 +483,7 @@ impl AllArgs {
     }
 
     pub fn ring(&self) -> RingOpts {
-        RingOpts {
-            rounds: self.rounds.rounds,
-            tours: self.ring_tours.ring_tours,
-        }
+        self.ring.opts()
     }
 
     pub fn scaling(&self) -> ScalingOpts {
@@ -579,12 +579,13 @@ mod tests {
         error.to_string()
     }
 
-    const SUBCOMMANDS: [&str; 9] = [
+    const SUBCOMMANDS: [&str; 10] = [
         "machine",
         "latency",
         "throughput",
         "backends",
         "auth",
+        "ring",
         "reliability",
         "scaling",
         "jumbo",
@@ -858,6 +859,8 @@ mod tests {
             ("--latency-messages", &["backends", "auth", "all"]),
             ("--throughput-messages", &["backends", "auth", "all"]),
             ("--members", &["scaling", "all"]),
+            ("--ring-rounds", &["ring", "all"]),
+            ("--ring-tours", &["ring", "all"]),
         ];
         let mut cli = Cli::command();
         cli.build();

@@ -82,9 +82,9 @@ fn run(cli: Cli) -> Result<ExitCode> {
             let section = auth::run(bench, &args.opts())?;
             Ok(vec![written(section, args.write.as_deref(), date)?])
         }),
-        Command::Ring(args) => {
-            run_single(&setup, |bench, _| Ok(vec![ring::run(bench, &args.opts())?]))
-        }
+        Command::Ring(args) => run_single(&setup, |bench, _| {
+            Ok(vec![ring::run(bench, &args.runs.opts())?])
+        }),
         Command::Scaling(args) => run_single(&setup, |bench, _| {
             Ok(vec![scaling::run(bench, &args.opts())?])
         }),

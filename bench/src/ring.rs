@@ -99,8 +99,9 @@ fn about(opts: &RingOpts, cores: usize) -> String {
          message in flight, spread for more). A run is {tours} tours, the first one warm-up; \
          its figures are the medians over the other {measured}. The three placements \
          alternate within each workload (the first of them rotating), in each of {rounds} \
-         rounds; the tables give the medians over the rounds. Time: first send to last \
-         receive at the origin. Messages/s and bytes/s: messages (bytes) that went around the \
+         rounds; the tables give the medians over the rounds, and the range of the runs' \
+         times (runs of one configuration differ more than the tours of one run do). Time: \
+         first send to last receive at the origin. Messages/s and bytes/s: messages (bytes) that went around the \
          ring per second. CPU per message: the members' data-plane threads' CPU time in the \
          tour (`cpu_ns` of the result: user and system time from the tour's arming to its \
          end, softirq work the kernel did in their context included) per message.",
@@ -187,6 +188,13 @@ pub fn run(bench: &mut Bench, opts: &RingOpts) -> Result<Section> {
                 })
             })
             .collect();
+        let ranges: Vec<Option<(f64, f64)>> = runs
+            .iter()
+            .map(|r| {
+                let times = r.iter().map(|x| x.total_ns);
+                Some((times.clone().reduce(f64::min)?, times.reduce(f64::max)?))
+            })
+            .collect();
         let best = medians[..2]
             .iter()
             .flatten()
@@ -195,6 +203,7 @@ pub fn run(bench: &mut Bench, opts: &RingOpts) -> Result<Section> {
         let mut table = Table::new(&[
             "placement",
             "time",
+            "runs' times",
             "messages/s",
             "bytes/s",
             "CPU per message",
@@ -202,10 +211,10 @@ pub fn run(bench: &mut Bench, opts: &RingOpts) -> Result<Section> {
             "time vs better of together and spread",
         ])
         .caption(format!("{name}:"));
-        for ((label, _), figures) in PLACEMENTS.iter().zip(&medians) {
-            let Some(r) = figures else {
+        for (((label, _), figures), range) in PLACEMENTS.iter().zip(&medians).zip(&ranges) {
+            let (Some(r), Some((low, high))) = (figures, range) else {
                 let mut cells = vec![label.to_string()];
-                cells.resize(7, "-".to_string());
+                cells.resize(8, "-".to_string());
                 table.row(cells);
                 continue;
             };
@@ -214,6 +223,7 @@ pub fn run(bench: &mut Bench, opts: &RingOpts) -> Result<Section> {
             table.row(vec![
                 label.to_string(),
                 format!("{:.2} ms", r.total_ns / 1e6),
+                format!("{:.2}–{:.2} ms", low / 1e6, high / 1e6),
                 kilo_rate(per_s),
                 format!("{:.1} MB/s", per_s * f64::from(workload.msg_len) / 1e6),
                 if r.cpu_ns > 0.0 {
