@@ -126,7 +126,11 @@ const LIMITS: &[(&str, &str)] = &[
         "**The default placement against the better one.** The default is not a third \
          layout: for each workload it is together or spread (the ring section's note says \
          which, as its results did), so a difference between the default and the better \
-         placement is the run-to-run difference between two runs of the same configuration.",
+         placement is the difference between runs of the same configuration. Runs here fall \
+         into a fast and a slow mode in bursts (the runs' times column shows how far apart), \
+         which made a median of runs flip between the modes from one run of the benchmark \
+         to the next; the section therefore compares each placement's fastest run (of \
+         `--ring-rounds`, 9 by default).",
     ),
     (
         "uring",
