@@ -336,8 +336,8 @@ pub struct RingArgs {
 pub struct RingRuns {
     /// Rounds of the ring benchmark; each runs every workload once in every placement. Runs
     /// of one configuration differ more from one another than the tours of a run do, so
-    /// the ring takes more rounds than the other benchmarks and reports each placement's
-    /// fastest run.
+    /// the ring takes more rounds than the other benchmarks (`--rounds` does not apply to
+    /// it) and reports each placement's fastest run.
     #[arg(long, default_value_t = 9, value_parser = value_parser!(u32).range(1..))]
     pub ring_rounds: u32,
     /// Tours measured per `stillepost local` run of the ring benchmark (one more runs
