@@ -2121,7 +2121,11 @@ fn check_spinning_cores<'a>(
                 };
                 // Placed by the coordinator, they share a core only when the host has too
                 // few for its spinning members.
-                let remedy = if a.cpu_fixed || b.cpu_fixed || a.cores.is_empty() {
+                let remedy = if a.cpu_fixed
+                    || b.cpu_fixed
+                    || a.cores.is_empty()
+                    || b.cores.is_empty()
+                {
                     "start them with different --cpu values, or with --poll block".to_string()
                 } else {
                     format!(
